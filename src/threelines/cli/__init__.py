@@ -1,0 +1,1 @@
+"""The ``threelines`` command line: a thin layer over the library API."""

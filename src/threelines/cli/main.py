@@ -1,0 +1,33 @@
+"""The ``threelines`` command group: version, verbosity, and the commands."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from threelines import __version__
+from threelines.cli.screen import screen
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="threelines")
+@click.option("-v", "--verbose", count=True, help="More messages on stderr (-vv for debugging).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+def cli(verbose: int, quiet: bool) -> None:
+    """Screen project footprints against China's "three lines, one list" (三线一单).
+
+    Answers pass, conditional or reject for each project, with every
+    constraint that triggered and the evidence. Run `threelines screen -h`.
+    """
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format="threelines: %(levelname)s: %(message)s", force=True)
+    logging.captureWarnings(True)
+
+
+cli.add_command(screen)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="threelines")

@@ -1,0 +1,69 @@
+"""Options shared by commands, with callbacks that check values early (exit 2)."""
+
+from __future__ import annotations
+
+import click
+
+
+class InputError(click.ClickException):
+    """Bad input found while running a command: one line on stderr, exit code 2."""
+
+    exit_code = 2
+
+
+def _industry(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from threelines import industry
+    from threelines.errors import IndustryCodeError
+
+    try:
+        return industry.normalise(value)
+    except IndustryCodeError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+layers_opt = click.option(
+    "--layers", "layers", type=click.Path(dir_okay=False), help="Layer manifest (YAML). Default: the bundled sample."
+)
+rules_opt = click.option("--rules", "rules", type=click.Path(dir_okay=False), help="Rule file (YAML). Default: the bundled sample.")
+crs_opt = click.option("--crs", help="CRS of a footprint file that has none: EPSG code (4490, 4527), WKT or PROJ string.")
+encoding_opt = click.option("--encoding", help="Attribute encoding of the footprint file, e.g. GBK.")
+output_opt = click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+overwrite_opt = click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
+fail_on_opt = click.option(
+    "--fail-on",
+    type=click.Choice(["conditional", "reject"]),
+    help="Exit with code 1 when any verdict is at least this bad.",
+)
+
+#: Project attributes as options: (option, attribute, type, help).
+PROJECT_OPTIONS = [
+    ("--id", "id", str, "Project id."),
+    ("--name", "name", str, "Project name."),
+    ("--industry", "industry", str, "GB/T 4754-2017 industry code, e.g. C2614 or 2614."),
+    ("--kind", "kind", click.Choice(["area", "linear", "point"]), "Kind of project (default: from the geometry)."),
+    ("--width", "width", click.FloatRange(min=0, min_open=True), "Width in metres of a linear project."),
+    ("--fuel", "fuel", str, "Fuel burnt: coal, heavy_oil, diesel, gas, lpg, biomass, electricity, none."),
+    ("--water-source", "water_source", str, "Water source: groundwater, surface, municipal, reclaimed, none."),
+    ("--emit-so2", "emit_so2", click.FloatRange(min=0), "SO2 emission, t/a."),
+    ("--emit-nox", "emit_nox", click.FloatRange(min=0), "NOx emission, t/a."),
+    ("--emit-vocs", "emit_vocs", click.FloatRange(min=0), "VOCs emission, t/a."),
+    ("--emit-pm", "emit_pm", click.FloatRange(min=0), "Particulate matter emission, t/a."),
+    ("--emit-cod", "emit_cod", click.FloatRange(min=0), "COD discharge, t/a."),
+    ("--emit-nh3n", "emit_nh3n", click.FloatRange(min=0), "NH3-N discharge, t/a."),
+    ("--water-m3", "water_m3", click.FloatRange(min=0), "Water use, m3/a."),
+]
+
+
+def project_options(func):
+    """Add the project-attribute options; they override the file's columns for every feature."""
+    for flag, attr, kind, text in reversed(PROJECT_OPTIONS):
+        callback = _industry if attr == "industry" else None
+        func = click.option(flag, f"attr_{attr}", type=kind, callback=callback, help=text)(func)
+    return func
+
+
+def pop_project_overrides(kwargs: dict) -> dict:
+    """Take the project-attribute options out of a command's keyword arguments."""
+    return {key[5:]: kwargs.pop(key) for key in list(kwargs) if key.startswith("attr_")}

@@ -1,0 +1,55 @@
+"""``threelines screen``: screen the projects of a footprint file."""
+
+from __future__ import annotations
+
+import click
+
+from threelines.cli import options
+
+
+@click.command(short_help="Screen project footprints: pass, conditional or reject.")
+@click.argument("footprint", metavar="FOOTPRINT")
+@options.layers_opt
+@options.rules_opt
+@options.project_options
+@options.crs_opt
+@options.encoding_opt
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--indent", type=click.IntRange(0, 8), help="Indent the JSON of a single project.")
+@options.output_opt
+@options.overwrite_opt
+@options.fail_on_opt
+def screen(footprint, layers, rules, crs, encoding, fmt, indent, output, overwrite, fail_on, **kwargs) -> None:
+    """Screen every feature of FOOTPRINT (one project each) against the layers and rules.
+
+    FOOTPRINT is a Shapefile, GeoJSON, GeoPackage (file.gpkg:layer picks a
+    layer) or any vector file GDAL reads. Project attributes come from columns
+    named id, name, industry, kind, width, fuel, water_source, emit_so2,
+    emit_nox, emit_vocs, emit_pm, emit_cod, emit_nh3n and water_m3; the
+    options below override them for every feature.
+
+    Exit codes: 0 screened, 1 a verdict reached --fail-on, 2 bad input.
+    """
+    from threelines.engine import screen as run_screen
+    from threelines.errors import ThreelinesError
+    from threelines.report import write_output
+    from threelines.report.json import format_json
+    from threelines.report.text import format_text
+
+    overrides = options.pop_project_overrides(kwargs)
+    try:
+        result = run_screen(footprint, layers, rules, crs=crs, encoding=encoding, overrides=overrides)
+        for problem in result.problems:
+            click.echo(f"Error: {problem}", err=True)
+        if result.verdicts:
+            text = format_json(result.verdicts, indent=indent) if fmt == "json" else format_text(result.verdicts)
+            if output:
+                write_output(text, output, overwrite=overwrite)
+            else:
+                click.echo(text, nl=False)
+    except ThreelinesError as exc:
+        raise options.InputError(str(exc)) from None
+    if result.problems:
+        raise SystemExit(2)
+    if fail_on and any(v.reaches(fail_on) for v in result.verdicts):
+        raise SystemExit(1)

@@ -1,0 +1,155 @@
+"""The screening flow: footprints -> nearby features -> measures -> rules -> verdicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+
+from threelines import sample
+from threelines.footprint import ATTRIBUTES, Projects, read_projects
+from threelines.layers import LayerData, Manifest, load_manifest, read_layer
+from threelines.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs, measure_pairs
+from threelines.rules import RuleSet, load_rules
+from threelines.rules.evaluate import evaluate_rule, project_context
+from threelines.verdict import UnitShare, Verdict
+
+
+@dataclass
+class Screening:
+    """The verdicts for a footprint file, and the features that could not be screened."""
+
+    verdicts: list[Verdict]
+    problems: list[str] = field(default_factory=list)
+
+
+def screen(
+    footprint: str | Path,
+    layers: str | Path | Manifest | None = None,
+    rules: str | Path | RuleSet | None = None,
+    *,
+    crs: object = None,
+    encoding: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Screening:
+    """Screen the projects of a footprint file against the three lines and the list.
+
+    Parameters
+    ----------
+    footprint : str or Path
+        A vector file with one project per feature (``file.gpkg:layer`` picks a layer).
+    layers : str, Path or Manifest, optional
+        The layer manifest; the bundled sample when omitted.
+    rules : str, Path or RuleSet, optional
+        The rule file; the bundled sample rules when omitted.
+    crs : optional
+        The footprint's CRS when the file has none.
+    encoding : str, optional
+        The footprint's attribute encoding (e.g. ``GBK``).
+    overrides : dict, optional
+        Project attributes applied to every feature (``industry``, ``kind``, ...).
+
+    Returns
+    -------
+    Screening
+        One :class:`Verdict` per usable feature, and a message per feature
+        that could not be used.
+
+    Raises
+    ------
+    ThreelinesError
+        For an unusable manifest, rule file or footprint file.
+
+    Examples
+    --------
+    >>> result = screen("data/sample/projects/p05_chemical_outside_park.geojson")  # doctest: +SKIP
+    >>> result.verdicts[0].verdict  # doctest: +SKIP
+    'reject'
+    """
+    manifest = layers if isinstance(layers, Manifest) else load_manifest(layers or sample.manifest_path())
+    ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules or sample.rules_path(), manifest)
+    projects = read_projects(footprint, manifest.working_crs, crs=crs, encoding=encoding, overrides=overrides)
+    return Screening(verdicts=screen_projects(projects, manifest, ruleset), problems=list(projects.problems))
+
+
+def screen_projects(projects: Projects, manifest: Manifest, rules: RuleSet) -> list[Verdict]:
+    """Screen projects already in the working CRS (the whole flow, step by step).
+
+    Parameters
+    ----------
+    projects : Projects
+    manifest : Manifest
+    rules : RuleSet
+
+    Returns
+    -------
+    list of Verdict
+        In the order of ``projects``.
+    """
+    if len(projects) == 0:
+        return []
+    contexts = [project_context(a, area) for a, area in zip(projects.attrs, projects.area_m2, strict=True)]
+    verdicts = [Verdict(project=_summary(a, area)) for a, area in zip(projects.attrs, projects.area_m2, strict=True)]
+    unit_layer = manifest.unit_layer.name if manifest.unit_layer else None
+    names = list(dict.fromkeys([*rules.layers(), *([unit_layer] if unit_layer else [])]))
+
+    # Read only the features within reach of the footprints, then measure in bulk.
+    box = shapely.total_bounds(projects.geometry)
+    data: dict[str, LayerData] = {}
+    pairs: dict[str, Pairs] = {}
+    for name in names:
+        reach = rules.reach_m(name)
+        data[name] = read_layer(manifest.layers[name], manifest.working_crs, _grow(box, reach + 1.0))
+        pairs[name] = measure_pairs(projects.geometry, projects.area_m2, data[name].tree, reach)
+
+    for rule in rules.rules:
+        fired, unresolved = evaluate_rule(rule, contexts, projects.area_m2, data[rule.layer], pairs[rule.layer])
+        for p, trigger in fired:
+            verdicts[p].triggers.append(trigger)
+        for p, note in unresolved:
+            verdicts[p].unresolved.append(note)
+
+    if unit_layer:
+        for p, shares in _unit_shares(projects.area_m2, data[unit_layer], pairs[unit_layer]).items():
+            verdicts[p].units = shares
+    return verdicts
+
+
+def _grow(box: np.ndarray, by: float) -> tuple[float, float, float, float]:
+    """Grow a bounding box by a distance on every side."""
+    return (box[0] - by, box[1] - by, box[2] + by, box[3] + by)
+
+
+def _summary(attrs: dict[str, Any], area: float) -> dict[str, Any]:
+    """The ``project`` object of a result: attributes, industry name, areas."""
+    from threelines import industry
+
+    out = {key: attrs.get(key) for key in ATTRIBUTES}
+    out["industry_name"] = industry.name(attrs["industry"]) if attrs.get("industry") else None
+    out.update(area_m2=float(area), area_ha=float(area) / 1e4, area_mu=float(area) / M2_PER_MU)
+    return out
+
+
+def _unit_shares(areas: np.ndarray, units: LayerData, pairs: Pairs) -> dict[int, list[UnitShare]]:
+    """The control units each footprint lies in, largest share first."""
+    point = areas[pairs.project] == 0
+    hit = np.where(point, pairs.distance_m == 0, pairs.overlap_m2 > OVERLAP_FLOOR_M2)
+    out: dict[int, list[UnitShare]] = {}
+    for k in np.flatnonzero(hit).tolist():
+        p, f = int(pairs.project[k]), int(pairs.feature[k])
+        share = 1.0 if areas[p] == 0 else min(float(pairs.overlap_m2[k]) / float(areas[p]), 1.0)
+        out.setdefault(p, []).append(
+            UnitShare(
+                code=str(units.ids[f]),
+                name=units.names[f],
+                class_=str(units.classes[f]),
+                overlap_m2=float(pairs.overlap_m2[k]),
+                share=share,
+            )
+        )
+    for shares in out.values():
+        shares.sort(key=lambda u: (-u.share, u.code))
+    return out

@@ -1,0 +1,36 @@
+"""Domain exceptions.
+
+Every error a user can cause is a :class:`ThreelinesError`. The library raises
+them with a message that names the file, feature or rule and says how to fix
+it; the CLI turns them into one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+
+class ThreelinesError(Exception):
+    """Root of every error caused by the user's input."""
+
+
+class ManifestError(ThreelinesError, ValueError):
+    """The layer manifest, or a layer it names, is unusable."""
+
+
+class RuleError(ThreelinesError, ValueError):
+    """A rule file is malformed: schema, expression or reference."""
+
+
+class FootprintError(ThreelinesError, ValueError):
+    """A project footprint file, feature or attribute is unusable."""
+
+
+class CRSError(ThreelinesError, ValueError):
+    """A coordinate reference system is missing or cannot be understood."""
+
+
+class IndustryCodeError(ThreelinesError, ValueError):
+    """An industry code is not a GB/T 4754-2017 code."""
+
+
+class OutputError(ThreelinesError, OSError):
+    """An output cannot be written (exists without --overwrite, or unwritable)."""

@@ -1,0 +1,311 @@
+"""Read project footprints and their attributes, and put them in the working CRS.
+
+A footprint file holds one project per feature. Attributes come from columns
+named after :data:`ATTRIBUTES` (any case) and can be overridden for all
+features at once (the CLI's ``--industry``, ``--kind``, ...). A problem with
+one feature (a bad code, an empty geometry) is reported for that feature and
+the others go on; a problem with the file (unreadable, no CRS) stops the read.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from threelines import industry
+from threelines.crs import parse_crs
+from threelines.errors import CRSError, FootprintError, IndustryCodeError
+
+log = logging.getLogger(__name__)
+
+KINDS = ("area", "linear", "point")
+
+#: Annual quantities a project declares: emissions in t/a, water in m3/a.
+QUANTITIES = ("emit_so2", "emit_nox", "emit_vocs", "emit_pm", "emit_cod", "emit_nh3n", "water_m3")
+
+#: Fuel values, with the Chinese words consultants write for them.
+FUELS = {
+    "coal": "coal", "煤": "coal", "燃煤": "coal", "煤炭": "coal",
+    "heavy_oil": "heavy_oil", "重油": "heavy_oil",
+    "diesel": "diesel", "柴油": "diesel",
+    "gas": "gas", "natural_gas": "gas", "天然气": "gas",
+    "lpg": "lpg", "液化石油气": "lpg",
+    "biomass": "biomass", "生物质": "biomass",
+    "electricity": "electricity", "电": "electricity", "电力": "electricity",
+    "none": "none", "无": "none",
+}  # fmt: skip
+
+#: Water sources, with their Chinese words.
+WATER_SOURCES = {
+    "groundwater": "groundwater", "地下水": "groundwater",
+    "surface": "surface", "地表水": "surface",
+    "municipal": "municipal", "自来水": "municipal", "市政供水": "municipal",
+    "reclaimed": "reclaimed", "再生水": "reclaimed", "中水": "reclaimed",
+    "none": "none", "无": "none",
+}  # fmt: skip
+
+#: Every project attribute, in output order.
+ATTRIBUTES = ("id", "name", "industry", "kind", "width", "fuel", "water_source", *QUANTITIES)
+
+
+@dataclass
+class Projects:
+    """Projects ready to screen: attributes and footprints in the working CRS.
+
+    Attributes
+    ----------
+    source : str
+        The file they were read from.
+    attrs : list of dict
+        Per project, every name of :data:`ATTRIBUTES` (None where not given).
+    geometry : numpy.ndarray of shapely geometries
+        Footprints in the working CRS; lines already buffered by their width.
+    area_m2 : numpy.ndarray
+        Footprint areas in square metres (0 for points).
+    problems : list of str
+        One message per feature that could not be used.
+    """
+
+    source: str
+    attrs: list[dict[str, Any]]
+    geometry: np.ndarray
+    area_m2: np.ndarray
+    problems: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.attrs)
+
+
+def read_projects(
+    path: str | Path,
+    working_crs: CRS,
+    *,
+    crs: object = None,
+    encoding: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Projects:
+    """Read a footprint file into projects in the working CRS.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any vector file pyogrio reads; ``file.gpkg:layer`` picks a layer.
+    working_crs : pyproj.CRS
+        The layer set's equal-area working CRS.
+    crs : optional
+        The file's CRS, required when the file has none (EPSG code, WKT, PROJ).
+    encoding : str, optional
+        Attribute encoding, e.g. ``GBK`` for a Chinese shapefile without .cpg.
+    overrides : dict, optional
+        Attribute values applied to every feature, by names of :data:`ATTRIBUTES`.
+
+    Returns
+    -------
+    Projects
+        The usable projects, with a message in ``problems`` for each feature
+        that could not be used.
+
+    Raises
+    ------
+    FootprintError
+        If the file cannot be read, has no features or no CRS.
+    """
+    frame, label, stem = _read_file(path, encoding)
+    return projects_from_frame(frame, working_crs, label=label, stem=stem, crs=crs, overrides=overrides)
+
+
+def projects_from_frame(
+    frame,
+    working_crs: CRS,
+    *,
+    label: str = "<frame>",
+    stem: str = "project",
+    crs: object = None,
+    overrides: dict[str, Any] | None = None,
+) -> Projects:
+    """Turn a GeoDataFrame of footprints into projects in the working CRS.
+
+    Parameters
+    ----------
+    frame : geopandas.GeoDataFrame
+        One feature per project; attribute columns named as :data:`ATTRIBUTES`.
+    working_crs : pyproj.CRS
+    label : str
+        How to name the source in messages.
+    stem : str
+        Base of the default project ids (``stem`` or ``stem-N``).
+    crs, overrides
+        As for :func:`read_projects`.
+
+    Returns
+    -------
+    Projects
+    """
+    if len(frame) == 0:
+        raise FootprintError(f"{label}: has no features; a footprint file needs at least one polygon, line or point")
+    file_crs = _footprint_crs(frame.crs, crs, label)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    columns = {c.lower(): c for c in frame.columns if c != frame.geometry.name}
+    native = frame.geometry.set_crs(file_crs, allow_override=True)
+    raw_geoms = shapely.force_2d(np.asarray(native.to_crs(working_crs).array, dtype=object))
+    attrs, geoms, problems = [], [], []
+    for i, geom in enumerate(raw_geoms):
+        default_id = stem if len(frame) == 1 else f"{stem}-{i + 1}"
+        values = {name: _cell(frame, columns.get(name), i) for name in ATTRIBUTES}
+        values.update(overrides)
+        values["id"] = default_id if values["id"] is None else str(values["id"])
+        try:
+            project = _check_attributes(values, label)
+            geoms.append(_footprint(geom, project, label))
+        except (FootprintError, IndustryCodeError) as exc:
+            problems.append(str(exc))
+            continue
+        attrs.append(project)
+    geometry = np.array(geoms, dtype=object) if geoms else np.empty(0, dtype=object)
+    return Projects(source=label, attrs=attrs, geometry=geometry, area_m2=shapely.area(geometry), problems=problems)
+
+
+def _read_file(path: str | Path, encoding: str | None):
+    """Open a footprint file (optionally ``file:layer``), or explain why not."""
+    text = str(path)
+    layer = None
+    if not Path(text).exists() and ":" in text:
+        text, layer = text.rsplit(":", 1)
+    label = text if layer is None else f"{text}:{layer}"
+    if not Path(text).exists():
+        raise FootprintError(f"{label}: file not found")
+    if layer is None:
+        try:
+            layers = pyogrio.list_layers(text)
+        except pyogrio.errors.DataSourceError as exc:
+            raise FootprintError(
+                f"{label}: cannot read it as a vector file ({_first_line(exc)}); "
+                "give a Shapefile, GeoJSON or GeoPackage"
+            ) from None
+        if len(layers) > 1:
+            names = ", ".join(str(r[0]) for r in layers)
+            raise FootprintError(f"{label}: holds {len(layers)} layers ({names}); pick one as {label}:LAYER")
+    try:
+        frame = pyogrio.read_dataframe(text, layer=layer, encoding=encoding)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise FootprintError(f"{label}: cannot read it ({_first_line(exc)})") from None
+    except LookupError:
+        raise FootprintError(f"{label}: unknown encoding {encoding!r}; try GBK or UTF-8") from None
+    return frame, label, Path(text).stem
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _footprint_crs(file_crs, given, label: str) -> CRS:
+    """Decide the footprint's CRS from the file and ``--crs``."""
+    if given is not None:
+        try:
+            chosen = parse_crs(given)
+        except CRSError as exc:
+            raise FootprintError(str(exc)) from None
+        if file_crs is not None and not CRS.from_user_input(file_crs).equals(chosen):
+            log.warning("%s: the file says its CRS is %s; using --crs %s as given", label, file_crs.name, chosen.name)
+        return chosen
+    if file_crs is None:
+        raise FootprintError(
+            f"{label}: has no CRS (a shapefile needs its .prj); say which it is with --crs, "
+            "e.g. --crs 4490 (CGCS2000 lon/lat) or --crs 4527 (CGCS2000 Gauss-Kruger zone 39, prefixed easting)"
+        )
+    return CRS.from_user_input(file_crs)
+
+
+def _cell(frame, column: str | None, i: int) -> Any:
+    """Return a plain Python value from a cell, None for a missing or blank one."""
+    if column is None:
+        return None
+    value = frame[column].iat[i]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _check_attributes(values: dict[str, Any], label: str) -> dict[str, Any]:
+    """Validate and normalise one project's attributes."""
+    where = f"{label}: project {values['id']!r}"
+    out: dict[str, Any] = {"id": values["id"], "name": None if values["name"] is None else str(values["name"])}
+    out["industry"] = (
+        None if values["industry"] is None else industry.normalise(values["industry"], what=f"{where}: industry")
+    )
+    kind = values["kind"]
+    if kind is not None and str(kind).strip().lower() not in KINDS:
+        raise FootprintError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    out["kind"] = None if kind is None else str(kind).strip().lower()
+    for name, vocabulary in (("fuel", FUELS), ("water_source", WATER_SOURCES)):
+        value = values[name]
+        if value is not None:
+            key = str(value).strip()
+            if key.lower() not in vocabulary and key not in vocabulary:
+                raise FootprintError(
+                    f"{where}: {name} {value!r} is not known; use one of {', '.join(sorted(set(vocabulary.values())))}"
+                )
+            value = vocabulary.get(key.lower(), vocabulary.get(key))
+        out[name] = value
+    for name in ("width", *QUANTITIES):
+        value = values[name]
+        if value is not None:
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise FootprintError(f"{where}: {name} {values[name]!r} is not a number") from None
+            if not np.isfinite(value) or value < 0:
+                raise FootprintError(f"{where}: {name} {values[name]!r} must be a number >= 0")
+        out[name] = value
+    return out
+
+
+def _footprint(geom, project: dict[str, Any], label: str):
+    """Turn one feature's geometry into its footprint; set ``kind`` if not given.
+
+    Polygons are repaired if invalid (with a warning giving the area change),
+    lines are buffered by half their width on each side, points stay points.
+    """
+    where = f"{label}: project {project['id']!r}"
+    if geom is None or shapely.is_empty(geom):
+        raise FootprintError(f"{where}: has an empty geometry; draw the footprint or remove the feature")
+    polygons = shapely.get_parts(geom)
+    kinds = shapely.get_type_id(polygons)
+    if (kinds == 7).any():  # a GeometryCollection: use its polygonal parts if any
+        polygons = shapely.get_parts(polygons)
+        kinds = shapely.get_type_id(polygons)
+    if np.isin(kinds, (3, 6)).any():
+        parts = shapely.get_parts(polygons[np.isin(kinds, (3, 6))])
+        geom = parts[0] if len(parts) == 1 else shapely.multipolygons(parts)
+        if not shapely.is_valid(geom):
+            before, reason = shapely.area(geom), shapely.is_valid_reason(geom)
+            geom = shapely.make_valid(geom, method="structure", keep_collapsed=False)
+            log.warning(
+                "%s: repaired an invalid polygon (%s); area changed by %.1f m2; check the drawing",
+                where, reason, abs(shapely.area(geom) - before),
+            )  # fmt: skip
+        project["kind"] = project["kind"] or "area"
+        return geom
+    if np.isin(kinds, (1, 2, 5)).any():
+        width = project["width"]
+        if not width:
+            raise FootprintError(
+                f"{where}: is a line and needs a width to become a footprint; "
+                "give a 'width' column or --width in metres (e.g. 30 for a road)"
+            )
+        project["kind"] = project["kind"] or "linear"
+        lines = shapely.union_all(polygons[np.isin(kinds, (1, 2, 5))])
+        return shapely.buffer(lines, width / 2.0, cap_style="flat", join_style="round")
+    project["kind"] = project["kind"] or "point"
+    return shapely.union_all(polygons)

@@ -1,0 +1,39 @@
+"""JSON output: one object for one project, JSON Lines for several."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from threelines.verdict import Verdict
+
+# Decimals kept per measure: centimetre-level areas and distances are more than survey data supports.
+_DECIMALS = {"m2": 2, "_ha": 6, "_mu": 4, "ratio": 6, "distance_m": 2, "share": 6}
+
+
+def _rounded(value: Any, key: str = "") -> Any:
+    """Round measures for output and turn NaN into null."""
+    if isinstance(value, dict):
+        return {k: _rounded(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v, key) for v in value]
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        for suffix, decimals in _DECIMALS.items():
+            if key.endswith(suffix):
+                return round(value, decimals)
+    return value
+
+
+def verdict_json(verdict: Verdict, *, indent: int | None = None) -> str:
+    """Serialise one verdict (keys sorted, Chinese kept as is)."""
+    return json.dumps(_rounded(verdict.to_dict()), sort_keys=True, ensure_ascii=False, indent=indent)
+
+
+def format_json(verdicts: list[Verdict], *, indent: int | None = None) -> str:
+    """One project: one object (indented if asked); several: one object per line."""
+    if len(verdicts) == 1:
+        return verdict_json(verdicts[0], indent=indent) + "\n"
+    return "".join(verdict_json(v) + "\n" for v in verdicts)

@@ -1,0 +1,48 @@
+"""A readable summary of verdicts for a person at a terminal."""
+
+from __future__ import annotations
+
+import textwrap
+from collections import Counter
+
+from threelines.verdict import VERDICTS, Verdict
+
+#: Verdict words in both languages, as screening platforms print them.
+VERDICT_WORDS = {"pass": "PASS 通过", "conditional": "CONDITIONAL 有条件准入", "reject": "REJECT 不予准入"}
+
+_INDENT = " " * 6
+
+
+def _wrap(text: str, indent: str = _INDENT + "    ") -> str:
+    return textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent)
+
+
+def format_verdict(verdict: Verdict) -> str:
+    """Describe one project's verdict, triggers, units and missing information."""
+    p = verdict.project
+    lines = [f"{p['id']}  {p['name'] or ''}".rstrip()]
+    industry = f"{p['industry']} {p['industry_name']}" if p["industry"] else "not given"
+    lines.append(
+        f"{_INDENT}industry {industry} | kind {p['kind']} | area {p['area_ha']:,.2f} ha ({p['area_mu']:,.1f} mu)"
+    )
+    lines.append(f"{_INDENT}verdict  {VERDICT_WORDS[verdict.verdict]}")
+    for unit in verdict.units:
+        lines.append(f"{_INDENT}unit     {unit.code} {unit.name or ''} ({unit.class_}) {unit.share:.1%}")
+    for t in verdict.triggers:
+        lines.append(f"{_INDENT}[{t.outcome}] {t.rule} ({t.dimension}): {t.title}")
+        lines.append(_wrap(t.message))
+        if t.basis:
+            lines.append(_wrap(f"basis: {t.basis}"))
+    for note in verdict.unresolved:
+        lines.append(f"{_INDENT}[information missing] {note.rule}: {note.reason}")
+    return "\n".join(lines)
+
+
+def format_text(verdicts: list[Verdict]) -> str:
+    """All verdicts, then a one-line count by verdict."""
+    counts = Counter(v.verdict for v in verdicts)
+    summary = ", ".join(f"{counts[v]} {v}" for v in VERDICTS)
+    missing = sum(1 for v in verdicts if v.unresolved)
+    tail = f"; {missing} with information missing" if missing else ""
+    body = "\n\n".join(format_verdict(v) for v in verdicts)
+    return f"{body}\n\n{len(verdicts)} project{'s' * (len(verdicts) != 1)} screened: {summary}{tail}\n"

@@ -1,0 +1,265 @@
+"""Safe rule expressions (CEL) and message templates.
+
+Rule files come from outside, so conditions are written in the Common
+Expression Language and run by the ``common-expression-language`` package:
+no loops, no side effects, no access to Python. An expression is compiled
+once when the rule file is loaded; the names and functions it uses are
+checked then, and it is run against a typed sample so that type errors
+(``2 * project.emit_nox``: CEL does not mix int and double) fail at load
+time, not in the middle of a batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import cel
+
+from threelines import industry
+from threelines.errors import IndustryCodeError
+
+log = logging.getLogger(__name__)
+
+#: Longest expression accepted. cel-rust overflows the stack (and kills the
+#: process) on very long flat expressions (upstream cel-rust issue 212);
+#: real conditions are far shorter.
+MAX_EXPRESSION_CHARS = 1000
+
+#: CEL's standard functions and macros as the compiled program names them.
+CEL_FUNCTIONS = frozenset({
+    "size", "contains", "startsWith", "endsWith", "matches", "int", "uint", "double",
+    "string", "bytes", "bool", "timestamp", "duration", "type", "dyn",
+})  # fmt: skip
+
+_POSITION = re.compile(r"<input>:(\d+):(\d+): (.*)")
+
+
+def industry_in(code: object, prefixes: object) -> bool:
+    """CEL function ``industry_in(code, ["C26", "2221"])``: GB/T 4754 prefix match.
+
+    Parameters
+    ----------
+    code : str
+        A project's industry code (canonical, as threelines stores it).
+    prefixes : list of str
+        Codes of any level, with or without the section letter. Literal
+        prefixes are checked when the rule file loads (:func:`literal_prefixes`);
+        one that comes from data and is not a code matches nothing and is
+        logged.
+
+    Returns
+    -------
+    bool
+    """
+    if isinstance(prefixes, str):
+        prefixes = [prefixes]
+    return industry.matches(str(code), _canonical(tuple(str(p) for p in prefixes)))  # type: ignore[union-attr]
+
+
+@lru_cache(maxsize=1024)
+def _canonical(prefixes: tuple[str, ...]) -> tuple[str, ...]:
+    """Normalise prefixes once; a prefix that is not a code is logged and dropped."""
+    out = []
+    for prefix in prefixes:
+        try:
+            out.append(industry.normalise(prefix, what="industry_in() prefix"))
+        except IndustryCodeError as exc:
+            log.warning("%s; it matches nothing", exc)
+    return tuple(out)
+
+
+#: Functions threelines adds to CEL (they must never raise: cel-rust prints
+#: a failing Python function to stderr itself).
+FUNCTIONS = {"industry_in": industry_in}
+
+
+def literal_prefixes(source: str) -> list[str]:
+    """Return the string literals passed to ``industry_in`` in an expression."""
+    found = []
+    for start in (m.end() for m in re.finditer(r"\bindustry_in\s*\(", source)):
+        depth, end = 1, start
+        while end < len(source) and depth:
+            depth += {"(": 1, ")": -1}.get(source[end], 0)
+            end += 1
+        found += [a or b for a, b in re.findall(r"\"([^\"]*)\"|'([^']*)'", source[start:end])]
+    return found
+
+
+class ExpressionError(ValueError):
+    """An expression does not compile or check; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A compiled CEL expression."""
+
+    source: str
+    program: Any
+
+    def evaluate(self, variables: dict[str, Any]) -> Any:
+        """Run the expression.
+
+        Raises
+        ------
+        KeyError
+            A map key the expression reads is absent (an attribute not given).
+        TypeError, RuntimeError, ValueError
+            CEL evaluation errors.
+        """
+        return self.program.execute(cel.Context(variables=variables, functions=FUNCTIONS))
+
+
+def compile_expr(source: str, allowed: tuple[str, ...]) -> Expr:
+    """Compile and check a CEL expression.
+
+    Parameters
+    ----------
+    source : str
+        The expression text.
+    allowed : tuple of str
+        The variable names it may use.
+
+    Returns
+    -------
+    Expr
+
+    Raises
+    ------
+    ExpressionError
+        For a syntax error (with its line and column in the expression), an
+        expression over :data:`MAX_EXPRESSION_CHARS`, an unknown variable or
+        function, or an ``industry_in`` prefix that is not a GB/T 4754 code.
+    """
+    if len(source) > MAX_EXPRESSION_CHARS:
+        raise ExpressionError(f"is {len(source)} characters long; the limit is {MAX_EXPRESSION_CHARS}")
+    try:
+        program = cel.compile(source)
+    except ValueError as exc:
+        found = _POSITION.search(str(exc))
+        if found:
+            line, column, problem = found.groups()
+            raise ExpressionError(f"{problem} (line {line}, column {column} of the expression)") from None
+        raise ExpressionError(str(exc).splitlines()[0]) from None
+    unknown = sorted(set(program.variables()) - set(allowed))
+    if unknown:
+        raise ExpressionError(f"unknown name {unknown[0]!r}; the names here are {', '.join(allowed)}")
+    for name in program.functions():
+        if name[0] not in "_!@-" and name not in CEL_FUNCTIONS and name not in FUNCTIONS:
+            raise ExpressionError(f"unknown function {name!r}; use CEL's standard functions or {', '.join(FUNCTIONS)}")
+    for prefix in literal_prefixes(source):
+        try:
+            industry.normalise(prefix, what="industry_in() prefix")
+        except IndustryCodeError as exc:
+            raise ExpressionError(str(exc)) from None
+    return Expr(source=source, program=program)
+
+
+def check_against(expr: Expr, sample: dict[str, Any], *, want_bool: bool) -> None:
+    """Run an expression on a sample with every attribute set, to catch type errors.
+
+    Raises
+    ------
+    ExpressionError
+        If CEL finds no overload for an operation (mixing int and double,
+        comparing a string with a number), or a condition does not give
+        true or false.
+    """
+    try:
+        result = expr.evaluate(sample)
+    except TypeError as exc:
+        hint = "; numbers are doubles, so write 2.0 rather than 2" if "int" in str(exc).lower() else ""
+        raise ExpressionError(f"type error: {str(exc).split('.')[0]}{hint}") from None
+    except (KeyError, RuntimeError, ValueError):
+        return  # a value-dependent failure (e.g. int("")) cannot be judged on a sample
+    if want_bool and not isinstance(result, bool):
+        raise ExpressionError(f"must give true or false, but gives {type(result).__name__} on a sample project")
+
+
+# Message templates: text with {expression} or {expression:format} placeholders.
+# The format spec follows the last colon and has no spaces (".1f", ",.0f", ".1%"),
+# which keeps CEL's "a ? b : c" usable inside a placeholder.
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]+)\}")
+_FORMAT_SPEC = re.compile(r"^[<>^=+\- #0]?[0-9]*[,_]?(\.[0-9]+)?[bcdeEfFgGnosxX%]?$")
+
+
+@dataclass(frozen=True)
+class Template:
+    """A message template: literal text and compiled placeholders."""
+
+    source: str
+    parts: tuple[str | tuple[Expr, str], ...]
+
+    def render(self, variables: dict[str, Any]) -> str:
+        """Fill in the placeholders; one that cannot be evaluated shows as ``<expr?>``."""
+        out = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            expr, spec = part
+            try:
+                out.append(_format(expr.evaluate(variables), spec))
+            except (KeyError, TypeError, RuntimeError, ValueError):
+                out.append(f"<{expr.source}?>")
+        return "".join(out)
+
+    @property
+    def expressions(self) -> list[Expr]:
+        """The compiled placeholders, for load-time checks."""
+        return [part[0] for part in self.parts if not isinstance(part, str)]
+
+
+def compile_template(source: str, allowed: tuple[str, ...]) -> Template:
+    """Compile a message template with ``{expr}`` / ``{expr:spec}`` placeholders.
+
+    ``{{`` and ``}}`` stand for literal braces.
+
+    Raises
+    ------
+    ExpressionError
+        For an unbalanced brace or a placeholder that does not compile.
+    """
+    parts: list[str | tuple[Expr, str]] = []
+    position = 0
+    for found in _PLACEHOLDER.finditer(source):
+        literal = source[position : found.start()]
+        if "{" in literal or "}" in literal:
+            raise ExpressionError(f"unbalanced brace near column {position + 1}; write {{{{ or }}}} for a literal brace")
+        parts.append(literal)
+        position = found.end()
+        token = found.group(0)
+        if token in ("{{", "}}"):
+            parts.append(token[0])
+            continue
+        body, spec = found.group(1), ""
+        if ":" in body:
+            head, tail = body.rsplit(":", 1)
+            if tail and _FORMAT_SPEC.match(tail):
+                body, spec = head, tail
+        try:
+            parts.append((compile_expr(body.strip(), allowed), spec))
+        except ExpressionError as exc:
+            raise ExpressionError(f"placeholder {{{found.group(1)}}}: {exc}") from None
+    tail = source[position:]
+    if "{" in tail or "}" in tail:
+        raise ExpressionError("unbalanced brace; write {{ or }} for a literal brace")
+    parts.append(tail)
+    return Template(source=source, parts=tuple(p for p in parts if p != ""))
+
+
+def _format(value: Any, spec: str) -> str:
+    """Format a placeholder's value; floats default to at most 2 decimals."""
+    if value is None:
+        return "-"
+    if spec:
+        return format(value, spec)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        text = f"{value:,.2f}".rstrip("0").rstrip(".")
+        return "0" if text in ("-0", "") else text
+    return str(value)

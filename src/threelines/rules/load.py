@@ -1,0 +1,243 @@
+"""Rule files: parse, validate against the schema and the manifest, compile.
+
+A rule file is YAML (see the README for the format). Everything that can be
+wrong with a rule is found when the file is loaded, with the file, line and
+rule id: the schema, the expressions (syntax, names, functions, types), the
+layer and field names, the industry codes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from threelines import industry, yamlio
+from threelines.errors import IndustryCodeError, RuleError
+from threelines.footprint import ATTRIBUTES, KINDS
+from threelines.layers import LayerSpec, Manifest
+from threelines.rules.expr import Expr, ExpressionError, Template, check_against, compile_expr, compile_template
+
+#: Spatial tests a rule can make between the footprint and a layer's features.
+TESTS = ("overlaps", "within_distance", "inside", "outside")
+
+#: How far an ``outside`` rule looks for the nearest qualifying feature by default (m).
+OUTSIDE_SEARCH_M = 5000.0
+
+#: What a rule's ``project`` map holds: the attributes plus derived values.
+PROJECT_KEYS = (*ATTRIBUTES, "industry_name", "area_m2", "area_ha", "area_mu")
+
+#: Names a ``when`` expression may use, and a ``condition`` or ``message``.
+WHEN_NAMES = ("project",)
+PAIR_NAMES = ("project", "feature", "overlap_m2", "overlap_ha", "overlap_mu", "overlap_ratio", "distance_m")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One compiled rule. See the README for the meaning of each field."""
+
+    id: str
+    title: str
+    dimension: str
+    outcome: str
+    layer: str
+    test: str
+    message: Template
+    basis: str | None
+    distance_m: float | None = None
+    min_overlap_m2: float = 0.01
+    industry: tuple[str, ...] = ()
+    industry_exclude: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    when: Expr | None = None
+    condition: Expr | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    where: str = ""
+
+    @property
+    def reach_m(self) -> float:
+        """How far from a footprint this rule needs the layer's features."""
+        if self.test == "within_distance":
+            return float(self.distance_m or 0.0)
+        if self.test == "outside":
+            return float(self.distance_m or OUTSIDE_SEARCH_M)
+        return 0.0
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The rules of one file, in file order."""
+
+    path: Path
+    rules: tuple[Rule, ...]
+
+    def layers(self) -> list[str]:
+        """The manifest layers the rules use, in first-use order."""
+        return list(dict.fromkeys(r.layer for r in self.rules))
+
+    def reach_m(self, layer: str) -> float:
+        """The largest distance any rule looks around a footprint on a layer."""
+        return max((r.reach_m for r in self.rules if r.layer == layer), default=0.0)
+
+
+def load_rules(path: str | Path, manifest: Manifest) -> RuleSet:
+    """Load and check a rule file against a manifest.
+
+    Parameters
+    ----------
+    path : str or Path
+        The rule YAML file.
+    manifest : Manifest
+        The layers the rules refer to.
+
+    Returns
+    -------
+    RuleSet
+
+    Raises
+    ------
+    RuleError
+        For the first problem found, as ``file:line: rule 'id': what is wrong``.
+    """
+    rules, problems = check_rules(path, manifest)
+    if problems:
+        more = f" (and {len(problems) - 1} more problem{'s' * (len(problems) > 2)})" if len(problems) > 1 else ""
+        raise RuleError(problems[0] + more)
+    return rules
+
+
+def check_rules(path: str | Path, manifest: Manifest) -> tuple[RuleSet, list[str]]:
+    """Load a rule file and list every problem in it.
+
+    Returns
+    -------
+    (RuleSet, list of str)
+        The rules that are sound, and one ``file:line: rule 'id': ...``
+        message per problem, in file order.
+    """
+    path = Path(path)
+    try:
+        doc = yamlio.load(path)
+    except OSError as exc:
+        raise RuleError(f"{path}: cannot read the rule file ({exc.strerror}); check the --rules path") from None
+    except yamlio.YAMLFormatError as exc:
+        raise RuleError(str(exc)) from None
+    problems = [f"{path}:{line}: {message}" for line, message in yamlio.schema_problems(doc, "rules.schema.json")]
+    if problems:
+        return RuleSet(path=path, rules=()), problems
+    rules, seen = [], {}
+    for i, entry in enumerate(doc.data["rules"]):
+        if entry["id"] in seen:
+            problems.append(f"{doc.where('rules', i, 'id')}: rule {entry['id']!r}: id is used twice (first at line {seen[entry['id']]})")
+            continue
+        seen[entry["id"]] = doc.line("rules", i)
+        try:
+            rules.append(_compile_rule(entry, doc, i, manifest))
+        except RuleError as exc:
+            problems.append(str(exc))
+    return RuleSet(path=path, rules=tuple(rules)), problems
+
+
+def _compile_rule(entry: dict[str, Any], doc: yamlio.Located, i: int, manifest: Manifest) -> Rule:
+    """Check one rule entry and compile its expressions."""
+    rule_id = entry["id"]
+
+    def fail(key: str, message: str) -> RuleError:
+        return RuleError(f"{doc.where('rules', i, key)}: rule {rule_id!r}: {key}: {message}")
+
+    spec = manifest.layers.get(entry["layer"])
+    if spec is None:
+        raise fail("layer", f"no layer {entry['layer']!r} in {manifest.path}; layers: {', '.join(manifest.layers)}")
+    test = entry["test"]
+    if test == "within_distance" and "distance_m" not in entry:
+        raise fail("test", "within_distance needs distance_m (metres)")
+    if test in ("overlaps", "inside") and "distance_m" in entry:
+        raise fail("distance_m", f"only within_distance and outside rules take a distance, not {test}")
+    if "min_overlap_m2" in entry and test != "overlaps":
+        raise fail("min_overlap_m2", "only overlaps rules take min_overlap_m2")
+    codes = {}
+    for key in ("industry", "industry_exclude"):
+        try:
+            codes[key] = tuple(industry.normalise(c, what="code") for c in entry.get(key, ()))
+        except IndustryCodeError as exc:
+            raise fail(key, str(exc)) from None
+    samples = _samples(spec)
+    compiled: dict[str, Any] = {}
+    for key, names in (("when", WHEN_NAMES), ("condition", PAIR_NAMES), ("message", PAIR_NAMES)):
+        if key not in entry:
+            continue
+        source = entry[key]
+        try:
+            compiled[key] = compile_template(source, names) if key == "message" else compile_expr(source, names)
+            exprs = compiled[key].expressions if key == "message" else [compiled[key]]
+            for expr in exprs:
+                _check_fields(expr.source, spec)
+                check_against(expr, samples, want_bool=key != "message")
+        except ExpressionError as exc:
+            raise fail(key, str(exc)) from None
+    return Rule(
+        id=rule_id,
+        title=entry["title"],
+        dimension=entry["dimension"],
+        outcome=entry["outcome"],
+        layer=entry["layer"],
+        test=test,
+        message=compiled["message"],
+        basis=entry.get("basis"),
+        distance_m=float(entry["distance_m"]) if "distance_m" in entry else None,
+        min_overlap_m2=float(entry.get("min_overlap_m2", 0.01)),
+        industry=codes["industry"],
+        industry_exclude=codes["industry_exclude"],
+        kinds=tuple(entry.get("kinds", ())),
+        when=compiled.get("when"),
+        condition=compiled.get("condition"),
+        metadata=entry.get("metadata", {}),
+        where=doc.where("rules", i),
+    )
+
+
+_FIELD_REF = re.compile(r"\b(project|feature)\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*[\"']([^\"']+)[\"']\s*\])")
+
+
+def _check_fields(source: str, spec: LayerSpec) -> None:
+    """Check that ``project.x`` and ``feature.x`` name attributes that exist.
+
+    CEL short-circuits, so a misspelt name behind a false ``&&`` would never
+    fail on a sample; reading the names from the text catches it.
+    """
+    feature_fields = _feature_fields(spec)
+    for var, dotted, indexed in _FIELD_REF.findall(source):
+        name = dotted or indexed
+        if var == "project" and name not in PROJECT_KEYS:
+            raise ExpressionError(f"project has no attribute {name!r}; it has {', '.join(PROJECT_KEYS)}")
+        if var == "feature" and name not in feature_fields:
+            raise ExpressionError(
+                f"layer {spec.name!r} has no field {name!r}; its fields are {', '.join(feature_fields) or '(none)'}"
+            )
+
+
+def _feature_fields(spec: LayerSpec) -> list[str]:
+    return [*spec.fields, *(["class"] if spec.role == "unit" and "class" not in spec.fields else [])]
+
+
+def _samples(spec: LayerSpec) -> dict[str, Any]:
+    """A project and a feature with every attribute set, typed as at run time."""
+    project: dict[str, Any] = {key: 1.0 for key in PROJECT_KEYS}
+    project.update(id="sample", name="sample", industry="C2614", industry_name="", kind=KINDS[0])
+    project.update(fuel="coal", water_source="groundwater")
+    feature: dict[str, Any] = {}
+    for name, dtype in spec.fields.items():
+        dtype = str(dtype)
+        if dtype == "bool":
+            feature[name] = True
+        elif dtype.startswith(("int", "uint", "float")):
+            feature[name] = 1.0
+        elif dtype.startswith("datetime"):
+            feature[name] = "2020-01-01"
+        else:
+            feature[name] = ""
+    if spec.role == "unit":
+        feature["class"] = "key"
+    measures = {name: 1.0 for name in PAIR_NAMES if name not in ("project", "feature")}
+    return {"project": project, "feature": feature, **measures}

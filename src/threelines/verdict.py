@@ -1,0 +1,100 @@
+"""The screening result of one project: verdict, triggers, units, and how they combine."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Verdicts from best to worst; a project's verdict is the worst triggered outcome.
+VERDICTS = ("pass", "conditional", "reject")
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One rule that fired for a project, with the evidence.
+
+    ``feature_*`` describe the matched feature (for an ``outside`` rule, the
+    nearest qualifying feature within reach, or None). Areas are in m2, ha
+    and mu (亩) from the equal-area working CRS; distances in metres, 0 when
+    overlapping; ``overlap_ratio`` is the overlap's share of the footprint.
+    """
+
+    rule: str
+    title: str
+    outcome: str
+    dimension: str
+    layer: str
+    feature_id: str | int | float | None
+    feature_name: str | None
+    overlap_m2: float | None
+    overlap_ha: float | None
+    overlap_mu: float | None
+    overlap_ratio: float | None
+    distance_m: float | None
+    message: str
+    basis: str | None
+
+
+@dataclass(frozen=True)
+class UnitShare:
+    """A control unit the footprint lies in, and how much of it."""
+
+    code: str
+    name: str | None
+    class_: str
+    overlap_m2: float
+    share: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "name": self.name, "class": self.class_, "overlap_m2": self.overlap_m2, "share": self.share}
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """A rule that could not be decided for a project, and why (information missing)."""
+
+    rule: str
+    reason: str
+    feature_id: str | int | float | None = None
+
+
+@dataclass
+class Verdict:
+    """The result of screening one project.
+
+    Attributes
+    ----------
+    project : dict
+        ``id``, ``name``, ``industry``, ``industry_name``, ``kind``,
+        ``area_m2`` / ``area_ha`` / ``area_mu`` and the declared attributes.
+    verdict : str
+        ``pass``, ``conditional`` or ``reject``: the worst triggered outcome.
+    triggers : list of Trigger
+    units : list of UnitShare
+    unresolved : list of Unresolved
+        Rules that need information the project did not give.
+    """
+
+    project: dict[str, Any]
+    triggers: list[Trigger] = field(default_factory=list)
+    units: list[UnitShare] = field(default_factory=list)
+    unresolved: list[Unresolved] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        """The worst outcome among the triggers, ``pass`` when none fired."""
+        return max((t.outcome for t in self.triggers), key=VERDICTS.index, default="pass")
+
+    def reaches(self, level: str) -> bool:
+        """Tell whether the verdict is at least as bad as ``level``."""
+        return VERDICTS.index(self.verdict) >= VERDICTS.index(level)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (the contract's keys, and more)."""
+        return {
+            "project": self.project,
+            "verdict": self.verdict,
+            "triggers": [asdict(t) for t in self.triggers],
+            "units": [u.to_dict() for u in self.units],
+            "unresolved": [asdict(u) for u in self.unresolved],
+        }

@@ -1,0 +1,135 @@
+"""Read YAML with the line of every value, so errors can say where they are.
+
+Manifests and rule files come from outside. PyYAML's safe loader builds only
+plain data; on top of it this module rejects duplicate keys (PyYAML silently
+keeps the last) and records ``path -> line`` for every mapping key and list
+item, where ``path`` is the tuple of keys and indexes leading to the value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class Located:
+    """A YAML document's data and the line (1-based) of each value in it."""
+
+    data: Any
+    path: Path
+    lines: dict[tuple, int] = field(default_factory=dict)
+
+    def line(self, *keys: object) -> int:
+        """Return the line of the value at ``keys``, or of its nearest parent."""
+        keys_t = tuple(keys)
+        while keys_t and keys_t not in self.lines:
+            keys_t = keys_t[:-1]
+        return self.lines.get(keys_t, 1)
+
+    def where(self, *keys: object) -> str:
+        """Return ``file:line`` for the value at ``keys``."""
+        return f"{self.path}:{self.line(*keys)}"
+
+
+class YAMLFormatError(ValueError):
+    """The text is not YAML, or repeats a key; the message carries file:line."""
+
+
+def load(path: str | Path) -> Located:
+    """Parse a YAML file safely, with line numbers.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to read (UTF-8).
+
+    Returns
+    -------
+    Located
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError, PermissionError
+        If the file cannot be opened.
+    YAMLFormatError
+        If it is not valid YAML or a mapping repeats a key; the message
+        starts with ``file:line:``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise YAMLFormatError(f"{path}:1: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise YAMLFormatError(f"{path}:{line}: not valid YAML: {problem}") from None
+    located = Located(data=None, path=path)
+    if node is not None:
+        located.data = _build(node, (), located, yaml.SafeLoader(""))
+    return located
+
+
+def _build(node: yaml.Node, keys: tuple, located: Located, loader: yaml.SafeLoader) -> Any:
+    """Turn a composed node into plain data, recording lines as it goes."""
+    located.lines[keys] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in out:
+                raise YAMLFormatError(
+                    f"{located.path}:{key_node.start_mark.line + 1}: key {key!r} appears twice; keep one"
+                )
+            out[key] = _build(value_node, (*keys, key), located, loader)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, (*keys, i), located, loader) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+def schema_problems(located: Located, schema_name: str) -> list[tuple[int, str]]:
+    """Check a document against a JSON Schema shipped with the package.
+
+    Parameters
+    ----------
+    located : Located
+        The parsed document.
+    schema_name : str
+        File name under ``threelines/schemas/``.
+
+    Returns
+    -------
+    list of (int, str)
+        ``(line, message)`` for every problem, sorted by line; the message
+        names the offending key path, e.g. ``rules[2].outcome: 'deny' is not
+        one of ['reject', 'conditional']``.
+    """
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    schema = json.loads((resources.files("threelines") / "schemas" / schema_name).read_text("utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for error in validator.iter_errors(located.data):
+        keys = tuple(error.absolute_path)
+        problems.append((located.line(*keys), f"{_dotted(keys) or 'top level'}: {error.message}"))
+    return sorted(problems)
+
+
+def _dotted(keys: tuple) -> str:
+    """Render a key path as ``rules[2].outcome``."""
+    out = ""
+    for key in keys:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out
