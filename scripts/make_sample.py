@@ -87,7 +87,13 @@ def make_redlines(rng, county, places) -> gpd.GeoDataFrame:
     inner = county.buffer(-2500)
     minx, miny, maxx, maxy = inner.bounds
     taken = shapely.union_all([p[2] for p in pieces] + built).buffer(800)
-    lakes = ["青岚湖湿地生态保护红线", "象湖湿地生态保护红线", "艾溪湖湿地生态保护红线", "瑶湖湿地生态保护红线", "白湖湿地生态保护红线"]
+    lakes = [
+        "青岚湖湿地生态保护红线",
+        "象湖湿地生态保护红线",
+        "艾溪湖湿地生态保护红线",
+        "瑶湖湿地生态保护红线",
+        "白湖湿地生态保护红线",
+    ]
     rivers, forests = len(pieces), 0
     while len(pieces) < 32:
         centre = (rng.uniform(minx, maxx), rng.uniform(miny, maxy))
@@ -132,7 +138,9 @@ def make_units(rng, county, redlines, places) -> gpd.GeoDataFrame:
         point = shapely.Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy))
         if county.contains(point):
             seeds.append(point)
-    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=county.envelope.buffer(5000)))
+    cells = shapely.get_parts(
+        shapely.voronoi_polygons(shapely.multipoints(seeds), extend_to=county.envelope.buffer(5000))
+    )
     rest = shapely.difference(county, key_union)
     units = []
     for cell in cells:
@@ -184,7 +192,11 @@ def make_quality(county, places) -> gpd.GeoDataFrame:
         }
     ]
     bands = np.linspace(minx, maxx, 4)
-    waters = [("赣江南昌县控制单元", "III", "III", True), ("抚河南昌县控制单元", "III", "IV", False), ("青岚湖南昌县控制单元", "III", "III", True)]
+    waters = [
+        ("赣江南昌县控制单元", "III", "III", True),
+        ("抚河南昌县控制单元", "III", "IV", False),
+        ("青岚湖南昌县控制单元", "III", "III", True),
+    ]
     for i, (name, target, current, meets) in enumerate(waters):
         rows.append(
             {
@@ -304,7 +316,9 @@ def place_projects(rng, county, layers) -> gpd.GeoDataFrame:
         elif path == "road_cross":
             river = rivers.geometry.iloc[0]
             for c in centres:
-                line = affinity.rotate(shapely.LineString([(c[0] - 3000, c[1]), (c[0] + 3000, c[1])]), 15, origin=tuple(c))
+                line = affinity.rotate(
+                    shapely.LineString([(c[0] - 3000, c[1]), (c[0] + 3000, c[1])]), 15, origin=tuple(c)
+                )
                 others = red[~red.geometry.intersects(line)].union_all()
                 if (line.intersects(river) and county.contains(line) and far(line, others, 800)
                         and far(line, park, 500) and quiet(line, allow=("priority", "water", "air"))):  # fmt: skip

@@ -1,5 +1,7 @@
-"""Coordinate reference systems: parse what users give, convert web-map offsets,
-and choose the equal-area working CRS every measurement is made in.
+"""Coordinate reference systems: parsing, web-map offsets, the working CRS.
+
+Parse what users give, convert GCJ-02 web-map offsets, and choose the
+equal-area working CRS every measurement is made in.
 
 All overlay work happens in one working CRS per layer set: a CGCS2000 Albers
 equal-area projection fitted to the layers' extent. Areas are exact in it, and

@@ -54,6 +54,14 @@ WATER_SOURCES = {
 #: Every project attribute, in output order.
 ATTRIBUTES = ("id", "name", "industry", "kind", "width", "fuel", "water_source", *QUANTITIES)
 
+#: Other column names consultants' files use for the same attributes.
+COLUMN_ALIASES = {
+    "id": ("项目编号", "编号", "project_id"),
+    "name": ("项目名称", "名称", "project_name"),
+    "industry": ("行业代码", "行业类别代码", "industry_code"),
+    "width": ("宽度",),
+}
+
 
 @dataclass
 class Projects:
@@ -152,7 +160,7 @@ def projects_from_frame(
         raise FootprintError(f"{label}: has no features; a footprint file needs at least one polygon, line or point")
     file_crs = _footprint_crs(frame.crs, crs, label)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    columns = {c.lower(): c for c in frame.columns if c != frame.geometry.name}
+    columns = _attribute_columns(frame)
     native = frame.geometry.set_crs(file_crs, allow_override=True)
     raw_geoms = shapely.force_2d(np.asarray(native.to_crs(working_crs).array, dtype=object))
     attrs, geoms, problems = [], [], []
@@ -170,6 +178,18 @@ def projects_from_frame(
         attrs.append(project)
     geometry = np.array(geoms, dtype=object) if geoms else np.empty(0, dtype=object)
     return Projects(source=label, attrs=attrs, geometry=geometry, area_m2=shapely.area(geometry), problems=problems)
+
+
+def _attribute_columns(frame) -> dict[str, str]:
+    """Map attribute names to the frame's columns (any case, aliases, 10-character shapefile names)."""
+    by_lower = {str(c).lower(): c for c in frame.columns if c != frame.geometry.name}
+    out = {}
+    for name in ATTRIBUTES:
+        for candidate in (name, name[:10], *COLUMN_ALIASES.get(name, ())):
+            if candidate.lower() in by_lower:
+                out[name] = by_lower[candidate.lower()]
+                break
+    return out
 
 
 def _read_file(path: str | Path, encoding: str | None):
@@ -196,6 +216,11 @@ def _read_file(path: str | Path, encoding: str | None):
         frame = pyogrio.read_dataframe(text, layer=layer, encoding=encoding)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise FootprintError(f"{label}: cannot read it ({_first_line(exc)})") from None
+    except UnicodeDecodeError:
+        raise FootprintError(
+            f"{label}: its attribute names or values are not {encoding or 'UTF-8'} text; "
+            "give the right --encoding (GBK for most Chinese shapefiles)"
+        ) from None
     except LookupError:
         raise FootprintError(f"{label}: unknown encoding {encoding!r}; try GBK or UTF-8") from None
     return frame, label, Path(text).stem

@@ -139,9 +139,7 @@ def load_manifest(path: str | Path) -> Manifest:
         except CRSError as exc:
             raise ManifestError(str(exc)) from None
         if not working.is_projected:
-            raise ManifestError(
-                f"{doc.where('working_crs')}: working_crs must be a projected equal-area CRS in metres"
-            )
+            raise ManifestError(f"{doc.where('working_crs')}: working_crs must be a projected equal-area CRS in metres")
     else:
         working = fitted_albers(_union_lonlat(specs.values()))
     return Manifest(path=path, name=doc.data.get("name", path.stem), layers=specs, working_crs=working)
@@ -152,7 +150,9 @@ def _check_entry(entry: dict[str, Any], base: Path, where: str) -> LayerSpec:
     name = entry["name"]
     file = (base / entry["path"]).resolve() if not Path(entry["path"]).is_absolute() else Path(entry["path"])
     if not file.exists():
-        raise ManifestError(f"{where}: layer {name!r}: file {entry['path']} not found (paths are relative to the manifest)")
+        raise ManifestError(
+            f"{where}: layer {name!r}: file {entry['path']} not found (paths are relative to the manifest)"
+        )
     try:
         info = pyogrio.read_info(file, layer=entry.get("layer"), encoding=entry.get("encoding"))
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
@@ -160,7 +160,14 @@ def _check_entry(entry: dict[str, Any], base: Path, where: str) -> LayerSpec:
         hint = f"; layers in the file: {', '.join(available)}" if available else ""
         raise ManifestError(f"{where}: layer {name!r}: cannot read {entry['path']}: {exc}{hint}") from None
     except LookupError:
-        raise ManifestError(f"{where}: layer {name!r}: unknown encoding {entry['encoding']!r}; try GBK or UTF-8") from None
+        raise ManifestError(
+            f"{where}: layer {name!r}: unknown encoding {entry['encoding']!r}; try GBK or UTF-8"
+        ) from None
+    except UnicodeDecodeError:
+        raise ManifestError(
+            f"{where}: layer {name!r}: {entry['path']} is not {entry.get('encoding') or 'UTF-8'} text; "
+            "set 'encoding' in the entry (GBK for most Chinese shapefiles)"
+        ) from None
     fields = dict(zip(info["fields"], info["dtypes"], strict=True))
     for key in ("id_field", "name_field", "class_field"):
         if key in entry and entry[key] not in fields:
@@ -169,7 +176,9 @@ def _check_entry(entry: dict[str, Any], base: Path, where: str) -> LayerSpec:
                 f"fields: {', '.join(fields) or '(none)'}"
             )
     if entry["role"] == "unit" and "class_field" not in entry:
-        raise ManifestError(f"{where}: layer {name!r}: a unit layer needs class_field (the column holding the unit class)")
+        raise ManifestError(
+            f"{where}: layer {name!r}: a unit layer needs class_field (the column holding the unit class)"
+        )
     if entry.get("crs") is not None:
         try:
             crs = parse_crs(entry["crs"], what=f"{where}: layer {name!r}: crs")
@@ -179,7 +188,8 @@ def _check_entry(entry: dict[str, Any], base: Path, where: str) -> LayerSpec:
         crs = CRS.from_user_input(info["crs"])
     else:
         raise ManifestError(
-            f"{where}: layer {name!r}: {entry['path']} has no CRS; add 'crs: EPSG:4490' (or the right code) to the entry"
+            f"{where}: layer {name!r}: {entry['path']} has no CRS; "
+            "add 'crs: EPSG:4490' (or the right code) to the entry"
         )
     class_map = {**DEFAULT_CLASS_MAP, **{str(k): v for k, v in entry.get("class_map", {}).items()}}
     return LayerSpec(
@@ -278,6 +288,10 @@ def read_layer(spec: LayerSpec, working_crs: CRS, bbox: tuple[float, float, floa
         )
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError) as exc:
         raise ManifestError(f"layer {spec.name!r}: cannot read {spec.path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise ManifestError(
+            f"layer {spec.name!r}: {spec.path} is not {spec.encoding or 'UTF-8'} text; set 'encoding' (e.g. GBK)"
+        ) from None
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
     geometry = _to_working(frame.geometry.values, spec, working_crs, frame.index.to_numpy())
     ids = frame[spec.id_field].to_numpy(dtype=object) if spec.id_field else frame.index.to_numpy(dtype=object)

@@ -81,4 +81,3 @@ def measure_pairs(footprints: np.ndarray, areas: np.ndarray, tree: shapely.STRtr
     # A footprint drawn along a feature's edge can miss covered_by by float noise.
     inside |= meets & (areas[left] > 0) & (areas[left] - overlap <= OVERLAP_FLOOR_M2)
     return Pairs(left, right, distance, overlap, inside)
-

@@ -46,7 +46,14 @@ class UnitShare:
     share: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "name": self.name, "class": self.class_, "overlap_m2": self.overlap_m2, "share": self.share}
+        """The JSON form (``class`` is a Python keyword, hence ``class_`` here)."""
+        return {
+            "code": self.code,
+            "name": self.name,
+            "class": self.class_,
+            "overlap_m2": self.overlap_m2,
+            "share": self.share,
+        }
 
 
 @dataclass(frozen=True)

@@ -77,14 +77,21 @@ def load(path: str | Path) -> Located:
     return located
 
 
+_PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
+
 def _build(node: yaml.Node, keys: tuple, located: Located, loader: yaml.SafeLoader) -> Any:
     """Turn a composed node into plain data, recording lines as it goes."""
-    located.lines[keys] = node.start_mark.line + 1
+    line = node.start_mark.line + 1
+    located.lines[keys] = line
+    if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        raise YAMLFormatError(f"{located.path}:{line}: tag {tag} is not allowed; only plain YAML data is read")
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = _scalar(key_node, located, loader)
             if key in out:
                 raise YAMLFormatError(
                     f"{located.path}:{key_node.start_mark.line + 1}: key {key!r} appears twice; keep one"
@@ -93,7 +100,18 @@ def _build(node: yaml.Node, keys: tuple, located: Located, loader: yaml.SafeLoad
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*keys, i), located, loader) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    return _scalar(node, located, loader)
+
+
+def _scalar(node: yaml.Node, located: Located, loader: yaml.SafeLoader) -> Any:
+    """Build a scalar with the safe constructor (which refuses Python tags)."""
+    if not isinstance(node, yaml.ScalarNode):
+        raise YAMLFormatError(f"{located.path}:{node.start_mark.line + 1}: a mapping key must be a plain value")
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise YAMLFormatError(f"{located.path}:{node.start_mark.line + 1}: {problem}") from None
 
 
 def schema_problems(located: Located, schema_name: str) -> list[tuple[int, str]]:

@@ -26,10 +26,16 @@ def _industry(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 layers_opt = click.option(
     "--layers", "layers", type=click.Path(dir_okay=False), help="Layer manifest (YAML). Default: the bundled sample."
 )
-rules_opt = click.option("--rules", "rules", type=click.Path(dir_okay=False), help="Rule file (YAML). Default: the bundled sample.")
-crs_opt = click.option("--crs", help="CRS of a footprint file that has none: EPSG code (4490, 4527), WKT or PROJ string.")
+rules_opt = click.option(
+    "--rules", "rules", type=click.Path(dir_okay=False), help="Rule file (YAML). Default: the bundled sample."
+)
+crs_opt = click.option(
+    "--crs", help="CRS of a footprint file that has none: EPSG code (4490, 4527), WKT or PROJ string."
+)
 encoding_opt = click.option("--encoding", help="Attribute encoding of the footprint file, e.g. GBK.")
-output_opt = click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+output_opt = click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout."
+)
 overwrite_opt = click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
 fail_on_opt = click.option(
     "--fail-on",

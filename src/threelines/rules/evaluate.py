@@ -143,11 +143,15 @@ def _outside(rule, projects, areas, layer, pairs, applicable) -> list[tuple[int,
     qualifies = np.ones(len(pairs.project), dtype=bool)
     if rule.condition is not None:
         for k in np.flatnonzero(applicable[pairs.project]):
-            variables = _pair_variables(projects[pairs.project[k]], areas[pairs.project[k]], layer, pairs.feature[k], pairs, k)
+            variables = _pair_variables(
+                projects[pairs.project[k]], areas[pairs.project[k]], layer, pairs.feature[k], pairs, k
+            )
             qualifies[k] = _truth(rule.condition, variables, projects[pairs.project[k]])[0]
     inside = set(pairs.project[qualifies & pairs.inside].tolist())
     candidates = np.flatnonzero(qualifies)
-    order = candidates[np.lexsort((pairs.distance_m[candidates], -pairs.overlap_m2[candidates], pairs.project[candidates]))]
+    order = candidates[
+        np.lexsort((pairs.distance_m[candidates], -pairs.overlap_m2[candidates], pairs.project[candidates]))
+    ]
     firsts, at = np.unique(pairs.project[order], return_index=True)
     best = dict(zip(firsts.tolist(), order[at].tolist(), strict=True))
     out = []

@@ -228,7 +228,9 @@ def compile_template(source: str, allowed: tuple[str, ...]) -> Template:
     for found in _PLACEHOLDER.finditer(source):
         literal = source[position : found.start()]
         if "{" in literal or "}" in literal:
-            raise ExpressionError(f"unbalanced brace near column {position + 1}; write {{{{ or }}}} for a literal brace")
+            raise ExpressionError(
+                f"unbalanced brace near column {position + 1}; write {{{{ or }}}} for a literal brace"
+            )
         parts.append(literal)
         position = found.end()
         token = found.group(0)

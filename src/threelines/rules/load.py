@@ -129,7 +129,10 @@ def check_rules(path: str | Path, manifest: Manifest) -> tuple[RuleSet, list[str
     rules, seen = [], {}
     for i, entry in enumerate(doc.data["rules"]):
         if entry["id"] in seen:
-            problems.append(f"{doc.where('rules', i, 'id')}: rule {entry['id']!r}: id is used twice (first at line {seen[entry['id']]})")
+            problems.append(
+                f"{doc.where('rules', i, 'id')}: rule {entry['id']!r}: "
+                f"id is used twice (first at line {seen[entry['id']]})"
+            )
             continue
         seen[entry["id"]] = doc.line("rules", i)
         try:

@@ -1,0 +1,207 @@
+"""Footprint input: formats, attributes, and every bad input as one clear line with exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import pyogrio
+import pytest
+import shapely
+
+from threelines.errors import FootprintError
+from threelines.footprint import read_projects
+
+
+@pytest.mark.parametrize(
+    ("name", "driver"), [("site.geojson", "GeoJSON"), ("site.gpkg", "GPKG"), ("site.shp", "ESRI Shapefile")]
+)
+def test_formats_give_the_same_result(run, write_project, name, driver):
+    path = write_project("P02", crs="EPSG:4527", name=name, driver=driver, columns=["id", "name", "industry", "kind"])
+    result = run("screen", path, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["verdict"] == "reject"
+    assert doc["triggers"][0]["overlap_m2"] == pytest.approx(64693, rel=1e-3)
+    assert doc["project"]["name"] == "湿地生态旅游度假村项目"
+
+
+def test_gbk_shapefile_needs_and_takes_encoding(run, tmp_path, sample_projects):
+    frame = sample_projects[sample_projects.id == "P05"][["id", "name", "industry", "geometry"]]
+    path = tmp_path / "gbk.shp"
+    pyogrio.write_dataframe(frame, path, encoding="GBK")
+    path.with_suffix(".cpg").unlink(missing_ok=True)
+    result = run("screen", path, "--encoding", "GBK", "--format", "json")
+    assert json.loads(result.stdout)["project"]["name"] == "年产5万吨有机化学原料项目"
+
+
+def test_gpkg_layer_syntax(run, sample_dir):
+    result = run("screen", f"{sample_dir / 'projects.gpkg'}:projects", "--format", "json")
+    assert result.exit_code == 0
+    assert len(result.stdout.splitlines()) == 12
+
+
+def test_no_crs_is_refused_with_the_fix(run, tmp_path, sample_projects):
+    frame = sample_projects[sample_projects.id == "P01"][["id", "industry", "geometry"]].to_crs(4527)
+    frame = frame.set_crs(None, allow_override=True)
+    path = tmp_path / "nocrs.shp"
+    with pytest.warns(UserWarning, match="'crs' was not provided"):
+        pyogrio.write_dataframe(frame, path)
+    result = run("screen", path)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {path}: has no CRS (a shapefile needs its .prj); say which it is with --crs, e.g. --crs 4490 "
+        "(CGCS2000 lon/lat) or --crs 4527 (CGCS2000 Gauss-Kruger zone 39, prefixed easting)\n"
+    )
+    fixed = run("screen", path, "--crs", "4527", "--format", "json")
+    assert fixed.exit_code == 0
+    assert json.loads(fixed.stdout)["verdict"] == "pass"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "cannot read it as a vector file"),
+        (b"\x00\x01garbage\xff" * 50, "cannot read it as a vector file"),
+        (b'{"type": "FeatureCollection", "features": []}', "has no features; a footprint file needs at least one"),
+    ],
+    ids=["empty", "garbage", "no features"],
+)
+def test_unreadable_files(run, tmp_path, content, message):
+    path = tmp_path / "site.geojson"
+    path.write_bytes(content)
+    result = run("screen", path)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {path}: {message}")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_missing_file(run, tmp_path):
+    result = run("screen", tmp_path / "nothere.shp")
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {tmp_path / 'nothere.shp'}: file not found\n"
+
+
+def test_multi_layer_gpkg_needs_a_layer(run, tmp_path, sample_projects):
+    path = tmp_path / "two.gpkg"
+    pyogrio.write_dataframe(sample_projects.iloc[:1], path, layer="a")
+    pyogrio.write_dataframe(sample_projects.iloc[1:2], path, layer="b", append=True)
+    result = run("screen", path)
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {path}: holds 2 layers (a, b); pick one as {path}:LAYER\n"
+
+
+def test_one_bad_feature_is_reported_and_the_rest_screened(run, tmp_path, sample_projects):
+    frame = sample_projects[sample_projects.id.isin(["P01", "P02", "P05"])].copy()
+    frame.loc[frame.id == "P02", "industry"] = "X9999"
+    frame.loc[frame.id == "P05", "geometry"] = shapely.Polygon()
+    path = tmp_path / "three.gpkg"
+    pyogrio.write_dataframe(frame, path)
+    result = run("screen", path, "--format", "json")
+    assert result.exit_code == 2
+    assert [json.loads(line)["project"]["id"] for line in result.stdout.splitlines()] == ["P01"]
+    errors = result.stderr.splitlines()
+    assert errors[0].startswith(f"Error: {path}: project 'P02': industry 'X9999' is not a GB/T 4754-2017 code")
+    assert errors[1] == f"Error: {path}: project 'P05': has an empty geometry; draw the footprint or remove the feature"
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("kind", "polygon", "kind 'polygon' is not one of area, linear, point"),
+        ("fuel", "木柴", "fuel '木柴' is not known; use one of biomass, coal, diesel"),
+        ("emit_nox", "lots", "emit_nox 'lots' is not a number"),
+        ("emit_nox", "-1", "emit_nox '-1' must be a number >= 0"),
+    ],
+)
+def test_bad_attribute_values(tmp_path, sample_projects, manifest, column, value, message):
+    frame = sample_projects[sample_projects.id == "P01"].copy()
+    frame[column] = value
+    path = tmp_path / "site.gpkg"
+    pyogrio.write_dataframe(frame, path)
+    projects = read_projects(path, manifest.working_crs)
+    assert len(projects) == 0
+    assert projects.problems == [f"{path}: project 'P01': {message}" + projects.problems[0].split(message, 1)[1]]
+
+
+def test_shapefile_truncated_and_chinese_column_names(tmp_path, sample_projects, manifest):
+    frame = sample_projects[sample_projects.id == "P10"][["id", "name", "industry", "geometry"]].copy()
+    frame = frame.rename(columns={"name": "项目名称", "industry": "行业代码"})
+    frame["water_sour"] = "groundwater"
+    path = tmp_path / "site.shp"
+    pyogrio.write_dataframe(frame, path, encoding="GBK")
+    path.with_suffix(".cpg").unlink()
+    (project,) = read_projects(path, manifest.working_crs, encoding="GBK").attrs
+    assert (project["name"], project["industry"], project["water_source"]) == (
+        "饮料生产基地项目",
+        "C1524",
+        "groundwater",
+    )
+
+
+def test_undecodable_attributes_ask_for_an_encoding(run, tmp_path, sample_projects):
+    frame = sample_projects[sample_projects.id == "P10"][["id", "industry", "geometry"]]
+    path = tmp_path / "site.shp"
+    pyogrio.write_dataframe(frame, path, encoding="UTF-8")
+    # A long UTF-8 field name cut to the shapefile's 10 bytes ends in a broken character.
+    dbf = bytearray(path.with_suffix(".dbf").read_bytes())
+    second_field = 32 + 32
+    dbf[second_field : second_field + 11] = "项目所属".encode()[:10] + b"\x00"
+    path.with_suffix(".dbf").write_bytes(bytes(dbf))
+    result = run("screen", path)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {path}: its attribute names or values are not UTF-8 text; "
+        "give the right --encoding (GBK for most Chinese shapefiles)\n"
+    )
+
+
+def test_chinese_attribute_words_are_understood(tmp_path, sample_projects, manifest):
+    frame = sample_projects[sample_projects.id == "P10"].copy()
+    frame["water_source"] = "地下水"
+    frame["fuel"] = "天然气"
+    path = tmp_path / "site.gpkg"
+    pyogrio.write_dataframe(frame, path)
+    (project,) = read_projects(path, manifest.working_crs).attrs
+    assert (project["water_source"], project["fuel"]) == ("groundwater", "gas")
+
+
+def test_line_needs_a_width(run, tmp_path, sample_projects):
+    frame = sample_projects[sample_projects.id == "P03"][["id", "geometry"]]
+    path = tmp_path / "road.geojson"
+    pyogrio.write_dataframe(frame, path)
+    result = run("screen", path)
+    assert result.exit_code == 2
+    assert "project 'P03': is a line and needs a width to become a footprint; give a 'width' column or --width" in (
+        result.stderr
+    )
+    result = run("screen", path, "--width", "30", "--format", "json")
+    doc = json.loads(result.stdout)
+    assert doc["project"]["kind"] == "linear"
+    assert doc["verdict"] == "conditional"
+
+
+def test_unknown_industry_option_suggests_codes(run, sample_dir):
+    result = run("screen", sample_dir / "projects" / "P01.geojson", "--industry", "C2699")
+    assert result.exit_code == 2
+    assert "Invalid value for '--industry': industry code 'C2699' is not a GB/T 4754-2017 code; did you mean C26" in (
+        result.stderr
+    )
+
+
+def test_invalid_polygon_is_repaired_with_a_warning(tmp_path, manifest, caplog):
+    # A bow-tie drawn over P01's site.
+    x, y = 116.0, 28.4
+    bowtie = shapely.Polygon([(x, y), (x + 0.01, y + 0.01), (x + 0.01, y), (x, y + 0.01)])
+    path = tmp_path / "bowtie.geojson"
+    pyogrio.write_dataframe(gpd.GeoDataFrame({"id": ["B"]}, geometry=[bowtie], crs=4490), path)
+    with caplog.at_level("WARNING"):
+        projects = read_projects(path, manifest.working_crs)
+    assert shapely.is_valid(projects.geometry[0])
+    assert projects.area_m2[0] > 0
+    assert "project 'B': repaired an invalid polygon (Self-intersection" in caplog.text
+
+
+def test_footprint_error_is_an_exception_for_the_library(tmp_path, manifest):
+    with pytest.raises(FootprintError, match="file not found"):
+        read_projects(tmp_path / "x.shp", manifest.working_crs)

@@ -1,0 +1,179 @@
+"""Every sample project's verdict and triggers, through the library API and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from threelines import screen
+
+# id -> (verdict, rule ids that fire, in rule-file order)
+EXPECTED = {
+    "P01": ("pass", []),
+    "P02": ("reject", ["redline-overlap"]),
+    "P03": ("conditional", ["redline-overlap-linear"]),
+    "P04": ("conditional", ["redline-buffer"]),
+    "P05": ("reject", ["chem-outside-park"]),
+    "P06": ("conditional", ["chem-in-park", "air-offset"]),
+    "P07": ("reject", ["heavy-industry-priority"]),
+    "P08": ("conditional", ["air-offset"]),
+    "P09": ("reject", ["fuel-ban"]),
+    "P10": ("reject", ["groundwater-overdraft"]),
+    "P11": ("conditional", ["water-offset"]),
+    "P12": ("pass", []),
+}
+
+
+@pytest.fixture(scope="module")
+def sample_result(sample_dir):
+    return {v.project["id"]: v for v in screen(sample_dir / "projects.gpkg").verdicts}
+
+
+@pytest.mark.parametrize(("pid", "verdict", "rules"), [(k, *v) for k, v in EXPECTED.items()])
+def test_sample_verdicts(sample_result, pid, verdict, rules):
+    result = sample_result[pid]
+    assert result.verdict == verdict
+    assert [t.rule for t in result.triggers] == rules
+
+
+def test_red_line_overlap_evidence(sample_result):
+    (trigger,) = sample_result["P02"].triggers
+    assert trigger.feature_id == "HX360121010"
+    assert trigger.feature_name == "南昌县水源涵养林生态保护红线03"
+    assert trigger.overlap_m2 == pytest.approx(64693, rel=1e-3)
+    assert trigger.overlap_ha == pytest.approx(trigger.overlap_m2 / 1e4)
+    assert trigger.overlap_mu == pytest.approx(trigger.overlap_m2 / (10000 / 15))
+    assert trigger.overlap_ratio == pytest.approx(0.411, abs=1e-3)
+    assert trigger.distance_m == 0
+    assert "6.47 ha (97.0 mu, 41.1% of the site)" in trigger.message
+    assert trigger.basis.startswith("《关于划定并严守生态保护红线的若干意见》")
+
+
+def test_buffer_distance_and_message(sample_result):
+    (trigger,) = sample_result["P04"].triggers
+    assert trigger.outcome == "conditional"
+    assert trigger.distance_m == pytest.approx(325, abs=1)
+    assert trigger.overlap_m2 == 0
+    assert trigger.message.startswith("325 m from the red line 青岚湖湿地生态保护红线")
+
+
+def test_linear_project_is_buffered_by_width(sample_result):
+    p03 = sample_result["P03"]
+    assert p03.project["kind"] == "linear"
+    assert p03.project["width"] == 30
+    # 6 km of road, 30 m wide, flat ends
+    assert p03.project["area_m2"] == pytest.approx(6000 * 30, rel=2e-3)
+    assert p03.triggers[0].overlap_m2 == pytest.approx(11512, rel=1e-3)
+
+
+def test_offsets_are_computed_in_the_message(sample_result):
+    air = sample_result["P08"].triggers[0]
+    assert "NOx 2 t/a -> 4 t/a" in air.message
+    assert "VOCs 8.5 t/a -> 17 t/a" in air.message
+    water = sample_result["P11"].triggers[0]
+    assert "COD 12 t/a and NH3-N 1.2 t/a need a 2x offset (24 t/a and 2.4 t/a)" in water.message
+
+
+def test_chemical_outside_park_has_no_feature(sample_result):
+    (trigger,) = sample_result["P05"].triggers
+    assert trigger.feature_id is None
+    assert trigger.overlap_m2 is None
+    assert trigger.message == "New chemical project (C2614 有机化学原料制造) outside every compliant industrial park"
+
+
+def test_units_and_shares(sample_result):
+    units = sample_result["P03"].units
+    assert [u.class_ for u in units] == ["general", "priority"]
+    assert sum(u.share for u in units) == pytest.approx(1.0, abs=1e-6)
+    assert sample_result["P06"].units[0].code == "ZH36012120002"
+    assert sample_result["P06"].units[0].class_ == "key"
+    # a point lies wholly in one unit
+    (point_unit,) = sample_result["P12"].units
+    assert point_unit.share == 1.0
+    assert sample_result["P12"].project["area_m2"] == 0
+
+
+def test_missing_attribute_is_reported_where_it_matters(sample_result):
+    # P02 lies in the groundwater over-extraction zone and does not say where its water comes from.
+    notes = sample_result["P02"].unresolved
+    assert [(n.rule, n.reason) for n in notes] == [
+        ("groundwater-overdraft", "project attribute 'water_source' is not given")
+    ]
+    # P01 is in no cap zone: nothing to ask.
+    assert sample_result["P01"].unresolved == []
+
+
+def test_json_lines_match_the_contract(run, sample_dir, contract):
+    result = run("screen", sample_dir / "projects.gpkg", "--format", "json")
+    assert result.exit_code == 0
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 12
+    for line in lines:
+        doc = json.loads(line)
+        jsonschema.validate(doc, contract)
+        assert doc["verdict"] == EXPECTED[doc["project"]["id"]][0]
+
+
+def test_single_project_json_is_one_object(run, sample_dir, contract):
+    result = run("screen", sample_dir / "projects" / "P02.geojson", "--format", "json", "--indent", "2")
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    jsonschema.validate(doc, contract)
+    assert doc["verdict"] == "reject"
+    trigger = doc["triggers"][0]
+    assert trigger["rule"] == "redline-overlap"
+    assert trigger["layer"] == "redline"
+    assert trigger["dimension"] == "redline"
+    assert trigger["overlap_ha"] == pytest.approx(6.4693, abs=1e-3)
+    assert doc["project"]["industry_name"] == "其他游览景区管理"
+
+
+def test_text_output(run, sample_dir):
+    result = run("screen", sample_dir / "projects.gpkg")
+    assert result.exit_code == 0
+    assert "P05  年产5万吨有机化学原料项目" in result.stdout
+    assert "verdict  REJECT 不予准入" in result.stdout
+    assert result.stdout.rstrip().endswith(
+        "12 projects screened: 2 pass, 5 conditional, 5 reject; 1 with information missing"
+    )
+
+
+def test_default_is_the_bundled_sample(run, sample_dir):
+    """The shapefile in Gauss-Kruger coordinates screens without --layers/--rules."""
+    result = run("screen", sample_dir / "site" / "site.shp", "--format", "json")
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert doc["project"]["id"] == "P05"
+    assert doc["verdict"] == "reject"
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "pid", "code"),
+    [("reject", "P02", 1), ("reject", "P04", 0), ("conditional", "P04", 1), ("conditional", "P01", 0)],
+)
+def test_fail_on_exit_codes(run, sample_dir, fail_on, pid, code):
+    result = run("screen", sample_dir / "projects" / f"{pid}.geojson", "--fail-on", fail_on)
+    assert result.exit_code == code
+
+
+def test_output_file_is_not_overwritten(run, sample_dir, tmp_path):
+    out = tmp_path / "out.json"
+    site = sample_dir / "projects" / "P01.geojson"
+    assert run("screen", site, "--format", "json", "-o", out).exit_code == 0
+    assert json.loads(out.read_text("utf-8"))["verdict"] == "pass"
+    again = run("screen", site, "-o", out)
+    assert again.exit_code == 2
+    assert again.stderr.strip() == f"Error: {out}: exists; give --overwrite to replace it, or another -o"
+    assert json.loads(out.read_text("utf-8"))["verdict"] == "pass"
+    assert run("screen", site, "-o", out, "--overwrite").exit_code == 0
+    assert out.read_text("utf-8").startswith("P01")
+
+
+def test_options_override_file_attributes(run, sample_dir):
+    # P01's site with a chemical industry code becomes a chemical plant outside a park.
+    result = run("screen", sample_dir / "projects" / "P01.geojson", "--industry", "2614", "--format", "json")
+    doc = json.loads(result.stdout)
+    assert doc["project"]["industry"] == "C2614"
+    assert [t["rule"] for t in doc["triggers"]] == ["chem-outside-park"]
