@@ -205,3 +205,49 @@ def test_invalid_polygon_is_repaired_with_a_warning(tmp_path, manifest, caplog):
 def test_footprint_error_is_an_exception_for_the_library(tmp_path, manifest):
     with pytest.raises(FootprintError, match="file not found"):
         read_projects(tmp_path / "x.shp", manifest.working_crs)
+
+
+def test_coordinates_that_do_not_fit_the_crs(run, write_project):
+    # The P01 site in unprefixed Gauss-Kruger metres (EPSG:4548) declared as prefixed (EPSG:4527).
+    path = write_project("P01", crs="EPSG:4548", name="site.gpkg", columns=["id", "industry"])
+    result = run("screen", path, "--crs", "4527")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: {path}: project 'P01': its coordinates cannot be placed in "
+        "CGCS2000 / 3-degree Gauss-Kruger zone 39 (EPSG:4527); check the CRS (--crs), "
+        "e.g. a prefixed Gauss-Kruger easting needs 4513-4533, an unprefixed one 4534-4554"
+    )
+
+
+def test_footprint_outside_the_jurisdiction_is_an_error(run, write_project, sample_dir):
+    # The P01 site declared in the neighbouring zone 38 lands 300 km west, outside the county.
+    path = write_project("P01", crs="EPSG:4548", name="site.gpkg", columns=["id", "industry"])
+    result = run("screen", path, "--crs", "4547")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "the file says its CRS is CGCS2000 / 3-degree Gauss-Kruger CM 117E; using --crs" in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: {path}: project 'P01': lies outside every control unit of {sample_dir / 'layers.yaml'}; "
+        "check its CRS (--crs) and that the manifest covers the site"
+    )
+
+
+def test_footprint_partly_outside_the_jurisdiction_warns(run, tmp_path, sample_dir):
+    county = pyogrio.read_dataframe(sample_dir / "layers" / "county.gpkg").to_crs(4548).geometry.iloc[0]
+    # A square astride the county's western boundary, on its westernmost vertex.
+    x0, y0 = min(county.exterior.coords if county.geom_type == "Polygon" else county.geoms[0].exterior.coords)
+    site = gpd.GeoDataFrame(
+        {"id": ["edge"], "industry": ["G5920"]},
+        geometry=[shapely.box(x0 - 200, y0 - 200, x0 + 200, y0 + 200)],
+        crs=4548,
+    )
+    path = tmp_path / "edge.gpkg"
+    pyogrio.write_dataframe(site, path)
+    result = run("screen", path, "--format", "json")
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    (warning,) = doc["warnings"]
+    share = sum(u["share"] for u in doc["units"])
+    assert 0 < share < 1
+    assert warning.startswith(f"{1 - share:.1%} of the footprint lies outside every control unit of layer 'units'")

@@ -72,7 +72,19 @@ def screen(
     manifest = layers if isinstance(layers, Manifest) else load_manifest(layers or sample.manifest_path())
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules or sample.rules_path(), manifest)
     projects = read_projects(footprint, manifest.working_crs, crs=crs, encoding=encoding, overrides=overrides)
-    return Screening(verdicts=screen_projects(projects, manifest, ruleset), problems=list(projects.problems))
+    verdicts = screen_projects(projects, manifest, ruleset)
+    problems = list(projects.problems)
+    if manifest.unit_layer is not None:
+        # A footprint in no control unit at all is almost always in the wrong CRS or the
+        # wrong jurisdiction: a "pass" for it would be a confident wrong answer.
+        for verdict in verdicts:
+            if not verdict.units:
+                problems.append(
+                    f"{projects.source}: project {verdict.project['id']!r}: lies outside every control unit of "
+                    f"{manifest.path}; check its CRS (--crs) and that the manifest covers the site"
+                )
+        verdicts = [v for v in verdicts if v.units]
+    return Screening(verdicts=verdicts, problems=problems)
 
 
 def screen_projects(projects: Projects, manifest: Manifest, rules: RuleSet) -> list[Verdict]:
@@ -115,7 +127,19 @@ def screen_projects(projects: Projects, manifest: Manifest, rules: RuleSet) -> l
     if unit_layer:
         for p, shares in _unit_shares(projects.area_m2, data[unit_layer], pairs[unit_layer]).items():
             verdicts[p].units = shares
+        for verdict in verdicts:
+            outside = 1.0 - sum(u.share for u in verdict.units)
+            if outside > COVERAGE_TOLERANCE:
+                verdict.warnings.append(
+                    f"{outside:.1%} of the footprint lies outside every control unit of layer {unit_layer!r}: "
+                    "rules cannot see it; check the footprint's CRS and the manifest"
+                )
     return verdicts
+
+
+#: Share of a footprint that may fall outside the control units before it is flagged
+#: (units that tile a territory leave no gaps; this absorbs numerical noise).
+COVERAGE_TOLERANCE = 1e-6
 
 
 def _grow(box: np.ndarray, by: float) -> tuple[float, float, float, float]:

@@ -162,7 +162,11 @@ def projects_from_frame(
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     columns = _attribute_columns(frame)
     native = frame.geometry.set_crs(file_crs, allow_override=True)
-    raw_geoms = shapely.force_2d(np.asarray(native.to_crs(working_crs).array, dtype=object))
+    with np.errstate(invalid="ignore"):
+        raw_geoms = shapely.force_2d(np.asarray(native.to_crs(working_crs).array, dtype=object))
+    # Coordinates that do not fit the declared CRS (wrong zone, metres read as degrees)
+    # come out of the transformation as inf.
+    placed = np.isfinite(shapely.bounds(raw_geoms)).all(axis=1) | shapely.is_empty(raw_geoms)
     attrs, geoms, problems = [], [], []
     for i, geom in enumerate(raw_geoms):
         default_id = stem if len(frame) == 1 else f"{stem}-{i + 1}"
@@ -170,6 +174,12 @@ def projects_from_frame(
         values.update(overrides)
         values["id"] = default_id if values["id"] is None else str(values["id"])
         try:
+            if not placed[i]:
+                raise FootprintError(
+                    f"{label}: project {values['id']!r}: its coordinates cannot be placed in {file_crs.name} "
+                    f"(EPSG:{file_crs.to_epsg()}); check the CRS (--crs), e.g. a prefixed Gauss-Kruger easting needs "
+                    "4513-4533, an unprefixed one 4534-4554"
+                )
             project = _check_attributes(values, label)
             geoms.append(_footprint(geom, project, label))
         except (FootprintError, IndustryCodeError) as exc:

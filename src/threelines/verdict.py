@@ -80,12 +80,16 @@ class Verdict:
     units : list of UnitShare
     unresolved : list of Unresolved
         Rules that need information the project did not give.
+    warnings : list of str
+        Things the reader must know that are not rule outcomes, e.g. a
+        footprint that lies partly outside the jurisdiction.
     """
 
     project: dict[str, Any]
     triggers: list[Trigger] = field(default_factory=list)
     units: list[UnitShare] = field(default_factory=list)
     unresolved: list[Unresolved] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -104,4 +108,5 @@ class Verdict:
             "triggers": [asdict(t) for t in self.triggers],
             "units": [u.to_dict() for u in self.units],
             "unresolved": [asdict(u) for u in self.unresolved],
+            "warnings": list(self.warnings),
         }

@@ -35,6 +35,8 @@ def format_verdict(verdict: Verdict) -> str:
             lines.append(_wrap(f"basis: {t.basis}"))
     for note in verdict.unresolved:
         lines.append(f"{_INDENT}[information missing] {note.rule}: {note.reason}")
+    for warning in verdict.warnings:
+        lines.append(_wrap(f"[warning] {warning}", _INDENT))
     return "\n".join(lines)
 
 
