@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyogrio
 import shapely
 from pyproj import CRS
@@ -160,7 +161,10 @@ def projects_from_frame(
         raise FootprintError(f"{label}: has no features; a footprint file needs at least one polygon, line or point")
     file_crs = _footprint_crs(frame.crs, crs, label)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    columns = _attribute_columns(frame)
+    # Plain Python values per attribute, read from the frame once.
+    cells = {
+        name: [_plain_cell(v) for v in frame[column].tolist()] for name, column in _attribute_columns(frame).items()
+    }
     native = frame.geometry.set_crs(file_crs, allow_override=True)
     with np.errstate(invalid="ignore"):
         raw_geoms = shapely.force_2d(np.asarray(native.to_crs(working_crs).array, dtype=object))
@@ -170,7 +174,7 @@ def projects_from_frame(
     attrs, geoms, problems = [], [], []
     for i, geom in enumerate(raw_geoms):
         default_id = stem if len(frame) == 1 else f"{stem}-{i + 1}"
-        values = {name: _cell(frame, columns.get(name), i) for name in ATTRIBUTES}
+        values = {name: cells[name][i] if name in cells else None for name in ATTRIBUTES}
         values.update(overrides)
         values["id"] = default_id if values["id"] is None else str(values["id"])
         try:
@@ -258,14 +262,11 @@ def _footprint_crs(file_crs, given, label: str) -> CRS:
     return CRS.from_user_input(file_crs)
 
 
-def _cell(frame, column: str | None, i: int) -> Any:
+def _plain_cell(value: Any) -> Any:
     """Return a plain Python value from a cell, None for a missing or blank one."""
-    if column is None:
-        return None
-    value = frame[column].iat[i]
     if isinstance(value, np.generic):
         value = value.item()
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or pd.isna(value) is True:  # None, NaN, pd.NA, NaT
         return None
     if isinstance(value, str) and not value.strip():
         return None

@@ -114,16 +114,9 @@ def load_manifest(path: str | Path) -> Manifest:
         with ``manifest:line:`` and says how to fix it.
     """
     path = Path(path)
-    try:
-        doc = yamlio.load(path)
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot read the manifest ({exc.strerror}); check the --layers path") from None
-    except yamlio.YAMLFormatError as exc:
-        raise ManifestError(str(exc)) from None
-    problems = yamlio.schema_problems(doc, "manifest.schema.json")
+    doc, problems = yamlio.load_checked(path, "manifest.schema.json", ManifestError, "manifest (--layers)")
     if problems:
-        line, message = problems[0]
-        raise ManifestError(f"{path}:{line}: {message}")
+        raise ManifestError(problems[0])
     specs: dict[str, LayerSpec] = {}
     for i, entry in enumerate(doc.data["layers"]):
         where = doc.where("layers", i)

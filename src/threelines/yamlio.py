@@ -114,6 +114,34 @@ def _scalar(node: yaml.Node, located: Located, loader: yaml.SafeLoader) -> Any:
         raise YAMLFormatError(f"{located.path}:{node.start_mark.line + 1}: {problem}") from None
 
 
+def load_checked(path: str | Path, schema_name: str, error: type[Exception], what: str) -> tuple[Located, list[str]]:
+    """Read a YAML document and check it against a schema shipped with the package.
+
+    Parameters
+    ----------
+    path : str or Path
+    schema_name : str
+        File name under ``threelines/schemas/``.
+    error : exception class
+        Raised, with a one-line message, when the file cannot be read or parsed.
+    what : str
+        How to name the file and its option in that message, e.g. ``"rule file (--rules)"``.
+
+    Returns
+    -------
+    (Located, list of str)
+        The document and one ``file:line: message`` per schema problem.
+    """
+    path = Path(path)
+    try:
+        doc = load(path)
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    except YAMLFormatError as exc:
+        raise error(str(exc)) from None
+    return doc, [f"{path}:{line}: {message}" for line, message in schema_problems(doc, schema_name)]
+
+
 def schema_problems(located: Located, schema_name: str) -> list[tuple[int, str]]:
     """Check a document against a JSON Schema shipped with the package.
 

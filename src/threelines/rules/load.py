@@ -117,13 +117,7 @@ def check_rules(path: str | Path, manifest: Manifest) -> tuple[RuleSet, list[str
         message per problem, in file order.
     """
     path = Path(path)
-    try:
-        doc = yamlio.load(path)
-    except OSError as exc:
-        raise RuleError(f"{path}: cannot read the rule file ({exc.strerror}); check the --rules path") from None
-    except yamlio.YAMLFormatError as exc:
-        raise RuleError(str(exc)) from None
-    problems = [f"{path}:{line}: {message}" for line, message in yamlio.schema_problems(doc, "rules.schema.json")]
+    doc, problems = yamlio.load_checked(path, "rules.schema.json", RuleError, "rule file (--rules)")
     if problems:
         return RuleSet(path=path, rules=()), problems
     rules, seen = [], {}
