@@ -91,6 +91,6 @@ def test_fitted_albers_keeps_scale_within_a_tenth_of_a_percent():
 def test_parse_crs_errors():
     with pytest.raises(CRSError, match="not a CRS pyproj understands"):
         parse_crs("EPSG:99999")
-    with pytest.raises(CRSError, match="GCJ-02 is a web-map offset"):
+    with pytest.raises(CRSError, match="GCJ-02 web-map coordinates are not read yet"):
         parse_crs("gcj02")
     assert parse_crs("4527").to_epsg() == 4527

@@ -61,7 +61,7 @@ CASES = [
     ("syntax error", {"condition": "'feature.name == \"a\" &&& true'"},
      "rules.yaml:11: rule 'r1': condition: Syntax error: token recognition error at: '& ' (line 1, column 23 of the expression)"),
     ("unknown name", {"condition": "prj.kind == 'area'"},
-     "rules.yaml:11: rule 'r1': condition: unknown name 'prj'; the names here are project, feature, overlap_m2"),
+     "rules.yaml:11: rule 'r1': condition: unknown name 'prj'; the names here are project, feature, overlaps, overlap_m2"),
     ("unknown function", {"condition": "lower(feature.name) == 'a'"},
      "rules.yaml:11: rule 'r1': condition: unknown function 'lower'; use CEL's standard functions or industry_in"),
     ("python is not cel", {"condition": "__import__('os').system('touch /tmp/x') == 0"},

@@ -80,7 +80,9 @@ def test_chemical_outside_park_has_no_feature(sample_result):
     (trigger,) = sample_result["P05"].triggers
     assert trigger.feature_id is None
     assert trigger.overlap_m2 is None
-    assert trigger.message == "New chemical project (C2614 有机化学原料制造) outside every compliant industrial park"
+    assert (
+        trigger.message == "New chemical project (C2614 有机化学原料制造) not wholly inside a compliant industrial park"
+    )
 
 
 def test_units_and_shares(sample_result):

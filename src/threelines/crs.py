@@ -51,8 +51,8 @@ def parse_crs(value: object, *, what: str = "--crs") -> CRS:
     text = str(value).strip()
     if text.lower() in GCJ02_NAMES:
         raise CRSError(
-            f"{what}: GCJ-02 is a web-map offset, not a CRS; convert the data with "
-            "threelines.crs.gcj02_to_wgs84 and give EPSG:4490"
+            f"{what}: GCJ-02 web-map coordinates are not read yet; convert them to WGS84 first "
+            "(the offset is 300-600 m in Jiangxi: screening them as WGS84 would be wrong)"
         )
     if text.isdigit():
         text = f"EPSG:{text}"

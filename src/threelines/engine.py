@@ -10,12 +10,16 @@ import numpy as np
 import shapely
 
 from threelines import sample
-from threelines.footprint import ATTRIBUTES, Projects, read_projects
+from threelines.footprint import Projects, project_record, read_projects
 from threelines.layers import LayerData, Manifest, load_manifest, read_layer
-from threelines.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs, measure_pairs
+from threelines.measure import OVERLAP_FLOOR_M2, Pairs, measure_pairs
 from threelines.rules import RuleSet, load_rules
 from threelines.rules.evaluate import evaluate_rule, project_context
 from threelines.verdict import UnitShare, Verdict
+
+#: Share of a footprint that may fall outside the control units before it is flagged
+#: (units that tile a territory leave no gaps; this absorbs numerical noise).
+COVERAGE_TOLERANCE = 1e-6
 
 
 @dataclass
@@ -104,7 +108,9 @@ def screen_projects(projects: Projects, manifest: Manifest, rules: RuleSet) -> l
     if len(projects) == 0:
         return []
     contexts = [project_context(a, area) for a, area in zip(projects.attrs, projects.area_m2, strict=True)]
-    verdicts = [Verdict(project=_summary(a, area)) for a, area in zip(projects.attrs, projects.area_m2, strict=True)]
+    verdicts = [
+        Verdict(project=project_record(a, area)) for a, area in zip(projects.attrs, projects.area_m2, strict=True)
+    ]
     unit_layer = manifest.unit_layer.name if manifest.unit_layer else None
     names = list(dict.fromkeys([*rules.layers(), *([unit_layer] if unit_layer else [])]))
 
@@ -118,7 +124,9 @@ def screen_projects(projects: Projects, manifest: Manifest, rules: RuleSet) -> l
         pairs[name] = measure_pairs(projects.geometry, projects.area_m2, data[name].tree, reach)
 
     for rule in rules.rules:
-        fired, unresolved = evaluate_rule(rule, contexts, projects.area_m2, data[rule.layer], pairs[rule.layer])
+        fired, unresolved = evaluate_rule(
+            rule, contexts, projects.geometry, projects.area_m2, data[rule.layer], pairs[rule.layer]
+        )
         for p, trigger in fired:
             verdicts[p].triggers.append(trigger)
         for p, note in unresolved:
@@ -137,34 +145,21 @@ def screen_projects(projects: Projects, manifest: Manifest, rules: RuleSet) -> l
     return verdicts
 
 
-#: Share of a footprint that may fall outside the control units before it is flagged
-#: (units that tile a territory leave no gaps; this absorbs numerical noise).
-COVERAGE_TOLERANCE = 1e-6
-
-
 def _grow(box: np.ndarray, by: float) -> tuple[float, float, float, float]:
     """Grow a bounding box by a distance on every side."""
     return (box[0] - by, box[1] - by, box[2] + by, box[3] + by)
-
-
-def _summary(attrs: dict[str, Any], area: float) -> dict[str, Any]:
-    """The ``project`` object of a result: attributes, industry name, areas."""
-    from threelines import industry
-
-    out = {key: attrs.get(key) for key in ATTRIBUTES}
-    out["industry_name"] = industry.name(attrs["industry"]) if attrs.get("industry") else None
-    out.update(area_m2=float(area), area_ha=float(area) / 1e4, area_mu=float(area) / M2_PER_MU)
-    return out
 
 
 def _unit_shares(areas: np.ndarray, units: LayerData, pairs: Pairs) -> dict[int, list[UnitShare]]:
     """The control units each footprint lies in, largest share first."""
     point = areas[pairs.project] == 0
     hit = np.where(point, pairs.distance_m == 0, pairs.overlap_m2 > OVERLAP_FLOOR_M2)
+    # A point on a boundary touches two units: it counts half in each.
+    touched = np.bincount(pairs.project[hit], minlength=len(areas))
     out: dict[int, list[UnitShare]] = {}
     for k in np.flatnonzero(hit).tolist():
         p, f = int(pairs.project[k]), int(pairs.feature[k])
-        share = 1.0 if areas[p] == 0 else min(float(pairs.overlap_m2[k]) / float(areas[p]), 1.0)
+        share = 1.0 / touched[p] if areas[p] == 0 else min(float(pairs.overlap_m2[k]) / float(areas[p]), 1.0)
         out.setdefault(p, []).append(
             UnitShare(
                 code=str(units.ids[f]),

@@ -22,7 +22,9 @@ from pyproj import CRS
 
 from threelines import industry
 from threelines.crs import parse_crs
+from threelines.encoding import guess_encoding
 from threelines.errors import CRSError, FootprintError, IndustryCodeError
+from threelines.measure import M2_PER_MU
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,15 @@ class Projects:
 
     def __len__(self) -> int:
         return len(self.attrs)
+
+
+def project_record(attrs: dict[str, Any], area_m2: float) -> dict[str, Any]:
+    """A project as results show it: every attribute (None where not given), the industry name, the areas."""
+    out = {key: attrs.get(key) for key in ATTRIBUTES}
+    out["industry_name"] = industry.name(attrs["industry"]) if attrs.get("industry") else None
+    area = float(area_m2)
+    out.update(area_m2=area, area_ha=area / 1e4, area_mu=area / M2_PER_MU)
+    return out
 
 
 def read_projects(
@@ -170,7 +181,9 @@ def projects_from_frame(
         raw_geoms = shapely.force_2d(np.asarray(native.to_crs(working_crs).array, dtype=object))
     # Coordinates that do not fit the declared CRS (wrong zone, metres read as degrees)
     # come out of the transformation as inf.
-    placed = np.isfinite(shapely.bounds(raw_geoms)).all(axis=1) | shapely.is_empty(raw_geoms)
+    placed = (
+        np.isfinite(shapely.bounds(raw_geoms)).all(axis=1) | shapely.is_missing(raw_geoms) | shapely.is_empty(raw_geoms)
+    )
     attrs, geoms, problems = [], [], []
     for i, geom in enumerate(raw_geoms):
         default_id = stem if len(frame) == 1 else f"{stem}-{i + 1}"
@@ -226,10 +239,15 @@ def _read_file(path: str | Path, encoding: str | None):
         if len(layers) > 1:
             names = ", ".join(str(r[0]) for r in layers)
             raise FootprintError(f"{label}: holds {len(layers)} layers ({names}); pick one as {label}:LAYER")
+    encoding = encoding or guess_encoding(text)
     try:
         frame = pyogrio.read_dataframe(text, layer=layer, encoding=encoding)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise FootprintError(f"{label}: cannot read it ({_first_line(exc)})") from None
+    except shapely.errors.ShapelyError as exc:
+        raise FootprintError(
+            f"{label}: has a geometry GEOS cannot build ({exc}); close every ring and give it at least 4 points"
+        ) from None
     except UnicodeDecodeError:
         raise FootprintError(
             f"{label}: its attribute names or values are not {encoding or 'UTF-8'} text; "
@@ -237,6 +255,11 @@ def _read_file(path: str | Path, encoding: str | None):
         ) from None
     except LookupError:
         raise FootprintError(f"{label}: unknown encoding {encoding!r}; try GBK or UTF-8") from None
+    if not hasattr(frame, "geometry"):
+        raise FootprintError(
+            f"{label}: has no geometry (a plain table?); give a vector file with the footprint drawn "
+            "(corner-coordinate tables are not read yet)"
+        )
     return frame, label, Path(text).stem
 
 
@@ -277,9 +300,7 @@ def _check_attributes(values: dict[str, Any], label: str) -> dict[str, Any]:
     """Validate and normalise one project's attributes."""
     where = f"{label}: project {values['id']!r}"
     out: dict[str, Any] = {"id": values["id"], "name": None if values["name"] is None else str(values["name"])}
-    out["industry"] = (
-        None if values["industry"] is None else industry.normalise(values["industry"], what=f"{where}: industry")
-    )
+    out["industry"] = None if values["industry"] is None else _industry(values["industry"], where)
     kind = values["kind"]
     if kind is not None and str(kind).strip().lower() not in KINDS:
         raise FootprintError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
@@ -307,6 +328,20 @@ def _check_attributes(values: dict[str, Any], label: str) -> dict[str, Any]:
     return out
 
 
+def _industry(value: Any, where: str) -> str:
+    """Normalise an industry code from a cell; a number only where no leading zero can be lost."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        digits = str(int(value)) if float(value).is_integer() else ""
+        # Divisions 01-09 and their groups and classes start with 0: as numbers they lose it.
+        if len(digits) not in (2, 4):
+            raise FootprintError(
+                f"{where}: industry {value!r} is a number that may have lost a leading zero; "
+                "store the industry column as text (e.g. '0211')"
+            )
+        value = digits
+    return industry.normalise(value, what=f"{where}: industry")
+
+
 def _footprint(geom, project: dict[str, Any], label: str):
     """Turn one feature's geometry into its footprint; set ``kind`` if not given.
 
@@ -331,6 +366,8 @@ def _footprint(geom, project: dict[str, Any], label: str):
                 "%s: repaired an invalid polygon (%s); area changed by %.1f m2; check the drawing",
                 where, reason, abs(shapely.area(geom) - before),
             )  # fmt: skip
+        if shapely.area(geom) == 0:
+            raise FootprintError(f"{where}: is a polygon with no area (all its vertices on a line?); check the drawing")
         project["kind"] = project["kind"] or "area"
         return geom
     if np.isin(kinds, (1, 2, 5)).any():
@@ -342,6 +379,8 @@ def _footprint(geom, project: dict[str, Any], label: str):
             )
         project["kind"] = project["kind"] or "linear"
         lines = shapely.union_all(polygons[np.isin(kinds, (1, 2, 5))])
+        if shapely.length(lines) == 0:
+            raise FootprintError(f"{where}: is a line of zero length; check its vertices")
         return shapely.buffer(lines, width / 2.0, cap_style="flat", join_style="round")
     project["kind"] = project["kind"] or "point"
     return shapely.union_all(polygons)

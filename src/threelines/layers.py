@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyogrio
 import shapely
 from pyproj import CRS, Transformer
 
 from threelines import yamlio
 from threelines.crs import bounds_to_lonlat, fitted_albers, parse_crs
+from threelines.encoding import guess_encoding
 from threelines.errors import CRSError, ManifestError
 
 log = logging.getLogger(__name__)
@@ -131,24 +133,57 @@ def load_manifest(path: str | Path) -> Manifest:
             working = parse_crs(doc.data["working_crs"], what=f"{doc.where('working_crs')}: working_crs")
         except CRSError as exc:
             raise ManifestError(str(exc)) from None
-        if not working.is_projected:
-            raise ManifestError(f"{doc.where('working_crs')}: working_crs must be a projected equal-area CRS in metres")
+        if not _equal_area_metres(working):
+            raise ManifestError(
+                f"{doc.where('working_crs')}: working_crs {working.name!r} is not an equal-area projection in metres "
+                "(areas would be wrong); use e.g. '+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +ellps=GRS80 +units=m', "
+                "or leave it out to have one fitted to the layers"
+            )
     else:
         working = fitted_albers(_union_lonlat(specs.values()))
     return Manifest(path=path, name=doc.data.get("name", path.stem), layers=specs, working_crs=working)
 
 
+#: Projection methods that preserve area (pyproj method names).
+EQUAL_AREA_METHODS = (
+    "Albers Equal Area", "Lambert Azimuthal Equal Area", "Lambert Cylindrical Equal Area", "Equal Earth",
+    "Mollweide", "Sinusoidal",
+)  # fmt: skip
+
+#: Geometry types a layer may declare (GDAL names); "Unknown" covers mixed files, checked per feature.
+POLYGON_TYPES = ("Polygon", "MultiPolygon", "Polygon Z", "MultiPolygon Z", "3D Polygon", "3D MultiPolygon", "Unknown")
+
+#: shapely type ids of polygons and multipolygons.
+POLYGONAL_IDS = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
+
+#: Drivers whose files are UTF-8 by definition: an encoding override means nothing there.
+UTF8_DRIVERS = ("GPKG", "GeoJSON", "GeoJSONSeq", "FlatGeobuf", "Parquet")
+
+
+def _equal_area_metres(crs: CRS) -> bool:
+    """Tell whether a CRS is an equal-area projection with metre axes."""
+    if not crs.is_projected or crs.coordinate_operation is None:
+        return False
+    method = crs.coordinate_operation.method_name.lower()
+    units = {axis.unit_name for axis in crs.axis_info}
+    return any(m.lower() in method for m in EQUAL_AREA_METHODS) and units == {"metre"}
+
+
 def _check_entry(entry: dict[str, Any], base: Path, where: str) -> LayerSpec:
     """Check one manifest entry against its file and build its spec."""
     name = entry["name"]
+    if "\x00" in entry["path"]:
+        raise ManifestError(f"{where}: layer {name!r}: the path contains a NUL character")
     file = (base / entry["path"]).resolve() if not Path(entry["path"]).is_absolute() else Path(entry["path"])
     if not file.exists():
         raise ManifestError(
             f"{where}: layer {name!r}: file {entry['path']} not found (paths are relative to the manifest)"
         )
     try:
-        info = pyogrio.read_info(file, layer=entry.get("layer"), encoding=entry.get("encoding"))
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        info = pyogrio.read_info(
+            file, layer=entry.get("layer"), encoding=entry.get("encoding"), force_total_bounds=True
+        )
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, shapely.errors.ShapelyError) as exc:
         available = _layer_names(file)
         hint = f"; layers in the file: {', '.join(available)}" if available else ""
         raise ManifestError(f"{where}: layer {name!r}: cannot read {entry['path']}: {exc}{hint}") from None
@@ -161,6 +196,14 @@ def _check_entry(entry: dict[str, Any], base: Path, where: str) -> LayerSpec:
             f"{where}: layer {name!r}: {entry['path']} is not {entry.get('encoding') or 'UTF-8'} text; "
             "set 'encoding' in the entry (GBK for most Chinese shapefiles)"
         ) from None
+    if info["geometry_type"] not in POLYGON_TYPES:
+        raise ManifestError(
+            f"{where}: layer {name!r}: {entry['path']} holds {info['geometry_type']} geometries; layers must be "
+            "polygons (buffer lines and points into the areas they protect first)"
+        )
+    if entry.get("encoding") and info["driver"] in UTF8_DRIVERS:
+        raise ManifestError(f"{where}: layer {name!r}: 'encoding' is for shapefiles; a {info['driver']} file is UTF-8")
+    encoding = entry.get("encoding") or guess_encoding(file)
     fields = dict(zip(info["fields"], info["dtypes"], strict=True))
     for key in ("id_field", "name_field", "class_field"):
         if key in entry and entry[key] not in fields:
@@ -195,9 +238,9 @@ def _check_entry(entry: dict[str, Any], base: Path, where: str) -> LayerSpec:
         class_field=entry.get("class_field"),
         class_map=class_map,
         crs=crs,
-        encoding=entry.get("encoding"),
+        encoding=encoding,
         fields=fields,
-        bounds=tuple(info["total_bounds"]),
+        bounds=tuple(info["total_bounds"]) if info["total_bounds"] is not None else (np.nan,) * 4,
         title=entry.get("title"),
     )
 
@@ -285,7 +328,19 @@ def read_layer(spec: LayerSpec, working_crs: CRS, bbox: tuple[float, float, floa
         raise ManifestError(
             f"layer {spec.name!r}: {spec.path} is not {spec.encoding or 'UTF-8'} text; set 'encoding' (e.g. GBK)"
         ) from None
+    except shapely.errors.ShapelyError as exc:
+        raise ManifestError(
+            f"layer {spec.name!r}: {spec.path} has a geometry GEOS cannot build ({exc}); "
+            "close every ring and give it at least 4 points"
+        ) from None
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    polygonal = np.isin(shapely.get_type_id(frame.geometry.values), POLYGONAL_IDS)
+    if not polygonal.all():
+        log.warning(
+            "layer %r: %d feature(s) that are not polygons were left out (FID %s)",
+            spec.name, int((~polygonal).sum()), ", ".join(str(f) for f in frame.index[~polygonal][:5]),
+        )  # fmt: skip
+        frame = frame[polygonal]
     geometry = _to_working(frame.geometry.values, spec, working_crs, frame.index.to_numpy())
     ids = frame[spec.id_field].to_numpy(dtype=object) if spec.id_field else frame.index.to_numpy(dtype=object)
     names = frame[spec.name_field].to_numpy(dtype=object) if spec.name_field else np.full(len(frame), None, object)
@@ -361,7 +416,7 @@ def _records(frame, declared: dict[str, str]) -> list[dict[str, Any]]:
         record = {}
         for key, value in zip(columns, row, strict=True):
             value = _plain(value)
-            if value is None or (isinstance(value, float) and np.isnan(value)):
+            if value is None or pd.isna(value) is True:  # None, NaN, pd.NA, NaT
                 continue
             if key in booleans or isinstance(value, bool):
                 record[key] = bool(value)

@@ -65,6 +65,12 @@ def load(path: str | Path) -> Located:
     except UnicodeDecodeError as exc:
         raise YAMLFormatError(f"{path}:1: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
     try:
+        # Anchors and aliases are refused: expanding them is how a few bytes of
+        # YAML become gigabytes (or an endless recursion), and rules need none.
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                line = event.start_mark.line + 1
+                raise YAMLFormatError(f"{path}:{line}: aliases (*{event.anchor}) are not allowed; write the value out")
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

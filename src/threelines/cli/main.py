@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import click
 
@@ -22,6 +23,8 @@ def cli(verbose: int, quiet: bool) -> None:
     """
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="threelines: %(levelname)s: %(message)s", force=True)
+    # Library warnings (GDAL's among them) become one log line each, without source lines.
+    warnings.formatwarning = lambda message, category, *args, **kwargs: f"{category.__name__}: {message}"
     logging.captureWarnings(True)
 
 

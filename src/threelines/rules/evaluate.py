@@ -1,72 +1,93 @@
 """Apply rules to measured (project, feature) pairs and produce triggers.
 
-For each rule: projects are first filtered by industry, kind and ``when``;
+For each rule: projects are first filtered by kind, industry and ``when``;
 then the layer's measured pairs are filtered by the spatial test and the
-``condition``. A rule that needs an attribute the project does not give is
-reported as unresolved for that project, never silently passed.
+``condition``. A rule that needs an attribute the project (or a feature) does
+not give is reported as unresolved for that project, never silently passed
+and never silently fired.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import shapely
 
 from threelines import industry
+from threelines.footprint import project_record
 from threelines.layers import LayerData
-from threelines.measure import M2_PER_MU, Pairs
-from threelines.rules.load import PROJECT_KEYS, Rule
+from threelines.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs
+from threelines.rules.expr import Expr, attribute_refs
+from threelines.rules.load import Rule
 from threelines.verdict import Trigger, Unresolved
 
 
 def project_context(attrs: dict[str, Any], area_m2: float) -> dict[str, Any]:
-    """The ``project`` map rules see: given attributes only, plus derived areas."""
-    out = {k: v for k, v in attrs.items() if v is not None}
-    if attrs.get("industry"):
-        out["industry_name"] = industry.name(attrs["industry"]) or ""
-    out.update(area_m2=float(area_m2), area_ha=float(area_m2) / 1e4, area_mu=float(area_m2) / M2_PER_MU)
-    return out
+    """The ``project`` map rules see: the given attributes only, plus derived values."""
+    return {k: v for k, v in project_record(attrs, area_m2).items() if v is not None}
 
 
-def applies(rule: Rule, project: dict[str, Any]) -> tuple[bool, str | None]:
-    """Decide whether a rule concerns a project, before any geometry.
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of a condition: true, false, or undecided for want of information."""
 
-    Returns
-    -------
-    (bool, str or None)
-        Whether it applies, and why it could not be decided (or None).
-    """
+    holds: bool
+    missing: str | None = None
+
+
+def applies(rule: Rule, project: dict[str, Any]) -> Decision:
+    """Decide whether a rule concerns a project, before any geometry."""
+    if rule.kinds and project.get("kind") not in rule.kinds:
+        return Decision(False)
     if rule.industry or rule.industry_exclude:
         code = project.get("industry")
         if code is None:
-            return False, "the project's industry code is not given"
-        if rule.industry and not industry.matches(code, rule.industry):
-            return False, None
+            return Decision(False, "the project's industry code is not given")
         if industry.matches(code, rule.industry_exclude):
-            return False, None
-    if rule.kinds and project.get("kind") not in rule.kinds:
-        return False, None
+            return Decision(False)
+        # A code coarser than a rule's prefix (C26 against C2614) may or may not fall under it.
+        if rule.industry and not industry.matches(code, rule.industry):
+            finer = _finer(code, rule.industry)
+            return Decision(False, _too_coarse(code, finer[0]) if finer else None)
+        finer = _finer(code, rule.industry_exclude)
+        if finer:
+            return Decision(False, _too_coarse(code, finer[0]))
     if rule.when is not None:
-        ok, why = _truth(rule.when, {"project": project}, project)
-        return ok, why
-    return True, None
+        return decide(rule.when, {"project": project})
+    return Decision(True)
 
 
-def _truth(expr, variables: dict[str, Any], project: dict[str, Any]) -> tuple[bool, str | None]:
-    """Evaluate a condition; a missing attribute makes it undecided, with the reason."""
+def _finer(code: str, prefixes: tuple[str, ...]) -> list[str]:
+    return [p for p in prefixes if p != code and p.startswith(code)]
+
+
+def _too_coarse(code: str, prefix: str) -> str:
+    return f"the project's industry code {code} is coarser than the rule's {prefix}; give its class code"
+
+
+def decide(expr: Expr, variables: dict[str, Any]) -> Decision:
+    """Evaluate a condition; an attribute that is not given leaves it undecided."""
     try:
-        return bool(expr.evaluate(variables)), None
-    except KeyError as exc:
-        key = exc.args[0] if exc.args else "?"
-        owner = "project attribute" if key in PROJECT_KEYS and key not in project else "feature attribute"
-        return False, f"{owner} {key!r} is not given"
-    except (TypeError, RuntimeError, ValueError) as exc:
-        return False, f"cannot evaluate {expr.source!r}: {str(exc).splitlines()[0]}"
+        return Decision(bool(expr.evaluate(variables)))
+    except KeyError:
+        missing = [
+            f"{var} attribute {name!r}"
+            for var, name in sorted(attribute_refs(expr.source))
+            if var in variables and name not in variables[var]
+        ]
+        return Decision(
+            False, (", ".join(missing) or "an attribute") + (" is" if len(missing) < 2 else " are") + " not given"
+        )
+    except (LookupError, ArithmeticError, TypeError, RuntimeError, ValueError) as exc:
+        return Decision(False, f"cannot evaluate {expr.source!r}: {str(exc).splitlines()[0]}")
 
 
 def evaluate_rule(
     rule: Rule,
     projects: list[dict[str, Any]],
+    footprints: np.ndarray,
     areas: np.ndarray,
     layer: LayerData,
     pairs: Pairs,
@@ -78,107 +99,145 @@ def evaluate_rule(
     rule : Rule
     projects : list of dict
         The ``project`` maps (see :func:`project_context`).
+    footprints : numpy.ndarray of shapely geometries
+        The footprints in the working CRS.
     areas : numpy.ndarray
         Footprint areas in m2.
     layer : LayerData
         The rule's layer.
     pairs : Pairs
-        The measured pairs of the projects against that layer.
+        The measured pairs of the footprints against that layer.
 
     Returns
     -------
     (list of (int, Trigger), list of (int, Unresolved))
         Triggers and unresolved notes, each with the project's position.
     """
-    triggers: list[tuple[int, Trigger]] = []
-    unresolved: list[tuple[int, Unresolved]] = []
-    applicable = np.zeros(len(projects), dtype=bool)
-    undecided: dict[int, str] = {}
-    for p, project in enumerate(projects):
-        applicable[p], why = applies(rule, project)
-        if why:
-            undecided[p] = why
-    if rule.test == "outside":
-        unresolved += [(p, Unresolved(rule=rule.id, reason=why)) for p, why in undecided.items()]
-        return _outside(rule, projects, areas, layer, pairs, applicable), unresolved
+    context = _Context(rule, projects, areas, layer, pairs)
+    if rule.test in ("inside", "outside"):
+        return context.containment(footprints)
     if rule.test == "overlaps":
-        spatial = np.where(areas[pairs.project] > 0, pairs.overlap_m2 > rule.min_overlap_m2, pairs.distance_m == 0)
-    elif rule.test == "within_distance":
-        spatial = pairs.distance_m <= rule.distance_m
+        spatial = context.overlapping & (pairs.overlap_m2 > rule.min_overlap_m2) | (
+            (areas[pairs.project] == 0) & (pairs.distance_m == 0)
+        )
     else:
-        spatial = pairs.inside
-    # An undecided project is reported only where the rule's spatial test and
-    # condition hold (or cannot be decided either), once per rule.
-    for k in np.flatnonzero(spatial & np.isin(pairs.project, list(undecided))):
-        p = int(pairs.project[k])
-        if p in undecided and _maybe(rule, projects[p], areas[p], layer, pairs, k):
-            unresolved.append((p, Unresolved(rule=rule.id, reason=undecided.pop(p))))
-    for k in np.flatnonzero(applicable[pairs.project] & spatial):
-        p, f = int(pairs.project[k]), int(pairs.feature[k])
-        variables = _pair_variables(projects[p], areas[p], layer, f, pairs, k)
-        if rule.condition is not None:
-            ok, why = _truth(rule.condition, variables, projects[p])
-            if why:
-                unresolved.append((p, Unresolved(rule=rule.id, reason=why, feature_id=layer.ids[f])))
-            if not ok:
-                continue
-        triggers.append((p, _trigger(rule, layer, f, variables)))
-    return triggers, unresolved
+        spatial = pairs.distance_m <= rule.distance_m
+    return context.per_feature(spatial)
 
 
-def _maybe(rule: Rule, project, area, layer: LayerData, pairs: Pairs, k: int) -> bool:
-    """Tell whether a pair's condition holds or cannot be decided."""
-    if rule.condition is None:
-        return True
-    ok, why = _truth(rule.condition, _pair_variables(project, area, layer, int(pairs.feature[k]), pairs, k), project)
-    return ok or why is not None
+class _Context:
+    """One rule against one layer: project decisions and pair conditions, computed once."""
 
+    def __init__(self, rule: Rule, projects, areas, layer: LayerData, pairs: Pairs):
+        self.rule, self.projects, self.areas, self.layer, self.pairs = rule, projects, areas, layer, pairs
+        self.decisions = [applies(rule, p) for p in projects]
+        # Applies, or might apply if the missing information were given.
+        self.relevant = np.array([d.holds or d.missing is not None for d in self.decisions], dtype=bool)
+        positive = areas[pairs.project] > 0
+        self.overlapping = np.where(positive, pairs.overlap_m2 > OVERLAP_FLOOR_M2, pairs.distance_m == 0)
+        self.triggers: list[tuple[int, Trigger]] = []
+        self.unresolved: list[tuple[int, Unresolved]] = []
+        self._noted: set[int] = set()
 
-def _outside(rule, projects, areas, layer, pairs, applicable) -> list[tuple[int, Trigger]]:
-    """An ``outside`` rule fires when no qualifying feature contains the footprint.
+    def variables(self, k: int) -> dict[str, Any]:
+        """The names a condition or message sees for pair ``k``."""
+        p, f = int(self.pairs.project[k]), int(self.pairs.feature[k])
+        overlap, area = float(self.pairs.overlap_m2[k]), float(self.areas[p])
+        return {
+            "project": self.projects[p],
+            "feature": self.layer.attributes[f],
+            "overlaps": bool(self.overlapping[k]),
+            "overlap_m2": overlap,
+            "overlap_ha": overlap / 1e4,
+            "overlap_mu": overlap / M2_PER_MU,
+            "overlap_ratio": min(overlap / area, 1.0) if area > 0 else float(self.overlapping[k]),
+            "distance_m": float(self.pairs.distance_m[k]),
+        }
 
-    The evidence is the qualifying feature the footprint overlaps most, else
-    the nearest one within the rule's reach, else none.
-    """
-    qualifies = np.ones(len(pairs.project), dtype=bool)
-    if rule.condition is not None:
-        for k in np.flatnonzero(applicable[pairs.project]):
-            variables = _pair_variables(
-                projects[pairs.project[k]], areas[pairs.project[k]], layer, pairs.feature[k], pairs, k
-            )
-            qualifies[k] = _truth(rule.condition, variables, projects[pairs.project[k]])[0]
-    inside = set(pairs.project[qualifies & pairs.inside].tolist())
-    candidates = np.flatnonzero(qualifies)
-    order = candidates[
-        np.lexsort((pairs.distance_m[candidates], -pairs.overlap_m2[candidates], pairs.project[candidates]))
-    ]
-    firsts, at = np.unique(pairs.project[order], return_index=True)
-    best = dict(zip(firsts.tolist(), order[at].tolist(), strict=True))
-    out = []
-    for p in np.flatnonzero(applicable).tolist():
-        if p in inside:
-            continue
-        if p in best:
-            k = best[p]
-            variables = _pair_variables(projects[p], areas[p], layer, int(pairs.feature[k]), pairs, k)
-            out.append((p, _trigger(rule, layer, int(pairs.feature[k]), variables)))
+    def condition(self, k: int) -> Decision:
+        """The rule's condition for pair ``k`` (true when it has none)."""
+        if self.rule.condition is None:
+            return Decision(True)
+        return decide(self.rule.condition, self.variables(k))
+
+    def note(self, p: int, reason: str, feature_id=None) -> None:
+        """Record that the rule could not be decided for project ``p`` (once per project)."""
+        if p not in self._noted:
+            self._noted.add(p)
+            self.unresolved.append((p, Unresolved(rule=self.rule.id, reason=reason, feature_id=feature_id)))
+
+    def fire(self, p: int, k: int | None) -> None:
+        """Record a trigger for project ``p``, with pair ``k`` as evidence (or none)."""
+        if k is None:
+            variables = {"project": self.projects[p], "feature": {}}
+            self.triggers.append((p, _trigger(self.rule, self.layer, None, variables)))
         else:
-            out.append((p, _trigger(rule, layer, None, {"project": projects[p], "feature": {}})))
-    return out
+            self.triggers.append((p, _trigger(self.rule, self.layer, int(self.pairs.feature[k]), self.variables(k))))
 
+    def per_feature(self, spatial: np.ndarray):
+        """``overlaps`` and ``within_distance``: one trigger per feature that meets the test."""
+        for k in np.flatnonzero(spatial & self.relevant[self.pairs.project]).tolist():
+            p = int(self.pairs.project[k])
+            decision = self.decisions[p]
+            pair = self.condition(k)
+            if decision.holds and pair.holds:
+                self.fire(p, k)
+            elif decision.missing and (pair.holds or pair.missing):
+                self.note(p, decision.missing)
+            elif pair.missing and decision.holds:
+                self.note(p, pair.missing, self.layer.ids[int(self.pairs.feature[k])])
+        return self.triggers, self.unresolved
 
-def _pair_variables(project, area, layer: LayerData, f: int, pairs: Pairs, k: int) -> dict[str, Any]:
-    """The names a condition or message sees for one pair."""
-    overlap = float(pairs.overlap_m2[k])
-    return {
-        "project": project,
-        "feature": layer.attributes[f],
-        "overlap_m2": overlap,
-        "overlap_ha": overlap / 1e4,
-        "overlap_mu": overlap / M2_PER_MU,
-        "overlap_ratio": min(overlap / area, 1.0) if area > 0 else (1.0 if pairs.inside[k] else 0.0),
-        "distance_m": float(pairs.distance_m[k]),
-    }
+    def containment(self, footprints: np.ndarray):
+        """``inside`` and ``outside``: whether the footprint lies within the union of qualifying features.
+
+        A footprint spread over two adjacent qualifying features (a park cut
+        into two units) is inside their union. ``inside`` fires once per
+        qualifying feature it overlaps; ``outside`` fires once, with the
+        qualifying feature it overlaps most (else the nearest within reach)
+        as evidence.
+        """
+        pairs = self.pairs
+        candidates = np.flatnonzero(self.relevant[pairs.project]).tolist()
+        state = {k: self.condition(k) for k in candidates if self.overlapping[k] or self.rule.test == "outside"}
+        qualifying = {k for k, d in state.items() if d.holds}
+        unsure = {k: d.missing for k, d in state.items() if d.missing}
+        by_project: dict[int, list[int]] = {}
+        for k in qualifying | set(unsure):
+            by_project.setdefault(int(pairs.project[k]), []).append(k)
+        for p in np.flatnonzero(self.relevant).tolist():
+            mine = sorted(by_project.get(p, []))
+            sure = [k for k in mine if k in qualifying and self.overlapping[k]]
+            maybe = [k for k in mine if self.overlapping[k]]
+            covered = self._covered(p, footprints[p], sure)
+            decision = self.decisions[p]
+            if not covered and self._covered(p, footprints[p], maybe):
+                self.note(p, unsure[next(k for k in maybe if k in unsure)])
+                continue
+            if decision.missing:
+                if covered == (self.rule.test == "inside"):
+                    self.note(p, decision.missing)
+                continue
+            if self.rule.test == "inside" and covered:
+                for k in sure:
+                    self.fire(p, k)
+            elif self.rule.test == "outside" and not covered:
+                reach = [k for k in mine if k in qualifying and pairs.distance_m[k] <= self.rule.reach_m]
+                best = min(reach, key=lambda k: (-pairs.overlap_m2[k], pairs.distance_m[k]), default=None)
+                self.fire(p, best)
+        return self.triggers, self.unresolved
+
+    def _covered(self, p: int, footprint, ks: list[int]) -> bool:
+        """Whether the features of pairs ``ks`` together cover the footprint."""
+        if not ks:
+            return False
+        if self.pairs.inside[ks].any():
+            return True
+        area = self.areas[p]
+        if area == 0 or self.pairs.overlap_m2[ks].sum() < area - OVERLAP_FLOOR_M2:
+            return False  # even all together they do not reach the footprint's area
+        union = shapely.union_all(self.layer.geometry[self.pairs.feature[ks]])
+        return bool(area - shapely.area(shapely.intersection(footprint, union)) <= OVERLAP_FLOOR_M2)
 
 
 def _trigger(rule: Rule, layer: LayerData, f: int | None, variables: dict[str, Any]) -> Trigger:

@@ -38,26 +38,33 @@ CEL_FUNCTIONS = frozenset({
 _POSITION = re.compile(r"<input>:(\d+):(\d+): (.*)")
 
 
-def industry_in(code: object, prefixes: object) -> bool:
+def industry_in(*args: object) -> bool:
     """CEL function ``industry_in(code, ["C26", "2221"])``: GB/T 4754 prefix match.
 
     Parameters
     ----------
     code : str
         A project's industry code (canonical, as threelines stores it).
-    prefixes : list of str
+    prefixes : list of str or str
         Codes of any level, with or without the section letter. Literal
-        prefixes are checked when the rule file loads (:func:`literal_prefixes`);
-        one that comes from data and is not a code matches nothing and is
-        logged.
+        arguments are checked when the rule file loads (:func:`check_industry_calls`);
+        a prefix that comes from data and is not a code matches nothing and
+        is logged.
 
     Returns
     -------
     bool
+        False, with a logged warning, for arguments of the wrong kind: the
+        function must not raise (cel-rust prints a failing Python function
+        to stderr itself).
     """
+    if len(args) != 2 or not isinstance(args[0], str) or not isinstance(args[1], str | list | tuple):
+        log.warning("industry_in() takes a code and a list of prefixes; got %r", args)
+        return False
+    code, prefixes = args
     if isinstance(prefixes, str):
         prefixes = [prefixes]
-    return industry.matches(str(code), _canonical(tuple(str(p) for p in prefixes)))  # type: ignore[union-attr]
+    return industry.matches(code, _canonical(tuple(str(p) for p in prefixes)))
 
 
 @lru_cache(maxsize=1024)
@@ -77,15 +84,62 @@ def _canonical(prefixes: tuple[str, ...]) -> tuple[str, ...]:
 FUNCTIONS = {"industry_in": industry_in}
 
 
-def literal_prefixes(source: str) -> list[str]:
-    """Return the string literals passed to ``industry_in`` in an expression."""
-    found = []
-    for start in (m.end() for m in re.finditer(r"\bindustry_in\s*\(", source)):
-        depth, end = 1, start
+def _call_arguments(source: str, name: str) -> list[list[str]]:
+    """Return the top-level argument texts of every call of ``name`` in an expression."""
+    calls = []
+    for start in (m.end() for m in re.finditer(rf"\b{name}\s*\(", source)):
+        args, depth, quote, begin, end = [], 1, "", start, start
         while end < len(source) and depth:
-            depth += {"(": 1, ")": -1}.get(source[end], 0)
+            char = source[end]
+            if quote:
+                quote = "" if char == quote and source[end - 1] != "\\" else quote
+            elif char in "\"'":
+                quote = char
+            elif char in "([{":
+                depth += 1
+            elif char in ")]}":
+                depth -= 1
+            elif char == "," and depth == 1:
+                args.append(source[begin:end].strip())
+                begin = end + 1
             end += 1
-        found += [a or b for a, b in re.findall(r"\"([^\"]*)\"|'([^']*)'", source[start:end])]
+        args.append(source[begin : end - 1].strip())
+        calls.append([a for a in args if a])
+    return calls
+
+
+_STRING = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'")
+
+
+def check_industry_calls(source: str) -> None:
+    """Check every ``industry_in`` call: two arguments, literal prefixes that are codes.
+
+    Raises
+    ------
+    ExpressionError
+    """
+    for args in _call_arguments(source, "industry_in"):
+        if len(args) != 2:
+            raise ExpressionError(f"industry_in takes 2 arguments (a code and a list of prefixes), not {len(args)}")
+        prefixes = args[1]
+        if re.fullmatch(r"[-+]?[\d.]+", prefixes):
+            raise ExpressionError(f'industry_in: {prefixes!r} is a number; write prefixes as strings, e.g. ["C26"]')
+        for a, b in _STRING.findall(prefixes):
+            try:
+                industry.normalise(a or b, what="industry_in() prefix")
+            except IndustryCodeError as exc:
+                raise ExpressionError(str(exc)) from None
+
+
+def attribute_refs(source: str) -> set[tuple[str, str]]:
+    """Return the ``(project|feature, name)`` attributes an expression reads.
+
+    ``feature.x`` and ``feature["x"]`` are found; text inside string
+    literals is not mistaken for a reference.
+    """
+    found = {(var, key) for var, key in re.findall(r"\b(project|feature)\s*\[\s*[\"']([^\"']+)[\"']\s*\]", source)}
+    bare = _STRING.sub('""', source)
+    found |= set(re.findall(r"\b(project|feature)\s*\.\s*([A-Za-z_]\w*)", bare))
     return found
 
 
@@ -107,8 +161,8 @@ class Expr:
         ------
         KeyError
             A map key the expression reads is absent (an attribute not given).
-        TypeError, RuntimeError, ValueError
-            CEL evaluation errors.
+        TypeError, RuntimeError, ValueError, ArithmeticError, IndexError
+            CEL evaluation errors (no overload, division by zero, overflow, ...).
         """
         return self.program.execute(cel.Context(variables=variables, functions=FUNCTIONS))
 
@@ -150,11 +204,7 @@ def compile_expr(source: str, allowed: tuple[str, ...]) -> Expr:
     for name in program.functions():
         if name[0] not in "_!@-" and name not in CEL_FUNCTIONS and name not in FUNCTIONS:
             raise ExpressionError(f"unknown function {name!r}; use CEL's standard functions or {', '.join(FUNCTIONS)}")
-    for prefix in literal_prefixes(source):
-        try:
-            industry.normalise(prefix, what="industry_in() prefix")
-        except IndustryCodeError as exc:
-            raise ExpressionError(str(exc)) from None
+    check_industry_calls(source)
     return Expr(source=source, program=program)
 
 
@@ -173,8 +223,8 @@ def check_against(expr: Expr, sample: dict[str, Any], *, want_bool: bool) -> Non
     except TypeError as exc:
         hint = "; numbers are doubles, so write 2.0 rather than 2" if "int" in str(exc).lower() else ""
         raise ExpressionError(f"type error: {str(exc).split('.')[0]}{hint}") from None
-    except (KeyError, RuntimeError, ValueError):
-        return  # a value-dependent failure (e.g. int("")) cannot be judged on a sample
+    except (LookupError, ArithmeticError, RuntimeError, ValueError):
+        return  # a value-dependent failure (int(""), 1.0 / 0.0) cannot be judged on a sample
     if want_bool and not isinstance(result, bool):
         raise ExpressionError(f"must give true or false, but gives {type(result).__name__} on a sample project")
 
@@ -203,7 +253,7 @@ class Template:
             expr, spec = part
             try:
                 out.append(_format(expr.evaluate(variables), spec))
-            except (KeyError, TypeError, RuntimeError, ValueError):
+            except (LookupError, ArithmeticError, TypeError, RuntimeError, ValueError):
                 out.append(f"<{expr.source}?>")
         return "".join(out)
 

@@ -8,8 +8,8 @@ layer and field names, the industry codes.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,16 @@ from threelines import industry, yamlio
 from threelines.errors import IndustryCodeError, RuleError
 from threelines.footprint import ATTRIBUTES, KINDS
 from threelines.layers import LayerSpec, Manifest
-from threelines.rules.expr import Expr, ExpressionError, Template, check_against, compile_expr, compile_template
+from threelines.measure import OVERLAP_FLOOR_M2
+from threelines.rules.expr import (
+    Expr,
+    ExpressionError,
+    Template,
+    attribute_refs,
+    check_against,
+    compile_expr,
+    compile_template,
+)
 
 #: Spatial tests a rule can make between the footprint and a layer's features.
 TESTS = ("overlaps", "within_distance", "inside", "outside")
@@ -25,12 +34,17 @@ TESTS = ("overlaps", "within_distance", "inside", "outside")
 #: How far an ``outside`` rule looks for the nearest qualifying feature by default (m).
 OUTSIDE_SEARCH_M = 5000.0
 
+#: Largest distance or area a rule may name (1,000 km, or 1,000 km2 in m2): beyond is a typo.
+MAX_DISTANCE_M = 1e6
+
 #: What a rule's ``project`` map holds: the attributes plus derived values.
 PROJECT_KEYS = (*ATTRIBUTES, "industry_name", "area_m2", "area_ha", "area_mu")
 
 #: Names a ``when`` expression may use, and a ``condition`` or ``message``.
 WHEN_NAMES = ("project",)
-PAIR_NAMES = ("project", "feature", "overlap_m2", "overlap_ha", "overlap_mu", "overlap_ratio", "distance_m")
+PAIR_NAMES = (
+    "project", "feature", "overlaps", "overlap_m2", "overlap_ha", "overlap_mu", "overlap_ratio", "distance_m",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -46,14 +60,12 @@ class Rule:
     message: Template
     basis: str | None
     distance_m: float | None = None
-    min_overlap_m2: float = 0.01
+    min_overlap_m2: float = OVERLAP_FLOOR_M2
     industry: tuple[str, ...] = ()
     industry_exclude: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
     when: Expr | None = None
     condition: Expr | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    where: str = ""
 
     @property
     def reach_m(self) -> float:
@@ -153,6 +165,9 @@ def _compile_rule(entry: dict[str, Any], doc: yamlio.Located, i: int, manifest: 
         raise fail("distance_m", f"only within_distance and outside rules take a distance, not {test}")
     if "min_overlap_m2" in entry and test != "overlaps":
         raise fail("min_overlap_m2", "only overlaps rules take min_overlap_m2")
+    for key in ("distance_m", "min_overlap_m2"):
+        if key in entry and not (math.isfinite(entry[key]) and entry[key] <= MAX_DISTANCE_M):
+            raise fail(key, f"{entry[key]} is not a finite number up to {MAX_DISTANCE_M:,.0f}")
     codes = {}
     for key in ("industry", "industry_exclude"):
         try:
@@ -183,18 +198,13 @@ def _compile_rule(entry: dict[str, Any], doc: yamlio.Located, i: int, manifest: 
         message=compiled["message"],
         basis=entry.get("basis"),
         distance_m=float(entry["distance_m"]) if "distance_m" in entry else None,
-        min_overlap_m2=float(entry.get("min_overlap_m2", 0.01)),
+        min_overlap_m2=float(entry.get("min_overlap_m2", OVERLAP_FLOOR_M2)),
         industry=codes["industry"],
         industry_exclude=codes["industry_exclude"],
         kinds=tuple(entry.get("kinds", ())),
         when=compiled.get("when"),
         condition=compiled.get("condition"),
-        metadata=entry.get("metadata", {}),
-        where=doc.where("rules", i),
     )
-
-
-_FIELD_REF = re.compile(r"\b(project|feature)\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*[\"']([^\"']+)[\"']\s*\])")
 
 
 def _check_fields(source: str, spec: LayerSpec) -> None:
@@ -204,8 +214,7 @@ def _check_fields(source: str, spec: LayerSpec) -> None:
     fail on a sample; reading the names from the text catches it.
     """
     feature_fields = _feature_fields(spec)
-    for var, dotted, indexed in _FIELD_REF.findall(source):
-        name = dotted or indexed
+    for var, name in sorted(attribute_refs(source)):
         if var == "project" and name not in PROJECT_KEYS:
             raise ExpressionError(f"project has no attribute {name!r}; it has {', '.join(PROJECT_KEYS)}")
         if var == "feature" and name not in feature_fields:
@@ -236,5 +245,6 @@ def _samples(spec: LayerSpec) -> dict[str, Any]:
             feature[name] = ""
     if spec.role == "unit":
         feature["class"] = "key"
-    measures = {name: 1.0 for name in PAIR_NAMES if name not in ("project", "feature")}
+    measures = {name: 1.0 for name in PAIR_NAMES if name not in ("project", "feature", "overlaps")}
+    measures["overlaps"] = True
     return {"project": project, "feature": feature, **measures}
