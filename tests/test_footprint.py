@@ -156,6 +156,74 @@ def test_undecodable_attributes_ask_for_an_encoding(run, tmp_path, sample_projec
     )
 
 
+def test_gbk_shapefile_without_cpg_is_guessed(run, tmp_path, sample_projects):
+    frame = sample_projects[sample_projects.id == "P05"][["id", "name", "industry", "geometry"]]
+    path = tmp_path / "gbk.shp"
+    pyogrio.write_dataframe(frame.rename(columns={"industry": "行业代码"}), path, encoding="GBK")
+    path.with_suffix(".cpg").unlink()
+    doc = json.loads(run("screen", path, "--format", "json").stdout)
+    assert (doc["project"]["name"], doc["project"]["industry"], doc["verdict"]) == (
+        "年产5万吨有机化学原料项目",
+        "C2614",
+        "reject",
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(2614.0, "C2614"), (26, "C26"), (211, None), (1.5, None)],
+)
+def test_numeric_industry_codes(tmp_path, sample_projects, manifest, value, expected):
+    frame = sample_projects[sample_projects.id == "P01"][["id", "geometry"]].copy()
+    frame["industry"] = [value]
+    path = tmp_path / "site.gpkg"
+    pyogrio.write_dataframe(frame, path)
+    projects = read_projects(path, manifest.working_crs)
+    if expected:
+        assert projects.attrs[0]["industry"] == expected
+    else:
+        assert projects.problems == [
+            f"{path}: project 'P01': industry {value!r} is a number that may have lost a leading zero; "
+            "store the industry column as text (e.g. '0211')"
+        ]
+
+
+@pytest.mark.parametrize(
+    ("geom", "message"),
+    [
+        (shapely.LineString([(116.0, 28.4), (116.0, 28.4)]), "is a line of zero length; check its vertices"),
+        (shapely.Polygon([(116.0, 28.4), (116.01, 28.41), (116.0, 28.4)]), "is a polygon with no area"),
+    ],
+    ids=["zero-length line", "flat polygon"],
+)
+def test_degenerate_footprints(tmp_path, manifest, geom, message):
+    path = tmp_path / "site.geojson"
+    pyogrio.write_dataframe(gpd.GeoDataFrame({"id": ["d"], "width": [10.0]}, geometry=[geom], crs=4490), path)
+    projects = read_projects(path, manifest.working_crs)
+    assert projects.problems[0].startswith(f"{path}: project 'd': {message}")
+
+
+def test_plain_table_is_refused(run, tmp_path):
+    path = tmp_path / "corners.csv"
+    path.write_text("X,Y\n3150000,39400000\n", encoding="utf-8")
+    result = run("screen", path)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {path}: has no geometry (a plain table?)")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # GDAL's own warning
+def test_unclosed_ring_is_an_error(run, tmp_path):
+    path = tmp_path / "open.geojson"
+    path.write_text(
+        '{"type": "Feature", "properties": {"id": "o"}, '
+        '"geometry": {"type": "Polygon", "coordinates": [[[116.05, 28.55], [116.051, 28.55]]]}}',
+        encoding="utf-8",
+    )
+    result = run("screen", path)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].startswith(f"Error: {path}: has a geometry GEOS cannot build")
+
+
 def test_chinese_attribute_words_are_understood(tmp_path, sample_projects, manifest):
     frame = sample_projects[sample_projects.id == "P10"].copy()
     frame["water_source"] = "地下水"

@@ -125,6 +125,40 @@ CASES = [
         "layers.yaml:3: not valid YAML: expected the node content, but found '<stream end>'",
     ),
     (
+        "nul in path",
+        """
+        layers:
+          - {name: r, role: redline, path: "a\\0b.gpkg"}
+        """,
+        "layers.yaml:3: layer 'r': the path contains a NUL character",
+    ),
+    (
+        "encoding on a geopackage",
+        """
+        layers:
+          - {name: r, role: redline, path: layers/redline.gpkg, encoding: GBK}
+        """,
+        "layers.yaml:3: layer 'r': 'encoding' is for shapefiles; a GPKG file is UTF-8",
+    ),
+    (
+        "web mercator working crs",
+        """
+        working_crs: EPSG:3857
+        layers:
+          - {name: r, role: redline, path: layers/redline.gpkg}
+        """,
+        "layers.yaml:2: working_crs 'WGS 84 / Pseudo-Mercator' is not an equal-area projection in metres",
+    ),
+    (
+        "kilometre working crs",
+        """
+        working_crs: "+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +ellps=GRS80 +units=km"
+        layers:
+          - {name: r, role: redline, path: layers/redline.gpkg}
+        """,
+        "layers.yaml:2: working_crs 'unknown' is not an equal-area projection in metres",
+    ),
+    (
         "bad crs",
         """
         layers:
@@ -142,6 +176,34 @@ def test_malformed_manifest(workdir, label, text, message):
         load_manifest(path)
     assert str(info.value).startswith(f"{path.parent}/{message}")
     assert "\n" not in str(info.value)
+
+
+def test_equal_area_working_crs_is_accepted(workdir):
+    path = write(
+        workdir,
+        """
+        working_crs: "+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +ellps=GRS80 +units=m"
+        layers:
+          - {name: r, role: redline, path: layers/redline.gpkg}
+        """,
+    )
+    assert load_manifest(path).working_crs.coordinate_operation.method_name == "Albers Equal Area"
+
+
+def test_line_layer_is_refused(workdir):
+    frame = gpd.GeoDataFrame({"id": ["a"]}, geometry=[shapely.LineString([(115.9, 28.5), (116.0, 28.6)])], crs=4490)
+    pyogrio.write_dataframe(frame, workdir / "layers" / "lines.gpkg")
+    path = write(workdir, "layers:\n  - {name: r, role: redline, path: layers/lines.gpkg}\n")
+    with pytest.raises(ManifestError, match="holds LineString geometries; layers must be polygons"):
+        load_manifest(path)
+
+
+def test_gbk_layer_without_cpg_is_guessed(workdir):
+    # The sample's caps.shp is GBK with no .cpg: without 'encoding' the bytes decide.
+    path = write(workdir, "layers:\n  - {name: c, role: cap, path: layers/caps.shp, name_field: name}\n")
+    manifest = load_manifest(path)
+    assert manifest.layers["c"].encoding == "GB18030"
+    assert "南昌县莲塘镇高污染燃料禁燃区" in read_layer(manifest.layers["c"], manifest.working_crs).names
 
 
 def test_layer_without_crs_needs_one(workdir):

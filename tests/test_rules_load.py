@@ -94,6 +94,14 @@ CASES = [
      "rules.yaml:3: rules[0]: Additional properties are not allowed ('conditon' was unexpected)"),
     ("unbalanced brace", {"message": "'overlaps {feature.name'"},
      "rules.yaml:10: rule 'r1': message: unbalanced brace; write {{ or }} for a literal brace"),
+    ("integer code", {"industry": "[0211]"},
+     "rules.yaml:11: rules[0].industry[0]: 137 is not of type 'string'"),
+    ("infinite distance", {"test": "within_distance", "distance_m": ".inf"},
+     "rules.yaml:11: rule 'r1': distance_m: inf is not a finite number up to 1,000,000"),
+    ("industry_in arity", {"when": "industry_in(project.industry)"},
+     "rules.yaml:11: rule 'r1': when: industry_in takes 2 arguments (a code and a list of prefixes), not 1"),
+    ("industry_in number", {"when": "industry_in(project.industry, 26.0)"},
+     "rules.yaml:11: rule 'r1': when: industry_in: '26.0' is a number; write prefixes as strings"),
     ("too long", {"condition": "'" + " || ".join(["feature.name == \"a\""] * 60) + "'"},
      f"rules.yaml:11: rule 'r1': condition: is 1376 characters long; the limit is {MAX_EXPRESSION_CHARS}"),
 ]  # fmt: skip
@@ -118,6 +126,17 @@ def test_duplicate_ids_and_all_problems_listed(tmp_path, manifest):
     assert problems[0] == f"{path}:11: rule 'r1': id is used twice (first at line 3)"
     assert problems[1].startswith(f"{path}:23: rule 'r2': layer: no layer 'nope'")
     assert load_error(path, manifest).endswith("(and 1 more problem)")
+
+
+def test_names_inside_string_literals_are_not_references(tmp_path, manifest):
+    path = rule_file(tmp_path, condition="'feature.name != \"project.owner\" && feature[\"type\"] != \"x\"'")
+    assert load_rules(path, manifest).rules[0].condition is not None
+
+
+def test_yaml_aliases_are_refused(tmp_path, manifest):
+    path = tmp_path / "rules.yaml"
+    path.write_text('a: &a ["x", "x"]\nb: [*a, *a]\nrules: []\n', encoding="utf-8")
+    assert load_error(path, manifest) == f"{path}:2: aliases (*a) are not allowed; write the value out"
 
 
 def test_rule_file_that_tries_to_run_code_runs_nothing(tmp_path, manifest):

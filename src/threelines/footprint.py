@@ -19,6 +19,7 @@ import pandas as pd
 import pyogrio
 import shapely
 from pyproj import CRS
+from shapely import GeometryType
 
 from threelines import industry
 from threelines.crs import parse_crs
@@ -351,14 +352,14 @@ def _footprint(geom, project: dict[str, Any], label: str):
     where = f"{label}: project {project['id']!r}"
     if geom is None or shapely.is_empty(geom):
         raise FootprintError(f"{where}: has an empty geometry; draw the footprint or remove the feature")
-    polygons = shapely.get_parts(geom)
-    kinds = shapely.get_type_id(polygons)
-    if (kinds == 7).any():  # a GeometryCollection: use its polygonal parts if any
-        polygons = shapely.get_parts(polygons)
-        kinds = shapely.get_type_id(polygons)
-    if np.isin(kinds, (3, 6)).any():
-        parts = shapely.get_parts(polygons[np.isin(kinds, (3, 6))])
-        geom = parts[0] if len(parts) == 1 else shapely.multipolygons(parts)
+    parts = shapely.get_parts(geom)
+    while (shapely.get_type_id(parts) == GeometryType.GEOMETRYCOLLECTION).any():
+        parts = shapely.get_parts(parts)  # a collection: look at its members
+    kinds = shapely.get_type_id(parts)
+    polygons = parts[kinds == GeometryType.POLYGON]
+    lines = parts[np.isin(kinds, (GeometryType.LINESTRING, GeometryType.LINEARRING))]
+    if len(polygons):  # polygonal parts win; lines and points beside them are left out
+        geom = polygons[0] if len(polygons) == 1 else shapely.multipolygons(polygons)
         if not shapely.is_valid(geom):
             before, reason = shapely.area(geom), shapely.is_valid_reason(geom)
             geom = shapely.make_valid(geom, method="structure", keep_collapsed=False)
@@ -370,7 +371,7 @@ def _footprint(geom, project: dict[str, Any], label: str):
             raise FootprintError(f"{where}: is a polygon with no area (all its vertices on a line?); check the drawing")
         project["kind"] = project["kind"] or "area"
         return geom
-    if np.isin(kinds, (1, 2, 5)).any():
+    if len(lines):
         width = project["width"]
         if not width:
             raise FootprintError(
@@ -378,9 +379,9 @@ def _footprint(geom, project: dict[str, Any], label: str):
                 "give a 'width' column or --width in metres (e.g. 30 for a road)"
             )
         project["kind"] = project["kind"] or "linear"
-        lines = shapely.union_all(polygons[np.isin(kinds, (1, 2, 5))])
+        lines = shapely.union_all(lines)
         if shapely.length(lines) == 0:
             raise FootprintError(f"{where}: is a line of zero length; check its vertices")
         return shapely.buffer(lines, width / 2.0, cap_style="flat", join_style="round")
     project["kind"] = project["kind"] or "point"
-    return shapely.union_all(polygons)
+    return shapely.union_all(parts)

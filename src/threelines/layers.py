@@ -78,7 +78,6 @@ class LayerSpec:
     encoding: str | None
     fields: dict[str, str]
     bounds: tuple[float, float, float, float]
-    title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +240,6 @@ def _check_entry(entry: dict[str, Any], base: Path, where: str) -> LayerSpec:
         encoding=encoding,
         fields=fields,
         bounds=tuple(info["total_bounds"]) if info["total_bounds"] is not None else (np.nan,) * 4,
-        title=entry.get("title"),
     )
 
 

@@ -18,6 +18,9 @@ M2_PER_MU = 10000.0 / 15.0
 #: Overlaps smaller than this (m2) are numerical noise along shared edges.
 OVERLAP_FLOOR_M2 = 0.01
 
+#: Distances shorter than this (m) are reprojection noise: the two touch.
+DISTANCE_FLOOR_M = 0.001
+
 
 @dataclass(frozen=True)
 class Pairs:
@@ -28,7 +31,8 @@ class Pairs:
     project, feature : numpy.ndarray of int
         Positions in the projects and in the layer.
     distance_m : numpy.ndarray
-        Shortest distance in metres (0 where they intersect).
+        Shortest distance in metres (0 where they intersect or are closer
+        than :data:`DISTANCE_FLOOR_M`).
     overlap_m2 : numpy.ndarray
         Area of the intersection in square metres.
     inside : numpy.ndarray of bool
@@ -72,6 +76,7 @@ def measure_pairs(footprints: np.ndarray, areas: np.ndarray, tree: shapely.STRtr
     meets = shapely.intersects(a, b) if reach_m > 0 else np.ones(len(left), dtype=bool)
     distance = np.zeros(len(left))
     distance[~meets] = shapely.distance(a[~meets], b[~meets])
+    distance[distance < DISTANCE_FLOOR_M] = 0.0
     inside = np.zeros(len(left), dtype=bool)
     inside[meets] = shapely.covered_by(a[meets], b[meets])
     overlap = np.zeros(len(left))

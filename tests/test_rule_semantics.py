@@ -1,0 +1,239 @@
+"""Rule semantics on a small synthetic jurisdiction where every case can be drawn exactly.
+
+Four 1 km units in a row (EPSG:4548 metres): A and B are park units, C is
+not, D's park status is not recorded. A red-line square lies north of C.
+Footprints are drawn against them.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import geopandas as gpd
+import pyogrio
+import pytest
+import shapely
+
+from threelines.engine import screen_projects
+from threelines.footprint import projects_from_frame
+from threelines.layers import load_manifest
+from threelines.rules import load_rules
+
+X0, Y0 = 400000.0, 3150000.0  # inside the sample county's zone; any place works here
+
+
+def square(x, y, w, h=None):
+    return shapely.box(X0 + x, Y0 + y, X0 + x + w, Y0 + y + (h if h is not None else w))
+
+
+RULES = """\
+version: 1
+rules:
+  - id: in-park
+    title: inside a park
+    dimension: spatial_layout
+    outcome: conditional
+    layer: units
+    test: inside
+    industry: [C26]
+    condition: feature.is_park
+    message: "in {feature.name}"
+    basis: test
+  - id: outside-park
+    title: outside every park
+    dimension: spatial_layout
+    outcome: reject
+    layer: units
+    test: outside
+    distance_m: 1500
+    industry: [C26]
+    condition: feature.is_park
+    message: "nearest {has(feature.name) ? feature.name : 'none'}"
+    basis: test
+  - id: red-overlap
+    title: overlaps the red line
+    dimension: redline
+    outcome: reject
+    layer: red
+    test: overlaps
+    message: "{overlap_m2:.0f} m2"
+    basis: test
+  - id: red-near
+    title: near the red line
+    dimension: redline
+    outcome: conditional
+    layer: red
+    test: within_distance
+    distance_m: 100
+    condition: "!overlaps"
+    message: "{distance_m:.0f} m"
+    basis: test
+  - id: linear-only
+    title: for roads
+    dimension: spatial_layout
+    outcome: conditional
+    layer: units
+    test: overlaps
+    kinds: [linear]
+    industry: [E48]
+    message: road
+    basis: test
+  - id: ratio
+    title: divides by an attribute
+    dimension: quality
+    outcome: conditional
+    layer: units
+    test: overlaps
+    when: project.emit_nox > 0.0
+    condition: int(project.emit_nox) / int(feature.capacity) >= 0
+    message: "{project.emit_nox / feature.capacity:.2f} of capacity"
+    basis: test
+"""
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("world")
+    units = gpd.GeoDataFrame(
+        {
+            "code": ["A", "B", "C", "D"],
+            "name": ["park A", "park B", "plain C", "unknown D"],
+            "class": ["key", "key", "general", "general"],
+            "is_park": pd_bool([True, True, False, None]),
+            "capacity": [10.0, 0.0, 10.0, 10.0],
+        },
+        geometry=[square(0, 0, 1000), square(1000, 0, 1000), square(2000, 0, 1000), square(3000, 0, 1000)],
+        crs=4548,
+    )
+    red = gpd.GeoDataFrame({"id": ["R"], "name": ["red"]}, geometry=[square(2000, 1000, 1000)], crs=4548)
+    pyogrio.write_dataframe(units, root / "units.gpkg")
+    pyogrio.write_dataframe(red, root / "red.gpkg")
+    (root / "layers.yaml").write_text(
+        textwrap.dedent("""\
+        layers:
+          - {name: units, role: unit, path: units.gpkg, id_field: code, name_field: name, class_field: class}
+          - {name: red, role: redline, path: red.gpkg, id_field: id, name_field: name}
+        """),
+        encoding="utf-8",
+    )
+    (root / "rules.yaml").write_text(RULES, encoding="utf-8")
+    manifest = load_manifest(root / "layers.yaml")
+    return manifest, load_rules(root / "rules.yaml", manifest)
+
+
+def pd_bool(values):
+    import pandas as pd
+
+    return pd.array(values, dtype="boolean")
+
+
+def screen_one(world, geom, **attrs):
+    manifest, rules = world
+    attrs = {"emit_nox": 0.0, **attrs}
+    frame = gpd.GeoDataFrame({"id": ["x"], **{k: [v] for k, v in attrs.items()}}, geometry=[geom], crs=4548)
+    (verdict,) = screen_projects(projects_from_frame(frame, manifest.working_crs), manifest, rules)
+    return verdict
+
+
+def fired(verdict):
+    return [(t.rule, t.feature_id) for t in verdict.triggers]
+
+
+def test_inside_one_park(world):
+    v = screen_one(world, square(100, 100, 200), industry="C2614")
+    assert fired(v) == [("in-park", "A")]
+
+
+def test_inside_two_adjacent_parks_counts_as_inside(world):
+    v = screen_one(world, square(900, 100, 200), industry="C2614")
+    assert fired(v) == [("in-park", "A"), ("in-park", "B")]
+    assert [u.share for u in v.units] == pytest.approx([0.5, 0.5], abs=1e-5)
+
+
+def test_partly_outside_the_parks_is_outside_with_the_overlapped_park_as_evidence(world):
+    v = screen_one(world, square(1900, 100, 200), industry="C2614")
+    assert v.verdict == "reject"
+    (trigger,) = v.triggers
+    assert (trigger.rule, trigger.feature_id, trigger.message) == ("outside-park", "B", "nearest park B")
+    assert trigger.overlap_ratio == pytest.approx(0.5, abs=1e-5)
+
+
+def test_outside_evidence_is_limited_to_the_rule_distance(world):
+    near = screen_one(world, square(2500, 100, 200), industry="C2614")  # 500 m from park B
+    assert [(t.feature_id, round(t.distance_m)) for t in near.triggers] == [("B", 500)]
+    far = screen_one(world, shapely.box(X0 + 3850, Y0 + 1800, X0 + 3950, Y0 + 1900), industry="C2614")
+    assert far.warnings  # it lies outside every unit, beyond the parks' reach of 1.5 km
+    assert [(t.rule, t.feature_id, t.message) for t in far.triggers] == [("outside-park", None, "nearest none")]
+
+
+def test_unknown_park_status_is_unresolved_not_a_reject(world):
+    # Unit D's is_park is null: whether the project is in a park cannot be told.
+    v = screen_one(world, square(3400, 100, 200), industry="C2614")
+    assert v.triggers == []
+    assert [(n.rule, n.reason) for n in v.unresolved] == [
+        ("in-park", "feature attribute 'is_park' is not given"),
+        ("outside-park", "feature attribute 'is_park' is not given"),
+    ]
+
+
+def test_touching_the_red_line_is_near(world):
+    v = screen_one(world, square(2400, 800, 200), industry="C3311")  # shares an edge with the red square
+    assert [(t.rule, t.distance_m, t.overlap_m2 < 0.01) for t in v.triggers] == [("red-near", 0.0, True)]
+
+
+def test_point_on_the_red_line_boundary_overlaps(world):
+    v = screen_one(world, shapely.Point(X0 + 2500, Y0 + 1000), industry="C3311")
+    assert fired(v) == [("red-overlap", "R")]
+    assert [(u.code, u.share) for u in v.units] == [("C", 1.0)]
+
+
+def test_point_on_a_unit_boundary_counts_half_in_each(world):
+    v = screen_one(world, shapely.Point(X0 + 1000, Y0 + 500), industry="C3311")
+    assert sorted((u.code, u.share) for u in v.units) == [("A", 0.5), ("B", 0.5)]
+    assert v.warnings == []
+
+
+def test_coarse_industry_code_is_unresolved(world):
+    v = screen_one(world, square(2400, 100, 200), industry="C")
+    assert v.triggers == []
+    assert [(n.rule, n.reason) for n in v.unresolved] == [
+        ("outside-park", "the project's industry code C is coarser than the rule's C26; give its class code")
+    ]
+
+
+def test_kind_is_checked_before_industry(world):
+    # An area project without an industry code: the linear-only rule does not concern it.
+    v = screen_one(world, square(2400, 100, 200))
+    assert "linear-only" not in [n.rule for n in v.unresolved]
+    assert "outside-park" in [n.rule for n in v.unresolved]
+
+
+def test_integer_division_by_zero_is_unresolved(world):
+    v = screen_one(world, square(1100, 100, 200), industry="C3311", emit_nox=6.0)  # unit B: capacity 0
+    assert [(n.rule, n.feature_id) for n in v.unresolved] == [("ratio", "B")]
+    assert "cannot evaluate" in v.unresolved[0].reason
+    ok = screen_one(world, square(100, 100, 200), industry="C3311", emit_nox=6.0)  # unit A: capacity 10
+    assert [(t.rule, t.message) for t in ok.triggers] == [("ratio", "0.60 of capacity")]
+
+
+def test_all_missing_attributes_are_named(world, tmp_path):
+    manifest, _ = world
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        RULES.split("  - id: in-park")[0]
+        + textwrap.dedent("""\
+          - id: emits
+            title: emits
+            dimension: quality
+            outcome: conditional
+            layer: units
+            test: overlaps
+            when: project.emit_nox > 0.0 || project.emit_vocs > 0.0
+            message: emits
+            basis: test
+        """),
+        encoding="utf-8",
+    )
+    frame = gpd.GeoDataFrame({"id": ["x"]}, geometry=[square(100, 100, 200)], crs=4548)
+    (v,) = screen_projects(projects_from_frame(frame, manifest.working_crs), manifest, load_rules(path, manifest))
+    assert [n.reason for n in v.unresolved] == ["project attribute 'emit_nox', project attribute 'emit_vocs' are not given"]
