@@ -256,3 +256,19 @@ def test_cli_reports_a_bad_manifest_in_one_line(run, workdir, sample_dir):
         == f"Error: {path}:2: layers[0].role: 'red_line' is not one of ['redline', 'unit', 'quality', 'cap']\n"
     )
     assert result.stdout == ""
+
+
+def test_empty_values_are_absent_from_feature_records(workdir):
+    import pandas as pd
+
+    frame = gpd.GeoDataFrame(
+        {"id": ["a", "b"], "approved": pd.to_datetime(["2020-05-01", None]), "cap": [1, None]},
+        geometry=[shapely.box(115.9, 28.5, 116.0, 28.6), shapely.box(116.0, 28.5, 116.1, 28.6)],
+        crs=4490,
+    )
+    pyogrio.write_dataframe(frame, workdir / "layers" / "dated.gpkg")
+    manifest = load_manifest(write(workdir, "layers:\n  - {name: q, role: quality, path: layers/dated.gpkg}\n"))
+    records = read_layer(manifest.layers["q"], manifest.working_crs).attributes
+    assert records[0]["approved"].startswith("2020-05-01")
+    assert records[0]["cap"] == 1.0
+    assert set(records[1]) == {"id"}
