@@ -123,15 +123,15 @@ def make_redlines(rng, county, places) -> gpd.GeoDataFrame:
 
 
 def make_units(rng, county, redlines, places) -> gpd.GeoDataFrame:
-    """Control units tiling the county: key (town, two parks), priority, general."""
-    key_shapes = [
-        ("南昌县莲塘城镇重点管控单元", places["town"], False),
-        ("南昌小蓝经济技术开发区重点管控单元", places["park_xiaolan"], True),
-        ("南昌县向塘工业园重点管控单元", places["park_xiangtang"], True),
+    """Control units tiling the county: priority (water source, red-line surroundings), key (town, parks), general."""
+    special = [
+        ("priority", "南昌县集中式饮用水水源保护优先保护单元", places["water_source"], False),
+        ("key", "南昌县莲塘城镇重点管控单元", places["town"], False),
+        ("key", "南昌小蓝经济技术开发区重点管控单元", places["park_xiaolan"], True),
+        ("key", "南昌县向塘工业园重点管控单元", places["park_xiangtang"], True),
     ]
-    key_union = shapely.union_all([s for _, s, _ in key_shapes])
-    priority_space = shapely.union_all([redlines.geometry.buffer(300).union_all(), places["water_source"]])
-    priority_space = shapely.difference(shapely.intersection(priority_space, county), key_union)
+    key_union = shapely.union_all([shape for _, _, shape, _ in special])
+    priority_space = shapely.difference(shapely.intersection(redlines.geometry.buffer(300).union_all(), county), key_union)
     seeds = []
     minx, miny, maxx, maxy = county.bounds
     while len(seeds) < 24:
@@ -150,7 +150,7 @@ def make_units(rng, county, redlines, places) -> gpd.GeoDataFrame:
             units.append(("priority", None, priority, False))
         if general.area > 1e4:
             units.append(("general", None, general, False))
-    units += [("key", name, shape, is_park) for name, shape, is_park in key_shapes]
+    units = special + units
     # Slivers under 1 ha are merged away above; re-tile exactly by giving the remainder to the largest unit.
     geoms = [shapely.make_valid(u[2]) for u in units]
     gap = shapely.difference(county, shapely.union_all(geoms))
@@ -188,16 +188,21 @@ def make_quality(county, places) -> gpd.GeoDataFrame:
             "attainment": False,
             "pollutants": "PM2.5,O3",
             "offset_ratio": 2.0,
+            # Remaining capacity (t/a) left by the zone's emission budget.
+            "remaining_so2": 80.0,
+            "remaining_nox": 120.0,
+            "remaining_vocs": 60.0,
+            "remaining_pm": 40.0,
             "geometry": shapely.intersection(county, shapely.box(minx, places["air_south_edge"], maxx, maxy)),
         }
     ]
     bands = np.linspace(minx, maxx, 4)
-    waters = [
-        ("赣江南昌县控制单元", "III", "III", True),
-        ("抚河南昌县控制单元", "III", "IV", False),
-        ("青岚湖南昌县控制单元", "III", "III", True),
+    waters = [  # name, target class, current class, meets target, remaining COD and NH3-N (t/a)
+        ("赣江南昌县控制单元", "III", "III", True, 800.0, 60.0),
+        ("抚河南昌县控制单元", "III", "IV", False, 300.0, 25.0),
+        ("青岚湖南昌县控制单元", "III", "III", True, 500.0, 40.0),
     ]
-    for i, (name, target, current, meets) in enumerate(waters):
+    for i, (name, target, current, meets, cod, nh3n) in enumerate(waters):
         rows.append(
             {
                 "zone_id": f"WQ{ADCODE}{i + 1:02d}",
@@ -207,6 +212,8 @@ def make_quality(county, places) -> gpd.GeoDataFrame:
                 "current_class": current,
                 "meets_target": meets,
                 "offset_ratio": 2.0,
+                "remaining_cod": cod,
+                "remaining_nh3n": nh3n,
                 "geometry": shapely.intersection(county, shapely.box(bands[i], miny, bands[i + 1], maxy)),
             }
         )
@@ -261,6 +268,7 @@ PROJECTS = [
     ("P10", "饮料生产基地项目", "C1524", "area", (300, 300), "groundwater", {"water_source": "groundwater", "water_m3": 180000.0}),
     ("P11", "棉印染精加工项目", "C1713", "area", (300, 220), "water", {"emit_cod": 12.0, "emit_nh3n": 1.2}),
     ("P12", "移动通信基站", "I6312", "point", None, "pass", {}),
+    ("P13", "燃煤热电联产项目", "D4412", "area", (400, 350), "air", {"fuel": "coal", "emit_nox": 150.0, "emit_so2": 90.0, "emit_pm": 12.0}),
 ]  # fmt: skip
 
 

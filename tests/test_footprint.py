@@ -38,7 +38,7 @@ def test_gbk_shapefile_needs_and_takes_encoding(run, tmp_path, sample_projects):
 def test_gpkg_layer_syntax(run, sample_dir):
     result = run("screen", f"{sample_dir / 'projects.gpkg'}:projects", "--format", "json")
     assert result.exit_code == 0
-    assert len(result.stdout.splitlines()) == 12
+    assert len(result.stdout.splitlines()) == 13
 
 
 def test_no_crs_is_refused_with_the_fix(run, tmp_path, sample_projects):

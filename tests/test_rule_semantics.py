@@ -78,6 +78,16 @@ rules:
     industry: [E48]
     message: road
     basis: test
+  - id: cod-capacity
+    title: water capacity
+    dimension: quality
+    outcome: reject
+    layer: zones
+    test: capacity
+    pollutants: [cod]
+    attains: feature.meets_target
+    message: "{exceeds ? 'full' : 'offset'}"
+    basis: test
   - id: ratio
     title: divides by an attribute
     dimension: quality
@@ -106,6 +116,13 @@ def world(tmp_path_factory):
         crs=4548,
     )
     red = gpd.GeoDataFrame({"id": ["R"], "name": ["red"]}, geometry=[square(2000, 1000, 1000)], crs=4548)
+    # Two water zones under units A and B: W1 misses its target, W2 meets it but is nearly full.
+    zones = gpd.GeoDataFrame(
+        {"id": ["W1", "W2"], "meets_target": [False, True], "remaining_cod": [10.0, 5.0], "offset_ratio": [2.0, 2.0]},
+        geometry=[square(0, 0, 1000), square(1000, 0, 1000)],
+        crs=4548,
+    )
+    pyogrio.write_dataframe(zones, root / "zones.gpkg")
     pyogrio.write_dataframe(units, root / "units.gpkg")
     pyogrio.write_dataframe(red, root / "red.gpkg")
     (root / "layers.yaml").write_text(
@@ -113,6 +130,7 @@ def world(tmp_path_factory):
         layers:
           - {name: units, role: unit, path: units.gpkg, id_field: code, name_field: name, class_field: class}
           - {name: red, role: redline, path: red.gpkg, id_field: id, name_field: name}
+          - {name: zones, role: quality, path: zones.gpkg, id_field: id, name_field: id}
         """),
         encoding="utf-8",
     )
@@ -129,7 +147,7 @@ def pd_bool(values):
 
 def screen_one(world, geom, **attrs):
     manifest, rules = world
-    attrs = {"emit_nox": 0.0, **attrs}
+    attrs = {"emit_nox": 0.0, "emit_cod": 0.0, **attrs}
     frame = gpd.GeoDataFrame({"id": ["x"], **{k: [v] for k, v in attrs.items()}}, geometry=[geom], crs=4548)
     (verdict,) = screen_projects(projects_from_frame(frame, manifest.working_crs), manifest, rules)
     return verdict
@@ -236,4 +254,35 @@ def test_all_missing_attributes_are_named(world, tmp_path):
     )
     frame = gpd.GeoDataFrame({"id": ["x"]}, geometry=[square(100, 100, 200)], crs=4548)
     (v,) = screen_projects(projects_from_frame(frame, manifest.working_crs), manifest, load_rules(path, manifest))
-    assert [n.reason for n in v.unresolved] == ["project attribute 'emit_nox', project attribute 'emit_vocs' are not given"]
+    assert [n.reason for n in v.unresolved] == [
+        "project attribute 'emit_nox', project attribute 'emit_vocs' are not given"
+    ]
+
+
+def test_capacity_charges_each_zone_its_area_share(world):
+    # Half the site in W1 (target missed, 10 t/a left), half in W2 (target met, 5 t/a left).
+    v = screen_one(world, square(900, 100, 200), industry="C3311", emit_cod=12.0)
+    w1, w2 = (t for t in v.triggers if t.rule == "cod-capacity")
+    assert (w1.feature_id, w1.outcome, w1.project_load, w1.required_offset) == (
+        "W1",
+        "conditional",
+        pytest.approx(6.0, rel=1e-4),
+        pytest.approx(12.0, rel=1e-4),
+    )
+    assert w1.message == "COD 6 t/a (50% of 12 t/a, by area share): offset 12 t/a (2x) required in W1; offset"
+    assert (w2.feature_id, w2.outcome, w2.remaining_load, w2.offset_ratio) == ("W2", "reject", 5.0, None)
+    assert w2.message == "COD 6 t/a (50% of 12 t/a, by area share) exceeds the remaining capacity of 5 t/a in W2; full"
+
+
+def test_capacity_that_fits_in_an_attaining_zone_passes(world):
+    v = screen_one(world, square(1100, 100, 200), industry="C3311", emit_cod=4.0)
+    assert [t.rule for t in v.triggers] == []
+
+
+def test_capacity_without_the_load_is_unresolved(world):
+    manifest, rules = world
+    frame = gpd.GeoDataFrame(
+        {"id": ["x"], "industry": ["C3311"], "emit_nox": [0.0]}, geometry=[square(100, 100, 200)], crs=4548
+    )
+    (v,) = screen_projects(projects_from_frame(frame, manifest.working_crs), manifest, rules)
+    assert [(n.rule, n.reason) for n in v.unresolved] == [("cod-capacity", "project attribute 'emit_cod' is not given")]

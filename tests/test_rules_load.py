@@ -52,6 +52,13 @@ def test_good_rule_loads(tmp_path, manifest):
 
 def test_sample_rules_load(ruleset):
     assert len(ruleset.rules) == 10
+    assert len(ruleset.clauses) == 33
+    assert {c.dimension for c in ruleset.clauses} == {
+        "spatial_layout",
+        "emission_control",
+        "risk_prevention",
+        "resource_efficiency",
+    }
     assert ruleset.layers() == ["redline", "units", "quality", "caps"]
     assert ruleset.reach_m("redline") == 500
     assert ruleset.reach_m("units") == 10000
@@ -102,6 +109,12 @@ CASES = [
      "rules.yaml:11: rule 'r1': when: industry_in takes 2 arguments (a code and a list of prefixes), not 1"),
     ("industry_in number", {"when": "industry_in(project.industry, 26.0)"},
      "rules.yaml:11: rule 'r1': when: industry_in: '26.0' is a number; write prefixes as strings"),
+    ("capacity without pollutants", {"test": "capacity"},
+     "rules.yaml:10: rule 'r1': pollutants: a capacity rule needs pollutants, and only a capacity rule takes them"),
+    ("pollutants on an overlap rule", {"pollutants": "[nox]"},
+     "rules.yaml:11: rule 'r1': pollutants: a capacity rule needs pollutants, and only a capacity rule takes them"),
+    ("capacity layer without loads", {"test": "capacity", "pollutants": "[nox]"},
+     "rules.yaml:10: rule 'r1': pollutants: layer 'redline' has no remaining_nox, offset_ratio_nox or offset_ratio field"),
     ("too long", {"condition": "'" + " || ".join(["feature.name == \"a\""] * 60) + "'"},
      f"rules.yaml:11: rule 'r1': condition: is 1376 characters long; the limit is {MAX_EXPRESSION_CHARS}"),
 ]  # fmt: skip
@@ -129,7 +142,7 @@ def test_duplicate_ids_and_all_problems_listed(tmp_path, manifest):
 
 
 def test_names_inside_string_literals_are_not_references(tmp_path, manifest):
-    path = rule_file(tmp_path, condition="'feature.name != \"project.owner\" && feature[\"type\"] != \"x\"'")
+    path = rule_file(tmp_path, condition='\'feature.name != "project.owner" && feature["type"] != "x"\'')
     assert load_rules(path, manifest).rules[0].condition is not None
 
 

@@ -12,17 +12,18 @@ from threelines import screen
 # id -> (verdict, rule ids that fire, in rule-file order)
 EXPECTED = {
     "P01": ("pass", []),
-    "P02": ("reject", ["redline-overlap"]),
+    "P02": ("reject", ["redline-overlap", "YX-02"]),
     "P03": ("conditional", ["redline-overlap-linear"]),
     "P04": ("conditional", ["redline-buffer"]),
     "P05": ("reject", ["chem-outside-park"]),
-    "P06": ("conditional", ["chem-in-park", "air-offset"]),
-    "P07": ("reject", ["heavy-industry-priority"]),
-    "P08": ("conditional", ["air-offset"]),
+    "P06": ("conditional", ["chem-in-park", "air-capacity", "ZD-01", "ZD-02"]),
+    "P07": ("reject", ["heavy-industry-priority", "YX-01", "SY-01"]),
+    "P08": ("conditional", ["air-capacity", "air-capacity"]),
     "P09": ("reject", ["fuel-ban"]),
     "P10": ("reject", ["groundwater-overdraft"]),
-    "P11": ("conditional", ["water-offset"]),
+    "P11": ("conditional", ["water-capacity", "water-capacity", "YB-02"]),
     "P12": ("pass", []),
+    "P13": ("reject", ["air-capacity", "air-capacity", "air-capacity"]),
 }
 
 
@@ -39,7 +40,7 @@ def test_sample_verdicts(sample_result, pid, verdict, rules):
 
 
 def test_red_line_overlap_evidence(sample_result):
-    (trigger,) = sample_result["P02"].triggers
+    trigger = sample_result["P02"].triggers[0]
     assert trigger.feature_id == "HX360121010"
     assert trigger.feature_name == "南昌县水源涵养林生态保护红线03"
     assert trigger.overlap_m2 == pytest.approx(64693, rel=1e-3)
@@ -68,12 +69,59 @@ def test_linear_project_is_buffered_by_width(sample_result):
     assert p03.triggers[0].overlap_m2 == pytest.approx(11512, rel=1e-3)
 
 
-def test_offsets_are_computed_in_the_message(sample_result):
-    air = sample_result["P08"].triggers[0]
-    assert "NOx 2 t/a -> 4 t/a" in air.message
-    assert "VOCs 8.5 t/a -> 17 t/a" in air.message
-    water = sample_result["P11"].triggers[0]
-    assert "COD 12 t/a and NH3-N 1.2 t/a need a 2x offset (24 t/a and 2.4 t/a)" in water.message
+def test_capacity_offsets_are_computed(sample_result):
+    nox, vocs = sample_result["P08"].triggers
+    assert (nox.pollutant, nox.project_load, nox.remaining_load, nox.offset_ratio, nox.required_offset) == (
+        "nox",
+        2.0,
+        120.0,
+        2.0,
+        4.0,
+    )
+    assert nox.outcome == "conditional"
+    assert nox.message.startswith(
+        "NOx 2 t/a: offset 4 t/a (2x) required in 南昌县北部大气环境质量不达标区; 倍量削减替代"
+    )
+    assert vocs.message.startswith("VOCs 8.5 t/a: offset 17 t/a (2x) required")
+    cod = sample_result["P11"].triggers[0]
+    assert cod.message == (
+        "COD 12 t/a: offset 24 t/a (2x) required in 抚河南昌县控制单元; 抚河南昌县控制单元 misses its class III target (now IV)"
+    )
+
+
+def test_capacity_exceeded_rejects(sample_result):
+    so2, nox, pm = sample_result["P13"].triggers
+    assert [(t.pollutant, t.outcome) for t in (so2, nox, pm)] == [
+        ("so2", "reject"),
+        ("nox", "reject"),
+        ("pm", "conditional"),
+    ]
+    assert nox.message.startswith(
+        "NOx 150 t/a exceeds the remaining capacity of 120 t/a in 南昌县北部大气环境质量不达标区"
+    )
+    assert (nox.project_load, nox.remaining_load, nox.required_offset) == (150.0, 120.0, None)
+    assert pm.required_offset == 24.0
+
+
+def test_access_list_clauses(sample_result):
+    p07 = {t.rule: t for t in sample_result["P07"].triggers}
+    assert p07["SY-01"].outcome == "reject"
+    assert p07["SY-01"].dimension == "spatial_layout"
+    assert p07["SY-01"].message == "饮用水水源二级保护区内禁止新建、改建、扩建排放污染物的建设项目"
+    assert p07["SY-01"].basis == "《中华人民共和国水污染防治法》第六十六条"
+    assert p07["SY-01"].feature_id == "ZH36012110001"
+    yb02 = sample_result["P11"].triggers[-1]
+    assert yb02.message.endswith("(units ZH36012130012, ZH36012130017)")
+    assert yb02.overlap_ratio == pytest.approx(1.0)
+    # Requirements apply whatever the verdict: a pass still lists them.
+    p01 = sample_result["P01"]
+    assert p01.verdict == "pass"
+    assert [(r.clause, r.unit, r.dimension) for r in p01.requirements] == [
+        ("QY-03", "*", "emission_control"),
+        ("QY-07", "*", "resource_efficiency"),
+        ("YB-03", "general", "emission_control"),
+        ("YB-06", "general", "resource_efficiency"),
+    ]
 
 
 def test_chemical_outside_park_has_no_feature(sample_result):
@@ -111,7 +159,7 @@ def test_json_lines_match_the_contract(run, sample_dir, contract):
     result = run("screen", sample_dir / "projects.gpkg", "--format", "json")
     assert result.exit_code == 0
     lines = result.stdout.strip().splitlines()
-    assert len(lines) == 12
+    assert len(lines) == 13
     for line in lines:
         doc = json.loads(line)
         jsonschema.validate(doc, contract)
@@ -138,7 +186,7 @@ def test_text_output(run, sample_dir):
     assert "P05  年产5万吨有机化学原料项目" in result.stdout
     assert "verdict  REJECT 不予准入" in result.stdout
     assert result.stdout.rstrip().endswith(
-        "12 projects screened: 2 pass, 5 conditional, 5 reject; 1 with information missing"
+        "13 projects screened: 2 pass, 5 conditional, 6 reject; 1 with information missing"
     )
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import shapely
 
 from threelines import sample
+from threelines.access_list import apply_clauses
 from threelines.footprint import Projects, project_record, read_projects
 from threelines.layers import LayerData, Manifest, load_manifest, read_layer
 from threelines.measure import OVERLAP_FLOOR_M2, Pairs, measure_pairs
@@ -135,6 +136,12 @@ def screen_projects(projects: Projects, manifest: Manifest, rules: RuleSet) -> l
     if unit_layer:
         for p, shares in _unit_shares(projects.area_m2, data[unit_layer], pairs[unit_layer]).items():
             verdicts[p].units = shares
+        if rules.clauses:
+            for verdict, context in zip(verdicts, contexts, strict=True):
+                fired, required, unresolved = apply_clauses(rules.clauses, context, verdict.units, unit_layer)
+                verdict.triggers += fired
+                verdict.requirements += required
+                verdict.unresolved += unresolved
         for verdict in verdicts:
             outside = 1.0 - sum(u.share for u in verdict.units)
             if outside > COVERAGE_TOLERANCE:

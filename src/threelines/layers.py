@@ -243,6 +243,19 @@ def _check_entry(entry: dict[str, Any], base: Path, where: str) -> LayerSpec:
     )
 
 
+def unit_codes(spec: LayerSpec) -> set[str]:
+    """The unit codes of a unit layer (its ``id_field``, or FIDs), read without geometry."""
+    try:
+        frame = pyogrio.read_dataframe(
+            spec.path, layer=spec.layer, encoding=spec.encoding, read_geometry=False, fid_as_index=True,
+            columns=[spec.id_field] if spec.id_field else [],
+        )  # fmt: skip
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise ManifestError(f"layer {spec.name!r}: cannot read {spec.path}: {exc}") from None
+    values = frame[spec.id_field] if spec.id_field else frame.index
+    return {str(_plain(v)) for v in values}
+
+
 def _layer_names(file: Path) -> list[str]:
     """Return the layer names of a data source, or [] if it cannot be listed."""
     try:

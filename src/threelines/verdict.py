@@ -17,6 +17,10 @@ class Trigger:
     nearest qualifying feature within reach, or None). Areas are in m2, ha
     and mu (亩) from the equal-area working CRS; distances in metres, 0 when
     overlapping; ``overlap_ratio`` is the overlap's share of the footprint.
+    A capacity trigger also carries the ``pollutant``, the ``project_load``
+    charged to the zone (by area share), the zone's ``remaining_load`` and,
+    when an offset is required, the ``offset_ratio`` and ``required_offset``
+    (in the unit of the load: t/a, or m3/a for water).
     """
 
     rule: str
@@ -33,6 +37,11 @@ class Trigger:
     distance_m: float | None
     message: str
     basis: str | None
+    pollutant: str | None = None
+    project_load: float | None = None
+    remaining_load: float | None = None
+    offset_ratio: float | None = None
+    required_offset: float | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,17 @@ class UnitShare:
             "overlap_m2": self.overlap_m2,
             "share": self.share,
         }
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """An access-list clause that states a requirement the project must address (要求)."""
+
+    clause: str
+    unit: str
+    dimension: str
+    text: str
+    basis: str | None
 
 
 @dataclass(frozen=True)
@@ -80,6 +100,8 @@ class Verdict:
     units : list of UnitShare
     unresolved : list of Unresolved
         Rules that need information the project did not give.
+    requirements : list of Requirement
+        Access-list requirements that apply, whatever the verdict.
     warnings : list of str
         Things the reader must know that are not rule outcomes, e.g. a
         footprint that lies partly outside the jurisdiction.
@@ -89,6 +111,7 @@ class Verdict:
     triggers: list[Trigger] = field(default_factory=list)
     units: list[UnitShare] = field(default_factory=list)
     unresolved: list[Unresolved] = field(default_factory=list)
+    requirements: list[Requirement] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -108,5 +131,6 @@ class Verdict:
             "triggers": [asdict(t) for t in self.triggers],
             "units": [u.to_dict() for u in self.units],
             "unresolved": [asdict(u) for u in self.unresolved],
+            "requirements": [asdict(r) for r in self.requirements],
             "warnings": list(self.warnings),
         }

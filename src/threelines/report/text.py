@@ -33,6 +33,8 @@ def format_verdict(verdict: Verdict) -> str:
         lines.append(_wrap(t.message))
         if t.basis:
             lines.append(_wrap(f"basis: {t.basis}"))
+    for req in verdict.requirements:
+        lines.append(_wrap(f"[requirement] {req.clause} ({req.dimension}, {req.unit}): {req.text}", _INDENT))
     for note in verdict.unresolved:
         lines.append(f"{_INDENT}[information missing] {note.rule}: {note.reason}")
     for warning in verdict.warnings:

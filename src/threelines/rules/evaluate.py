@@ -9,7 +9,7 @@ and never silently fired.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ from threelines.footprint import project_record
 from threelines.layers import LayerData
 from threelines.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs
 from threelines.rules.expr import Expr, attribute_refs
-from threelines.rules.load import Rule
+from threelines.rules.load import POLLUTANTS, Rule
 from threelines.verdict import Trigger, Unresolved
 
 
@@ -42,20 +42,32 @@ def applies(rule: Rule, project: dict[str, Any]) -> Decision:
     if rule.kinds and project.get("kind") not in rule.kinds:
         return Decision(False)
     if rule.industry or rule.industry_exclude:
-        code = project.get("industry")
-        if code is None:
-            return Decision(False, "the project's industry code is not given")
-        if industry.matches(code, rule.industry_exclude):
-            return Decision(False)
-        # A code coarser than a rule's prefix (C26 against C2614) may or may not fall under it.
-        if rule.industry and not industry.matches(code, rule.industry):
-            finer = _finer(code, rule.industry)
-            return Decision(False, _too_coarse(code, finer[0]) if finer else None)
-        finer = _finer(code, rule.industry_exclude)
-        if finer:
-            return Decision(False, _too_coarse(code, finer[0]))
+        decision = industry_decision(project.get("industry"), rule.industry, rule.industry_exclude)
+        if not decision.holds:
+            return decision
     if rule.when is not None:
         return decide(rule.when, {"project": project})
+    return Decision(True)
+
+
+def industry_decision(code: str | None, include: tuple[str, ...], exclude: tuple[str, ...]) -> Decision:
+    """Decide whether an industry code falls under ``include`` (all if empty) and not ``exclude``.
+
+    A code coarser than a prefix (``C26`` against ``C2614``) may or may not
+    fall under it: that is undecided, as is a code not given.
+    """
+    if not include and not exclude:
+        return Decision(True)
+    if code is None:
+        return Decision(False, "the project's industry code is not given")
+    if industry.matches(code, exclude):
+        return Decision(False)
+    if include and not industry.matches(code, include):
+        finer = _finer(code, include)
+        return Decision(False, _too_coarse(code, finer[0]) if finer else None)
+    finer = _finer(code, exclude)
+    if finer:
+        return Decision(False, _too_coarse(code, finer[0]))
     return Decision(True)
 
 
@@ -116,6 +128,8 @@ def evaluate_rule(
     context = _Context(rule, projects, areas, layer, pairs)
     if rule.test in ("inside", "outside"):
         return context.containment(footprints)
+    if rule.test == "capacity":
+        return context.capacity()
     if rule.test == "overlaps":
         spatial = context.overlapping & (pairs.overlap_m2 > rule.min_overlap_m2) | (
             (areas[pairs.project] == 0) & (pairs.distance_m == 0)
@@ -188,6 +202,89 @@ class _Context:
                 self.note(p, pair.missing, self.layer.ids[int(self.pairs.feature[k])])
         return self.triggers, self.unresolved
 
+    def capacity(self):
+        """``capacity``: charge each zone its area share of the project's loads.
+
+        A load beyond the zone's ``remaining_<pollutant>`` fires with the
+        rule's outcome; a load that fits in a zone that does not attain its
+        target (``attains`` is false) is conditional, with the offset it
+        needs at the zone's ``offset_ratio_<pollutant>`` (or ``offset_ratio``).
+        """
+        rule, pairs = self.rule, self.pairs
+        for k in np.flatnonzero(self.overlapping & self.relevant[pairs.project]).tolist():
+            p, f = int(pairs.project[k]), int(pairs.feature[k])
+            zone = self.condition(k)
+            if not (zone.holds or zone.missing):
+                continue
+            reason = self.decisions[p].missing or zone.missing
+            missing = [POLLUTANTS[x][0] for x in rule.pollutants if POLLUTANTS[x][0] not in self.projects[p]]
+            if missing and not reason:
+                reason = ", ".join(f"project attribute {a!r}" for a in missing) + (
+                    " is" if len(missing) == 1 else " are"
+                )
+                reason += " not given"
+            if reason:
+                self.note(p, reason, self.layer.ids[f] if zone.missing else None)
+            if self.decisions[p].missing or zone.missing:
+                continue
+            variables = self.variables(k)
+            attains = decide(rule.attains, variables) if rule.attains is not None else Decision(True)
+            for pollutant in rule.pollutants:
+                self._charge(p, k, variables, pollutant, attains)
+        return self.triggers, self.unresolved
+
+    def _charge(self, p: int, k: int, variables: dict[str, Any], pollutant: str, attains: Decision) -> None:
+        """Charge one pollutant of project ``p`` to the zone of pair ``k``."""
+        attribute, unit, label = POLLUTANTS[pollutant]
+        total = self.projects[p].get(attribute)
+        if not total:
+            return
+        feature, share = variables["feature"], variables["overlap_ratio"]
+        load = total * share
+        remaining = feature.get(f"remaining_{pollutant}")
+        charged = f"{label} {_num(load)} {unit}" + (
+            f" ({share:.0%} of {_num(total)} {unit}, by area share)" if share < 1 else ""
+        )
+        zone = self.layer.names[int(self.pairs.feature[k])] or self.layer.ids[int(self.pairs.feature[k])]
+        extra = {"pollutant": pollutant, "project_load": load, "remaining_load": remaining}
+        if remaining is not None and load > remaining:
+            sentence = f"{charged} exceeds the remaining capacity of {_num(remaining)} {unit} in {zone}"
+            self._fire_capacity(p, k, variables, {**extra, "exceeds": True}, self.rule.outcome, sentence)
+        elif attains.missing:
+            self.note(p, attains.missing, self.layer.ids[int(self.pairs.feature[k])])
+        elif not attains.holds:
+            ratio = feature.get(f"offset_ratio_{pollutant}", feature.get("offset_ratio"))
+            if ratio is None:
+                self.note(
+                    p,
+                    f"feature attribute 'offset_ratio_{pollutant}' is not given",
+                    self.layer.ids[int(self.pairs.feature[k])],
+                )
+                return
+            sentence = f"{charged}: offset {_num(load * ratio)} {unit} ({_num(ratio)}x) required in {zone}"
+            extra.update(offset_ratio=ratio, required_offset=load * ratio, exceeds=False)
+            self._fire_capacity(p, k, variables, extra, "conditional", sentence)
+
+    def _fire_capacity(self, p, k, variables, extra, outcome, sentence) -> None:
+        names = {"offset_ratio": None, "required_offset": None, **variables, **extra}
+        trigger = _trigger(self.rule, self.layer, int(self.pairs.feature[k]), names)
+        rendered = trigger.message
+        self.triggers.append(
+            (
+                p,
+                replace(
+                    trigger,
+                    outcome=outcome,
+                    message=f"{sentence}; {rendered}" if rendered else sentence,
+                    pollutant=extra["pollutant"],
+                    project_load=extra["project_load"],
+                    remaining_load=extra["remaining_load"],
+                    offset_ratio=extra.get("offset_ratio"),
+                    required_offset=extra.get("required_offset"),
+                ),
+            )
+        )
+
     def containment(self, footprints: np.ndarray):
         """``inside`` and ``outside``: whether the footprint lies within the union of qualifying features.
 
@@ -238,6 +335,12 @@ class _Context:
             return False  # even all together they do not reach the footprint's area
         union = shapely.union_all(self.layer.geometry[self.pairs.feature[ks]])
         return bool(area - shapely.area(shapely.intersection(footprint, union)) <= OVERLAP_FLOOR_M2)
+
+
+def _num(value: float) -> str:
+    """A quantity with at most two decimals: 12.5, 25, 0.33."""
+    text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
 
 
 def _trigger(rule: Rule, layer: LayerData, f: int | None, variables: dict[str, Any]) -> Trigger:

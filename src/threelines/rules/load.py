@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from threelines import industry, yamlio
+from threelines.access_list import Clause, read_access_list
 from threelines.errors import IndustryCodeError, RuleError
 from threelines.footprint import ATTRIBUTES, KINDS
-from threelines.layers import LayerSpec, Manifest
+from threelines.layers import LayerSpec, Manifest, unit_codes
 from threelines.measure import OVERLAP_FLOOR_M2
 from threelines.rules.expr import (
     Expr,
@@ -29,7 +30,17 @@ from threelines.rules.expr import (
 )
 
 #: Spatial tests a rule can make between the footprint and a layer's features.
-TESTS = ("overlaps", "within_distance", "inside", "outside")
+TESTS = ("overlaps", "within_distance", "inside", "outside", "capacity")
+
+#: Pollutants a capacity rule can charge: the project attribute of each load and its unit.
+POLLUTANTS = {
+    "so2": ("emit_so2", "t/a", "SO2"), "nox": ("emit_nox", "t/a", "NOx"), "vocs": ("emit_vocs", "t/a", "VOCs"),
+    "pm": ("emit_pm", "t/a", "PM"), "cod": ("emit_cod", "t/a", "COD"), "nh3n": ("emit_nh3n", "t/a", "NH3-N"),
+    "water": ("water_m3", "m3/a", "water"),
+}  # fmt: skip
+
+#: Extra names a capacity rule's message may use.
+CAPACITY_NAMES = ("pollutant", "project_load", "remaining_load", "offset_ratio", "required_offset", "exceeds")
 
 #: How far an ``outside`` rule looks for the nearest qualifying feature by default (m).
 OUTSIDE_SEARCH_M = 5000.0
@@ -66,6 +77,8 @@ class Rule:
     kinds: tuple[str, ...] = ()
     when: Expr | None = None
     condition: Expr | None = None
+    pollutants: tuple[str, ...] = ()
+    attains: Expr | None = None
 
     @property
     def reach_m(self) -> float:
@@ -79,10 +92,12 @@ class Rule:
 
 @dataclass(frozen=True)
 class RuleSet:
-    """The rules of one file, in file order."""
+    """The rules of one file, in file order, and the access-list clauses it names."""
 
     path: Path
     rules: tuple[Rule, ...]
+    clauses: tuple[Clause, ...] = ()
+    clause_layer: str | None = None
 
     def layers(self) -> list[str]:
         """The manifest layers the rules use, in first-use order."""
@@ -125,27 +140,50 @@ def check_rules(path: str | Path, manifest: Manifest) -> tuple[RuleSet, list[str
     Returns
     -------
     (RuleSet, list of str)
-        The rules that are sound, and one ``file:line: rule 'id': ...``
-        message per problem, in file order.
+        The rules and clauses that are sound, and one ``file:line: ...``
+        message per problem.
     """
     path = Path(path)
     doc, problems = yamlio.load_checked(path, "rules.schema.json", RuleError, "rule file (--rules)")
     if problems:
         return RuleSet(path=path, rules=()), problems
     rules, seen = [], {}
+    clauses, clause_layer = _access_list(doc, manifest, problems)
+    for clause in clauses:
+        seen[clause.id] = clause.where
     for i, entry in enumerate(doc.data["rules"]):
         if entry["id"] in seen:
             problems.append(
-                f"{doc.where('rules', i, 'id')}: rule {entry['id']!r}: "
-                f"id is used twice (first at line {seen[entry['id']]})"
+                f"{doc.where('rules', i, 'id')}: rule {entry['id']!r}: id is used twice (first at {seen[entry['id']]})"
             )
             continue
-        seen[entry["id"]] = doc.line("rules", i)
+        seen[entry["id"]] = f"line {doc.line('rules', i)}"
         try:
             rules.append(_compile_rule(entry, doc, i, manifest))
         except RuleError as exc:
             problems.append(str(exc))
-    return RuleSet(path=path, rules=tuple(rules)), problems
+    ruleset = RuleSet(path=path, rules=tuple(rules), clauses=tuple(clauses), clause_layer=clause_layer)
+    return ruleset, problems
+
+
+def _access_list(doc: yamlio.Located, manifest: Manifest, problems: list[str]) -> tuple[list[Clause], str | None]:
+    """Read the access list a rule file names, checking its unit codes against the unit layer."""
+    entry = doc.data.get("access_list")
+    if entry is None:
+        return [], None
+    where = doc.where("access_list")
+    name = entry.get("layer") or (manifest.unit_layer.name if manifest.unit_layer else None)
+    spec = manifest.layers.get(name) if name else None
+    if spec is None or spec.role != "unit":
+        problems.append(f"{where}: access_list: needs a unit layer; {name!r} is not one in {manifest.path}")
+        return [], None
+    clauses, bad = read_access_list(doc.path.parent / entry["path"])
+    problems += bad
+    codes = unit_codes(spec)
+    for clause in clauses:
+        if clause.scope not in ("*", "priority", "key", "general") and clause.scope not in codes:
+            problems.append(f"{clause.where}: unit: {clause.scope!r} is not a unit code of layer {name!r}")
+    return [c for c in clauses if c.scope in codes or c.scope in ("*", "priority", "key", "general")], name
 
 
 def _compile_rule(entry: dict[str, Any], doc: yamlio.Located, i: int, manifest: Manifest) -> Rule:
@@ -163,6 +201,18 @@ def _compile_rule(entry: dict[str, Any], doc: yamlio.Located, i: int, manifest: 
         raise fail("test", "within_distance needs distance_m (metres)")
     if test in ("overlaps", "inside") and "distance_m" in entry:
         raise fail("distance_m", f"only within_distance and outside rules take a distance, not {test}")
+    if (test == "capacity") != ("pollutants" in entry):
+        raise fail("pollutants", "a capacity rule needs pollutants, and only a capacity rule takes them")
+    if "attains" in entry and test != "capacity":
+        raise fail("attains", "only capacity rules take attains")
+    if test == "capacity":
+        fields = _feature_fields(spec)
+        for pollutant in entry["pollutants"]:
+            if not {f"remaining_{pollutant}", f"offset_ratio_{pollutant}", "offset_ratio"} & set(fields):
+                raise fail(
+                    "pollutants",
+                    f"layer {spec.name!r} has no remaining_{pollutant}, offset_ratio_{pollutant} or offset_ratio field",
+                )
     if "min_overlap_m2" in entry and test != "overlaps":
         raise fail("min_overlap_m2", "only overlaps rules take min_overlap_m2")
     for key in ("distance_m", "min_overlap_m2"):
@@ -176,7 +226,13 @@ def _compile_rule(entry: dict[str, Any], doc: yamlio.Located, i: int, manifest: 
             raise fail(key, str(exc)) from None
     samples = _samples(spec)
     compiled: dict[str, Any] = {}
-    for key, names in (("when", WHEN_NAMES), ("condition", PAIR_NAMES), ("message", PAIR_NAMES)):
+    message_names = PAIR_NAMES + (CAPACITY_NAMES if test == "capacity" else ())
+    for key, names in (
+        ("when", WHEN_NAMES),
+        ("condition", PAIR_NAMES),
+        ("attains", PAIR_NAMES),
+        ("message", message_names),
+    ):
         if key not in entry:
             continue
         source = entry[key]
@@ -204,6 +260,8 @@ def _compile_rule(entry: dict[str, Any], doc: yamlio.Located, i: int, manifest: 
         kinds=tuple(entry.get("kinds", ())),
         when=compiled.get("when"),
         condition=compiled.get("condition"),
+        pollutants=tuple(entry.get("pollutants", ())),
+        attains=compiled.get("attains"),
     )
 
 
@@ -245,6 +303,6 @@ def _samples(spec: LayerSpec) -> dict[str, Any]:
             feature[name] = ""
     if spec.role == "unit":
         feature["class"] = "key"
-    measures = {name: 1.0 for name in PAIR_NAMES if name not in ("project", "feature", "overlaps")}
-    measures["overlaps"] = True
+    measures = {name: 1.0 for name in (*PAIR_NAMES, *CAPACITY_NAMES) if name not in ("project", "feature")}
+    measures.update(overlaps=True, exceeds=True, pollutant="nox")
     return {"project": project, "feature": feature, **measures}

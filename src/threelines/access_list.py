@@ -1,0 +1,291 @@
+"""The access list (生态环境准入清单) as authorities publish it: a table of clauses.
+
+One row per clause: the unit it covers (a unit code, a unit class, or ``*``
+for the whole jurisdiction), its dimension (空间布局约束 / 污染物排放管控 /
+环境风险防控 / 资源开发效率要求), the industries it concerns (GB/T 4754
+prefixes, several per cell, with an optional exclude column), its type (禁止
+= reject, 限制 = conditional, 要求 = a requirement to address), the clause
+text and its basis. Headers may be Chinese or English; CSV or XLSX.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from threelines import industry
+from threelines.errors import IndustryCodeError, RuleError
+from threelines.measure import M2_PER_MU
+
+#: Column -> the headers it may have (compared without case and spaces).
+HEADERS = {
+    "id": ("id", "clause_id", "clause", "编号", "条款编号", "序号"),
+    "scope": ("unit", "unit_code", "scope", "单元编码", "管控单元编码", "环境管控单元编码", "适用范围", "适用单元"),
+    "dimension": ("dimension", "管控维度", "维度", "管控类别", "清单类型"),
+    "industry": ("industry", "industries", "行业", "涉及行业", "行业代码", "适用行业"),
+    "exclude": ("industry_exclude", "exclude", "除外行业", "排除行业", "不适用行业"),
+    "outcome": ("outcome", "type", "类型", "管控类型", "准入类型", "要求类型"),
+    "text": ("text", "requirement", "管控要求", "条款内容", "准入要求", "内容"),
+    "basis": ("basis", "依据", "政策依据", "法规依据"),
+}
+REQUIRED = ("scope", "dimension", "outcome", "text")
+
+#: Dimension names as published, mapped to the rule dimensions.
+DIMENSIONS = {
+    "空间布局约束": "spatial_layout", "spatial_layout": "spatial_layout", "spatial layout": "spatial_layout",
+    "污染物排放管控": "emission_control", "emission_control": "emission_control",
+    "emission control": "emission_control",
+    "环境风险防控": "risk_prevention", "risk_prevention": "risk_prevention", "risk prevention": "risk_prevention",
+    "资源开发效率要求": "resource_efficiency", "资源利用效率要求": "resource_efficiency",
+    "资源开发利用效率": "resource_efficiency", "resource_efficiency": "resource_efficiency",
+    "resource efficiency": "resource_efficiency",
+}  # fmt: skip
+
+#: Clause types: 禁止 rejects, 限制 makes the verdict conditional, 要求 is a requirement only.
+OUTCOMES = {
+    "禁止": "reject", "reject": "reject", "prohibit": "reject", "prohibited": "reject",
+    "限制": "conditional", "conditional": "conditional", "restrict": "conditional", "restricted": "conditional",
+    "要求": "requirement", "requirement": "requirement", "require": "requirement", "鼓励": "requirement",
+}  # fmt: skip
+
+#: Scope words for the whole jurisdiction and for the unit classes.
+WHOLE = ("*", "全域", "全部", "all")
+CLASSES = {
+    "priority": "priority", "优先保护单元": "priority", "优先保护": "priority",
+    "key": "key", "重点管控单元": "key", "重点管控": "key",
+    "general": "general", "一般管控单元": "general", "一般管控": "general",
+}  # fmt: skip
+
+_SPLIT = re.compile(r"[,，、;；\s]+")
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One row of the access list.
+
+    Attributes
+    ----------
+    id : str
+    scope : str
+        ``*``, a unit class (``priority`` / ``key`` / ``general``) or a unit code.
+    dimension : str
+    outcome : str
+        ``reject``, ``conditional`` or ``requirement``.
+    industry, exclude : tuple of str
+        Canonical GB/T 4754 prefixes; an empty ``industry`` means every industry.
+    text, basis : str
+    where : str
+        ``file:row`` of the clause, for messages.
+    """
+
+    id: str
+    scope: str
+    dimension: str
+    outcome: str
+    industry: tuple[str, ...]
+    exclude: tuple[str, ...]
+    text: str
+    basis: str | None
+    where: str
+
+    def covers(self, code: str, cls: str) -> bool:
+        """Tell whether the clause's scope includes a unit."""
+        return self.scope == "*" or self.scope == cls or self.scope == code
+
+
+def read_access_list(path: str | Path) -> tuple[list[Clause], list[str]]:
+    """Read an access-list table (CSV or XLSX).
+
+    Parameters
+    ----------
+    path : str or Path
+        The table. A CSV may be UTF-8 (with or without BOM) or GB18030/GBK.
+
+    Returns
+    -------
+    (list of Clause, list of str)
+        The sound clauses, and one ``file:row: column: problem`` per bad row.
+
+    Raises
+    ------
+    RuleError
+        If the file cannot be read or lacks a required column.
+    """
+    path = Path(path)
+    table = _read_table(path)
+    columns = _columns(table, path)
+    clauses, problems = [], []
+    for i, row in enumerate(table.itertuples(index=False, name=None)):
+        where = f"{path}:{i + 2}"  # header is row 1
+        cells = {key: _text(row[table.columns.get_loc(col)]) for key, col in columns.items()}
+        if not any(cells.values()):
+            continue  # a blank row
+        try:
+            clauses.append(_clause(cells, where, i))
+        except RuleError as exc:
+            problems.append(str(exc))
+    seen: dict[str, str] = {}
+    for clause in clauses:
+        if clause.id in seen:
+            problems.append(f"{clause.where}: clause id {clause.id!r} is used twice (first at {seen[clause.id]})")
+        seen.setdefault(clause.id, clause.where)
+    return clauses, problems
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """Read all cells as text."""
+    try:
+        if path.suffix.lower() in (".xlsx", ".xlsm"):
+            return pd.read_excel(path, dtype=str, keep_default_na=False)
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
+            except UnicodeDecodeError:
+                continue
+        raise RuleError(f"{path}: the access list is neither UTF-8 nor GB18030 text")
+    except FileNotFoundError:
+        raise RuleError(f"{path}: access list not found (paths are relative to the rule file)") from None
+    except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RuleError(f"{path}: cannot read the access list ({first}); give a CSV or XLSX table") from None
+
+
+def _columns(table: pd.DataFrame, path: Path) -> dict[str, str]:
+    """Map our column names to the table's headers, or fail naming the missing ones."""
+    normal = {re.sub(r"\s+", "", str(c)).lower(): c for c in table.columns}
+    out = {}
+    for key, names in HEADERS.items():
+        found = next((normal[n.lower()] for n in names if n.lower() in normal), None)
+        if found is not None:
+            out[key] = found
+    missing = [k for k in REQUIRED if k not in out]
+    if missing:
+        raise RuleError(
+            f"{path}:1: the access list has no {' / '.join(missing)} column; "
+            + "; ".join(f"{k}: one of {', '.join(HEADERS[k])}" for k in missing)
+        )
+    return out
+
+
+def _text(value: object) -> str:
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value).strip()
+
+
+def _clause(cells: dict[str, str], where: str, i: int) -> Clause:
+    """Check and build one clause from its cells."""
+
+    def fail(column: str, message: str) -> RuleError:
+        return RuleError(f"{where}: {column}: {message}")
+
+    scope = cells.get("scope", "")
+    if scope.lower() in WHOLE:
+        scope = "*"
+    elif scope in CLASSES or scope.lower() in CLASSES:
+        scope = CLASSES.get(scope, CLASSES.get(scope.lower()))
+    elif not scope:
+        raise fail("unit", "empty; give a unit code, a unit class or * for the whole jurisdiction")
+    dimension = DIMENSIONS.get(cells.get("dimension", "")) or DIMENSIONS.get(cells.get("dimension", "").lower())
+    if dimension is None:
+        raise fail(
+            "dimension",
+            f"{cells.get('dimension')!r} is not one of 空间布局约束, 污染物排放管控, 环境风险防控, 资源开发效率要求",
+        )
+    outcome = OUTCOMES.get(cells.get("outcome", "")) or OUTCOMES.get(cells.get("outcome", "").lower())
+    if outcome is None:
+        raise fail(
+            "type", f"{cells.get('outcome')!r} is not one of 禁止 (reject), 限制 (conditional), 要求 (requirement)"
+        )
+    codes = {}
+    for key in ("industry", "exclude"):
+        raw = [c for c in _SPLIT.split(cells.get(key, "")) if c and c not in WHOLE]
+        try:
+            codes[key] = tuple(industry.normalise(c, what="code") for c in raw)
+        except IndustryCodeError as exc:
+            raise fail(key, str(exc)) from None
+    if not cells.get("text"):
+        raise fail("text", "empty; the clause needs its text")
+    return Clause(
+        id=cells.get("id") or f"list-{i + 1}",
+        scope=scope,
+        dimension=dimension,
+        outcome=outcome,
+        industry=codes["industry"],
+        exclude=codes["exclude"],
+        text=cells["text"],
+        basis=cells.get("basis") or None,
+        where=where,
+    )
+
+
+def apply_clauses(clauses, project: dict, units, layer_name: str):
+    """Apply the access list to one project, given the control units it lies in.
+
+    Parameters
+    ----------
+    clauses : sequence of Clause
+    project : dict
+        The project map rules see (``industry`` among its keys when given).
+    units : list of UnitShare
+        The units the footprint lies in.
+    layer_name : str
+        The unit layer's name, for the triggers' ``layer``.
+
+    Returns
+    -------
+    (list of Trigger, list of Requirement, list of Unresolved)
+        Triggers for 禁止 / 限制 clauses (one per clause, with the covered unit
+        of the largest share as evidence), requirements for 要求 clauses, and
+        clauses that could not be decided (industry code not given or too coarse).
+    """
+    from threelines.rules.evaluate import industry_decision
+    from threelines.verdict import Requirement, Trigger, Unresolved
+
+    triggers, requirements, unresolved = [], [], []
+    for clause in clauses:
+        covered = [u for u in units if clause.covers(u.code, u.class_)]
+        if not covered:
+            continue
+        decision = industry_decision(project.get("industry"), clause.industry, clause.exclude)
+        if decision.missing:
+            unresolved.append(Unresolved(rule=clause.id, reason=decision.missing))
+            continue
+        if not decision.holds:
+            continue
+        if clause.outcome == "requirement":
+            requirements.append(
+                Requirement(
+                    clause=clause.id,
+                    unit=clause.scope if clause.scope in ("*", "priority", "key", "general") else covered[0].code,
+                    dimension=clause.dimension,
+                    text=clause.text,
+                    basis=clause.basis,
+                )
+            )
+            continue
+        # One trigger per clause: the evidence is the covered unit with the largest share,
+        # the overlap is the footprint's area in all the units the clause covers.
+        main = covered[0]
+        overlap = sum(u.overlap_m2 for u in covered)
+        others = f" (units {', '.join(u.code for u in covered)})" if len(covered) > 1 else ""
+        triggers.append(
+            Trigger(
+                rule=clause.id,
+                title=f"准入清单 / access list ({clause.dimension})",
+                outcome=clause.outcome,
+                dimension=clause.dimension,
+                layer=layer_name,
+                feature_id=main.code,
+                feature_name=main.name,
+                overlap_m2=overlap,
+                overlap_ha=overlap / 1e4,
+                overlap_mu=overlap / M2_PER_MU,
+                overlap_ratio=min(sum(u.share for u in covered), 1.0),
+                distance_m=0.0,
+                message=clause.text + others,
+                basis=clause.basis,
+            )
+        )
+    return triggers, requirements, unresolved
