@@ -110,11 +110,11 @@ CASES = [
     ("industry_in number", {"when": "industry_in(project.industry, 26.0)"},
      "rules.yaml:11: rule 'r1': when: industry_in: '26.0' is a number; write prefixes as strings"),
     ("capacity without pollutants", {"test": "capacity"},
-     "rules.yaml:10: rule 'r1': pollutants: a capacity rule needs pollutants, and only a capacity rule takes them"),
+     "rules.yaml:3: rule 'r1': pollutants: a capacity rule needs pollutants, and only a capacity rule takes them"),
     ("pollutants on an overlap rule", {"pollutants": "[nox]"},
      "rules.yaml:11: rule 'r1': pollutants: a capacity rule needs pollutants, and only a capacity rule takes them"),
     ("capacity layer without loads", {"test": "capacity", "pollutants": "[nox]"},
-     "rules.yaml:10: rule 'r1': pollutants: layer 'redline' has no remaining_nox, offset_ratio_nox or offset_ratio field"),
+     "rules.yaml:11: rule 'r1': pollutants: layer 'redline' has no remaining_nox, offset_ratio_nox or offset_ratio field"),
     ("too long", {"condition": "'" + " || ".join(["feature.name == \"a\""] * 60) + "'"},
      f"rules.yaml:11: rule 'r1': condition: is 1376 characters long; the limit is {MAX_EXPRESSION_CHARS}"),
 ]  # fmt: skip
