@@ -234,6 +234,28 @@ def make_caps(county, places) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(rows, crs=BUILD_CRS)
 
 
+def make_pm25(county_ll) -> tuple[np.ndarray, object, tuple[float, float, float, float]]:
+    """A 0.01-degree grid of annual mean PM2.5 (ug/m3) over the county, higher towards Nanchang city.
+
+    Smooth and deterministic: 26 ug/m3 in the south rising to about 42 in the
+    north, with gentle waves; cells outside the county are nodata.
+    """
+    from rasterio.features import geometry_mask
+    from rasterio.transform import from_origin
+
+    minx, miny, maxx, maxy = (np.floor(v * 100) / 100 if i < 2 else np.ceil(v * 100) / 100 for i, v in enumerate(county_ll.bounds))
+    width, height = round((maxx - minx) / 0.01), round((maxy - miny) / 0.01)
+    transform = from_origin(minx, maxy, 0.01, 0.01)
+    rows, cols = np.mgrid[0:height, 0:width]
+    lon = minx + (cols + 0.5) * 0.01
+    lat = maxy - (rows + 0.5) * 0.01
+    north = (lat - miny) / (maxy - miny)
+    values = 26.0 + 16.0 * north + 1.5 * np.sin(lon * 40.0) * np.cos(lat * 30.0)
+    outside = geometry_mask([county_ll], out_shape=values.shape, transform=transform)
+    values[outside] = -9999.0
+    return values.astype("float32"), transform, (minx, miny, maxx, maxy)
+
+
 def make_places(rng, county) -> dict[str, object]:
     """Where the town, the parks and the special zones lie (EPSG:4548 metres).
 
@@ -382,6 +404,13 @@ def write(out: Path, county_ll, layers, projects) -> None:
     caps = _round(layers["caps"], GEO_CRS, 7)
     pyogrio.write_dataframe(caps, out / "layers" / "caps.shp", encoding="GBK")
     (out / "layers" / "caps.cpg").unlink(missing_ok=True)
+    import rasterio
+
+    values, transform, _ = make_pm25(county_ll)
+    profile = {"driver": "GTiff", "height": values.shape[0], "width": values.shape[1], "count": 1, "dtype": "float32",
+               "crs": GEO_CRS, "transform": transform, "nodata": -9999.0, "compress": "deflate"}  # fmt: skip
+    with rasterio.open(out / "layers" / "pm25.tif", "w", **profile) as dst:
+        dst.write(values, 1)
     projects_ll = _round(projects, GEO_CRS, 7)
     pyogrio.write_dataframe(projects_ll, out / "projects.gpkg", layer="projects")
     for _, row in projects_ll.iterrows():

@@ -28,7 +28,8 @@ def write(workdir, text: str):
 
 
 def test_sample_manifest(manifest):
-    assert list(manifest.layers) == ["redline", "units", "quality", "caps"]
+    assert list(manifest.layers) == ["redline", "units", "quality", "caps", "pm25"]
+    assert manifest.layers["pm25"].role == "raster"
     assert manifest.unit_layer.name == "units"
     assert manifest.layers["units"].crs.to_epsg() == 4527
     assert manifest.working_crs.is_projected
@@ -63,7 +64,7 @@ CASES = [
             role: red_line
             path: layers/redline.gpkg
         """,
-        "layers.yaml:4: layers[0].role: 'red_line' is not one of ['redline', 'unit', 'quality', 'cap']",
+        "layers.yaml:4: layers[0].role: 'red_line' is not one of ['redline', 'unit', 'quality', 'cap', 'raster']",
     ),
     (
         "missing field",
@@ -253,7 +254,7 @@ def test_cli_reports_a_bad_manifest_in_one_line(run, workdir, sample_dir):
     assert result.exit_code == 2
     assert (
         result.stderr
-        == f"Error: {path}:2: layers[0].role: 'red_line' is not one of ['redline', 'unit', 'quality', 'cap']\n"
+        == f"Error: {path}:2: layers[0].role: 'red_line' is not one of ['redline', 'unit', 'quality', 'cap', 'raster']\n"
     )
     assert result.stdout == ""
 

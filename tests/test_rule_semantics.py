@@ -88,6 +88,18 @@ rules:
     attains: feature.meets_target
     message: "{exceeds ? 'full' : 'offset'}"
     basis: test
+  - id: sensitive
+    title: ecologically sensitive cells
+    dimension: redline
+    outcome: conditional
+    layer: sensitivity
+    test: zonal
+    industry: [C39]
+    stat: share
+    classes: [3]
+    condition: value >= 0.25
+    message: "{value:.0%} of {cells:.0f} cells are class 3"
+    basis: test
   - id: ratio
     title: divides by an attribute
     dimension: quality
@@ -123,6 +135,17 @@ def world(tmp_path_factory):
         crs=4548,
     )
     pyogrio.write_dataframe(zones, root / "zones.gpkg")
+    # A 100 m ecological-sensitivity grid: class 1 west of x = 2000, class 3 east of it, no data east of 3500.
+    import numpy as np
+    import rasterio
+    from affine import Affine
+
+    grid = np.where(np.arange(40) < 20, 1, 3).astype("uint8")[None, :].repeat(20, axis=0)
+    grid[:, 35:] = 0
+    profile = {"driver": "GTiff", "width": 40, "height": 20, "count": 1, "dtype": "uint8", "nodata": 0,
+               "crs": "EPSG:4548", "transform": Affine.translation(X0, Y0 + 2000) @ Affine.scale(100, -100)}  # fmt: skip
+    with rasterio.open(root / "sensitivity.tif", "w", **profile) as dst:
+        dst.write(grid, 1)
     pyogrio.write_dataframe(units, root / "units.gpkg")
     pyogrio.write_dataframe(red, root / "red.gpkg")
     (root / "layers.yaml").write_text(
@@ -131,6 +154,7 @@ def world(tmp_path_factory):
           - {name: units, role: unit, path: units.gpkg, id_field: code, name_field: name, class_field: class}
           - {name: red, role: redline, path: red.gpkg, id_field: id, name_field: name}
           - {name: zones, role: quality, path: zones.gpkg, id_field: id, name_field: id}
+          - {name: sensitivity, role: raster, path: sensitivity.tif}
         """),
         encoding="utf-8",
     )
@@ -215,7 +239,8 @@ def test_coarse_industry_code_is_unresolved(world):
     v = screen_one(world, square(2400, 100, 200), industry="C")
     assert v.triggers == []
     assert [(n.rule, n.reason) for n in v.unresolved] == [
-        ("outside-park", "the project's industry code C is coarser than the rule's C26; give its class code")
+        ("outside-park", "the project's industry code C is coarser than the rule's C26; give its class code"),
+        ("sensitive", "the project's industry code C is coarser than the rule's C39; give its class code"),
     ]
 
 
@@ -286,3 +311,24 @@ def test_capacity_without_the_load_is_unresolved(world):
     )
     (v,) = screen_projects(projects_from_frame(frame, manifest.working_crs), manifest, rules)
     assert [(n.rule, n.reason) for n in v.unresolved] == [("cod-capacity", "project attribute 'emit_cod' is not given")]
+
+
+def test_zonal_share_of_classes(world):
+    half = screen_one(world, square(1800, 500, 400), industry="C3982")  # 4 columns of class 1, 4 of class 3
+    (trigger,) = [t for t in half.triggers if t.rule == "sensitive"]
+    assert (trigger.statistic, trigger.value, trigger.message) == ("share", 0.5, "50% of 16 cells are class 3")
+    west = screen_one(world, square(500, 500, 400), industry="C3982")
+    assert "sensitive" not in [t.rule for t in west.triggers]
+
+
+def test_zonal_small_site_takes_the_cell_it_touches(world):
+    v = screen_one(world, square(2510, 510, 20), industry="C3982")  # inside one 100 m cell
+    (trigger,) = [t for t in v.triggers if t.rule == "sensitive"]
+    assert (trigger.value, trigger.message) == (1.0, "100% of 1 cells are class 3")
+
+
+def test_zonal_without_data_is_unresolved(world):
+    v = screen_one(world, square(3600, 500, 200), industry="C3982")
+    assert ("sensitive", "layer 'sensitivity' has no data under the footprint") in [
+        (n.rule, n.reason) for n in v.unresolved
+    ]

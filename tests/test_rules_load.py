@@ -51,7 +51,7 @@ def test_good_rule_loads(tmp_path, manifest):
 
 
 def test_sample_rules_load(ruleset):
-    assert len(ruleset.rules) == 10
+    assert len(ruleset.rules) == 11
     assert len(ruleset.clauses) == 33
     assert {c.dimension for c in ruleset.clauses} == {
         "spatial_layout",
@@ -59,7 +59,7 @@ def test_sample_rules_load(ruleset):
         "risk_prevention",
         "resource_efficiency",
     }
-    assert ruleset.layers() == ["redline", "units", "quality", "caps"]
+    assert ruleset.layers() == ["redline", "units", "quality", "pm25", "caps"]
     assert ruleset.reach_m("redline") == 500
     assert ruleset.reach_m("units") == 10000
 
@@ -115,6 +115,12 @@ CASES = [
      "rules.yaml:11: rule 'r1': pollutants: a capacity rule needs pollutants, and only a capacity rule takes them"),
     ("capacity layer without loads", {"test": "capacity", "pollutants": "[nox]"},
      "rules.yaml:11: rule 'r1': pollutants: layer 'redline' has no remaining_nox, offset_ratio_nox or offset_ratio field"),
+    ("zonal on a vector layer", {"test": "zonal", "stat": "mean"},
+     "rules.yaml:10: rule 'r1': test: zonal rules need a raster layer; 'redline' is a redline layer"),
+    ("share without classes", {"layer": "pm25", "test": "zonal", "stat": "share", "condition": "value > 0.5", "message": "x"},
+     "rules.yaml:3: rule 'r1': classes: stat share needs classes"),
+    ("vector test on a raster", {"layer": "pm25", "message": "x"},
+     "rules.yaml:7: rule 'r1': test: overlaps rules need a vector layer; 'pm25' is a raster layer"),
     ("too long", {"condition": "'" + " || ".join(["feature.name == \"a\""] * 60) + "'"},
      f"rules.yaml:11: rule 'r1': condition: is 1376 characters long; the limit is {MAX_EXPRESSION_CHARS}"),
 ]  # fmt: skip

@@ -18,12 +18,12 @@ EXPECTED = {
     "P05": ("reject", ["chem-outside-park"]),
     "P06": ("conditional", ["chem-in-park", "air-capacity", "ZD-01", "ZD-02"]),
     "P07": ("reject", ["heavy-industry-priority", "YX-01", "SY-01"]),
-    "P08": ("conditional", ["air-capacity", "air-capacity"]),
+    "P08": ("conditional", ["air-capacity", "air-capacity", "pm25-exceed"]),
     "P09": ("reject", ["fuel-ban"]),
     "P10": ("reject", ["groundwater-overdraft"]),
     "P11": ("conditional", ["water-capacity", "water-capacity", "YB-02"]),
     "P12": ("pass", []),
-    "P13": ("reject", ["air-capacity", "air-capacity", "air-capacity"]),
+    "P13": ("reject", ["air-capacity", "air-capacity", "air-capacity", "pm25-exceed"]),
 }
 
 
@@ -70,7 +70,7 @@ def test_linear_project_is_buffered_by_width(sample_result):
 
 
 def test_capacity_offsets_are_computed(sample_result):
-    nox, vocs = sample_result["P08"].triggers
+    nox, vocs = (t for t in sample_result["P08"].triggers if t.rule == "air-capacity")
     assert (nox.pollutant, nox.project_load, nox.remaining_load, nox.offset_ratio, nox.required_offset) == (
         "nox",
         2.0,
@@ -90,7 +90,7 @@ def test_capacity_offsets_are_computed(sample_result):
 
 
 def test_capacity_exceeded_rejects(sample_result):
-    so2, nox, pm = sample_result["P13"].triggers
+    so2, nox, pm = (t for t in sample_result["P13"].triggers if t.rule == "air-capacity")
     assert [(t.pollutant, t.outcome) for t in (so2, nox, pm)] == [
         ("so2", "reject"),
         ("nox", "reject"),
@@ -101,6 +101,16 @@ def test_capacity_exceeded_rejects(sample_result):
     )
     assert (nox.project_load, nox.remaining_load, nox.required_offset) == (150.0, 120.0, None)
     assert pm.required_offset == 24.0
+
+
+def test_raster_rule_shows_the_statistic(sample_result):
+    trigger = sample_result["P08"].triggers[-1]
+    assert (trigger.rule, trigger.statistic, trigger.layer) == ("pm25-exceed", "mean", "pm25")
+    assert trigger.value == pytest.approx(40.0, abs=0.05)
+    assert trigger.message.startswith("Annual mean PM2.5 over the site is 40.0 ug/m3 (1 grid cell(s))")
+    assert trigger.basis == "《环境空气质量标准》(GB 3095-2012) 二级浓度限值"
+    # P09 burns coal in the cleaner south: no PM2.5 trigger.
+    assert "pm25-exceed" not in [t.rule for t in sample_result["P09"].triggers]
 
 
 def test_access_list_clauses(sample_result):

@@ -15,8 +15,9 @@ from threelines.footprint import Projects, project_record, read_projects
 from threelines.layers import LayerData, Manifest, load_manifest, read_layer
 from threelines.measure import OVERLAP_FLOOR_M2, Pairs, measure_pairs
 from threelines.rules import RuleSet, load_rules
-from threelines.rules.evaluate import evaluate_rule, project_context
+from threelines.rules.evaluate import evaluate_rule, evaluate_zonal, project_context
 from threelines.verdict import UnitShare, Verdict
+from threelines.zonal import zonal_stats
 
 #: Share of a footprint that may fall outside the control units before it is flagged
 #: (units that tile a territory leave no gaps; this absorbs numerical noise).
@@ -113,21 +114,30 @@ def screen_projects(projects: Projects, manifest: Manifest, rules: RuleSet) -> l
         Verdict(project=project_record(a, area)) for a, area in zip(projects.attrs, projects.area_m2, strict=True)
     ]
     unit_layer = manifest.unit_layer.name if manifest.unit_layer else None
-    names = list(dict.fromkeys([*rules.layers(), *([unit_layer] if unit_layer else [])]))
+    names = dict.fromkeys([*rules.layers(), *([unit_layer] if unit_layer else [])])
+    vectors = [n for n in names if manifest.layers[n].role != "raster"]
 
     # Read only the features within reach of the footprints, then measure in bulk.
     box = shapely.total_bounds(projects.geometry)
     data: dict[str, LayerData] = {}
     pairs: dict[str, Pairs] = {}
-    for name in names:
+    for name in vectors:
         reach = rules.reach_m(name)
         data[name] = read_layer(manifest.layers[name], manifest.working_crs, _grow(box, reach + 1.0))
         pairs[name] = measure_pairs(projects.geometry, projects.area_m2, data[name].tree, reach)
 
+    zonal: dict[tuple, list] = {}
     for rule in rules.rules:
-        fired, unresolved = evaluate_rule(
-            rule, contexts, projects.geometry, projects.area_m2, data[rule.layer], pairs[rule.layer]
-        )
+        if rule.test == "zonal":
+            key = (rule.layer, rule.stat, rule.classes)
+            if key not in zonal:
+                spec = manifest.layers[rule.layer]
+                zonal[key] = zonal_stats(projects.geometry, manifest.working_crs, spec, rule.stat, rule.classes)
+            fired, unresolved = evaluate_zonal(rule, contexts, zonal[key])
+        else:
+            fired, unresolved = evaluate_rule(
+                rule, contexts, projects.geometry, projects.area_m2, data[rule.layer], pairs[rule.layer]
+            )
         for p, trigger in fired:
             verdicts[p].triggers.append(trigger)
         for p, note in unresolved:

@@ -28,8 +28,8 @@ from threelines.errors import CRSError, ManifestError
 
 log = logging.getLogger(__name__)
 
-#: What a layer can stand for.
-ROLES = ("redline", "unit", "quality", "cap")
+#: What a layer can stand for (``raster``: a grid such as annual mean PM2.5, for zonal rules).
+ROLES = ("redline", "unit", "quality", "cap", "raster")
 
 #: The three classes of environmental control unit.
 UNIT_CLASSES = ("priority", "key", "general")
@@ -63,7 +63,11 @@ class LayerSpec:
     encoding : str or None
         Attribute encoding override (e.g. ``GBK`` for a shapefile without .cpg).
     fields : dict
-        Attribute name -> numpy dtype name, as the file declares them.
+        Attribute name -> numpy dtype name, as the file declares them (none for a raster).
+    bounds : tuple of float
+        The file's extent in its CRS.
+    band : int
+        The band a raster layer's rules read.
     """
 
     name: str
@@ -78,6 +82,7 @@ class LayerSpec:
     encoding: str | None
     fields: dict[str, str]
     bounds: tuple[float, float, float, float]
+    band: int = 1
 
 
 @dataclass(frozen=True)
@@ -178,6 +183,8 @@ def _check_entry(entry: dict[str, Any], base: Path, where: str) -> LayerSpec:
         raise ManifestError(
             f"{where}: layer {name!r}: file {entry['path']} not found (paths are relative to the manifest)"
         )
+    if entry["role"] == "raster":
+        return _check_raster(entry, file, where)
     try:
         info = pyogrio.read_info(
             file, layer=entry.get("layer"), encoding=entry.get("encoding"), force_total_bounds=True
@@ -241,6 +248,36 @@ def _check_entry(entry: dict[str, Any], base: Path, where: str) -> LayerSpec:
         fields=fields,
         bounds=tuple(info["total_bounds"]) if info["total_bounds"] is not None else (np.nan,) * 4,
     )
+
+
+def _check_raster(entry: dict[str, Any], file: Path, where: str) -> LayerSpec:
+    """Check a raster manifest entry: readable, with a CRS and the band asked for."""
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    name = entry["name"]
+    for key in ("layer", "id_field", "name_field", "class_field", "class_map", "encoding"):
+        if key in entry:
+            raise ManifestError(f"{where}: layer {name!r}: a raster layer takes no {key}")
+    try:
+        with rasterio.open(file) as src:
+            crs, bounds, count = src.crs, tuple(src.bounds), src.count
+    except RasterioIOError as exc:
+        raise ManifestError(f"{where}: layer {name!r}: cannot read {entry['path']} as a raster ({exc})") from None
+    band = int(entry.get("band", 1))
+    if not 1 <= band <= count:
+        raise ManifestError(f"{where}: layer {name!r}: band {band} does not exist; {entry['path']} has {count}")
+    if entry.get("crs") is not None:
+        try:
+            crs = parse_crs(entry["crs"], what=f"{where}: layer {name!r}: crs")
+        except CRSError as exc:
+            raise ManifestError(str(exc)) from None
+    elif crs is None:
+        raise ManifestError(f"{where}: layer {name!r}: {entry['path']} has no CRS; add 'crs: EPSG:4490' to the entry")
+    return LayerSpec(
+        name=name, role="raster", path=file, layer=None, id_field=None, name_field=None, class_field=None,
+        class_map={}, crs=CRS.from_user_input(crs), encoding=None, fields={}, bounds=bounds, band=band,
+    )  # fmt: skip
 
 
 def unit_codes(spec: LayerSpec) -> set[str]:

@@ -20,7 +20,9 @@ class Trigger:
     A capacity trigger also carries the ``pollutant``, the ``project_load``
     charged to the zone (by area share), the zone's ``remaining_load`` and,
     when an offset is required, the ``offset_ratio`` and ``required_offset``
-    (in the unit of the load: t/a, or m3/a for water).
+    (in the unit of the load: t/a, or m3/a for water). A zonal trigger
+    carries the ``statistic`` (``mean``, ``max``, ``min``, ``share``) and its
+    ``value`` over the footprint.
     """
 
     rule: str
@@ -42,6 +44,8 @@ class Trigger:
     remaining_load: float | None = None
     offset_ratio: float | None = None
     required_offset: float | None = None
+    statistic: str | None = None
+    value: float | None = None
 
 
 @dataclass(frozen=True)

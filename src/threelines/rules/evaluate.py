@@ -362,3 +362,47 @@ def _trigger(rule: Rule, layer: LayerData, f: int | None, variables: dict[str, A
         message=rule.message.render(variables),
         basis=rule.basis,
     )
+
+
+def evaluate_zonal(rule: Rule, projects: list[dict[str, Any]], stats) -> tuple[list, list]:
+    """Apply a zonal rule: test each footprint's raster statistic with the rule's condition.
+
+    Parameters
+    ----------
+    rule : Rule
+        A ``zonal`` rule.
+    projects : list of dict
+        The ``project`` maps.
+    stats : list of threelines.zonal.Zonal
+        The statistic over each footprint.
+
+    Returns
+    -------
+    (list of (int, Trigger), list of (int, Unresolved))
+    """
+    triggers, unresolved = [], []
+    for p, (project, zonal) in enumerate(zip(projects, stats, strict=True)):
+        decision = applies(rule, project)
+        if not (decision.holds or decision.missing):
+            continue
+        if np.isnan(zonal.value):
+            if decision.holds:
+                unresolved.append(
+                    (p, Unresolved(rule=rule.id, reason=f"layer {rule.layer!r} has no data under the footprint"))
+                )
+            continue
+        variables = {"project": project, "value": zonal.value, "cells": float(zonal.cells)}
+        pair = decide(rule.condition, variables)
+        if decision.missing and (pair.holds or pair.missing):
+            unresolved.append((p, Unresolved(rule=rule.id, reason=decision.missing)))
+        elif pair.missing and decision.holds:
+            unresolved.append((p, Unresolved(rule=rule.id, reason=pair.missing)))
+        elif decision.holds and pair.holds:
+            trigger = Trigger(
+                rule=rule.id, title=rule.title, outcome=rule.outcome, dimension=rule.dimension, layer=rule.layer,
+                feature_id=None, feature_name=None, overlap_m2=None, overlap_ha=None, overlap_mu=None,
+                overlap_ratio=None, distance_m=None, message=rule.message.render(variables), basis=rule.basis,
+                statistic=rule.stat, value=zonal.value,
+            )  # fmt: skip
+            triggers.append((p, trigger))
+    return triggers, unresolved

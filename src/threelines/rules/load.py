@@ -30,7 +30,7 @@ from threelines.rules.expr import (
 )
 
 #: Spatial tests a rule can make between the footprint and a layer's features.
-TESTS = ("overlaps", "within_distance", "inside", "outside", "capacity")
+TESTS = ("overlaps", "within_distance", "inside", "outside", "capacity", "zonal")
 
 #: Pollutants a capacity rule can charge: the project attribute of each load and its unit.
 POLLUTANTS = {
@@ -38,6 +38,9 @@ POLLUTANTS = {
     "pm": ("emit_pm", "t/a", "PM"), "cod": ("emit_cod", "t/a", "COD"), "nh3n": ("emit_nh3n", "t/a", "NH3-N"),
     "water": ("water_m3", "m3/a", "water"),
 }  # fmt: skip
+
+#: Names a zonal rule's condition and message use: the statistic's value and the cells behind it.
+ZONAL_NAMES = ("project", "value", "cells")
 
 #: Extra names a capacity rule's message may use.
 CAPACITY_NAMES = ("pollutant", "project_load", "remaining_load", "offset_ratio", "required_offset", "exceeds")
@@ -79,6 +82,8 @@ class Rule:
     condition: Expr | None = None
     pollutants: tuple[str, ...] = ()
     attains: Expr | None = None
+    stat: str | None = None
+    classes: tuple[float, ...] = ()
 
     @property
     def reach_m(self) -> float:
@@ -197,6 +202,16 @@ def _compile_rule(entry: dict[str, Any], doc: yamlio.Located, i: int, manifest: 
     if spec is None:
         raise fail("layer", f"no layer {entry['layer']!r} in {manifest.path}; layers: {', '.join(manifest.layers)}")
     test = entry["test"]
+    if (test == "zonal") != (spec.role == "raster"):
+        needed = "raster" if test == "zonal" else "vector"
+        raise fail("test", f"{test} rules need a {needed} layer; {spec.name!r} is a {spec.role} layer")
+    if test == "zonal":
+        if "stat" not in entry or "condition" not in entry:
+            raise fail("test", "a zonal rule needs stat (mean, max, min, share) and a condition on value")
+        if (entry["stat"] == "share") != ("classes" in entry):
+            raise fail("classes", "stat share needs classes (the cell values it counts), and only share takes them")
+    elif "stat" in entry or "classes" in entry:
+        raise fail("stat", "only zonal rules take stat and classes")
     if test == "within_distance" and "distance_m" not in entry:
         raise fail("test", "within_distance needs distance_m (metres)")
     if test in ("overlaps", "inside") and "distance_m" in entry:
@@ -226,11 +241,12 @@ def _compile_rule(entry: dict[str, Any], doc: yamlio.Located, i: int, manifest: 
             raise fail(key, str(exc)) from None
     samples = _samples(spec)
     compiled: dict[str, Any] = {}
-    message_names = PAIR_NAMES + (CAPACITY_NAMES if test == "capacity" else ())
+    pair_names = ZONAL_NAMES if test == "zonal" else PAIR_NAMES
+    message_names = pair_names + (CAPACITY_NAMES if test == "capacity" else ())
     for key, names in (
         ("when", WHEN_NAMES),
-        ("condition", PAIR_NAMES),
-        ("attains", PAIR_NAMES),
+        ("condition", pair_names),
+        ("attains", pair_names),
         ("message", message_names),
     ):
         if key not in entry:
@@ -262,6 +278,8 @@ def _compile_rule(entry: dict[str, Any], doc: yamlio.Located, i: int, manifest: 
         condition=compiled.get("condition"),
         pollutants=tuple(entry.get("pollutants", ())),
         attains=compiled.get("attains"),
+        stat=entry.get("stat"),
+        classes=tuple(float(c) for c in entry.get("classes", ())),
     )
 
 
@@ -303,6 +321,7 @@ def _samples(spec: LayerSpec) -> dict[str, Any]:
             feature[name] = ""
     if spec.role == "unit":
         feature["class"] = "key"
-    measures = {name: 1.0 for name in (*PAIR_NAMES, *CAPACITY_NAMES) if name not in ("project", "feature")}
+    names = (*PAIR_NAMES, *CAPACITY_NAMES, *ZONAL_NAMES)
+    measures = {name: 1.0 for name in names if name not in ("project", "feature")}
     measures.update(overlaps=True, exceeds=True, pollutant="nox")
     return {"project": project, "feature": feature, **measures}
