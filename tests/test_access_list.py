@@ -78,7 +78,7 @@ def test_missing_columns(tmp_path):
 
 
 def test_unknown_unit_codes_and_duplicate_ids_are_reported(tmp_path, manifest, sample_dir):
-    shutil.copy(sample_dir / "rules.yaml", tmp_path / "rules.yaml")
+    shutil.copytree(sample_dir, tmp_path, dirs_exist_ok=True)
     text = (sample_dir / "access_list.csv").read_text("utf-8")
     text += "QY-01,全域,空间布局约束,,,要求,duplicate,b\nZZ-01,ZH36012199999,空间布局约束,,,要求,ghost,b\n"
     (tmp_path / "access_list.csv").write_text(text, encoding="utf-8")
@@ -92,7 +92,7 @@ def test_unknown_unit_codes_and_duplicate_ids_are_reported(tmp_path, manifest, s
 
 
 def test_clause_and_rule_ids_must_differ(tmp_path, manifest, sample_dir):
-    shutil.copy(sample_dir / "access_list.csv", tmp_path / "access_list.csv")
+    shutil.copytree(sample_dir, tmp_path, dirs_exist_ok=True)
     rules = (sample_dir / "rules.yaml").read_text("utf-8").replace("id: fuel-ban", "id: QY-03")
     (tmp_path / "rules.yaml").write_text(rules, encoding="utf-8")
     _, problems = check_rules(tmp_path / "rules.yaml", manifest)

@@ -28,7 +28,7 @@ def write(workdir, text: str):
 
 
 def test_sample_manifest(manifest):
-    assert list(manifest.layers) == ["redline", "units", "quality", "caps", "pm25"]
+    assert list(manifest.layers) == ["redline", "units", "quality", "caps", "pm25", "county"]
     assert manifest.layers["pm25"].role == "raster"
     assert manifest.unit_layer.name == "units"
     assert manifest.layers["units"].crs.to_epsg() == 4527
@@ -64,7 +64,7 @@ CASES = [
             role: red_line
             path: layers/redline.gpkg
         """,
-        "layers.yaml:4: layers[0].role: 'red_line' is not one of ['redline', 'unit', 'quality', 'cap', 'raster']",
+        "layers.yaml:4: layers[0].role: 'red_line' is not one of ['redline', 'unit', 'quality', 'cap', 'raster', 'boundary']",
     ),
     (
         "missing field",
@@ -254,7 +254,7 @@ def test_cli_reports_a_bad_manifest_in_one_line(run, workdir, sample_dir):
     assert result.exit_code == 2
     assert (
         result.stderr
-        == f"Error: {path}:2: layers[0].role: 'red_line' is not one of ['redline', 'unit', 'quality', 'cap', 'raster']\n"
+        == f"Error: {path}:2: layers[0].role: 'red_line' is not one of ['redline', 'unit', 'quality', 'cap', 'raster', 'boundary']\n"
     )
     assert result.stdout == ""
 

@@ -28,8 +28,9 @@ from threelines.errors import CRSError, ManifestError
 
 log = logging.getLogger(__name__)
 
-#: What a layer can stand for (``raster``: a grid such as annual mean PM2.5, for zonal rules).
-ROLES = ("redline", "unit", "quality", "cap", "raster")
+#: What a layer can stand for (``raster``: a grid such as annual mean PM2.5, for zonal rules;
+#: ``boundary``: the jurisdiction's outline, which the units should tile).
+ROLES = ("redline", "unit", "quality", "cap", "raster", "boundary")
 
 #: The three classes of environmental control unit.
 UNIT_CLASSES = ("priority", "key", "general")

@@ -8,6 +8,8 @@ import warnings
 import click
 
 from threelines import __version__
+from threelines.cli.layers import layers
+from threelines.cli.rules import rules
 from threelines.cli.screen import screen
 
 
@@ -29,6 +31,8 @@ def cli(verbose: int, quiet: bool) -> None:
 
 
 cli.add_command(screen)
+cli.add_command(rules)
+cli.add_command(layers)
 
 
 def main() -> None:

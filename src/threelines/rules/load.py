@@ -84,6 +84,7 @@ class Rule:
     attains: Expr | None = None
     stat: str | None = None
     classes: tuple[float, ...] = ()
+    examples: tuple[dict[str, Any], ...] = ()
 
     @property
     def reach_m(self) -> float:
@@ -169,6 +170,20 @@ def check_rules(path: str | Path, manifest: Manifest) -> tuple[RuleSet, list[str
             problems.append(str(exc))
     ruleset = RuleSet(path=path, rules=tuple(rules), clauses=tuple(clauses), clause_layer=clause_layer)
     return ruleset, problems
+
+
+def _examples(entry: dict[str, Any], doc: yamlio.Located, i: int) -> list[dict[str, Any]]:
+    """A rule's examples, each with its ``file:line``; a footprint file must exist."""
+    out = []
+    for j, example in enumerate(entry.get("examples", ())):
+        where = doc.where("rules", i, "examples", j)
+        if "footprint" in example and not (doc.path.parent / example["footprint"]).exists():
+            raise RuleError(
+                f"{where}: rule {entry['id']!r}: examples: footprint {example['footprint']} not found "
+                "(paths are relative to the rule file)"
+            )
+        out.append({**example, "_where": where})
+    return out
 
 
 def _access_list(doc: yamlio.Located, manifest: Manifest, problems: list[str]) -> tuple[list[Clause], str | None]:
@@ -280,6 +295,7 @@ def _compile_rule(entry: dict[str, Any], doc: yamlio.Located, i: int, manifest: 
         attains=compiled.get("attains"),
         stat=entry.get("stat"),
         classes=tuple(float(c) for c in entry.get("classes", ())),
+        examples=tuple(_examples(entry, doc, i)),
     )
 
 

@@ -1,0 +1,138 @@
+"""Tools for rule authors and data keepers: rules check, rules test, layers check."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+
+import geopandas as gpd
+import pyogrio
+import shapely
+
+
+def test_sample_rules_check_clean(run, sample_dir):
+    result = run("rules", "check")
+    assert result.exit_code == 0
+    assert result.stdout == f"{sample_dir / 'rules.yaml'}: 11 rules and 33 access-list clauses, no problems\n"
+
+
+def test_rules_check_lists_every_problem(run, tmp_path, sample_dir):
+    shutil.copytree(sample_dir, tmp_path / "s")
+    path = tmp_path / "s" / "rules.yaml"
+    text = path.read_text("utf-8")
+    text = text.replace("condition: feature.is_park\n", "condition: feature.is_prak\n", 1)
+    text = text.replace("outcome: conditional\n", "outcome: maybe\n", 1)
+    path.write_text(text, encoding="utf-8")
+    result = run("rules", "check", path, "--layers", tmp_path / "s" / "layers.yaml")
+    assert result.exit_code == 2
+    assert result.stdout.splitlines() == [
+        f"{path}:28: rules[1].outcome: 'maybe' is not one of ['reject', 'conditional']"
+    ]
+    # with the schema right, the expression problem shows
+    path.write_text(text.replace("outcome: maybe\n", "outcome: conditional\n"), encoding="utf-8")
+    result = run("rules", "check", path, "--layers", tmp_path / "s" / "layers.yaml")
+    assert result.exit_code == 2
+    (line,) = result.stdout.splitlines()
+    assert line.startswith(f"{path}:66: rule 'chem-outside-park': condition: layer 'units' has no field 'is_prak'")
+    assert result.stderr == f"1 problem in {path}\n"
+
+
+def test_sample_rule_examples_pass(run):
+    result = run("rules", "test")
+    assert result.exit_code == 0
+    assert result.stdout == "24 examples, 24 passed, 0 failed\n"
+
+
+def test_failing_example_is_reported(run, tmp_path, sample_dir):
+    shutil.copytree(sample_dir, tmp_path / "s")
+    path = tmp_path / "s" / "rules.yaml"
+    text = path.read_text("utf-8").replace(
+        "- {expect: no_trigger, footprint: projects/P09.geojson, project: {fuel: gas}}",
+        "- {expect: no_trigger, footprint: projects/P09.geojson, project: {fuel: heavy_oil}}",
+    )
+    path.write_text(text, encoding="utf-8")
+    result = run("rules", "test", path, "--layers", tmp_path / "s" / "layers.yaml")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{path}:")
+    assert "rule 'fuel-ban': expected no_trigger, got trigger (example 2: Burns heavy_oil inside" in lines[0]
+    assert lines[-1] == "24 examples, 23 passed, 1 failed"
+
+
+def test_wkt_examples(run, tmp_path, sample_dir):
+    rules = textwrap.dedent(f"""\
+        rules:
+          - id: near-lake
+            title: t
+            dimension: redline
+            outcome: conditional
+            layer: redline
+            test: within_distance
+            distance_m: 500
+            message: m
+            basis: b
+            examples:
+              - expect: trigger
+                wkt: POLYGON ((116.0 28.4, 116.001 28.4, 116.001 28.401, 116.0 28.401, 116.0 28.4))
+              - expect: no_trigger
+                wkt: "{shapely.Point(400000, 3150000).buffer(5).wkt}"
+                crs: 4548
+        """)
+    path = tmp_path / "rules.yaml"
+    path.write_text(rules, encoding="utf-8")
+    result = run("rules", "test", path, "--layers", sample_dir / "layers.yaml")
+    assert result.stdout.splitlines()[-1] in ("2 examples, 2 passed, 0 failed", "2 examples, 1 passed, 1 failed")
+
+
+def test_missing_example_footprint_is_a_load_error(run, tmp_path, sample_dir):
+    shutil.copytree(sample_dir, tmp_path / "s")
+    path = tmp_path / "s" / "rules.yaml"
+    path.write_text(
+        path.read_text("utf-8").replace("projects/P02.geojson", "projects/P99.geojson", 1), encoding="utf-8"
+    )
+    result = run("rules", "check", path, "--layers", tmp_path / "s" / "layers.yaml")
+    assert result.exit_code == 2
+    assert "rule 'redline-overlap': examples: footprint projects/P99.geojson not found" in result.stdout
+
+
+def test_sample_layers_check_clean(run, sample_dir):
+    result = run("layers", "check")
+    assert result.exit_code == 0
+    assert result.stdout == f"{sample_dir / 'layers.yaml'}: 6 layers, no problems\n"
+
+
+def test_layers_check_finds_tiling_and_data_problems(run, tmp_path):
+    boxes = [shapely.box(0, 0, 1000, 1000), shapely.box(900, 0, 2000, 1000), shapely.box(2100, 0, 3000, 1000)]
+    bowtie = shapely.Polygon([(3000, 0), (4000, 1000), (4000, 0), (3000, 1000)])
+    units = gpd.GeoDataFrame(
+        {
+            "code": ["U1", "U2", "U2", "U4"],
+            "class": ["general"] * 4,
+            "name": ["a", "b", "\u00c4\u00cf\u00b2\u00fd", "d"],
+        },
+        geometry=[*boxes, bowtie],
+        crs=4548,
+    )
+    units["geometry"] = units.geometry.translate(400000, 3150000)
+    pyogrio.write_dataframe(units, tmp_path / "units.gpkg")
+    outline = gpd.GeoDataFrame({"id": ["B"]}, geometry=[shapely.box(400000, 3150000, 404000, 3151000)], crs=4548)
+    pyogrio.write_dataframe(outline, tmp_path / "boundary.gpkg")
+    (tmp_path / "layers.yaml").write_text(
+        "layers:\n  - {name: units, role: unit, path: units.gpkg, id_field: code, name_field: name, class_field: class}\n"
+        "  - {name: outline, role: boundary, path: boundary.gpkg}\n",
+        encoding="utf-8",
+    )
+    result = run("layers", "check", tmp_path / "layers.yaml")
+    assert result.exit_code == 2
+    lines = result.stdout.splitlines()
+    label = f"{tmp_path / 'units.gpkg'}: layer 'units'"
+    assert lines[0].startswith(f"{label}: feature FID 4 (U4) is invalid: Self-intersection, near 116.0")
+    assert lines[1] == f"{label}: code 'U2' is used by 2 features (FID 2, 3)"
+    assert lines[2] == f"{label}: field 'name' looks mis-decoded (e.g. 'ÄÏ²ý'); set 'encoding: GBK' in the manifest"
+    assert lines[3].startswith("layer 'units': units U1 and U2 overlap by 99,97")  # 100 m x 1 km, in GK-zone metres
+    assert lines[3].endswith("28.46598N")
+    gaps = [line for line in lines if "that no unit covers" in line]
+    # the 100 m strip between U2 and U3, with the halves of the bow-tie U4 leaves uncovered
+    assert gaps
+    assert all(float(g.split("a gap of ")[1].split(" m2")[0].replace(",", "")) > 99_000 for g in gaps)
+    assert result.stderr.endswith(f"{len(lines)} problems in the layers of {tmp_path / 'layers.yaml'}\n")
