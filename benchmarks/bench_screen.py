@@ -86,7 +86,7 @@ def main() -> None:
             wall([*CLI, "screen", str(SAMPLE / "projects" / "P05.geojson"), "--format", "json"], args.repeat),
         ),
         (
-            "screen 12 sample projects (whole process)",
+            "screen 13 sample projects (whole process)",
             wall([*CLI, "screen", str(SAMPLE / "projects.gpkg"), "--format", "json"], args.repeat),
         ),
     ]
