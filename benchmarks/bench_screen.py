@@ -76,7 +76,7 @@ def main() -> None:
 
     from threelines.engine import screen_projects
     from threelines.footprint import projects_from_frame
-    from threelines.layers import load_manifest
+    from threelines.manifest import load_manifest
     from threelines.rules import load_rules
 
     rows = [

@@ -11,7 +11,8 @@ import pytest
 import shapely
 
 from threelines.errors import ManifestError
-from threelines.layers import load_manifest, read_layer
+from threelines.layers import read_layer
+from threelines.manifest import load_manifest
 
 
 @pytest.fixture

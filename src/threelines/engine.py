@@ -12,7 +12,8 @@ import shapely
 from threelines import sample
 from threelines.access_list import apply_clauses
 from threelines.footprint import Projects, project_record, read_projects
-from threelines.layers import LayerData, Manifest, load_manifest, read_layer
+from threelines.layers import LayerData, read_layer
+from threelines.manifest import Manifest, load_manifest
 from threelines.measure import OVERLAP_FLOOR_M2, Pairs, measure_pairs
 from threelines.rules import RuleSet, load_rules
 from threelines.rules.evaluate import evaluate_rule, evaluate_zonal, project_context

@@ -18,7 +18,8 @@ from pyproj import Transformer
 
 from threelines.crs import CGCS2000
 from threelines.errors import ThreelinesError
-from threelines.layers import LayerSpec, Manifest, read_layer
+from threelines.layers import read_layer
+from threelines.manifest import LayerSpec, Manifest
 
 #: Overlaps and gaps between units smaller than this (m2), or thinner on average than
 #: SLIVER_WIDTH_M, are noise from rounding coordinates (often in another CRS), not errors.

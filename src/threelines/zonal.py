@@ -14,7 +14,7 @@ import numpy as np
 from pyproj import CRS
 
 from threelines.errors import ManifestError
-from threelines.layers import LayerSpec
+from threelines.manifest import LayerSpec
 
 #: Statistics a zonal rule can test.
 STATS = ("mean", "max", "min", "share")

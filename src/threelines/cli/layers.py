@@ -22,10 +22,10 @@ def check(manifest_file) -> None:
     stdout; exit 0 when there is none, 2 otherwise.
     """
     from threelines import sample
-    from threelines.cli.options import InputError
+    from threelines.cli.options import InputError, report_problems
     from threelines.errors import ThreelinesError
     from threelines.layer_check import check_layers
-    from threelines.layers import load_manifest
+    from threelines.manifest import load_manifest
 
     path = manifest_file or sample.manifest_path()
     try:
@@ -33,9 +33,5 @@ def check(manifest_file) -> None:
         problems = check_layers(manifest)
     except ThreelinesError as exc:
         raise InputError(str(exc)) from None
-    for problem in problems:
-        click.echo(problem)
-    if problems:
-        click.echo(f"{len(problems)} problem{'s' * (len(problems) != 1)} in the layers of {path}", err=True)
-        raise SystemExit(2)
+    report_problems(problems, f"the layers of {path}")
     click.echo(f"{path}: {len(manifest.layers)} layers, no problems")

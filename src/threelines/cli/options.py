@@ -73,3 +73,12 @@ def project_options(func):
 def pop_project_overrides(kwargs: dict) -> dict:
     """Take the project-attribute options out of a command's keyword arguments."""
     return {key[5:]: kwargs.pop(key) for key in list(kwargs) if key.startswith("attr_")}
+
+
+def report_problems(problems: list[str], where: str) -> None:
+    """Print a checker's problems one per line on stdout, count them on stderr, exit 2 if any."""
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        click.echo(f"{len(problems)} problem{'s' * (len(problems) != 1)} in {where}", err=True)
+        raise SystemExit(2)

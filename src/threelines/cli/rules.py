@@ -25,7 +25,7 @@ def check(rules_file, layers) -> None:
     """
     from threelines import sample
     from threelines.errors import ThreelinesError
-    from threelines.layers import load_manifest
+    from threelines.manifest import load_manifest
     from threelines.rules import check_rules
 
     path = rules_file or sample.rules_path()
@@ -34,11 +34,7 @@ def check(rules_file, layers) -> None:
         ruleset, problems = check_rules(path, manifest)
     except ThreelinesError as exc:
         raise options.InputError(str(exc)) from None
-    for problem in problems:
-        click.echo(problem)
-    if problems:
-        click.echo(f"{len(problems)} problem{'s' * (len(problems) != 1)} in {path}", err=True)
-        raise SystemExit(2)
+    options.report_problems(problems, str(path))
     click.echo(f"{path}: {len(ruleset.rules)} rules and {len(ruleset.clauses)} access-list clauses, no problems")
 
 
@@ -53,7 +49,7 @@ def test(rules_file, layers) -> None:
     """
     from threelines import sample
     from threelines.errors import ThreelinesError
-    from threelines.layers import load_manifest
+    from threelines.manifest import load_manifest
     from threelines.rules import load_rules
     from threelines.rules.examples import run_examples
 

@@ -17,7 +17,8 @@ from threelines import industry, yamlio
 from threelines.access_list import Clause, read_access_list
 from threelines.errors import IndustryCodeError, RuleError
 from threelines.footprint import ATTRIBUTES, KINDS
-from threelines.layers import LayerSpec, Manifest, unit_codes
+from threelines.layers import unit_codes
+from threelines.manifest import LayerSpec, Manifest
 from threelines.measure import OVERLAP_FLOOR_M2
 from threelines.rules.expr import (
     Expr,

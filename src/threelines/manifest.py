@@ -1,0 +1,292 @@
+"""The layer manifest: which layers a jurisdiction has, checked against their files.
+
+A manifest (YAML) lists the layers of one jurisdiction: red lines, control
+units, quality-baseline zones, resource-cap zones, rasters and its boundary.
+Loading a manifest checks everything that can be checked without reading
+features (files, layers, fields, geometry types, CRS, encodings) and
+chooses the working CRS; :mod:`threelines.layers` then reads the features.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from threelines import yamlio
+from threelines.crs import bounds_to_lonlat, fitted_albers, parse_crs
+from threelines.encoding import guess_encoding
+from threelines.errors import CRSError, ManifestError
+
+log = logging.getLogger(__name__)
+
+#: What a layer can stand for (``raster``: a grid such as annual mean PM2.5, for zonal rules;
+#: ``boundary``: the jurisdiction's outline, which the units should tile).
+ROLES = ("redline", "unit", "quality", "cap", "raster", "boundary")
+
+#: The three classes of environmental control unit.
+UNIT_CLASSES = ("priority", "key", "general")
+
+#: Class values as published, mapped to the three classes; extend per layer with ``class_map``.
+DEFAULT_CLASS_MAP = {
+    "priority": "priority", "优先保护单元": "priority", "优先保护": "priority", "1": "priority",
+    "key": "key", "重点管控单元": "key", "重点管控": "key", "2": "key",
+    "general": "general", "一般管控单元": "general", "一般管控": "general", "3": "general",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One manifest entry, checked against its file.
+
+    Attributes
+    ----------
+    name, role : str
+        The layer's name in rules, and what it stands for (one of ``ROLES``).
+    path : Path
+        The data file, resolved against the manifest's folder.
+    layer : str or None
+        The layer inside a multi-layer file (GeoPackage).
+    id_field, name_field, class_field : str or None
+        Attribute columns for the feature id, name and (units) class.
+    class_map : dict
+        Published class value -> ``priority`` / ``key`` / ``general``.
+    crs : pyproj.CRS
+        The file's CRS, or the manifest's override for a file without one.
+    encoding : str or None
+        Attribute encoding override (e.g. ``GBK`` for a shapefile without .cpg).
+    fields : dict
+        Attribute name -> numpy dtype name, as the file declares them (none for a raster).
+    bounds : tuple of float
+        The file's extent in its CRS.
+    band : int
+        The band a raster layer's rules read.
+    """
+
+    name: str
+    role: str
+    path: Path
+    layer: str | None
+    id_field: str | None
+    name_field: str | None
+    class_field: str | None
+    class_map: dict[str, str]
+    crs: CRS
+    encoding: str | None
+    fields: dict[str, str]
+    bounds: tuple[float, float, float, float]
+    band: int = 1
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A checked manifest: its layers by name and the working CRS."""
+
+    path: Path
+    name: str
+    layers: dict[str, LayerSpec]
+    working_crs: CRS
+
+    @property
+    def unit_layer(self) -> LayerSpec | None:
+        """The control-unit layer, if the manifest has one."""
+        return next((s for s in self.layers.values() if s.role == "unit"), None)
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read and check a layer manifest.
+
+    Parameters
+    ----------
+    path : str or Path
+        The manifest YAML file.
+
+    Returns
+    -------
+    Manifest
+
+    Raises
+    ------
+    ManifestError
+        For an unreadable or malformed manifest, a missing file, layer or
+        field, an unknown role, or a layer without a CRS; the message starts
+        with ``manifest:line:`` and says how to fix it.
+    """
+    path = Path(path)
+    doc, problems = yamlio.load_checked(path, "manifest.schema.json", ManifestError, "manifest (--layers)")
+    if problems:
+        raise ManifestError(problems[0])
+    specs: dict[str, LayerSpec] = {}
+    for i, entry in enumerate(doc.data["layers"]):
+        where = doc.where("layers", i)
+        if entry["name"] in specs:
+            raise ManifestError(f"{where}: layer name {entry['name']!r} is used twice; names must be unique")
+        specs[entry["name"]] = _check_entry(entry, path.parent, where)
+    units = [s.name for s in specs.values() if s.role == "unit"]
+    if len(units) > 1:
+        raise ManifestError(f"{path}: {len(units)} layers have role 'unit' ({', '.join(units)}); give exactly one")
+    if "working_crs" in doc.data:
+        try:
+            working = parse_crs(doc.data["working_crs"], what=f"{doc.where('working_crs')}: working_crs")
+        except CRSError as exc:
+            raise ManifestError(str(exc)) from None
+        if not _equal_area_metres(working):
+            raise ManifestError(
+                f"{doc.where('working_crs')}: working_crs {working.name!r} is not an equal-area projection in metres "
+                "(areas would be wrong); use e.g. '+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +ellps=GRS80 +units=m', "
+                "or leave it out to have one fitted to the layers"
+            )
+    else:
+        working = fitted_albers(_union_lonlat(specs.values()))
+    return Manifest(path=path, name=doc.data.get("name", path.stem), layers=specs, working_crs=working)
+
+
+#: Projection methods that preserve area (pyproj method names).
+EQUAL_AREA_METHODS = (
+    "Albers Equal Area", "Lambert Azimuthal Equal Area", "Lambert Cylindrical Equal Area", "Equal Earth",
+    "Mollweide", "Sinusoidal",
+)  # fmt: skip
+
+#: Geometry types a layer may declare (GDAL names); "Unknown" covers mixed files, checked per feature.
+POLYGON_TYPES = ("Polygon", "MultiPolygon", "Polygon Z", "MultiPolygon Z", "3D Polygon", "3D MultiPolygon", "Unknown")
+
+#: Drivers whose files are UTF-8 by definition: an encoding override means nothing there.
+UTF8_DRIVERS = ("GPKG", "GeoJSON", "GeoJSONSeq", "FlatGeobuf", "Parquet")
+
+
+def _equal_area_metres(crs: CRS) -> bool:
+    """Tell whether a CRS is an equal-area projection with metre axes."""
+    if not crs.is_projected or crs.coordinate_operation is None:
+        return False
+    method = crs.coordinate_operation.method_name.lower()
+    units = {axis.unit_name for axis in crs.axis_info}
+    return any(m.lower() in method for m in EQUAL_AREA_METHODS) and units == {"metre"}
+
+
+def _check_entry(entry: dict[str, Any], base: Path, where: str) -> LayerSpec:
+    """Check one manifest entry against its file and build its spec."""
+    name = entry["name"]
+    if "\x00" in entry["path"]:
+        raise ManifestError(f"{where}: layer {name!r}: the path contains a NUL character")
+    file = (base / entry["path"]).resolve() if not Path(entry["path"]).is_absolute() else Path(entry["path"])
+    if not file.exists():
+        raise ManifestError(
+            f"{where}: layer {name!r}: file {entry['path']} not found (paths are relative to the manifest)"
+        )
+    if entry["role"] == "raster":
+        return _check_raster(entry, file, where)
+    try:
+        info = pyogrio.read_info(
+            file, layer=entry.get("layer"), encoding=entry.get("encoding"), force_total_bounds=True
+        )
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, shapely.errors.ShapelyError) as exc:
+        available = _layer_names(file)
+        hint = f"; layers in the file: {', '.join(available)}" if available else ""
+        raise ManifestError(f"{where}: layer {name!r}: cannot read {entry['path']}: {exc}{hint}") from None
+    except LookupError:
+        raise ManifestError(
+            f"{where}: layer {name!r}: unknown encoding {entry['encoding']!r}; try GBK or UTF-8"
+        ) from None
+    except UnicodeDecodeError:
+        raise ManifestError(
+            f"{where}: layer {name!r}: {entry['path']} is not {entry.get('encoding') or 'UTF-8'} text; "
+            "set 'encoding' in the entry (GBK for most Chinese shapefiles)"
+        ) from None
+    if info["geometry_type"] not in POLYGON_TYPES:
+        raise ManifestError(
+            f"{where}: layer {name!r}: {entry['path']} holds {info['geometry_type']} geometries; layers must be "
+            "polygons (buffer lines and points into the areas they protect first)"
+        )
+    if entry.get("encoding") and info["driver"] in UTF8_DRIVERS:
+        raise ManifestError(f"{where}: layer {name!r}: 'encoding' is for shapefiles; a {info['driver']} file is UTF-8")
+    encoding = entry.get("encoding") or guess_encoding(file)
+    fields = dict(zip(info["fields"], info["dtypes"], strict=True))
+    for key in ("id_field", "name_field", "class_field"):
+        if key in entry and entry[key] not in fields:
+            raise ManifestError(
+                f"{where}: layer {name!r}: {key} {entry[key]!r} is not a field of {entry['path']}; "
+                f"fields: {', '.join(fields) or '(none)'}"
+            )
+    if entry["role"] == "unit" and "class_field" not in entry:
+        raise ManifestError(
+            f"{where}: layer {name!r}: a unit layer needs class_field (the column holding the unit class)"
+        )
+    if entry.get("crs") is not None:
+        try:
+            crs = parse_crs(entry["crs"], what=f"{where}: layer {name!r}: crs")
+        except CRSError as exc:
+            raise ManifestError(str(exc)) from None
+    elif info["crs"]:
+        crs = CRS.from_user_input(info["crs"])
+    else:
+        raise ManifestError(
+            f"{where}: layer {name!r}: {entry['path']} has no CRS; "
+            "add 'crs: EPSG:4490' (or the right code) to the entry"
+        )
+    class_map = {**DEFAULT_CLASS_MAP, **{str(k): v for k, v in entry.get("class_map", {}).items()}}
+    return LayerSpec(
+        name=name,
+        role=entry["role"],
+        path=file,
+        layer=entry.get("layer"),
+        id_field=entry.get("id_field"),
+        name_field=entry.get("name_field"),
+        class_field=entry.get("class_field"),
+        class_map=class_map,
+        crs=crs,
+        encoding=encoding,
+        fields=fields,
+        bounds=tuple(info["total_bounds"]) if info["total_bounds"] is not None else (np.nan,) * 4,
+    )
+
+
+def _check_raster(entry: dict[str, Any], file: Path, where: str) -> LayerSpec:
+    """Check a raster manifest entry: readable, with a CRS and the band asked for."""
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    name = entry["name"]
+    for key in ("layer", "id_field", "name_field", "class_field", "class_map", "encoding"):
+        if key in entry:
+            raise ManifestError(f"{where}: layer {name!r}: a raster layer takes no {key}")
+    try:
+        with rasterio.open(file) as src:
+            crs, bounds, count = src.crs, tuple(src.bounds), src.count
+    except RasterioIOError as exc:
+        raise ManifestError(f"{where}: layer {name!r}: cannot read {entry['path']} as a raster ({exc})") from None
+    band = int(entry.get("band", 1))
+    if not 1 <= band <= count:
+        raise ManifestError(f"{where}: layer {name!r}: band {band} does not exist; {entry['path']} has {count}")
+    if entry.get("crs") is not None:
+        try:
+            crs = parse_crs(entry["crs"], what=f"{where}: layer {name!r}: crs")
+        except CRSError as exc:
+            raise ManifestError(str(exc)) from None
+    elif crs is None:
+        raise ManifestError(f"{where}: layer {name!r}: {entry['path']} has no CRS; add 'crs: EPSG:4490' to the entry")
+    return LayerSpec(
+        name=name, role="raster", path=file, layer=None, id_field=None, name_field=None, class_field=None,
+        class_map={}, crs=CRS.from_user_input(crs), encoding=None, fields={}, bounds=bounds, band=band,
+    )  # fmt: skip
+
+
+def _layer_names(file: Path) -> list[str]:
+    """Return the layer names of a data source, or [] if it cannot be listed."""
+    try:
+        return [str(row[0]) for row in pyogrio.list_layers(file)]
+    except pyogrio.errors.DataSourceError:
+        return []
+
+
+def _union_lonlat(specs) -> tuple[float, float, float, float]:
+    """Return the lon/lat extent of all layers together."""
+    boxes = np.array([bounds_to_lonlat(s.bounds, s.crs) for s in specs if np.all(np.isfinite(s.bounds))])
+    if len(boxes) == 0:
+        raise ManifestError("every layer in the manifest is empty; there is nothing to screen against")
+    return (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max())
