@@ -230,6 +230,10 @@ def make_caps(county, places) -> gpd.GeoDataFrame:
          "geometry": shapely.intersection(county, places["overdraft"])},
         {"zone_id": f"JR{ADCODE}01", "name": "南昌县莲塘镇高污染燃料禁燃区", "cap_type": "fuel_ban",
          "banned": "coal,heavy_oil", "geometry": shapely.intersection(county, places["fuel_ban"])},
+        # The county's water-use cap: what is left of its annual total (m3/a). A shapefile field
+        # name has at most 10 characters, hence rem_water for remaining_water.
+        {"zone_id": f"YS{ADCODE}01", "name": "南昌县用水总量控制区", "cap_type": "water_total",
+         "rem_water": 150000.0, "geometry": county},
     ]  # fmt: skip
     return gpd.GeoDataFrame(rows, crs=BUILD_CRS)
 

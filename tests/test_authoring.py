@@ -13,7 +13,7 @@ import shapely
 def test_sample_rules_check_clean(run, sample_dir):
     result = run("rules", "check")
     assert result.exit_code == 0
-    assert result.stdout == f"{sample_dir / 'rules.yaml'}: 11 rules and 33 access-list clauses, no problems\n"
+    assert result.stdout == f"{sample_dir / 'rules.yaml'}: 12 rules and 33 access-list clauses, no problems\n"
 
 
 def test_rules_check_lists_every_problem(run, tmp_path, sample_dir):
@@ -40,7 +40,7 @@ def test_rules_check_lists_every_problem(run, tmp_path, sample_dir):
 def test_sample_rule_examples_pass(run):
     result = run("rules", "test")
     assert result.exit_code == 0
-    assert result.stdout == "24 examples, 24 passed, 0 failed\n"
+    assert result.stdout == "26 examples, 26 passed, 0 failed\n"
 
 
 def test_failing_example_is_reported(run, tmp_path, sample_dir):
@@ -56,7 +56,7 @@ def test_failing_example_is_reported(run, tmp_path, sample_dir):
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"{path}:")
     assert "rule 'fuel-ban': expected no_trigger, got trigger (example 2: Burns heavy_oil inside" in lines[0]
-    assert lines[-1] == "24 examples, 23 passed, 1 failed"
+    assert lines[-1] == "26 examples, 25 passed, 1 failed"
 
 
 def test_wkt_examples(run, tmp_path, sample_dir):

@@ -39,7 +39,7 @@ def test_sample_manifest(manifest):
 
 def test_gbk_shapefile_reads_with_encoding(manifest):
     caps = read_layer(manifest.layers["caps"], manifest.working_crs)
-    assert sorted(caps.names) == ["南昌县东南部浅层地下水超采区", "南昌县莲塘镇高污染燃料禁燃区"]
+    assert sorted(caps.names) == ["南昌县东南部浅层地下水超采区", "南昌县用水总量控制区", "南昌县莲塘镇高污染燃料禁燃区"]
 
 
 def test_unit_classes_are_normalised(manifest):

@@ -51,7 +51,7 @@ def test_good_rule_loads(tmp_path, manifest):
 
 
 def test_sample_rules_load(ruleset):
-    assert len(ruleset.rules) == 11
+    assert len(ruleset.rules) == 12
     assert len(ruleset.clauses) == 33
     assert {c.dimension for c in ruleset.clauses} == {
         "spatial_layout",
@@ -114,7 +114,7 @@ CASES = [
     ("pollutants on an overlap rule", {"pollutants": "[nox]"},
      "rules.yaml:11: rule 'r1': pollutants: a capacity rule needs pollutants, and only a capacity rule takes them"),
     ("capacity layer without loads", {"test": "capacity", "pollutants": "[nox]"},
-     "rules.yaml:11: rule 'r1': pollutants: layer 'redline' has no remaining_nox, offset_ratio_nox or offset_ratio field"),
+     "rules.yaml:11: rule 'r1': pollutants: layer 'redline' has no field for the remaining nox load or its offset ratio (remaining_nox, rem_nox, offset_ratio_nox, off_nox, offset_ratio, off_ratio)"),
     ("zonal on a vector layer", {"test": "zonal", "stat": "mean"},
      "rules.yaml:10: rule 'r1': test: zonal rules need a raster layer; 'redline' is a redline layer"),
     ("share without classes", {"layer": "pm25", "test": "zonal", "stat": "share", "condition": "value > 0.5", "message": "x"},

@@ -20,7 +20,7 @@ EXPECTED = {
     "P07": ("reject", ["heavy-industry-priority", "YX-01", "SY-01"]),
     "P08": ("conditional", ["air-capacity", "air-capacity", "pm25-exceed"]),
     "P09": ("reject", ["fuel-ban"]),
-    "P10": ("reject", ["groundwater-overdraft"]),
+    "P10": ("reject", ["groundwater-overdraft", "water-use-cap"]),
     "P11": ("conditional", ["water-capacity", "water-capacity", "YB-02"]),
     "P12": ("pass", []),
     "P13": ("reject", ["air-capacity", "air-capacity", "air-capacity", "pm25-exceed"]),

@@ -20,7 +20,7 @@ from threelines.footprint import project_record
 from threelines.layers import LayerData
 from threelines.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs
 from threelines.rules.expr import Expr, attribute_refs
-from threelines.rules.load import POLLUTANTS, Rule
+from threelines.rules.load import POLLUTANTS, Rule, offset_fields, remaining_fields
 from threelines.verdict import Trigger, Unresolved
 
 
@@ -241,7 +241,7 @@ class _Context:
             return
         feature, share = variables["feature"], variables["overlap_ratio"]
         load = total * share
-        remaining = feature.get(f"remaining_{pollutant}")
+        remaining = next((feature[f] for f in remaining_fields(pollutant) if f in feature), None)
         charged = f"{label} {_num(load)} {unit}" + (
             f" ({share:.0%} of {_num(total)} {unit}, by area share)" if share < 1 else ""
         )
@@ -253,7 +253,7 @@ class _Context:
         elif attains.missing:
             self.note(p, attains.missing, self.layer.ids[int(self.pairs.feature[k])])
         elif not attains.holds:
-            ratio = feature.get(f"offset_ratio_{pollutant}", feature.get("offset_ratio"))
+            ratio = next((feature[f] for f in offset_fields(pollutant) if f in feature), None)
             if ratio is None:
                 self.note(
                     p,

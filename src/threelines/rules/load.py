@@ -43,6 +43,16 @@ POLLUTANTS = {
 #: Names a zonal rule's condition and message use: the statistic's value and the cells behind it.
 ZONAL_NAMES = ("project", "value", "cells")
 
+def remaining_fields(pollutant: str) -> tuple[str, ...]:
+    """Field names that may hold a zone's remaining capacity; ``rem_`` fits a shapefile's 10 characters."""
+    return (f"remaining_{pollutant}", f"rem_{pollutant}")
+
+
+def offset_fields(pollutant: str) -> tuple[str, ...]:
+    """Field names that may hold a zone's offset ratio for a pollutant, most specific first."""
+    return (f"offset_ratio_{pollutant}", f"off_{pollutant}", "offset_ratio", "off_ratio")
+
+
 #: Extra names a capacity rule's message may use.
 CAPACITY_NAMES = ("pollutant", "project_load", "remaining_load", "offset_ratio", "required_offset", "exceeds")
 
@@ -239,10 +249,11 @@ def _compile_rule(entry: dict[str, Any], doc: yamlio.Located, i: int, manifest: 
     if test == "capacity":
         fields = _feature_fields(spec)
         for pollutant in entry["pollutants"]:
-            if not {f"remaining_{pollutant}", f"offset_ratio_{pollutant}", "offset_ratio"} & set(fields):
+            if not {*remaining_fields(pollutant), *offset_fields(pollutant)} & set(fields):
                 raise fail(
                     "pollutants",
-                    f"layer {spec.name!r} has no remaining_{pollutant}, offset_ratio_{pollutant} or offset_ratio field",
+                    f"layer {spec.name!r} has no field for the remaining {pollutant} load or its offset ratio "
+                    f"({', '.join((*remaining_fields(pollutant), *offset_fields(pollutant)))})",
                 )
     if "min_overlap_m2" in entry and test != "overlaps":
         raise fail("min_overlap_m2", "only overlaps rules take min_overlap_m2")
