@@ -109,3 +109,55 @@ def test_coarse_or_missing_industry_is_unresolved_for_clauses(run, sample_dir):
     reasons = {n["rule"]: n["reason"] for n in doc["unresolved"]}
     assert reasons["QY-05"] == "the project's industry code C is coarser than the rule's C26; give its class code"
     assert [t["rule"] for t in doc["triggers"]] == ["YX-01", "SY-01"]
+
+
+HEADER = "编号,适用范围,管控维度,涉及行业,除外行业,类型,管控要求,依据\n"
+
+
+def test_trailing_commas_and_blank_rows(tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_text(
+        HEADER.replace("\n", ",\n")
+        + "A1,全域,空间布局约束,C26,,禁止,t,b,\n\n\nA2,1,污染物排放管控,,,要求,t,b,\nA3,*,水,,,要求,t,b,\n",
+        encoding="utf-8",
+    )
+    clauses, problems = read_access_list(path)
+    assert [(c.id, c.scope, c.industry) for c in clauses] == [("A1", "*", ("C26",)), ("A2", "priority", ())]
+    assert problems == [
+        f"{path}:6: dimension: '水' is not one of 空间布局约束, 污染物排放管控, 环境风险防控, 资源开发效率要求"
+    ]
+
+
+def test_xlsx_number_that_lost_its_leading_zero(tmp_path):
+    table = pd.DataFrame(
+        {"编号": ["N1", "N2"], "适用范围": ["*", "*"], "管控维度": ["空间布局约束"] * 2, "涉及行业": [211, 2614],
+         "类型": ["禁止"] * 2, "管控要求": ["t", "t"]}
+    )  # fmt: skip
+    table.to_excel(tmp_path / "list.xlsx", index=False)
+    clauses, problems = read_access_list(tmp_path / "list.xlsx")
+    assert [(c.id, c.industry) for c in clauses] == [("N2", ("C2614",))]
+    assert problems == [
+        f"{tmp_path / 'list.xlsx'}:2: industry: code 211 is a number that may have lost a leading zero; "
+        "store the column as text (e.g. '0211')"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("broken.xlsx", b"PK\x03\x04 not really a zip", "cannot read the access list"),
+        (
+            "list.csv",
+            (HEADER.replace("类型", "类型,管控类型")).encode(),
+            "columns 类型, 管控类型 all name the outcome; keep one",
+        ),
+        ("latin.csv", b"\xff\xfe\x00garbage\x81\x82", "the access list is neither UTF-8 nor GB18030 text"),
+    ],
+)
+def test_unreadable_lists(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(RuleError) as info:
+        read_access_list(path)
+    assert message in str(info.value)
+    assert str(info.value).count(str(path)) == 1

@@ -7,6 +7,7 @@ import textwrap
 
 import geopandas as gpd
 import pyogrio
+import pytest
 import shapely
 
 
@@ -92,7 +93,7 @@ def test_missing_example_footprint_is_a_load_error(run, tmp_path, sample_dir):
     )
     result = run("rules", "check", path, "--layers", tmp_path / "s" / "layers.yaml")
     assert result.exit_code == 2
-    assert "rule 'redline-overlap': examples: footprint projects/P99.geojson not found" in result.stdout
+    assert "rule 'redline-overlap': examples[0]: footprint projects/P99.geojson not found" in result.stdout
 
 
 def test_sample_layers_check_clean(run, sample_dir):
@@ -136,3 +137,69 @@ def test_layers_check_finds_tiling_and_data_problems(run, tmp_path):
     assert gaps
     assert all(float(g.split("a gap of ")[1].split(" m2")[0].replace(",", "")) > 99_000 for g in gaps)
     assert result.stderr.endswith(f"{len(lines)} problems in the layers of {tmp_path / 'layers.yaml'}\n")
+
+
+@pytest.mark.parametrize(
+    ("example", "message"),
+    [
+        ("{expect: trigger, wkt: 'POLYGON ((1 2'}", "examples[0]: the WKT does not parse"),
+        ("{expect: trigger, wkt: POLYGON EMPTY}", "examples[0]: the WKT geometry is empty"),
+        ("{expect: trigger, wkt: 'POINT (116 28.5)', crs: 99999}", "examples[0]: crs: 99999 is not a CRS"),
+        (
+            "{expect: trigger, footprint: projects/P01.geojson, project: {foo: 1}}",
+            "examples[0]: project has no attribute 'foo'",
+        ),
+    ],
+)
+def test_bad_examples_are_load_errors(run, tmp_path, sample_dir, example, message):
+    shutil.copytree(sample_dir, tmp_path / "s")
+    path = tmp_path / "s" / "rules.yaml"
+    text = path.read_text("utf-8").replace("- {expect: trigger, footprint: projects/P02.geojson}", f"- {example}", 1)
+    path.write_text(text, encoding="utf-8")
+    result = run("rules", "check", path, "--layers", tmp_path / "s" / "layers.yaml")
+    assert result.exit_code == 2
+    assert f"rule 'redline-overlap': {message}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("example", "detail"),
+    [
+        (
+            "{expect: trigger, footprint: projects.gpkg}",
+            "the example's footprint holds 13 features; an example is one project",
+        ),
+        (
+            "{expect: no_trigger, wkt: 'POINT (110 25)'}",
+            "the example lies outside every control unit; screen would refuse it",
+        ),
+    ],
+)
+def test_examples_that_cannot_be_screened_exit_2(run, tmp_path, sample_dir, example, detail):
+    shutil.copytree(sample_dir, tmp_path / "s")
+    path = tmp_path / "s" / "rules.yaml"
+    text = path.read_text("utf-8").replace("- {expect: trigger, footprint: projects/P02.geojson}", f"- {example}", 1)
+    path.write_text(text, encoding="utf-8")
+    result = run("rules", "test", path, "--layers", tmp_path / "s" / "layers.yaml")
+    assert result.exit_code == 2
+    assert f"got error ({detail})" in result.stdout
+
+
+def test_layers_check_empty_ids_and_utf8_read_as_latin1(run, tmp_path):
+    units = gpd.GeoDataFrame(
+        {"code": ["U1", None], "class": ["general", "general"], "name": ["南昌".encode().decode("latin-1"), "b"]},
+        geometry=[shapely.box(0, 0, 1000, 1000), shapely.box(1000, 0, 2000, 1000)],
+        crs=4548,
+    )
+    units["geometry"] = units.geometry.translate(400000, 3150000)
+    pyogrio.write_dataframe(units, tmp_path / "units.gpkg")
+    (tmp_path / "layers.yaml").write_text(
+        "layers:\n  - {name: units, role: unit, path: units.gpkg, id_field: code, name_field: name, class_field: class}\n",
+        encoding="utf-8",
+    )
+    result = run("layers", "check", tmp_path / "layers.yaml")
+    assert result.exit_code == 2
+    label = f"{tmp_path / 'units.gpkg'}: layer 'units'"
+    assert result.stdout.splitlines() == [
+        f"{label}: feature FID 2 has no code",
+        f"{label}: field 'name' looks mis-decoded (e.g. {'南昌'.encode().decode('latin-1')!r}); set 'encoding: UTF-8' in the manifest",
+    ]

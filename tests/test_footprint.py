@@ -184,7 +184,7 @@ def test_numeric_industry_codes(tmp_path, sample_projects, manifest, value, expe
     else:
         assert projects.problems == [
             f"{path}: project 'P01': industry {value!r} is a number that may have lost a leading zero; "
-            "store the industry column as text (e.g. '0211')"
+            "store the column as text (e.g. '0211')"
         ]
 
 

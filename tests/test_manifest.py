@@ -39,7 +39,11 @@ def test_sample_manifest(manifest):
 
 def test_gbk_shapefile_reads_with_encoding(manifest):
     caps = read_layer(manifest.layers["caps"], manifest.working_crs)
-    assert sorted(caps.names) == ["南昌县东南部浅层地下水超采区", "南昌县用水总量控制区", "南昌县莲塘镇高污染燃料禁燃区"]
+    assert sorted(caps.names) == [
+        "南昌县东南部浅层地下水超采区",
+        "南昌县用水总量控制区",
+        "南昌县莲塘镇高污染燃料禁燃区",
+    ]
 
 
 def test_unit_classes_are_normalised(manifest):
@@ -274,3 +278,17 @@ def test_empty_values_are_absent_from_feature_records(workdir):
     assert records[0]["approved"].startswith("2020-05-01")
     assert records[0]["cap"] == 1.0
     assert set(records[1]) == {"id"}
+
+
+def test_south_up_raster_is_refused(workdir):
+    import numpy as np
+    import rasterio
+    from affine import Affine
+
+    profile = {"driver": "GTiff", "width": 4, "height": 4, "count": 1, "dtype": "float32", "crs": "EPSG:4490",
+               "transform": Affine.translation(115.9, 28.5) @ Affine.scale(0.01, 0.01)}  # fmt: skip
+    with rasterio.open(workdir / "layers" / "up.tif", "w", **profile) as dst:
+        dst.write(np.ones((4, 4), dtype="float32"), 1)
+    path = write(workdir, "layers:\n  - {name: g, role: raster, path: layers/up.tif}\n")
+    with pytest.raises(ManifestError, match="is not a north-up grid"):
+        load_manifest(path)

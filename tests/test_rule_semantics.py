@@ -332,3 +332,89 @@ def test_zonal_without_data_is_unresolved(world):
     assert ("sensitive", "layer 'sensitivity' has no data under the footprint") in [
         (n.rule, n.reason) for n in v.unresolved
     ]
+
+
+def test_capacity_point_on_a_zone_boundary_is_charged_half_in_each(world):
+    v = screen_one(world, shapely.Point(X0 + 1000, Y0 + 500), industry="C3311", emit_cod=8.0)
+    # Half of 8 t/a in each: W2 (5 t/a left, target met) takes its 4 quietly; W1 needs an offset for its 4.
+    charged = [(t.feature_id, t.project_load, t.outcome) for t in v.triggers if t.rule == "cod-capacity"]
+    assert charged == [("W1", 4.0, "conditional")]
+
+
+def test_zonal_is_the_same_alone_and_in_a_batch(world):
+    manifest, rules = world
+    geoms = [square(1850, 300, 300), square(10, 10, 150), square(2900, 1500, 500)]
+    frame = gpd.GeoDataFrame(
+        {"id": ["a", "b", "c"], "industry": ["C3982"] * 3, "emit_nox": [0.0] * 3, "emit_cod": [0.0] * 3},
+        geometry=geoms,
+        crs=4548,
+    )
+    together = screen_projects(projects_from_frame(frame, manifest.working_crs), manifest, rules)
+    for i, verdict in enumerate(together):
+        alone = screen_one(world, geoms[i], industry="C3982")
+        assert [(t.rule, t.value) for t in alone.triggers] == [(t.rule, t.value) for t in verdict.triggers]
+
+
+def test_capacity_zone_split_into_two_features_is_charged_once(tmp_path):
+    zones = gpd.GeoDataFrame(
+        {"id": ["Z", "Z"], "remaining_cod": [10.0, 10.0]},
+        geometry=[square(0, 0, 1000), square(1000, 0, 1000)],
+        crs=4548,
+    )
+    pyogrio.write_dataframe(zones, tmp_path / "zones.gpkg")
+    (tmp_path / "layers.yaml").write_text(
+        "layers:\n  - {name: z, role: quality, path: zones.gpkg, id_field: id}\n", encoding="utf-8"
+    )
+    (tmp_path / "rules.yaml").write_text(
+        "rules:\n  - {id: cap, title: t, dimension: quality, outcome: reject, layer: z, test: capacity,"
+        " pollutants: [cod], message: m, basis: b}\n",
+        encoding="utf-8",
+    )
+    manifest = load_manifest(tmp_path / "layers.yaml")
+    rules = load_rules(tmp_path / "rules.yaml", manifest)
+    frame = gpd.GeoDataFrame({"id": ["x"], "emit_cod": [16.0]}, geometry=[square(900, 100, 200)], crs=4548)
+    (v,) = screen_projects(projects_from_frame(frame, manifest.working_crs), manifest, rules)
+    (trigger,) = v.triggers
+    assert (trigger.feature_id, trigger.outcome, trigger.project_load) == ("Z", "reject", pytest.approx(16.0, rel=1e-4))
+
+
+@pytest.mark.parametrize(("value", "reason"), [(None, "is not given"), ("lots", "text")])
+def test_capacity_zone_without_a_number(tmp_path, value, reason):
+    import pandas as pd
+
+    zones = gpd.GeoDataFrame(
+        {"id": ["Z1", "Z2"], "remaining_cod": pd.array([10.0, None]) if value is None else ["10", value]},
+        geometry=[square(0, 0, 1000), square(1000, 0, 1000)],
+        crs=4548,
+    )
+    pyogrio.write_dataframe(zones, tmp_path / "zones.gpkg")
+    (tmp_path / "layers.yaml").write_text(
+        "layers:\n  - {name: z, role: quality, path: zones.gpkg, id_field: id}\n", encoding="utf-8"
+    )
+    (tmp_path / "rules.yaml").write_text(
+        "rules:\n  - {id: cap, title: t, dimension: quality, outcome: reject, layer: z, test: capacity,"
+        " pollutants: [cod], message: m, basis: b}\n",
+        encoding="utf-8",
+    )
+    manifest = load_manifest(tmp_path / "layers.yaml")
+    if value is not None:
+        from threelines.errors import RuleError
+
+        with pytest.raises(
+            RuleError, match="field 'remaining_cod' of layer 'z' is text; loads and ratios must be numbers"
+        ):
+            load_rules(tmp_path / "rules.yaml", manifest)
+        return
+    rules = load_rules(tmp_path / "rules.yaml", manifest)
+    frame = gpd.GeoDataFrame({"id": ["x"], "emit_cod": [4.0]}, geometry=[square(900, 100, 200)], crs=4548)
+    (v,) = screen_projects(projects_from_frame(frame, manifest.working_crs), manifest, rules)
+    assert [(n.rule, n.reason, n.feature_id) for n in v.unresolved] == [
+        ("cap", "feature attribute 'remaining_cod' is not given", "Z2")
+    ]
+
+
+def test_zonal_narrow_road_takes_every_cell_it_crosses(world):
+    road = shapely.box(X0 + 1510, Y0 + 545, X0 + 2490, Y0 + 555)  # 980 m long, 10 m wide, in one row of 100 m cells
+    v = screen_one(world, road, industry="C3982")
+    (trigger,) = [t for t in v.triggers if t.rule == "sensitive"]
+    assert trigger.message == "50% of 10 cells are class 3"

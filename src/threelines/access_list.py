@@ -54,9 +54,9 @@ OUTCOMES = {
 #: Scope words for the whole jurisdiction and for the unit classes.
 WHOLE = ("*", "全域", "全部", "all")
 CLASSES = {
-    "priority": "priority", "优先保护单元": "priority", "优先保护": "priority",
-    "key": "key", "重点管控单元": "key", "重点管控": "key",
-    "general": "general", "一般管控单元": "general", "一般管控": "general",
+    "priority": "priority", "优先保护单元": "priority", "优先保护": "priority", "1": "priority",
+    "key": "key", "重点管控单元": "key", "重点管控": "key", "2": "key",
+    "general": "general", "一般管控单元": "general", "一般管控": "general", "3": "general",
 }  # fmt: skip
 
 _SPLIT = re.compile(r"[,，、;；\s]+")
@@ -91,6 +91,11 @@ class Clause:
     basis: str | None
     where: str
 
+    @property
+    def names_a_unit(self) -> bool:
+        """Whether the scope is a unit code (not ``*`` nor a class)."""
+        return self.scope not in ("*", "priority", "key", "general")
+
     def covers(self, code: str, cls: str) -> bool:
         """Tell whether the clause's scope includes a unit."""
         return self.scope == "*" or self.scope == cls or self.scope == code
@@ -119,9 +124,9 @@ def read_access_list(path: str | Path) -> tuple[list[Clause], list[str]]:
     columns = _columns(table, path)
     clauses, problems = [], []
     for i, row in enumerate(table.itertuples(index=False, name=None)):
-        where = f"{path}:{i + 2}"  # header is row 1
-        cells = {key: _text(row[table.columns.get_loc(col)]) for key, col in columns.items()}
-        if not any(cells.values()):
+        where = f"{path}:{i + 2}"  # header is row 1; blank rows are kept, so numbers match the file
+        cells = {key: row[table.columns.get_loc(col)] for key, col in columns.items()}
+        if not any(_text(v) for v in cells.values()):
             continue  # a blank row
         try:
             clauses.append(_clause(cells, where, i))
@@ -136,19 +141,31 @@ def read_access_list(path: str | Path) -> tuple[list[Clause], list[str]]:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
-    """Read all cells as text."""
+    """Read the cells: text from a CSV, text or numbers (as stored) from an XLSX."""
+    import zipfile
+
+    if not path.is_file():
+        raise RuleError(f"{path}: access list not found (paths are relative to the rule file)")
     try:
         if path.suffix.lower() in (".xlsx", ".xlsm"):
-            return pd.read_excel(path, dtype=str, keep_default_na=False)
+            # dtype object keeps a number a number, so an industry code stored as 211 is caught
+            return pd.read_excel(path, dtype=object, keep_default_na=False)
+        text = None
         for encoding in ("utf-8-sig", "gb18030"):
             try:
-                return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
+                text = path.read_text(encoding=encoding)
+                break
             except UnicodeDecodeError:
                 continue
-        raise RuleError(f"{path}: the access list is neither UTF-8 nor GB18030 text")
-    except FileNotFoundError:
-        raise RuleError(f"{path}: access list not found (paths are relative to the rule file)") from None
-    except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        if text is None:
+            raise RuleError(f"{path}: the access list is neither UTF-8 nor GB18030 text; save it as UTF-8")
+        from io import StringIO
+
+        # index_col=False: a trailing comma on every row must not shift the columns
+        return pd.read_csv(StringIO(text), dtype=str, keep_default_na=False, index_col=False, skip_blank_lines=False)
+    except RuleError:
+        raise
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RuleError(f"{path}: cannot read the access list ({first}); give a CSV or XLSX table") from None
 
@@ -158,9 +175,11 @@ def _columns(table: pd.DataFrame, path: Path) -> dict[str, str]:
     normal = {re.sub(r"\s+", "", str(c)).lower(): c for c in table.columns}
     out = {}
     for key, names in HEADERS.items():
-        found = next((normal[n.lower()] for n in names if n.lower() in normal), None)
-        if found is not None:
-            out[key] = found
+        found = [normal[n.lower()] for n in names if n.lower() in normal]
+        if len(found) > 1:
+            raise RuleError(f"{path}:1: columns {', '.join(map(str, found))} all name the {key}; keep one")
+        if found:
+            out[key] = found[0]
     missing = [k for k in REQUIRED if k not in out]
     if missing:
         raise RuleError(
@@ -171,20 +190,26 @@ def _columns(table: pd.DataFrame, path: Path) -> dict[str, str]:
 
 
 def _text(value: object) -> str:
-    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value).strip()
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a unit class 1 or a number typed into a spreadsheet
+    return str(value).strip()
 
 
-def _clause(cells: dict[str, str], where: str, i: int) -> Clause:
+def _clause(raw: dict[str, object], where: str, i: int) -> Clause:
     """Check and build one clause from its cells."""
 
     def fail(column: str, message: str) -> RuleError:
         return RuleError(f"{where}: {column}: {message}")
 
+    cells = {key: _text(value) for key, value in raw.items()}
     scope = cells.get("scope", "")
-    if scope.lower() in WHOLE:
+    key = scope.lower()
+    if key in WHOLE:
         scope = "*"
-    elif scope in CLASSES or scope.lower() in CLASSES:
-        scope = CLASSES.get(scope, CLASSES.get(scope.lower()))
+    elif key in CLASSES or scope in CLASSES:
+        scope = CLASSES.get(scope, CLASSES.get(key))
     elif not scope:
         raise fail("unit", "empty; give a unit code, a unit class or * for the whole jurisdiction")
     dimension = DIMENSIONS.get(cells.get("dimension", "")) or DIMENSIONS.get(cells.get("dimension", "").lower())
@@ -199,12 +224,14 @@ def _clause(cells: dict[str, str], where: str, i: int) -> Clause:
             "type", f"{cells.get('outcome')!r} is not one of 禁止 (reject), 限制 (conditional), 要求 (requirement)"
         )
     codes = {}
-    for key in ("industry", "exclude"):
-        raw = [c for c in _SPLIT.split(cells.get(key, "")) if c and c not in WHOLE]
+    for column in ("industry", "exclude"):
+        value = raw.get(column)
+        # A spreadsheet cell holding one code may hold it as a number (211 for 0211).
+        items = [value] if isinstance(value, int | float) and _text(value) else _SPLIT.split(cells.get(column, ""))
         try:
-            codes[key] = tuple(industry.normalise(c, what="code") for c in raw)
+            codes[column] = tuple(industry.from_cell(c, what="code") for c in items if c != "" and c not in WHOLE)
         except IndustryCodeError as exc:
-            raise fail(key, str(exc)) from None
+            raise fail(column, str(exc)) from None
     if not cells.get("text"):
         raise fail("text", "empty; the clause needs its text")
     return Clause(
@@ -258,7 +285,7 @@ def apply_clauses(clauses, project: dict, units, layer_name: str):
             requirements.append(
                 Requirement(
                     clause=clause.id,
-                    unit=clause.scope if clause.scope in ("*", "priority", "key", "general") else covered[0].code,
+                    unit=covered[0].code if clause.names_a_unit else clause.scope,
                     dimension=clause.dimension,
                     text=clause.text,
                     basis=clause.basis,

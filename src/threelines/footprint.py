@@ -301,7 +301,9 @@ def _check_attributes(values: dict[str, Any], label: str) -> dict[str, Any]:
     """Validate and normalise one project's attributes."""
     where = f"{label}: project {values['id']!r}"
     out: dict[str, Any] = {"id": values["id"], "name": None if values["name"] is None else str(values["name"])}
-    out["industry"] = None if values["industry"] is None else _industry(values["industry"], where)
+    out["industry"] = (
+        None if values["industry"] is None else industry.from_cell(values["industry"], what=f"{where}: industry")
+    )
     kind = values["kind"]
     if kind is not None and str(kind).strip().lower() not in KINDS:
         raise FootprintError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
@@ -327,20 +329,6 @@ def _check_attributes(values: dict[str, Any], label: str) -> dict[str, Any]:
                 raise FootprintError(f"{where}: {name} {values[name]!r} must be a number >= 0")
         out[name] = value
     return out
-
-
-def _industry(value: Any, where: str) -> str:
-    """Normalise an industry code from a cell; a number only where no leading zero can be lost."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        digits = str(int(value)) if float(value).is_integer() else ""
-        # Divisions 01-09 and their groups and classes start with 0: as numbers they lose it.
-        if len(digits) not in (2, 4):
-            raise FootprintError(
-                f"{where}: industry {value!r} is a number that may have lost a leading zero; "
-                "store the industry column as text (e.g. '0211')"
-            )
-        value = digits
-    return industry.normalise(value, what=f"{where}: industry")
 
 
 def _footprint(geom, project: dict[str, Any], label: str):

@@ -77,6 +77,29 @@ def normalise(code: str | int | None, *, what: str = "industry code") -> str:
     raise IndustryCodeError(f"{what} {code!r} is not a GB/T 4754-2017 code{_suggest(text)}")
 
 
+def from_cell(value: object, *, what: str = "industry code") -> str:
+    """Normalise a code read from a table cell, which may have been stored as a number.
+
+    A number is accepted only where no leading zero can have been lost:
+    ``2614`` and ``26`` are unambiguous, ``211`` might have been ``0211``.
+
+    Raises
+    ------
+    IndustryCodeError
+        For a number that may have lost a leading zero, or an unknown code.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        digits = str(int(value)) if float(value).is_integer() else ""
+        # Divisions 01-09 and their groups and classes start with 0: as numbers they lose it.
+        if len(digits) not in (2, 4):
+            raise IndustryCodeError(
+                f"{what} {value!r} is a number that may have lost a leading zero; "
+                "store the column as text (e.g. '0211')"
+            )
+        value = digits
+    return normalise(value, what=what)
+
+
 def _suggest(text: str) -> str:
     """Return a '; did you mean ...' clause naming the nearest valid codes.
 

@@ -26,8 +26,9 @@ from threelines.manifest import LayerSpec, Manifest
 TILING_TOLERANCE_M2 = 1.0
 SLIVER_WIDTH_M = 0.1
 
-# Latin-1 letters in a row: what GBK or UTF-8 Chinese looks like when read as Latin-1.
-_MOJIBAKE = re.compile(r"[\u00c0-\u00ff]{2,}")
+# Latin-1 characters in a row (C1 controls included): what GBK or UTF-8 Chinese looks like
+# when read as Latin-1.
+_MOJIBAKE = re.compile(r"[\u0080-\u00ff]{2,}")
 
 
 def check_layers(manifest: Manifest) -> list[str]:
@@ -72,7 +73,8 @@ def _check_features(spec: LayerSpec) -> list[str]:
     label = f"{spec.path}: layer {spec.name!r}"
     geoms = frame.geometry.values.to_numpy() if hasattr(frame.geometry.values, "to_numpy") else frame.geometry.values
     geoms = np.asarray(geoms, dtype=object)
-    ids = frame[spec.id_field].astype(str).to_numpy() if spec.id_field else frame.index.astype(str).to_numpy()
+    raw_ids = frame[spec.id_field].to_numpy(dtype=object) if spec.id_field else frame.index.to_numpy(dtype=object)
+    ids = np.array(["" if v is None or v != v else str(v) for v in raw_ids], dtype=object)  # v != v: NaN
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     for fid, code in zip(frame.index[empty], ids[empty], strict=True):
         problems.append(f"{label}: feature FID {fid} ({code}) has no geometry")
@@ -83,7 +85,9 @@ def _check_features(spec: LayerSpec) -> list[str]:
         for fid, code, reason, spot in zip(frame.index[invalid], ids[invalid], reasons, spots, strict=True):
             problems.append(f"{label}: feature FID {fid} ({code}) is invalid: {reason.split('[')[0]}, near {spot}")
     if spec.id_field:
-        values, counts = np.unique(ids, return_counts=True)
+        for fid in frame.index[ids == ""][:20]:
+            problems.append(f"{label}: feature FID {fid} has no {spec.id_field}")
+        values, counts = np.unique(ids[ids != ""], return_counts=True)
         for value in values[counts > 1]:
             fids = ", ".join(str(f) for f in frame.index[ids == value][:5])
             problems.append(
@@ -95,9 +99,18 @@ def _check_features(spec: LayerSpec) -> list[str]:
         if sample is not None:
             problems.append(
                 f"{label}: field {column!r} looks mis-decoded (e.g. {sample[:20]!r}); "
-                "set 'encoding: GBK' in the manifest"
+                f"set 'encoding: {_real_encoding(sample)}' in the manifest"
             )
     return problems
+
+
+def _real_encoding(text: str) -> str:
+    """Guess what a mis-decoded string was really encoded in: UTF-8, else GBK."""
+    try:
+        text.encode("latin-1").decode("utf-8")
+        return "UTF-8"
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return "GBK"
 
 
 def _check_tiling(units: LayerSpec, boundary: LayerSpec | None, manifest: Manifest) -> list[str]:

@@ -257,9 +257,14 @@ def _check_raster(entry: dict[str, Any], file: Path, where: str) -> LayerSpec:
             raise ManifestError(f"{where}: layer {name!r}: a raster layer takes no {key}")
     try:
         with rasterio.open(file) as src:
-            crs, bounds, count = src.crs, tuple(src.bounds), src.count
+            crs, bounds, count, transform = src.crs, tuple(src.bounds), src.count, src.transform
     except RasterioIOError as exc:
         raise ManifestError(f"{where}: layer {name!r}: cannot read {entry['path']} as a raster ({exc})") from None
+    if transform.b != 0 or transform.d != 0 or transform.e >= 0:
+        raise ManifestError(
+            f"{where}: layer {name!r}: {entry['path']} is not a north-up grid (rotated, or rows running south "
+            "to north); warp it first, e.g. gdalwarp in.tif out.tif"
+        )
     band = int(entry.get("band", 1))
     if not 1 <= band <= count:
         raise ManifestError(f"{where}: layer {name!r}: band {band} does not exist; {entry['path']} has {count}")

@@ -58,7 +58,7 @@ def measure_pairs(footprints: np.ndarray, areas: np.ndarray, tree: shapely.STRtr
     tree : shapely.STRtree
         The layer's spatial index, over geometries in the same CRS.
     reach_m : float
-        Pairs up to this distance apart are measured; 0 for intersecting only.
+        Pairs up to this distance apart are measured; 0 for touching only.
 
     Returns
     -------
@@ -68,12 +68,11 @@ def measure_pairs(footprints: np.ndarray, areas: np.ndarray, tree: shapely.STRtr
     if len(footprints) == 0 or len(features) == 0:
         empty = np.empty(0)
         return Pairs(empty.astype(int), empty.astype(int), empty, empty, empty.astype(bool))
-    if reach_m > 0:
-        left, right = tree.query(footprints, predicate="dwithin", distance=reach_m)
-    else:
-        left, right = tree.query(footprints, predicate="intersects")
+    # At least the distance floor, so that what counts as touching never depends on the reach
+    # other rules on the layer happen to ask for.
+    left, right = tree.query(footprints, predicate="dwithin", distance=max(reach_m, DISTANCE_FLOOR_M))
     a, b = footprints[left], np.asarray(features)[right]
-    meets = shapely.intersects(a, b) if reach_m > 0 else np.ones(len(left), dtype=bool)
+    meets = shapely.intersects(a, b)
     distance = np.zeros(len(left))
     distance[~meets] = shapely.distance(a[~meets], b[~meets])
     distance[distance < DISTANCE_FLOOR_M] = 0.0

@@ -45,7 +45,8 @@ def test(rules_file, layers) -> None:
     """Screen each rule's examples against that rule alone and report each failure.
 
     Exit 0 when every example does what it expects (trigger, no_trigger,
-    unresolved), 1 when one does not, 2 for a rule file that does not load.
+    unresolved), 1 when one does not, 2 for a rule file that does not load
+    or an example that cannot be screened.
     """
     from threelines import sample
     from threelines.errors import ThreelinesError
@@ -68,5 +69,7 @@ def test(rules_file, layers) -> None:
         f"{len(results)} examples, {len(results) - len(failed)} passed, {len(failed)} failed"
         + (f"; rules without examples: {', '.join(missing)}" if missing else "")
     )
+    if any(r.got == "error" for r in failed):
+        raise SystemExit(2)  # an example that cannot be screened is bad input, not a failing rule
     if failed:
         raise SystemExit(1)

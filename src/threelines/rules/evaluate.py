@@ -71,6 +71,16 @@ def industry_decision(code: str | None, include: tuple[str, ...], exclude: tuple
     return Decision(True)
 
 
+def _not_given(owner: str, names: list[str]) -> str:
+    """``project attribute 'a', project attribute 'b' are not given``."""
+    return _not_given_pairs([(owner, n) for n in names])
+
+
+def _not_given_pairs(missing: list[tuple[str, str]]) -> str:
+    listed = ", ".join(f"{owner} attribute {name!r}" for owner, name in missing)
+    return f"{listed} {'is' if len(missing) == 1 else 'are'} not given"
+
+
 def _finer(code: str, prefixes: tuple[str, ...]) -> list[str]:
     return [p for p in prefixes if p != code and p.startswith(code)]
 
@@ -84,14 +94,8 @@ def decide(expr: Expr, variables: dict[str, Any]) -> Decision:
     try:
         return Decision(bool(expr.evaluate(variables)))
     except KeyError:
-        missing = [
-            f"{var} attribute {name!r}"
-            for var, name in sorted(attribute_refs(expr.source))
-            if var in variables and name not in variables[var]
-        ]
-        return Decision(
-            False, (", ".join(missing) or "an attribute") + (" is" if len(missing) < 2 else " are") + " not given"
-        )
+        missing = [(v, n) for v, n in sorted(attribute_refs(expr.source)) if v in variables and n not in variables[v]]
+        return Decision(False, _not_given_pairs(missing) if missing else "an attribute is not given")
     except (LookupError, ArithmeticError, TypeError, RuntimeError, ValueError) as exc:
         return Decision(False, f"cannot evaluate {expr.source!r}: {str(exc).splitlines()[0]}")
 
@@ -149,6 +153,8 @@ class _Context:
         self.relevant = np.array([d.holds or d.missing is not None for d in self.decisions], dtype=bool)
         positive = areas[pairs.project] > 0
         self.overlapping = np.where(positive, pairs.overlap_m2 > OVERLAP_FLOOR_M2, pairs.distance_m == 0)
+        # A point on the boundary of n features counts 1/n in each, as it does for control units.
+        self.touches = np.bincount(pairs.project[self.overlapping & ~positive], minlength=len(projects))
         self.triggers: list[tuple[int, Trigger]] = []
         self.unresolved: list[tuple[int, Unresolved]] = []
         self._noted: set[int] = set()
@@ -156,7 +162,7 @@ class _Context:
     def variables(self, k: int) -> dict[str, Any]:
         """The names a condition or message sees for pair ``k``."""
         p, f = int(self.pairs.project[k]), int(self.pairs.feature[k])
-        overlap, area = float(self.pairs.overlap_m2[k]), float(self.areas[p])
+        overlap = float(self.pairs.overlap_m2[k])
         return {
             "project": self.projects[p],
             "feature": self.layer.attributes[f],
@@ -164,9 +170,16 @@ class _Context:
             "overlap_m2": overlap,
             "overlap_ha": overlap / 1e4,
             "overlap_mu": overlap / M2_PER_MU,
-            "overlap_ratio": min(overlap / area, 1.0) if area > 0 else float(self.overlapping[k]),
+            "overlap_ratio": self.ratio(k),
             "distance_m": float(self.pairs.distance_m[k]),
         }
+
+    def ratio(self, k: int) -> float:
+        """The share of the footprint that pair ``k`` covers (a point: 1/n of the features it touches)."""
+        p = int(self.pairs.project[k])
+        if self.areas[p] > 0:
+            return min(float(self.pairs.overlap_m2[k]) / float(self.areas[p]), 1.0)
+        return 1.0 / self.touches[p] if self.overlapping[k] else 0.0
 
     def condition(self, k: int) -> Decision:
         """The rule's condition for pair ``k`` (true when it has none)."""
@@ -211,26 +224,29 @@ class _Context:
         needs at the zone's ``offset_ratio_<pollutant>`` (or ``offset_ratio``).
         """
         rule, pairs = self.rule, self.pairs
+        zones: dict[tuple[int, Any], list[int]] = {}  # (project, zone id) -> its pairs
         for k in np.flatnonzero(self.overlapping & self.relevant[pairs.project]).tolist():
             p, f = int(pairs.project[k]), int(pairs.feature[k])
             zone = self.condition(k)
             if not (zone.holds or zone.missing):
                 continue
-            reason = self.decisions[p].missing or zone.missing
             missing = [POLLUTANTS[x][0] for x in rule.pollutants if POLLUTANTS[x][0] not in self.projects[p]]
-            if missing and not reason:
-                reason = ", ".join(f"project attribute {a!r}" for a in missing) + (
-                    " is" if len(missing) == 1 else " are"
-                )
-                reason += " not given"
+            reason = self.decisions[p].missing or zone.missing or (_not_given("project", missing) if missing else None)
             if reason:
                 self.note(p, reason, self.layer.ids[f] if zone.missing else None)
-            if self.decisions[p].missing or zone.missing:
-                continue
-            variables = self.variables(k)
+            if not (self.decisions[p].missing or zone.missing):
+                # A zone stored as several features (same id) is charged as one.
+                zones.setdefault((p, self.layer.ids[f]), []).append(k)
+        for (p, _), ks in zones.items():
+            variables = self.variables(ks[0])
+            overlap = float(pairs.overlap_m2[ks].sum())
+            variables.update(
+                overlap_m2=overlap, overlap_ha=overlap / 1e4, overlap_mu=overlap / M2_PER_MU,
+                overlap_ratio=min(sum(self.ratio(k) for k in ks), 1.0),
+            )  # fmt: skip
             attains = decide(rule.attains, variables) if rule.attains is not None else Decision(True)
             for pollutant in rule.pollutants:
-                self._charge(p, k, variables, pollutant, attains)
+                self._charge(p, ks[0], variables, pollutant, attains)
         return self.triggers, self.unresolved
 
     def _charge(self, p: int, k: int, variables: dict[str, Any], pollutant: str, attains: Decision) -> None:
@@ -241,7 +257,13 @@ class _Context:
             return
         feature, share = variables["feature"], variables["overlap_ratio"]
         load = total * share
-        remaining = next((feature[f] for f in remaining_fields(pollutant) if f in feature), None)
+        fid = self.layer.ids[int(self.pairs.feature[k])]
+        declared = [f for f in remaining_fields(pollutant) if f in self.layer.spec.fields]
+        remaining = next((feature[f] for f in declared if f in feature), None)
+        if declared and not isinstance(remaining, float):
+            # The layer keeps a remaining load for this pollutant, but not (as a number) for this zone.
+            self.note(p, f"feature attribute {declared[0]!r} is {'not a number' if remaining else 'not given'}", fid)
+            return
         charged = f"{label} {_num(load)} {unit}" + (
             f" ({share:.0%} of {_num(total)} {unit}, by area share)" if share < 1 else ""
         )
@@ -251,15 +273,12 @@ class _Context:
             sentence = f"{charged} exceeds the remaining capacity of {_num(remaining)} {unit} in {zone}"
             self._fire_capacity(p, k, variables, {**extra, "exceeds": True}, self.rule.outcome, sentence)
         elif attains.missing:
-            self.note(p, attains.missing, self.layer.ids[int(self.pairs.feature[k])])
+            self.note(p, attains.missing, fid)
         elif not attains.holds:
             ratio = next((feature[f] for f in offset_fields(pollutant) if f in feature), None)
-            if ratio is None:
-                self.note(
-                    p,
-                    f"feature attribute 'offset_ratio_{pollutant}' is not given",
-                    self.layer.ids[int(self.pairs.feature[k])],
-                )
+            if not isinstance(ratio, float):
+                given = "not a number" if ratio else "not given"
+                self.note(p, f"feature attribute 'offset_ratio_{pollutant}' is {given}", fid)
                 return
             sentence = f"{charged}: offset {_num(load * ratio)} {unit} ({_num(ratio)}x) required in {zone}"
             extra.update(offset_ratio=ratio, required_offset=load * ratio, exceeds=False)

@@ -59,7 +59,13 @@ def run_examples(rules: RuleSet, manifest: Manifest) -> list[ExampleResult]:
                 projects = _example_projects(example, rules.path.parent, manifest)
                 if projects.problems:
                     raise ThreelinesError(projects.problems[0])
+                if len(projects) != 1:
+                    raise ThreelinesError(
+                        f"the example's footprint holds {len(projects)} features; an example is one project"
+                    )
                 (verdict,) = screen_projects(projects, manifest, alone)
+                if manifest.unit_layer is not None and not verdict.units:
+                    raise ThreelinesError("the example lies outside every control unit; screen would refuse it")
             except ThreelinesError as exc:
                 results.append(ExampleResult(rule.id, where, example["expect"], "error", str(exc)))
                 continue

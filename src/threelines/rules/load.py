@@ -15,7 +15,8 @@ from typing import Any
 
 from threelines import industry, yamlio
 from threelines.access_list import Clause, read_access_list
-from threelines.errors import IndustryCodeError, RuleError
+from threelines.crs import parse_crs
+from threelines.errors import CRSError, IndustryCodeError, RuleError
 from threelines.footprint import ATTRIBUTES, KINDS
 from threelines.layers import unit_codes
 from threelines.manifest import LayerSpec, Manifest
@@ -42,6 +43,7 @@ POLLUTANTS = {
 
 #: Names a zonal rule's condition and message use: the statistic's value and the cells behind it.
 ZONAL_NAMES = ("project", "value", "cells")
+
 
 def remaining_fields(pollutant: str) -> tuple[str, ...]:
     """Field names that may hold a zone's remaining capacity; ``rem_`` fits a shapefile's 10 characters."""
@@ -185,14 +187,32 @@ def check_rules(path: str | Path, manifest: Manifest) -> tuple[RuleSet, list[str
 
 def _examples(entry: dict[str, Any], doc: yamlio.Located, i: int) -> list[dict[str, Any]]:
     """A rule's examples, each with its ``file:line``; a footprint file must exist."""
+    import shapely
+
     out = []
     for j, example in enumerate(entry.get("examples", ())):
         where = doc.where("rules", i, "examples", j)
+
+        def fail(message: str, where: str = where, j: int = j) -> RuleError:
+            return RuleError(f"{where}: rule {entry['id']!r}: examples[{j}]: {message}")
+
         if "footprint" in example and not (doc.path.parent / example["footprint"]).exists():
-            raise RuleError(
-                f"{where}: rule {entry['id']!r}: examples: footprint {example['footprint']} not found "
-                "(paths are relative to the rule file)"
-            )
+            raise fail(f"footprint {example['footprint']} not found (paths are relative to the rule file)")
+        if "wkt" in example:
+            try:
+                geom = shapely.from_wkt(example["wkt"])
+            except shapely.errors.ShapelyError as exc:
+                raise fail(f"the WKT does not parse ({str(exc).splitlines()[0]})") from None
+            if geom is None or geom.is_empty:
+                raise fail("the WKT geometry is empty")
+        if "crs" in example:
+            try:
+                parse_crs(example["crs"], what="crs")
+            except CRSError as exc:
+                raise fail(str(exc)) from None
+        unknown = sorted(set(example.get("project", {})) - set(ATTRIBUTES))
+        if unknown:
+            raise fail(f"project has no attribute {unknown[0]!r}; it has {', '.join(ATTRIBUTES)}")
         out.append({**example, "_where": where})
     return out
 
@@ -211,10 +231,9 @@ def _access_list(doc: yamlio.Located, manifest: Manifest, problems: list[str]) -
     clauses, bad = read_access_list(doc.path.parent / entry["path"])
     problems += bad
     codes = unit_codes(spec)
-    for clause in clauses:
-        if clause.scope not in ("*", "priority", "key", "general") and clause.scope not in codes:
-            problems.append(f"{clause.where}: unit: {clause.scope!r} is not a unit code of layer {name!r}")
-    return [c for c in clauses if c.scope in codes or c.scope in ("*", "priority", "key", "general")], name
+    unknown = [c for c in clauses if c.names_a_unit and c.scope not in codes]
+    problems += [f"{c.where}: unit: {c.scope!r} is not a unit code of layer {name!r}" for c in unknown]
+    return [c for c in clauses if c not in unknown], name
 
 
 def _compile_rule(entry: dict[str, Any], doc: yamlio.Located, i: int, manifest: Manifest) -> Rule:
@@ -248,6 +267,11 @@ def _compile_rule(entry: dict[str, Any], doc: yamlio.Located, i: int, manifest: 
         raise fail("attains", "only capacity rules take attains")
     if test == "capacity":
         fields = _feature_fields(spec)
+        for name in {f for p in entry["pollutants"] for f in (*remaining_fields(p), *offset_fields(p))} & set(fields):
+            if not str(spec.fields.get(name, "float")).startswith(("int", "uint", "float")):
+                raise fail(
+                    "pollutants", f"field {name!r} of layer {spec.name!r} is text; loads and ratios must be numbers"
+                )
         for pollutant in entry["pollutants"]:
             if not {*remaining_fields(pollutant), *offset_fields(pollutant)} & set(fields):
                 raise fail(
