@@ -203,3 +203,20 @@ def test_layers_check_empty_ids_and_utf8_read_as_latin1(run, tmp_path):
         f"{label}: feature FID 2 has no code",
         f"{label}: field 'name' looks mis-decoded (e.g. {'南昌'.encode().decode('latin-1')!r}); set 'encoding: UTF-8' in the manifest",
     ]
+
+
+def test_layers_check_lists_every_manifest_problem(run, tmp_path, sample_dir):
+    shutil.copytree(sample_dir / "layers", tmp_path / "layers")
+    frame = gpd.GeoDataFrame({"id": ["a"]}, geometry=[shapely.box(115.9, 28.5, 116.0, 28.6)])
+    with pytest.warns(UserWarning, match="'crs' was not provided"):
+        pyogrio.write_dataframe(frame, tmp_path / "layers" / "nocrs.shp")
+    (tmp_path / "layers.yaml").write_text(
+        "layers:\n  - {name: a, role: redline, path: layers/nocrs.shp}\n  - {name: b, role: cap, path: layers/gone.shp}\n",
+        encoding="utf-8",
+    )
+    result = run("layers", "check", tmp_path / "layers.yaml")
+    assert result.exit_code == 2
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].endswith("layer 'a': layers/nocrs.shp has no CRS; add 'crs: EPSG:4490' (or the right code) to the entry")
+    assert lines[1].endswith("layer 'b': file layers/gone.shp not found (paths are relative to the manifest)")

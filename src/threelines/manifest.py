@@ -118,33 +118,59 @@ def load_manifest(path: str | Path) -> Manifest:
         field, an unknown role, or a layer without a CRS; the message starts
         with ``manifest:line:`` and says how to fix it.
     """
+    manifest, problems = check_manifest(path)
+    if problems:
+        raise ManifestError(problems[0])
+    return manifest
+
+
+def check_manifest(path: str | Path) -> tuple[Manifest | None, list[str]]:
+    """Check a manifest and list every problem in it (see :func:`load_manifest`).
+
+    Returns
+    -------
+    (Manifest or None, list of str)
+        The manifest when it has no problem, and one message per problem.
+
+    Raises
+    ------
+    ManifestError
+        If the file cannot be read or is not YAML.
+    """
     path = Path(path)
     doc, problems = yamlio.load_checked(path, "manifest.schema.json", ManifestError, "manifest (--layers)")
     if problems:
-        raise ManifestError(problems[0])
+        return None, problems
     specs: dict[str, LayerSpec] = {}
     for i, entry in enumerate(doc.data["layers"]):
         where = doc.where("layers", i)
         if entry["name"] in specs:
-            raise ManifestError(f"{where}: layer name {entry['name']!r} is used twice; names must be unique")
-        specs[entry["name"]] = _check_entry(entry, path.parent, where)
+            problems.append(f"{where}: layer name {entry['name']!r} is used twice; names must be unique")
+            continue
+        try:
+            specs[entry["name"]] = _check_entry(entry, path.parent, where)
+        except ManifestError as exc:
+            problems.append(str(exc))
     units = [s.name for s in specs.values() if s.role == "unit"]
     if len(units) > 1:
-        raise ManifestError(f"{path}: {len(units)} layers have role 'unit' ({', '.join(units)}); give exactly one")
+        problems.append(f"{path}: {len(units)} layers have role 'unit' ({', '.join(units)}); give exactly one")
+    working = None
     if "working_crs" in doc.data:
         try:
             working = parse_crs(doc.data["working_crs"], what=f"{doc.where('working_crs')}: working_crs")
         except CRSError as exc:
-            raise ManifestError(str(exc)) from None
-        if not _equal_area_metres(working):
-            raise ManifestError(
+            problems.append(str(exc))
+        if working is not None and not _equal_area_metres(working):
+            problems.append(
                 f"{doc.where('working_crs')}: working_crs {working.name!r} is not an equal-area projection in metres "
                 "(areas would be wrong); use e.g. '+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +ellps=GRS80 +units=m', "
                 "or leave it out to have one fitted to the layers"
             )
-    else:
+    if problems:
+        return None, problems
+    if working is None:
         working = fitted_albers(_union_lonlat(specs.values()))
-    return Manifest(path=path, name=doc.data.get("name", path.stem), layers=specs, working_crs=working)
+    return Manifest(path=path, name=doc.data.get("name", path.stem), layers=specs, working_crs=working), []
 
 
 #: Projection methods that preserve area (pyproj method names).

@@ -15,7 +15,8 @@ def layers() -> None:
 def check(manifest_file) -> None:
     """Check MANIFEST (default: the bundled sample) and every layer it lists.
 
-    Invalid or empty geometries (with where they are), duplicate ids, text
+    Every problem of the manifest itself (missing files, fields, CRS), or,
+    when it has none, of its layers: invalid or empty geometries (with where they are), duplicate ids, text
     that looks mis-decoded, and control units that do not tile the territory
     (overlaps and gaps, with their area and location; give a layer of role
     boundary to find gaps along the edge too). One problem per line on
@@ -25,12 +26,13 @@ def check(manifest_file) -> None:
     from threelines.cli.options import InputError, report_problems
     from threelines.errors import ThreelinesError
     from threelines.layer_check import check_layers
-    from threelines.manifest import load_manifest
+    from threelines.manifest import check_manifest
 
     path = manifest_file or sample.manifest_path()
     try:
-        manifest = load_manifest(path)
-        problems = check_layers(manifest)
+        manifest, problems = check_manifest(path)
+        if manifest is not None:
+            problems = check_layers(manifest)
     except ThreelinesError as exc:
         raise InputError(str(exc)) from None
     report_problems(problems, f"the layers of {path}")
