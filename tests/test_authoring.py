@@ -218,5 +218,7 @@ def test_layers_check_lists_every_manifest_problem(run, tmp_path, sample_dir):
     assert result.exit_code == 2
     lines = result.stdout.splitlines()
     assert len(lines) == 2
-    assert lines[0].endswith("layer 'a': layers/nocrs.shp has no CRS; add 'crs: EPSG:4490' (or the right code) to the entry")
+    assert lines[0].endswith(
+        "layer 'a': layers/nocrs.shp has no CRS; add 'crs: EPSG:4490' (or the right code) to the entry"
+    )
     assert lines[1].endswith("layer 'b': file layers/gone.shp not found (paths are relative to the manifest)")

@@ -67,6 +67,22 @@ def test_gcj02_matches_the_published_reference_pair():
     )
 
 
+def test_published_reference_pairs():
+    # wandergis/coordtransform's test values for (116.404, 39.915), which every port reproduces
+    from threelines.crs import bd09_to_gcj02, gcj02_to_bd09
+
+    point = np.array([[116.404, 39.915]])
+    assert wgs84_to_gcj02(point) == pytest.approx(np.array([[116.41024449916938, 39.91640428150164]]), abs=1e-9)
+    assert gcj02_to_bd09(point) == pytest.approx(np.array([[116.41036949371029, 39.92133699351021]]), abs=1e-9)
+    # their inverses are one-step approximations; ours iterate, and agree within a few centimetres
+    geod = Geod(ellps="GRS80")
+    for ours, theirs in [
+        (gcj02_to_wgs84(point)[0], (116.39775550083061, 39.91359571849836)),
+        (bd09_to_gcj02(point)[0], (116.39762729119315, 39.90865673957631)),
+    ]:
+        assert geod.inv(*ours, *theirs)[2] < 0.1
+
+
 def test_gcj02_inverse_round_trips_to_a_millimetre():
     rng = np.random.default_rng(1)
     wgs = np.column_stack([rng.uniform(113.5, 118.5, 200), rng.uniform(24.5, 30.1, 200)])
@@ -91,6 +107,6 @@ def test_fitted_albers_keeps_scale_within_a_tenth_of_a_percent():
 def test_parse_crs_errors():
     with pytest.raises(CRSError, match="not a CRS pyproj understands"):
         parse_crs("EPSG:99999")
-    with pytest.raises(CRSError, match="GCJ-02 web-map coordinates are not read yet"):
+    with pytest.raises(CRSError, match="gcj02 is a web-map offset, not a CRS; it is accepted for footprints"):
         parse_crs("gcj02")
     assert parse_crs("4527").to_epsg() == 4527

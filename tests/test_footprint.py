@@ -42,7 +42,7 @@ def test_gpkg_layer_syntax(run, sample_dir):
 
 
 def test_no_crs_is_refused_with_the_fix(run, tmp_path, sample_projects):
-    frame = sample_projects[sample_projects.id == "P01"][["id", "industry", "geometry"]].to_crs(4527)
+    frame = sample_projects[sample_projects.id == "P01"][["id", "industry", "geometry"]].to_crs(4490)
     frame = frame.set_crs(None, allow_override=True)
     path = tmp_path / "nocrs.shp"
     with pytest.warns(UserWarning, match="'crs' was not provided"):
@@ -53,9 +53,84 @@ def test_no_crs_is_refused_with_the_fix(run, tmp_path, sample_projects):
         f"Error: {path}: has no CRS (a shapefile needs its .prj); say which it is with --crs, e.g. --crs 4490 "
         "(CGCS2000 lon/lat) or --crs 4527 (CGCS2000 Gauss-Kruger zone 39, prefixed easting)\n"
     )
-    fixed = run("screen", path, "--crs", "4527", "--format", "json")
+    fixed = run("screen", path, "--crs", "4490", "--format", "json")
     assert fixed.exit_code == 0
     assert json.loads(fixed.stdout)["verdict"] == "pass"
+
+
+def _without_crs(frame, path):
+    with pytest.warns(UserWarning, match="'crs' was not provided"):
+        pyogrio.write_dataframe(frame.set_crs(None, allow_override=True), path)
+    return path
+
+
+def test_prefixed_gauss_kruger_eastings_need_no_crs(run, tmp_path, sample_projects):
+    frame = sample_projects[sample_projects.id == "P02"][["id", "industry", "geometry"]].to_crs(4527)
+    path = _without_crs(frame, tmp_path / "gk.shp")
+    result = run("screen", path, "--format", "json")
+    assert result.exit_code == 0
+    assert (
+        "the eastings carry zone prefix 39, so they are read as CGCS2000 / 3-degree Gauss-Kruger zone 39 (EPSG:4527)"
+        in (result.stderr)
+    )
+    assert json.loads(result.stdout)["triggers"][0]["overlap_m2"] == pytest.approx(64693, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("crs", "swap", "message"),
+    [
+        (4548, False, "eastings like 39"),
+        (4527, True, "the eastings and northings look swapped"),
+        (4490, True, "latitude and longitude look swapped"),
+    ],
+    ids=["unprefixed easting", "survey X/Y swapped", "lat/lon swapped"],
+)
+def test_classic_coordinate_mistakes(run, tmp_path, sample_projects, crs, swap, message):
+    frame = sample_projects[sample_projects.id == "P01"][["id", "geometry"]].to_crs(crs)
+    if swap:
+        frame["geometry"] = shapely.transform(frame.geometry.values, lambda xy: xy[:, ::-1])
+    path = _without_crs(frame, tmp_path / "site.shp")
+    result = run("screen", path)
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert message in result.stderr or "carry no zone number" in result.stderr
+
+
+def test_projected_metres_labelled_as_degrees(run, tmp_path, sample_projects):
+    frame = (
+        sample_projects[sample_projects.id == "P01"][["id", "geometry"]].to_crs(4527).set_crs(4490, allow_override=True)
+    )
+    path = tmp_path / "wrong.gpkg"
+    pyogrio.write_dataframe(frame, path)
+    result = run("screen", path)
+    assert result.exit_code == 2
+    assert "are metres, not degrees, but the file says China Geodetic Coordinate System 2000" in result.stderr
+
+
+def test_outside_china(run, tmp_path):
+    path = tmp_path / "paris.geojson"
+    pyogrio.write_dataframe(
+        gpd.GeoDataFrame({"id": ["x"]}, geometry=[shapely.box(2.3, 48.8, 2.31, 48.81)], crs=4326), path
+    )
+    result = run("screen", path)
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {path}: 2.3000, 48.8000 lies outside China; check the coordinates and --crs\n"
+
+
+@pytest.mark.parametrize("offset", ["gcj02", "bd09"])
+def test_web_map_coordinates(run, tmp_path, sample_projects, offset):
+    from threelines.crs import gcj02_to_bd09, wgs84_to_gcj02
+
+    frame = sample_projects[sample_projects.id == "P02"][["id", "industry", "geometry"]].to_crs(4326)
+    forward = wgs84_to_gcj02 if offset == "gcj02" else (lambda xy: gcj02_to_bd09(wgs84_to_gcj02(xy)))
+    frame["geometry"] = shapely.transform(frame.geometry.values, forward)
+    path = tmp_path / "web.geojson"
+    pyogrio.write_dataframe(frame, path)
+    as_wgs84 = json.loads(run("screen", path, "--format", "json").stdout)
+    converted = json.loads(run("screen", path, "--crs", offset, "--format", "json").stdout)
+    assert converted["triggers"][0]["overlap_m2"] == pytest.approx(64693, rel=1e-3)
+    # read as if it were WGS84, the site is hundreds of metres off and the overlap differs
+    assert as_wgs84["triggers"] == [] or as_wgs84["triggers"][0]["overlap_m2"] != pytest.approx(64693, rel=1e-2)
 
 
 @pytest.mark.parametrize(

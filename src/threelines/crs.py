@@ -22,9 +22,6 @@ from threelines.errors import CRSError
 #: Geographic CGCS2000, the datum of Chinese survey data (agrees with WGS84 to < 1 m).
 CGCS2000 = "EPSG:4490"
 
-#: Names accepted for web-map offset coordinates (no EPSG code exists for them).
-GCJ02_NAMES = frozenset({"gcj02", "gcj-02", "gcj"})
-
 
 def parse_crs(value: object, *, what: str = "--crs") -> CRS:
     """Parse a CRS given as an EPSG code, ``EPSG:xxxx``, WKT or PROJ string.
@@ -49,10 +46,10 @@ def parse_crs(value: object, *, what: str = "--crs") -> CRS:
     if isinstance(value, CRS):
         return value
     text = str(value).strip()
-    if text.lower() in GCJ02_NAMES:
+    if text.lower() in WEB_OFFSETS:
         raise CRSError(
-            f"{what}: GCJ-02 web-map coordinates are not read yet; convert them to WGS84 first "
-            "(the offset is 300-600 m in Jiangxi: screening them as WGS84 would be wrong)"
+            f"{what}: {text} is a web-map offset, not a CRS; it is accepted for footprints (--crs {text}), "
+            "not here: convert the data to CGCS2000 (EPSG:4490) first"
         )
     if text.isdigit():
         text = f"EPSG:{text}"
@@ -160,3 +157,129 @@ def gcj02_to_wgs84(lonlat: np.ndarray, *, tolerance: float = 1e-10) -> np.ndarra
         if np.abs(error).max(initial=0.0) < tolerance:
             break
     return guess
+
+
+# BD-09: Baidu's offset, applied on top of GCJ-02 (public formula; inverted in closed form,
+# which is exact to about 1e-6 degree, then refined by iteration below).
+_BD_K = np.pi * 3000.0 / 180.0
+
+
+def gcj02_to_bd09(lonlat: np.ndarray) -> np.ndarray:
+    """Apply Baidu's BD-09 offset to an ``(N, 2)`` array of GCJ-02 lon/lat."""
+    x, y = np.asarray(lonlat, dtype=float).T
+    z = np.hypot(x, y) + 0.00002 * np.sin(y * _BD_K)
+    theta = np.arctan2(y, x) + 0.000003 * np.cos(x * _BD_K)
+    return np.column_stack([z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006])
+
+
+def bd09_to_gcj02(lonlat: np.ndarray, *, tolerance: float = 1e-10) -> np.ndarray:
+    """Remove the BD-09 offset from an ``(N, 2)`` array of lon/lat (to GCJ-02)."""
+    target = np.asarray(lonlat, dtype=float)
+    x, y = target[:, 0] - 0.0065, target[:, 1] - 0.006
+    z = np.hypot(x, y) - 0.00002 * np.sin(y * _BD_K)
+    theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _BD_K)
+    guess = np.column_stack([z * np.cos(theta), z * np.sin(theta)])
+    for _ in range(10):
+        error = gcj02_to_bd09(guess) - target
+        guess -= error
+        if np.abs(error).max(initial=0.0) < tolerance:
+            break
+    return guess
+
+
+def bd09_to_wgs84(lonlat: np.ndarray) -> np.ndarray:
+    """Remove both offsets (BD-09, then GCJ-02) from an ``(N, 2)`` array of lon/lat."""
+    return gcj02_to_wgs84(bd09_to_gcj02(lonlat))
+
+
+#: Web-map offsets accepted for ``--crs``: name -> function to WGS84 (= CGCS2000 to < 1 m).
+WEB_OFFSETS = {
+    "gcj02": gcj02_to_wgs84, "gcj-02": gcj02_to_wgs84, "gcj": gcj02_to_wgs84,
+    "bd09": bd09_to_wgs84, "bd-09": bd09_to_wgs84, "bd": bd09_to_wgs84,
+}  # fmt: skip
+
+
+# Rough boxes for sanity checks only (never to decide whether an offset applies).
+_CHINA = (73.0, 3.0, 136.0, 54.0)  # lon/lat
+_GK_NORTHING = (200_000.0, 6_200_000.0)
+
+
+def gk_zone_crs(bounds: tuple[float, float, float, float]) -> CRS | None:
+    """The CGCS2000 3-degree Gauss-Kruger zone whose prefix the eastings carry, if they carry one.
+
+    Survey data writes the zone number before the easting (zone 39:
+    39 512 345.6); EPSG:4513-4533 are zones 25-45 in that form.
+    """
+    minx, miny, maxx, maxy = bounds
+    zone = int(minx // 1_000_000)
+    if zone != int(maxx // 1_000_000) or not 25 <= zone <= 45:
+        return None
+    if not (minx % 1_000_000 > 0 and maxx % 1_000_000 < 1_000_000):
+        return None
+    if not (_GK_NORTHING[0] <= miny and maxy <= _GK_NORTHING[1]):
+        return None
+    return CRS.from_epsg(4513 + zone - 25)
+
+
+def diagnose(bounds: tuple[float, float, float, float], crs: CRS | None, label: str) -> None:
+    """Catch the classic coordinate mistakes before anything is screened in the wrong place.
+
+    Parameters
+    ----------
+    bounds : tuple of float
+        The data's extent in its own coordinates.
+    crs : pyproj.CRS or None
+        What the data is said to be in (None: not said).
+    label : str
+        The source, for messages.
+
+    Raises
+    ------
+    CRSError
+        Naming the mistake and the fix: latitude and longitude swapped,
+        X (northing) and Y (easting) swapped, projected metres labelled as
+        degrees, an unprefixed Gauss-Kruger easting without a zone, or
+        coordinates outside China.
+    """
+    minx, miny, maxx, maxy = bounds
+    if crs is None or crs.is_geographic:
+        lon_lat = _CHINA[0] <= minx and maxx <= _CHINA[2] and _CHINA[1] <= miny and maxy <= _CHINA[3]
+        lat_lon = _CHINA[1] <= minx and maxx <= _CHINA[3] and _CHINA[0] <= miny and maxy <= _CHINA[2]
+        if lat_lon and not lon_lat:
+            raise CRSError(
+                f"{label}: latitude and longitude look swapped ({minx:.4f}, {miny:.4f} is not in China, "
+                f"{miny:.4f}, {minx:.4f} is); put longitude first"
+            )
+        if max(abs(minx), abs(maxx)) > 180 or max(abs(miny), abs(maxy)) > 90:
+            if crs is not None:
+                raise CRSError(
+                    f"{label}: coordinates such as {minx:.1f}, {miny:.1f} are metres, not degrees, but the file says "
+                    f"{crs.name}; give the right --crs (e.g. 4527 for a prefixed Gauss-Kruger zone 39 easting)"
+                )
+            if gk_zone_crs((miny, minx, maxy, maxx)) is not None:
+                raise CRSError(
+                    f"{label}: the eastings and northings look swapped (X {minx:.1f} is a prefixed easting); "
+                    "Chinese survey tables label the northing X and the easting Y: swap the columns"
+                )
+            if minx >= 100_000 and maxx <= 900_000 and _GK_NORTHING[0] <= miny <= _GK_NORTHING[1]:
+                raise CRSError(
+                    f"{label}: eastings like {minx:.1f} carry no zone number; say which 3-degree Gauss-Kruger zone "
+                    "with --crs 4534-4554 (central meridians 75E-135E; 4548 is 117E) or add the zone prefix"
+                )
+            if crs is None:
+                return
+        if crs is None:
+            return
+        if not lon_lat:
+            raise CRSError(f"{label}: {minx:.4f}, {miny:.4f} lies outside China; check the coordinates and --crs")
+        return
+    if crs.is_projected:
+        lonlat = bounds_to_lonlat(bounds, crs)
+        if not all(np.isfinite(lonlat)):
+            return  # cannot be placed at all: footprint reading reports it per feature
+        west, south, east, north = lonlat
+        if not (_CHINA[0] <= west and east <= _CHINA[2] and _CHINA[1] <= south and north <= _CHINA[3]):
+            raise CRSError(
+                f"{label}: in {crs.name} these coordinates lie outside China (around {west:.2f}E {south:.2f}N); "
+                "check --crs (the zone, and whether X and Y are swapped)"
+            )

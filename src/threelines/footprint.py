@@ -22,7 +22,7 @@ from pyproj import CRS
 from shapely import GeometryType
 
 from threelines import industry
-from threelines.crs import parse_crs
+from threelines.crs import WEB_OFFSETS, diagnose, gk_zone_crs, parse_crs
 from threelines.encoding import guess_encoding
 from threelines.errors import CRSError, FootprintError, IndustryCodeError
 from threelines.measure import M2_PER_MU
@@ -171,7 +171,7 @@ def projects_from_frame(
     """
     if len(frame) == 0:
         raise FootprintError(f"{label}: has no features; a footprint file needs at least one polygon, line or point")
-    file_crs = _footprint_crs(frame.crs, crs, label)
+    frame, file_crs = _footprint_crs(frame, crs, label)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     # Plain Python values per attribute, read from the frame once.
     cells = {
@@ -268,22 +268,54 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _footprint_crs(file_crs, given, label: str) -> CRS:
-    """Decide the footprint's CRS from the file and ``--crs``."""
-    if given is not None:
-        try:
+def _footprint_crs(frame, given, label: str):
+    """Decide the footprint's CRS from the file, ``--crs`` and the coordinates themselves.
+
+    ``--crs gcj02`` / ``bd09`` convert web-map coordinates to WGS84 first. A
+    file without a CRS whose eastings carry a Gauss-Kruger zone prefix is
+    read in that zone, and stderr says so. The classic mistakes (swapped
+    axes, metres labelled as degrees, places outside China) are caught here.
+
+    Returns
+    -------
+    (GeoDataFrame, pyproj.CRS)
+        The frame (converted if it was in a web-map offset) and its CRS.
+    """
+    bounds = tuple(frame.geometry.total_bounds)
+    file_crs = CRS.from_user_input(frame.crs) if frame.crs is not None else None
+    try:
+        if given is not None and str(given).strip().lower() in WEB_OFFSETS:
+            if file_crs is not None and not file_crs.is_geographic:
+                raise CRSError(f"{label}: --crs {given} is for longitude/latitude, but the file is in {file_crs.name}")
+            diagnose(bounds, CRS.from_epsg(4326), label)
+            to_wgs84 = WEB_OFFSETS[str(given).strip().lower()]
+            frame = frame.set_geometry(shapely.transform(frame.geometry.values, to_wgs84), crs=None)
+            log.info("%s: converted from %s web-map coordinates to WGS84", label, given)
+            return frame, CRS.from_epsg(4326)
+        if given is not None:
             chosen = parse_crs(given)
-        except CRSError as exc:
-            raise FootprintError(str(exc)) from None
-        if file_crs is not None and not CRS.from_user_input(file_crs).equals(chosen):
-            log.warning("%s: the file says its CRS is %s; using --crs %s as given", label, file_crs.name, chosen.name)
-        return chosen
-    if file_crs is None:
-        raise FootprintError(
-            f"{label}: has no CRS (a shapefile needs its .prj); say which it is with --crs, "
-            "e.g. --crs 4490 (CGCS2000 lon/lat) or --crs 4527 (CGCS2000 Gauss-Kruger zone 39, prefixed easting)"
-        )
-    return CRS.from_user_input(file_crs)
+            if file_crs is not None and not file_crs.equals(chosen):
+                log.warning(
+                    "%s: the file says its CRS is %s; using --crs %s as given", label, file_crs.name, chosen.name
+                )
+        elif file_crs is not None:
+            chosen = file_crs
+        else:
+            chosen = gk_zone_crs(bounds)
+            if chosen is None:
+                diagnose(bounds, None, label)  # a clear hint for swapped or unprefixed coordinates
+                raise CRSError(
+                    f"{label}: has no CRS (a shapefile needs its .prj); say which it is with --crs, e.g. --crs 4490 "
+                    "(CGCS2000 lon/lat) or --crs 4527 (CGCS2000 Gauss-Kruger zone 39, prefixed easting)"
+                )
+            log.warning(
+                "%s: no CRS given; the eastings carry zone prefix %d, so they are read as %s (EPSG:%d)",
+                label, int(bounds[0] // 1_000_000), chosen.name, chosen.to_epsg(),
+            )  # fmt: skip
+        diagnose(bounds, chosen, label)
+    except CRSError as exc:
+        raise FootprintError(str(exc)) from None
+    return frame, chosen
 
 
 def _plain_cell(value: Any) -> Any:
