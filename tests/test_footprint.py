@@ -278,12 +278,12 @@ def test_degenerate_footprints(tmp_path, manifest, geom, message):
     assert projects.problems[0].startswith(f"{path}: project 'd': {message}")
 
 
-def test_plain_table_is_refused(run, tmp_path):
+def test_corner_table_with_too_few_points(run, tmp_path):
     path = tmp_path / "corners.csv"
     path.write_text("X,Y\n3150000,39400000\n", encoding="utf-8")
     result = run("screen", path)
     assert result.exit_code == 2
-    assert result.stderr.startswith(f"Error: {path}: has no geometry (a plain table?)")
+    assert result.stderr == f"Error: {path}:2: parcel '1' ring '1' has 1 point(s); a polygon needs at least 3\n"
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # GDAL's own warning

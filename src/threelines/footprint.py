@@ -16,16 +16,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 from pyproj import CRS
 from shapely import GeometryType
 
 from threelines import industry
 from threelines.crs import WEB_OFFSETS, diagnose, gk_zone_crs, parse_crs
-from threelines.encoding import guess_encoding
 from threelines.errors import CRSError, FootprintError, IndustryCodeError
 from threelines.measure import M2_PER_MU
+from threelines.sources import open_sources
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +116,9 @@ def read_projects(
     Parameters
     ----------
     path : str or Path
-        Any vector file pyogrio reads; ``file.gpkg:layer`` picks a layer.
+        Any vector file GDAL reads (``file.gpkg:layer`` picks a layer), a
+        corner-coordinate table, a zip or folder of them, or ``-`` for
+        GeoJSON on standard input (see :mod:`threelines.sources`).
     working_crs : pyproj.CRS
         The layer set's equal-area working CRS.
     crs : optional
@@ -138,8 +139,31 @@ def read_projects(
     FootprintError
         If the file cannot be read, has no features or no CRS.
     """
-    frame, label, stem = _read_file(path, encoding)
-    return projects_from_frame(frame, working_crs, label=label, stem=stem, crs=crs, overrides=overrides)
+    sources, problems = open_sources(path, encoding)
+    if len(sources) == 1 and not problems:
+        only = sources[0]
+        return projects_from_frame(
+            only.frame, working_crs, label=only.label, stem=only.stem, crs=crs, overrides=overrides
+        )
+    # A zip or folder: each file is its own source; one that fails is reported and the rest go on.
+    parts = []
+    for source in sources:
+        try:
+            parts.append(
+                projects_from_frame(
+                    source.frame, working_crs, label=source.label, stem=source.stem, crs=crs, overrides=overrides
+                )
+            )
+        except FootprintError as exc:
+            problems.append(str(exc))
+    geometry = np.concatenate([p.geometry for p in parts]) if parts else np.empty(0, dtype=object)
+    return Projects(
+        source=str(path),
+        attrs=[a for p in parts for a in p.attrs],
+        geometry=geometry,
+        area_m2=shapely.area(geometry),
+        problems=problems + [m for p in parts for m in p.problems],
+    )
 
 
 def projects_from_frame(
@@ -218,54 +242,6 @@ def _attribute_columns(frame) -> dict[str, str]:
                 out[name] = by_lower[candidate.lower()]
                 break
     return out
-
-
-def _read_file(path: str | Path, encoding: str | None):
-    """Open a footprint file (optionally ``file:layer``), or explain why not."""
-    text = str(path)
-    layer = None
-    if not Path(text).exists() and ":" in text:
-        text, layer = text.rsplit(":", 1)
-    label = text if layer is None else f"{text}:{layer}"
-    if not Path(text).exists():
-        raise FootprintError(f"{label}: file not found")
-    if layer is None:
-        try:
-            layers = pyogrio.list_layers(text)
-        except pyogrio.errors.DataSourceError as exc:
-            raise FootprintError(
-                f"{label}: cannot read it as a vector file ({_first_line(exc)}); "
-                "give a Shapefile, GeoJSON or GeoPackage"
-            ) from None
-        if len(layers) > 1:
-            names = ", ".join(str(r[0]) for r in layers)
-            raise FootprintError(f"{label}: holds {len(layers)} layers ({names}); pick one as {label}:LAYER")
-    encoding = encoding or guess_encoding(text)
-    try:
-        frame = pyogrio.read_dataframe(text, layer=layer, encoding=encoding)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise FootprintError(f"{label}: cannot read it ({_first_line(exc)})") from None
-    except shapely.errors.ShapelyError as exc:
-        raise FootprintError(
-            f"{label}: has a geometry GEOS cannot build ({exc}); close every ring and give it at least 4 points"
-        ) from None
-    except UnicodeDecodeError:
-        raise FootprintError(
-            f"{label}: its attribute names or values are not {encoding or 'UTF-8'} text; "
-            "give the right --encoding (GBK for most Chinese shapefiles)"
-        ) from None
-    except LookupError:
-        raise FootprintError(f"{label}: unknown encoding {encoding!r}; try GBK or UTF-8") from None
-    if not hasattr(frame, "geometry"):
-        raise FootprintError(
-            f"{label}: has no geometry (a plain table?); give a vector file with the footprint drawn "
-            "(corner-coordinate tables are not read yet)"
-        )
-    return frame, label, Path(text).stem
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def _footprint_crs(frame, given, label: str):
