@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 import shapely
+from geopandas import GeoDataFrame
 
 from threelines import sample
 from threelines.access_list import apply_clauses
-from threelines.footprint import Projects, project_record, read_projects
+from threelines.footprint import Projects, project_record, projects_from_frame, read_projects
 from threelines.layers import LayerData, read_layer
 from threelines.manifest import Manifest, load_manifest
 from threelines.measure import OVERLAP_FLOOR_M2, Pairs, measure_pairs
@@ -34,7 +35,7 @@ class Screening:
 
 
 def screen(
-    footprint: str | Path,
+    footprint: str | Path | GeoDataFrame,
     layers: str | Path | Manifest | None = None,
     rules: str | Path | RuleSet | None = None,
     *,
@@ -46,8 +47,10 @@ def screen(
 
     Parameters
     ----------
-    footprint : str or Path
-        A vector file with one project per feature (``file.gpkg:layer`` picks a layer).
+    footprint : str, Path or geopandas.GeoDataFrame
+        A vector file, corner table, zip or folder with one project per
+        feature (``file.gpkg:layer`` picks a layer; ``-`` reads GeoJSON from
+        stdin), or the footprints themselves as a GeoDataFrame.
     layers : str, Path or Manifest, optional
         The layer manifest; the bundled sample when omitted.
     rules : str, Path or RuleSet, optional
@@ -78,7 +81,11 @@ def screen(
     """
     manifest = layers if isinstance(layers, Manifest) else load_manifest(layers or sample.manifest_path())
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules or sample.rules_path(), manifest)
-    projects = read_projects(footprint, manifest.working_crs, crs=crs, encoding=encoding, overrides=overrides)
+    if isinstance(footprint, GeoDataFrame):
+        label = footprint.attrs.get("label", "<frame>")
+        projects = projects_from_frame(footprint, manifest.working_crs, label=label, crs=crs, overrides=overrides)
+    else:
+        projects = read_projects(footprint, manifest.working_crs, crs=crs, encoding=encoding, overrides=overrides)
     verdicts = screen_projects(projects, manifest, ruleset)
     problems = list(projects.problems)
     if manifest.unit_layer is not None:

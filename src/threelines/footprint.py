@@ -55,7 +55,7 @@ WATER_SOURCES = {
 }  # fmt: skip
 
 #: Every project attribute, in output order.
-ATTRIBUTES = ("id", "name", "industry", "kind", "width", "fuel", "water_source", *QUANTITIES)
+ATTRIBUTES = ("id", "name", "industry", "kind", "width", "radius", "fuel", "water_source", *QUANTITIES)
 
 #: Other column names consultants' files use for the same attributes.
 COLUMN_ALIASES = {
@@ -63,6 +63,7 @@ COLUMN_ALIASES = {
     "name": ("项目名称", "名称", "project_name"),
     "industry": ("行业代码", "行业类别代码", "industry_code"),
     "width": ("宽度",),
+    "radius": ("半径",),
 }
 
 
@@ -326,7 +327,7 @@ def _check_attributes(values: dict[str, Any], label: str) -> dict[str, Any]:
                 )
             value = vocabulary.get(key.lower(), vocabulary.get(key))
         out[name] = value
-    for name in ("width", *QUANTITIES):
+    for name in ("width", "radius", *QUANTITIES):
         value = values[name]
         if value is not None:
             try:
@@ -343,7 +344,8 @@ def _footprint(geom, project: dict[str, Any], label: str):
     """Turn one feature's geometry into its footprint; set ``kind`` if not given.
 
     Polygons are repaired if invalid (with a warning giving the area change),
-    lines are buffered by half their width on each side, points stay points.
+    lines are buffered by half their width on each side, points stay points
+    (or become discs of the project's ``radius``).
     """
     where = f"{label}: project {project['id']!r}"
     if geom is None or shapely.is_empty(geom):
@@ -380,4 +382,6 @@ def _footprint(geom, project: dict[str, Any], label: str):
             raise FootprintError(f"{where}: is a line of zero length; check its vertices")
         return shapely.buffer(lines, width / 2.0, cap_style="flat", join_style="round")
     project["kind"] = project["kind"] or "point"
-    return shapely.union_all(parts)
+    points = shapely.union_all(parts)
+    # A point is a site; with a radius it is the disc the site occupies.
+    return shapely.buffer(points, project["radius"], quad_segs=16) if project["radius"] else points

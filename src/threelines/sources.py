@@ -173,7 +173,7 @@ def _concat(frames):
 def _read_parquet(text: str, label: str) -> gpd.GeoDataFrame:
     try:
         return gpd.read_parquet(text)
-    except (ValueError, OSError, TypeError) as exc:
+    except (ValueError, OSError, TypeError, ImportError) as exc:
         raise FootprintError(f"{label}: cannot read it as GeoParquet ({_first_line(exc)})") from None
 
 

@@ -50,6 +50,7 @@ PROJECT_OPTIONS = [
     ("--industry", "industry", str, "GB/T 4754-2017 industry code, e.g. C2614 or 2614."),
     ("--kind", "kind", click.Choice(["area", "linear", "point"]), "Kind of project (default: from the geometry)."),
     ("--width", "width", click.FloatRange(min=0, min_open=True), "Width in metres of a linear project."),
+    ("--radius", "radius", click.FloatRange(min=0, min_open=True), "Radius in metres of a point site."),
     ("--fuel", "fuel", str, "Fuel burnt: coal, heavy_oil, diesel, gas, lpg, biomass, electricity, none."),
     ("--water-source", "water_source", str, "Water source: groundwater, surface, municipal, reclaimed, none."),
     ("--emit-so2", "emit_so2", click.FloatRange(min=0), "SO2 emission, t/a."),
@@ -82,3 +83,19 @@ def report_problems(problems: list[str], where: str) -> None:
     if problems:
         click.echo(f"{len(problems)} problem{'s' * (len(problems) != 1)} in {where}", err=True)
         raise SystemExit(2)
+
+
+def wkt_frame(text: str):
+    """A one-feature GeoDataFrame from ``--wkt`` (no CRS: ``--crs`` or the coordinates say)."""
+    import geopandas as gpd
+    import shapely
+
+    try:
+        geom = shapely.from_wkt(text)
+    except shapely.errors.ShapelyError as exc:
+        raise click.BadParameter(f"not WKT ({str(exc).splitlines()[0]})", param_hint="'--wkt'") from None
+    if geom is None or geom.is_empty:
+        raise click.BadParameter("the geometry is empty", param_hint="'--wkt'")
+    frame = gpd.GeoDataFrame({"id": ["wkt"]}, geometry=[geom], crs=None)
+    frame.attrs["label"] = "--wkt"
+    return frame

@@ -8,7 +8,8 @@ from threelines.cli import options
 
 
 @click.command(short_help="Screen project footprints: pass, conditional or reject.")
-@click.argument("footprint", metavar="FOOTPRINT")
+@click.argument("footprint", metavar="FOOTPRINT", required=False)
+@click.option("--wkt", help="The footprint as WKT instead of a file; give its --crs (a zone-prefixed GK easting needs none).")
 @options.layers_opt
 @options.rules_opt
 @options.project_options
@@ -19,12 +20,14 @@ from threelines.cli import options
 @options.output_opt
 @options.overwrite_opt
 @options.fail_on_opt
-def screen(footprint, layers, rules, crs, encoding, fmt, indent, output, overwrite, fail_on, **kwargs) -> None:
+def screen(footprint, wkt, layers, rules, crs, encoding, fmt, indent, output, overwrite, fail_on, **kwargs) -> None:
     """Screen every feature of FOOTPRINT (one project each) against the layers and rules.
 
-    FOOTPRINT is a Shapefile, GeoJSON, GeoPackage (file.gpkg:layer picks a
-    layer) or any vector file GDAL reads. Project attributes come from columns
-    named id, name, industry, kind, width, fuel, water_source, emit_so2,
+    FOOTPRINT is a Shapefile (also zipped), GeoJSON (- reads it from stdin),
+    GeoPackage (file.gpkg:layer picks a layer), KML/KMZ, DXF, FlatGeobuf,
+    GeoParquet, a corner-coordinate table (CSV/XLSX), or a zip or folder of
+    them; or give --wkt. Project attributes come from columns named id,
+    name, industry, kind, width, radius, fuel, water_source, emit_so2,
     emit_nox, emit_vocs, emit_pm, emit_cod, emit_nh3n and water_m3; the
     options below override them for every feature.
 
@@ -37,6 +40,10 @@ def screen(footprint, layers, rules, crs, encoding, fmt, indent, output, overwri
     from threelines.report.text import format_text
 
     overrides = options.pop_project_overrides(kwargs)
+    if (footprint is None) == (wkt is None):
+        raise click.UsageError("give a FOOTPRINT file or --wkt, not both and not neither")
+    if wkt is not None:
+        footprint = options.wkt_frame(wkt)
     try:
         result = run_screen(footprint, layers, rules, crs=crs, encoding=encoding, overrides=overrides)
         for problem in result.problems:

@@ -1,0 +1,274 @@
+"""Every input a consultant receives screens the same footprint to the same verdict and areas."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+
+from threelines import screen
+
+# P02: the wetland resort that overlaps a forest red line. Its reference figures:
+AREA_M2 = 157475.0
+OVERLAP_M2 = 64693.0
+
+
+@pytest.fixture(scope="module")
+def p02(sample_projects):
+    return sample_projects[sample_projects.id == "P02"][["id", "name", "industry", "geometry"]].reset_index(drop=True)
+
+
+def check(result, n=1):
+    assert result.problems == []
+    assert len(result.verdicts) == n
+    for verdict in result.verdicts:
+        assert verdict.verdict == "reject"
+        assert verdict.project["area_m2"] == pytest.approx(AREA_M2, rel=1e-3)
+        assert verdict.triggers[0].rule == "redline-overlap"
+        assert verdict.triggers[0].overlap_m2 == pytest.approx(OVERLAP_M2, rel=1e-3)
+
+
+def corners(p02, crs):
+    """P02's corner points in a CRS, as (x, y) rows without the closing point."""
+    return np.asarray(p02.to_crs(crs).geometry.iloc[0].exterior.coords)[:-1]
+
+
+def test_zipped_shapefile(tmp_path, p02):
+    pyogrio.write_dataframe(p02, tmp_path / "site.shp")
+    with zipfile.ZipFile(tmp_path / "site.zip", "w") as archive:
+        for ending in ("shp", "shx", "dbf", "prj", "cpg"):
+            archive.write(tmp_path / f"site.{ending}", f"site/site.{ending}")
+    check(screen(tmp_path / "site.zip"))
+
+
+def test_zip_of_several_files_is_several_projects(tmp_path, p02):
+    pyogrio.write_dataframe(p02, tmp_path / "a.geojson")
+    pyogrio.write_dataframe(p02.assign(id="B"), tmp_path / "b.gpkg")
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
+        archive.write(tmp_path / "a.geojson", "a.geojson")
+        archive.write(tmp_path / "b.gpkg", "b.gpkg")
+        archive.writestr("readme.txt", "not a footprint")
+    result = screen(tmp_path / "two.zip")
+    check(result, n=2)
+    assert [v.project["id"] for v in result.verdicts] == ["P02", "B"]
+
+
+def test_folder_with_a_bad_file_goes_on(tmp_path, p02):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    pyogrio.write_dataframe(p02, folder / "good.geojson")
+    (folder / "broken.geojson").write_text("{not json", encoding="utf-8")
+    result = screen(folder)
+    assert len(result.verdicts) == 1
+    assert result.problems[0].startswith(f"{folder / 'broken.geojson'}: cannot read it as a vector file")
+
+
+def test_geojson_on_stdin(run, p02, monkeypatch):
+    text = p02.to_json()
+    from click.testing import CliRunner
+
+    from threelines.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["screen", "-", "--format", "json"], input=text)
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["triggers"][0]["overlap_m2"] == pytest.approx(OVERLAP_M2, rel=1e-3)
+
+
+@pytest.mark.parametrize("suffix", ["kml", "kmz"])
+def test_kml_and_kmz(tmp_path, p02, suffix):
+    pyogrio.write_dataframe(p02.rename(columns={"name": "Name"}).to_crs(4326), tmp_path / "site.kml", driver="KML")
+    path = tmp_path / f"site.{suffix}"
+    if suffix == "kmz":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.write(tmp_path / "site.kml", "doc.kml")
+    result = screen(path, overrides={"industry": "N7869"})
+    check(result)
+    assert result.verdicts[0].project["name"] == "湿地生态旅游度假村项目"
+
+
+def test_dxf_closed_polyline_is_a_polygon(tmp_path, p02, caplog):
+    ring = shapely.LineString(p02.to_crs(4527).geometry.iloc[0].exterior.coords)
+    road = shapely.LineString([(39430000, 3180000), (39431000, 3180000)])
+    with pytest.warns(UserWarning, match="'crs' was not provided"):  # a drawing has no CRS
+        pyogrio.write_dataframe(gpd.GeoDataFrame(geometry=[ring, road]), tmp_path / "site.dxf", driver="DXF")
+    with caplog.at_level("WARNING"):
+        result = screen(tmp_path / "site.dxf", overrides={"width": 20})
+    assert "zone prefix 39" in caplog.text  # a drawing has no CRS: the eastings say which zone
+    first, second = result.verdicts
+    assert first.project["kind"] == "area"
+    assert first.triggers[0].overlap_m2 == pytest.approx(OVERLAP_M2, rel=1e-3)
+    assert second.project["kind"] == "linear"
+    assert second.project["area_m2"] == pytest.approx(1000 * 20, rel=2e-3)
+
+
+@pytest.mark.parametrize("fmt", ["fgb", "parquet"])
+def test_flatgeobuf_and_geoparquet(tmp_path, p02, fmt):
+    path = tmp_path / f"site.{fmt}"
+    if fmt == "parquet":
+        p02.to_crs(4527).to_parquet(path)
+    else:
+        pyogrio.write_dataframe(p02.to_crs(4527), path, driver="FlatGeobuf")
+    check(screen(path))
+
+
+def test_wkt_on_the_command_line(run, p02):
+    wkt = p02.to_crs(4548).geometry.iloc[0].wkt
+    result = run("screen", "--wkt", wkt, "--crs", "4548", "--format", "json")
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert doc["triggers"][0]["overlap_m2"] == pytest.approx(OVERLAP_M2, rel=1e-3)
+    assert run("screen", "--wkt", "POLYGON ((1 2").exit_code == 2
+    both = run("screen", "x.shp", "--wkt", wkt)
+    assert both.exit_code == 2
+    assert "give a FOOTPRINT file or --wkt, not both and not neither" in both.stderr
+
+
+def test_point_with_a_radius(run):
+    result = run("screen", "--wkt", "POINT (116.0 28.4)", "--crs", "4490", "--radius", "100", "--format", "json")
+    doc = json.loads(result.stdout)
+    assert doc["project"]["kind"] == "point"
+    assert doc["project"]["area_m2"] == pytest.approx(np.pi * 100**2, rel=2e-3)
+
+
+# --- corner-coordinate tables ---
+
+
+def test_survey_table_with_zone_prefix(tmp_path, p02):
+    xy = corners(p02, 4527)
+    table = pd.DataFrame({"点号": range(1, len(xy) + 1), "X": xy[:, 1], "Y": xy[:, 0]})  # X = northing
+    table.to_csv(tmp_path / "corners.csv", index=False)
+    check(screen(tmp_path / "corners.csv", overrides={"industry": "N7869"}))
+
+
+def test_survey_table_without_zone_needs_crs(run, tmp_path, p02):
+    xy = corners(p02, 4548)
+    pd.DataFrame({"X坐标": xy[:, 1], "Y坐标": xy[:, 0]}).to_csv(tmp_path / "c.csv", index=False)
+    refused = run("screen", tmp_path / "c.csv")
+    assert refused.exit_code == 2
+    assert "carry no zone number; say which 3-degree Gauss-Kruger zone with --crs 4534-4554" in refused.stderr
+    check(screen(tmp_path / "c.csv", crs=4548, overrides={"industry": "N7869"}))
+
+
+def test_lonlat_table_in_degrees_minutes_seconds_closed_and_gbk(tmp_path, p02):
+    lonlat = corners(p02, 4490)
+    lonlat = np.vstack([lonlat, lonlat[:1]])  # closed
+
+    def dms(value):
+        d = int(value)
+        m = int((value - d) * 60)
+        s = (value - d - m / 60) * 3600
+        return f"{d}°{m}′{s:.4f}″"
+
+    table = pd.DataFrame({"经度": [dms(v) for v in lonlat[:, 0]], "纬度": [dms(v) for v in lonlat[:, 1]]})
+    (tmp_path / "dms.csv").write_bytes(table.to_csv(index=False).encode("gb18030"))
+    check(screen(tmp_path / "dms.csv", overrides={"industry": "N7869"}))
+
+
+def test_xlsx_table_with_parcels_and_a_hole(tmp_path, p02):
+    xy = corners(p02, 4527)
+    hole = np.array(shapely.box(39_410_000, 3_170_000, 39_410_100, 3_170_100).exterior.coords)[:-1]
+    outer = np.array(shapely.box(39_409_000, 3_169_000, 39_411_000, 3_171_000).exterior.coords)[:-1]
+    rows = [("A", 1, x, y) for x, y in xy]
+    rows += [("B", 1, x, y) for x, y in outer] + [("B", 2, x, y) for x, y in hole]
+    table = pd.DataFrame(rows, columns=["地块", "圈号", "Y", "X"])
+    table["X"], table["Y"] = table.pop("X"), table.pop("Y")
+    table.to_excel(tmp_path / "parcels.xlsx", index=False)
+    result = screen(tmp_path / "parcels.xlsx", overrides={"industry": "N7869"})
+    a, b = result.verdicts
+    assert a.project["id"] == "A"
+    assert a.triggers[0].overlap_m2 == pytest.approx(OVERLAP_M2, rel=1e-3)
+    assert b.project["area_m2"] == pytest.approx(2000 * 2000 - 100 * 100, rel=2e-3)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("X,Y\n3150000,39400000\n3150100,abc\n3150200,39400200\n", "c.csv:3: Y 'abc' is not a number"),
+        ("A,B\n1,2\n", "c.csv: no coordinate columns; give X and Y"),
+        ("X,Y\n", "c.csv: the table has no rows"),
+    ],
+)
+def test_bad_tables(run, tmp_path, text, message):
+    (tmp_path / "c.csv").write_text(text, encoding="utf-8")
+    result = run("screen", tmp_path / "c.csv")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {tmp_path}/{message}")
+    assert len(result.stderr.splitlines()) == 1
+
+
+# --- bad files ---
+
+
+@pytest.mark.parametrize(("ending", "role"), [("shx", "index"), ("dbf", "attribute table")])
+def test_missing_shapefile_sidecars(run, tmp_path, p02, ending, role):
+    pyogrio.write_dataframe(p02, tmp_path / "site.shp")
+    (tmp_path / f"site.{ending}").unlink()
+    result = run("screen", tmp_path / "site.shp")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {tmp_path / 'site.shp'}: the shapefile's {role} site.{ending} is missing; "
+        "copy every file of the shapefile (.shp, .shx, .dbf, .prj, .cpg) together\n"
+    )
+
+
+def test_missing_prj_is_a_missing_crs(run, tmp_path, p02):
+    pyogrio.write_dataframe(p02.to_crs(4490), tmp_path / "site.shp")
+    (tmp_path / "site.prj").unlink()
+    result = run("screen", tmp_path / "site.shp")
+    assert result.exit_code == 2
+    assert "has no CRS (a shapefile needs its .prj); say which it is with --crs" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("site.shp", b"\x00\x00\x27\x0a" + b"\x00" * 50),
+        ("site.gpkg", b"SQLite format 3\x00" + b"\x01" * 80),
+        ("site.kml", b"<kml><broken"),
+    ],
+    ids=["truncated shapefile", "garbage geopackage", "broken kml"],
+)
+def test_truncated_and_garbage_files(run, tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    if name.endswith(".shp"):
+        (tmp_path / "site.shx").write_bytes(b"\x00" * 10)
+        (tmp_path / "site.dbf").write_bytes(b"\x00" * 10)
+    result = run("screen", path)
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(f"Error: {path}: cannot read it")
+
+
+def test_content_decides_not_the_extension(run, tmp_path, p02):
+    (tmp_path / "site.shp").write_text(p02.to_json(), encoding="utf-8")  # GeoJSON saved as .shp
+    (tmp_path / "site.shx").write_bytes(b"")
+    (tmp_path / "site.dbf").write_bytes(b"")
+    result = run("screen", tmp_path / "site.shp", "--format", "json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["triggers"][0]["overlap_m2"] == pytest.approx(OVERLAP_M2, rel=1e-3)
+
+
+def test_empty_stdin(tmp_path):
+    from click.testing import CliRunner
+
+    from threelines.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["screen", "-"], input="")
+    assert result.exit_code == 2
+    assert result.stderr == "Error: <stdin>: nothing was given; pipe a GeoJSON document in, or name a file\n"
+
+
+def test_multipoint_gcj_paste(run):
+    # A site copied from a web map (GCJ-02) as WKT
+    result = run("screen", "--wkt", "POINT (116.2 28.7)", "--crs", "gcj02", "--radius", "50", "--format", "json")
+    assert result.exit_code == 0
+    assert io.StringIO(result.stdout).read().startswith("{")
