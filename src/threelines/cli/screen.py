@@ -9,7 +9,9 @@ from threelines.cli import options
 
 @click.command(short_help="Screen project footprints: pass, conditional or reject.")
 @click.argument("footprint", metavar="FOOTPRINT", required=False)
-@click.option("--wkt", help="The footprint as WKT instead of a file; give its --crs (a zone-prefixed GK easting needs none).")
+@click.option(
+    "--wkt", help="The footprint as WKT instead of a file; give its --crs (GK eastings with a zone prefix need none)."
+)
 @options.layers_opt
 @options.rules_opt
 @options.project_options
