@@ -144,10 +144,8 @@ def _read_vector(text: str, layer: str | None, label: str, encoding: str | None)
             frames.append(pyogrio.read_dataframe(text, layer=name, encoding=encoding))
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
             raise FootprintError(f"{label}: cannot read it ({_first_line(exc)})") from None
-        except shapely.errors.ShapelyError as exc:
-            raise FootprintError(
-                f"{label}: has a geometry GEOS cannot build ({exc}); close every ring and give it at least 4 points"
-            ) from None
+        except shapely.errors.ShapelyError:
+            frames.append(_read_repairing(text, name, encoding, label))
         except UnicodeDecodeError:
             raise FootprintError(
                 f"{label}: its attribute names or values are not {encoding or 'UTF-8'} text; "
@@ -162,6 +160,25 @@ def _read_vector(text: str, layer: str | None, label: str, encoding: str | None)
             "经度/纬度 columns saved as .csv or .xlsx"
         )
     return frame
+
+
+def _read_repairing(text: str, layer: str | None, encoding: str | None, label: str) -> gpd.GeoDataFrame:
+    """Read a file whose rings GEOS refuses (unclosed, too few points), closing them, and say so."""
+    import logging
+
+    import pandas as pd
+    from pyogrio.raw import read
+
+    meta, _, wkb, fields = read(text, layer=layer, encoding=encoding)
+    geoms = shapely.from_wkb(wkb, on_invalid="fix")
+    broken = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if broken.all():
+        raise FootprintError(f"{label}: no geometry GEOS can build, even with its rings closed; check the drawing")
+    logging.getLogger(__name__).warning(
+        "%s: closed rings that were not closed (or dropped ones with too few points); check the drawing", label
+    )
+    table = pd.DataFrame(dict(zip(meta["fields"], fields, strict=True)))
+    return gpd.GeoDataFrame(table, geometry=geoms, crs=meta["crs"])
 
 
 def _concat(frames):
