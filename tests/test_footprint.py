@@ -385,7 +385,7 @@ def test_footprint_outside_the_jurisdiction_is_an_error(run, write_project, samp
     assert result.stdout == ""
     assert "the file says its CRS is CGCS2000 / 3-degree Gauss-Kruger CM 117E; using --crs" in result.stderr
     assert result.stderr.splitlines()[-1] == (
-        f"Error: {path}: project 'P01': lies outside every control unit of {sample_dir / 'layers.yaml'}; "
+        f"Error: {path}: project 'P01': lies outside the extent of every layer of {sample_dir / 'layers.yaml'}; "
         "check its CRS (--crs) and that the manifest covers the site"
     )
 
@@ -408,3 +408,16 @@ def test_footprint_partly_outside_the_jurisdiction_warns(run, tmp_path, sample_d
     share = sum(u["share"] for u in doc["units"])
     assert 0 < share < 1
     assert warning.startswith(f"{1 - share:.1%} of the footprint lies outside every control unit of layer 'units'")
+
+
+def test_inside_the_layers_box_but_outside_every_unit(run, tmp_path, sample_dir):
+    # The county's bounding box has empty corners: the north-west one is in no unit.
+    site = gpd.GeoDataFrame({"id": ["nw"]}, geometry=[shapely.box(115.82, 28.94, 115.83, 28.95)], crs=4490)
+    path = tmp_path / "nw.geojson"
+    pyogrio.write_dataframe(site, path)
+    result = run("screen", path)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {path}: project 'nw': lies outside every control unit of {sample_dir / 'layers.yaml'}; "
+        "check its CRS (--crs) and that the manifest covers the site\n"
+    )

@@ -88,6 +88,13 @@ def screen(
         projects = read_projects(footprint, manifest.working_crs, crs=crs, encoding=encoding, overrides=overrides)
     verdicts = screen_projects(projects, manifest, ruleset)
     problems = list(projects.problems)
+    outside = _outside_extent(projects, manifest)
+    for p in outside:
+        problems.append(
+            f"{projects.source}: project {projects.attrs[p]['id']!r}: lies outside the extent of every layer of "
+            f"{manifest.path}; check its CRS (--crs) and that the manifest covers the site"
+        )
+    verdicts = [v for i, v in enumerate(verdicts) if i not in outside]
     if manifest.unit_layer is not None:
         # A footprint in no control unit at all is almost always in the wrong CRS or the
         # wrong jurisdiction: a "pass" for it would be a confident wrong answer.
@@ -168,6 +175,15 @@ def screen_projects(projects: Projects, manifest: Manifest, rules: RuleSet) -> l
                     "rules cannot see it; check the footprint's CRS and the manifest"
                 )
     return verdicts
+
+
+def _outside_extent(projects: Projects, manifest: Manifest) -> set[int]:
+    """Projects whose footprint misses the box around all the manifest's layers."""
+    from pyproj import Transformer
+
+    to_working = Transformer.from_crs("EPSG:4490", manifest.working_crs, always_xy=True)
+    box = shapely.box(*to_working.transform_bounds(*manifest.extent, densify_pts=21))
+    return set(np.flatnonzero(~shapely.intersects(projects.geometry, box)).tolist()) if len(projects) else set()
 
 
 def _grow(box: np.ndarray, by: float) -> tuple[float, float, float, float]:

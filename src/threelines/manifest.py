@@ -86,12 +86,13 @@ class LayerSpec:
 
 @dataclass(frozen=True)
 class Manifest:
-    """A checked manifest: its layers by name and the working CRS."""
+    """A checked manifest: its layers by name, the working CRS and the layers' lon/lat extent."""
 
     path: Path
     name: str
     layers: dict[str, LayerSpec]
     working_crs: CRS
+    extent: tuple[float, float, float, float] = (-180.0, -90.0, 180.0, 90.0)
 
     @property
     def unit_layer(self) -> LayerSpec | None:
@@ -168,9 +169,11 @@ def check_manifest(path: str | Path) -> tuple[Manifest | None, list[str]]:
             )
     if problems:
         return None, problems
+    extent = _union_lonlat(specs.values())
     if working is None:
-        working = fitted_albers(_union_lonlat(specs.values()))
-    return Manifest(path=path, name=doc.data.get("name", path.stem), layers=specs, working_crs=working), []
+        working = fitted_albers(extent)
+    name = doc.data.get("name", path.stem)
+    return Manifest(path=path, name=name, layers=specs, working_crs=working, extent=extent), []
 
 
 #: Projection methods that preserve area (pyproj method names).
