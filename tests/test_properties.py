@@ -93,3 +93,22 @@ def test_verdict_ignores_the_input_crs(manifest, ruleset, site, crs):
     a, b = run(manifest, ruleset, geom, code), run(manifest, ruleset, geom, code, crs=crs)
     same(a, b, rel=1e-3)
     assert b.project["area_m2"] == pytest.approx(a.project["area_m2"], rel=1e-3)
+
+
+@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(site=sites, closed=st.booleans())
+def test_corner_table_screens_like_the_polygon(manifest, ruleset, tmp_path_factory, site, closed):
+    import pandas as pd
+
+    from threelines.footprint import read_projects
+
+    *shape, code = site
+    geom = polygon(*shape)
+    xy = np.asarray(gpd.GeoSeries([geom], crs=4490).to_crs(4527).iloc[0].exterior.coords)
+    if not closed:
+        xy = xy[:-1]
+    path = tmp_path_factory.mktemp("table") / "corners.csv"
+    pd.DataFrame({"点号": range(1, len(xy) + 1), "X": xy[:, 1], "Y": xy[:, 0]}).to_csv(path, index=False)
+    table = read_projects(path, manifest.working_crs, overrides={"industry": code, "emit_nox": 1.0})
+    (from_table,) = screen_projects(table, manifest, ruleset)
+    same(from_table, run(manifest, ruleset, geom, code), rel=1e-3)
