@@ -421,3 +421,18 @@ def test_inside_the_layers_box_but_outside_every_unit(run, tmp_path, sample_dir)
         f"Error: {path}: project 'nw': lies outside every control unit of {sample_dir / 'layers.yaml'}; "
         "check its CRS (--crs) and that the manifest covers the site\n"
     )
+
+
+def test_manifest_default_line_width_by_industry(run, tmp_path, sample_projects):
+    frame = sample_projects[sample_projects.id == "P03"][["id", "industry", "geometry"]]  # E4812, no width
+    path = tmp_path / "road.geojson"
+    pyogrio.write_dataframe(frame, path)
+    result = run("screen", path, "--format", "json")
+    assert result.exit_code == 0
+    assert "a line without a width; buffered by the manifest's default of 30 m for E481" in result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["project"]["width"] == 30
+    assert doc["project"]["area_m2"] == pytest.approx(6000 * 30, rel=2e-3)
+    assert doc["verdict"] == "conditional"
+    explicit = json.loads(run("screen", path, "--width", "12", "--format", "json").stdout)
+    assert explicit["project"]["area_m2"] == pytest.approx(6000 * 12, rel=2e-3)

@@ -83,9 +83,14 @@ def screen(
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules or sample.rules_path(), manifest)
     if isinstance(footprint, GeoDataFrame):
         label = footprint.attrs.get("label", "<frame>")
-        projects = projects_from_frame(footprint, manifest.working_crs, label=label, crs=crs, overrides=overrides)
+        projects = projects_from_frame(
+            footprint, manifest.working_crs, label=label, crs=crs, overrides=overrides, line_widths=manifest.line_widths
+        )
     else:
-        projects = read_projects(footprint, manifest.working_crs, crs=crs, encoding=encoding, overrides=overrides)
+        projects = read_projects(
+            footprint, manifest.working_crs, crs=crs, encoding=encoding, overrides=overrides,
+            line_widths=manifest.line_widths,
+        )  # fmt: skip
     verdicts = screen_projects(projects, manifest, ruleset)
     problems = list(projects.problems)
     outside = _outside_extent(projects, manifest)

@@ -111,6 +111,7 @@ def read_projects(
     crs: object = None,
     encoding: str | None = None,
     overrides: dict[str, Any] | None = None,
+    line_widths: dict[str, float] | None = None,
 ) -> Projects:
     """Read a footprint file into projects in the working CRS.
 
@@ -152,7 +153,13 @@ def read_projects(
         try:
             parts.append(
                 projects_from_frame(
-                    source.frame, working_crs, label=source.label, stem=source.stem, crs=crs, overrides=overrides
+                    source.frame,
+                    working_crs,
+                    label=source.label,
+                    stem=source.stem,
+                    crs=crs,
+                    overrides=overrides,
+                    line_widths=line_widths,
                 )
             )
         except FootprintError as exc:
@@ -175,6 +182,7 @@ def projects_from_frame(
     stem: str = "project",
     crs: object = None,
     overrides: dict[str, Any] | None = None,
+    line_widths: dict[str, float] | None = None,
 ) -> Projects:
     """Turn a GeoDataFrame of footprints into projects in the working CRS.
 
@@ -224,7 +232,7 @@ def projects_from_frame(
                     "4513-4533, an unprefixed one 4534-4554"
                 )
             project = _check_attributes(values, label)
-            geoms.append(_footprint(geom, project, label))
+            geoms.append(_footprint(geom, project, label, line_widths or {}))
         except (FootprintError, IndustryCodeError) as exc:
             problems.append(str(exc))
             continue
@@ -340,7 +348,22 @@ def _check_attributes(values: dict[str, Any], label: str) -> dict[str, Any]:
     return out
 
 
-def _footprint(geom, project: dict[str, Any], label: str):
+def _default_width(project: dict[str, Any], line_widths: dict[str, float], where: str) -> float | None:
+    """The manifest's default width for a line of this industry (longest matching prefix, else ``*``)."""
+    code = project.get("industry") or ""
+    prefixes = sorted((p for p in line_widths if p != "*" and code.startswith(p)), key=len, reverse=True)
+    key = prefixes[0] if prefixes else ("*" if "*" in line_widths else None)
+    if key is None:
+        return None
+    log.warning(
+        "%s: a line without a width; buffered by the manifest's default of %g m for %s (give --width for the real one)",
+        where, line_widths[key], "every industry" if key == "*" else key,
+    )  # fmt: skip
+    project["width"] = float(line_widths[key])
+    return project["width"]
+
+
+def _footprint(geom, project: dict[str, Any], label: str, line_widths: dict[str, float]):
     """Turn one feature's geometry into its footprint; set ``kind`` if not given.
 
     Polygons are repaired if invalid (with a warning giving the area change),
@@ -370,11 +393,11 @@ def _footprint(geom, project: dict[str, Any], label: str):
         project["kind"] = project["kind"] or "area"
         return geom
     if len(lines):
-        width = project["width"]
+        width = project["width"] or _default_width(project, line_widths, where)
         if not width:
             raise FootprintError(
-                f"{where}: is a line and needs a width to become a footprint; "
-                "give a 'width' column or --width in metres (e.g. 30 for a road)"
+                f"{where}: is a line and needs a width to become a footprint; give a 'width' column or --width "
+                "in metres (e.g. 30 for a road), or default widths in the manifest's line_widths"
             )
         project["kind"] = project["kind"] or "linear"
         lines = shapely.union_all(lines)

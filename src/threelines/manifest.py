@@ -10,7 +10,7 @@ chooses the working CRS; :mod:`threelines.layers` then reads the features.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,10 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
-from threelines import yamlio
+from threelines import industry, yamlio
 from threelines.crs import bounds_to_lonlat, fitted_albers, parse_crs
 from threelines.encoding import guess_encoding
-from threelines.errors import CRSError, ManifestError
+from threelines.errors import CRSError, IndustryCodeError, ManifestError
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ class Manifest:
     layers: dict[str, LayerSpec]
     working_crs: CRS
     extent: tuple[float, float, float, float] = (-180.0, -90.0, 180.0, 90.0)
+    line_widths: dict[str, float] = field(default_factory=dict)
 
     @property
     def unit_layer(self) -> LayerSpec | None:
@@ -173,7 +174,13 @@ def check_manifest(path: str | Path) -> tuple[Manifest | None, list[str]]:
     if working is None:
         working = fitted_albers(extent)
     name = doc.data.get("name", path.stem)
-    return Manifest(path=path, name=name, layers=specs, working_crs=working, extent=extent), []
+    widths = {}
+    for prefix, width in doc.data.get("line_widths", {}).items():
+        try:
+            widths[prefix if prefix == "*" else industry.normalise(prefix, what="line_widths code")] = float(width)
+        except IndustryCodeError as exc:
+            return None, [f"{doc.where('line_widths', prefix)}: {exc}"]
+    return Manifest(path=path, name=name, layers=specs, working_crs=working, extent=extent, line_widths=widths), []
 
 
 #: Projection methods that preserve area (pyproj method names).
