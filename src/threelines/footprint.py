@@ -145,8 +145,9 @@ def read_projects(
     if len(sources) == 1 and not problems:
         only = sources[0]
         return projects_from_frame(
-            only.frame, working_crs, label=only.label, stem=only.stem, crs=crs, overrides=overrides
-        )
+            only.frame, working_crs, label=only.label, stem=only.stem, crs=crs, overrides=overrides,
+            line_widths=line_widths,
+        )  # fmt: skip
     # A zip or folder: each file is its own source; one that fails is reported and the rest go on.
     parts = []
     for source in sources:
