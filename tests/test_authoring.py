@@ -139,6 +139,15 @@ def test_layers_check_finds_tiling_and_data_problems(run, tmp_path):
     assert result.stderr.endswith(f"{len(lines)} problems in the layers of {tmp_path / 'layers.yaml'}\n")
 
 
+def sample_with_example(tmp_path, sample_dir, example: str):
+    """A copy of the sample whose first example of redline-overlap is replaced; return the rule file."""
+    shutil.copytree(sample_dir, tmp_path / "s")
+    path = tmp_path / "s" / "rules.yaml"
+    text = path.read_text("utf-8").replace("- {expect: trigger, footprint: projects/P02.geojson}", f"- {example}", 1)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 @pytest.mark.parametrize(
     ("example", "message"),
     [
@@ -152,10 +161,7 @@ def test_layers_check_finds_tiling_and_data_problems(run, tmp_path):
     ],
 )
 def test_bad_examples_are_load_errors(run, tmp_path, sample_dir, example, message):
-    shutil.copytree(sample_dir, tmp_path / "s")
-    path = tmp_path / "s" / "rules.yaml"
-    text = path.read_text("utf-8").replace("- {expect: trigger, footprint: projects/P02.geojson}", f"- {example}", 1)
-    path.write_text(text, encoding="utf-8")
+    path = sample_with_example(tmp_path, sample_dir, example)
     result = run("rules", "check", path, "--layers", tmp_path / "s" / "layers.yaml")
     assert result.exit_code == 2
     assert f"rule 'redline-overlap': {message}" in result.stdout
@@ -175,10 +181,7 @@ def test_bad_examples_are_load_errors(run, tmp_path, sample_dir, example, messag
     ],
 )
 def test_examples_that_cannot_be_screened_exit_2(run, tmp_path, sample_dir, example, detail):
-    shutil.copytree(sample_dir, tmp_path / "s")
-    path = tmp_path / "s" / "rules.yaml"
-    text = path.read_text("utf-8").replace("- {expect: trigger, footprint: projects/P02.geojson}", f"- {example}", 1)
-    path.write_text(text, encoding="utf-8")
+    path = sample_with_example(tmp_path, sample_dir, example)
     result = run("rules", "test", path, "--layers", tmp_path / "s" / "layers.yaml")
     assert result.exit_code == 2
     assert f"got error ({detail})" in result.stdout

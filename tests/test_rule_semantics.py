@@ -355,12 +355,8 @@ def test_zonal_is_the_same_alone_and_in_a_batch(world):
         assert [(t.rule, t.value) for t in alone.triggers] == [(t.rule, t.value) for t in verdict.triggers]
 
 
-def test_capacity_zone_split_into_two_features_is_charged_once(tmp_path):
-    zones = gpd.GeoDataFrame(
-        {"id": ["Z", "Z"], "remaining_cod": [10.0, 10.0]},
-        geometry=[square(0, 0, 1000), square(1000, 0, 1000)],
-        crs=4548,
-    )
+def cod_capacity_world(tmp_path, zones):
+    """A manifest of one quality layer (``zones``) and a rule file with one COD capacity rule."""
     pyogrio.write_dataframe(zones, tmp_path / "zones.gpkg")
     (tmp_path / "layers.yaml").write_text(
         "layers:\n  - {name: z, role: quality, path: zones.gpkg, id_field: id}\n", encoding="utf-8"
@@ -370,7 +366,16 @@ def test_capacity_zone_split_into_two_features_is_charged_once(tmp_path):
         " pollutants: [cod], message: m, basis: b}\n",
         encoding="utf-8",
     )
-    manifest = load_manifest(tmp_path / "layers.yaml")
+    return load_manifest(tmp_path / "layers.yaml")
+
+
+def test_capacity_zone_split_into_two_features_is_charged_once(tmp_path):
+    zones = gpd.GeoDataFrame(
+        {"id": ["Z", "Z"], "remaining_cod": [10.0, 10.0]},
+        geometry=[square(0, 0, 1000), square(1000, 0, 1000)],
+        crs=4548,
+    )
+    manifest = cod_capacity_world(tmp_path, zones)
     rules = load_rules(tmp_path / "rules.yaml", manifest)
     frame = gpd.GeoDataFrame({"id": ["x"], "emit_cod": [16.0]}, geometry=[square(900, 100, 200)], crs=4548)
     (v,) = screen_projects(projects_from_frame(frame, manifest.working_crs), manifest, rules)
@@ -387,16 +392,7 @@ def test_capacity_zone_without_a_number(tmp_path, value, reason):
         geometry=[square(0, 0, 1000), square(1000, 0, 1000)],
         crs=4548,
     )
-    pyogrio.write_dataframe(zones, tmp_path / "zones.gpkg")
-    (tmp_path / "layers.yaml").write_text(
-        "layers:\n  - {name: z, role: quality, path: zones.gpkg, id_field: id}\n", encoding="utf-8"
-    )
-    (tmp_path / "rules.yaml").write_text(
-        "rules:\n  - {id: cap, title: t, dimension: quality, outcome: reject, layer: z, test: capacity,"
-        " pollutants: [cod], message: m, basis: b}\n",
-        encoding="utf-8",
-    )
-    manifest = load_manifest(tmp_path / "layers.yaml")
+    manifest = cod_capacity_world(tmp_path, zones)
     if value is not None:
         from threelines.errors import RuleError
 
