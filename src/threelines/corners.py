@@ -11,6 +11,7 @@ parcel column (地块) makes several parcels, each one project; a ring column
 from __future__ import annotations
 
 import re
+import unicodedata
 from io import StringIO
 from pathlib import Path
 
@@ -27,7 +28,7 @@ HEADERS = {
     "easting": ("y", "y坐标", "东坐标", "横坐标", "easting"),
     "lon": ("lon", "lng", "longitude", "经度", "东经"),
     "lat": ("lat", "latitude", "纬度", "北纬"),
-    "parcel": ("parcel", "地块", "地块号", "地块编号", "地块名称", "宗地号", "id", "项目编号"),
+    "parcel": ("parcel", "地块", "地块号", "地块编号", "地块名称", "宗地号", "项目编号"),
     "ring": ("ring", "圈号", "环", "环号"),
     "point": ("point", "点号", "序号", "拐点号", "界址点号"),
 }
@@ -42,30 +43,37 @@ def is_table(path: str | Path) -> bool:
     return Path(str(path)).suffix.lower() in TABLE_SUFFIXES
 
 
-def read_corners(path: str | Path) -> gpd.GeoDataFrame:
+def read_corners(
+    path: str | Path, *, label: str | None = None, encoding: str | None = None
+) -> tuple[gpd.GeoDataFrame, list[str]]:
     """Read a corner-coordinate table into polygons, one per parcel.
 
     Parameters
     ----------
     path : str or Path
-        A CSV (UTF-8 or GB18030) or XLSX file.
+        A CSV (UTF-8 or GB18030; comma, semicolon or tab) or XLSX file. Title
+        rows above the header are skipped.
+    label : str, optional
+        How to name the table in messages (default: its path).
+    encoding : str, optional
+        The CSV's encoding when it is neither UTF-8 nor GB18030.
 
     Returns
     -------
-    geopandas.GeoDataFrame
-        One row per parcel with its polygon and the parcel's other columns
-        (their first value); no CRS (lon/lat tables are marked EPSG:4490).
+    (geopandas.GeoDataFrame, list of str)
+        One row per sound parcel with its polygon and the parcel's other
+        columns (their first value); no CRS (lon/lat tables are marked
+        EPSG:4490). And one ``file:row: ...`` message per parcel that could
+        not be built (the others go on).
 
     Raises
     ------
     FootprintError
-        Naming the file and row: no coordinate columns, a value that is not
-        a number, a parcel with fewer than 3 points, an empty table.
+        For an unreadable or empty table, or one without coordinate columns.
     """
     path = Path(path)
-    table = _read(path)
-    if table.empty:
-        raise FootprintError(f"{path}: the table has no rows; a corner table needs one row per corner point")
+    label = label or str(path)
+    table = _read(path, label, encoding)
     columns = _columns(table)
     if "northing" in columns and "easting" in columns:
         xs, ys, crs = columns["easting"], columns["northing"], None
@@ -73,65 +81,123 @@ def read_corners(path: str | Path) -> gpd.GeoDataFrame:
         xs, ys, crs = columns["lon"], columns["lat"], "EPSG:4490"
     else:
         raise FootprintError(
-            f"{path}: no coordinate columns; give X and Y (survey northing and easting) or 经度 and 纬度 "
+            f"{label}: no coordinate columns; give X and Y (survey northing and easting) or 经度 and 纬度 "
             "(longitude and latitude), with a 地块 (parcel) column for several parcels"
         )
-    x = _numbers(table[xs], path, xs, degrees=crs is not None)
-    y = _numbers(table[ys], path, ys, degrees=crs is not None)
-    parcel = table[columns["parcel"]].astype(str) if "parcel" in columns else pd.Series(["1"] * len(table))
-    ring = table[columns["ring"]].astype(str) if "ring" in columns else pd.Series(["1"] * len(table))
-    rows, polygons = [], []
+    table = table[~(table == "").all(axis=1)]  # rows left blank (or only commas)
+    if table.empty:
+        raise FootprintError(f"{label}: the table has no rows; a corner table needs one row per corner point")
+    rows = table.index.to_numpy() + table.attrs.get("first_row", 2)
+    x, bad_x = _numbers(table[xs], xs, degrees=crs is not None, rows=rows)
+    y, bad_y = _numbers(table[ys], ys, degrees=crs is not None, rows=rows)
+    # Merged or blank parcel cells continue the parcel above.
+    parcel = (table[columns["parcel"]].replace("", np.nan).ffill().fillna("1").astype(str)
+              if "parcel" in columns else pd.Series(["1"] * len(table), index=table.index))  # fmt: skip
+    ring = table[columns["ring"]].replace("", np.nan).ffill().fillna("1").astype(str) if "ring" in columns else None
     attributes = [c for c in table.columns if c not in (xs, ys, columns.get("ring"), columns.get("point"))]
+    records, polygons, problems = [], [], []
     for name in dict.fromkeys(parcel):
         in_parcel = (parcel == name).to_numpy()
-        rings = []
-        for ring_name in dict.fromkeys(ring[in_parcel]):
-            mask = in_parcel & (ring == ring_name).to_numpy()
-            coords = np.column_stack([x[mask], y[mask]])
-            if len(coords) > 1 and (coords[0] == coords[-1]).all():
-                coords = coords[:-1]  # closed tables repeat the first point
-            if len(coords) < 3:
-                first = int(np.flatnonzero(mask)[0]) + 2
-                raise FootprintError(
-                    f"{path}:{first}: parcel {name!r} ring {ring_name!r} has {len(coords)} point(s); "
-                    "a polygon needs at least 3"
-                )
-            rings.append(coords)
-        polygons.append(shapely.Polygon(rings[0], rings[1:]))
+        bad = (bad_x | bad_y) & in_parcel
+        if bad.any():
+            problems.append(_row_problem(label, table, rows, bad, xs, ys, bad_x))
+            continue
+        try:
+            polygons.append(_polygon(x, y, in_parcel, ring, rows, name, label))
+        except FootprintError as exc:
+            problems.append(str(exc))
+            continue
         first_row = table[in_parcel].iloc[0]
-        rows.append({c: first_row[c] for c in attributes})
-    frame = gpd.GeoDataFrame(rows, geometry=polygons, crs=crs)
-    if "parcel" in columns and "id" not in {str(c).lower() for c in frame.columns}:
+        records.append({c: first_row[c] for c in attributes})
+    frame = (
+        gpd.GeoDataFrame(records, geometry=polygons, crs=crs) if polygons else gpd.GeoDataFrame(geometry=[], crs=crs)
+    )
+    if "parcel" in columns and len(frame):
         frame["id"] = frame[columns["parcel"]].astype(str)
-    return frame
+    return frame, problems
 
 
-def _read(path: Path) -> pd.DataFrame:
+def _row_problem(label, table, rows, bad, xs, ys, bad_x) -> str:
+    first = int(np.flatnonzero(bad)[0])
+    column = xs if bad_x[first] else ys
+    value = table[column].iloc[first]
+    return f"{label}:{rows[first]}: {column} {value!r} is not a number (nor degrees-minutes-seconds)"
+
+
+def _polygon(x, y, in_parcel, ring, rows, name, label) -> shapely.Polygon:
+    """A parcel's polygon: ring 1 (or the first) is the outline, the others holes."""
+    names = ["1"] if ring is None else list(dict.fromkeys(ring[in_parcel]))
+    names.sort(key=lambda r: (0, float(r)) if r.replace(".", "", 1).isdigit() else (1, 0.0))
+    rings = []
+    for ring_name in names:
+        mask = in_parcel if ring is None else in_parcel & (ring == ring_name).to_numpy()
+        coords = np.column_stack([x[mask], y[mask]])
+        if len(coords) > 1 and (coords[0] == coords[-1]).all():
+            coords = coords[:-1]  # closed tables repeat the first point
+        if len(coords) < 3:
+            raise FootprintError(
+                f"{label}:{rows[np.flatnonzero(mask)[0]]}: parcel {name!r} ring {ring_name!r} has {len(coords)} "
+                "point(s); a polygon needs at least 3"
+            )
+        rings.append(coords)
+    return shapely.Polygon(rings[0], rings[1:])
+
+
+def _read(path: Path, label: str, encoding: str | None) -> pd.DataFrame:
+    """Read all cells as text, with the header found below any title rows."""
     import zipfile
 
     try:
         if path.suffix.lower() in (".xlsx", ".xlsm"):
-            return pd.read_excel(path, dtype=object, keep_default_na=False)
-        raw = path.read_bytes()
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                text = raw.decode(encoding)
-                break
-            except UnicodeDecodeError:
-                continue
+            raw = pd.read_excel(path, dtype=object, keep_default_na=False, header=None)
+            raw = raw.map(lambda v: "" if v is None else v)
         else:
-            raise FootprintError(f"{path}: the table is neither UTF-8 nor GB18030 text; save it as UTF-8")
-        sep = "\t" if "\t" in text.splitlines()[0] else ","
-        return pd.read_csv(StringIO(text), sep=sep, dtype=str, keep_default_na=False, index_col=False)
+            data = path.read_bytes()
+            for candidate in ([encoding] if encoding else []) + ["utf-8-sig", "gb18030"]:
+                try:
+                    text = data.decode(candidate)
+                    break
+                except (UnicodeDecodeError, LookupError):
+                    continue
+            else:
+                raise FootprintError(f"{label}: the table is neither UTF-8 nor GB18030 text; save it as UTF-8")
+            lines = [line for line in text.splitlines() if line.strip()]
+            if not lines:
+                raise FootprintError(f"{label}: the table has no rows; a corner table needs one row per corner point")
+            sep = max(("\t", ";", ","), key=lambda c: max(line.count(c) for line in lines[:10]))
+            width = max(line.count(sep) for line in lines) + 1  # title rows may have fewer cells
+            raw = pd.read_csv(
+                StringIO(text), sep=sep, dtype=str, keep_default_na=False, header=None,
+                index_col=False, skip_blank_lines=False, names=range(width),
+            )  # fmt: skip
     except FootprintError:
         raise
     except (ValueError, OSError, KeyError, IndexError, zipfile.BadZipFile, pd.errors.ParserError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FootprintError(f"{path}: cannot read it as a table ({first})") from None
+        raise FootprintError(f"{label}: cannot read it as a table ({first})") from None
+    header = _header_row(raw)
+    table = raw.iloc[header + 1 :].copy()
+    table.columns = [str(c).strip() if str(c).strip() else f"column{i + 1}" for i, c in enumerate(raw.iloc[header])]
+    table = table.reset_index(drop=True).map(lambda v: v.strip() if isinstance(v, str) else v)
+    table.attrs["first_row"] = header + 2  # file row of the first data row
+    return table
+
+
+def _header_row(raw: pd.DataFrame) -> int:
+    """The first of the top rows that names coordinate columns (title rows may sit above it)."""
+    for i in range(min(len(raw), 10)):
+        names = {_normal(v) for v in raw.iloc[i]}
+        if any(n in names for key in ("northing", "easting", "lon", "lat") for n in HEADERS[key]):
+            return i
+    return 0
+
+
+def _normal(value: object) -> str:
+    return re.sub(r"\s+|\(.*?\)|（.*?）", "", unicodedata.normalize("NFKC", str(value))).lower()
 
 
 def _columns(table: pd.DataFrame) -> dict[str, str]:
-    normal = {re.sub(r"\s+|\(.*?\)|（.*?）", "", str(c)).lower(): c for c in table.columns}
+    normal = {_normal(c): c for c in table.columns}
     out = {}
     for key, names in HEADERS.items():
         found = next((normal[n] for n in names if n in normal), None)
@@ -140,25 +206,40 @@ def _columns(table: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def _numbers(column: pd.Series, path: Path, name: str, *, degrees: bool) -> np.ndarray:
-    """Parse coordinates: numbers, or degrees-minutes-seconds for lon/lat; name the bad row."""
-    out = np.empty(len(column))
+def _numbers(column: pd.Series, name: str, *, degrees: bool, rows) -> tuple[np.ndarray, np.ndarray]:
+    """Parse coordinates (numbers, or DMS for lon/lat); return values and a mask of bad ones."""
+    out = np.full(len(column), np.nan)
     for i, value in enumerate(column.tolist()):
         if isinstance(value, int | float) and not isinstance(value, bool):
             out[i] = float(value)
             continue
-        text = str(value).strip().replace("，", ".")
+        text = unicodedata.normalize("NFKC", str(value)).strip().replace("′′", "″").replace("''", '"')
+        if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", text):
+            text = text.replace(",", "")  # thousands separators
         try:
             out[i] = float(text)
             continue
         except ValueError:
             pass
-        found = _DMS.match(text) if degrees else None
-        if found is None:
-            raise FootprintError(f"{path}:{i + 2}: {name} {value!r} is not a number (nor degrees-minutes-seconds)")
-        d, m, sec = (float(g) if g else 0.0 for g in found.groups())
-        out[i] = np.copysign(abs(d) + m / 60 + sec / 3600, d if d != 0 else 1)
-    if not np.isfinite(out).all():
-        bad = int(np.flatnonzero(~np.isfinite(out))[0])
-        raise FootprintError(f"{path}:{bad + 2}: {name} is not a finite number")
-    return out
+        if degrees:
+            out[i] = _dms(text)
+    return out, ~np.isfinite(out)
+
+
+def _dms(text: str) -> float:
+    """Degrees-minutes-seconds (116°23′45.6″, 116 23 45.6, 28°30′N) to decimal degrees, NaN if not valid."""
+    hemisphere = ""
+    if text[-1:].upper() in "NSEW":
+        text, hemisphere = text[:-1].strip(), text[-1].upper()
+    found = _DMS.match(text)
+    if found is None:
+        return float("nan")
+    d, m, sec = (float(g) if g else 0.0 for g in found.groups())
+    whole_degrees = float(found.group(1)).is_integer()
+    if m >= 60 or sec >= 60 or (not whole_degrees and (found.group(2) or found.group(3))):
+        return float("nan")  # 116°75′ or 116.5°30′: not degrees-minutes-seconds
+    if found.group(3) and not float(m).is_integer():
+        return float("nan")
+    value = abs(d) + m / 60 + sec / 3600
+    negative = text.lstrip().startswith("-") or hemisphere in ("S", "W")
+    return -value if negative else value

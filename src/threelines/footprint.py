@@ -142,15 +142,11 @@ def read_projects(
         If the file cannot be read, has no features or no CRS.
     """
     sources, problems = open_sources(path, encoding)
-    if len(sources) == 1 and not problems:
-        only = sources[0]
-        return projects_from_frame(
-            only.frame, working_crs, label=only.label, stem=only.stem, crs=crs, overrides=overrides,
-            line_widths=line_widths,
-        )  # fmt: skip
-    # A zip or folder: each file is its own source; one that fails is reported and the rest go on.
     parts = []
-    for source in sources:
+    for source in sources:  # a zip or folder holds several; one that fails is reported, the rest go on
+        problems += source.problems
+        if source.frame.empty and source.problems:
+            continue  # a table whose every parcel was refused: its messages say why
         try:
             parts.append(
                 projects_from_frame(
@@ -164,7 +160,11 @@ def read_projects(
                 )
             )
         except FootprintError as exc:
+            if len(sources) == 1 and not problems:
+                raise
             problems.append(str(exc))
+    if len(parts) == 1 and not problems:
+        return parts[0]
     geometry = np.concatenate([p.geometry for p in parts]) if parts else np.empty(0, dtype=object)
     return Projects(
         source=str(path),

@@ -3,20 +3,24 @@
 Vector files (Shapefile, GeoJSON, GeoPackage, KML/KMZ, DXF, FlatGeobuf,
 GeoParquet and anything else GDAL reads), corner-coordinate tables (CSV,
 XLSX), zip archives and folders of them (each file inside is a source), and
-GeoJSON on standard input (``-``). Each source is a GeoDataFrame with a
-label for messages and a stem for default project ids.
+GeoJSON or KML on standard input (``-``). Each source is a GeoDataFrame
+with a label for messages and a stem for default project ids. A zip is
+unpacked into a temporary folder first, so that everything that works on a
+file (encoding guesses, sidecar checks, tables, GeoParquet) works inside
+zips too.
 """
 
 from __future__ import annotations
 
-import io
+import logging
 import sys
+import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
+import pandas as pd
 import pyogrio
 import shapely
 
@@ -24,17 +28,26 @@ from threelines.corners import TABLE_SUFFIXES, is_table, read_corners
 from threelines.encoding import guess_encoding
 from threelines.errors import FootprintError
 
+log = logging.getLogger(__name__)
+
 #: File endings read as vector data from a folder or a zip (other members are skipped).
 VECTOR_SUFFIXES = (".shp", ".geojson", ".json", ".gpkg", ".kml", ".kmz", ".dxf", ".fgb", ".parquet", ".gml")
+
+#: Files that only ever carry attributes in their declared encoding; --encoding is for the others.
+_ENCODED = (".shp", ".dbf")
+
+#: DXF entities that are not outlines: labels, hatches (which repeat an outline), points, blocks.
+_CAD_NOISE = ("AcDbText", "AcDbMText", "AcDbHatch", "AcDbPoint", "AcDbBlockReference", "AcDbAttribute")
 
 
 @dataclass
 class Source:
-    """One readable input: its features, how to name it, and the stem of default ids."""
+    """One readable input: its features, how to name it, the stem of default ids, and row problems."""
 
     frame: gpd.GeoDataFrame
     label: str
     stem: str
+    problems: list[str] = field(default_factory=list)
 
 
 def open_sources(path: str | Path, encoding: str | None = None) -> tuple[list[Source], list[str]]:
@@ -44,9 +57,9 @@ def open_sources(path: str | Path, encoding: str | None = None) -> tuple[list[So
     ----------
     path : str or Path
         A file (``file.gpkg:layer`` picks a layer), a zip or a folder of
-        files, or ``-`` for GeoJSON on standard input.
+        files, or ``-`` for GeoJSON or KML on standard input.
     encoding : str, optional
-        Attribute encoding for shapefiles without a .cpg.
+        Attribute encoding for shapefiles (and tables) that do not declare one.
 
     Returns
     -------
@@ -62,53 +75,69 @@ def open_sources(path: str | Path, encoding: str | None = None) -> tuple[list[So
     """
     text = str(path)
     if text == "-":
-        return [_read_stdin()], []
+        return [_read_stdin(encoding)], []
     plain = Path(text)
     if plain.is_dir():
-        members = sorted(p for p in plain.rglob("*") if p.suffix.lower() in (*VECTOR_SUFFIXES, *TABLE_SUFFIXES))
-        return _several([str(m) for m in members], text, encoding, what="folder")
+        return _several(_members(plain), plain, text, encoding, what="folder")
     if plain.suffix.lower() == ".zip" and plain.is_file():
-        try:
-            with zipfile.ZipFile(plain) as archive:
-                names = [n for n in archive.namelist() if Path(n).suffix.lower() in VECTOR_SUFFIXES]
-        except zipfile.BadZipFile:
-            raise FootprintError(f"{text}: is not a readable zip archive") from None
-        return _several([f"/vsizip/{plain}/{n}" for n in sorted(names)], text, encoding, what="zip")
+        with tempfile.TemporaryDirectory(prefix="threelines-zip-") as folder:
+            try:
+                with zipfile.ZipFile(plain) as archive:
+                    archive.extractall(folder)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise FootprintError(f"{text}: is not a readable zip archive ({exc})") from None
+            # Everything is read into memory before the folder goes away.
+            return _several(_members(Path(folder)), Path(folder), text, encoding, what="zip", inside=True)
     return [read_source(text, encoding)], []
 
 
-def _several(members: list[str], label: str, encoding: str | None, *, what: str):
+def _members(folder: Path) -> list[Path]:
+    """Footprint files in a folder tree, without system clutter (dot files, __MACOSX)."""
+    wanted = (*VECTOR_SUFFIXES, *(s for s in TABLE_SUFFIXES if s != ".txt"))
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in wanted
+        and not any(part.startswith((".", "__MACOSX")) for part in p.relative_to(folder).parts)
+    )
+
+
+def _several(members: list[Path], root: Path, label: str, encoding: str | None, *, what: str, inside: bool = False):
     if not members:
         raise FootprintError(
             f"{label}: the {what} holds no vector file or corner table ({', '.join(VECTOR_SUFFIXES + TABLE_SUFFIXES)})"
         )
     sources, problems = [], []
     for member in members:
+        name = f"{label}!{member.relative_to(root)}" if inside else str(member)
         try:
-            sources.append(read_source(member, encoding))
+            source = read_source(str(member), encoding, label=name)
         except FootprintError as exc:
             problems.append(str(exc))
+            continue
+        sources.append(source)
     return sources, problems
 
 
-def read_source(text: str, encoding: str | None = None) -> Source:
+def read_source(text: str, encoding: str | None = None, *, label: str | None = None) -> Source:
     """Read one file (``file:layer`` picks a layer) into a source, or explain why not."""
     layer = None
-    if not text.startswith("/vsi") and not Path(text).exists() and ":" in text:
+    if not Path(text).exists() and ":" in text:
         text, layer = text.rsplit(":", 1)
-    label = text.replace("/vsizip/", "") if layer is None else f"{text}:{layer}"
-    stem = Path(text).stem
-    if not text.startswith("/vsi"):
-        _check_files(Path(text), label)
+    label = label or (text if layer is None else f"{text}:{layer}")
+    path = Path(text)
+    _check_files(path, label)
+    suffix = path.suffix.lower()
     if is_table(text):
-        return Source(read_corners(text), label, stem)
-    suffix = Path(text).suffix.lower()
+        frame, problems = read_corners(text, label=label, encoding=encoding)
+        return Source(frame, label, path.stem, problems)
     if suffix in (".parquet", ".geoparquet"):
-        return Source(_read_parquet(text, label), label, stem)
-    frame = _read_vector(text, layer, label, encoding)
+        return Source(_read_parquet(text, label), label, path.stem)
+    frame = _read_vector(text, layer, label, encoding if suffix in _ENCODED else None)
     if suffix == ".dxf":
-        frame = _close_cad_rings(frame)
-    return Source(frame, label, stem)
+        frame = _cad_outlines(frame, label)
+    return Source(frame, label, path.stem)
 
 
 def _check_files(path: Path, label: str) -> None:
@@ -133,13 +162,14 @@ def _read_vector(text: str, layer: str | None, label: str, encoding: str | None)
             "GeoPackage, KML, DXF, FlatGeobuf, GeoParquet or a corner-coordinate table"
         ) from None
     names = [str(row[0]) for row in layers]
-    if layer is None and len(names) > 1 and Path(text).suffix.lower() not in (".kml", ".kmz"):
+    many = Path(text).suffix.lower() in (".kml", ".kmz")  # placemarks sit in folders, each a layer
+    if layer is None and len(names) > 1 and not many:
         raise FootprintError(f"{label}: holds {len(names)} layers ({', '.join(names)}); pick one as {label}:LAYER")
-    encoding = encoding or (guess_encoding(text) if not text.startswith("/vsi") else None)
-    # A KML/KMZ keeps placemarks in folders, each a layer: read them all.
-    wanted = [layer] if layer is not None else (names if Path(text).suffix.lower() in (".kml", ".kmz") else [None])
+    if not names:
+        raise FootprintError(f"{label}: has no features; a footprint file needs at least one polygon, line or point")
+    encoding = encoding or guess_encoding(text)
     frames = []
-    for name in wanted:
+    for name in [layer] if layer is not None else (names if many else [None]):
         try:
             frames.append(pyogrio.read_dataframe(text, layer=name, encoding=encoding))
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
@@ -153,7 +183,7 @@ def _read_vector(text: str, layer: str | None, label: str, encoding: str | None)
             ) from None
         except LookupError:
             raise FootprintError(f"{label}: unknown encoding {encoding!r}; try GBK or UTF-8") from None
-    frame = frames[0] if len(frames) == 1 else gpd.GeoDataFrame(_concat(frames), crs=frames[0].crs)
+    frame = frames[0] if len(frames) == 1 else gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
     if not hasattr(frame, "geometry"):
         raise FootprintError(
             f"{label}: has no geometry (a plain table?); give a vector file, or a corner table with X/Y or "
@@ -164,27 +194,15 @@ def _read_vector(text: str, layer: str | None, label: str, encoding: str | None)
 
 def _read_repairing(text: str, layer: str | None, encoding: str | None, label: str) -> gpd.GeoDataFrame:
     """Read a file whose rings GEOS refuses (unclosed, too few points), closing them, and say so."""
-    import logging
-
-    import pandas as pd
     from pyogrio.raw import read
 
     meta, _, wkb, fields = read(text, layer=layer, encoding=encoding)
     geoms = shapely.from_wkb(wkb, on_invalid="fix")
-    broken = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    if broken.all():
+    if (shapely.is_missing(geoms) | shapely.is_empty(geoms)).all():
         raise FootprintError(f"{label}: no geometry GEOS can build, even with its rings closed; check the drawing")
-    logging.getLogger(__name__).warning(
-        "%s: closed rings that were not closed (or dropped ones with too few points); check the drawing", label
-    )
+    log.warning("%s: closed rings that were not closed (or dropped ones with too few points); check the drawing", label)
     table = pd.DataFrame(dict(zip(meta["fields"], fields, strict=True)))
     return gpd.GeoDataFrame(table, geometry=geoms, crs=meta["crs"])
-
-
-def _concat(frames):
-    import pandas as pd
-
-    return pd.concat(frames, ignore_index=True)
 
 
 def _read_parquet(text: str, label: str) -> gpd.GeoDataFrame:
@@ -194,27 +212,43 @@ def _read_parquet(text: str, label: str) -> gpd.GeoDataFrame:
         raise FootprintError(f"{label}: cannot read it as GeoParquet ({_first_line(exc)})") from None
 
 
-def _read_stdin() -> Source:
+def _read_stdin(encoding: str | None) -> Source:
+    """Standard input, GeoJSON or KML (told apart by the first character), read like a file."""
     data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
     if not data.strip():
         raise FootprintError("<stdin>: nothing was given; pipe a GeoJSON document in, or name a file")
-    try:
-        frame = pyogrio.read_dataframe(io.BytesIO(data))
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise FootprintError(f"<stdin>: cannot read it as GeoJSON ({_first_line(exc)})") from None
-    return Source(frame, "<stdin>", "stdin")
+    suffix = ".kml" if data.lstrip().startswith(b"<") else ".geojson"
+    with tempfile.TemporaryDirectory(prefix="threelines-stdin-") as folder:
+        path = Path(folder) / f"stdin{suffix}"
+        path.write_bytes(data)
+        source = read_source(str(path), encoding, label="<stdin>")
+    source.stem = "stdin"
+    return source
 
 
-def _close_cad_rings(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """CAD drawings store outlines as polylines: a closed one is a polygon, an open one stays a line."""
-    geoms = np.asarray(frame.geometry.values, dtype=object)
-    lines = shapely.get_type_id(geoms) == shapely.GeometryType.LINESTRING
-    closed = lines & shapely.is_closed(geoms) & (shapely.get_num_coordinates(geoms) >= 4)
+def _cad_outlines(frame: gpd.GeoDataFrame, label: str) -> gpd.GeoDataFrame:
+    """Keep a drawing's outlines: closed polylines become polygons, open ones stay lines.
+
+    Labels (the 拐点 numbers), hatches (which repeat an outline), points and
+    block references are not footprints and are left out, with a note.
+    """
+    noise = frame["SubClasses"].fillna("").str.contains("|".join(_CAD_NOISE)) if "SubClasses" in frame else False
+    kinds = shapely.get_type_id(frame.geometry.values)
+    keep = ~noise & pd.Series(kinds, index=frame.index).isin(
+        [shapely.GeometryType.LINESTRING, shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON]
+    )
+    if (~keep).any():
+        log.info("%s: left out %d drawing entities that are not outlines (text, hatches, points)", label, (~keep).sum())
+    frame = frame[keep].copy()
+    geoms = frame.geometry.values.copy()
+    closed = (shapely.get_type_id(geoms) == shapely.GeometryType.LINESTRING) & shapely.is_closed(geoms)
+    closed &= shapely.get_num_coordinates(geoms) >= 4
     if closed.any():
-        geoms = geoms.copy()
         coords, index = shapely.get_coordinates(geoms[closed], return_index=True)
         geoms[closed] = shapely.polygons(shapely.linearrings(coords, indices=index))
         frame = frame.set_geometry(geoms)
+    if frame.empty:
+        raise FootprintError(f"{label}: the drawing has no polylines or polygons to screen")
     return frame
 
 
