@@ -104,7 +104,7 @@ def test_projected_metres_labelled_as_degrees(run, tmp_path, sample_projects):
     pyogrio.write_dataframe(frame, path)
     result = run("screen", path)
     assert result.exit_code == 2
-    assert "are metres, not degrees, but the file says China Geodetic Coordinate System 2000" in result.stderr
+    assert "are metres, not degrees, but they are said to be in China Geodetic Coordinate System 2000" in result.stderr
 
 
 def test_outside_china(run, tmp_path):

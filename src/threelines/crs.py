@@ -214,8 +214,6 @@ def gk_zone_crs(bounds: tuple[float, float, float, float]) -> CRS | None:
     zone = int(minx // 1_000_000)
     if zone != int(maxx // 1_000_000) or not 25 <= zone <= 45:
         return None
-    if not (minx % 1_000_000 > 0 and maxx % 1_000_000 < 1_000_000):
-        return None
     if not (_GK_NORTHING[0] <= miny and maxy <= _GK_NORTHING[1]):
         return None
     return CRS.from_epsg(4513 + zone - 25)
@@ -253,13 +251,20 @@ def diagnose(bounds: tuple[float, float, float, float], crs: CRS | None, label: 
         if max(abs(minx), abs(maxx)) > 180 or max(abs(miny), abs(maxy)) > 90:
             if crs is not None:
                 raise CRSError(
-                    f"{label}: coordinates such as {minx:.1f}, {miny:.1f} are metres, not degrees, but the file says "
-                    f"{crs.name}; give the right --crs (e.g. 4527 for a prefixed Gauss-Kruger zone 39 easting)"
+                    f"{label}: coordinates such as {minx:.1f}, {miny:.1f} are metres, not degrees, but they are "
+                    f"said to be in {crs.name}; give the right --crs (e.g. 4527 for a prefixed Gauss-Kruger zone 39 "
+                    "easting)"
                 )
             if gk_zone_crs((miny, minx, maxy, maxx)) is not None:
                 raise CRSError(
                     f"{label}: the eastings and northings look swapped (X {minx:.1f} is a prefixed easting); "
                     "Chinese survey tables label the northing X and the easting Y: swap the columns"
+                )
+            zones = {int(minx // 1_000_000), int(maxx // 1_000_000)}
+            if len(zones) > 1 and all(25 <= z <= 45 for z in zones) and _GK_NORTHING[0] <= miny <= _GK_NORTHING[1]:
+                raise CRSError(
+                    f"{label}: the eastings carry zone prefixes {' and '.join(map(str, sorted(zones)))}; "
+                    "one footprint must be in one zone: convert it, or give --crs for the zone it is in"
                 )
             if minx >= 100_000 and maxx <= 900_000 and _GK_NORTHING[0] <= miny <= _GK_NORTHING[1]:
                 raise CRSError(

@@ -268,12 +268,14 @@ def _footprint_crs(frame, given, label: str):
         The frame (converted if it was in a web-map offset) and its CRS.
     """
     bounds = tuple(frame.geometry.total_bounds)
+    located = bool(np.isfinite(bounds).all())  # all geometries empty: each feature reports it
     file_crs = CRS.from_user_input(frame.crs) if frame.crs is not None else None
     try:
         if given is not None and str(given).strip().lower() in WEB_OFFSETS:
             if file_crs is not None and not file_crs.is_geographic:
                 raise CRSError(f"{label}: --crs {given} is for longitude/latitude, but the file is in {file_crs.name}")
-            diagnose(bounds, CRS.from_epsg(4326), label)
+            if located:
+                diagnose(bounds, CRS.from_epsg(4326), label)
             to_wgs84 = WEB_OFFSETS[str(given).strip().lower()]
             frame = frame.set_geometry(shapely.transform(frame.geometry.values, to_wgs84), crs=None)
             log.info("%s: converted from %s web-map coordinates to WGS84", label, given)
@@ -287,18 +289,21 @@ def _footprint_crs(frame, given, label: str):
         elif file_crs is not None:
             chosen = file_crs
         else:
-            chosen = gk_zone_crs(bounds)
+            chosen = gk_zone_crs(bounds) if located else None
             if chosen is None:
-                diagnose(bounds, None, label)  # a clear hint for swapped or unprefixed coordinates
+                if located:
+                    diagnose(bounds, None, label)  # a clear hint for swapped, unprefixed or mixed coordinates
+                where = " (a shapefile needs its .prj)" if label.lower().endswith(".shp") else ""
                 raise CRSError(
-                    f"{label}: has no CRS (a shapefile needs its .prj); say which it is with --crs, e.g. --crs 4490 "
+                    f"{label}: has no CRS{where}; say which it is with --crs, e.g. --crs 4490 "
                     "(CGCS2000 lon/lat) or --crs 4527 (CGCS2000 Gauss-Kruger zone 39, prefixed easting)"
                 )
             log.warning(
                 "%s: no CRS given; the eastings carry zone prefix %d, so they are read as %s (EPSG:%d)",
                 label, int(bounds[0] // 1_000_000), chosen.name, chosen.to_epsg(),
             )  # fmt: skip
-        diagnose(bounds, chosen, label)
+        if located:
+            diagnose(bounds, chosen, label)
     except CRSError as exc:
         raise FootprintError(str(exc)) from None
     return frame, chosen

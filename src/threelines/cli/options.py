@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 
@@ -30,7 +32,9 @@ rules_opt = click.option(
     "--rules", "rules", type=click.Path(dir_okay=False), help="Rule file (YAML). Default: the bundled sample."
 )
 crs_opt = click.option(
-    "--crs", help="CRS of a footprint file that has none: EPSG code (4490, 4527), WKT or PROJ string."
+    "--crs",
+    help="CRS of the footprint (overrides the file's): EPSG code (4490, 4527), WKT or PROJ string, "
+    "or gcj02 / bd09 for web-map coordinates.",
 )
 encoding_opt = click.option("--encoding", help="Attribute encoding of the footprint file, e.g. GBK.")
 output_opt = click.option(
@@ -92,8 +96,12 @@ def wkt_frame(text: str):
 
     try:
         geom = shapely.from_wkt(text)
-    except shapely.errors.ShapelyError as exc:
-        raise click.BadParameter(f"not WKT ({str(exc).splitlines()[0]})", param_hint="'--wkt'") from None
+    except shapely.errors.ShapelyError:
+        try:  # an unclosed ring, as pasted by hand: close it, and say so
+            geom = shapely.from_wkt(text, on_invalid="fix")
+            logging.getLogger(__name__).warning("--wkt: closed a ring that was not closed; check the coordinates")
+        except shapely.errors.ShapelyError as exc:
+            raise click.BadParameter(f"not WKT ({str(exc).splitlines()[0]})", param_hint="'--wkt'") from None
     if geom is None or geom.is_empty:
         raise click.BadParameter("the geometry is empty", param_hint="'--wkt'")
     frame = gpd.GeoDataFrame({"id": ["wkt"]}, geometry=[geom], crs=None)
