@@ -272,3 +272,144 @@ def test_multipoint_gcj_paste(run):
     result = run("screen", "--wkt", "POINT (116.2 28.7)", "--crs", "gcj02", "--radius", "50", "--format", "json")
     assert result.exit_code == 0
     assert io.StringIO(result.stdout).read().startswith("{")
+
+
+# --- real-world awkwardness (zips, drawings, tables as people make them) ---
+
+
+def test_zipped_gbk_shapefile_without_cpg(tmp_path, p02):
+    frame = p02.rename(columns={"industry": "行业代码"})
+    pyogrio.write_dataframe(frame, tmp_path / "site.shp", encoding="GBK")
+    (tmp_path / "site.cpg").unlink()
+    with zipfile.ZipFile(tmp_path / "gbk.zip", "w") as archive:
+        for ending in ("shp", "shx", "dbf", "prj"):
+            archive.write(tmp_path / f"site.{ending}", f"SITE/site.{ending}")
+        archive.writestr("__MACOSX/SITE/._site.shp", b"\x00\x05\x16\x07")
+        archive.writestr("说明.txt", "附件为项目红线")
+    result = screen(tmp_path / "gbk.zip")
+    check(result)
+    assert result.verdicts[0].project["name"] == "湿地生态旅游度假村项目"
+
+
+def test_zipped_shapefile_missing_its_dbf(run, tmp_path, p02):
+    pyogrio.write_dataframe(p02, tmp_path / "site.shp")
+    with zipfile.ZipFile(tmp_path / "site.zip", "w") as archive:
+        for ending in ("shp", "shx", "prj"):
+            archive.write(tmp_path / f"site.{ending}", f"site.{ending}")
+    result = run("screen", tmp_path / "site.zip")
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'site.zip'}!site.shp: the shapefile's attribute table site.dbf is missing" in result.stderr
+
+
+def test_tables_and_geoparquet_inside_a_zip(tmp_path, p02):
+    xy = corners(p02, 4527)
+    pd.DataFrame({"X": xy[:, 1], "Y": xy[:, 0]}).to_csv(tmp_path / "corners.csv", index=False)
+    p02.to_crs(4490).to_parquet(tmp_path / "site.parquet")
+    with zipfile.ZipFile(tmp_path / "mixed.zip", "w") as archive:
+        archive.write(tmp_path / "corners.csv", "a/corners.csv")
+        archive.write(tmp_path / "site.parquet", "b/site.parquet")
+    check(screen(tmp_path / "mixed.zip", overrides={"industry": "N7869"}), n=2)
+
+
+R12_DXF = """0\nSECTION\n2\nENTITIES\n{entities}0\nENDSEC\n0\nEOF\n"""
+
+
+def dxf_polyline(xy, closed=True):
+    vertices = "".join(f"0\nVERTEX\n8\n0\n10\n{x:.3f}\n20\n{y:.3f}\n" for x, y in xy)
+    return f"0\nPOLYLINE\n8\n0\n66\n1\n70\n{1 if closed else 0}\n{vertices}0\nSEQEND\n8\n0\n"
+
+
+def test_dxf_labels_are_not_projects(tmp_path, p02):
+    xy = corners(p02, 4527)
+    labels = "".join(
+        f"0\nTEXT\n8\nLABELS\n10\n{x:.3f}\n20\n{y:.3f}\n40\n2.5\n1\nJ{i}\n" for i, (x, y) in enumerate(xy, 1)
+    )
+    (tmp_path / "site.dxf").write_text(R12_DXF.format(entities=dxf_polyline(xy) + labels), encoding="ascii")
+    check(screen(tmp_path / "site.dxf", overrides={"industry": "N7869"}))
+
+
+def test_kml_with_folders_on_stdin(p02):
+    from click.testing import CliRunner
+
+    from threelines.cli.main import cli
+
+    ring = " ".join(f"{x},{y}" for x, y in np.asarray(p02.to_crs(4326).geometry.iloc[0].exterior.coords))
+    placemark = "<Placemark><name>{}</name><Polygon><outerBoundaryIs><LinearRing><coordinates>" + ring
+    placemark += "</coordinates></LinearRing></outerBoundaryIs></Polygon></Placemark>"
+    kml = (
+        '<?xml version="1.0" encoding="UTF-8"?><kml xmlns="http://www.opengis.net/kml/2.2"><Document>'
+        f"<Folder><name>A</name>{placemark.format('一期')}</Folder><Folder><name>B</name>{placemark.format('二期')}</Folder>"
+        "</Document></kml>"
+    )
+    result = CliRunner().invoke(cli, ["screen", "-", "--industry", "N7869", "--format", "json"], input=kml)
+    assert result.exit_code == 0, result.stderr
+    docs = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [d["project"]["name"] for d in docs] == ["一期", "二期"]
+    assert all(d["verdict"] == "reject" for d in docs)
+
+
+def test_empty_kml(run, tmp_path):
+    (tmp_path / "empty.kml").write_text('<kml xmlns="http://www.opengis.net/kml/2.2"><Document></Document></kml>')
+    result = run("screen", tmp_path / "empty.kml")
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_encoding_option_does_not_break_utf8_formats(tmp_path, p02):
+    pyogrio.write_dataframe(p02, tmp_path / "site.geojson")
+    check(screen(tmp_path / "site.geojson", encoding="GBK"))
+
+
+def test_table_as_people_make_them(tmp_path, p02):
+    """A title row, semicolons, parcel cells left blank below the first, thousands separators."""
+    xy = corners(p02, 4527)
+    lines = ["南昌县某项目拐点坐标表;;;", "地块;点号;X(m);Y（米）"]
+    for i, (x, y) in enumerate(xy):
+        lines.append(f"{'A' if i == 0 else ''};{i + 1};{y:,.3f};{x:.3f}")
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = screen(tmp_path / "t.csv", overrides={"industry": "N7869"})
+    check(result)
+    assert result.verdicts[0].project["id"] == "A"
+
+
+def test_hemisphere_letters_and_bad_dms(run, tmp_path, p02):
+    lonlat = corners(p02, 4490)
+    rows = [f"{lon:.7f}E,{lat:.7f}N" for lon, lat in lonlat]
+    (tmp_path / "ok.csv").write_text("经度,纬度\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    check(screen(tmp_path / "ok.csv", overrides={"industry": "N7869"}))
+    (tmp_path / "bad.csv").write_text("经度,纬度\n116°75′,28.5\n116.1,28.5\n116.1,28.6\n", encoding="utf-8")
+    result = run("screen", tmp_path / "bad.csv")
+    assert result.exit_code == 2
+    assert (
+        result.stderr
+        == f"Error: {tmp_path / 'bad.csv'}:2: 经度 '116°75′' is not a number (nor degrees-minutes-seconds)\n"
+    )
+
+
+def test_ring_one_is_the_outline_whatever_the_row_order(tmp_path):
+    outer = np.array(shapely.box(39_409_000, 3_169_000, 39_411_000, 3_171_000).exterior.coords)[:-1]
+    hole = np.array(shapely.box(39_410_000, 3_170_000, 39_410_100, 3_170_100).exterior.coords)[:-1]
+    rows = [(2, y, x) for x, y in hole] + [(1, y, x) for x, y in outer]
+    pd.DataFrame(rows, columns=["圈号", "X", "Y"]).to_csv(tmp_path / "h.csv", index=False)
+    (verdict,) = screen(tmp_path / "h.csv").verdicts
+    assert verdict.project["area_m2"] == pytest.approx(2000 * 2000 - 100 * 100, rel=2e-3)
+
+
+def test_one_bad_parcel_is_reported_and_the_others_screened(run, tmp_path, p02):
+    xy = corners(p02, 4527)
+    rows = [("A", y, x) for x, y in xy] + [("B", 3_170_000.0, 39_410_000.0), ("B", 3_170_010.0, 39_410_000.0)]
+    pd.DataFrame(rows, columns=["地块", "X", "Y"]).to_csv(tmp_path / "p.csv", index=False)
+    result = run("screen", tmp_path / "p.csv", "--industry", "N7869", "--format", "json")
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["project"]["id"] == "A"
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: {tmp_path / 'p.csv'}:{len(xy) + 2}: parcel 'B' ring '1' has 2 point(s); a polygon needs at least 3"
+    )
+
+
+def test_eastings_in_two_zones(run, tmp_path):
+    rows = "X,Y\n3150000,38600000\n3150100,39400000\n3150200,39400100\n"
+    (tmp_path / "z.csv").write_text(rows, encoding="utf-8")
+    result = run("screen", tmp_path / "z.csv")
+    assert result.exit_code == 2
+    assert "the eastings carry zone prefixes 38 and 39; one footprint must be in one zone" in result.stderr

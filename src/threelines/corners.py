@@ -231,6 +231,11 @@ def _dms(text: str) -> float:
     hemisphere = ""
     if text[-1:].upper() in "NSEW":
         text, hemisphere = text[:-1].strip(), text[-1].upper()
+    try:
+        value = float(text)  # decimal degrees with a hemisphere letter
+        return -abs(value) if hemisphere in ("S", "W") else value
+    except ValueError:
+        pass
     found = _DMS.match(text)
     if found is None:
         return float("nan")
