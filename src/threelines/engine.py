@@ -91,26 +91,38 @@ def screen(
             footprint, manifest.working_crs, crs=crs, encoding=encoding, overrides=overrides,
             line_widths=manifest.line_widths,
         )  # fmt: skip
-    verdicts = screen_projects(projects, manifest, ruleset)
-    problems = list(projects.problems)
-    outside = _outside_extent(projects, manifest)
-    for p in outside:
-        problems.append(
-            f"{projects.source}: project {projects.attrs[p]['id']!r}: lies outside the extent of every layer of "
-            f"{manifest.path}; check its CRS (--crs) and that the manifest covers the site"
+    results = screen_checked(projects, manifest, ruleset)
+    return Screening(
+        verdicts=[r for r in results if isinstance(r, Verdict)],
+        problems=list(projects.problems) + [r for r in results if isinstance(r, str)],
+    )
+
+
+def screen_checked(projects: Projects, manifest: Manifest, rules: RuleSet) -> list[Verdict | str]:
+    """Screen projects, refusing those that lie where the layers cannot judge them.
+
+    A footprint outside the extent of every layer, or (with a unit layer)
+    outside every control unit, is almost always in the wrong CRS or the
+    wrong jurisdiction: a "pass" for it would be a confident wrong answer.
+
+    Returns
+    -------
+    list of Verdict or str
+        Per project, in order: its verdict, or the message saying why it was
+        not screened.
+    """
+    verdicts: list[Verdict | str] = list(screen_projects(projects, manifest, rules))
+    where = f"{manifest.path}; check its CRS (--crs) and that the manifest covers the site"
+    for p in _outside_extent(projects, manifest):
+        verdicts[p] = (
+            f"{projects.source}: project {projects.attrs[p]['id']!r}: lies outside the extent of every layer of {where}"
         )
-    verdicts = [v for i, v in enumerate(verdicts) if i not in outside]
     if manifest.unit_layer is not None:
-        # A footprint in no control unit at all is almost always in the wrong CRS or the
-        # wrong jurisdiction: a "pass" for it would be a confident wrong answer.
-        for verdict in verdicts:
-            if not verdict.units:
-                problems.append(
-                    f"{projects.source}: project {verdict.project['id']!r}: lies outside every control unit of "
-                    f"{manifest.path}; check its CRS (--crs) and that the manifest covers the site"
-                )
-        verdicts = [v for v in verdicts if v.units]
-    return Screening(verdicts=verdicts, problems=problems)
+        for p, verdict in enumerate(verdicts):
+            if isinstance(verdict, Verdict) and not verdict.units:
+                project = f"{projects.source}: project {projects.attrs[p]['id']!r}"
+                verdicts[p] = f"{project}: lies outside every control unit of {where}"
+    return verdicts
 
 
 def screen_projects(projects: Projects, manifest: Manifest, rules: RuleSet) -> list[Verdict]:

@@ -94,6 +94,16 @@ class Projects:
     def __len__(self) -> int:
         return len(self.attrs)
 
+    def take(self, positions) -> Projects:
+        """The projects at some positions (for screening a large input in chunks)."""
+        positions = list(positions)
+        return Projects(
+            source=self.source,
+            attrs=[self.attrs[i] for i in positions],
+            geometry=self.geometry[positions],
+            area_m2=self.area_m2[positions],
+        )
+
 
 def project_record(attrs: dict[str, Any], area_m2: float) -> dict[str, Any]:
     """A project as results show it: every attribute (None where not given), the industry name, the areas."""
