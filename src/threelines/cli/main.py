@@ -8,6 +8,7 @@ import warnings
 import click
 
 from threelines import __version__
+from threelines.cli.batch import batch
 from threelines.cli.layers import layers
 from threelines.cli.rules import rules
 from threelines.cli.screen import screen
@@ -16,13 +17,15 @@ from threelines.cli.screen import screen
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="threelines")
 @click.option("-v", "--verbose", count=True, help="More messages on stderr (-vv for debugging).")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
-def cli(verbose: int, quiet: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr (no progress bar).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """Screen project footprints against China's "three lines, one list" (三线一单).
 
     Answers pass, conditional or reject for each project, with every
     constraint that triggered and the evidence. Run `threelines screen -h`.
     """
+    ctx.obj = {"quiet": quiet}
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="threelines: %(levelname)s: %(message)s", force=True)
     # Library warnings (GDAL's among them) become one log line each, without source lines.
@@ -31,6 +34,7 @@ def cli(verbose: int, quiet: bool) -> None:
 
 
 cli.add_command(screen)
+cli.add_command(batch)
 cli.add_command(rules)
 cli.add_command(layers)
 

@@ -12,12 +12,12 @@ from threelines.verdict import Verdict
 _DECIMALS = {"m2": 2, "_ha": 6, "_mu": 4, "ratio": 6, "distance_m": 2, "share": 6}
 
 
-def _rounded(value: Any, key: str = "") -> Any:
+def rounded(value: Any, key: str = "") -> Any:
     """Round measures for output and turn NaN into null."""
     if isinstance(value, dict):
-        return {k: _rounded(v, k) for k, v in value.items()}
+        return {k: rounded(v, k) for k, v in value.items()}
     if isinstance(value, list):
-        return [_rounded(v, key) for v in value]
+        return [rounded(v, key) for v in value]
     if isinstance(value, float):
         if not math.isfinite(value):
             return None
@@ -29,7 +29,7 @@ def _rounded(value: Any, key: str = "") -> Any:
 
 def verdict_json(verdict: Verdict, *, indent: int | None = None) -> str:
     """Serialise one verdict (keys sorted, Chinese kept as is)."""
-    return json.dumps(_rounded(verdict.to_dict()), sort_keys=True, ensure_ascii=False, indent=indent)
+    return json.dumps(rounded(verdict.to_dict()), sort_keys=True, ensure_ascii=False, indent=indent)
 
 
 def format_json(verdicts: list[Verdict], *, indent: int | None = None) -> str:

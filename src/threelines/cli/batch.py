@@ -1,0 +1,54 @@
+"""``threelines batch``: screen every project of many inputs into a folder of results."""
+
+from __future__ import annotations
+
+import click
+
+from threelines.cli import options
+
+
+@click.command(short_help="Screen many projects into a folder of results (resumable).")
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
+@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@options.layers_opt
+@options.rules_opt
+@options.project_options
+@options.crs_opt
+@options.encoding_opt
+@click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: every core).")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=500, show_default=True, help="Projects per chunk.")
+@click.option("--overwrite", is_flag=True, help="Start afresh in an existing output folder instead of resuming.")
+@options.fail_on_opt
+@click.pass_context
+def batch(ctx, inputs, out, layers, rules, crs, encoding, jobs, chunk_size, overwrite, fail_on, **kwargs) -> None:
+    """Screen every feature of every INPUT (files, zips, folders, corner tables) into the folder OUTPUT.
+
+    Writes results.jsonl (one object per project, as screen --format json,
+    with error set for a project that could not be screened), summary.csv
+    and summary.xlsx. Re-running with the same OUTPUT skips the projects
+    already screened with the same inputs (by hash). Exit codes: 0 done,
+    1 a verdict reached --fail-on, 2 a project or input could not be read.
+    """
+    from threelines import sample
+    from threelines.batch import default_jobs, run_batch
+    from threelines.errors import ThreelinesError
+    from threelines.manifest import load_manifest
+    from threelines.rules import load_rules
+
+    overrides = options.pop_project_overrides(kwargs)
+    quiet = (ctx.obj or {}).get("quiet", False)
+    try:
+        manifest = load_manifest(layers or sample.manifest_path())
+        ruleset = load_rules(rules or sample.rules_path(), manifest)
+        result = run_batch(
+            list(inputs), out, manifest, ruleset, crs=crs, encoding=encoding, overrides=overrides,
+            jobs=jobs or default_jobs(), chunk_size=chunk_size, overwrite=overwrite, progress=not quiet,
+        )  # fmt: skip
+    except ThreelinesError as exc:
+        raise options.InputError(str(exc)) from None
+    if not quiet:
+        click.echo(result.describe(), err=True)
+    if result.errors:
+        raise SystemExit(2)
+    if fail_on and (result.verdicts["reject"] or (fail_on == "conditional" and result.verdicts["conditional"])):
+        raise SystemExit(1)

@@ -1,0 +1,96 @@
+"""threelines batch: every project of many inputs into a folder that a re-run resumes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from threelines.batch import run_batch
+
+
+def lines(folder):
+    return [json.loads(line) for line in (folder / "results.jsonl").read_text("utf-8").splitlines()]
+
+
+def test_batch_writes_results_and_summaries(run, tmp_path, sample_dir, contract):
+    bad = sample_dir.parents[1] / "tests" / "data" / "bad" / "twopoints.csv"
+    out = tmp_path / "out"
+    result = run("batch", sample_dir / "projects.gpkg", sample_dir / "site" / "site.shp", bad, "-o", out)
+    assert result.exit_code == 2  # one input could not be read
+    assert result.stderr.strip().endswith("15 projects: 2 pass, 5 conditional, 7 reject, 1 error")
+    records = lines(out)
+    assert len(records) == 15
+    screened = [r for r in records if "error" not in r]
+    for record in screened:
+        import jsonschema
+
+        jsonschema.validate(record, contract)
+        assert len(record["input_hash"]) == 32
+    (error,) = [r for r in records if "error" in r]
+    assert error["error"].endswith("parcel '1' ring '1' has 2 point(s); a polygon needs at least 3")
+    summary = pd.read_csv(out / "summary.csv", keep_default_na=False)
+    assert list(summary.columns) == [
+        "id",
+        "name",
+        "source",
+        "verdict",
+        "reject",
+        "conditional",
+        "unresolved",
+        "rules",
+        "error",
+    ]
+    p07 = summary[summary.id == "P07"].iloc[0]
+    assert (p07.verdict, p07.reject, p07.rules) == ("reject", 3, "heavy-industry-priority, YX-01, SY-01")
+    assert pd.read_excel(out / "summary.xlsx").shape == (15, 9)
+
+
+def test_rerun_resumes_and_changed_rules_rescreen(tmp_path, sample_dir, manifest, ruleset):
+    out = tmp_path / "out"
+    first = run_batch([str(sample_dir / "projects.gpkg")], out, manifest, ruleset)
+    assert (first.screened, first.resumed) == (13, 0)
+    again = run_batch([str(sample_dir / "projects.gpkg")], out, manifest, ruleset)
+    assert (again.screened, again.resumed) == (0, 13)
+    assert len(lines(out)) == 13
+    # an interrupted run leaves a cut line: it is ignored and its project screened again
+    text = (out / "results.jsonl").read_text("utf-8").splitlines()
+    (out / "results.jsonl").write_text("\n".join(text[:-1]) + "\n" + text[-1][:40], encoding="utf-8")
+    resumed = run_batch([str(sample_dir / "projects.gpkg")], out, manifest, ruleset)
+    assert (resumed.screened, resumed.resumed) == (1, 12)
+    # changed rules: every project is screened again
+    from threelines.rules import load_rules
+
+    shutil.copytree(sample_dir, tmp_path / "s")
+    rules_path = tmp_path / "s" / "rules.yaml"
+    rules_path.write_text(rules_path.read_text("utf-8").replace("distance_m: 500", "distance_m: 800"), encoding="utf-8")
+    changed = run_batch([str(sample_dir / "projects.gpkg")], out, manifest, load_rules(rules_path, manifest))
+    assert (changed.screened, changed.resumed) == (13, 0)
+
+
+def test_workers_give_the_same_results(tmp_path, sample_dir, manifest, ruleset):
+    one = run_batch([str(sample_dir / "projects.gpkg")], tmp_path / "one", manifest, ruleset, jobs=1, chunk_size=4)
+    two = run_batch([str(sample_dir / "projects.gpkg")], tmp_path / "two", manifest, ruleset, jobs=2, chunk_size=4)
+    assert one.verdicts == two.verdicts
+    assert lines(tmp_path / "one") == lines(tmp_path / "two")
+
+
+def test_foreign_output_folder_is_refused(run, tmp_path, sample_dir):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me", encoding="utf-8")
+    result = run("batch", sample_dir / "projects" / "P01.geojson", "-o", out)
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {out}: exists and is not a batch output; give another -o, or --overwrite\n"
+    assert (out / "notes.txt").read_text("utf-8") == "keep me"
+
+
+@pytest.mark.parametrize(("fail_on", "code"), [("reject", 1), ("conditional", 1), (None, 0)])
+def test_fail_on(run, tmp_path, sample_dir, fail_on, code):
+    args = ["-q", "batch", sample_dir / "projects" / "P04.geojson", "-o", tmp_path / "o"]
+    if fail_on:
+        args += ["--fail-on", fail_on]
+    expected = 0 if fail_on == "reject" else code  # P04 is conditional
+    assert run(*args).exit_code == expected
