@@ -7,7 +7,8 @@ The output folder holds ``results.jsonl`` (one line per project, in the
 its geometry, its attributes, the manifest, every layer file and the rules:
 a re-run skips the projects whose hash is already in ``results.jsonl``, so
 an interrupted run resumes and a changed layer re-screens everything.
-Projects are screened in chunks, in worker processes when ``jobs`` > 1, and
+Projects are screened in chunks of neighbours (in Hilbert-curve order, so
+each chunk reads few features), in worker processes when ``jobs`` > 1, and
 results are written as each chunk finishes, so memory does not grow with
 the number of projects.
 """
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 
 from threelines.errors import OutputError, ThreelinesError
@@ -110,7 +112,7 @@ def run_batch(
             for message in errors:
                 _write(sink, {"project": {"id": _project_id(message, source)}, "source": source, "error": message})
             hashes = [project_hash(projects, i, digest) for i in range(len(projects))]
-            todo = [i for i, h in enumerate(hashes) if h not in done]
+            todo = _spatial_order(projects, [i for i, h in enumerate(hashes) if h not in done])
             result.resumed += len(projects) - len(todo)
             bar.total = (bar.total or 0) + len(todo)
             chunks = [projects.take(todo[i : i + chunk_size]) for i in range(0, len(todo), chunk_size)]
@@ -188,8 +190,6 @@ def _done_hashes(results: Path) -> set[str]:
 
 def _read(source: str, manifest: Manifest, crs, encoding, overrides) -> tuple[Projects, list[str]]:
     """Read one input; a file that cannot be read becomes one error and no projects."""
-    import numpy as np
-
     try:
         projects = read_projects(
             source, manifest.working_crs, crs=crs, encoding=encoding, overrides=overrides,
@@ -198,6 +198,16 @@ def _read(source: str, manifest: Manifest, crs, encoding, overrides) -> tuple[Pr
     except ThreelinesError as exc:
         return Projects(source=source, attrs=[], geometry=np.empty(0, dtype=object), area_m2=np.empty(0)), [str(exc)]
     return projects, list(projects.problems)
+
+
+def _spatial_order(projects: Projects, positions: list[int]) -> list[int]:
+    """Positions along a Hilbert curve, so that each chunk covers a small area and reads few features."""
+    if len(positions) < 2:
+        return positions
+    from geopandas import GeoSeries
+
+    keys = GeoSeries(shapely.centroid(projects.geometry[positions])).hilbert_distance()
+    return [positions[i] for i in np.argsort(keys.to_numpy(), kind="stable")]
 
 
 _WORKER: dict[str, Any] = {}

@@ -99,7 +99,8 @@ def read_layer(spec: LayerSpec, working_crs: CRS, bbox: tuple[float, float, floa
             f"layer {spec.name!r}: {spec.path} has a geometry GEOS cannot build ({exc}); "
             "close every ring and give it at least 4 points"
         ) from None
-    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    geoms = frame.geometry.values
+    frame = frame[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
     polygonal = np.isin(shapely.get_type_id(frame.geometry.values), POLYGONAL_IDS)
     if not polygonal.all():
         log.warning(

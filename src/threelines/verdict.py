@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Verdicts from best to worst; a project's verdict is the worst triggered outcome.
@@ -132,9 +132,10 @@ class Verdict:
         return {
             "project": self.project,
             "verdict": self.verdict,
-            "triggers": [asdict(t) for t in self.triggers],
+            # vars(): the records hold plain values, so asdict's deep copies are not needed
+            "triggers": [dict(vars(t)) for t in self.triggers],
             "units": [u.to_dict() for u in self.units],
-            "unresolved": [asdict(u) for u in self.unresolved],
-            "requirements": [asdict(r) for r in self.requirements],
+            "unresolved": [dict(vars(u)) for u in self.unresolved],
+            "requirements": [dict(vars(r)) for r in self.requirements],
             "warnings": list(self.warnings),
         }

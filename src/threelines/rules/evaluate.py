@@ -19,14 +19,28 @@ from threelines import industry
 from threelines.footprint import project_record
 from threelines.layers import LayerData
 from threelines.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs
-from threelines.rules.expr import Expr, attribute_refs
+from threelines.rules.expr import Expr, attribute_refs, bind
 from threelines.rules.load import POLLUTANTS, Rule, offset_fields, remaining_fields
 from threelines.verdict import Trigger, Unresolved
 
 
-def project_context(attrs: dict[str, Any], area_m2: float) -> dict[str, Any]:
+class ProjectMap(dict):
+    """The ``project`` map rules see, which converts itself for CEL once for all rules."""
+
+    __slots__ = ("_bound",)
+
+    def bound(self):
+        """The map bound as ``project`` (see :func:`threelines.rules.expr.bind`), made on first use."""
+        try:
+            return self._bound
+        except AttributeError:
+            self._bound = bind({"project": self})
+            return self._bound
+
+
+def project_context(attrs: dict[str, Any], area_m2: float) -> ProjectMap:
     """The ``project`` map rules see: the given attributes only, plus derived values."""
-    return {k: v for k, v in project_record(attrs, area_m2).items() if v is not None}
+    return ProjectMap((k, v) for k, v in project_record(attrs, area_m2).items() if v is not None)
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,8 @@ def applies(rule: Rule, project: dict[str, Any]) -> Decision:
         if not decision.holds:
             return decision
     if rule.when is not None:
-        return decide(rule.when, {"project": project})
+        bound = project.bound() if isinstance(project, ProjectMap) else None
+        return decide(rule.when, {"project": project}, bound)
     return Decision(True)
 
 
@@ -89,10 +104,13 @@ def _too_coarse(code: str, prefix: str) -> str:
     return f"the project's industry code {code} is coarser than the rule's {prefix}; give its class code"
 
 
-def decide(expr: Expr, variables: dict[str, Any]) -> Decision:
-    """Evaluate a condition; an attribute that is not given leaves it undecided."""
+def decide(expr: Expr, variables: dict[str, Any], bound=None) -> Decision:
+    """Evaluate a condition; an attribute that is not given leaves it undecided.
+
+    ``bound`` is ``variables`` already converted for CEL, when the caller has it.
+    """
     try:
-        return Decision(bool(expr.evaluate(variables)))
+        return Decision(bool(expr.evaluate(bound if bound is not None else variables)))
     except KeyError:
         missing = [(v, n) for v, n in sorted(attribute_refs(expr.source)) if v in variables and n not in variables[v]]
         return Decision(False, _not_given_pairs(missing) if missing else "an attribute is not given")
@@ -158,6 +176,7 @@ class _Context:
         self.triggers: list[tuple[int, Trigger]] = []
         self.unresolved: list[tuple[int, Unresolved]] = []
         self._noted: set[int] = set()
+        self._bound: dict[int, Any] = {}
 
     def variables(self, k: int) -> dict[str, Any]:
         """The names a condition or message sees for pair ``k``."""
@@ -185,7 +204,14 @@ class _Context:
         """The rule's condition for pair ``k`` (true when it has none)."""
         if self.rule.condition is None:
             return Decision(True)
-        return decide(self.rule.condition, self.variables(k))
+        variables = self.variables(k)
+        return decide(self.rule.condition, variables, self.bound(k, variables))
+
+    def bound(self, k: int, variables: dict[str, Any]):
+        """Pair ``k``'s variables converted for CEL, once for its condition and message."""
+        if k not in self._bound:
+            self._bound[k] = bind(variables)
+        return self._bound[k]
 
     def note(self, p: int, reason: str, feature_id=None) -> None:
         """Record that the rule could not be decided for project ``p`` (once per project)."""
@@ -199,7 +225,9 @@ class _Context:
             variables = {"project": self.projects[p], "feature": {}}
             self.triggers.append((p, _trigger(self.rule, self.layer, None, variables)))
         else:
-            self.triggers.append((p, _trigger(self.rule, self.layer, int(self.pairs.feature[k]), self.variables(k))))
+            variables = self.variables(k)
+            bound = self.bound(k, variables)
+            self.triggers.append((p, _trigger(self.rule, self.layer, int(self.pairs.feature[k]), variables, bound)))
 
     def per_feature(self, spatial: np.ndarray):
         """``overlaps`` and ``within_distance``: one trigger per feature that meets the test."""
@@ -244,7 +272,7 @@ class _Context:
                 overlap_m2=overlap, overlap_ha=overlap / 1e4, overlap_mu=overlap / M2_PER_MU,
                 overlap_ratio=min(sum(self.ratio(k) for k in ks), 1.0),
             )  # fmt: skip
-            attains = decide(rule.attains, variables) if rule.attains is not None else Decision(True)
+            attains = decide(rule.attains, variables, bind(variables)) if rule.attains is not None else Decision(True)
             for pollutant in rule.pollutants:
                 self._charge(p, ks[0], variables, pollutant, attains)
         return self.triggers, self.unresolved
@@ -362,7 +390,7 @@ def _num(value: float) -> str:
     return "0" if text in ("", "-0") else text
 
 
-def _trigger(rule: Rule, layer: LayerData, f: int | None, variables: dict[str, Any]) -> Trigger:
+def _trigger(rule: Rule, layer: LayerData, f: int | None, variables: dict[str, Any], bound=None) -> Trigger:
     """Build the trigger for a rule that fired, rendering its message."""
     has_pair = f is not None
     return Trigger(
@@ -378,7 +406,7 @@ def _trigger(rule: Rule, layer: LayerData, f: int | None, variables: dict[str, A
         overlap_mu=variables["overlap_mu"] if has_pair else None,
         overlap_ratio=variables["overlap_ratio"] if has_pair else None,
         distance_m=variables["distance_m"] if has_pair else None,
-        message=rule.message.render(variables),
+        message=rule.message.render(variables, bound),
         basis=rule.basis,
     )
 

@@ -1,0 +1,354 @@
+"""Province-scale benchmark: threelines batch against PostGIS and geopandas on the same overlaps.
+
+Generates a synthetic province with the sample's schema (by default 4,000
+red-line polygons of ~112 vertices, 1,500 control units of ~300 vertices
+tiling the region, quality and cap zones, a PM2.5 grid, 10,000 projects of
+1 ha to 5 km2, a tenth of them roads), then times, in one run:
+
+1. ``threelines batch`` on every project, as a whole process;
+2. the same overlaps (pairs and intersection areas, red lines and units) as
+   SQL in PostGIS with GiST indexes (PostgreSQL from Debian's packages,
+   started here on a Unix socket; loading is timed apart);
+3. a plain geopandas ``overlay`` of the same layers;
+4. one project screened as a whole process;
+
+checks that 1-3 find the same pairs and areas, and prints the figures, the
+ratios and the peak memory.
+
+Usage::
+
+    .venv/bin/python benchmarks/province.py [--projects 10000] [--jobs 2] [--no-postgis]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import shapely
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "threelines"]
+REGION_LONLAT = (113.6, 24.6, 118.4, 30.0)  # about the size of Jiangxi
+BUILD_CRS = "+proj=aea +lat_0=27.3 +lon_0=116 +lat_1=25.5 +lat_2=29.1 +ellps=GRS80 +units=m"
+INDUSTRIES = ["C2614", "C2221", "C3982", "G5920", "C1431", "C1524", "C1713", "C3311", "N7869", "D4412"]
+
+
+def blobs(rng, centres, radii, vertices):
+    """Irregular round polygons, vectorised."""
+    angles = np.linspace(0, 2 * np.pi, vertices, endpoint=False)
+    phase = rng.uniform(0, 2 * np.pi, (len(centres), 2))
+    r = radii[:, None] * (1 + 0.2 * np.sin(2 * angles + phase[:, :1]) + 0.1 * np.sin(5 * angles + phase[:, 1:]))
+    xs = centres[:, :1] + r * np.cos(angles)
+    ys = centres[:, 1:] + r * np.sin(angles)
+    rings = np.stack([xs, ys], axis=-1)
+    rings = np.concatenate([rings, rings[:, :1]], axis=1)
+    return shapely.polygons(rings)
+
+
+def generate(folder: Path, n_projects: int, seed: int = 2026) -> None:
+    """Write the province's layers, manifest, rules and projects into ``folder``."""
+    rng = np.random.default_rng(seed)
+    region = gpd.GeoSeries([shapely.box(*REGION_LONLAT)], crs=4490).to_crs(BUILD_CRS).iloc[0]
+    minx, miny, maxx, maxy = region.bounds
+
+    def points(n):
+        return np.column_stack([rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)])
+
+    # Control units: Voronoi cells tiling the region, edges densified to ~300 vertices each.
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(points(1500)), extend_to=region))
+    cells = shapely.segmentize(shapely.intersection(cells, region), 190.0)
+    classes = rng.choice(["优先保护单元", "重点管控单元", "一般管控单元"], len(cells), p=[0.3, 0.1, 0.6])
+    digit = {"优先保护单元": 1, "重点管控单元": 2, "一般管控单元": 3}
+    units = gpd.GeoDataFrame(
+        {
+            "code": [f"ZH360000{digit[c]}{i:04d}" for i, c in enumerate(classes)],
+            "name": [f"单元{i}" for i in range(len(cells))],
+            "class": classes,
+            "is_park": (classes == "重点管控单元") & (rng.random(len(cells)) < 0.4),
+        },
+        geometry=cells,
+        crs=BUILD_CRS,
+    )
+    # Red lines: 4,000 patches of 112 vertices.
+    red = gpd.GeoDataFrame(
+        {"id": [f"HX{i:05d}" for i in range(4000)], "name": [f"红线{i}" for i in range(4000)], "type": "林地"},
+        geometry=blobs(rng, points(4000), rng.uniform(300, 2500, 4000), 111),
+        crs=BUILD_CRS,
+    )
+    # Quality zones: air zones in a 2x2 grid, water zones in 12 bands; cap zones as blobs.
+    xs, ys = np.linspace(minx, maxx, 3), np.linspace(miny, maxy, 3)
+    air = [shapely.box(xs[i], ys[j], xs[i + 1], ys[j + 1]) for i in range(2) for j in range(2)]
+    bands = np.linspace(minx, maxx, 13)
+    water = [shapely.box(bands[i], miny, bands[i + 1], maxy) for i in range(12)]
+    quality = gpd.GeoDataFrame(
+        {
+            "zone_id": [f"AQ{i}" for i in range(4)] + [f"WQ{i}" for i in range(12)],
+            "name": [f"大气{i}" for i in range(4)] + [f"水{i}" for i in range(12)],
+            "zone_type": ["air"] * 4 + ["water"] * 12,
+            "attainment": [True, False, True, False] + [None] * 12,
+            "meets_target": [None] * 4 + [bool(i % 3) for i in range(12)],
+            "offset_ratio": 2.0,
+            "remaining_so2": [800.0] * 4 + [None] * 12,
+            "remaining_nox": [1200.0] * 4 + [None] * 12,
+            "remaining_vocs": [600.0] * 4 + [None] * 12,
+            "remaining_pm": [400.0] * 4 + [None] * 12,
+            "remaining_cod": [None] * 4 + [3000.0] * 12,
+            "remaining_nh3n": [None] * 4 + [250.0] * 12,
+            "target_class": [None] * 4 + ["III"] * 12,
+            "current_class": [None] * 4 + ["IV"] * 12,
+        },  # fmt: skip
+        geometry=air + water,
+        crs=BUILD_CRS,
+    )
+    for column in ("attainment", "meets_target"):
+        quality[column] = quality[column].astype("boolean")
+    caps = gpd.GeoDataFrame(
+        {
+            "zone_id": [f"C{i}" for i in range(31)],
+            "name": [f"资源{i}" for i in range(31)],
+            "cap_type": ["groundwater"] * 20 + ["fuel_ban"] * 10 + ["water_total"],
+            "rem_water": [None] * 30 + [5e7],
+        },
+        geometry=list(blobs(rng, points(30), rng.uniform(3000, 15000, 30), 64)) + [region],
+        crs=BUILD_CRS,
+    )
+    layers = folder / "layers"
+    layers.mkdir(parents=True, exist_ok=True)
+    for name, frame in (("redline", red), ("units", units), ("quality", quality), ("caps", caps)):
+        pyogrio.write_dataframe(frame.to_crs(4490), layers / f"{name}.gpkg", layer=name)
+    _pm25(layers / "pm25.tif")
+    (folder / "layers.yaml").write_text(
+        (ROOT / "data" / "sample" / "layers.yaml").read_text("utf-8")
+        .replace("layers/units.gpkg", "layers/units.gpkg").replace("layers/quality.geojson", "layers/quality.gpkg")
+        .replace("layers/caps.shp", "layers/caps.gpkg").replace("    encoding: GBK\n", "")
+        .split("\n  - name: county")[0] + "\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    rules = (ROOT / "data" / "sample" / "rules.yaml").read_text("utf-8")
+    rules = rules.replace("access_list:\n  path: access_list.csv\n", "")
+    rules = "\n".join(
+        line for line in rules.splitlines() if "footprint: projects/" not in line and "examples:" not in line
+    )
+    (folder / "rules.yaml").write_text(rules + "\n", encoding="utf-8")
+    # Projects: rectangles of 1 ha to 5 km2 (log-uniform), a tenth of them roads 30 m wide.
+    n_lines = n_projects // 10
+    centres = points(n_projects)
+    sides = np.sqrt(np.exp(rng.uniform(np.log(1e4), np.log(5e6), n_projects)))
+    geoms = shapely.box(
+        centres[:, 0] - sides / 2, centres[:, 1] - sides / 2, centres[:, 0] + sides / 2, centres[:, 1] + sides / 2
+    )
+    length = rng.uniform(1000, 10000, n_lines)
+    heading = rng.uniform(0, np.pi, n_lines)
+    ends = np.stack(
+        [centres[:n_lines], centres[:n_lines] + np.column_stack([np.cos(heading), np.sin(heading)]) * length[:, None]],
+        axis=1,
+    )
+    geoms[:n_lines] = shapely.linestrings(ends)
+    projects = gpd.GeoDataFrame(
+        {
+            "id": [f"P{i:06d}" for i in range(n_projects)],
+            "industry": rng.choice(INDUSTRIES, n_projects),
+            "width": np.where(np.arange(n_projects) < n_lines, 30.0, np.nan),
+            "emit_nox": rng.uniform(0, 20, n_projects),
+            "emit_so2": rng.uniform(0, 10, n_projects),
+            "emit_vocs": rng.uniform(0, 10, n_projects),
+            "emit_pm": rng.uniform(0, 5, n_projects),
+            "emit_cod": rng.uniform(0, 50, n_projects),
+            "emit_nh3n": rng.uniform(0, 5, n_projects),
+            "water_m3": rng.uniform(0, 2e5, n_projects),
+            "fuel": rng.choice(["gas", "coal", "electricity"], n_projects),
+            "water_source": rng.choice(["municipal", "groundwater", "surface"], n_projects),
+        },  # fmt: skip
+        geometry=geoms,
+        crs=BUILD_CRS,
+    )
+    projects = projects[shapely.within(projects.geometry.values, region)]
+    pyogrio.write_dataframe(projects.to_crs(4490), folder / "projects.gpkg", layer="projects")
+    pyogrio.write_dataframe(projects.iloc[n_lines : n_lines + 1].to_crs(4490), folder / "single.geojson")
+
+
+def _pm25(path: Path) -> None:
+    import rasterio
+    from affine import Affine
+
+    minx, miny, maxx, maxy = REGION_LONLAT
+    width, height = round((maxx - minx) / 0.01), round((maxy - miny) / 0.01)
+    rows, cols = np.mgrid[0:height, 0:width]
+    values = (26 + 16 * rows[::-1] / height + 2 * np.sin(cols / 37.0)).astype("float32")
+    profile = {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": "float32", "crs": "EPSG:4490",
+               "transform": Affine.translation(minx, maxy) @ Affine.scale(0.01, -0.01), "compress": "deflate"}  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(values, 1)
+
+
+def timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def threelines_pairs(folder: Path):
+    """Pairs and intersection areas as threelines measures them (in the working CRS)."""
+    from threelines.footprint import read_projects
+    from threelines.layers import read_layer
+    from threelines.manifest import load_manifest
+    from threelines.measure import OVERLAP_FLOOR_M2, measure_pairs
+
+    manifest = load_manifest(folder / "layers.yaml")
+    projects = read_projects(folder / "projects.gpkg", manifest.working_crs)
+    out = {}
+    for name in ("redline", "units"):
+        layer = read_layer(manifest.layers[name], manifest.working_crs)
+        pairs = measure_pairs(projects.geometry, projects.area_m2, layer.tree, 0.0)
+        keep = pairs.overlap_m2 > OVERLAP_FLOOR_M2
+        ids = np.array([a["id"] for a in projects.attrs], dtype=object)
+        out[name] = dict(
+            zip(
+                zip(ids[pairs.project[keep]], layer.ids[pairs.feature[keep]], strict=True),
+                pairs.overlap_m2[keep],
+                strict=True,
+            )
+        )
+    return manifest, projects, out
+
+
+def geopandas_pairs(folder: Path, manifest, projects) -> tuple[float, dict]:
+    """The same overlaps with a plain geopandas overlay."""
+    frame = gpd.GeoDataFrame(
+        {"pid": [a["id"] for a in projects.attrs]}, geometry=projects.geometry, crs=manifest.working_crs
+    )
+    out, start = {}, time.perf_counter()
+    for name, key in (("redline", "id"), ("units", "code")):
+        layer = gpd.read_file(folder / "layers" / f"{name}.gpkg").to_crs(manifest.working_crs)[[key, "geometry"]]
+        pieces = gpd.overlay(frame, layer, how="intersection", keep_geom_type=True)
+        areas = pieces.area.to_numpy()
+        keep = areas > 0.01
+        out[name] = dict(zip(zip(pieces["pid"][keep], pieces[key][keep], strict=True), areas[keep], strict=True))
+    return time.perf_counter() - start, out
+
+
+def postgis_pairs(folder: Path, manifest, projects) -> tuple[float, float, dict]:
+    """Load the layers into a fresh PostGIS (GiST indexes) and run the overlap query; times load and query apart."""
+    pg = Path("/usr/lib/postgresql/15/bin")
+    if not (pg / "postgres").exists():
+        subprocess.run(["apt-get", "install", "-y", "-q", "postgresql-15-postgis-3"], check=True, capture_output=True)
+    data = Path(tempfile.mkdtemp(prefix="threelines-pg-"))
+    shutil.chown(data, "postgres")
+    as_pg = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_pg, str(pg / "initdb"), "-D", str(data / "db"), "-A", "trust"], check=True, capture_output=True)
+    sock = data
+    subprocess.run(
+        [*as_pg, str(pg / "pg_ctl"), "-D", str(data / "db"), "-l", str(data / "log"), "-w", "-o", f"-k {sock} -p 54329 -c listen_addresses=''", "start"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    psql = ["psql", "-h", str(sock), "-p", "54329", "-U", "postgres", "-q", "-v", "ON_ERROR_STOP=1"]
+    try:
+        start = time.perf_counter()
+        subprocess.run([*psql, "-c", "CREATE EXTENSION postgis"], check=True, capture_output=True)
+        tables = {"projects": (np.array([a["id"] for a in projects.attrs]), projects.geometry)}
+        for name in ("redline", "units"):
+            layer = gpd.read_file(folder / "layers" / f"{name}.gpkg").to_crs(manifest.working_crs)
+            tables[name] = (layer["id" if name == "redline" else "code"].to_numpy(), layer.geometry.values)
+        for name, (ids, geoms) in tables.items():
+            csv = data / f"{name}.csv"
+            with csv.open("w") as fh:
+                for i, g in zip(ids, shapely.to_wkb(np.asarray(geoms, dtype=object), hex=True), strict=True):
+                    fh.write(f"{i}\t{g}\n")
+            shutil.chown(csv, "postgres")
+            subprocess.run(
+                [*psql, "-c", f"CREATE TABLE {name} (id text, geom geometry)",
+                 "-c", f"\\copy {name} FROM '{csv}'",
+                 "-c", f"CREATE INDEX ON {name} USING gist (geom)", "-c", f"ANALYZE {name}"],
+                check=True, capture_output=True,
+            )  # fmt: skip
+        load = time.perf_counter() - start
+        query = (
+            "COPY (SELECT 'redline', p.id, r.id, ST_Area(ST_Intersection(p.geom, r.geom)) FROM projects p "
+            "JOIN redline r ON ST_Intersects(p.geom, r.geom) UNION ALL SELECT 'units', p.id, u.id, "
+            "ST_Area(ST_Intersection(p.geom, u.geom)) FROM projects p JOIN units u ON ST_Intersects(p.geom, u.geom)) TO STDOUT"
+        )
+        start = time.perf_counter()
+        rows = subprocess.run([*psql, "-c", query], check=True, capture_output=True, text=True).stdout
+        seconds = time.perf_counter() - start
+    finally:
+        subprocess.run([*as_pg, str(pg / "pg_ctl"), "-D", str(data / "db"), "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)
+    out = {"redline": {}, "units": {}}
+    for line in rows.splitlines():
+        name, pid, fid, area = line.split("\t")
+        if float(area) > 0.01:
+            out[name][(pid, fid)] = float(area)
+    return load, seconds, out
+
+
+def agree(a: dict, b: dict) -> str:
+    """Compare two {layer: {(project, feature): area}} results."""
+    notes = []
+    for name in a:
+        if set(a[name]) != set(b[name]):
+            notes.append(f"{name}: {len(set(a[name]) ^ set(b[name]))} pairs differ")
+            continue
+        worst = max((abs(a[name][k] - b[name][k]) / max(a[name][k], 1.0) for k in a[name]), default=0.0)
+        notes.append(f"{name}: {len(a[name])} pairs, areas within {worst:.1e}")
+    return "; ".join(notes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--projects", type=int, default=10000)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--folder", type=Path, help="keep the generated data here (default: a temporary folder)")
+    parser.add_argument("--no-postgis", action="store_true", help="skip the PostGIS row")
+    args = parser.parse_args()
+    folder = args.folder or Path(tempfile.mkdtemp(prefix="threelines-province-"))
+    start = time.perf_counter()
+    generate(folder, args.projects)
+    print(f"generated {folder} in {time.perf_counter() - start:.1f} s")
+    layers, rules = ["--layers", str(folder / "layers.yaml")], ["--rules", str(folder / "rules.yaml")]
+    out = folder / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    batch = timed(
+        [*CLI, "-q", "batch", str(folder / "projects.gpkg"), "-o", str(out), *layers, *rules, "--jobs", str(args.jobs)]
+    )
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    single = timed([*CLI, "screen", str(folder / "single.geojson"), *layers, *rules, "--format", "json"])
+    n = sum(1 for _ in (out / "results.jsonl").open())
+    manifest, projects, ours = threelines_pairs(folder)
+    gpd_seconds, theirs = geopandas_pairs(folder, manifest, projects)
+    rows = [
+        (f"threelines batch, {n} projects, whole process (--jobs {args.jobs})", batch),
+        ("geopandas overlay of red lines and units", gpd_seconds),
+        ("one project, whole process", single),
+    ]
+    checks = [f"geopandas: {agree(ours, theirs)}"]
+    if not args.no_postgis:
+        load, query, pg = postgis_pairs(folder, manifest, projects)
+        rows.insert(1, ("PostGIS overlap query (GiST indexes, data loaded)", query))
+        rows.insert(2, ("PostGIS load and indexing (not in the comparison)", load))
+        checks.append(f"PostGIS: {agree(ours, pg)}")
+    width = max(len(r[0]) for r in rows)
+    for label, seconds in rows:
+        print(f"{label:<{width}}  {seconds:8.2f} s")
+    if not args.no_postgis:
+        print(f"{'batch / PostGIS query':<{width}}  {batch / query:8.2f}x")
+    print(f"{'batch / geopandas overlay':<{width}}  {batch / gpd_seconds:8.2f}x")
+    print(f"{'peak memory of the batch process tree (MiB)':<{width}}  {peak:8.0f}")
+    for check in checks:
+        print("agreement with", check)
+    print(json.dumps({label: round(seconds, 2) for label, seconds in rows}))
+
+
+if __name__ == "__main__":
+    main()
