@@ -177,6 +177,9 @@ class _Context:
         self.unresolved: list[tuple[int, Unresolved]] = []
         self._noted: set[int] = set()
         self._bound: dict[int, Any] = {}
+        # Most conditions look at the feature alone (zone_type, is_park, class): decide those
+        # once per feature, not once per pair.
+        self._per_feature: dict[tuple[int, int], Decision] = {}
 
     def variables(self, k: int) -> dict[str, Any]:
         """The names a condition or message sees for pair ``k``."""
@@ -204,8 +207,17 @@ class _Context:
         """The rule's condition for pair ``k`` (true when it has none)."""
         if self.rule.condition is None:
             return Decision(True)
+        return self.feature_decision(self.rule.condition, k, slot=0)
+
+    def feature_decision(self, expr: Expr, k: int, slot: int) -> Decision:
+        """Decide ``expr`` for pair ``k``, once per feature when it reads nothing but the feature."""
+        if set(expr.program.variables()) <= {"feature"}:
+            key = (slot, int(self.pairs.feature[k]))
+            if key not in self._per_feature:
+                self._per_feature[key] = decide(expr, {"feature": self.layer.attributes[key[1]]})
+            return self._per_feature[key]
         variables = self.variables(k)
-        return decide(self.rule.condition, variables, self.bound(k, variables))
+        return decide(expr, variables, self.bound(k, variables))
 
     def bound(self, k: int, variables: dict[str, Any]):
         """Pair ``k``'s variables converted for CEL, once for its condition and message."""
@@ -272,7 +284,7 @@ class _Context:
                 overlap_m2=overlap, overlap_ha=overlap / 1e4, overlap_mu=overlap / M2_PER_MU,
                 overlap_ratio=min(sum(self.ratio(k) for k in ks), 1.0),
             )  # fmt: skip
-            attains = decide(rule.attains, variables, bind(variables)) if rule.attains is not None else Decision(True)
+            attains = self.feature_decision(rule.attains, ks[0], slot=1) if rule.attains is not None else Decision(True)
             for pollutant in rule.pollutants:
                 self._charge(p, ks[0], variables, pollutant, attains)
         return self.triggers, self.unresolved
