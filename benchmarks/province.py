@@ -242,7 +242,7 @@ def geopandas_pairs(folder: Path, manifest, projects) -> tuple[float, dict]:
 def postgis_pairs(folder: Path, manifest, projects) -> tuple[float, float, dict]:
     """Load the layers into a fresh PostGIS (GiST indexes) and run the overlap query; times load and query apart."""
     pg = Path("/usr/lib/postgresql/15/bin")
-    if not (pg / "postgres").exists():
+    if not Path("/usr/share/postgresql/15/extension/postgis.control").exists():
         subprocess.run(["apt-get", "install", "-y", "-q", "postgresql-15-postgis-3"], check=True, capture_output=True)
     data = Path(tempfile.mkdtemp(prefix="threelines-pg-"))
     shutil.chown(data, "postgres")
