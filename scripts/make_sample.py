@@ -131,7 +131,9 @@ def make_units(rng, county, redlines, places) -> gpd.GeoDataFrame:
         ("key", "南昌县向塘工业园重点管控单元", places["park_xiangtang"], True),
     ]
     key_union = shapely.union_all([shape for _, _, shape, _ in special])
-    priority_space = shapely.difference(shapely.intersection(redlines.geometry.buffer(300).union_all(), county), key_union)
+    priority_space = shapely.difference(
+        shapely.intersection(redlines.geometry.buffer(300).union_all(), county), key_union
+    )
     seeds = []
     minx, miny, maxx, maxy = county.bounds
     while len(seeds) < 24:
@@ -247,7 +249,9 @@ def make_pm25(county_ll) -> tuple[np.ndarray, object, tuple[float, float, float,
     from rasterio.features import geometry_mask
     from rasterio.transform import from_origin
 
-    minx, miny, maxx, maxy = (np.floor(v * 100) / 100 if i < 2 else np.ceil(v * 100) / 100 for i, v in enumerate(county_ll.bounds))
+    minx, miny, maxx, maxy = (
+        np.floor(v * 100) / 100 if i < 2 else np.ceil(v * 100) / 100 for i, v in enumerate(county_ll.bounds)
+    )
     width, height = round((maxx - minx) / 0.01), round((maxy - miny) / 0.01)
     transform = from_origin(minx, maxy, 0.01, 0.01)
     rows, cols = np.mgrid[0:height, 0:width]
