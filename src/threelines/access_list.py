@@ -267,7 +267,7 @@ def apply_clauses(clauses, project: dict, units, layer_name: str):
         of the largest share as evidence), requirements for 要求 clauses, and
         clauses that could not be decided (industry code not given or too coarse).
     """
-    from threelines.rules.evaluate import industry_decision
+    from threelines.rules.decide import industry_decision
     from threelines.verdict import Requirement, Trigger, Unresolved
 
     triggers, requirements, unresolved = [], [], []

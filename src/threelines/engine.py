@@ -17,7 +17,8 @@ from threelines.layers import LayerData, read_layer
 from threelines.manifest import Manifest, load_manifest
 from threelines.measure import OVERLAP_FLOOR_M2, Pairs, measure_pairs
 from threelines.rules import RuleSet, load_rules
-from threelines.rules.evaluate import evaluate_rule, evaluate_zonal, project_context
+from threelines.rules.decide import project_context
+from threelines.rules.evaluate import evaluate_rule, evaluate_zonal
 from threelines.verdict import UnitShare, Verdict
 from threelines.zonal import zonal_stats
 
