@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import lru_cache
 from typing import Any
 
 from threelines.verdict import Verdict
@@ -21,10 +22,15 @@ def rounded(value: Any, key: str = "") -> Any:
     if isinstance(value, float):
         if not math.isfinite(value):
             return None
-        for suffix, decimals in _DECIMALS.items():
-            if key.endswith(suffix):
-                return round(value, decimals)
+        decimals = _decimals(key)
+        return value if decimals is None else round(value, decimals)
     return value
+
+
+@lru_cache(maxsize=256)
+def _decimals(key: str) -> int | None:
+    """The decimals kept for a key (looked up once per key name)."""
+    return next((d for suffix, d in _DECIMALS.items() if key.endswith(suffix)), None)
 
 
 def verdict_json(verdict: Verdict, *, indent: int | None = None) -> str:
