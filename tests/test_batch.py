@@ -94,3 +94,17 @@ def test_fail_on(run, tmp_path, sample_dir, fail_on, code):
         args += ["--fail-on", fail_on]
     expected = 0 if fail_on == "reject" else code  # P04 is conditional
     assert run(*args).exit_code == expected
+
+
+def test_batch_results_equal_screen_results(run, tmp_path, sample_dir):
+    out = tmp_path / "out"
+    assert run("batch", sample_dir / "projects.gpkg", "-o", out).exit_code == 0
+    batch = {r["project"]["id"]: r for r in lines(out)}
+    screened = [
+        json.loads(line) for line in run("screen", sample_dir / "projects.gpkg", "--format", "json").stdout.splitlines()
+    ]
+    for doc in screened:
+        record = dict(batch[doc["project"]["id"]])
+        record.pop("source")
+        record.pop("input_hash")
+        assert record == doc

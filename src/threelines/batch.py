@@ -214,7 +214,8 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(manifest: Manifest, rules: RuleSet) -> None:
-    _WORKER.update(manifest=manifest, rules=rules)
+    # Each process reads every layer whole once (on its first chunk) and keeps it for the others.
+    _WORKER.update(manifest=manifest, rules=rules, layers={})
 
 
 def _screen_chunk(projects: Projects) -> list[dict[str, Any]]:
@@ -222,9 +223,8 @@ def _screen_chunk(projects: Projects) -> list[dict[str, Any]]:
     from threelines.engine import screen_checked
 
     out = []
-    for project, outcome in zip(
-        projects.attrs, screen_checked(projects, _WORKER["manifest"], _WORKER["rules"]), strict=True
-    ):
+    outcomes = screen_checked(projects, _WORKER["manifest"], _WORKER["rules"], _WORKER["layers"])
+    for project, outcome in zip(projects.attrs, outcomes, strict=True):
         if isinstance(outcome, str):
             out.append({"project": {"id": project["id"], "name": project["name"]}, "error": outcome})
         else:

@@ -99,7 +99,9 @@ def screen(
     )
 
 
-def screen_checked(projects: Projects, manifest: Manifest, rules: RuleSet) -> list[Verdict | str]:
+def screen_checked(
+    projects: Projects, manifest: Manifest, rules: RuleSet, layer_cache: dict[str, LayerData] | None = None
+) -> list[Verdict | str]:
     """Screen projects, refusing those that lie where the layers cannot judge them.
 
     A footprint outside the extent of every layer, or (with a unit layer)
@@ -112,7 +114,7 @@ def screen_checked(projects: Projects, manifest: Manifest, rules: RuleSet) -> li
         Per project, in order: its verdict, or the message saying why it was
         not screened.
     """
-    verdicts: list[Verdict | str] = list(screen_projects(projects, manifest, rules))
+    verdicts: list[Verdict | str] = list(screen_projects(projects, manifest, rules, layer_cache))
     where = f"{manifest.path}; check its CRS (--crs) and that the manifest covers the site"
     for p in _outside_extent(projects, manifest):
         verdicts[p] = (
@@ -126,7 +128,9 @@ def screen_checked(projects: Projects, manifest: Manifest, rules: RuleSet) -> li
     return verdicts
 
 
-def screen_projects(projects: Projects, manifest: Manifest, rules: RuleSet) -> list[Verdict]:
+def screen_projects(
+    projects: Projects, manifest: Manifest, rules: RuleSet, layer_cache: dict[str, LayerData] | None = None
+) -> list[Verdict]:
     """Screen projects already in the working CRS (the whole flow, step by step).
 
     Parameters
@@ -156,7 +160,12 @@ def screen_projects(projects: Projects, manifest: Manifest, rules: RuleSet) -> l
     pairs: dict[str, Pairs] = {}
     for name in vectors:
         reach = rules.reach_m(name)
-        data[name] = read_layer(manifest.layers[name], manifest.working_crs, _grow(box, reach + 1.0))
+        if layer_cache is None:  # one screening: read only what lies near the footprints
+            data[name] = read_layer(manifest.layers[name], manifest.working_crs, _grow(box, reach + 1.0))
+        else:  # many chunks in one process: read each layer whole, once
+            if name not in layer_cache:
+                layer_cache[name] = read_layer(manifest.layers[name], manifest.working_crs)
+            data[name] = layer_cache[name]
         pairs[name] = measure_pairs(projects.geometry, projects.area_m2, data[name].tree, reach)
 
     zonal: dict[tuple, list] = {}
