@@ -18,7 +18,7 @@ import shapely
 from threelines.layers import LayerData
 from threelines.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs
 from threelines.rules.decide import Decision, applies, decide, not_given
-from threelines.rules.expr import Expr, bind
+from threelines.rules.expr import Expr, attribute_refs, bind
 from threelines.rules.load import POLLUTANTS, Rule, offset_fields, remaining_fields
 from threelines.verdict import Trigger, Unresolved
 
@@ -82,6 +82,7 @@ class _Context:
         self.unresolved: list[tuple[int, Unresolved]] = []
         self._noted: set[int] = set()
         self._bound: dict[int, Any] = {}
+        self._reads: tuple[set[str], dict[str, set[str]]] | None = None
         # Most conditions look at the feature alone (zone_type, is_park, class): decide those
         # once per feature, not once per pair.
         self._per_feature: dict[tuple[int, int], Decision] = {}
@@ -124,10 +125,32 @@ class _Context:
         variables = self.variables(k)
         return decide(expr, variables, self.bound(k, variables))
 
+    def slim(self, variables: dict[str, Any]) -> dict[str, Any]:
+        """Only the names (and map keys) the rule's expressions read.
+
+        Converting the rest for CEL (the whole project map above all) costs
+        far more than evaluating.
+        """
+        if self._reads is None:
+            exprs = [e for e in (self.rule.condition, self.rule.attains) if e is not None]
+            exprs += self.rule.message.expressions
+            names = set().union(*(e.program.variables() for e in exprs)) if exprs else set()
+            refs = set().union(*(attribute_refs(e.source) for e in exprs)) if exprs else set()
+            keys = {var: {n for v, n in refs if v == var} for var in ("project", "feature")}
+            self._reads = (names, keys)
+        names, keys = self._reads
+        out = {}
+        for name in names & set(variables):
+            value = variables[name]
+            if name in keys and keys[name] and isinstance(value, dict):
+                value = {k: value[k] for k in keys[name] if k in value}  # absent keys stay absent for has()
+            out[name] = value
+        return out
+
     def bound(self, k: int, variables: dict[str, Any]):
         """Pair ``k``'s variables converted for CEL, once for its condition and message."""
         if k not in self._bound:
-            self._bound[k] = bind(variables)
+            self._bound[k] = bind(self.slim(variables))
         return self._bound[k]
 
     def note(self, p: int, reason: str, feature_id=None) -> None:
@@ -231,7 +254,7 @@ class _Context:
 
     def _fire_capacity(self, p, k, variables, extra, outcome, sentence) -> None:
         names = {"offset_ratio": None, "required_offset": None, **variables, **extra}
-        trigger = _trigger(self.rule, self.layer, int(self.pairs.feature[k]), names)
+        trigger = _trigger(self.rule, self.layer, int(self.pairs.feature[k]), names, bind(self.slim(names)))
         rendered = trigger.message
         self.triggers.append(
             (
