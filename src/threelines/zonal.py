@@ -79,23 +79,80 @@ def zonal_stats(
         raise ManifestError(f"layer {spec.name!r}: cannot read {spec.path}: {exc}") from None
     cell_area = abs(base.a * base.e)
     cell_size = min(abs(base.a), abs(base.e))
-    out = []
-    for geom in native:  # each footprint masks only its own part of the shared window
+    area, length = shapely.area(native), shapely.length(native)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        small = (area < SMALL_FOOTPRINT_CELLS * cell_area) | ((length > 0) & (2 * area / length < cell_size))
+    out: list[Zonal | None] = [None] * len(native)
+    for i, zonal in _touched_cells(native, np.flatnonzero(small), values, base, rows, cols, stat, classes):
+        out[i] = zonal
+    for i in np.flatnonzero(~small):  # a large footprint masks its own part of the shared window
+        geom = native[i]
         (r0, r1), (c0, c1) = _span(base, shapely.bounds(geom), src.height, src.width)
         r0, r1 = max(r0, rows[0]) - rows[0], min(r1, rows[1]) - rows[0]
         c0, c1 = max(c0, cols[0]) - cols[0], min(c1, cols[1]) - cols[0]
         if r0 >= r1 or c0 >= c1:
-            out.append(Zonal(value=float("nan"), cells=0))
+            out[i] = Zonal(value=float("nan"), cells=0)
             continue
         block = values[r0:r1, c0:c1]
         transform = base @ Affine.translation(cols[0] + c0, rows[0] + r0)
-        area, length = shapely.area(geom), shapely.length(geom)
-        small = area < SMALL_FOOTPRINT_CELLS * cell_area or (length > 0 and 2 * area / length < cell_size)
-        inside = ~geometry_mask([geom], out_shape=block.shape, transform=transform, all_touched=small)
+        inside = ~geometry_mask([geom], out_shape=block.shape, transform=transform)
         cells = block[inside]
         cells = cells[~np.isnan(cells)]
-        out.append(Zonal(value=_stat(cells, stat, classes), cells=int(cells.size)))
+        out[i] = Zonal(value=_stat(cells, stat, classes), cells=int(cells.size))
     return out
+
+
+def _touched_cells(geoms, which, values, base, rows, cols, stat, classes):
+    """Statistics over every cell small footprints touch, for all of them in a few vectorised calls.
+
+    The cells of each footprint's box are tested against it at once with
+    shapely (a polygon must reach into a cell, not just share its edge; a
+    point or line takes the cells it lies in or on).
+    """
+    if len(which) == 0:
+        return []
+    inverse = ~base
+    bounds = shapely.bounds(geoms[which])
+    c_a, r_a = inverse @ (bounds[:, 0], bounds[:, 3])
+    c_b, r_b = inverse @ (bounds[:, 2], bounds[:, 1])
+    r0 = np.clip(np.floor(np.minimum(r_a, r_b)).astype(int), rows[0], rows[1])
+    r1 = np.clip(
+        np.maximum(np.ceil(np.maximum(r_a, r_b)).astype(int), np.floor(np.minimum(r_a, r_b)).astype(int) + 1),
+        rows[0],
+        rows[1],
+    )
+    c0 = np.clip(np.floor(np.minimum(c_a, c_b)).astype(int), cols[0], cols[1])
+    c1 = np.clip(
+        np.maximum(np.ceil(np.maximum(c_a, c_b)).astype(int), np.floor(np.minimum(c_a, c_b)).astype(int) + 1),
+        cols[0],
+        cols[1],
+    )
+    heights, widths = np.maximum(r1 - r0, 0), np.maximum(c1 - c0, 0)
+    counts = heights * widths
+    owner = np.repeat(np.arange(len(which)), counts)
+    offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    row = np.repeat(r0, counts) + offset // np.repeat(np.maximum(widths, 1), counts)
+    col = np.repeat(c0, counts) + offset % np.repeat(np.maximum(widths, 1), counts)
+    x0, y0 = base @ (col, row)
+    x1, y1 = base @ (col + 1, row + 1)
+    boxes = shapely.box(np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1))
+    mine = geoms[which][owner]
+    areal = shapely.area(mine) > 0
+    hit = shapely.intersects(mine, boxes) & ~(areal & shapely.touches(mine, boxes))
+    cell = values[row - rows[0], col - cols[0]]
+    keep = hit & ~np.isnan(cell)
+    owner, cell = owner[keep], cell[keep]
+    n = len(which)
+    counts = np.bincount(owner, minlength=n)
+    if stat == "mean":
+        result = np.bincount(owner, weights=cell, minlength=n) / np.maximum(counts, 1)
+    elif stat == "share":
+        result = np.bincount(owner, weights=np.isin(cell, classes).astype(float), minlength=n) / np.maximum(counts, 1)
+    else:
+        result = np.full(n, -np.inf if stat == "max" else np.inf)
+        (np.maximum if stat == "max" else np.minimum).at(result, owner, cell)
+    result[counts == 0] = np.nan
+    return [(int(i), Zonal(value=float(result[j]), cells=int(counts[j]))) for j, i in enumerate(which)]
 
 
 def _span(transform, bounds, height: int, width: int) -> tuple[tuple[int, int], tuple[int, int]]:
