@@ -150,10 +150,14 @@ def gcj02_to_wgs84(lonlat: np.ndarray, *, tolerance: float = 1e-10) -> np.ndarra
     degrees (1e-10 degree is about 0.01 mm) in a handful of steps.
     """
     target = np.asarray(lonlat, dtype=float)
-    guess = target.copy()
+    return _invert(wgs84_to_gcj02, target, target.copy(), tolerance)
+
+
+def _invert(forward, target: np.ndarray, guess: np.ndarray, tolerance: float) -> np.ndarray:
+    """Solve ``forward(x) = target`` by fixed-point iteration from ``guess`` (the offsets are small and smooth)."""
     for _ in range(30):
-        error = wgs84_to_gcj02(guess) - target
-        guess -= error
+        error = forward(guess) - target
+        guess = guess - error
         if np.abs(error).max(initial=0.0) < tolerance:
             break
     return guess
@@ -178,13 +182,7 @@ def bd09_to_gcj02(lonlat: np.ndarray, *, tolerance: float = 1e-10) -> np.ndarray
     x, y = target[:, 0] - 0.0065, target[:, 1] - 0.006
     z = np.hypot(x, y) - 0.00002 * np.sin(y * _BD_K)
     theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _BD_K)
-    guess = np.column_stack([z * np.cos(theta), z * np.sin(theta)])
-    for _ in range(10):
-        error = gcj02_to_bd09(guess) - target
-        guess -= error
-        if np.abs(error).max(initial=0.0) < tolerance:
-            break
-    return guess
+    return _invert(gcj02_to_bd09, target, np.column_stack([z * np.cos(theta), z * np.sin(theta)]), tolerance)
 
 
 def bd09_to_wgs84(lonlat: np.ndarray) -> np.ndarray:

@@ -330,8 +330,8 @@ def _num(value: float) -> str:
     return "0" if text in ("", "-0") else text
 
 
-def _trigger(rule: Rule, layer: LayerData, f: int | None, variables: dict[str, Any], bound=None) -> Trigger:
-    """Build the trigger for a rule that fired, rendering its message."""
+def _trigger(rule: Rule, layer: LayerData | None, f: int | None, variables: dict[str, Any], bound=None) -> Trigger:
+    """Build the trigger for a rule that fired, rendering its message (no feature: ``f`` is None)."""
     has_pair = f is not None
     return Trigger(
         rule=rule.id,
@@ -385,11 +385,6 @@ def evaluate_zonal(rule: Rule, projects: list[dict[str, Any]], stats) -> tuple[l
         elif pair.missing and decision.holds:
             unresolved.append((p, Unresolved(rule=rule.id, reason=pair.missing)))
         elif decision.holds and pair.holds:
-            trigger = Trigger(
-                rule=rule.id, title=rule.title, outcome=rule.outcome, dimension=rule.dimension, layer=rule.layer,
-                feature_id=None, feature_name=None, overlap_m2=None, overlap_ha=None, overlap_mu=None,
-                overlap_ratio=None, distance_m=None, message=rule.message.render(variables), basis=rule.basis,
-                statistic=rule.stat, value=zonal.value,
-            )  # fmt: skip
+            trigger = replace(_trigger(rule, None, None, variables), statistic=rule.stat, value=zonal.value)
             triggers.append((p, trigger))
     return triggers, unresolved
