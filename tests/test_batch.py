@@ -104,6 +104,7 @@ def test_batch_results_equal_screen_results(run, tmp_path, sample_dir):
         json.loads(line) for line in run("screen", sample_dir / "projects.gpkg", "--format", "json").stdout.splitlines()
     ]
     for doc in screened:
+        assert doc.pop("provenance")["input"]["path"].endswith("projects.gpkg")
         record = dict(batch[doc["project"]["id"]])
         record.pop("source")
         record.pop("input_hash")

@@ -227,7 +227,7 @@ def test_output_file_is_not_overwritten(run, sample_dir, tmp_path):
     assert again.exit_code == 2
     assert again.stderr.strip() == f"Error: {out}: exists; give --overwrite to replace it, or another -o"
     assert json.loads(out.read_text("utf-8"))["verdict"] == "pass"
-    assert run("screen", site, "-o", out, "--overwrite").exit_code == 0
+    assert run("screen", site, "--format", "text", "-o", out, "--overwrite").exit_code == 0
     assert out.read_text("utf-8").startswith("P01")
 
 

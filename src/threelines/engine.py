@@ -29,10 +29,17 @@ COVERAGE_TOLERANCE = 1e-6
 
 @dataclass
 class Screening:
-    """The verdicts for a footprint file, and the features that could not be screened."""
+    """The verdicts for a footprint file, and the features that could not be screened.
+
+    ``footprints`` holds each verdict's footprint in the working CRS (lines
+    already buffered) and ``crs`` the CRS the file came in, for reports that
+    draw and write the evidence.
+    """
 
     verdicts: list[Verdict]
     problems: list[str] = field(default_factory=list)
+    footprints: list[Any] = field(default_factory=list)
+    crs: Any = None
 
 
 def screen(
@@ -93,9 +100,12 @@ def screen(
             line_widths=manifest.line_widths,
         )  # fmt: skip
     results = screen_checked(projects, manifest, ruleset)
+    screened = [i for i, r in enumerate(results) if isinstance(r, Verdict)]
     return Screening(
-        verdicts=[r for r in results if isinstance(r, Verdict)],
+        verdicts=[results[i] for i in screened],
         problems=list(projects.problems) + [r for r in results if isinstance(r, str)],
+        footprints=[projects.geometry[i] for i in screened],
+        crs=projects.crs,
     )
 
 

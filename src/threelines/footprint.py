@@ -83,6 +83,9 @@ class Projects:
         Footprint areas in square metres (0 for points).
     problems : list of str
         One message per feature that could not be used.
+    crs : pyproj.CRS or None
+        The CRS the footprints came in (WGS84 for web-map offsets), so that
+        evidence can be written back in it; None when the sources differ.
     """
 
     source: str
@@ -90,6 +93,7 @@ class Projects:
     geometry: np.ndarray
     area_m2: np.ndarray
     problems: list[str] = field(default_factory=list)
+    crs: CRS | None = None
 
     def __len__(self) -> int:
         return len(self.attrs)
@@ -102,6 +106,7 @@ class Projects:
             attrs=[self.attrs[i] for i in positions],
             geometry=self.geometry[positions],
             area_m2=self.area_m2[positions],
+            crs=self.crs,
         )
 
 
@@ -182,6 +187,7 @@ def read_projects(
         geometry=geometry,
         area_m2=shapely.area(geometry),
         problems=problems + [m for p in parts for m in p.problems],
+        crs=parts[0].crs if parts and all(p.crs == parts[0].crs for p in parts) else None,
     )
 
 
@@ -249,7 +255,9 @@ def projects_from_frame(
             continue
         attrs.append(project)
     geometry = np.array(geoms, dtype=object) if geoms else np.empty(0, dtype=object)
-    return Projects(source=label, attrs=attrs, geometry=geometry, area_m2=shapely.area(geometry), problems=problems)
+    return Projects(
+        source=label, attrs=attrs, geometry=geometry, area_m2=shapely.area(geometry), problems=problems, crs=file_crs
+    )
 
 
 def _attribute_columns(frame) -> dict[str, str]:

@@ -22,7 +22,10 @@ class Trigger:
     when an offset is required, the ``offset_ratio`` and ``required_offset``
     (in the unit of the load: t/a, or m3/a for water). A zonal trigger
     carries the ``statistic`` (``mean``, ``max``, ``min``, ``share``) and its
-    ``value`` over the footprint.
+    ``value`` over the footprint. ``translations`` holds the title and
+    message in each language the rule file gave (``{"zh": {"title": ...,
+    "message": ...}, "en": {...}}``); ``title`` and ``message`` are the
+    rule's first language.
     """
 
     rule: str
@@ -46,6 +49,15 @@ class Trigger:
     required_offset: float | None = None
     statistic: str | None = None
     value: float | None = None
+    translations: dict[str, dict[str, str]] | None = None
+
+    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+        """The JSON form, with the title and message in ``lang`` when the rule gave that language."""
+        out = dict(vars(self))  # plain values: asdict's deep copies are not needed
+        translations = out.pop("translations")
+        if lang and translations and lang in translations:
+            out.update(translations[lang])
+        return out
 
 
 @dataclass(frozen=True)
@@ -127,13 +139,12 @@ class Verdict:
         """Tell whether the verdict is at least as bad as ``level``."""
         return VERDICTS.index(self.verdict) >= VERDICTS.index(level)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form (the contract's keys, and more)."""
+    def to_dict(self, lang: str | None = None) -> dict[str, Any]:
+        """The JSON form (the contract's keys, and more); rule texts in ``lang`` where given."""
         return {
             "project": self.project,
             "verdict": self.verdict,
-            # vars(): the records hold plain values, so asdict's deep copies are not needed
-            "triggers": [dict(vars(t)) for t in self.triggers],
+            "triggers": [t.to_dict(lang) for t in self.triggers],
             "units": [u.to_dict() for u in self.units],
             "unresolved": [dict(vars(u)) for u in self.unresolved],
             "requirements": [dict(vars(r)) for r in self.requirements],

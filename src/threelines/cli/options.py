@@ -41,6 +41,11 @@ output_opt = click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout."
 )
 overwrite_opt = click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
+lang_opt = click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    help="Report language (default: Chinese under a zh locale, else English).",
+)
 fail_on_opt = click.option(
     "--fail-on",
     type=click.Choice(["conditional", "reject"]),
@@ -107,3 +112,13 @@ def wkt_frame(text: str):
     frame = gpd.GeoDataFrame({"id": ["wkt"]}, geometry=[geom], crs=None)
     frame.attrs["label"] = "--wkt"
     return frame
+
+
+def load_inputs(layers: str | None, rules: str | None):
+    """The manifest and rule set a command names, or the bundled sample's."""
+    from threelines import sample
+    from threelines.manifest import load_manifest
+    from threelines.rules import load_rules
+
+    manifest = load_manifest(layers or sample.manifest_path())
+    return manifest, load_rules(rules or sample.rules_path(), manifest)

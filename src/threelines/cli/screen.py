@@ -17,12 +17,20 @@ from threelines.cli import options
 @options.project_options
 @options.crs_opt
 @options.encoding_opt
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "html", "markdown", "geojson", "gpkg"]),
+    help="Report format [default: from the -o extension (.json .html .md .geojson .gpkg), else text].",
+)
 @click.option("--indent", type=click.IntRange(0, 8), help="Indent the JSON of a single project.")
+@options.lang_opt
 @options.output_opt
 @options.overwrite_opt
 @options.fail_on_opt
-def screen(footprint, wkt, layers, rules, crs, encoding, fmt, indent, output, overwrite, fail_on, **kwargs) -> None:
+def screen(
+    footprint, wkt, layers, rules, crs, encoding, fmt, indent, lang, output, overwrite, fail_on, **kwargs
+) -> None:
     """Screen every feature of FOOTPRINT (one project each) against the layers and rules.
 
     FOOTPRINT is a Shapefile (also zipped), GeoJSON (- reads it from stdin),
@@ -33,28 +41,41 @@ def screen(footprint, wkt, layers, rules, crs, encoding, fmt, indent, output, ov
     emit_nox, emit_vocs, emit_pm, emit_cod, emit_nh3n and water_m3; the
     options below override them for every feature.
 
+    Reports: text, JSON (with a provenance block), a self-contained HTML
+    page with a map (prints on A4), Markdown, or the evidence layer as
+    GeoJSON or GeoPackage (footprint and overlap pieces, in EPSG:4490 and
+    in the footprint's own CRS).
+
     Exit codes: 0 screened, 1 a verdict reached --fail-on, 2 bad input.
     """
     from threelines.engine import screen as run_screen
     from threelines.errors import ThreelinesError
-    from threelines.report import write_output
-    from threelines.report.json import format_json
-    from threelines.report.text import format_text
+    from threelines.provenance import provenance
+    from threelines.report.formats import choose_format, write_report
+    from threelines.report.i18n import default_language
 
     overrides = options.pop_project_overrides(kwargs)
     if (footprint is None) == (wkt is None):
         raise click.UsageError("give a FOOTPRINT file or --wkt, not both and not neither")
+    source = footprint
     if wkt is not None:
         footprint = options.wkt_frame(wkt)
+    fmt = choose_format(fmt, output)
     try:
-        result = run_screen(footprint, layers, rules, crs=crs, encoding=encoding, overrides=overrides)
+        manifest, ruleset = options.load_inputs(layers, rules)
+        result = run_screen(footprint, manifest, ruleset, crs=crs, encoding=encoding, overrides=overrides)
         for problem in result.problems:
             click.echo(f"Error: {problem}", err=True)
         if result.verdicts:
-            text = format_json(result.verdicts, indent=indent) if fmt == "json" else format_text(result.verdicts)
-            if output:
-                write_output(text, output, overwrite=overwrite)
-            else:
+            block = provenance(
+                manifest, ruleset, source=source, wkt=wkt,
+                options={"crs": crs, "encoding": encoding, **{k: v for k, v in overrides.items() if v is not None}},
+            )  # fmt: skip
+            text = write_report(
+                result, manifest, fmt, lang=lang or default_language(), provenance=block, output=output,
+                overwrite=overwrite, indent=indent,
+            )  # fmt: skip
+            if text is not None:
                 click.echo(text, nl=False)
     except ThreelinesError as exc:
         raise options.InputError(str(exc)) from None

@@ -33,13 +33,24 @@ def _decimals(key: str) -> int | None:
     return next((d for suffix, d in _DECIMALS.items() if key.endswith(suffix)), None)
 
 
-def verdict_json(verdict: Verdict, *, indent: int | None = None) -> str:
-    """Serialise one verdict (keys sorted, Chinese kept as is)."""
-    return json.dumps(rounded(verdict.to_dict()), sort_keys=True, ensure_ascii=False, indent=indent)
+def verdict_json(
+    verdict: Verdict, *, indent: int | None = None, provenance: dict[str, Any] | None = None, lang: str | None = None
+) -> str:
+    """Serialise one verdict (keys sorted, Chinese kept as is), with its provenance block if given."""
+    record = rounded(verdict.to_dict(lang))
+    if provenance is not None:
+        record["provenance"] = provenance
+    return json.dumps(record, sort_keys=True, ensure_ascii=False, indent=indent)
 
 
-def format_json(verdicts: list[Verdict], *, indent: int | None = None) -> str:
+def format_json(
+    verdicts: list[Verdict],
+    *,
+    indent: int | None = None,
+    provenance: dict[str, Any] | None = None,
+    lang: str | None = None,
+) -> str:
     """One project: one object (indented if asked); several: one object per line."""
     if len(verdicts) == 1:
-        return verdict_json(verdicts[0], indent=indent) + "\n"
-    return "".join(verdict_json(v) + "\n" for v in verdicts)
+        return verdict_json(verdicts[0], indent=indent, provenance=provenance, lang=lang) + "\n"
+    return "".join(verdict_json(v, provenance=provenance, lang=lang) + "\n" for v in verdicts)

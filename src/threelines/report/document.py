@@ -1,0 +1,137 @@
+"""What a report says, in one language: the content both the HTML and the Markdown templates show.
+
+:func:`build` turns verdicts (with their evidence and provenance) into plain
+dicts of display strings, so the templates only lay them out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from threelines import __version__
+from threelines.report.i18n import pick, words
+from threelines.verdict import Trigger, Verdict
+
+
+def _num(value: float | None, decimals: int) -> str:
+    return "" if value is None else f"{value:,.{decimals}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+def area_text(m2: float | None, w: dict[str, str]) -> str:
+    """An area in m2, ha and mu, as Chinese land documents give it."""
+    if m2 is None:
+        return ""
+    return f"{m2:,.2f} {w['m2']} / {m2 / 1e4:,.4f} {w['ha']} / {m2 / (10000 / 15):,.2f} {w['mu']}"
+
+
+def trigger_text(trigger: Trigger, key: str, lang: str) -> str:
+    """A trigger's ``title`` or ``message`` in ``lang`` when the rule file gave that language."""
+    translations = getattr(trigger, "translations", None) or {}
+    return pick({k: v[key] for k, v in translations.items() if key in v}, getattr(trigger, key), lang)
+
+
+def project_view(verdict: Verdict, lang: str, map_svg: str | None = None) -> dict[str, Any]:
+    """One project's section of a report."""
+    w = words(lang)
+    p = verdict.project
+    outcomes = [t.outcome for t in verdict.triggers]
+    industry = f"{p['industry']} {p.get('industry_name') or ''}".strip() if p.get("industry") else w["not_given"]
+    return {
+        "id": p["id"],
+        "name": p.get("name") or "",
+        "industry": industry,
+        "kind": w.get(f"{p.get('kind')}_kind", p.get("kind") or ""),
+        "area": area_text(p.get("area_m2"), w) if p.get("area_m2") else w["point_kind"],
+        "verdict": verdict.verdict,
+        "verdict_word": w[verdict.verdict],
+        "counts": w["n_triggers"].format(reject=outcomes.count("reject"), conditional=outcomes.count("conditional")),
+        "map_svg": map_svg,
+        "triggers": [
+            {
+                "rule": t.rule,
+                "title": trigger_text(t, "title", lang),
+                "outcome": t.outcome,
+                "outcome_word": w[t.outcome],
+                "dimension": w.get(t.dimension, t.dimension),
+                "layer": t.layer,
+                "feature": " ".join(str(x) for x in (t.feature_id, t.feature_name) if x not in (None, "")),
+                "overlap_m2": _num(t.overlap_m2, 2) if t.overlap_m2 else "",
+                "overlap_ha": _num(t.overlap_ha, 4) if t.overlap_m2 else "",
+                "overlap_mu": _num(t.overlap_mu, 2) if t.overlap_m2 else "",
+                "share": _pct(t.overlap_ratio) if t.overlap_m2 else "",
+                "distance": "" if t.distance_m is None else f"{t.distance_m:,.1f} {w['m']}",
+                "message": trigger_text(t, "message", lang),
+                "basis": t.basis or "",
+            }
+            for t in verdict.triggers
+        ],
+        "units": [
+            {"code": u.code, "name": u.name or "", "class": w.get(u.class_, u.class_), "share": _pct(u.share)}
+            for u in verdict.units
+        ],
+        "requirements": [
+            {
+                "clause": r.clause,
+                "unit": r.unit,
+                "dimension": w.get(r.dimension, r.dimension),
+                "text": r.text,
+                "basis": r.basis or "",
+            }
+            for r in verdict.requirements
+        ],
+        "unresolved": [{"rule": u.rule, "reason": u.reason} for u in verdict.unresolved],
+        "warnings": list(verdict.warnings),
+    }
+
+
+def provenance_rows(provenance: dict[str, Any] | None, lang: str) -> list[tuple[str, str]]:
+    """The provenance block as label / value rows (hashes in full: they are what a reader checks)."""
+    if not provenance:
+        return []
+    w = words(lang)
+    rows = [(w["tool_version"], f"threelines {provenance['tool_version']}")]
+    rows.append((w["screened_at"], provenance["screened_at"]))
+    given = provenance["input"]
+    where = given.get("path") or ("WKT" if given.get("wkt") else "-")
+    if given.get("layer"):
+        where += f" (layer {given['layer']})"
+    rows.append((w["input"], f"{where}  sha256 {given.get('sha256') or '-'}"))
+    if provenance.get("options"):
+        rows.append((w["options"], ", ".join(f"{k}={v}" for k, v in sorted(provenance["options"].items()))))
+    rows.append((w["manifest"], f"{provenance['manifest']['path']}  sha256 {provenance['manifest']['sha256']}"))
+    rows += [(f"{w['layers']}: {e['name']}", f"{e['path']}  sha256 {e['sha256']}") for e in provenance["layers"]]
+    rows += [(w["rules"], f"{e['path']}  sha256 {e['sha256']}") for e in provenance["rules"]]
+    crs = provenance["crs"]
+    rows.append((w["working_crs"], crs.split('"')[1] if crs.count('"') >= 2 else crs))
+    return rows
+
+
+def build(
+    verdicts: list[Verdict], lang: str, *, maps: list[str | None] | None = None, provenance: dict | None = None
+) -> dict[str, Any]:
+    """The whole report's content.
+
+    Parameters
+    ----------
+    verdicts : list of Verdict
+    lang : str
+        ``zh`` or ``en``.
+    maps : list of str, optional
+        Per verdict, its map as SVG markup.
+    provenance : dict, optional
+        The provenance block (see :mod:`threelines.provenance`).
+    """
+    w = words(lang)
+    maps = maps or [None] * len(verdicts)
+    return {
+        "lang": lang,
+        "w": w,
+        "title": w["report_title"],
+        "generated_by": w["generated_by"].format(version=__version__),
+        "projects": [project_view(v, lang, m) for v, m in zip(verdicts, maps, strict=True)],
+        "provenance": provenance_rows(provenance, lang),
+    }

@@ -1,0 +1,101 @@
+"""One entry point for every report format: text, JSON, HTML, Markdown, GeoJSON and GeoPackage evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from threelines.errors import OutputError
+
+#: Formats, and the output extensions that choose them.
+FORMATS = ("text", "json", "html", "markdown", "geojson", "gpkg")
+EXTENSIONS = {
+    ".txt": "text", ".json": "json", ".jsonl": "json", ".html": "html", ".htm": "html", ".md": "markdown",
+    ".markdown": "markdown", ".geojson": "geojson", ".gpkg": "gpkg",
+}  # fmt: skip
+
+
+def choose_format(fmt: str | None, output: str | None) -> str:
+    """The format asked for, else the one the output's extension names, else text."""
+    if fmt:
+        return fmt
+    if output:
+        return EXTENSIONS.get(Path(output).suffix.lower(), "text")
+    return "text"
+
+
+def write_report(
+    screening,
+    manifest,
+    fmt: str,
+    *,
+    lang: str,
+    provenance: dict[str, Any] | None = None,
+    output: str | Path | None = None,
+    overwrite: bool = False,
+    indent: int | None = None,
+) -> str | None:
+    """Write a screening's report to ``output``, or return it for stdout.
+
+    Parameters
+    ----------
+    screening : threelines.engine.Screening
+        The verdicts with their footprints and input CRS.
+    manifest : Manifest
+        The layers, read again near each footprint for maps and evidence.
+    fmt : str
+        One of :data:`FORMATS`.
+    lang : str
+        ``zh`` or ``en``.
+    provenance : dict, optional
+        The provenance block every report carries.
+    output : str or Path, optional
+        The file to write; None returns the text (a GeoPackage needs a file).
+    overwrite : bool
+        Replace an existing file.
+    indent : int, optional
+        Indentation of the JSON of a single project.
+
+    Returns
+    -------
+    str or None
+        The report text when there is no ``output``.
+    """
+    from threelines.report import write_output
+
+    verdicts = screening.verdicts
+    if fmt == "text":
+        from threelines.report.text import format_text
+
+        text = format_text(verdicts)
+    elif fmt == "json":
+        from threelines.report.json import format_json
+
+        text = format_json(verdicts, indent=indent, provenance=provenance, lang=lang)
+    elif fmt in ("html", "markdown"):
+        from threelines.report import document, pages
+
+        doc = document.build(verdicts, lang, provenance=provenance)
+        if fmt == "markdown":
+            text = pages.markdown_page(doc)
+        else:
+            from threelines.report.evidence import collect
+            from threelines.report.map import render
+
+            evidence = collect(verdicts, screening.footprints, manifest)
+            text = pages.html_page(doc, [render(e, lang, "svg") for e in evidence])
+    else:
+        from threelines.report.evidence import collect, evidence_frame
+        from threelines.report.geo import write_evidence
+
+        frame = evidence_frame(collect(verdicts, screening.footprints, manifest), manifest.working_crs)
+        if output is None:
+            if fmt == "gpkg":
+                raise OutputError("a GeoPackage is a file: give -o NAME.gpkg")
+            return frame.to_crs(4490).to_json(drop_id=True, ensure_ascii=False) + "\n"
+        write_evidence(frame, output, fmt, screening.crs, overwrite=overwrite)
+        return None
+    if output is None:
+        return text
+    write_output(text, output, overwrite=overwrite)
+    return None

@@ -1,0 +1,192 @@
+"""The report's map: footprint, red lines, control units by class, zones, overlaps; scale bar, north arrow, legend.
+
+Drawn with matplotlib (no pyplot, so it is safe in worker processes) in the
+equal-area working CRS, whose grid north is true north at the layers'
+central meridian (within a degree across a province). Text is drawn as
+outlines in the SVG, so the map shows the same on a machine without CJK
+fonts; the glyphs come from Noto Sans CJK SC, which the ``mplfonts``
+package ships (SIL Open Font License), found on disk without importing it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from threelines.errors import ThreelinesError
+from threelines.report.evidence import ProjectEvidence
+from threelines.report.i18n import words
+
+#: Fill colours of control units by class, as the provincial atlases colour them.
+UNIT_COLOURS = {"priority": "#cfe8c8", "key": "#f7d2a3", "general": "#ececec"}
+RED = "#d62728"
+
+
+@lru_cache(maxsize=1)
+def cjk_font_path() -> Path:
+    """The Noto Sans CJK SC font file shipped by the ``mplfonts`` package."""
+    spec = importlib.util.find_spec("mplfonts")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "fonts" / "NotoSansCJKsc-Regular.otf"
+        if path.exists():
+            return path
+    raise ThreelinesError("the CJK font for reports is missing: pip install mplfonts (it ships Noto Sans CJK SC)")
+
+
+def render(evidence: ProjectEvidence, lang: str, fmt: str = "svg", dpi: int = 150) -> bytes:
+    """Draw one project's map as SVG (text as outlines) or PNG.
+
+    Parameters
+    ----------
+    evidence : ProjectEvidence
+    lang : str
+        ``zh`` or ``en``: legend, scale bar and north arrow words.
+    fmt : str
+        ``svg`` or ``png``.
+    dpi : int
+        Resolution of a PNG.
+
+    Returns
+    -------
+    bytes
+    """
+    import matplotlib as mpl
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+
+    font = FontProperties(fname=cjk_font_path())
+    w = words(lang)
+    with mpl.rc_context({"svg.fonttype": "path", "svg.hashsalt": "threelines", "hatch.linewidth": 0.6}):
+        fig = Figure(figsize=(7.0, 6.2), dpi=dpi)
+        FigureCanvasAgg(fig)
+        ax = fig.add_axes((0.01, 0.11, 0.98, 0.88))
+        handles = _draw(ax, evidence, w, font)
+        _scale_bar(ax, evidence.extent, w, font)
+        _north_arrow(ax, evidence.extent, w, font)
+        ax.set_xlim(evidence.extent[0], evidence.extent[2])
+        ax.set_ylim(evidence.extent[1], evidence.extent[3])
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, prop=font.copy(), fontsize=8)
+        for text in fig.legends[0].get_texts():
+            text.set_fontproperties(font)
+            text.set_fontsize(8)
+        out = io.BytesIO()
+        fig.savefig(out, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+    return out.getvalue()
+
+
+def _clip(geoms, extent) -> np.ndarray:
+    """Geometries cut to the map box (keeps the SVG small)."""
+    clipped = shapely.clip_by_rect(np.asarray(geoms, dtype=object), *extent)
+    return clipped[~shapely.is_empty(clipped)]
+
+
+def _draw(ax, evidence: ProjectEvidence, w: dict[str, str], font) -> list:
+    """Layers bottom to top; returns the legend entries of what was drawn."""
+    from geopandas import GeoSeries
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = []
+    extent = evidence.extent
+    for data in evidence.context.values():
+        role = data.spec.role
+        geoms = data.geometry
+        if not len(geoms):
+            continue
+        if role == "unit":
+            for cls, colour in UNIT_COLOURS.items():
+                mine = _clip(geoms[data.classes == cls], extent)
+                if len(mine):
+                    GeoSeries(mine).plot(ax=ax, facecolor=colour, edgecolor="#9a9a9a", linewidth=0.6)
+                    handles.append(Patch(facecolor=colour, edgecolor="#9a9a9a", label=w[f"legend_{cls}"]))
+        elif role == "redline":
+            mine = _clip(geoms, extent)
+            if len(mine):
+                style = dict(facecolor="#2e8b5755", edgecolor="#1b5e37", hatch="///")
+                GeoSeries(mine).plot(ax=ax, linewidth=0.9, **style)
+                handles.append(Patch(label=w["legend_redline"], **style))
+        elif role in ("quality", "cap", "boundary"):
+            style = {
+                "quality": dict(edgecolor="#1f5fbf", linestyle="--", linewidth=1.0),
+                "cap": dict(edgecolor="#7b3fa0", linestyle=":", linewidth=1.4),
+                "boundary": dict(edgecolor="#222222", linestyle="-.", linewidth=1.6),
+            }[role]
+            mine = _clip(shapely.boundary(geoms), extent)
+            if len(mine):
+                GeoSeries(mine).plot(ax=ax, color=style["edgecolor"], linestyle=style["linestyle"],
+                                     linewidth=style["linewidth"])  # fmt: skip
+                handles.append(Line2D([], [], color=style["edgecolor"], linestyle=style["linestyle"],
+                                      linewidth=style["linewidth"], label=w[f"legend_{role}"]))  # fmt: skip
+    pieces = evidence.pieces
+    footprint = evidence.footprint
+    if shapely.get_type_id(footprint) in (0, 4):  # a point site
+        x, y = shapely.get_coordinates(footprint).T
+        ax.plot(x, y, marker="*", markersize=14, color=RED, markeredgecolor="white", linestyle="none")
+    else:
+        GeoSeries([footprint]).plot(ax=ax, facecolor="none", edgecolor=RED, linewidth=2.0)
+    handles.append(Line2D([], [], color=RED, linewidth=2.0, label=w["legend_footprint"]))
+    overlaps = pieces.geometry[pieces["piece"] == "overlap"].to_numpy()
+    overlaps = overlaps[~shapely.is_empty(overlaps)] if len(overlaps) else overlaps
+    if len(overlaps):
+        GeoSeries(overlaps).plot(ax=ax, facecolor="#d6272899", edgecolor=RED, linewidth=0.5)
+        handles.append(Patch(facecolor="#d6272899", edgecolor=RED, label=w["legend_overlap"]))
+    lines = pieces[pieces["piece"] == "distance"]
+    if len(lines):
+        for geom, metres in zip(lines.geometry, lines["distance_m"], strict=True):
+            (x0, y0), (x1, y1) = shapely.get_coordinates(geom)[[0, -1]]
+            ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                        arrowprops=dict(arrowstyle="<->", color="#e07b00", linewidth=1.4))  # fmt: skip
+            ax.annotate(_length(metres, w), ((x0 + x1) / 2, (y0 + y1) / 2), xytext=(6, 0),
+                        textcoords="offset points", fontproperties=font, fontsize=8, color="#8a4b00",
+                        ha="left", va="center")  # fmt: skip
+        handles.append(Line2D([], [], color="#e07b00", linewidth=1.4, label=w["legend_distance"]))
+    return handles
+
+
+def _length(metres: float, w: dict[str, str]) -> str:
+    return f"{metres / 1000:,.2f} {w['km']}" if metres >= 1000 else f"{metres:,.0f} {w['m']}"
+
+
+def _scale_bar(ax, extent, w: dict[str, str], font) -> None:
+    """A two-segment bar of a round length, about a fifth of the map's width, bottom left."""
+    from matplotlib.patches import Rectangle
+
+    width = extent[2] - extent[0]
+    target = width / 5
+    power = 10 ** math.floor(math.log10(target))
+    length = max(s * power for s in (1, 2, 5) if s * power <= target)
+    x0 = extent[0] + width * 0.04
+    y0 = extent[1] + (extent[3] - extent[1]) * 0.05
+    height = (extent[3] - extent[1]) * 0.012
+    for i, colour in enumerate(("black", "white")):
+        ax.add_patch(Rectangle((x0 + i * length / 2, y0), length / 2, height, facecolor=colour, edgecolor="black",
+                               linewidth=0.8, zorder=10))  # fmt: skip
+    label = f"{length / 1000:g} {w['km']}" if length >= 1000 else f"{length:g} {w['m']}"
+    for x, text in ((x0, "0"), (x0 + length, label)):
+        ax.text(x, y0 + height * 1.8, text, fontproperties=font, fontsize=8, ha="center", va="bottom", zorder=10)
+
+
+def _north_arrow(ax, extent, w: dict[str, str], font) -> None:
+    """An arrow and the letter for north, top right."""
+    from matplotlib.patches import Polygon
+
+    width, height = extent[2] - extent[0], extent[3] - extent[1]
+    x, top = extent[2] - width * 0.06, extent[3] - height * 0.05
+    size = height * 0.07
+    ax.add_patch(Polygon([(x, top), (x - size * 0.3, top - size), (x, top - size * 0.75)], closed=True,
+                         facecolor="black", edgecolor="black", zorder=10))  # fmt: skip
+    ax.add_patch(Polygon([(x, top), (x + size * 0.3, top - size), (x, top - size * 0.75)], closed=True,
+                         facecolor="white", edgecolor="black", zorder=10))  # fmt: skip
+    ax.text(x, top - size * 1.05, w["north"], fontproperties=font, fontsize=10, ha="center", va="top", zorder=10)

@@ -1,0 +1,96 @@
+"""HTML and Markdown reports from the content of :mod:`threelines.report.document`.
+
+The HTML is one self-contained file: styles inline, each map an SVG inside
+the page as a data URI, and the Chinese glyphs the page uses cut from Noto
+Sans CJK SC (with fontTools) and embedded, so it opens the same with no
+network and no CJK font installed, and prints on A4.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@lru_cache(maxsize=1)
+def _environment():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html", "html.j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["cell"] = _cell
+    return env
+
+
+def _cell(value: Any) -> str:
+    """Text safe inside a Markdown table cell: no pipes, no line breaks."""
+    return re.sub(r"\s*\n\s*", " ", str(value)).replace("|", "\\|")
+
+
+def html_page(doc: dict[str, Any], maps_svg: list[bytes | None]) -> str:
+    """The HTML report: the document, its maps, and the glyphs it needs."""
+    doc = dict(doc)
+    doc["projects"] = [
+        {**p, "map_svg": base64.b64encode(svg).decode("ascii") if svg else None}
+        for p, svg in zip(doc["projects"], maps_svg, strict=True)
+    ]
+    template = _environment().get_template("report.html.j2")
+    draft = template.render(**doc, font_css="")
+    return template.render(**doc, font_css=_font_css(_visible_text(draft)))
+
+
+def markdown_page(doc: dict[str, Any]) -> str:
+    """The Markdown report: the same content as the HTML, without the map."""
+    text = _environment().get_template("report.md.j2").render(**doc)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def _visible_text(page: str) -> str:
+    """The characters a page shows (tags, styles and data URIs left out)."""
+    page = re.sub(r"<style.*?</style>", "", page, flags=re.S)
+    page = re.sub(r"<[^>]+>", "", page)
+    return page
+
+
+def _font_css(text: str) -> str:
+    """An @font-face rule embedding the CJK glyphs of ``text`` (none needed: no rule)."""
+    needed = {c for c in text if ord(c) > 0x2E7F}  # CJK punctuation and ideographs onwards
+    if not needed:
+        return ""
+    data = _subset("".join(sorted(needed)) + "0123456789")
+    encoded = base64.b64encode(data).decode("ascii")
+    return (
+        '@font-face { font-family: "ReportCJK"; '
+        f'src: url(data:font/otf;base64,{encoded}) format("opentype"); }}'
+    )
+
+
+def _subset(text: str) -> bytes:
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    from threelines.report.map import cjk_font_path
+
+    options = subset.Options()
+    options.layout_features = ["*"]
+    options.name_IDs = ["*"]
+    options.notdef_outline = True
+    with TTFont(cjk_font_path(), lazy=True) as font:
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(text=text)
+        subsetter.subset(font)
+        out = io.BytesIO()
+        font.save(out)
+    return out.getvalue()
