@@ -27,14 +27,14 @@ def test_rules_check_lists_every_problem(run, tmp_path, sample_dir):
     result = run("rules", "check", path, "--layers", tmp_path / "s" / "layers.yaml")
     assert result.exit_code == 2
     assert result.stdout.splitlines() == [
-        f"{path}:28: rules[1].outcome: 'maybe' is not one of ['reject', 'conditional']"
+        f"{path}:34: rules[1].outcome: 'maybe' is not one of ['reject', 'conditional']"
     ]
     # with the schema right, the expression problem shows
     path.write_text(text.replace("outcome: maybe\n", "outcome: conditional\n"), encoding="utf-8")
     result = run("rules", "check", path, "--layers", tmp_path / "s" / "layers.yaml")
     assert result.exit_code == 2
     (line,) = result.stdout.splitlines()
-    assert line.startswith(f"{path}:66: rule 'chem-outside-park': condition: layer 'units' has no field 'is_prak'")
+    assert line.startswith(f"{path}:80: rule 'chem-outside-park': condition: layer 'units' has no field 'is_prak'")
     assert result.stderr == f"1 problem in {path}\n"
 
 

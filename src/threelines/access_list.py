@@ -43,6 +43,8 @@ DIMENSIONS = {
     "资源开发利用效率": "resource_efficiency", "resource_efficiency": "resource_efficiency",
     "resource efficiency": "resource_efficiency",
 }  # fmt: skip
+#: The published Chinese name of each dimension (the first listed above).
+DIMENSIONS_ZH = {v: k for k, v in reversed(DIMENSIONS.items()) if not k.isascii()}
 
 #: Clause types: 禁止 rejects, 限制 makes the verdict conditional, 要求 is a requirement only.
 OUTCOMES = {
@@ -301,6 +303,13 @@ def apply_clauses(clauses, project: dict, units, layer_name: str):
             Trigger(
                 rule=clause.id,
                 title=f"准入清单 / access list ({clause.dimension})",
+                translations={
+                    "zh": {"title": f"准入清单（{DIMENSIONS_ZH[clause.dimension]}）", "message": clause.text + others},
+                    "en": {
+                        "title": f"Access list ({clause.dimension.replace('_', ' ')})",
+                        "message": clause.text + others,
+                    },
+                },
                 outcome=clause.outcome,
                 dimension=clause.dimension,
                 layer=layer_name,

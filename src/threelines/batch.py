@@ -71,6 +71,7 @@ def run_batch(
     chunk_size: int = 500,
     overwrite: bool = False,
     progress: bool = False,
+    lang: str | None = None,
 ) -> BatchResult:
     """Screen every feature of every input into the folder ``out``.
 
@@ -92,6 +93,8 @@ def run_batch(
         Start afresh in an existing output folder instead of resuming.
     progress : bool
         Show a progress bar on stderr.
+    lang : str, optional
+        The language of rule titles and messages, where the rules give several.
 
     Returns
     -------
@@ -117,7 +120,7 @@ def run_batch(
             bar.total = (bar.total or 0) + len(todo)
             chunks = [projects.take(todo[i : i + chunk_size]) for i in range(0, len(todo), chunk_size)]
             keys = [[hashes[i] for i in todo[j : j + chunk_size]] for j in range(0, len(todo), chunk_size)]
-            for chunk_keys, outcomes in zip(keys, _screen_chunks(chunks, manifest, rules, jobs), strict=True):
+            for chunk_keys, outcomes in zip(keys, _screen_chunks(chunks, manifest, rules, jobs, lang), strict=True):
                 for key, outcome in zip(chunk_keys, outcomes, strict=True):
                     _write(sink, {**outcome, "source": source, "input_hash": key})
                     done.add(key)
@@ -213,9 +216,9 @@ def _spatial_order(projects: Projects, positions: list[int]) -> list[int]:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(manifest: Manifest, rules: RuleSet) -> None:
+def _init_worker(manifest: Manifest, rules: RuleSet, lang: str | None = None) -> None:
     # Each process reads every layer whole once (on its first chunk) and keeps it for the others.
-    _WORKER.update(manifest=manifest, rules=rules, layers={})
+    _WORKER.update(manifest=manifest, rules=rules, layers={}, lang=lang)
 
 
 def _screen_chunk(projects: Projects) -> list[dict[str, Any]]:
@@ -228,17 +231,17 @@ def _screen_chunk(projects: Projects) -> list[dict[str, Any]]:
         if isinstance(outcome, str):
             out.append({"project": {"id": project["id"], "name": project["name"]}, "error": outcome})
         else:
-            out.append(rounded(outcome.to_dict()))
+            out.append(rounded(outcome.to_dict(_WORKER["lang"])))
     return out
 
 
-def _screen_chunks(chunks: list[Projects], manifest: Manifest, rules: RuleSet, jobs: int):
+def _screen_chunks(chunks: list[Projects], manifest: Manifest, rules: RuleSet, jobs: int, lang: str | None):
     """Chunk results in order, from worker processes or from this one."""
     if jobs <= 1 or len(chunks) <= 1:
-        _init_worker(manifest, rules)
+        _init_worker(manifest, rules, lang)
         yield from map(_screen_chunk, chunks)
         return
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(manifest, rules)) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(manifest, rules, lang)) as pool:
         yield from pool.map(_screen_chunk, chunks)
 
 

@@ -18,9 +18,12 @@ from threelines.cli import options
 @click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: every core).")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=500, show_default=True, help="Projects per chunk.")
 @click.option("--overwrite", is_flag=True, help="Start afresh in an existing output folder instead of resuming.")
+@options.lang_opt
 @options.fail_on_opt
 @click.pass_context
-def batch(ctx, inputs, out, layers, rules, crs, encoding, jobs, chunk_size, overwrite, fail_on, **kwargs) -> None:
+def batch(
+    ctx, inputs, out, layers, rules, crs, encoding, jobs, chunk_size, overwrite, lang, fail_on, **kwargs
+) -> None:
     """Screen every feature of every INPUT (files, zips, folders, corner tables) into the folder OUTPUT.
 
     Writes results.jsonl (one object per project, as screen --format json,
@@ -33,6 +36,7 @@ def batch(ctx, inputs, out, layers, rules, crs, encoding, jobs, chunk_size, over
     from threelines.batch import default_jobs, run_batch
     from threelines.errors import ThreelinesError
     from threelines.manifest import load_manifest
+    from threelines.report.i18n import default_language
     from threelines.rules import load_rules
 
     overrides = options.pop_project_overrides(kwargs)
@@ -43,6 +47,7 @@ def batch(ctx, inputs, out, layers, rules, crs, encoding, jobs, chunk_size, over
         result = run_batch(
             list(inputs), out, manifest, ruleset, crs=crs, encoding=encoding, overrides=overrides,
             jobs=jobs or default_jobs(), chunk_size=chunk_size, overwrite=overwrite, progress=not quiet,
+            lang=lang or default_language(),
         )  # fmt: skip
     except ThreelinesError as exc:
         raise options.InputError(str(exc)) from None

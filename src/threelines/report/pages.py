@@ -71,10 +71,7 @@ def _font_css(text: str) -> str:
         return ""
     data = _subset("".join(sorted(needed)) + "0123456789")
     encoded = base64.b64encode(data).decode("ascii")
-    return (
-        '@font-face { font-family: "ReportCJK"; '
-        f'src: url(data:font/otf;base64,{encoded}) format("opentype"); }}'
-    )
+    return f'@font-face {{ font-family: "ReportCJK"; src: url(data:font/otf;base64,{encoded}) format("opentype"); }}'
 
 
 def _subset(text: str) -> bytes:

@@ -232,13 +232,14 @@ class _Context:
             # The layer keeps a remaining load for this pollutant, but not (as a number) for this zone.
             self.note(p, f"feature attribute {declared[0]!r} is {'not a number' if remaining else 'not given'}", fid)
             return
-        charged = f"{label} {_num(load)} {unit}" + (
-            f" ({share:.0%} of {_num(total)} {unit}, by area share)" if share < 1 else ""
-        )
         zone = self.layer.names[int(self.pairs.feature[k])] or self.layer.ids[int(self.pairs.feature[k])]
+        charged = _charged(label, load, total, share, unit)
         extra = {"pollutant": pollutant, "project_load": load, "remaining_load": remaining}
         if remaining is not None and load > remaining:
-            sentence = f"{charged} exceeds the remaining capacity of {_num(remaining)} {unit} in {zone}"
+            sentence = {
+                "en": f"{charged['en']} exceeds the remaining capacity of {_num(remaining)} {unit} in {zone}",
+                "zh": f"{charged['zh']}，超过{zone}剩余容量{_num(remaining)} {UNITS_ZH[unit]}",
+            }
             self._fire_capacity(p, k, variables, {**extra, "exceeds": True}, self.rule.outcome, sentence)
         elif attains.missing:
             self.note(p, attains.missing, fid)
@@ -248,21 +249,32 @@ class _Context:
                 given = "not a number" if ratio else "not given"
                 self.note(p, f"feature attribute 'offset_ratio_{pollutant}' is {given}", fid)
                 return
-            sentence = f"{charged}: offset {_num(load * ratio)} {unit} ({_num(ratio)}x) required in {zone}"
+            offset = _num(load * ratio)
+            sentence = {
+                "en": f"{charged['en']}: offset {offset} {unit} ({_num(ratio)}x) required in {zone}",
+                "zh": f"{charged['zh']}：须在{zone}内削减替代{offset} {UNITS_ZH[unit]}（{_num(ratio)}倍）",
+            }
             extra.update(offset_ratio=ratio, required_offset=load * ratio, exceeds=False)
             self._fire_capacity(p, k, variables, extra, "conditional", sentence)
 
-    def _fire_capacity(self, p, k, variables, extra, outcome, sentence) -> None:
+    def _fire_capacity(self, p, k, variables, extra, outcome, sentence: dict[str, str]) -> None:
+        """Record a capacity trigger: the charge sentence, then the rule's own message, per language."""
         names = {"offset_ratio": None, "required_offset": None, **variables, **extra}
         trigger = _trigger(self.rule, self.layer, int(self.pairs.feature[k]), names, bind(self.slim(names)))
-        rendered = trigger.message
+        joins = {"en": "; ", "zh": "；"}
+        translations = {
+            lang: {**text, "message": sentence[lang] + joins[lang] + text["message"]}
+            for lang, text in (trigger.translations or {}).items()
+        } or None
+        message = sentence["en"] + (f"; {trigger.message}" if trigger.message else "")
         self.triggers.append(
             (
                 p,
                 replace(
                     trigger,
                     outcome=outcome,
-                    message=f"{sentence}; {rendered}" if rendered else sentence,
+                    message=next(iter(translations.values()))["message"] if translations else message,
+                    translations=translations,
                     pollutant=extra["pollutant"],
                     project_load=extra["project_load"],
                     remaining_load=extra["remaining_load"],
@@ -324,6 +336,23 @@ class _Context:
         return bool(area - shapely.area(shapely.intersection(footprint, union)) <= OVERLAP_FLOOR_M2)
 
 
+#: Load units in Chinese.
+UNITS_ZH = {"t/a": "吨/年", "m3/a": "立方米/年"}
+LABELS_ZH = {"water": "用水量"}
+
+
+def _charged(label: str, load: float, total: float, share: float, unit: str) -> dict[str, str]:
+    """The load charged to a zone, in both languages."""
+    if share >= 1:
+        zh = LABELS_ZH.get(label, label)
+        return {"en": f"{label} {_num(load)} {unit}", "zh": f"{zh} {_num(load)} {UNITS_ZH[unit]}"}
+    return {
+        "en": f"{label} {_num(load)} {unit} ({share:.0%} of {_num(total)} {unit}, by area share)",
+        "zh": f"{LABELS_ZH.get(label, label)} {_num(load)} {UNITS_ZH[unit]}"
+        f"（按面积占比{share:.0%}，总量{_num(total)} {UNITS_ZH[unit]}）",
+    }
+
+
 def _num(value: float) -> str:
     """A quantity with at most two decimals: 12.5, 25, 0.33."""
     text = f"{value:,.2f}".rstrip("0").rstrip(".")
@@ -346,9 +375,19 @@ def _trigger(rule: Rule, layer: LayerData | None, f: int | None, variables: dict
         overlap_mu=variables["overlap_mu"] if has_pair else None,
         overlap_ratio=variables["overlap_ratio"] if has_pair else None,
         distance_m=variables["distance_m"] if has_pair else None,
-        message=rule.message.render(variables, bound),
         basis=rule.basis,
+        **rule_texts(rule, variables, bound),
     )
+
+
+def rule_texts(rule: Rule, variables: dict[str, Any], bound=None) -> dict[str, Any]:
+    """A trigger's ``message`` (in the rule's first language), and its ``translations`` when the rule names them."""
+    if not rule.message.languages:
+        return {"message": rule.message.render(variables, bound), "translations": None}
+    messages = rule.message.render_all(variables, bound)
+    titles = dict(rule.titles)
+    translations = {lang: {"title": titles.get(lang, rule.title), "message": m} for lang, m in messages.items()}
+    return {"message": next(iter(messages.values())), "translations": translations}
 
 
 def evaluate_zonal(rule: Rule, projects: list[dict[str, Any]], stats) -> tuple[list, list]:

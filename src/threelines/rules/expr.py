@@ -276,6 +276,34 @@ class Template:
         return [part[0] for part in self.parts if not isinstance(part, str)]
 
 
+@dataclass(frozen=True)
+class Message:
+    """A rule's message in one or more languages: ``(lang, template)`` pairs, the first the default.
+
+    ``lang`` is empty when the rule file gives a single text without naming its language.
+    """
+
+    templates: tuple[tuple[str, Template], ...]
+
+    @property
+    def expressions(self) -> list[Expr]:
+        """The placeholders of every language, for load-time checks."""
+        return [e for _, t in self.templates for e in t.expressions]
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages the rule names (none for a single unnamed text)."""
+        return tuple(lang for lang, _ in self.templates if lang)
+
+    def render(self, variables: dict[str, Any], bound: cel.Context | None = None) -> str:
+        """The default language's text."""
+        return self.templates[0][1].render(variables, bound)
+
+    def render_all(self, variables: dict[str, Any], bound: cel.Context | None = None) -> dict[str, str]:
+        """The text in every language the rule names."""
+        return {lang: t.render(variables, bound) for lang, t in self.templates if lang}
+
+
 def compile_template(source: str, allowed: tuple[str, ...]) -> Template:
     """Compile a message template with ``{expr}`` / ``{expr:spec}`` placeholders.
 

@@ -24,7 +24,7 @@ from threelines.measure import OVERLAP_FLOOR_M2
 from threelines.rules.expr import (
     Expr,
     ExpressionError,
-    Template,
+    Message,
     attribute_refs,
     check_against,
     compile_expr,
@@ -84,7 +84,7 @@ class Rule:
     outcome: str
     layer: str
     test: str
-    message: Template
+    message: Message
     basis: str | None
     distance_m: float | None = None
     min_overlap_m2: float = OVERLAP_FLOOR_M2
@@ -98,6 +98,7 @@ class Rule:
     stat: str | None = None
     classes: tuple[float, ...] = ()
     examples: tuple[dict[str, Any], ...] = ()
+    titles: tuple[tuple[str, str], ...] = ()
 
     @property
     def reach_m(self) -> float:
@@ -304,16 +305,22 @@ def _compile_rule(entry: dict[str, Any], doc: yamlio.Located, i: int, manifest: 
             continue
         source = entry[key]
         try:
-            compiled[key] = compile_template(source, names) if key == "message" else compile_expr(source, names)
+            if key == "message":
+                texts = source.items() if isinstance(source, dict) else [("", source)]
+                compiled[key] = Message(tuple((lang, compile_template(text, names)) for lang, text in texts))
+            else:
+                compiled[key] = compile_expr(source, names)
             exprs = compiled[key].expressions if key == "message" else [compiled[key]]
             for expr in exprs:
                 _check_fields(expr.source, spec)
                 check_against(expr, samples, want_bool=key != "message")
         except ExpressionError as exc:
             raise fail(key, str(exc)) from None
+    titles = entry["title"] if isinstance(entry["title"], dict) else {}
     return Rule(
         id=rule_id,
-        title=entry["title"],
+        title=next(iter(titles.values())) if titles else entry["title"],
+        titles=tuple(titles.items()),
         dimension=entry["dimension"],
         outcome=entry["outcome"],
         layer=entry["layer"],
