@@ -34,3 +34,7 @@ class IndustryCodeError(ThreelinesError, ValueError):
 
 class OutputError(ThreelinesError, OSError):
     """An output cannot be written (exists without --overwrite, or unwritable)."""
+
+
+class ReportError(ThreelinesError, ValueError):
+    """A report to verify is unreadable, has no provenance, or its input cannot be read again."""

@@ -174,6 +174,9 @@ def schema_problems(located: Located, schema_name: str) -> list[tuple[int, str]]
     validator = jsonschema.Draft202012Validator(schema)
     problems = []
     for error in validator.iter_errors(located.data):
+        if error.context:  # oneOf/anyOf: the alternative of the right type says more than "not valid under any"
+            fitting = [e for e in error.context if e.validator != "type"]
+            error = jsonschema.exceptions.best_match(fitting or error.context)
         keys = tuple(error.absolute_path)
         problems.append((located.line(*keys), f"{_dotted(keys) or 'top level'}: {error.message}"))
     return sorted(problems)

@@ -21,9 +21,7 @@ from threelines.cli import options
 @options.lang_opt
 @options.fail_on_opt
 @click.pass_context
-def batch(
-    ctx, inputs, out, layers, rules, crs, encoding, jobs, chunk_size, overwrite, lang, fail_on, **kwargs
-) -> None:
+def batch(ctx, inputs, out, layers, rules, crs, encoding, jobs, chunk_size, overwrite, lang, fail_on, **kwargs) -> None:
     """Screen every feature of every INPUT (files, zips, folders, corner tables) into the folder OUTPUT.
 
     Writes results.jsonl (one object per project, as screen --format json,

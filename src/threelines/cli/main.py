@@ -12,6 +12,7 @@ from threelines.cli.batch import batch
 from threelines.cli.layers import layers
 from threelines.cli.rules import rules
 from threelines.cli.screen import screen
+from threelines.cli.verify import verify
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,6 +38,7 @@ cli.add_command(screen)
 cli.add_command(batch)
 cli.add_command(rules)
 cli.add_command(layers)
+cli.add_command(verify)
 
 
 def main() -> None:
