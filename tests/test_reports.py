@@ -100,6 +100,12 @@ def test_html_renders_in_a_headless_browser(p02_html, tmp_path):
     dom = headless("--dump-dom", p02_html.as_uri(), user_dir=tmp_path / "chrome").stdout
     assert re.search(r'<img class="map" alt="位置与叠加分析图"', dom)
     assert len(re.findall(r"<tr data-rule=", dom)) == 2
+    # printed, every page is A4 (595 x 842 pt)
+    pdf = tmp_path / "p02.pdf"
+    headless("--no-pdf-header-footer", f"--print-to-pdf={pdf}", p02_html.as_uri(), user_dir=tmp_path / "chrome")
+    boxes = re.findall(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", pdf.read_bytes())
+    assert boxes
+    assert {(round(float(w)), round(float(h))) for w, h in boxes} == {(595, 842)}
 
 
 def test_markdown_report_parses_back(run, sample_dir, tmp_path):

@@ -63,7 +63,7 @@ def project_view(verdict: Verdict, lang: str, map_svg: str | None = None) -> dic
                 "overlap_ha": _num(t.overlap_ha, 4) if t.overlap_m2 else "",
                 "overlap_mu": _num(t.overlap_mu, 2) if t.overlap_m2 else "",
                 "share": _pct(t.overlap_ratio) if t.overlap_m2 else "",
-                "distance": "" if t.distance_m is None else f"{t.distance_m:,.1f} {w['m']}",
+                "distance": "" if t.distance_m is None or t.overlap_m2 else f"{t.distance_m:,.1f} {w['m']}",
                 "message": trigger_text(t, "message", lang),
                 "basis": t.basis or "",
             }

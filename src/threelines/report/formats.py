@@ -67,7 +67,7 @@ def write_report(
     if fmt == "text":
         from threelines.report.text import format_text
 
-        text = format_text(verdicts)
+        text = format_text(verdicts, lang)
     elif fmt == "json":
         from threelines.report.json import format_json
 

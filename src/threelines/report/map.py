@@ -131,17 +131,15 @@ def _draw(ax, evidence: ProjectEvidence, w: dict[str, str], font) -> list:
                                       linewidth=style["linewidth"], label=w[f"legend_{role}"]))  # fmt: skip
     pieces = evidence.pieces
     footprint = evidence.footprint
-    if shapely.get_type_id(footprint) in (0, 4):  # a point site
-        x, y = shapely.get_coordinates(footprint).T
-        ax.plot(x, y, marker="*", markersize=14, color=RED, markeredgecolor="white", linestyle="none")
-    else:
-        GeoSeries([footprint]).plot(ax=ax, facecolor="none", edgecolor=RED, linewidth=2.0)
-    handles.append(Line2D([], [], color=RED, linewidth=2.0, label=w["legend_footprint"]))
-    overlaps = pieces.geometry[pieces["piece"] == "overlap"].to_numpy()
+    # Overlaps with red lines and cap zones are the evidence to see; units and quality zones are
+    # already shown by their fills and outlines (and often cover the whole site).
+    roles = {name: data.spec.role for name, data in evidence.context.items()}
+    wanted = (pieces["piece"] == "overlap") & pieces["layer"].map(roles).isin(["redline", "cap"])
+    overlaps = pieces.geometry[wanted].to_numpy()
     overlaps = overlaps[~shapely.is_empty(overlaps)] if len(overlaps) else overlaps
     if len(overlaps):
-        GeoSeries(overlaps).plot(ax=ax, facecolor="#d6272899", edgecolor=RED, linewidth=0.5)
-        handles.append(Patch(facecolor="#d6272899", edgecolor=RED, label=w["legend_overlap"]))
+        GeoSeries(overlaps).plot(ax=ax, facecolor="#e0302fcc", edgecolor=RED, linewidth=0.5, hatch="xx")
+        handles.append(Patch(facecolor="#e0302fcc", edgecolor=RED, hatch="xx", label=w["legend_overlap"]))
     lines = pieces[pieces["piece"] == "distance"]
     if len(lines):
         for geom, metres in zip(lines.geometry, lines["distance_m"], strict=True):
@@ -152,6 +150,13 @@ def _draw(ax, evidence: ProjectEvidence, w: dict[str, str], font) -> list:
                         textcoords="offset points", fontproperties=font, fontsize=8, color="#8a4b00",
                         ha="left", va="center")  # fmt: skip
         handles.append(Line2D([], [], color="#e07b00", linewidth=1.4, label=w["legend_distance"]))
+    # The footprint goes on top, so that its outline shows over the overlaps.
+    if shapely.get_type_id(footprint) in (0, 4):  # a point site
+        x, y = shapely.get_coordinates(footprint).T
+        ax.plot(x, y, marker="*", markersize=14, color=RED, markeredgecolor="white", linestyle="none", zorder=5)
+    else:
+        GeoSeries([footprint]).plot(ax=ax, facecolor="none", edgecolor=RED, linewidth=2.0, zorder=5)
+    handles.append(Line2D([], [], color=RED, linewidth=2.0, label=w["legend_footprint"]))
     return handles
 
 

@@ -17,8 +17,10 @@ def _wrap(text: str, indent: str = _INDENT + "    ") -> str:
     return textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent)
 
 
-def format_verdict(verdict: Verdict) -> str:
-    """Describe one project's verdict, triggers, units and missing information."""
+def format_verdict(verdict: Verdict, lang: str | None = None) -> str:
+    """Describe one project's verdict, triggers, units and missing information (rule texts in ``lang``)."""
+    from threelines.report.document import trigger_text
+
     p = verdict.project
     lines = [f"{p['id']}  {p['name'] or ''}".rstrip()]
     industry = f"{p['industry']} {p['industry_name']}" if p["industry"] else "not given"
@@ -29,8 +31,9 @@ def format_verdict(verdict: Verdict) -> str:
     for unit in verdict.units:
         lines.append(f"{_INDENT}unit     {unit.code} {unit.name or ''} ({unit.class_}) {unit.share:.1%}")
     for t in verdict.triggers:
-        lines.append(f"{_INDENT}[{t.outcome}] {t.rule} ({t.dimension}): {t.title}")
-        lines.append(_wrap(t.message))
+        title, message = (trigger_text(t, key, lang) for key in ("title", "message")) if lang else (t.title, t.message)
+        lines.append(f"{_INDENT}[{t.outcome}] {t.rule} ({t.dimension}): {title}")
+        lines.append(_wrap(message))
         if t.basis:
             lines.append(_wrap(f"basis: {t.basis}"))
     for req in verdict.requirements:
@@ -42,11 +45,11 @@ def format_verdict(verdict: Verdict) -> str:
     return "\n".join(lines)
 
 
-def format_text(verdicts: list[Verdict]) -> str:
+def format_text(verdicts: list[Verdict], lang: str | None = None) -> str:
     """All verdicts, then a one-line count by verdict."""
     counts = Counter(v.verdict for v in verdicts)
     summary = ", ".join(f"{counts[v]} {v}" for v in VERDICTS)
     missing = sum(1 for v in verdicts if v.unresolved)
     tail = f"; {missing} with information missing" if missing else ""
-    body = "\n\n".join(format_verdict(v) for v in verdicts)
+    body = "\n\n".join(format_verdict(v, lang) for v in verdicts)
     return f"{body}\n\n{len(verdicts)} project{'s' * (len(verdicts) != 1)} screened: {summary}{tail}\n"
