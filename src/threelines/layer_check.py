@@ -17,8 +17,8 @@ import shapely
 from pyproj import Transformer
 
 from threelines.crs import CGCS2000
-from threelines.errors import ThreelinesError
-from threelines.layers import read_layer
+from threelines.errors import ManifestError, ThreelinesError
+from threelines.layers import read_frame, read_layer
 from threelines.manifest import LayerSpec, Manifest
 
 #: Overlaps and gaps between units smaller than this (m2), or thinner on average than
@@ -64,13 +64,13 @@ def _where(points, crs) -> list[str]:
 def _check_features(spec: LayerSpec) -> list[str]:
     """Geometry validity, emptiness, duplicate ids and mis-decoded text of one layer."""
     try:
-        frame = pyogrio.read_dataframe(spec.path, layer=spec.layer, encoding=spec.encoding, fid_as_index=True)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, UnicodeDecodeError) as exc:
-        return [f"{spec.path}: layer {spec.name!r}: cannot read it ({exc})"]
+        frame = read_frame(spec)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, UnicodeDecodeError, ManifestError) as exc:
+        return [f"{spec.location}: layer {spec.name!r}: cannot read it ({exc})"]
     except shapely.errors.ShapelyError as exc:
-        return [f"{spec.path}: layer {spec.name!r}: a geometry GEOS cannot build ({exc})"]
+        return [f"{spec.location}: layer {spec.name!r}: a geometry GEOS cannot build ({exc})"]
     problems = []
-    label = f"{spec.path}: layer {spec.name!r}"
+    label = f"{spec.location}: layer {spec.name!r}"
     geoms = frame.geometry.values.to_numpy() if hasattr(frame.geometry.values, "to_numpy") else frame.geometry.values
     geoms = np.asarray(geoms, dtype=object)
     raw_ids = frame[spec.id_field].to_numpy(dtype=object) if spec.id_field else frame.index.to_numpy(dtype=object)

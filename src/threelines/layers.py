@@ -85,9 +85,7 @@ def read_layer(spec: LayerSpec, working_crs: CRS, bbox: tuple[float, float, floa
         to_native = Transformer.from_crs(working_crs, spec.crs, always_xy=True)
         native_bbox = tuple(to_native.transform_bounds(*bbox, densify_pts=21))
     try:
-        frame = pyogrio.read_dataframe(
-            spec.path, layer=spec.layer, bbox=native_bbox, encoding=spec.encoding, fid_as_index=True
-        )
+        frame = read_frame(spec, native_bbox)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError) as exc:
         raise ManifestError(f"layer {spec.name!r}: cannot read {spec.path}: {exc}") from None
     except UnicodeDecodeError:
@@ -197,8 +195,25 @@ def _records(frame, declared: dict[str, str]) -> list[dict[str, Any]]:
     return records
 
 
+def read_frame(spec: LayerSpec, native_bbox=None):
+    """A layer's features as they are stored (all, or those whose box meets ``native_bbox``), FIDs as index.
+
+    Files are read through pyogrio (with the file's spatial index), PostGIS
+    layers through the table's GiST index, rows in ``id_field`` order.
+    """
+    if spec.source is not None:
+        from threelines.postgis import read_frame as read_table
+
+        return read_table(spec.source, spec.geometry_column, spec.crs, native_bbox, order_by=spec.id_field)
+    return pyogrio.read_dataframe(
+        spec.path, layer=spec.layer, bbox=native_bbox, encoding=spec.encoding, fid_as_index=True
+    )
+
+
 def unit_codes(spec: LayerSpec) -> set[str]:
     """The unit codes of a unit layer (its ``id_field``, or FIDs), read without geometry."""
+    if spec.source is not None:
+        return {str(_plain(v)) for v in read_frame(spec)[spec.id_field]}
     try:
         frame = pyogrio.read_dataframe(
             spec.path, layer=spec.layer, encoding=spec.encoding, read_geometry=False, fid_as_index=True,

@@ -9,6 +9,7 @@ chooses the working CRS; :mod:`threelines.layers` then reads the features.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from threelines import industry, yamlio
 from threelines.crs import bounds_to_lonlat, fitted_albers, parse_crs
 from threelines.encoding import guess_encoding
 from threelines.errors import CRSError, IndustryCodeError, ManifestError
+from threelines.postgis import PostgisSource, describe, is_postgis_path, parse_source
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +69,15 @@ class LayerSpec:
         The file's extent in its CRS.
     band : int
         The band a raster layer's rules read.
+    source : PostgisSource or None
+        For a layer in PostGIS: the connection and table or query (``path`` is then its label).
+    geometry_column : str or None
+        The geometry column of a PostGIS layer.
     """
 
     name: str
     role: str
-    path: Path
+    path: Path | str
     layer: str | None
     id_field: str | None
     name_field: str | None
@@ -82,6 +88,13 @@ class LayerSpec:
     fields: dict[str, str]
     bounds: tuple[float, float, float, float]
     band: int = 1
+    source: PostgisSource | None = None
+    geometry_column: str | None = None
+
+    @property
+    def location(self) -> str:
+        """The file, or the database table, as messages name it."""
+        return self.source.label if self.source is not None else str(self.path)
 
 
 @dataclass(frozen=True)
@@ -208,6 +221,8 @@ def _equal_area_metres(crs: CRS) -> bool:
 def _check_entry(entry: dict[str, Any], base: Path, where: str) -> LayerSpec:
     """Check one manifest entry against its file and build its spec."""
     name = entry["name"]
+    if "source" in entry or is_postgis_path(entry["path"]):
+        return _check_postgis(entry, where)
     if "\x00" in entry["path"]:
         raise ManifestError(f"{where}: layer {name!r}: the path contains a NUL character")
     file = (base / entry["path"]).resolve() if not Path(entry["path"]).is_absolute() else Path(entry["path"])
@@ -243,21 +258,9 @@ def _check_entry(entry: dict[str, Any], base: Path, where: str) -> LayerSpec:
         raise ManifestError(f"{where}: layer {name!r}: 'encoding' is for shapefiles; a {info['driver']} file is UTF-8")
     encoding = entry.get("encoding") or guess_encoding(file)
     fields = dict(zip(info["fields"], info["dtypes"], strict=True))
-    for key in ("id_field", "name_field", "class_field"):
-        if key in entry and entry[key] not in fields:
-            raise ManifestError(
-                f"{where}: layer {name!r}: {key} {entry[key]!r} is not a field of {entry['path']}; "
-                f"fields: {', '.join(fields) or '(none)'}"
-            )
-    if entry["role"] == "unit" and "class_field" not in entry:
-        raise ManifestError(
-            f"{where}: layer {name!r}: a unit layer needs class_field (the column holding the unit class)"
-        )
+    _check_fields(entry, fields, entry["path"], where)
     if entry.get("crs") is not None:
-        try:
-            crs = parse_crs(entry["crs"], what=f"{where}: layer {name!r}: crs")
-        except CRSError as exc:
-            raise ManifestError(str(exc)) from None
+        crs = _entry_crs(entry, where)
     elif info["crs"]:
         crs = CRS.from_user_input(info["crs"])
     else:
@@ -280,6 +283,65 @@ def _check_entry(entry: dict[str, Any], base: Path, where: str) -> LayerSpec:
         fields=fields,
         bounds=tuple(info["total_bounds"]) if info["total_bounds"] is not None else (np.nan,) * 4,
     )
+
+
+def _check_postgis(entry: dict[str, Any], where: str) -> LayerSpec:
+    """Check a manifest entry that names a PostGIS table or query, and build its spec."""
+    name = entry["name"]
+    if entry["role"] == "raster":
+        raise ManifestError(f"{where}: layer {name!r}: a raster layer must be a file (GeoTIFF)")
+    for key in ("layer", "encoding"):
+        if key in entry:
+            raise ManifestError(f"{where}: layer {name!r}: a PostGIS layer takes no {key}")
+    source = parse_source(entry, where)
+    info = describe(source, where, name)
+    if not set(info["kinds"]) <= {"POLYGON", "MULTIPOLYGON"}:
+        raise ManifestError(
+            f"{where}: layer {name!r}: {source.label} holds {', '.join(info['kinds'])} geometries; layers must be "
+            "polygons"
+        )
+    fields = info["fields"]
+    if "id_field" not in entry:
+        raise ManifestError(
+            f"{where}: layer {name!r}: a PostGIS layer needs id_field (rows have no stable feature numbers); "
+            f"fields: {', '.join(fields)}"
+        )
+    _check_fields(entry, fields, source.label, where)
+    if entry.get("crs") is not None:
+        crs = _entry_crs(entry, where)
+    elif info["srid"]:
+        crs = CRS.from_epsg(info["srid"])
+    else:
+        raise ManifestError(f"{where}: layer {name!r}: {source.label} has no SRID; add 'crs: EPSG:4490' to the entry")
+    return LayerSpec(
+        name=name, role=entry["role"], path=source.label, layer=None, id_field=entry.get("id_field"),
+        name_field=entry.get("name_field"), class_field=entry.get("class_field"),
+        class_map={**DEFAULT_CLASS_MAP, **{str(k): v for k, v in entry.get("class_map", {}).items()}},
+        crs=crs, encoding=None, fields=fields, bounds=info["bounds"],
+        source=dataclasses.replace(source, srid=info["srid"] or 0), geometry_column=info["geometry"],
+    )  # fmt: skip
+
+
+def _check_fields(entry: dict[str, Any], fields: dict[str, str], location: str, where: str) -> None:
+    """The id, name and class fields an entry names must exist; a unit layer needs its class field."""
+    name = entry["name"]
+    for key in ("id_field", "name_field", "class_field"):
+        if key in entry and entry[key] not in fields:
+            raise ManifestError(
+                f"{where}: layer {name!r}: {key} {entry[key]!r} is not a field of {location}; "
+                f"fields: {', '.join(fields) or '(none)'}"
+            )
+    if entry["role"] == "unit" and "class_field" not in entry:
+        raise ManifestError(
+            f"{where}: layer {name!r}: a unit layer needs class_field (the column holding the unit class)"
+        )
+
+
+def _entry_crs(entry: dict[str, Any], where: str) -> CRS:
+    try:
+        return parse_crs(entry["crs"], what=f"{where}: layer {entry['name']!r}: crs")
+    except CRSError as exc:
+        raise ManifestError(str(exc)) from None
 
 
 def _check_raster(entry: dict[str, Any], file: Path, where: str) -> LayerSpec:
@@ -305,10 +367,7 @@ def _check_raster(entry: dict[str, Any], file: Path, where: str) -> LayerSpec:
     if not 1 <= band <= count:
         raise ManifestError(f"{where}: layer {name!r}: band {band} does not exist; {entry['path']} has {count}")
     if entry.get("crs") is not None:
-        try:
-            crs = parse_crs(entry["crs"], what=f"{where}: layer {name!r}: crs")
-        except CRSError as exc:
-            raise ManifestError(str(exc)) from None
+        crs = _entry_crs(entry, where)
     elif crs is None:
         raise ManifestError(f"{where}: layer {name!r}: {entry['path']} has no CRS; add 'crs: EPSG:4490' to the entry")
     return LayerSpec(

@@ -52,6 +52,15 @@ def dataset_sha256(path: str | Path) -> str | None:
         return None
 
 
+def layer_sha256(spec) -> str | None:
+    """A layer's sha256: of its files, or for a PostGIS layer of its rows (see :func:`postgis.content_sha256`)."""
+    if spec.source is not None:
+        from threelines.postgis import content_sha256
+
+        return content_sha256(spec.source, spec.id_field)
+    return dataset_sha256(spec.path)
+
+
 def input_path(text: str) -> Path:
     """The file behind an input argument (``file.gpkg:layer`` names a layer of ``file.gpkg``)."""
     if not Path(text).exists() and ":" in text:
@@ -115,7 +124,11 @@ def provenance(
         "tool_version": __version__,
         "manifest": {"path": str(Path(manifest.path).resolve()), "sha256": dataset_sha256(manifest.path)},
         "layers": [
-            {"name": spec.name, "path": str(Path(spec.path).resolve()), "sha256": dataset_sha256(spec.path)}
+            {
+                "name": spec.name,
+                "path": spec.location if spec.source is not None else str(Path(spec.path).resolve()),
+                "sha256": layer_sha256(spec),
+            }
             for spec in manifest.layers.values()
         ],
         "rules": [{"path": str(p.resolve()), "sha256": dataset_sha256(p)} for p in rule_files(rules)],
@@ -126,18 +139,23 @@ def provenance(
     }
 
 
-def changed_inputs(recorded: dict[str, Any]) -> list[str]:
-    """Which files named in a provenance block differ now (or are gone), one line each."""
+def changed_inputs(recorded: dict[str, Any], manifest=None) -> list[str]:
+    """Which inputs named in a provenance block differ now (or are gone), one line each.
+
+    ``manifest`` (the one the block names, loaded) lets layers in PostGIS be
+    hashed again; without it a layer is looked for as a file.
+    """
+    specs = manifest.layers if manifest is not None else {}
     out = []
-    entries = [("manifest", recorded["manifest"])]
-    entries += [(f"layer {e['name']!r}", e) for e in recorded.get("layers", [])]
-    entries += [("rules", e) for e in recorded.get("rules", [])]
+    entries = [("manifest", recorded["manifest"], None)]
+    entries += [(f"layer {e['name']!r}", e, specs.get(e["name"])) for e in recorded.get("layers", [])]
+    entries += [("rules", e, None) for e in recorded.get("rules", [])]
     if recorded.get("input", {}).get("path") not in (None, "-"):
-        entries.append(("input", recorded["input"]))
-    for what, entry in entries:
-        now = dataset_sha256(entry["path"])
+        entries.append(("input", recorded["input"], None))
+    for what, entry, spec in entries:
+        now = layer_sha256(spec) if spec is not None else dataset_sha256(entry["path"])
         if now is None:
             out.append(f"{what} {entry['path']}: gone")
         elif now != entry.get("sha256"):
-            out.append(f"{what} {entry['path']}: changed (sha256 {entry.get('sha256', '?')[:12]} -> {now[:12]})")
+            out.append(f"{what} {entry['path']}: changed (sha256 {(entry.get('sha256') or '?')[:12]} -> {now[:12]})")
     return out

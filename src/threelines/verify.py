@@ -88,7 +88,7 @@ def verify(path: str | Path) -> Check:
         groups.setdefault(json.dumps(_setup(record["provenance"]), sort_keys=True), []).append(record)
     check = Check()
     for key, group in groups.items():
-        fresh = _rescreen(json.loads(key), path)
+        fresh, manifest = _rescreen(json.loads(key), path)
         for record in group:
             pid = record["project"]["id"]
             now = fresh.get(pid)
@@ -99,7 +99,7 @@ def verify(path: str | Path) -> Check:
             (check.changed if differences else check.unchanged).append(
                 f"{pid}: {'; '.join(differences)}" if differences else f"{pid}: unchanged ({record['verdict']})"
             )
-        check.inputs += [c for c in changed_inputs(group[0]["provenance"]) if c not in check.inputs]
+        check.inputs += [c for c in changed_inputs(group[0]["provenance"], manifest) if c not in check.inputs]
     return check
 
 
@@ -113,8 +113,8 @@ def _setup(provenance: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _rescreen(setup: dict[str, Any], report: str | Path) -> dict[str, dict[str, Any]]:
-    """Screen the report's input again; JSON records by project id."""
+def _rescreen(setup: dict[str, Any], report: str | Path):
+    """Screen the report's input again: JSON records by project id, and the manifest used."""
     from threelines.engine import screen
     from threelines.errors import ThreelinesError
     from threelines.manifest import load_manifest
@@ -138,7 +138,7 @@ def _rescreen(setup: dict[str, Any], report: str | Path) -> dict[str, dict[str, 
                         overrides=options)  # fmt: skip
     except ThreelinesError as exc:
         raise ReportError(f"{report}: cannot screen again: {exc}") from None
-    return {v.project["id"]: v.to_dict() for v in result.verdicts}
+    return {v.project["id"]: v.to_dict() for v in result.verdicts}, manifest
 
 
 def _compare(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
