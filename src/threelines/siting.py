@@ -257,10 +257,8 @@ def _zonal_regions(rule, manifest: Manifest, region, attrs: dict[str, Any]):
         transform = _window_transform(src.transform, window)
     data = np.ma.filled(values.astype(float), np.nan)
     unique = np.unique(data[np.isfinite(data)])
-    if rule.stat == "share":
-        cell = np.isin(unique, rule.classes).astype(float)
-    else:
-        cell = unique
+    # One cell's statistic: its value, or for ``share`` whether it is one of the classes.
+    cell = np.isin(unique, rule.classes).astype(float) if rule.stat == "share" else unique
     context = project_context(attrs, PROBE_RADIUS_M**2 * np.pi)
     fired, _ = evaluate_zonal(rule, [context] * len(unique), [Zonal(float(v), 1) for v in cell])
     holds = np.zeros(len(unique), bool)

@@ -12,6 +12,7 @@ from threelines.cli.batch import batch
 from threelines.cli.layers import layers
 from threelines.cli.rules import rules
 from threelines.cli.screen import screen
+from threelines.cli.siting import siting
 from threelines.cli.verify import verify
 
 
@@ -39,6 +40,7 @@ cli.add_command(batch)
 cli.add_command(rules)
 cli.add_command(layers)
 cli.add_command(verify)
+cli.add_command(siting)
 
 
 def main() -> None:

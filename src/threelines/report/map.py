@@ -77,8 +77,73 @@ def render(evidence: ProjectEvidence, lang: str, fmt: str = "svg", dpi: int = 15
         ax.set_yticks([])
         ax.set_xlabel("")
         ax.set_ylabel("")
-        fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, prop=font.copy(), fontsize=8)
-        for text in fig.legends[0].get_texts():
+        legend = fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
+        for text in legend.get_texts():
+            text.set_fontproperties(font)
+            text.set_fontsize(8)
+        out = io.BytesIO()
+        fig.savefig(out, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+    return out.getvalue()
+
+
+#: Zone fills by outcome on siting maps.
+OUTCOME_COLOURS = {"pass": "#4caf50", "conditional": "#f0a030", "reject": "#d9534f", "unknown": "#bdbdbd"}
+
+
+def render_zones(siting, candidates, lang: str, fmt: str = "png", dpi: int = 150) -> bytes:
+    """Draw a siting's zones by outcome, the candidate areas numbered by rank, scale bar, north arrow, legend.
+
+    Parameters
+    ----------
+    siting : threelines.siting.Siting
+    candidates : geopandas.GeoDataFrame or None
+        In the working CRS, with ``rank``.
+    lang : str
+    fmt : str
+        ``png`` or ``svg``.
+    """
+    import matplotlib as mpl
+    from geopandas import GeoSeries
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    font = FontProperties(fname=cjk_font_path())
+    w = words(lang)
+    minx, miny, maxx, maxy = siting.region.bounds
+    pad = 0.03 * max(maxx - minx, maxy - miny)
+    extent = (minx - pad, miny - pad, maxx + pad, maxy + pad)
+    ratio = (extent[3] - extent[1]) / (extent[2] - extent[0])
+    with mpl.rc_context({"svg.fonttype": "path", "svg.hashsalt": "threelines"}):
+        height = 6.86 * ratio + 0.9  # the map at full width, the legend below it
+        fig = Figure(figsize=(7.0, height), dpi=dpi)
+        FigureCanvasAgg(fig)
+        ax = fig.add_axes((0.01, 0.9 / height, 0.98, 1 - 0.9 / height - 0.01))
+        handles = []
+        for outcome, colour in OUTCOME_COLOURS.items():
+            mine = siting.zones.geometry[siting.zones["outcome"] == outcome].to_numpy()
+            if len(mine):
+                GeoSeries(mine).plot(ax=ax, facecolor=colour, edgecolor=colour, linewidth=0.3)  # no seams
+                handles.append(Patch(facecolor=colour, label=w[outcome]))
+        GeoSeries([siting.region]).boundary.plot(ax=ax, color="#222222", linewidth=1.2)
+        handles.append(Line2D([], [], color="#222222", linewidth=1.2, label=w["legend_boundary"]))
+        if candidates is not None and len(candidates):
+            GeoSeries(candidates.geometry.to_numpy()).boundary.plot(ax=ax, color="#0b3d91", linewidth=1.4)
+            for rank, point in zip(candidates["rank"], shapely.point_on_surface(candidates.geometry.to_numpy()),
+                                   strict=True):  # fmt: skip
+                ax.annotate(str(rank), (point.x, point.y), fontproperties=font, fontsize=9, color="#0b3d91",
+                            ha="center", va="center", fontweight="bold")  # fmt: skip
+            handles.append(Line2D([], [], color="#0b3d91", linewidth=1.4, label=w["candidates"]))
+        _scale_bar(ax, extent, w, font)
+        _north_arrow(ax, extent, w, font)
+        ax.set_xlim(extent[0], extent[2])
+        ax.set_ylim(extent[1], extent[3])
+        ax.set_aspect("equal")
+        ax.set_axis_off()
+        legend = fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
+        for text in legend.get_texts():
             text.set_fontproperties(font)
             text.set_fontsize(8)
         out = io.BytesIO()

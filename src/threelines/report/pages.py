@@ -46,7 +46,17 @@ def html_page(doc: dict[str, Any], maps_svg: list[bytes | None]) -> str:
         {**p, "map_svg": base64.b64encode(svg).decode("ascii") if svg else None}
         for p, svg in zip(doc["projects"], maps_svg, strict=True)
     ]
-    template = _environment().get_template("report.html.j2")
+    return _self_contained("report.html.j2", doc)
+
+
+def siting_page(doc: dict[str, Any], map_svg: bytes) -> str:
+    """The HTML page of a siting: zones map, area by outcome, candidate areas, zones, provenance."""
+    return _self_contained("siting.html.j2", {**doc, "map_svg": base64.b64encode(map_svg).decode("ascii")})
+
+
+def _self_contained(name: str, doc: dict[str, Any]) -> str:
+    """Render a page twice: once to learn which glyphs it shows, then with those glyphs embedded."""
+    template = _environment().get_template(name)
     draft = template.render(**doc, font_css="")
     return template.render(**doc, font_css=_font_css(_visible_text(draft)))
 

@@ -1,0 +1,161 @@
+"""Siting: zones that cover the region, agree with screen for any small site inside them, and their outputs."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from threelines.engine import screen_projects
+from threelines.footprint import projects_from_frame
+from threelines.siting import siting
+
+CHEMICAL = {"industry": "C2614", "emit_vocs": 10.0, "emit_nox": 5.0}
+WAREHOUSE = {"industry": "G5920"}
+
+
+@pytest.fixture(scope="module")
+def zoned(manifest, ruleset):
+    return {name: siting(manifest, ruleset, profile) for name, profile in (("chem", CHEMICAL), ("store", WAREHOUSE))}
+
+
+@pytest.mark.parametrize("name", ["chem", "store"])
+def test_zones_cover_the_region_without_overlapping(zoned, name):
+    result = zoned[name]
+    geoms = result.zones.geometry.to_numpy()
+    assert shapely.area(shapely.union_all(geoms)) == pytest.approx(result.region.area, rel=1e-9)
+    assert float(shapely.area(geoms).sum()) == pytest.approx(result.region.area, rel=1e-9)  # no overlaps
+    assert set(result.zones["outcome"]) <= {"pass", "conditional", "reject"}
+
+
+def test_a_chemical_plant_may_only_go_in_the_park(zoned):
+    zones = zoned["chem"].zones
+    conditional = zones[zones["outcome"] == "conditional"]
+    assert list(conditional["rules"]) == ["ZD-01,ZD-02,air-capacity,chem-in-park,pm25-exceed"]
+    assert float(conditional["area_m2"].sum()) / 1e6 == pytest.approx(13.80, abs=0.005)
+    assert (zones["outcome"] != "pass").all()
+
+
+def test_summary_and_candidates(zoned, manifest):
+    from threelines.layers import read_layer
+
+    result = zoned["store"]
+    summary = result.summary()
+    assert list(summary) == ["pass", "conditional", "reject"]
+    assert sum(summary.values()) == pytest.approx(result.region.area, rel=1e-9)
+    units = read_layer(manifest.unit_layer, manifest.working_crs)
+    candidates = result.candidates(500e4, units)
+    assert list(candidates["rank"]) == list(range(1, len(candidates) + 1))
+    assert (np.diff(candidates["area_m2"].to_numpy()) <= 0).all()
+    assert (candidates["area_m2"] >= 500e4).all()
+    assert set(candidates["outcome"]) <= {"pass", "conditional"}
+    first = candidates.iloc[0]
+    assert shapely.contains(first.geometry, shapely.points(*_working(manifest, first.lon, first.lat)))
+    assert first["units"].split(",")[0].startswith("ZH360121")
+
+
+def _working(manifest, lon, lat):
+    return gpd.GeoSeries(shapely.points([lon], [lat]), crs=4490).to_crs(manifest.working_crs).get_coordinates().iloc[0]
+
+
+def _screen_square(manifest, ruleset, profile, x, y, half):
+    frame = gpd.GeoDataFrame({"id": ["site"]}, geometry=[shapely.box(x - half, y - half, x + half, y + half)],
+                             crs=manifest.working_crs)  # fmt: skip
+    projects = projects_from_frame(frame, manifest.working_crs, overrides=profile, line_widths=manifest.line_widths)
+    return screen_projects(projects, manifest, ruleset)[0]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_screen_agrees_with_the_zone_of_any_small_site(zoned, manifest, ruleset, data):
+    name = data.draw(st.sampled_from(["chem", "store"]), label="profile")
+    result = zoned[name]
+    zones = result.zones
+    k = data.draw(st.integers(0, len(zones) - 1), label="zone")
+    zone = zones.geometry.iloc[k]
+    half = data.draw(st.sampled_from([5.0, 20.0, 60.0]), label="half side (m)")
+    inner = shapely.buffer(zone, -half * 1.5)
+    if inner.is_empty:
+        return  # a zone too thin for this site
+    minx, miny, maxx, maxy = inner.bounds
+    for _ in range(50):
+        x = data.draw(st.floats(minx, maxx), label="x")
+        y = data.draw(st.floats(miny, maxy), label="y")
+        if inner.contains(shapely.Point(x, y)):
+            break
+    else:
+        return
+    profile = CHEMICAL if name == "chem" else WAREHOUSE
+    verdict = _screen_square(manifest, ruleset, profile, x, y, half)
+    assert verdict.verdict == zones["outcome"].iloc[k]
+    assert ",".join(sorted({t.rule for t in verdict.triggers})) == zones["rules"].iloc[k]
+
+
+def test_siting_command_writes_zones_map_and_report(run, tmp_path):
+    out = tmp_path / "zones.gpkg"
+    result = run("siting", "--industry", "C2614", "--emit-vocs", "10", "--emit-nox", "5", "--min-area", "20",
+                 "-o", out, "--lang", "zh")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:4] == [
+        "outcome             km2           ha             mu",
+        "pass               0.00         0.00              0",
+        "conditional       13.80     1,379.79         20,697",
+        "reject         1,792.83   179,283.41      2,689,251",
+    ]
+    assert lines[4:6] == [
+        "1 candidate area(s):",
+        "  1. conditional, 1,379.79 ha, at 116.19090E 28.78763N in ZH36012120002",
+    ]
+    assert [name for name, _ in pyogrio.list_layers(out)] == ["zones", "candidates"]
+    zones = pyogrio.read_dataframe(out, layer="zones")
+    assert zones.crs.to_epsg() == 4490
+    assert list(zones.columns) == ["outcome", "rules", "area_m2", "area_ha", "area_mu", "geometry"]
+    from PIL import Image
+
+    png = np.asarray(Image.open(tmp_path / "zones.png").convert("RGB")).astype(int)
+    assert (np.abs(png - [0xD9, 0x53, 0x4F]).max(axis=2) < 10).mean() > 0.2  # mostly reject red
+    page = (tmp_path / "zones.html").read_text("utf-8")
+    assert "项目选址分区" in page
+    assert "data:image/svg+xml;base64," in page
+    assert '<tr data-outcome="conditional">' in page
+    again = run("siting", "--industry", "C2614", "-o", out)
+    assert again.exit_code == 2
+    assert again.stderr.strip() == f"Error: {out}: exists; give --overwrite to replace it, or another -o"
+
+
+def test_siting_geojson_and_region_by_adcode(run, tmp_path):
+    out = tmp_path / "z.geojson"
+    result = run("siting", "--industry", "G5920", "--adcode", "360121", "--min-area", "1000", "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "z.candidates.geojson").exists()
+    candidates = pyogrio.read_dataframe(tmp_path / "z.candidates.geojson")
+    assert list(candidates["rank"]) == list(range(1, len(candidates) + 1))
+    assert (candidates["area_ha"] >= 1000).all()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--industry", "C2614", "--adcode", "999999"],
+            "Error: layer 'county': no feature with id '999999'; ids: 360121",
+        ),
+        (["--industry", "X9999"], "Error: Invalid value for '--industry': industry code 'X9999' is not a GB/T 4754"),
+    ],
+)
+def test_siting_bad_input(run, tmp_path, args, message):
+    result = run("siting", *args, "-o", tmp_path / "z.gpkg")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(message)
+    assert not (tmp_path / "z.gpkg").exists()
+
+
+def test_siting_output_must_be_a_vector_file(run, tmp_path):
+    result = run("siting", "--industry", "C2614", "-o", tmp_path / "z.txt")
+    assert result.exit_code == 2
+    assert "-o must end in .gpkg or .geojson" in result.stderr
