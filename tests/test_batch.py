@@ -45,7 +45,12 @@ def test_batch_writes_results_and_summaries(run, tmp_path, sample_dir, contract)
     ]
     p07 = summary[summary.id == "P07"].iloc[0]
     assert (p07.verdict, p07.reject, p07.rules) == ("reject", 3, "heavy-industry-priority, YX-01, SY-01")
-    assert pd.read_excel(out / "summary.xlsx").shape == (15, 9)
+    workbook = pd.read_excel(out / "summary.xlsx", keep_default_na=False)
+    assert workbook.shape == (15, 9)
+    assert list(workbook.columns) == list(summary.columns)
+    row = workbook[workbook.id == "P07"].iloc[0]
+    assert (row.verdict, row.reject, row.conditional, row.rules) == ("reject", 3, p07.conditional, p07.rules)
+    assert sorted(workbook.error.astype(str)) == sorted(summary.error.astype(str))
 
 
 def test_rerun_resumes_and_changed_rules_rescreen(tmp_path, sample_dir, manifest, ruleset):

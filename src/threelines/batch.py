@@ -33,12 +33,10 @@ from threelines.footprint import Projects, read_projects
 from threelines.manifest import Manifest
 from threelines.report.json import rounded
 from threelines.rules import RuleSet
+from threelines.summary import summary_row, write_summaries
 
 #: Files a batch writes into its output folder.
 RESULTS, SUMMARY_CSV, SUMMARY_XLSX = "results.jsonl", "summary.csv", "summary.xlsx"
-
-#: Summary columns, in order.
-SUMMARY_COLUMNS = ("id", "name", "source", "verdict", "reject", "conditional", "unresolved", "rules", "error")
 
 
 @dataclass
@@ -253,8 +251,6 @@ def _project_id(message: str, source: str) -> str:
 
 def _write_summaries(out: Path, result: BatchResult) -> None:
     """Rebuild the summary tables from every line of results.jsonl (this run's and earlier ones)."""
-    import pandas as pd
-
     rows = {}
     with (out / RESULTS).open(encoding="utf-8") as fh:
         for line in fh:
@@ -262,29 +258,11 @@ def _write_summaries(out: Path, result: BatchResult) -> None:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            row = _summary_row(record)
-            rows[(row["source"], row["id"])] = row  # a later line (a retry, a re-screen) replaces an earlier one
-    table = pd.DataFrame(list(rows.values()), columns=list(SUMMARY_COLUMNS))
-    table.to_csv(out / SUMMARY_CSV, index=False, encoding="utf-8-sig")  # with a BOM, so Excel reads the Chinese
-    table.to_excel(out / SUMMARY_XLSX, index=False)
-    result.verdicts = Counter(v for v in table["verdict"] if v)
-    result.errors = int(table["error"].fillna("").astype(bool).sum())
-
-
-def _summary_row(record: dict[str, Any]) -> dict[str, Any]:
-    triggers = record.get("triggers", [])
-    outcomes = Counter(t["outcome"] for t in triggers)
-    return {
-        "id": record["project"].get("id"),
-        "name": record["project"].get("name"),
-        "source": record.get("source"),
-        "verdict": record.get("verdict", ""),
-        "reject": outcomes["reject"],
-        "conditional": outcomes["conditional"],
-        "unresolved": len(record.get("unresolved", [])),
-        "rules": ", ".join(dict.fromkeys(t["rule"] for t in triggers)),
-        "error": record.get("error", ""),
-    }
+            row = summary_row(record)
+            rows[(row[2], row[0])] = row  # a later line (a retry, a re-screen) replaces an earlier one
+    write_summaries(rows.values(), out / SUMMARY_CSV, out / SUMMARY_XLSX)
+    result.verdicts = Counter(row[3] for row in rows.values() if row[3])
+    result.errors = sum(1 for row in rows.values() if row[8])
 
 
 class _NoBar:
