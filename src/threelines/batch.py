@@ -31,7 +31,6 @@ import shapely
 from threelines.errors import OutputError, ThreelinesError
 from threelines.footprint import Projects, read_projects
 from threelines.manifest import Manifest
-from threelines.report.json import rounded
 from threelines.rules import RuleSet
 from threelines.summary import summary_row, write_summaries
 
@@ -226,7 +225,7 @@ def _screen_chunk(projects: Projects) -> list[dict[str, Any]]:
         if isinstance(outcome, str):
             out.append({"project": {"id": project["id"], "name": project["name"]}, "error": outcome})
         else:
-            out.append(rounded(outcome.to_dict()))
+            out.append(outcome.to_dict())
     return out
 
 
