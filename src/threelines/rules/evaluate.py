@@ -9,10 +9,11 @@ and never silently fired.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import shapely
 
 from threelines.layers import LayerData
@@ -74,6 +75,7 @@ class _Context:
         self.decisions = [applies(rule, p) for p in projects]
         # Applies, or might apply if the missing information were given.
         self.relevant = np.array([d.holds or d.missing is not None for d in self.decisions], dtype=bool)
+        self.decision_missing = np.array([d.missing for d in self.decisions], dtype=object)
         positive = areas[pairs.project] > 0
         self.overlapping = np.where(positive, pairs.overlap_m2 > OVERLAP_FLOOR_M2, pairs.distance_m == 0)
         # A point on the boundary of n features counts 1/n in each, as it does for control units.
@@ -117,13 +119,75 @@ class _Context:
 
     def feature_decision(self, expr: Expr, k: int, slot: int) -> Decision:
         """Decide ``expr`` for pair ``k``, once per feature when it reads nothing but the feature."""
-        if set(expr.program.variables()) <= {"feature"}:
-            key = (slot, int(self.pairs.feature[k]))
-            if key not in self._per_feature:
-                self._per_feature[key] = decide(expr, {"feature": self.layer.attributes[key[1]]})
-            return self._per_feature[key]
+        if _feature_only(expr):
+            return self._feature_decision(expr, int(self.pairs.feature[k]), slot)
         variables = self.variables(k)
         return decide(expr, variables, self.bound(k, variables))
+
+    def _feature_decision(self, expr: Expr, f: int, slot: int) -> Decision:
+        key = (slot, f)
+        if key not in self._per_feature:
+            self._per_feature[key] = decide(expr, {"feature": self.layer.attributes[f]})
+        return self._per_feature[key]
+
+    def pair_decisions(self, expr: Expr | None, ks: np.ndarray, slot: int) -> _Decisions:
+        """Decide ``expr`` for the pairs ``ks`` (true when there is none), each feature once if it can."""
+        if expr is None:
+            return _Decisions(np.ones(len(ks), dtype=bool), np.full(len(ks), None, dtype=object))
+        if _feature_only(expr):
+            features, where = np.unique(self.pairs.feature[ks], return_inverse=True)
+            decided = [self._feature_decision(expr, f, slot) for f in features.tolist()]
+            where = where.ravel()
+        else:
+            decided, where = [self.feature_decision(expr, k, slot) for k in ks.tolist()], np.arange(len(ks))
+        holds = np.array([d.holds for d in decided], dtype=bool)
+        missing = np.array([d.missing for d in decided], dtype=object)
+        return _Decisions(holds[where], missing[where])
+
+    def project_missing(self, pollutants: tuple[str, ...]) -> np.ndarray:
+        """Per project: why its loads cannot all be charged (the pollutants it does not declare), or None."""
+        out = np.full(len(self.projects), None, dtype=object)
+        for p, project in enumerate(self.projects):
+            missing = [POLLUTANTS[x][0] for x in pollutants if POLLUTANTS[x][0] not in project]
+            out[p] = not_given("project", missing) if missing else None
+        return out
+
+    def project_totals(self, attribute: str) -> np.ndarray:
+        """Per project: its declared quantity, 0 when not given."""
+        return np.array([p.get(attribute) or 0.0 for p in self.projects], dtype=float)
+
+    def zone_codes(self) -> np.ndarray:
+        """Per feature: an integer standing for its id (features with the same id are one zone)."""
+        return pd.factorize(pd.Series(self.layer.ids, dtype=object))[0]
+
+    def ratios(self, ks: np.ndarray) -> np.ndarray:
+        """:meth:`ratio` for the pairs ``ks``, over arrays."""
+        p = self.pairs.project[ks]
+        area, overlap = self.areas[p], self.pairs.overlap_m2[ks]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            point = np.where(self.overlapping[ks], 1.0 / self.touches[p], 0.0)
+            return np.where(area > 0, np.minimum(overlap / area, 1.0), point)
+
+    def feature_numbers(self, names: tuple[str, ...], label: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """Per feature: the first of the attributes ``names`` it has, as a number (NaN if none), and a note.
+
+        The note says the attribute is not a number or not given; with
+        ``label`` None only the layer's declared fields count, and a layer
+        that declares none of them needs no value (no note).
+        """
+        if label is None:
+            names = tuple(n for n in names if n in self.layer.spec.fields)
+            if not names:
+                return np.full(len(self.layer), np.nan), np.full(len(self.layer), None, dtype=object)
+            label = names[0]
+        values, notes = np.full(len(self.layer), np.nan), np.full(len(self.layer), None, dtype=object)
+        for f, feature in enumerate(self.layer.attributes):
+            value = next((feature[n] for n in names if n in feature), None)
+            if isinstance(value, float):
+                values[f] = value
+            else:
+                notes[f] = f"feature attribute {label!r} is {'not a number' if value else 'not given'}"
+        return values, notes
 
     def slim(self, variables: dict[str, Any]) -> dict[str, Any]:
         """Only the names (and map keys) the rule's expressions read.
@@ -190,64 +254,96 @@ class _Context:
         rule's outcome; a load that fits in a zone that does not attain its
         target (``attains`` is false) is conditional, with the offset it
         needs at the zone's ``offset_ratio_<pollutant>`` (or ``offset_ratio``).
+        Shares, loads and the comparisons are computed over arrays of the
+        (project, zone) charges; Python runs only for what fires or is noted.
         """
         rule, pairs = self.rule, self.pairs
-        zones: dict[tuple[int, Any], list[int]] = {}  # (project, zone id) -> its pairs
-        for k in np.flatnonzero(self.overlapping & self.relevant[pairs.project]).tolist():
-            p, f = int(pairs.project[k]), int(pairs.feature[k])
-            zone = self.condition(k)
-            if not (zone.holds or zone.missing):
-                continue
-            missing = [POLLUTANTS[x][0] for x in rule.pollutants if POLLUTANTS[x][0] not in self.projects[p]]
-            reason = self.decisions[p].missing or zone.missing or (not_given("project", missing) if missing else None)
-            if reason:
-                self.note(p, reason, self.layer.ids[f] if zone.missing else None)
-            if not (self.decisions[p].missing or zone.missing):
-                # A zone stored as several features (same id) is charged as one.
-                zones.setdefault((p, self.layer.ids[f]), []).append(k)
-        for (p, _), ks in zones.items():
-            variables = self.variables(ks[0])
-            overlap = float(pairs.overlap_m2[ks].sum())
-            variables.update(
-                overlap_m2=overlap, overlap_ha=overlap / 1e4, overlap_mu=overlap / M2_PER_MU,
-                overlap_ratio=min(sum(self.ratio(k) for k in ks), 1.0),
-            )  # fmt: skip
-            attains = self.feature_decision(rule.attains, ks[0], slot=1) if rule.attains is not None else Decision(True)
-            for pollutant in rule.pollutants:
-                self._charge(p, ks[0], variables, pollutant, attains)
+        ks = np.flatnonzero(self.overlapping & self.relevant[pairs.project])
+        zone = self.pair_decisions(rule.condition, ks, slot=0)
+        ks, zone = ks[zone.holds | zone.undecided], zone.take(zone.holds | zone.undecided)
+        project, feature = pairs.project[ks], pairs.feature[ks]
+        project_missing = self.project_missing(rule.pollutants)
+        # The first reason per project, in pair order (a project is noted once per rule).
+        decision_missing = self.decision_missing[project]
+        reasons = np.where(zone.missing != None, zone.missing, project_missing[project])  # noqa: E711
+        reasons = np.where(decision_missing != None, decision_missing, reasons)  # noqa: E711
+        noted = np.flatnonzero(reasons != None)  # noqa: E711
+        for i in np.sort(noted[np.unique(project[noted], return_index=True)[1]]).tolist():
+            self.note(int(project[i]), reasons[i], self.layer.ids[int(feature[i])] if zone.missing[i] else None)
+        # A zone stored as several features (same id) is charged as one; zones in order of first pair.
+        charged = (self.decision_missing[project] == None) & (zone.missing == None)  # noqa: E711
+        ks, project, feature = ks[charged], project[charged], feature[charged]
+        zone_code = self.zone_codes()[feature]
+        keys = project * (zone_code.max(initial=0) + 1) + zone_code
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        rank = np.empty(len(order), dtype=np.intp)
+        rank[order] = np.arange(len(order))
+        first, group = first[order], rank[inverse.ravel()]
+        overlap = np.bincount(group, weights=pairs.overlap_m2[ks], minlength=len(first))
+        share = np.minimum(np.bincount(group, weights=self.ratios(ks), minlength=len(first)), 1.0)
+        k0, p0, f0 = ks[first], project[first], feature[first]
+        attains = self.pair_decisions(rule.attains, k0, slot=1) if rule.attains is not None else None
+        # Per (zone, pollutant): what happens, decided over arrays.
+        events = []
+        for j, pollutant in enumerate(rule.pollutants):
+            total = self.project_totals(POLLUTANTS[pollutant][0])[p0]
+            load = total * share
+            remaining, remaining_note = self.feature_numbers(remaining_fields(pollutant), None)
+            ratio_note = self.feature_numbers(offset_fields(pollutant), f"offset_ratio_{pollutant}")[1]
+            given = total != 0
+            bad_remaining = given & (remaining_note[f0] != None)  # noqa: E711
+            live = given & ~bad_remaining
+            exceeds = live & (load > remaining[f0])  # NaN (no remaining load kept) never exceeds
+            rest = live & ~exceeds
+            attains_missing = rest & (attains.missing != None) if attains else np.zeros_like(rest)  # noqa: E711
+            offset = rest & ~attains_missing & (~attains.holds if attains else np.zeros_like(rest))
+            bad_ratio = offset & (ratio_note[f0] != None)  # noqa: E711
+            kind = np.zeros(len(first), dtype=np.int8)  # 0 nothing, then in the order of the checks
+            kind[bad_remaining], kind[exceeds], kind[attains_missing] = 1, 2, 3
+            kind[bad_ratio], kind[offset & ~bad_ratio] = 4, 5
+            for g in np.flatnonzero(kind).tolist():
+                left = None if np.isnan(remaining[f0[g]]) else float(remaining[f0[g]])
+                events.append((g, j, int(kind[g]), pollutant, float(load[g]), float(total[g]), left))
+        events.sort(key=lambda e: (e[0], e[1]))  # zone order, then the rule's pollutant order
+        variables_of: dict[int, dict[str, Any]] = {}
+        for g, _, kind, pollutant, load, total, left in events:
+            p, f, fid = int(p0[g]), int(f0[g]), self.layer.ids[int(f0[g])]
+            if kind == 1:
+                self.note(p, remaining_note[f], fid)
+            elif kind == 3:
+                self.note(p, attains.missing[g], fid)
+            elif kind == 4:
+                self.note(p, ratio_note[f], fid)
+            else:
+                if g not in variables_of:
+                    variables = self.variables(int(k0[g]))
+                    variables.update(
+                        overlap_m2=float(overlap[g]), overlap_ha=float(overlap[g]) / 1e4,
+                        overlap_mu=float(overlap[g]) / M2_PER_MU, overlap_ratio=float(share[g]),
+                    )  # fmt: skip
+                    variables_of[g] = variables
+                extra = {"pollutant": pollutant, "project_load": load, "remaining_load": left}
+                self._charge(p, int(k0[g]), variables_of[g], extra, total, exceeds=kind == 2)
         return self.triggers, self.unresolved
 
-    def _charge(self, p: int, k: int, variables: dict[str, Any], pollutant: str, attains: Decision) -> None:
-        """Charge one pollutant of project ``p`` to the zone of pair ``k``."""
-        attribute, unit, label = POLLUTANTS[pollutant]
-        total = self.projects[p].get(attribute)
-        if not total:
-            return
+    def _charge(self, p: int, k: int, variables, extra: dict[str, Any], total: float, exceeds: bool) -> None:
+        """Fire one pollutant of project ``p`` charged to the zone of pair ``k``: over capacity, or an offset.
+
+        ``extra`` holds the ``pollutant``, its ``project_load`` in the zone and the ``remaining_load``.
+        """
+        pollutant, load, remaining = extra["pollutant"], extra["project_load"], extra["remaining_load"]
+        _, unit, label = POLLUTANTS[pollutant]
         feature, share = variables["feature"], variables["overlap_ratio"]
-        load = total * share
-        fid = self.layer.ids[int(self.pairs.feature[k])]
-        declared = [f for f in remaining_fields(pollutant) if f in self.layer.spec.fields]
-        remaining = next((feature[f] for f in declared if f in feature), None)
-        if declared and not isinstance(remaining, float):
-            # The layer keeps a remaining load for this pollutant, but not (as a number) for this zone.
-            self.note(p, f"feature attribute {declared[0]!r} is {'not a number' if remaining else 'not given'}", fid)
-            return
         charged = f"{label} {_num(load)} {unit}" + (
             f" ({share:.0%} of {_num(total)} {unit}, by area share)" if share < 1 else ""
         )
         zone = self.layer.names[int(self.pairs.feature[k])] or self.layer.ids[int(self.pairs.feature[k])]
-        extra = {"pollutant": pollutant, "project_load": load, "remaining_load": remaining}
-        if remaining is not None and load > remaining:
+        if exceeds:
             sentence = f"{charged} exceeds the remaining capacity of {_num(remaining)} {unit} in {zone}"
             self._fire_capacity(p, k, variables, {**extra, "exceeds": True}, self.rule.outcome, sentence)
-        elif attains.missing:
-            self.note(p, attains.missing, fid)
-        elif not attains.holds:
-            ratio = next((feature[f] for f in offset_fields(pollutant) if f in feature), None)
-            if not isinstance(ratio, float):
-                given = "not a number" if ratio else "not given"
-                self.note(p, f"feature attribute 'offset_ratio_{pollutant}' is {given}", fid)
-                return
+        else:
+            ratio = next(feature[f] for f in offset_fields(pollutant) if f in feature)
             sentence = f"{charged}: offset {_num(load * ratio)} {unit} ({_num(ratio)}x) required in {zone}"
             extra.update(offset_ratio=ratio, required_offset=load * ratio, exceeds=False)
             self._fire_capacity(p, k, variables, extra, "conditional", sentence)
@@ -322,6 +418,26 @@ class _Context:
             return False  # even all together they do not reach the footprint's area
         union = shapely.union_all(self.layer.geometry[self.pairs.feature[ks]])
         return bool(area - shapely.area(shapely.intersection(footprint, union)) <= OVERLAP_FLOOR_M2)
+
+
+@dataclass(frozen=True)
+class _Decisions:
+    """Decisions over pairs, as arrays: whether each holds, and why it is undecided (or None)."""
+
+    holds: np.ndarray
+    missing: np.ndarray
+
+    @property
+    def undecided(self) -> np.ndarray:
+        return self.missing != None  # noqa: E711
+
+    def take(self, mask: np.ndarray) -> _Decisions:
+        return _Decisions(self.holds[mask], self.missing[mask])
+
+
+def _feature_only(expr: Expr) -> bool:
+    """Whether an expression reads nothing but the feature (decided once per feature)."""
+    return set(expr.program.variables()) <= {"feature"}
 
 
 def _num(value: float) -> str:
