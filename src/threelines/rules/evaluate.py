@@ -9,7 +9,7 @@ and never silently fired.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,8 +18,8 @@ import shapely
 
 from threelines.layers import LayerData
 from threelines.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs
-from threelines.rules.decide import Decision, applies, decide, not_given
-from threelines.rules.expr import Expr, attribute_refs, bind
+from threelines.rules.decide import Decision, applies, decide_cached, not_given
+from threelines.rules.expr import Expr, Template, bind
 from threelines.rules.load import POLLUTANTS, Rule, offset_fields, remaining_fields
 from threelines.verdict import Trigger, Unresolved
 
@@ -72,7 +72,10 @@ class _Context:
 
     def __init__(self, rule: Rule, projects, areas, layer: LayerData, pairs: Pairs):
         self.rule, self.projects, self.areas, self.layer, self.pairs = rule, projects, areas, layer, pairs
-        self.decisions = [applies(rule, p) for p in projects]
+        # Decisions and messages by the values their expressions read: most repeat across pairs.
+        self._decided: dict = {}
+        self._messages: dict = {}
+        self.decisions = [applies(rule, p, self._decided) for p in projects]
         # Applies, or might apply if the missing information were given.
         self.relevant = np.array([d.holds or d.missing is not None for d in self.decisions], dtype=bool)
         self.decision_missing = np.array([d.missing for d in self.decisions], dtype=object)
@@ -83,8 +86,6 @@ class _Context:
         self.triggers: list[tuple[int, Trigger]] = []
         self.unresolved: list[tuple[int, Unresolved]] = []
         self._noted: set[int] = set()
-        self._bound: dict[int, Any] = {}
-        self._reads: tuple[set[str], dict[str, set[str]]] | None = None
         # Most conditions look at the feature alone (zone_type, is_park, class): decide those
         # once per feature, not once per pair.
         self._per_feature: dict[tuple[int, int], Decision] = {}
@@ -121,13 +122,12 @@ class _Context:
         """Decide ``expr`` for pair ``k``, once per feature when it reads nothing but the feature."""
         if _feature_only(expr):
             return self._feature_decision(expr, int(self.pairs.feature[k]), slot)
-        variables = self.variables(k)
-        return decide(expr, variables, self.bound(k, variables))
+        return decide_cached(expr, self.variables(k), self._decided)
 
     def _feature_decision(self, expr: Expr, f: int, slot: int) -> Decision:
         key = (slot, f)
         if key not in self._per_feature:
-            self._per_feature[key] = decide(expr, {"feature": self.layer.attributes[f]})
+            self._per_feature[key] = decide_cached(expr, {"feature": self.layer.attributes[f]}, self._decided)
         return self._per_feature[key]
 
     def pair_decisions(self, expr: Expr | None, ks: np.ndarray, slot: int) -> _Decisions:
@@ -189,33 +189,9 @@ class _Context:
                 notes[f] = f"feature attribute {label!r} is {'not a number' if value else 'not given'}"
         return values, notes
 
-    def slim(self, variables: dict[str, Any]) -> dict[str, Any]:
-        """Only the names (and map keys) the rule's expressions read.
-
-        Converting the rest for CEL (the whole project map above all) costs
-        far more than evaluating.
-        """
-        if self._reads is None:
-            exprs = [e for e in (self.rule.condition, self.rule.attains) if e is not None]
-            exprs += self.rule.message.expressions
-            names = set().union(*(e.program.variables() for e in exprs)) if exprs else set()
-            refs = set().union(*(attribute_refs(e.source) for e in exprs)) if exprs else set()
-            keys = {var: {n for v, n in refs if v == var} for var in ("project", "feature")}
-            self._reads = (names, keys)
-        names, keys = self._reads
-        out = {}
-        for name in names & set(variables):
-            value = variables[name]
-            if name in keys and keys[name] and isinstance(value, dict):
-                value = {k: value[k] for k in keys[name] if k in value}  # absent keys stay absent for has()
-            out[name] = value
-        return out
-
-    def bound(self, k: int, variables: dict[str, Any]):
-        """Pair ``k``'s variables converted for CEL, once for its condition and message."""
-        if k not in self._bound:
-            self._bound[k] = bind(self.slim(variables))
-        return self._bound[k]
+    def message(self, variables: dict[str, Any]) -> str:
+        """The rule's message for these variables (rendered once per distinct value of what it reads)."""
+        return _message(self.rule.message, variables, self._messages)
 
     def note(self, p: int, reason: str, feature_id=None) -> None:
         """Record that the rule could not be decided for project ``p`` (once per project)."""
@@ -227,11 +203,11 @@ class _Context:
         """Record a trigger for project ``p``, with pair ``k`` as evidence (or none)."""
         if k is None:
             variables = {"project": self.projects[p], "feature": {}}
-            self.triggers.append((p, _trigger(self.rule, self.layer, None, variables)))
+            self.triggers.append((p, _trigger(self.rule, self.layer, None, variables, self.message(variables))))
         else:
             variables = self.variables(k)
-            bound = self.bound(k, variables)
-            self.triggers.append((p, _trigger(self.rule, self.layer, int(self.pairs.feature[k]), variables, bound)))
+            f = int(self.pairs.feature[k])
+            self.triggers.append((p, _trigger(self.rule, self.layer, f, variables, self.message(variables))))
 
     def per_feature(self, spatial: np.ndarray):
         """``overlaps`` and ``within_distance``: one trigger per feature that meets the test."""
@@ -350,23 +326,11 @@ class _Context:
 
     def _fire_capacity(self, p, k, variables, extra, outcome, sentence) -> None:
         names = {"offset_ratio": None, "required_offset": None, **variables, **extra}
-        trigger = _trigger(self.rule, self.layer, int(self.pairs.feature[k]), names, bind(self.slim(names)))
-        rendered = trigger.message
-        self.triggers.append(
-            (
-                p,
-                replace(
-                    trigger,
-                    outcome=outcome,
-                    message=f"{sentence}; {rendered}" if rendered else sentence,
-                    pollutant=extra["pollutant"],
-                    project_load=extra["project_load"],
-                    remaining_load=extra["remaining_load"],
-                    offset_ratio=extra.get("offset_ratio"),
-                    required_offset=extra.get("required_offset"),
-                ),
-            )
-        )
+        rendered = self.message(names)
+        fields = {name: names[name] for name in CAPACITY_FIELDS}
+        message = f"{sentence}; {rendered}" if rendered else sentence
+        trigger = _trigger(self.rule, self.layer, int(self.pairs.feature[k]), names, message, outcome=outcome, **fields)
+        self.triggers.append((p, trigger))
 
     def containment(self, footprints: np.ndarray):
         """``inside`` and ``outside``: whether the footprint lies within the union of qualifying features.
@@ -440,19 +404,38 @@ def _feature_only(expr: Expr) -> bool:
     return set(expr.program.variables()) <= {"feature"}
 
 
+#: The charge's names a capacity trigger carries.
+CAPACITY_FIELDS = ("pollutant", "project_load", "remaining_load", "offset_ratio", "required_offset")
+
+
 def _num(value: float) -> str:
     """A quantity with at most two decimals: 12.5, 25, 0.33."""
     text = f"{value:,.2f}".rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
 
 
-def _trigger(rule: Rule, layer: LayerData | None, f: int | None, variables: dict[str, Any], bound=None) -> Trigger:
-    """Build the trigger for a rule that fired, rendering its message (no feature: ``f`` is None)."""
+def _message(template: Template, variables: dict[str, Any], cache: dict) -> str:
+    """Render a message; with CEL placeholders, once per distinct value of what they read."""
+    if not template.needs_cel:
+        return template.render(variables)
+    reads = template.reads
+    key = reads.key(variables)
+    if key is None:
+        return template.render(variables, bind(reads.slim(variables)))
+    if key not in cache:
+        cache[key] = template.render(variables, bind(reads.slim(variables)))
+    return cache[key]
+
+
+def _trigger(
+    rule: Rule, layer: LayerData | None, f: int | None, variables: dict[str, Any], message: str, **extra
+) -> Trigger:
+    """Build the trigger for a rule that fired (no feature: ``f`` is None); ``extra`` sets more fields."""
     has_pair = f is not None
     return Trigger(
         rule=rule.id,
         title=rule.title,
-        outcome=rule.outcome,
+        outcome=extra.pop("outcome", rule.outcome),
         dimension=rule.dimension,
         layer=rule.layer,
         feature_id=layer.ids[f] if has_pair else None,
@@ -462,8 +445,9 @@ def _trigger(rule: Rule, layer: LayerData | None, f: int | None, variables: dict
         overlap_mu=variables["overlap_mu"] if has_pair else None,
         overlap_ratio=variables["overlap_ratio"] if has_pair else None,
         distance_m=variables["distance_m"] if has_pair else None,
-        message=rule.message.render(variables, bound),
+        message=message,
         basis=rule.basis,
+        **extra,
     )
 
 
@@ -484,8 +468,9 @@ def evaluate_zonal(rule: Rule, projects: list[dict[str, Any]], stats) -> tuple[l
     (list of (int, Trigger), list of (int, Unresolved))
     """
     triggers, unresolved = [], []
+    decided, messages = {}, {}
     for p, (project, zonal) in enumerate(zip(projects, stats, strict=True)):
-        decision = applies(rule, project)
+        decision = applies(rule, project, decided)
         if not (decision.holds or decision.missing):
             continue
         if np.isnan(zonal.value):
@@ -495,12 +480,13 @@ def evaluate_zonal(rule: Rule, projects: list[dict[str, Any]], stats) -> tuple[l
                 )
             continue
         variables = {"project": project, "value": zonal.value, "cells": float(zonal.cells)}
-        pair = decide(rule.condition, variables)
+        pair = decide_cached(rule.condition, variables, decided)
         if decision.missing and (pair.holds or pair.missing):
             unresolved.append((p, Unresolved(rule=rule.id, reason=decision.missing)))
         elif pair.missing and decision.holds:
             unresolved.append((p, Unresolved(rule=rule.id, reason=pair.missing)))
         elif decision.holds and pair.holds:
-            trigger = replace(_trigger(rule, None, None, variables), statistic=rule.stat, value=zonal.value)
+            message = _message(rule.message, variables, messages)
+            trigger = _trigger(rule, None, None, variables, message, statistic=rule.stat, value=zonal.value)
             triggers.append((p, trigger))
     return triggers, unresolved
