@@ -30,6 +30,7 @@ import shapely
 
 from threelines.errors import OutputError, ThreelinesError
 from threelines.footprint import Projects, read_projects
+from threelines.layer_cache import cache_folder
 from threelines.manifest import Manifest
 from threelines.rules import RuleSet
 from threelines.summary import summary_row, write_summaries
@@ -68,6 +69,7 @@ def run_batch(
     chunk_size: int = 500,
     overwrite: bool = False,
     progress: bool = False,
+    cache: bool = True,
 ) -> BatchResult:
     """Screen every feature of every input into the folder ``out``.
 
@@ -89,6 +91,9 @@ def run_batch(
         Start afresh in an existing output folder instead of resuming.
     progress : bool
         Show a progress bar on stderr.
+    cache : bool
+        Keep the layers, read whole, in the prepared-layer cache (see
+        :mod:`threelines.layer_cache`) and use it on later runs.
 
     Returns
     -------
@@ -114,7 +119,8 @@ def run_batch(
             bar.total = (bar.total or 0) + len(todo)
             chunks = [projects.take(todo[i : i + chunk_size]) for i in range(0, len(todo), chunk_size)]
             keys = [[hashes[i] for i in todo[j : j + chunk_size]] for j in range(0, len(todo), chunk_size)]
-            for chunk_keys, outcomes in zip(keys, _screen_chunks(chunks, manifest, rules, jobs), strict=True):
+            screened = _screen_chunks(chunks, manifest, rules, jobs, cache_folder() if cache else None)
+            for chunk_keys, outcomes in zip(keys, screened, strict=True):
                 for key, outcome in zip(chunk_keys, outcomes, strict=True):
                     _write(sink, {**outcome, "source": source, "input_hash": key})
                     done.add(key)
@@ -210,9 +216,9 @@ def _spatial_order(projects: Projects, positions: list[int]) -> list[int]:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(manifest: Manifest, rules: RuleSet) -> None:
+def _init_worker(manifest: Manifest, rules: RuleSet, cache_dir: Path | None) -> None:
     # Each process reads every layer whole once (on its first chunk) and keeps it for the others.
-    _WORKER.update(manifest=manifest, rules=rules, layers={})
+    _WORKER.update(manifest=manifest, rules=rules, layers={}, cache_dir=cache_dir)
 
 
 def _screen_chunk(projects: Projects) -> list[dict[str, Any]]:
@@ -220,7 +226,7 @@ def _screen_chunk(projects: Projects) -> list[dict[str, Any]]:
     from threelines.engine import screen_checked
 
     out = []
-    outcomes = screen_checked(projects, _WORKER["manifest"], _WORKER["rules"], _WORKER["layers"])
+    outcomes = screen_checked(projects, _WORKER["manifest"], _WORKER["rules"], _WORKER["layers"], _WORKER["cache_dir"])
     for project, outcome in zip(projects.attrs, outcomes, strict=True):
         if isinstance(outcome, str):
             out.append({"project": {"id": project["id"], "name": project["name"]}, "error": outcome})
@@ -229,13 +235,14 @@ def _screen_chunk(projects: Projects) -> list[dict[str, Any]]:
     return out
 
 
-def _screen_chunks(chunks: list[Projects], manifest: Manifest, rules: RuleSet, jobs: int):
+def _screen_chunks(chunks: list[Projects], manifest: Manifest, rules: RuleSet, jobs: int, cache_dir: Path | None):
     """Chunk results in order, from worker processes or from this one."""
     if jobs <= 1 or len(chunks) <= 1:
-        _init_worker(manifest, rules)
+        _init_worker(manifest, rules, cache_dir)
         yield from map(_screen_chunk, chunks)
         return
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(manifest, rules)) as pool:
+    initargs = (manifest, rules, cache_dir)
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=initargs) as pool:
         yield from pool.map(_screen_chunk, chunks)
 
 

@@ -13,6 +13,7 @@ from geopandas import GeoDataFrame
 from threelines import sample
 from threelines.access_list import apply_clauses
 from threelines.footprint import Projects, project_record, projects_from_frame, read_projects
+from threelines.layer_cache import read_layer_cached
 from threelines.layers import LayerData, read_layer
 from threelines.manifest import Manifest, load_manifest
 from threelines.measure import OVERLAP_FLOOR_M2, Pairs, measure_pairs
@@ -100,13 +101,18 @@ def screen(
 
 
 def screen_checked(
-    projects: Projects, manifest: Manifest, rules: RuleSet, layer_cache: dict[str, LayerData] | None = None
+    projects: Projects,
+    manifest: Manifest,
+    rules: RuleSet,
+    layer_cache: dict[str, LayerData] | None = None,
+    cache_dir: Path | None = None,
 ) -> list[Verdict | str]:
     """Screen projects, refusing those that lie where the layers cannot judge them.
 
     A footprint outside the extent of every layer, or (with a unit layer)
     outside every control unit, is almost always in the wrong CRS or the
     wrong jurisdiction: a "pass" for it would be a confident wrong answer.
+    ``layer_cache`` and ``cache_dir`` are as for :func:`screen_projects`.
 
     Returns
     -------
@@ -114,7 +120,7 @@ def screen_checked(
         Per project, in order: its verdict, or the message saying why it was
         not screened.
     """
-    verdicts: list[Verdict | str] = list(screen_projects(projects, manifest, rules, layer_cache))
+    verdicts: list[Verdict | str] = list(screen_projects(projects, manifest, rules, layer_cache, cache_dir))
     where = f"{manifest.path}; check its CRS (--crs) and that the manifest covers the site"
     for p in _outside_extent(projects, manifest):
         verdicts[p] = (
@@ -129,7 +135,11 @@ def screen_checked(
 
 
 def screen_projects(
-    projects: Projects, manifest: Manifest, rules: RuleSet, layer_cache: dict[str, LayerData] | None = None
+    projects: Projects,
+    manifest: Manifest,
+    rules: RuleSet,
+    layer_cache: dict[str, LayerData] | None = None,
+    cache_dir: Path | None = None,
 ) -> list[Verdict]:
     """Screen projects already in the working CRS (the whole flow, step by step).
 
@@ -138,6 +148,12 @@ def screen_projects(
     projects : Projects
     manifest : Manifest
     rules : RuleSet
+    layer_cache : dict, optional
+        Layers read whole, by name, kept between calls (for many chunks in
+        one process); without it only the features near the projects are read.
+    cache_dir : Path, optional
+        The prepared-layer cache folder for layers read whole (see
+        :mod:`threelines.layer_cache`); None: no disk cache.
 
     Returns
     -------
@@ -164,7 +180,7 @@ def screen_projects(
             data[name] = read_layer(manifest.layers[name], manifest.working_crs, _grow(box, reach + 1.0))
         else:  # many chunks in one process: read each layer whole, once
             if name not in layer_cache:
-                layer_cache[name] = read_layer(manifest.layers[name], manifest.working_crs)
+                layer_cache[name] = read_layer_cached(manifest.layers[name], manifest.working_crs, cache_dir)
             data[name] = layer_cache[name]
         pairs[name] = measure_pairs(projects.geometry, projects.area_m2, data[name].tree, reach)
 
