@@ -10,6 +10,7 @@ the others go on; a problem with the file (unreadable, no CRS) stops the read.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from threelines import industry
 from threelines.crs import WEB_OFFSETS, diagnose, gk_zone_crs, parse_crs
 from threelines.errors import CRSError, FootprintError, IndustryCodeError
 from threelines.measure import M2_PER_MU
-from threelines.sources import open_sources
+from threelines.sources import open_sources, open_vector_file
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +186,50 @@ def read_projects(
     )
 
 
+def read_projects_in_pieces(
+    path: str | Path,
+    working_crs: CRS,
+    *,
+    piece: int,
+    crs: object = None,
+    encoding: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    line_widths: dict[str, float] | None = None,
+) -> Iterator[Projects]:
+    """Read a footprint input as consecutive pieces of at most ``piece`` features, to bound memory.
+
+    A plain vector file (Shapefile, GeoPackage, GeoJSON, FlatGeobuf, ...)
+    with more features than ``piece`` is read a piece at a time; each piece
+    gives the projects :func:`read_projects` would give for those features
+    (the same ids, the CRS decided once from the whole file's extent). Any
+    other input is read whole, as one piece.
+
+    Yields
+    ------
+    Projects
+
+    Raises
+    ------
+    FootprintError
+        As :func:`read_projects`, when the file or a piece cannot be read.
+    """
+    options = {"crs": crs, "overrides": overrides, "line_widths": line_widths}
+    whole = open_vector_file(path, encoding)
+    if whole is None or whole.features <= piece:
+        yield read_projects(path, working_crs, encoding=encoding, **options)
+        return
+    for start, frame in whole.pieces(piece):
+        yield projects_from_frame(
+            frame, working_crs, label=whole.label, stem=whole.stem, first=start, total=whole.features,
+            bounds=_finite(whole.bounds), announce=start == 0, **options,
+        )  # fmt: skip
+
+
+def _finite(bounds):
+    """An extent to decide the CRS from, or None to use each piece's own."""
+    return bounds if bounds is not None and bool(np.isfinite(bounds).all()) else None
+
+
 def projects_from_frame(
     frame,
     working_crs: CRS,
@@ -194,6 +239,10 @@ def projects_from_frame(
     crs: object = None,
     overrides: dict[str, Any] | None = None,
     line_widths: dict[str, float] | None = None,
+    first: int = 0,
+    total: int | None = None,
+    bounds: tuple[float, float, float, float] | None = None,
+    announce: bool = True,
 ) -> Projects:
     """Turn a GeoDataFrame of footprints into projects in the working CRS.
 
@@ -208,6 +257,14 @@ def projects_from_frame(
         Base of the default project ids (``stem`` or ``stem-N``).
     crs, overrides
         As for :func:`read_projects`.
+    first, total : int
+        For a piece of a larger file: the position of its first feature in
+        the file and how many the file holds (default ids count from there).
+    bounds : tuple of float, optional
+        For a piece: the whole file's extent, which decides its CRS (so every
+        piece gets the same answer).
+    announce : bool
+        Log what was decided about the CRS (once per file: not again for later pieces).
 
     Returns
     -------
@@ -215,7 +272,7 @@ def projects_from_frame(
     """
     if len(frame) == 0:
         raise FootprintError(f"{label}: has no features; a footprint file needs at least one polygon, line or point")
-    frame, file_crs = _footprint_crs(frame, crs, label)
+    frame, file_crs = _footprint_crs(frame, crs, label, bounds, announce)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     # Plain Python values per attribute, read from the frame once.
     cells = {
@@ -231,7 +288,7 @@ def projects_from_frame(
     )
     attrs, geoms, problems = [], [], []
     for i, geom in enumerate(raw_geoms):
-        default_id = stem if len(frame) == 1 else f"{stem}-{i + 1}"
+        default_id = stem if (total or len(frame)) == 1 else f"{stem}-{first + i + 1}"
         values = {name: cells[name][i] if name in cells else None for name in ATTRIBUTES}
         values.update(overrides)
         values["id"] = default_id if values["id"] is None else str(values["id"])
@@ -264,7 +321,7 @@ def _attribute_columns(frame) -> dict[str, str]:
     return out
 
 
-def _footprint_crs(frame, given, label: str):
+def _footprint_crs(frame, given, label: str, bounds=None, announce: bool = True):
     """Decide the footprint's CRS from the file, ``--crs`` and the coordinates themselves.
 
     ``--crs gcj02`` / ``bd09`` convert web-map coordinates to WGS84 first. A
@@ -272,12 +329,16 @@ def _footprint_crs(frame, given, label: str):
     read in that zone, and stderr says so. The classic mistakes (swapped
     axes, metres labelled as degrees, places outside China) are caught here.
 
+    ``bounds`` (the whole file's, for a piece of it) replaces the frame's
+    own; ``announce`` False keeps what was decided out of the log.
+
     Returns
     -------
     (GeoDataFrame, pyproj.CRS)
         The frame (converted if it was in a web-map offset) and its CRS.
     """
-    bounds = tuple(frame.geometry.total_bounds)
+    say = log if announce else _SILENT
+    bounds = tuple(frame.geometry.total_bounds) if bounds is None else tuple(bounds)
     located = bool(np.isfinite(bounds).all())  # all geometries empty: each feature reports it
     file_crs = CRS.from_user_input(frame.crs) if frame.crs is not None else None
     try:
@@ -288,12 +349,12 @@ def _footprint_crs(frame, given, label: str):
                 diagnose(bounds, CRS.from_epsg(4326), label)
             to_wgs84 = WEB_OFFSETS[str(given).strip().lower()]
             frame = frame.set_geometry(shapely.transform(frame.geometry.values, to_wgs84), crs=None)
-            log.info("%s: converted from %s web-map coordinates to WGS84", label, given)
+            say.info("%s: converted from %s web-map coordinates to WGS84", label, given)
             return frame, CRS.from_epsg(4326)
         if given is not None:
             chosen = parse_crs(given)
             if file_crs is not None and not file_crs.equals(chosen):
-                log.warning(
+                say.warning(
                     "%s: the file says its CRS is %s; using --crs %s as given", label, file_crs.name, chosen.name
                 )
         elif file_crs is not None:
@@ -308,7 +369,7 @@ def _footprint_crs(frame, given, label: str):
                     f"{label}: has no CRS{where}; say which it is with --crs, e.g. --crs 4490 "
                     "(CGCS2000 lon/lat) or --crs 4527 (CGCS2000 Gauss-Kruger zone 39, prefixed easting)"
                 )
-            log.warning(
+            say.warning(
                 "%s: no CRS given; the eastings carry zone prefix %d, so they are read as %s (EPSG:%d)",
                 label, int(bounds[0] // 1_000_000), chosen.name, chosen.to_epsg(),
             )  # fmt: skip
@@ -317,6 +378,18 @@ def _footprint_crs(frame, given, label: str):
     except CRSError as exc:
         raise FootprintError(str(exc)) from None
     return frame, chosen
+
+
+class _Silent:
+    """A logger that says nothing: for a file's later pieces, whose CRS was announced with the first."""
+
+    def info(self, *args) -> None:
+        pass
+
+    warning = info
+
+
+_SILENT = _Silent()
 
 
 def _plain_cell(value: Any) -> Any:
