@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import shapely
 from pyproj import CRS
 from shapely import GeometryType
@@ -275,9 +274,7 @@ def projects_from_frame(
     frame, file_crs = _footprint_crs(frame, crs, label, bounds, announce)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     # Plain Python values per attribute, read from the frame once.
-    cells = {
-        name: [_plain_cell(v) for v in frame[column].tolist()] for name, column in _attribute_columns(frame).items()
-    }
+    cells = {name: _plain_column(frame[column]) for name, column in _attribute_columns(frame).items()}
     native = frame.geometry.set_crs(file_crs, allow_override=True)
     with np.errstate(invalid="ignore"):
         raw_geoms = shapely.force_2d(np.asarray(native.to_crs(working_crs).array, dtype=object))
@@ -286,6 +283,7 @@ def projects_from_frame(
     placed = (
         np.isfinite(shapely.bounds(raw_geoms)).all(axis=1) | shapely.is_missing(raw_geoms) | shapely.is_empty(raw_geoms)
     )
+    simple, ready = _plain_polygons(raw_geoms, placed)
     attrs, geoms, problems = [], [], []
     for i, geom in enumerate(raw_geoms):
         default_id = stem if (total or len(frame)) == 1 else f"{stem}-{first + i + 1}"
@@ -300,13 +298,47 @@ def projects_from_frame(
                     "4513-4533, an unprefixed one 4534-4554"
                 )
             project = _check_attributes(values, label)
-            geoms.append(_footprint(geom, project, label, line_widths or {}))
+            if simple[i]:  # most footprints: already checked, over the whole array
+                project["kind"] = project["kind"] or "area"
+                geoms.append(ready[i])
+            else:
+                geoms.append(_footprint(geom, project, label, line_widths or {}))
         except (FootprintError, IndustryCodeError) as exc:
             problems.append(str(exc))
             continue
         attrs.append(project)
     geometry = np.array(geoms, dtype=object) if geoms else np.empty(0, dtype=object)
     return Projects(source=label, attrs=attrs, geometry=geometry, area_m2=shapely.area(geometry), problems=problems)
+
+
+def _plain_polygons(geoms: np.ndarray, placed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which footprints are plain valid polygons with an area, and their footprints, over the whole array.
+
+    These need nothing of :func:`_footprint` but what it would do to them:
+    a one-part multipolygon becomes its polygon. The others (lines, points,
+    collections, invalid or empty geometries) go through :func:`_footprint`.
+    """
+    kinds = shapely.get_type_id(geoms)
+    parts = shapely.get_num_geometries(geoms)
+    simple = placed & ((kinds == GeometryType.POLYGON) | ((kinds == GeometryType.MULTIPOLYGON) & (parts >= 1)))
+    simple[simple] = shapely.is_valid(geoms[simple]) & (shapely.area(geoms[simple]) > 0)
+    ready = geoms.copy()
+    single = simple & (kinds == GeometryType.MULTIPOLYGON) & (parts == 1)
+    ready[single] = shapely.get_geometry(geoms[single], 0)
+    return simple, ready
+
+
+def _plain_column(column) -> list[Any]:
+    """A column's cells as plain Python values, None for a missing (None, NaN, NA, NaT) or blank one."""
+    missing = column.isna().to_numpy()
+    out = []
+    for value, gone in zip(column.tolist(), missing, strict=True):
+        if isinstance(value, np.generic):
+            value = value.item()
+        if gone or (isinstance(value, str) and not value.strip()):
+            value = None
+        out.append(value)
+    return out
 
 
 def _attribute_columns(frame) -> dict[str, str]:
@@ -390,17 +422,6 @@ class _Silent:
 
 
 _SILENT = _Silent()
-
-
-def _plain_cell(value: Any) -> Any:
-    """Return a plain Python value from a cell, None for a missing or blank one."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or pd.isna(value) is True:  # None, NaN, pd.NA, NaT
-        return None
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
 
 
 def _check_attributes(values: dict[str, Any], label: str) -> dict[str, Any]:
