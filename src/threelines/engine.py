@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,9 @@ from threelines.footprint import Projects, project_record, projects_from_frame, 
 from threelines.layer_cache import read_layer_cached
 from threelines.layers import LayerData, read_layer
 from threelines.manifest import Manifest, load_manifest
-from threelines.measure import OVERLAP_FLOOR_M2, Pairs, measure_pairs
+from threelines.measure import OVERLAP_FLOOR_M2, PAIR_FIELDS, Pairs, measure_pairs
 from threelines.rules import RuleSet, load_rules
-from threelines.rules.decide import project_context
+from threelines.rules.decide import applies, project_context
 from threelines.rules.evaluate import evaluate_rule, evaluate_zonal
 from threelines.verdict import UnitShare, Verdict
 from threelines.zonal import zonal_stats
@@ -182,7 +182,7 @@ def screen_projects(
             if name not in layer_cache:
                 layer_cache[name] = read_layer_cached(manifest.layers[name], manifest.working_crs, cache_dir)
             data[name] = layer_cache[name]
-        pairs[name] = measure_pairs(projects.geometry, projects.area_m2, data[name].tree, reach)
+        pairs[name] = _layer_pairs(projects, contexts, rules, name, data[name].tree)
 
     zonal: dict[tuple, list] = {}
     for rule in rules.rules:
@@ -218,6 +218,34 @@ def screen_projects(
                     "rules cannot see it; check the footprint's CRS and the manifest"
                 )
     return verdicts
+
+
+def _layer_pairs(projects: Projects, contexts: list[dict], rules: RuleSet, name: str, tree) -> Pairs:
+    """Measure the projects against one layer, looking far only for the projects a far-looking rule concerns.
+
+    Distances to features a footprint does not touch are only read by the
+    layer's ``within_distance`` and ``outside`` rules: projects that none of
+    them concerns (by kind, industry and ``when``) are measured against the
+    features they touch only. Each project's pairs come in the order one
+    query over every project gives them.
+    """
+    reach = rules.reach_m(name)
+    far_rules = [r for r in rules.rules if r.layer == name and r.reach_m > 0]
+    if not far_rules:
+        return measure_pairs(projects.geometry, projects.area_m2, tree, reach)
+    far = np.zeros(len(projects), dtype=bool)
+    decided: dict = {}
+    for rule in far_rules:
+        decisions = [applies(rule, c, decided) for c in contexts]
+        far |= np.array([d.holds or d.missing is not None for d in decisions], dtype=bool)
+    if far.all():
+        return measure_pairs(projects.geometry, projects.area_m2, tree, reach)
+    parts = []
+    for group, distance in ((np.flatnonzero(far), reach), (np.flatnonzero(~far), 0.0)):
+        found = measure_pairs(projects.geometry[group], projects.area_m2[group], tree, distance)
+        parts.append(replace(found, project=group[found.project]))
+    order = np.argsort(np.concatenate([p.project for p in parts]), kind="stable")
+    return Pairs(*(np.concatenate([getattr(p, f) for p in parts])[order] for f in PAIR_FIELDS))
 
 
 def _outside_extent(projects: Projects, manifest: Manifest) -> set[int]:
