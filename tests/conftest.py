@@ -18,6 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
 
 
+@pytest.fixture(autouse=True)
+def layer_cache_dir(tmp_path_factory, monkeypatch) -> Path:
+    """Point the prepared-layer cache at a temporary folder: tests never touch the user's cache."""
+    folder = tmp_path_factory.mktemp("layer-cache")
+    monkeypatch.setenv("THREELINES_CACHE", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def sample_dir() -> Path:
     return SAMPLE

@@ -45,7 +45,12 @@ def test_batch_writes_results_and_summaries(run, tmp_path, sample_dir, contract)
     ]
     p07 = summary[summary.id == "P07"].iloc[0]
     assert (p07.verdict, p07.reject, p07.rules) == ("reject", 3, "heavy-industry-priority, YX-01, SY-01")
-    assert pd.read_excel(out / "summary.xlsx").shape == (15, 9)
+    workbook = pd.read_excel(out / "summary.xlsx", keep_default_na=False)
+    assert workbook.shape == (15, 9)
+    assert list(workbook.columns) == list(summary.columns)
+    row = workbook[workbook.id == "P07"].iloc[0]
+    assert (row.verdict, row.reject, row.conditional, row.rules) == ("reject", 3, p07.conditional, p07.rules)
+    assert sorted(workbook.error.astype(str)) == sorted(summary.error.astype(str))
 
 
 def test_rerun_resumes_and_changed_rules_rescreen(tmp_path, sample_dir, manifest, ruleset):
@@ -60,6 +65,10 @@ def test_rerun_resumes_and_changed_rules_rescreen(tmp_path, sample_dir, manifest
     (out / "results.jsonl").write_text("\n".join(text[:-1]) + "\n" + text[-1][:40], encoding="utf-8")
     resumed = run_batch([str(sample_dir / "projects.gpkg")], out, manifest, ruleset)
     assert (resumed.screened, resumed.resumed) == (1, 12)
+    # the cut line stays alone on its line: every other line is whole
+    text = (out / "results.jsonl").read_text("utf-8").splitlines()
+    assert len(text) == 14
+    assert sum(1 for line in text if line.startswith("{") and line.endswith("}")) == 13
     # changed rules: every project is screened again
     from threelines.rules import load_rules
 
@@ -109,3 +118,42 @@ def test_batch_results_equal_screen_results(run, tmp_path, sample_dir):
         record.pop("source")
         record.pop("input_hash")
         assert record == doc
+
+
+def test_large_files_are_read_in_pieces_with_the_same_results(tmp_path, sample_dir, manifest, ruleset, sample_projects):
+    import pyogrio
+
+    # without an id column the default ids count features through the whole file, piece after piece
+    path = tmp_path / "no_ids.gpkg"
+    pyogrio.write_dataframe(sample_projects.drop(columns=["id"]), path)
+    whole = run_batch([str(path)], tmp_path / "whole", manifest, ruleset)
+    pieces = run_batch([str(path)], tmp_path / "pieces", manifest, ruleset, piece_size=5, chunk_size=2, jobs=2)
+    assert (whole.screened, pieces.screened) == (13, 13)
+    assert whole.verdicts == pieces.verdicts
+    by_id = {r["project"]["id"]: r for r in lines(tmp_path / "pieces")}
+    assert sorted(by_id) == sorted(f"no_ids-{i}" for i in range(1, 14))
+    assert {r["project"]["id"]: r for r in lines(tmp_path / "whole")} == by_id
+    # a re-run resumes piece by piece
+    again = run_batch([str(path)], tmp_path / "pieces", manifest, ruleset, piece_size=5)
+    assert (again.screened, again.resumed) == (0, 13)
+
+
+def test_a_piece_that_cannot_be_read_is_one_error(tmp_path, manifest, ruleset, sample_projects, monkeypatch):
+    import pyogrio
+
+    from threelines import sources
+
+    path = tmp_path / "p.gpkg"
+    pyogrio.write_dataframe(sample_projects, path)
+    real = sources._read_vector
+
+    def failing(text, layer, label, encoding, *, skip=0, limit=None):
+        if skip >= 10:
+            raise sources.FootprintError(f"{label}: cannot read it (disk error)")
+        return real(text, layer, label, encoding, skip=skip, limit=limit)
+
+    monkeypatch.setattr(sources, "_read_vector", failing)
+    result = run_batch([str(path)], tmp_path / "out", manifest, ruleset, piece_size=5)
+    assert (result.screened, result.errors) == (10, 1)
+    (error,) = [r for r in lines(tmp_path / "out") if "error" in r]
+    assert error["error"] == f"{path}: cannot read it (disk error)"

@@ -436,3 +436,31 @@ def test_manifest_default_line_width_by_industry(run, tmp_path, sample_projects)
     assert doc["verdict"] == "conditional"
     explicit = json.loads(run("screen", path, "--width", "12", "--format", "json").stdout)
     assert explicit["project"]["area_m2"] == pytest.approx(6000 * 12, rel=2e-3)
+
+
+def test_plain_polygons_taken_over_the_array_equal_the_footprints_one_by_one(manifest):
+    import geopandas as gpd
+    import numpy as np
+
+    from threelines.footprint import _footprint, projects_from_frame
+
+    box = shapely.box(116.0, 28.5, 116.01, 28.51)
+    geoms = [
+        box,
+        shapely.MultiPolygon([box]),
+        shapely.MultiPolygon([box, shapely.box(116.02, 28.5, 116.03, 28.51)]),
+        shapely.Polygon([(116.0, 28.5), (116.01, 28.51), (116.01, 28.5), (116.0, 28.51)]),  # a bow-tie
+        shapely.LineString([(116.0, 28.5), (116.01, 28.5)]),
+        shapely.Point(116.0, 28.5),
+    ]
+    frame = gpd.GeoDataFrame({"width": [None, None, None, None, 30.0, None]}, geometry=geoms, crs=4490)
+    projects = projects_from_frame(frame, manifest.working_crs)
+    native = np.asarray(frame.geometry.to_crs(manifest.working_crs).array, dtype=object)
+    for attrs, got, geom in zip(projects.attrs, projects.geometry, native, strict=True):
+        project = {**attrs, "kind": None}
+        want = _footprint(geom, project, "t", {})
+        assert shapely.to_wkb(got) == shapely.to_wkb(want)
+        assert attrs["kind"] == project["kind"]
+    assert [g.geom_type for g in projects.geometry] == [
+        "Polygon", "Polygon", "MultiPolygon", "MultiPolygon", "Polygon", "Point",
+    ]

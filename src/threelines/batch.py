@@ -19,9 +19,10 @@ import hashlib
 import json
 import os
 import re
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +30,21 @@ import numpy as np
 import shapely
 
 from threelines.errors import OutputError, ThreelinesError
-from threelines.footprint import Projects, read_projects
+from threelines.footprint import Projects, read_projects_in_pieces
+from threelines.layer_cache import cache_folder
 from threelines.manifest import Manifest
-from threelines.report.json import rounded
 from threelines.rules import RuleSet
+from threelines.summary import summary_row, write_summaries
 
 #: Files a batch writes into its output folder.
 RESULTS, SUMMARY_CSV, SUMMARY_XLSX = "results.jsonl", "summary.csv", "summary.xlsx"
 
-#: Summary columns, in order.
-SUMMARY_COLUMNS = ("id", "name", "source", "verdict", "reject", "conditional", "unresolved", "rules", "error")
+#: Features read from a large vector file at a time: enough for whole chunks of neighbours,
+#: few enough that the projects in memory stay small.
+PIECE_SIZE = 20_000
+
+#: Chunks handed to each worker ahead of the one being written.
+IN_FLIGHT_PER_JOB = 3
 
 
 @dataclass
@@ -71,6 +77,8 @@ def run_batch(
     chunk_size: int = 500,
     overwrite: bool = False,
     progress: bool = False,
+    cache: bool = True,
+    piece_size: int = PIECE_SIZE,
     lang: str | None = None,
 ) -> BatchResult:
     """Screen every feature of every input into the folder ``out``.
@@ -93,6 +101,12 @@ def run_batch(
         Start afresh in an existing output folder instead of resuming.
     progress : bool
         Show a progress bar on stderr.
+    cache : bool
+        Keep the layers, read whole, in the prepared-layer cache (see
+        :mod:`threelines.layer_cache`) and use it on later runs.
+    piece_size : int
+        A vector file with more features is read this many at a time, so
+        memory does not grow with the size of the input.
     lang : str, optional
         The language of rule titles and messages, where the rules give several.
 
@@ -107,27 +121,42 @@ def run_batch(
     """
     out = _prepare(Path(out), overwrite)
     digest = inputs_digest(manifest, rules)
-    done = _done_hashes(out / RESULTS)
+    done, rows = _earlier(out / RESULTS)
     result = BatchResult()
-    with (out / RESULTS).open("a", encoding="utf-8") as sink, _progress(progress) as bar:
-        for source in inputs:
-            projects, errors = _read(source, manifest, crs, encoding, overrides)
-            for message in errors:
-                _write(sink, {"project": {"id": _project_id(message, source)}, "source": source, "error": message})
-            hashes = [project_hash(projects, i, digest) for i in range(len(projects))]
-            todo = _spatial_order(projects, [i for i, h in enumerate(hashes) if h not in done])
-            result.resumed += len(projects) - len(todo)
-            bar.total = (bar.total or 0) + len(todo)
-            chunks = [projects.take(todo[i : i + chunk_size]) for i in range(0, len(todo), chunk_size)]
-            keys = [[hashes[i] for i in todo[j : j + chunk_size]] for j in range(0, len(todo), chunk_size)]
-            for chunk_keys, outcomes in zip(keys, _screen_chunks(chunks, manifest, rules, jobs, lang), strict=True):
-                for key, outcome in zip(chunk_keys, outcomes, strict=True):
-                    _write(sink, {**outcome, "source": source, "input_hash": key})
-                    done.add(key)
-                bar.update(len(chunk_keys))
-                result.screened += len(chunk_keys)
-            sink.flush()
-    _write_summaries(out, result)
+    screener = _Screener(manifest, rules, jobs, cache_folder() if cache else None, lang)
+    with (out / RESULTS).open("a", encoding="utf-8") as sink, _progress(progress) as bar, screener:
+        if sink.tell() and not _ends_with_newline(out / RESULTS):
+            sink.write("\n")  # an interrupted run's last line was cut: start on a line of our own
+
+        def write(lines: list[tuple[str, tuple]]) -> None:
+            for line, row in lines:
+                sink.write(line)
+                rows[(row[2], row[0])] = row  # a later line (a retry, a re-screen) replaces an earlier one
+
+        def chunks():
+            """Chunks to screen, input after input and piece after piece, writing unreadable features."""
+            for source in inputs:
+                seen = []  # this input's projects count as done for the inputs after it
+                for projects, errors in _pieces(source, manifest, crs, encoding, overrides, piece_size):
+                    write([_error_line(source, message) for message in errors])
+                    hashes = project_hashes(projects, digest)
+                    todo = _spatial_order(projects, [i for i, h in enumerate(hashes) if h not in done])
+                    seen += hashes
+                    result.resumed += len(projects) - len(todo)
+                    bar.total = (bar.total or 0) + len(todo)
+                    for i in range(0, len(todo), chunk_size):
+                        positions = todo[i : i + chunk_size]
+                        yield projects.take(positions), source, [hashes[j] for j in positions]
+                done.update(seen)
+
+        for lines in screener.map(chunks()):
+            write(lines)
+            bar.update(len(lines))
+            result.screened += len(lines)
+        sink.flush()
+    write_summaries(rows.values(), out / SUMMARY_CSV, out / SUMMARY_XLSX)
+    result.verdicts = Counter(row[3] for row in rows.values() if row[3])
+    result.errors = sum(1 for row in rows.values() if row[8])
     return result
 
 
@@ -153,9 +182,19 @@ def inputs_digest(manifest: Manifest, rules: RuleSet) -> str:
 
 def project_hash(projects: Projects, i: int, digest: str) -> str:
     """A project's input hash: its attributes and geometry, under the inputs' digest."""
+    return _hash(projects.attrs[i], shapely.to_wkb(projects.geometry[i]), digest)
+
+
+def project_hashes(projects: Projects, digest: str) -> list[str]:
+    """:func:`project_hash` of every project (the geometries converted to WKB in one call)."""
+    wkbs = shapely.to_wkb(projects.geometry) if len(projects) else []
+    return [_hash(attrs, wkb, digest) for attrs, wkb in zip(projects.attrs, wkbs, strict=True)]
+
+
+def _hash(attrs: dict[str, Any], wkb: bytes, digest: str) -> str:
     h = hashlib.sha256(digest.encode())
-    h.update(json.dumps(projects.attrs[i], sort_keys=True, default=str).encode())
-    h.update(shapely.to_wkb(projects.geometry[i]))
+    h.update(json.dumps(attrs, sort_keys=True, default=str).encode())
+    h.update(wkb)
     return h.hexdigest()[:32]
 
 
@@ -175,11 +214,12 @@ def _prepare(out: Path, overwrite: bool) -> Path:
     return out
 
 
-def _done_hashes(results: Path) -> set[str]:
-    """Hashes of the projects an earlier run screened (errors are tried again)."""
+def _earlier(results: Path) -> tuple[set[str], dict[tuple, tuple]]:
+    """What earlier runs wrote: hashes of the projects screened (errors are tried again), and summary rows."""
+    done: set[str] = set()
+    rows: dict[tuple, tuple] = {}
     if not results.exists():
-        return set()
-    done = set()
+        return done, rows
     with results.open(encoding="utf-8") as fh:
         for line in fh:
             try:
@@ -188,19 +228,28 @@ def _done_hashes(results: Path) -> set[str]:
                 continue  # a line cut short when a run was interrupted
             if "error" not in record and "input_hash" in record:
                 done.add(record["input_hash"])
-    return done
+            row = summary_row(record)
+            rows[(row[2], row[0])] = row
+    return done, rows
 
 
-def _read(source: str, manifest: Manifest, crs, encoding, overrides) -> tuple[Projects, list[str]]:
-    """Read one input; a file that cannot be read becomes one error and no projects."""
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"
+
+
+def _pieces(source: str, manifest: Manifest, crs, encoding, overrides, piece: int):
+    """Yield ``(projects, problems)`` for consecutive pieces of one input; a read that fails ends it with one error."""
+    pieces = read_projects_in_pieces(
+        source, manifest.working_crs, piece=piece, crs=crs, encoding=encoding, overrides=overrides,
+        line_widths=manifest.line_widths,
+    )  # fmt: skip
     try:
-        projects = read_projects(
-            source, manifest.working_crs, crs=crs, encoding=encoding, overrides=overrides,
-            line_widths=manifest.line_widths,
-        )  # fmt: skip
+        for projects in pieces:
+            yield projects, list(projects.problems)
     except ThreelinesError as exc:
-        return Projects(source=source, attrs=[], geometry=np.empty(0, dtype=object), area_m2=np.empty(0)), [str(exc)]
-    return projects, list(projects.problems)
+        yield Projects(source=source, attrs=[], geometry=np.empty(0, dtype=object), area_m2=np.empty(0)), [str(exc)]
 
 
 def _spatial_order(projects: Projects, positions: list[int]) -> list[int]:
@@ -216,78 +265,85 @@ def _spatial_order(projects: Projects, positions: list[int]) -> list[int]:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(manifest: Manifest, rules: RuleSet, lang: str | None = None) -> None:
+def _init_worker(manifest: Manifest, rules: RuleSet, cache_dir: Path | None, lang: str | None = None) -> None:
     # Each process reads every layer whole once (on its first chunk) and keeps it for the others.
-    _WORKER.update(manifest=manifest, rules=rules, layers={}, lang=lang)
+    _WORKER.update(manifest=manifest, rules=rules, layers={}, cache_dir=cache_dir, lang=lang)
 
 
-def _screen_chunk(projects: Projects) -> list[dict[str, Any]]:
-    """Screen one chunk (in a worker or in this process) into JSON-ready records."""
+def _screen_chunk(task: tuple[Projects, str, list[str]]) -> list[tuple[str, tuple]]:
+    """Screen one chunk (in a worker or in this process) into results lines and summary rows.
+
+    The JSON is made here, in the worker, so that the parent only writes it.
+    """
     from threelines.engine import screen_checked
 
+    projects, source, keys = task
+    manifest, rules = _WORKER["manifest"], _WORKER["rules"]
+    outcomes = screen_checked(projects, manifest, rules, _WORKER["layers"], _WORKER["cache_dir"])
     out = []
-    outcomes = screen_checked(projects, _WORKER["manifest"], _WORKER["rules"], _WORKER["layers"])
-    for project, outcome in zip(projects.attrs, outcomes, strict=True):
+    for project, outcome, key in zip(projects.attrs, outcomes, keys, strict=True):
         if isinstance(outcome, str):
-            out.append({"project": {"id": project["id"], "name": project["name"]}, "error": outcome})
+            record = {"project": {"id": project["id"], "name": project["name"]}, "error": outcome}
         else:
-            out.append(rounded(outcome.to_dict(_WORKER["lang"])))
+            record = outcome.to_dict(_WORKER["lang"])
+        record.update(source=source, input_hash=key)
+        out.append((_json_line(record), summary_row(record)))
     return out
 
 
-def _screen_chunks(chunks: list[Projects], manifest: Manifest, rules: RuleSet, jobs: int, lang: str | None):
-    """Chunk results in order, from worker processes or from this one."""
-    if jobs <= 1 or len(chunks) <= 1:
-        _init_worker(manifest, rules, lang)
-        yield from map(_screen_chunk, chunks)
-        return
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(manifest, rules, lang)) as pool:
-        yield from pool.map(_screen_chunk, chunks)
+class _Screener:
+    """Screens chunks in order, in worker processes (started on the second chunk) or in this one.
+
+    At most a few chunks per worker are in flight, so that neither the
+    chunks waiting to be screened nor the results waiting to be written
+    grow with the size of the input.
+    """
+
+    def __init__(self, manifest: Manifest, rules: RuleSet, jobs: int, cache_dir: Path | None, lang: str | None):
+        self.args, self.jobs, self.pool = (manifest, rules, cache_dir, lang), jobs, None
+
+    def __enter__(self) -> _Screener:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def map(self, tasks):
+        """Yield each task's lines, in the order of the tasks."""
+        tasks = iter(tasks)
+        first = next(tasks, None)
+        if first is None:
+            return
+        second = next(tasks, None)
+        if self.jobs <= 1 or second is None:  # one chunk: not worth starting processes for
+            _init_worker(*self.args)
+            for task in (first, *([second] if second is not None else []), *tasks):
+                yield _screen_chunk(task)
+            return
+        self.pool = ProcessPoolExecutor(max_workers=self.jobs, initializer=_init_worker, initargs=self.args)
+        pending: deque = deque()
+        for task in chain((first, second), tasks):
+            pending.append(self.pool.submit(_screen_chunk, task))
+            if len(pending) >= IN_FLIGHT_PER_JOB * self.jobs:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
-def _write(sink, record: dict[str, Any]) -> None:
-    sink.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
+def _json_line(record: dict[str, Any]) -> str:
+    return json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _error_line(source: str, message: str) -> tuple[str, tuple]:
+    """The results line and summary row of a feature or input that could not be read."""
+    record = {"project": {"id": _project_id(message, source)}, "source": source, "error": message}
+    return _json_line(record), summary_row(record)
 
 
 def _project_id(message: str, source: str) -> str:
     found = re.search(r"project '([^']*)'", message)
     return found.group(1) if found else source
-
-
-def _write_summaries(out: Path, result: BatchResult) -> None:
-    """Rebuild the summary tables from every line of results.jsonl (this run's and earlier ones)."""
-    import pandas as pd
-
-    rows = {}
-    with (out / RESULTS).open(encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            row = _summary_row(record)
-            rows[(row["source"], row["id"])] = row  # a later line (a retry, a re-screen) replaces an earlier one
-    table = pd.DataFrame(list(rows.values()), columns=list(SUMMARY_COLUMNS))
-    table.to_csv(out / SUMMARY_CSV, index=False, encoding="utf-8-sig")  # with a BOM, so Excel reads the Chinese
-    table.to_excel(out / SUMMARY_XLSX, index=False)
-    result.verdicts = Counter(v for v in table["verdict"] if v)
-    result.errors = int(table["error"].fillna("").astype(bool).sum())
-
-
-def _summary_row(record: dict[str, Any]) -> dict[str, Any]:
-    triggers = record.get("triggers", [])
-    outcomes = Counter(t["outcome"] for t in triggers)
-    return {
-        "id": record["project"].get("id"),
-        "name": record["project"].get("name"),
-        "source": record.get("source"),
-        "verdict": record.get("verdict", ""),
-        "reject": outcomes["reject"],
-        "conditional": outcomes["conditional"],
-        "unresolved": len(record.get("unresolved", [])),
-        "rules": ", ".join(dict.fromkeys(t["rule"] for t in triggers)),
-        "error": record.get("error", ""),
-    }
 
 
 class _NoBar:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,12 @@ from geopandas import GeoDataFrame
 from threelines import sample
 from threelines.access_list import apply_clauses
 from threelines.footprint import Projects, project_record, projects_from_frame, read_projects
+from threelines.layer_cache import read_layer_cached
 from threelines.layers import LayerData, read_layer
 from threelines.manifest import Manifest, load_manifest
-from threelines.measure import OVERLAP_FLOOR_M2, Pairs, measure_pairs
+from threelines.measure import OVERLAP_FLOOR_M2, PAIR_FIELDS, Pairs, measure_pairs
 from threelines.rules import RuleSet, load_rules
-from threelines.rules.decide import project_context
+from threelines.rules.decide import applies, project_context
 from threelines.rules.evaluate import evaluate_rule, evaluate_zonal
 from threelines.verdict import UnitShare, Verdict
 from threelines.zonal import zonal_stats
@@ -110,13 +111,18 @@ def screen(
 
 
 def screen_checked(
-    projects: Projects, manifest: Manifest, rules: RuleSet, layer_cache: dict[str, LayerData] | None = None
+    projects: Projects,
+    manifest: Manifest,
+    rules: RuleSet,
+    layer_cache: dict[str, LayerData] | None = None,
+    cache_dir: Path | None = None,
 ) -> list[Verdict | str]:
     """Screen projects, refusing those that lie where the layers cannot judge them.
 
     A footprint outside the extent of every layer, or (with a unit layer)
     outside every control unit, is almost always in the wrong CRS or the
     wrong jurisdiction: a "pass" for it would be a confident wrong answer.
+    ``layer_cache`` and ``cache_dir`` are as for :func:`screen_projects`.
 
     Returns
     -------
@@ -124,7 +130,7 @@ def screen_checked(
         Per project, in order: its verdict, or the message saying why it was
         not screened.
     """
-    verdicts: list[Verdict | str] = list(screen_projects(projects, manifest, rules, layer_cache))
+    verdicts: list[Verdict | str] = list(screen_projects(projects, manifest, rules, layer_cache, cache_dir))
     where = f"{manifest.path}; check its CRS (--crs) and that the manifest covers the site"
     for p in _outside_extent(projects, manifest):
         verdicts[p] = (
@@ -139,7 +145,11 @@ def screen_checked(
 
 
 def screen_projects(
-    projects: Projects, manifest: Manifest, rules: RuleSet, layer_cache: dict[str, LayerData] | None = None
+    projects: Projects,
+    manifest: Manifest,
+    rules: RuleSet,
+    layer_cache: dict[str, LayerData] | None = None,
+    cache_dir: Path | None = None,
 ) -> list[Verdict]:
     """Screen projects already in the working CRS (the whole flow, step by step).
 
@@ -148,6 +158,12 @@ def screen_projects(
     projects : Projects
     manifest : Manifest
     rules : RuleSet
+    layer_cache : dict, optional
+        Layers read whole, by name, kept between calls (for many chunks in
+        one process); without it only the features near the projects are read.
+    cache_dir : Path, optional
+        The prepared-layer cache folder for layers read whole (see
+        :mod:`threelines.layer_cache`); None: no disk cache.
 
     Returns
     -------
@@ -174,9 +190,9 @@ def screen_projects(
             data[name] = read_layer(manifest.layers[name], manifest.working_crs, _grow(box, reach + 1.0))
         else:  # many chunks in one process: read each layer whole, once
             if name not in layer_cache:
-                layer_cache[name] = read_layer(manifest.layers[name], manifest.working_crs)
+                layer_cache[name] = read_layer_cached(manifest.layers[name], manifest.working_crs, cache_dir)
             data[name] = layer_cache[name]
-        pairs[name] = measure_pairs(projects.geometry, projects.area_m2, data[name].tree, reach)
+        pairs[name] = _layer_pairs(projects, contexts, rules, name, data[name].tree)
 
     zonal: dict[tuple, list] = {}
     for rule in rules.rules:
@@ -212,6 +228,34 @@ def screen_projects(
                     "rules cannot see it; check the footprint's CRS and the manifest"
                 )
     return verdicts
+
+
+def _layer_pairs(projects: Projects, contexts: list[dict], rules: RuleSet, name: str, tree) -> Pairs:
+    """Measure the projects against one layer, looking far only for the projects a far-looking rule concerns.
+
+    Distances to features a footprint does not touch are only read by the
+    layer's ``within_distance`` and ``outside`` rules: projects that none of
+    them concerns (by kind, industry and ``when``) are measured against the
+    features they touch only. Each project's pairs come in the order one
+    query over every project gives them.
+    """
+    reach = rules.reach_m(name)
+    far_rules = [r for r in rules.rules if r.layer == name and r.reach_m > 0]
+    if not far_rules:
+        return measure_pairs(projects.geometry, projects.area_m2, tree, reach)
+    far = np.zeros(len(projects), dtype=bool)
+    decided: dict = {}
+    for rule in far_rules:
+        decisions = [applies(rule, c, decided) for c in contexts]
+        far |= np.array([d.holds or d.missing is not None for d in decisions], dtype=bool)
+    if far.all():
+        return measure_pairs(projects.geometry, projects.area_m2, tree, reach)
+    parts = []
+    for group, distance in ((np.flatnonzero(far), reach), (np.flatnonzero(~far), 0.0)):
+        found = measure_pairs(projects.geometry[group], projects.area_m2[group], tree, distance)
+        parts.append(replace(found, project=group[found.project]))
+    order = np.argsort(np.concatenate([p.project for p in parts]), kind="stable")
+    return Pairs(*(np.concatenate([getattr(p, f) for p in parts])[order] for f in PAIR_FIELDS))
 
 
 def _outside_extent(projects: Projects, manifest: Manifest) -> set[int]:

@@ -10,12 +10,12 @@ the others go on; a problem with the file (unreadable, no CRS) stops the read.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import shapely
 from pyproj import CRS
 from shapely import GeometryType
@@ -24,7 +24,7 @@ from threelines import industry
 from threelines.crs import WEB_OFFSETS, diagnose, gk_zone_crs, parse_crs
 from threelines.errors import CRSError, FootprintError, IndustryCodeError
 from threelines.measure import M2_PER_MU
-from threelines.sources import open_sources
+from threelines.sources import open_sources, open_vector_file
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +191,50 @@ def read_projects(
     )
 
 
+def read_projects_in_pieces(
+    path: str | Path,
+    working_crs: CRS,
+    *,
+    piece: int,
+    crs: object = None,
+    encoding: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    line_widths: dict[str, float] | None = None,
+) -> Iterator[Projects]:
+    """Read a footprint input as consecutive pieces of at most ``piece`` features, to bound memory.
+
+    A plain vector file (Shapefile, GeoPackage, GeoJSON, FlatGeobuf, ...)
+    with more features than ``piece`` is read a piece at a time; each piece
+    gives the projects :func:`read_projects` would give for those features
+    (the same ids, the CRS decided once from the whole file's extent). Any
+    other input is read whole, as one piece.
+
+    Yields
+    ------
+    Projects
+
+    Raises
+    ------
+    FootprintError
+        As :func:`read_projects`, when the file or a piece cannot be read.
+    """
+    options = {"crs": crs, "overrides": overrides, "line_widths": line_widths}
+    whole = open_vector_file(path, encoding)
+    if whole is None or whole.features <= piece:
+        yield read_projects(path, working_crs, encoding=encoding, **options)
+        return
+    for start, frame in whole.pieces(piece):
+        yield projects_from_frame(
+            frame, working_crs, label=whole.label, stem=whole.stem, first=start, total=whole.features,
+            bounds=_finite(whole.bounds), announce=start == 0, **options,
+        )  # fmt: skip
+
+
+def _finite(bounds):
+    """An extent to decide the CRS from, or None to use each piece's own."""
+    return bounds if bounds is not None and bool(np.isfinite(bounds).all()) else None
+
+
 def projects_from_frame(
     frame,
     working_crs: CRS,
@@ -200,6 +244,10 @@ def projects_from_frame(
     crs: object = None,
     overrides: dict[str, Any] | None = None,
     line_widths: dict[str, float] | None = None,
+    first: int = 0,
+    total: int | None = None,
+    bounds: tuple[float, float, float, float] | None = None,
+    announce: bool = True,
 ) -> Projects:
     """Turn a GeoDataFrame of footprints into projects in the working CRS.
 
@@ -214,6 +262,14 @@ def projects_from_frame(
         Base of the default project ids (``stem`` or ``stem-N``).
     crs, overrides
         As for :func:`read_projects`.
+    first, total : int
+        For a piece of a larger file: the position of its first feature in
+        the file and how many the file holds (default ids count from there).
+    bounds : tuple of float, optional
+        For a piece: the whole file's extent, which decides its CRS (so every
+        piece gets the same answer).
+    announce : bool
+        Log what was decided about the CRS (once per file: not again for later pieces).
 
     Returns
     -------
@@ -221,12 +277,10 @@ def projects_from_frame(
     """
     if len(frame) == 0:
         raise FootprintError(f"{label}: has no features; a footprint file needs at least one polygon, line or point")
-    frame, file_crs = _footprint_crs(frame, crs, label)
+    frame, file_crs = _footprint_crs(frame, crs, label, bounds, announce)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     # Plain Python values per attribute, read from the frame once.
-    cells = {
-        name: [_plain_cell(v) for v in frame[column].tolist()] for name, column in _attribute_columns(frame).items()
-    }
+    cells = {name: _plain_column(frame[column]) for name, column in _attribute_columns(frame).items()}
     native = frame.geometry.set_crs(file_crs, allow_override=True)
     with np.errstate(invalid="ignore"):
         raw_geoms = shapely.force_2d(np.asarray(native.to_crs(working_crs).array, dtype=object))
@@ -235,9 +289,10 @@ def projects_from_frame(
     placed = (
         np.isfinite(shapely.bounds(raw_geoms)).all(axis=1) | shapely.is_missing(raw_geoms) | shapely.is_empty(raw_geoms)
     )
+    simple, ready = _plain_polygons(raw_geoms, placed)
     attrs, geoms, problems = [], [], []
     for i, geom in enumerate(raw_geoms):
-        default_id = stem if len(frame) == 1 else f"{stem}-{i + 1}"
+        default_id = stem if (total or len(frame)) == 1 else f"{stem}-{first + i + 1}"
         values = {name: cells[name][i] if name in cells else None for name in ATTRIBUTES}
         values.update(overrides)
         values["id"] = default_id if values["id"] is None else str(values["id"])
@@ -249,7 +304,11 @@ def projects_from_frame(
                     "4513-4533, an unprefixed one 4534-4554"
                 )
             project = _check_attributes(values, label)
-            geoms.append(_footprint(geom, project, label, line_widths or {}))
+            if simple[i]:  # most footprints: already checked, over the whole array
+                project["kind"] = project["kind"] or "area"
+                geoms.append(ready[i])
+            else:
+                geoms.append(_footprint(geom, project, label, line_widths or {}))
         except (FootprintError, IndustryCodeError) as exc:
             problems.append(str(exc))
             continue
@@ -258,6 +317,36 @@ def projects_from_frame(
     return Projects(
         source=label, attrs=attrs, geometry=geometry, area_m2=shapely.area(geometry), problems=problems, crs=file_crs
     )
+
+
+def _plain_polygons(geoms: np.ndarray, placed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which footprints are plain valid polygons with an area, and their footprints, over the whole array.
+
+    These need nothing of :func:`_footprint` but what it would do to them:
+    a one-part multipolygon becomes its polygon. The others (lines, points,
+    collections, invalid or empty geometries) go through :func:`_footprint`.
+    """
+    kinds = shapely.get_type_id(geoms)
+    parts = shapely.get_num_geometries(geoms)
+    simple = placed & ((kinds == GeometryType.POLYGON) | ((kinds == GeometryType.MULTIPOLYGON) & (parts >= 1)))
+    simple[simple] = shapely.is_valid(geoms[simple]) & (shapely.area(geoms[simple]) > 0)
+    ready = geoms.copy()
+    single = simple & (kinds == GeometryType.MULTIPOLYGON) & (parts == 1)
+    ready[single] = shapely.get_geometry(geoms[single], 0)
+    return simple, ready
+
+
+def _plain_column(column) -> list[Any]:
+    """A column's cells as plain Python values, None for a missing (None, NaN, NA, NaT) or blank one."""
+    missing = column.isna().to_numpy()
+    out = []
+    for value, gone in zip(column.tolist(), missing, strict=True):
+        if isinstance(value, np.generic):
+            value = value.item()
+        if gone or (isinstance(value, str) and not value.strip()):
+            value = None
+        out.append(value)
+    return out
 
 
 def _attribute_columns(frame) -> dict[str, str]:
@@ -272,7 +361,7 @@ def _attribute_columns(frame) -> dict[str, str]:
     return out
 
 
-def _footprint_crs(frame, given, label: str):
+def _footprint_crs(frame, given, label: str, bounds=None, announce: bool = True):
     """Decide the footprint's CRS from the file, ``--crs`` and the coordinates themselves.
 
     ``--crs gcj02`` / ``bd09`` convert web-map coordinates to WGS84 first. A
@@ -280,12 +369,16 @@ def _footprint_crs(frame, given, label: str):
     read in that zone, and stderr says so. The classic mistakes (swapped
     axes, metres labelled as degrees, places outside China) are caught here.
 
+    ``bounds`` (the whole file's, for a piece of it) replaces the frame's
+    own; ``announce`` False keeps what was decided out of the log.
+
     Returns
     -------
     (GeoDataFrame, pyproj.CRS)
         The frame (converted if it was in a web-map offset) and its CRS.
     """
-    bounds = tuple(frame.geometry.total_bounds)
+    say = log if announce else _SILENT
+    bounds = tuple(frame.geometry.total_bounds) if bounds is None else tuple(bounds)
     located = bool(np.isfinite(bounds).all())  # all geometries empty: each feature reports it
     file_crs = CRS.from_user_input(frame.crs) if frame.crs is not None else None
     try:
@@ -296,12 +389,12 @@ def _footprint_crs(frame, given, label: str):
                 diagnose(bounds, CRS.from_epsg(4326), label)
             to_wgs84 = WEB_OFFSETS[str(given).strip().lower()]
             frame = frame.set_geometry(shapely.transform(frame.geometry.values, to_wgs84), crs=None)
-            log.info("%s: converted from %s web-map coordinates to WGS84", label, given)
+            say.info("%s: converted from %s web-map coordinates to WGS84", label, given)
             return frame, CRS.from_epsg(4326)
         if given is not None:
             chosen = parse_crs(given)
             if file_crs is not None and not file_crs.equals(chosen):
-                log.warning(
+                say.warning(
                     "%s: the file says its CRS is %s; using --crs %s as given", label, file_crs.name, chosen.name
                 )
         elif file_crs is not None:
@@ -316,7 +409,7 @@ def _footprint_crs(frame, given, label: str):
                     f"{label}: has no CRS{where}; say which it is with --crs, e.g. --crs 4490 "
                     "(CGCS2000 lon/lat) or --crs 4527 (CGCS2000 Gauss-Kruger zone 39, prefixed easting)"
                 )
-            log.warning(
+            say.warning(
                 "%s: no CRS given; the eastings carry zone prefix %d, so they are read as %s (EPSG:%d)",
                 label, int(bounds[0] // 1_000_000), chosen.name, chosen.to_epsg(),
             )  # fmt: skip
@@ -327,15 +420,16 @@ def _footprint_crs(frame, given, label: str):
     return frame, chosen
 
 
-def _plain_cell(value: Any) -> Any:
-    """Return a plain Python value from a cell, None for a missing or blank one."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or pd.isna(value) is True:  # None, NaN, pd.NA, NaT
-        return None
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
+class _Silent:
+    """A logger that says nothing: for a file's later pieces, whose CRS was announced with the first."""
+
+    def info(self, *args) -> None:
+        pass
+
+    warning = info
+
+
+_SILENT = _Silent()
 
 
 def _check_attributes(values: dict[str, Any], label: str) -> dict[str, Any]:

@@ -40,6 +40,11 @@ class LayerData:
         The feature id (``id_field`` or the file's FID) and name per feature.
     classes : numpy.ndarray or None
         Unit class per feature (``priority`` / ``key`` / ``general``), units only.
+    attributes : list of dict
+        Per feature, the attributes rule conditions see.
+    warnings : list of str
+        What was logged while reading (repairs, features left out), to tell
+        again when the layer comes from the prepared-layer cache.
     """
 
     spec: LayerSpec
@@ -48,6 +53,7 @@ class LayerData:
     names: np.ndarray
     classes: np.ndarray | None
     attributes: list[dict[str, Any]] = field(repr=False)
+    warnings: list[str] = field(default_factory=list, repr=False)
 
     @cached_property
     def tree(self) -> shapely.STRtree:
@@ -100,13 +106,16 @@ def read_layer(spec: LayerSpec, working_crs: CRS, bbox: tuple[float, float, floa
     geoms = frame.geometry.values
     frame = frame[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
     polygonal = np.isin(shapely.get_type_id(frame.geometry.values), POLYGONAL_IDS)
+    warnings = []
     if not polygonal.all():
-        log.warning(
-            "layer %r: %d feature(s) that are not polygons were left out (FID %s)",
-            spec.name, int((~polygonal).sum()), ", ".join(str(f) for f in frame.index[~polygonal][:5]),
-        )  # fmt: skip
+        warnings.append(
+            f"layer {spec.name!r}: {int((~polygonal).sum())} feature(s) that are not polygons were left out "
+            f"(FID {', '.join(str(f) for f in frame.index[~polygonal][:5])})"
+        )
         frame = frame[polygonal]
-    geometry = _to_working(frame.geometry.values, spec, working_crs, frame.index.to_numpy())
+    geometry = _to_working(frame.geometry.values, spec, working_crs, frame.index.to_numpy(), warnings)
+    for message in warnings:
+        log.warning("%s", message)
     ids = frame[spec.id_field].to_numpy(dtype=object) if spec.id_field else frame.index.to_numpy(dtype=object)
     names = frame[spec.name_field].to_numpy(dtype=object) if spec.name_field else np.full(len(frame), None, object)
     attributes = _records(frame.drop(columns=frame.geometry.name), spec.fields)
@@ -122,11 +131,12 @@ def read_layer(spec: LayerSpec, working_crs: CRS, bbox: tuple[float, float, floa
         names=names,
         classes=classes,
         attributes=attributes,
+        warnings=warnings,
     )
 
 
-def _to_working(geoms, spec: LayerSpec, working_crs: CRS, fids: np.ndarray) -> np.ndarray:
-    """Reproject to the working CRS and repair invalid polygons, saying so."""
+def _to_working(geoms, spec: LayerSpec, working_crs: CRS, fids: np.ndarray, warnings: list[str]) -> np.ndarray:
+    """Reproject to the working CRS and repair invalid polygons, saying so (in ``warnings``)."""
     from geopandas import GeoSeries
 
     series = GeoSeries(geoms, crs=spec.crs).to_crs(working_crs)
@@ -138,11 +148,11 @@ def _to_working(geoms, spec: LayerSpec, working_crs: CRS, fids: np.ndarray) -> n
         repaired = shapely.make_valid(out[invalid], method="structure", keep_collapsed=False)
         out[invalid] = repaired
         change = float(np.abs(shapely.area(repaired) - before).sum())
-        log.warning(
-            "layer %r: repaired %d invalid geometr%s (FID %s), area changed by %.1f m2; fix the source data",
-            spec.name, int(invalid.sum()), "y" if invalid.sum() == 1 else "ies",
-            ", ".join(str(f) for f in fids[invalid][:5]) + (" ..." if invalid.sum() > 5 else ""), change,
-        )  # fmt: skip
+        listed = ", ".join(str(f) for f in fids[invalid][:5]) + (" ..." if invalid.sum() > 5 else "")
+        warnings.append(
+            f"layer {spec.name!r}: repaired {int(invalid.sum())} invalid geometr{'y' if invalid.sum() == 1 else 'ies'} "
+            f"(FID {listed}), area changed by {change:.1f} m2; fix the source data"
+        )
     return out
 
 

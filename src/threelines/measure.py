@@ -46,6 +46,10 @@ class Pairs:
     inside: np.ndarray
 
 
+#: The fields of :class:`Pairs`, in order.
+PAIR_FIELDS = ("project", "feature", "distance_m", "overlap_m2", "inside")
+
+
 def measure_pairs(footprints: np.ndarray, areas: np.ndarray, tree: shapely.STRtree, reach_m: float) -> Pairs:
     """Measure every footprint against the features of one layer.
 

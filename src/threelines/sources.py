@@ -153,7 +153,84 @@ def _check_files(path: Path, label: str) -> None:
                 )
 
 
-def _read_vector(text: str, layer: str | None, label: str, encoding: str | None) -> gpd.GeoDataFrame:
+@dataclass
+class VectorFile:
+    """One plain vector file (one layer), to read in pieces of features.
+
+    Attributes
+    ----------
+    text, layer : str
+        The file and the layer in it (None: its only layer).
+    label, stem : str
+        As for :class:`Source`.
+    encoding : str or None
+        The attribute encoding, given or guessed once for the whole file.
+    features : int
+        How many features it holds.
+    bounds : tuple of float or None
+        The extent of all its features, in the file's coordinates (None if
+        the driver cannot tell).
+    """
+
+    text: str
+    layer: str | None
+    label: str
+    stem: str
+    encoding: str | None
+    features: int
+    bounds: tuple[float, float, float, float] | None
+
+    def pieces(self, size: int):
+        """Yield ``(position of the first feature, GeoDataFrame)`` for consecutive pieces of ``size`` features.
+
+        Raises
+        ------
+        FootprintError
+            If a piece cannot be read.
+        """
+        for start in range(0, self.features, size):
+            frame = _read_vector(self.text, self.layer, self.label, self.encoding, skip=start, limit=size)
+            yield start, frame
+
+
+def open_vector_file(path: str | Path, encoding: str | None = None) -> VectorFile | None:
+    """The input as a plain vector file to read in pieces, or None for any other kind of input.
+
+    Folders, zips, standard input, corner tables, GeoParquet, DXF and KML
+    (whose reading needs the whole file) give None: read those with
+    :func:`open_sources`.
+
+    Raises
+    ------
+    FootprintError
+        For a file that cannot be read, as :func:`read_source` would.
+    """
+    text = str(path)
+    if text == "-" or Path(text).is_dir() or (Path(text).suffix.lower() == ".zip" and Path(text).is_file()):
+        return None
+    layer = None
+    if not Path(text).exists() and ":" in text:
+        text, layer = text.rsplit(":", 1)
+    label = text if layer is None else f"{text}:{layer}"
+    suffix = Path(text).suffix.lower()
+    if is_table(text) or suffix in (".parquet", ".geoparquet", ".dxf", ".kml", ".kmz") or not Path(text).is_file():
+        return None
+    _check_files(Path(text), label)
+    _layer_names(text, layer, label)
+    encoding = (encoding if suffix in _ENCODED else None) or guess_encoding(text)
+    try:
+        info = pyogrio.read_info(
+            text, layer=layer, encoding=encoding, force_feature_count=True, force_total_bounds=True
+        )
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise FootprintError(f"{label}: cannot read it ({_first_line(exc)})") from None
+    extent = info.get("total_bounds")
+    bounds = tuple(float(b) for b in extent) if extent is not None else None
+    return VectorFile(text, layer, label, Path(text).stem, encoding, int(info["features"]), bounds)
+
+
+def _layer_names(text: str, layer: str | None, label: str) -> list[str]:
+    """The file's layer names, checking that the layer to read is clear."""
     try:
         layers = pyogrio.list_layers(text)
     except pyogrio.errors.DataSourceError as exc:
@@ -167,15 +244,25 @@ def _read_vector(text: str, layer: str | None, label: str, encoding: str | None)
         raise FootprintError(f"{label}: holds {len(names)} layers ({', '.join(names)}); pick one as {label}:LAYER")
     if not names:
         raise FootprintError(f"{label}: has no features; a footprint file needs at least one polygon, line or point")
+    return names
+
+
+def _read_vector(
+    text: str, layer: str | None, label: str, encoding: str | None, *, skip: int = 0, limit: int | None = None
+) -> gpd.GeoDataFrame:
+    """Read a vector file (every layer of a KML), or ``limit`` features from position ``skip``."""
+    names = _layer_names(text, layer, label)
+    many = Path(text).suffix.lower() in (".kml", ".kmz")  # placemarks sit in folders, each a layer
     encoding = encoding or guess_encoding(text)
     frames = []
+    piece = {"skip_features": skip, "max_features": limit} if limit is not None else {}
     for name in [layer] if layer is not None else (names if many else [None]):
         try:
-            frames.append(pyogrio.read_dataframe(text, layer=name, encoding=encoding))
+            frames.append(pyogrio.read_dataframe(text, layer=name, encoding=encoding, **piece))
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
             raise FootprintError(f"{label}: cannot read it ({_first_line(exc)})") from None
         except shapely.errors.ShapelyError:
-            frames.append(_read_repairing(text, name, encoding, label))
+            frames.append(_read_repairing(text, name, encoding, label, **piece))
         except UnicodeDecodeError:
             raise FootprintError(
                 f"{label}: its attribute names or values are not {encoding or 'UTF-8'} text; "
@@ -192,11 +279,11 @@ def _read_vector(text: str, layer: str | None, label: str, encoding: str | None)
     return frame
 
 
-def _read_repairing(text: str, layer: str | None, encoding: str | None, label: str) -> gpd.GeoDataFrame:
+def _read_repairing(text: str, layer: str | None, encoding: str | None, label: str, **piece) -> gpd.GeoDataFrame:
     """Read a file whose rings GEOS refuses (unclosed, too few points), closing them, and say so."""
     from pyogrio.raw import read
 
-    meta, _, wkb, fields = read(text, layer=layer, encoding=encoding)
+    meta, _, wkb, fields = read(text, layer=layer, encoding=encoding, **piece)
     geoms = shapely.from_wkb(wkb, on_invalid="fix")
     if (shapely.is_missing(geoms) | shapely.is_empty(geoms)).all():
         raise FootprintError(f"{label}: no geometry GEOS can build, even with its rings closed; check the drawing")

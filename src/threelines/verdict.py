@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from typing import Any
 
 #: Verdicts from best to worst; a project's verdict is the worst triggered outcome.
 VERDICTS = ("pass", "conditional", "reject")
+
+#: Decimals kept in the JSON form, by the ending of a measure's name: centimetre-level
+#: areas and distances are more than survey data supports.
+DECIMALS = {"m2": 2, "_ha": 6, "_mu": 4, "ratio": 6, "distance_m": 2, "share": 6}
+
+
+@lru_cache(maxsize=256)
+def decimals(key: str) -> int | None:
+    """The decimals the JSON form keeps for a measure named ``key`` (None: all of them)."""
+    return next((d for suffix, d in DECIMALS.items() if key.endswith(suffix)), None)
+
+
+def json_numbers(record: dict[str, Any], keys: tuple[tuple[str, int | None], ...]) -> dict[str, Any]:
+    """Round the floats under ``keys`` (name, decimals) in place, and turn NaN and infinities into None.
+
+    The JSON form is rounded where it is made, once per record, rather than
+    by walking every finished result.
+    """
+    for key, places in keys:
+        value = record[key]
+        if isinstance(value, float):
+            record[key] = None if not math.isfinite(value) else value if places is None else round(value, places)
+    return record
 
 
 @dataclass(frozen=True)
@@ -52,12 +77,12 @@ class Trigger:
     translations: dict[str, dict[str, str]] | None = None
 
     def to_dict(self, lang: str | None = None) -> dict[str, Any]:
-        """The JSON form, with the title and message in ``lang`` when the rule gave that language."""
+        """The JSON form: measures rounded (see :data:`DECIMALS`), no NaN, title and message in ``lang``."""
         out = dict(vars(self))  # plain values: asdict's deep copies are not needed
         translations = out.pop("translations")
         if lang and translations and lang in translations:
             out.update(translations[lang])
-        return out
+        return json_numbers(out, _TRIGGER_NUMBERS)
 
 
 @dataclass(frozen=True)
@@ -72,13 +97,8 @@ class UnitShare:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``class`` is a Python keyword, hence ``class_`` here)."""
-        return {
-            "code": self.code,
-            "name": self.name,
-            "class": self.class_,
-            "overlap_m2": self.overlap_m2,
-            "share": self.share,
-        }
+        out = {"code": self.code, "name": self.name, "class": self.class_}
+        return json_numbers({**out, "overlap_m2": self.overlap_m2, "share": self.share}, _UNIT_NUMBERS)
 
 
 @dataclass(frozen=True)
@@ -99,6 +119,10 @@ class Unresolved:
     rule: str
     reason: str
     feature_id: str | int | float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return json_numbers(dict(vars(self)), (("feature_id", None),))
 
 
 @dataclass
@@ -140,13 +164,22 @@ class Verdict:
         return VERDICTS.index(self.verdict) >= VERDICTS.index(level)
 
     def to_dict(self, lang: str | None = None) -> dict[str, Any]:
-        """The JSON form (the contract's keys, and more); rule texts in ``lang`` where given."""
+        """The JSON form (the contract's keys, and more), measures rounded, rule texts in ``lang`` where given."""
+        project = dict(self.project)
+        numbers = tuple((k, decimals(k)) for k, v in project.items() if isinstance(v, float))
         return {
-            "project": self.project,
+            "project": json_numbers(project, numbers),
             "verdict": self.verdict,
             "triggers": [t.to_dict(lang) for t in self.triggers],
             "units": [u.to_dict() for u in self.units],
-            "unresolved": [dict(vars(u)) for u in self.unresolved],
+            "unresolved": [u.to_dict() for u in self.unresolved],
             "requirements": [dict(vars(r)) for r in self.requirements],
             "warnings": list(self.warnings),
         }
+
+
+#: The number fields of each record, with the decimals they keep.
+_TRIGGER_NUMBERS = tuple(
+    (f.name, decimals(f.name)) for f in fields(Trigger) if "float" in str(f.type) or f.name == "feature_id"
+)
+_UNIT_NUMBERS = (("overlap_m2", decimals("overlap_m2")), ("share", decimals("share")))

@@ -18,16 +18,24 @@ from threelines.cli import options
 @click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: every core).")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=500, show_default=True, help="Projects per chunk.")
 @click.option("--overwrite", is_flag=True, help="Start afresh in an existing output folder instead of resuming.")
+@click.option(
+    "--no-cache", "no_cache", is_flag=True,
+    help="Neither read nor write the prepared-layer cache ($THREELINES_CACHE, default ~/.cache/threelines).",
+)  # fmt: skip
 @options.lang_opt
 @options.fail_on_opt
 @click.pass_context
-def batch(ctx, inputs, out, layers, rules, crs, encoding, jobs, chunk_size, overwrite, lang, fail_on, **kwargs) -> None:
+def batch(
+    ctx, inputs, out, layers, rules, crs, encoding, jobs, chunk_size, overwrite, no_cache, lang, fail_on, **kwargs
+) -> None:
     """Screen every feature of every INPUT (files, zips, folders, corner tables) into the folder OUTPUT.
 
     Writes results.jsonl (one object per project, as screen --format json,
     with error set for a project that could not be screened), summary.csv
     and summary.xlsx. Re-running with the same OUTPUT skips the projects
-    already screened with the same inputs (by hash). Exit codes: 0 done,
+    already screened with the same inputs (by hash). Layers read whole are
+    kept prepared in a cache folder, keyed by the layer files' hash, so
+    repeated runs skip parsing them. Exit codes: 0 done,
     1 a verdict reached --fail-on, 2 a project or input could not be read.
     """
     from threelines import sample
@@ -45,7 +53,7 @@ def batch(ctx, inputs, out, layers, rules, crs, encoding, jobs, chunk_size, over
         result = run_batch(
             list(inputs), out, manifest, ruleset, crs=crs, encoding=encoding, overrides=overrides,
             jobs=jobs or default_jobs(), chunk_size=chunk_size, overwrite=overwrite, progress=not quiet,
-            lang=lang or default_language(),
+            cache=not no_cache, lang=lang or default_language(),
         )  # fmt: skip
     except ThreelinesError as exc:
         raise options.InputError(str(exc)) from None

@@ -16,23 +16,9 @@ from threelines.rules.expr import Expr, attribute_refs, bind
 from threelines.rules.load import Rule
 
 
-class ProjectMap(dict):
-    """The ``project`` map rules see, which converts itself for CEL once for all rules."""
-
-    __slots__ = ("_bound",)
-
-    def bound(self):
-        """The map bound as ``project`` (see :func:`threelines.rules.expr.bind`), made on first use."""
-        try:
-            return self._bound
-        except AttributeError:
-            self._bound = bind({"project": self})
-            return self._bound
-
-
-def project_context(attrs: dict[str, Any], area_m2: float) -> ProjectMap:
+def project_context(attrs: dict[str, Any], area_m2: float) -> dict[str, Any]:
     """The ``project`` map rules see: the given attributes only, plus derived values."""
-    return ProjectMap((k, v) for k, v in project_record(attrs, area_m2).items() if v is not None)
+    return {k: v for k, v in project_record(attrs, area_m2).items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -43,8 +29,12 @@ class Decision:
     missing: str | None = None
 
 
-def applies(rule: Rule, project: dict[str, Any]) -> Decision:
-    """Decide whether a rule concerns a project, before any geometry."""
+def applies(rule: Rule, project: dict[str, Any], cache: dict | None = None) -> Decision:
+    """Decide whether a rule concerns a project, before any geometry.
+
+    ``cache`` (see :func:`decide_cached`) lets projects that give the same
+    values to what ``when`` reads share one evaluation.
+    """
     if rule.kinds and project.get("kind") not in rule.kinds:
         return Decision(False)
     if rule.industry or rule.industry_exclude:
@@ -52,8 +42,7 @@ def applies(rule: Rule, project: dict[str, Any]) -> Decision:
         if not decision.holds:
             return decision
     if rule.when is not None:
-        bound = project.bound() if isinstance(project, ProjectMap) else None
-        return decide(rule.when, {"project": project}, bound)
+        return decide_cached(rule.when, {"project": project}, {} if cache is None else cache)
     return Decision(True)
 
 
@@ -109,3 +98,27 @@ def decide(expr: Expr, variables: dict[str, Any], bound=None) -> Decision:
         return Decision(False, not_given_pairs(missing) if missing else "an attribute is not given")
     except (LookupError, ArithmeticError, TypeError, RuntimeError, ValueError) as exc:
         return Decision(False, f"cannot evaluate {expr.source!r}: {str(exc).splitlines()[0]}")
+
+
+def decide_cached(expr: Expr, variables: dict[str, Any], cache: dict) -> Decision:
+    """:func:`decide` on only what ``expr`` reads, once per distinct value of that.
+
+    Parameters
+    ----------
+    expr : Expr
+    variables : dict
+        Every name; only those the expression reads are converted for CEL.
+    cache : dict
+        Decisions already made, by expression and the values it reads (keep
+        one per batch of projects: it grows with the distinct values).
+    """
+    reads = expr.reads
+    key = reads.key(variables)
+    if key is not None:
+        hit = cache.get((id(expr), key))
+        if hit is not None:
+            return hit
+    decision = decide(expr, variables, bind(reads.slim(variables)))
+    if key is not None:
+        cache[(id(expr), key)] = decision
+    return decision

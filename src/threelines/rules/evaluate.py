@@ -9,16 +9,17 @@ and never silently fired.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import shapely
 
 from threelines.layers import LayerData
 from threelines.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs
-from threelines.rules.decide import Decision, applies, decide, not_given
-from threelines.rules.expr import Expr, attribute_refs, bind
+from threelines.rules.decide import Decision, applies, decide_cached, not_given
+from threelines.rules.expr import Expr, Template, bind
 from threelines.rules.load import POLLUTANTS, Rule, offset_fields, remaining_fields
 from threelines.verdict import Trigger, Unresolved
 
@@ -71,9 +72,13 @@ class _Context:
 
     def __init__(self, rule: Rule, projects, areas, layer: LayerData, pairs: Pairs):
         self.rule, self.projects, self.areas, self.layer, self.pairs = rule, projects, areas, layer, pairs
-        self.decisions = [applies(rule, p) for p in projects]
+        # Decisions and messages by the values their expressions read: most repeat across pairs.
+        self._decided: dict = {}
+        self._messages: dict = {}
+        self.decisions = [applies(rule, p, self._decided) for p in projects]
         # Applies, or might apply if the missing information were given.
         self.relevant = np.array([d.holds or d.missing is not None for d in self.decisions], dtype=bool)
+        self.decision_missing = np.array([d.missing for d in self.decisions], dtype=object)
         positive = areas[pairs.project] > 0
         self.overlapping = np.where(positive, pairs.overlap_m2 > OVERLAP_FLOOR_M2, pairs.distance_m == 0)
         # A point on the boundary of n features counts 1/n in each, as it does for control units.
@@ -81,8 +86,6 @@ class _Context:
         self.triggers: list[tuple[int, Trigger]] = []
         self.unresolved: list[tuple[int, Unresolved]] = []
         self._noted: set[int] = set()
-        self._bound: dict[int, Any] = {}
-        self._reads: tuple[set[str], dict[str, set[str]]] | None = None
         # Most conditions look at the feature alone (zone_type, is_park, class): decide those
         # once per feature, not once per pair.
         self._per_feature: dict[tuple[int, int], Decision] = {}
@@ -117,41 +120,78 @@ class _Context:
 
     def feature_decision(self, expr: Expr, k: int, slot: int) -> Decision:
         """Decide ``expr`` for pair ``k``, once per feature when it reads nothing but the feature."""
-        if set(expr.program.variables()) <= {"feature"}:
-            key = (slot, int(self.pairs.feature[k]))
-            if key not in self._per_feature:
-                self._per_feature[key] = decide(expr, {"feature": self.layer.attributes[key[1]]})
-            return self._per_feature[key]
-        variables = self.variables(k)
-        return decide(expr, variables, self.bound(k, variables))
+        if _feature_only(expr):
+            return self._feature_decision(expr, int(self.pairs.feature[k]), slot)
+        return decide_cached(expr, self.variables(k), self._decided)
 
-    def slim(self, variables: dict[str, Any]) -> dict[str, Any]:
-        """Only the names (and map keys) the rule's expressions read.
+    def _feature_decision(self, expr: Expr, f: int, slot: int) -> Decision:
+        key = (slot, f)
+        if key not in self._per_feature:
+            self._per_feature[key] = decide_cached(expr, {"feature": self.layer.attributes[f]}, self._decided)
+        return self._per_feature[key]
 
-        Converting the rest for CEL (the whole project map above all) costs
-        far more than evaluating.
-        """
-        if self._reads is None:
-            exprs = [e for e in (self.rule.condition, self.rule.attains) if e is not None]
-            exprs += self.rule.message.expressions
-            names = set().union(*(e.program.variables() for e in exprs)) if exprs else set()
-            refs = set().union(*(attribute_refs(e.source) for e in exprs)) if exprs else set()
-            keys = {var: {n for v, n in refs if v == var} for var in ("project", "feature")}
-            self._reads = (names, keys)
-        names, keys = self._reads
-        out = {}
-        for name in names & set(variables):
-            value = variables[name]
-            if name in keys and keys[name] and isinstance(value, dict):
-                value = {k: value[k] for k in keys[name] if k in value}  # absent keys stay absent for has()
-            out[name] = value
+    def pair_decisions(self, expr: Expr | None, ks: np.ndarray, slot: int) -> _Decisions:
+        """Decide ``expr`` for the pairs ``ks`` (true when there is none), each feature once if it can."""
+        if expr is None:
+            return _Decisions(np.ones(len(ks), dtype=bool), np.full(len(ks), None, dtype=object))
+        if _feature_only(expr):
+            features, where = np.unique(self.pairs.feature[ks], return_inverse=True)
+            decided = [self._feature_decision(expr, f, slot) for f in features.tolist()]
+            where = where.ravel()
+        else:
+            decided, where = [self.feature_decision(expr, k, slot) for k in ks.tolist()], np.arange(len(ks))
+        holds = np.array([d.holds for d in decided], dtype=bool)
+        missing = np.array([d.missing for d in decided], dtype=object)
+        return _Decisions(holds[where], missing[where])
+
+    def project_missing(self, pollutants: tuple[str, ...]) -> np.ndarray:
+        """Per project: why its loads cannot all be charged (the pollutants it does not declare), or None."""
+        out = np.full(len(self.projects), None, dtype=object)
+        for p, project in enumerate(self.projects):
+            missing = [POLLUTANTS[x][0] for x in pollutants if POLLUTANTS[x][0] not in project]
+            out[p] = not_given("project", missing) if missing else None
         return out
 
-    def bound(self, k: int, variables: dict[str, Any]):
-        """Pair ``k``'s variables converted for CEL, once for its condition and message."""
-        if k not in self._bound:
-            self._bound[k] = bind(self.slim(variables))
-        return self._bound[k]
+    def project_totals(self, attribute: str) -> np.ndarray:
+        """Per project: its declared quantity, 0 when not given."""
+        return np.array([p.get(attribute) or 0.0 for p in self.projects], dtype=float)
+
+    def zone_codes(self) -> np.ndarray:
+        """Per feature: an integer standing for its id (features with the same id are one zone)."""
+        return pd.factorize(pd.Series(self.layer.ids, dtype=object))[0]
+
+    def ratios(self, ks: np.ndarray) -> np.ndarray:
+        """:meth:`ratio` for the pairs ``ks``, over arrays."""
+        p = self.pairs.project[ks]
+        area, overlap = self.areas[p], self.pairs.overlap_m2[ks]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            point = np.where(self.overlapping[ks], 1.0 / self.touches[p], 0.0)
+            return np.where(area > 0, np.minimum(overlap / area, 1.0), point)
+
+    def feature_numbers(self, names: tuple[str, ...], label: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """Per feature: the first of the attributes ``names`` it has, as a number (NaN if none), and a note.
+
+        The note says the attribute is not a number or not given; with
+        ``label`` None only the layer's declared fields count, and a layer
+        that declares none of them needs no value (no note).
+        """
+        if label is None:
+            names = tuple(n for n in names if n in self.layer.spec.fields)
+            if not names:
+                return np.full(len(self.layer), np.nan), np.full(len(self.layer), None, dtype=object)
+            label = names[0]
+        values, notes = np.full(len(self.layer), np.nan), np.full(len(self.layer), None, dtype=object)
+        for f, feature in enumerate(self.layer.attributes):
+            value = next((feature[n] for n in names if n in feature), None)
+            if isinstance(value, float):
+                values[f] = value
+            else:
+                notes[f] = f"feature attribute {label!r} is {'not a number' if value else 'not given'}"
+        return values, notes
+
+    def message(self, variables: dict[str, Any]) -> dict[str, Any]:
+        """The rule's ``message`` and ``translations`` for these variables (see :func:`_texts`)."""
+        return _texts(self.rule, variables, self._messages)
 
     def note(self, p: int, reason: str, feature_id=None) -> None:
         """Record that the rule could not be decided for project ``p`` (once per project)."""
@@ -163,11 +203,11 @@ class _Context:
         """Record a trigger for project ``p``, with pair ``k`` as evidence (or none)."""
         if k is None:
             variables = {"project": self.projects[p], "feature": {}}
-            self.triggers.append((p, _trigger(self.rule, self.layer, None, variables)))
+            self.triggers.append((p, _trigger(self.rule, self.layer, None, variables, self.message(variables))))
         else:
             variables = self.variables(k)
-            bound = self.bound(k, variables)
-            self.triggers.append((p, _trigger(self.rule, self.layer, int(self.pairs.feature[k]), variables, bound)))
+            f = int(self.pairs.feature[k])
+            self.triggers.append((p, _trigger(self.rule, self.layer, f, variables, self.message(variables))))
 
     def per_feature(self, spatial: np.ndarray):
         """``overlaps`` and ``within_distance``: one trigger per feature that meets the test."""
@@ -190,65 +230,97 @@ class _Context:
         rule's outcome; a load that fits in a zone that does not attain its
         target (``attains`` is false) is conditional, with the offset it
         needs at the zone's ``offset_ratio_<pollutant>`` (or ``offset_ratio``).
+        Shares, loads and the comparisons are computed over arrays of the
+        (project, zone) charges; Python runs only for what fires or is noted.
         """
         rule, pairs = self.rule, self.pairs
-        zones: dict[tuple[int, Any], list[int]] = {}  # (project, zone id) -> its pairs
-        for k in np.flatnonzero(self.overlapping & self.relevant[pairs.project]).tolist():
-            p, f = int(pairs.project[k]), int(pairs.feature[k])
-            zone = self.condition(k)
-            if not (zone.holds or zone.missing):
-                continue
-            missing = [POLLUTANTS[x][0] for x in rule.pollutants if POLLUTANTS[x][0] not in self.projects[p]]
-            reason = self.decisions[p].missing or zone.missing or (not_given("project", missing) if missing else None)
-            if reason:
-                self.note(p, reason, self.layer.ids[f] if zone.missing else None)
-            if not (self.decisions[p].missing or zone.missing):
-                # A zone stored as several features (same id) is charged as one.
-                zones.setdefault((p, self.layer.ids[f]), []).append(k)
-        for (p, _), ks in zones.items():
-            variables = self.variables(ks[0])
-            overlap = float(pairs.overlap_m2[ks].sum())
-            variables.update(
-                overlap_m2=overlap, overlap_ha=overlap / 1e4, overlap_mu=overlap / M2_PER_MU,
-                overlap_ratio=min(sum(self.ratio(k) for k in ks), 1.0),
-            )  # fmt: skip
-            attains = self.feature_decision(rule.attains, ks[0], slot=1) if rule.attains is not None else Decision(True)
-            for pollutant in rule.pollutants:
-                self._charge(p, ks[0], variables, pollutant, attains)
+        ks = np.flatnonzero(self.overlapping & self.relevant[pairs.project])
+        zone = self.pair_decisions(rule.condition, ks, slot=0)
+        ks, zone = ks[zone.holds | zone.undecided], zone.take(zone.holds | zone.undecided)
+        project, feature = pairs.project[ks], pairs.feature[ks]
+        project_missing = self.project_missing(rule.pollutants)
+        # The first reason per project, in pair order (a project is noted once per rule).
+        decision_missing = self.decision_missing[project]
+        reasons = np.where(zone.missing != None, zone.missing, project_missing[project])  # noqa: E711
+        reasons = np.where(decision_missing != None, decision_missing, reasons)  # noqa: E711
+        noted = np.flatnonzero(reasons != None)  # noqa: E711
+        for i in np.sort(noted[np.unique(project[noted], return_index=True)[1]]).tolist():
+            self.note(int(project[i]), reasons[i], self.layer.ids[int(feature[i])] if zone.missing[i] else None)
+        # A zone stored as several features (same id) is charged as one; zones in order of first pair.
+        charged = (self.decision_missing[project] == None) & (zone.missing == None)  # noqa: E711
+        ks, project, feature = ks[charged], project[charged], feature[charged]
+        zone_code = self.zone_codes()[feature]
+        keys = project * (zone_code.max(initial=0) + 1) + zone_code
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        rank = np.empty(len(order), dtype=np.intp)
+        rank[order] = np.arange(len(order))
+        first, group = first[order], rank[inverse.ravel()]
+        overlap = np.bincount(group, weights=pairs.overlap_m2[ks], minlength=len(first))
+        share = np.minimum(np.bincount(group, weights=self.ratios(ks), minlength=len(first)), 1.0)
+        k0, p0, f0 = ks[first], project[first], feature[first]
+        attains = self.pair_decisions(rule.attains, k0, slot=1) if rule.attains is not None else None
+        # Per (zone, pollutant): what happens, decided over arrays.
+        events = []
+        for j, pollutant in enumerate(rule.pollutants):
+            total = self.project_totals(POLLUTANTS[pollutant][0])[p0]
+            load = total * share
+            remaining, remaining_note = self.feature_numbers(remaining_fields(pollutant), None)
+            ratio_note = self.feature_numbers(offset_fields(pollutant), f"offset_ratio_{pollutant}")[1]
+            given = total != 0
+            bad_remaining = given & (remaining_note[f0] != None)  # noqa: E711
+            live = given & ~bad_remaining
+            exceeds = live & (load > remaining[f0])  # NaN (no remaining load kept) never exceeds
+            rest = live & ~exceeds
+            attains_missing = rest & (attains.missing != None) if attains else np.zeros_like(rest)  # noqa: E711
+            offset = rest & ~attains_missing & (~attains.holds if attains else np.zeros_like(rest))
+            bad_ratio = offset & (ratio_note[f0] != None)  # noqa: E711
+            kind = np.zeros(len(first), dtype=np.int8)  # 0 nothing, then in the order of the checks
+            kind[bad_remaining], kind[exceeds], kind[attains_missing] = 1, 2, 3
+            kind[bad_ratio], kind[offset & ~bad_ratio] = 4, 5
+            for g in np.flatnonzero(kind).tolist():
+                left = None if np.isnan(remaining[f0[g]]) else float(remaining[f0[g]])
+                events.append((g, j, int(kind[g]), pollutant, float(load[g]), float(total[g]), left))
+        events.sort(key=lambda e: (e[0], e[1]))  # zone order, then the rule's pollutant order
+        variables_of: dict[int, dict[str, Any]] = {}
+        for g, _, kind, pollutant, load, total, left in events:
+            p, f, fid = int(p0[g]), int(f0[g]), self.layer.ids[int(f0[g])]
+            if kind == 1:
+                self.note(p, remaining_note[f], fid)
+            elif kind == 3:
+                self.note(p, attains.missing[g], fid)
+            elif kind == 4:
+                self.note(p, ratio_note[f], fid)
+            else:
+                if g not in variables_of:
+                    variables = self.variables(int(k0[g]))
+                    variables.update(
+                        overlap_m2=float(overlap[g]), overlap_ha=float(overlap[g]) / 1e4,
+                        overlap_mu=float(overlap[g]) / M2_PER_MU, overlap_ratio=float(share[g]),
+                    )  # fmt: skip
+                    variables_of[g] = variables
+                extra = {"pollutant": pollutant, "project_load": load, "remaining_load": left}
+                self._charge(p, int(k0[g]), variables_of[g], extra, total, exceeds=kind == 2)
         return self.triggers, self.unresolved
 
-    def _charge(self, p: int, k: int, variables: dict[str, Any], pollutant: str, attains: Decision) -> None:
-        """Charge one pollutant of project ``p`` to the zone of pair ``k``."""
-        attribute, unit, label = POLLUTANTS[pollutant]
-        total = self.projects[p].get(attribute)
-        if not total:
-            return
+    def _charge(self, p: int, k: int, variables, extra: dict[str, Any], total: float, exceeds: bool) -> None:
+        """Fire one pollutant of project ``p`` charged to the zone of pair ``k``: over capacity, or an offset.
+
+        ``extra`` holds the ``pollutant``, its ``project_load`` in the zone and the ``remaining_load``.
+        """
+        pollutant, load, remaining = extra["pollutant"], extra["project_load"], extra["remaining_load"]
+        _, unit, label = POLLUTANTS[pollutant]
         feature, share = variables["feature"], variables["overlap_ratio"]
-        load = total * share
-        fid = self.layer.ids[int(self.pairs.feature[k])]
-        declared = [f for f in remaining_fields(pollutant) if f in self.layer.spec.fields]
-        remaining = next((feature[f] for f in declared if f in feature), None)
-        if declared and not isinstance(remaining, float):
-            # The layer keeps a remaining load for this pollutant, but not (as a number) for this zone.
-            self.note(p, f"feature attribute {declared[0]!r} is {'not a number' if remaining else 'not given'}", fid)
-            return
         zone = self.layer.names[int(self.pairs.feature[k])] or self.layer.ids[int(self.pairs.feature[k])]
         charged = _charged(label, load, total, share, unit)
-        extra = {"pollutant": pollutant, "project_load": load, "remaining_load": remaining}
-        if remaining is not None and load > remaining:
+        if exceeds:
             sentence = {
                 "en": f"{charged['en']} exceeds the remaining capacity of {_num(remaining)} {unit} in {zone}",
                 "zh": f"{charged['zh']}，超过{zone}剩余容量{_num(remaining)} {UNITS_ZH[unit]}",
             }
             self._fire_capacity(p, k, variables, {**extra, "exceeds": True}, self.rule.outcome, sentence)
-        elif attains.missing:
-            self.note(p, attains.missing, fid)
-        elif not attains.holds:
-            ratio = next((feature[f] for f in offset_fields(pollutant) if f in feature), None)
-            if not isinstance(ratio, float):
-                given = "not a number" if ratio else "not given"
-                self.note(p, f"feature attribute 'offset_ratio_{pollutant}' is {given}", fid)
-                return
+        else:
+            ratio = next(feature[f] for f in offset_fields(pollutant) if f in feature)
             offset = _num(load * ratio)
             sentence = {
                 "en": f"{charged['en']}: offset {offset} {unit} ({_num(ratio)}x) required in {zone}",
@@ -260,29 +332,20 @@ class _Context:
     def _fire_capacity(self, p, k, variables, extra, outcome, sentence: dict[str, str]) -> None:
         """Record a capacity trigger: the charge sentence, then the rule's own message, per language."""
         names = {"offset_ratio": None, "required_offset": None, **variables, **extra}
-        trigger = _trigger(self.rule, self.layer, int(self.pairs.feature[k]), names, bind(self.slim(names)))
+        texts = self.message(names)
+        fields = {name: names[name] for name in CAPACITY_FIELDS}
         joins = {"en": "; ", "zh": "；"}
         translations = {
             lang: {**text, "message": sentence[lang] + joins[lang] + text["message"]}
-            for lang, text in (trigger.translations or {}).items()
+            for lang, text in (texts["translations"] or {}).items()
         } or None
-        message = sentence["en"] + (f"; {trigger.message}" if trigger.message else "")
-        self.triggers.append(
-            (
-                p,
-                replace(
-                    trigger,
-                    outcome=outcome,
-                    message=next(iter(translations.values()))["message"] if translations else message,
-                    translations=translations,
-                    pollutant=extra["pollutant"],
-                    project_load=extra["project_load"],
-                    remaining_load=extra["remaining_load"],
-                    offset_ratio=extra.get("offset_ratio"),
-                    required_offset=extra.get("required_offset"),
-                ),
-            )
-        )
+        if translations:
+            message = next(iter(translations.values()))["message"]
+        else:
+            message = sentence["en"] + (f"; {texts['message']}" if texts["message"] else "")
+        texts = {"message": message, "translations": translations}
+        trigger = _trigger(self.rule, self.layer, int(self.pairs.feature[k]), names, texts, outcome=outcome, **fields)
+        self.triggers.append((p, trigger))
 
     def containment(self, footprints: np.ndarray):
         """``inside`` and ``outside``: whether the footprint lies within the union of qualifying features.
@@ -353,19 +416,61 @@ def _charged(label: str, load: float, total: float, share: float, unit: str) -> 
     }
 
 
+@dataclass(frozen=True)
+class _Decisions:
+    """Decisions over pairs, as arrays: whether each holds, and why it is undecided (or None)."""
+
+    holds: np.ndarray
+    missing: np.ndarray
+
+    @property
+    def undecided(self) -> np.ndarray:
+        return self.missing != None  # noqa: E711
+
+    def take(self, mask: np.ndarray) -> _Decisions:
+        return _Decisions(self.holds[mask], self.missing[mask])
+
+
+def _feature_only(expr: Expr) -> bool:
+    """Whether an expression reads nothing but the feature (decided once per feature)."""
+    return set(expr.program.variables()) <= {"feature"}
+
+
+#: The charge's names a capacity trigger carries.
+CAPACITY_FIELDS = ("pollutant", "project_load", "remaining_load", "offset_ratio", "required_offset")
+
+
 def _num(value: float) -> str:
     """A quantity with at most two decimals: 12.5, 25, 0.33."""
     text = f"{value:,.2f}".rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
 
 
-def _trigger(rule: Rule, layer: LayerData | None, f: int | None, variables: dict[str, Any], bound=None) -> Trigger:
-    """Build the trigger for a rule that fired, rendering its message (no feature: ``f`` is None)."""
+def _message(template: Template, variables: dict[str, Any], cache: dict) -> str:
+    """Render a message; with CEL placeholders, once per distinct value of what they read."""
+    if not template.needs_cel:
+        return template.render(variables)
+    reads = template.reads
+    key = reads.key(variables)
+    if key is None:
+        return template.render(variables, bind(reads.slim(variables)))
+    if key not in cache:
+        cache[key] = template.render(variables, bind(reads.slim(variables)))
+    return cache[key]
+
+
+def _trigger(
+    rule: Rule, layer: LayerData | None, f: int | None, variables: dict[str, Any], texts: dict[str, Any], **extra
+) -> Trigger:
+    """Build the trigger for a rule that fired (no feature: ``f`` is None).
+
+    ``texts`` holds the ``message`` and ``translations`` (see :func:`_texts`); ``extra`` sets more fields.
+    """
     has_pair = f is not None
     return Trigger(
         rule=rule.id,
         title=rule.title,
-        outcome=rule.outcome,
+        outcome=extra.pop("outcome", rule.outcome),
         dimension=rule.dimension,
         layer=rule.layer,
         feature_id=layer.ids[f] if has_pair else None,
@@ -376,18 +481,25 @@ def _trigger(rule: Rule, layer: LayerData | None, f: int | None, variables: dict
         overlap_ratio=variables["overlap_ratio"] if has_pair else None,
         distance_m=variables["distance_m"] if has_pair else None,
         basis=rule.basis,
-        **rule_texts(rule, variables, bound),
+        **texts,
+        **extra,
     )
 
 
-def rule_texts(rule: Rule, variables: dict[str, Any], bound=None) -> dict[str, Any]:
-    """A trigger's ``message`` (in the rule's first language), and its ``translations`` when the rule names them."""
+def _texts(rule: Rule, variables: dict[str, Any], cache: dict) -> dict[str, Any]:
+    """A trigger's ``message`` (in the rule's first language) and its ``translations``.
+
+    Each template is rendered once per distinct value of what it reads (``cache``); a rule that names no
+    language has no translations.
+    """
     if not rule.message.languages:
-        return {"message": rule.message.render(variables, bound), "translations": None}
-    messages = rule.message.render_all(variables, bound)
+        return {"message": _message(rule.message.templates[0][1], variables, cache), "translations": None}
     titles = dict(rule.titles)
-    translations = {lang: {"title": titles.get(lang, rule.title), "message": m} for lang, m in messages.items()}
-    return {"message": next(iter(messages.values())), "translations": translations}
+    translations = {
+        lang: {"title": titles.get(lang, rule.title), "message": _message(t, variables, cache.setdefault(lang, {}))}
+        for lang, t in rule.message.templates
+    }
+    return {"message": next(iter(translations.values()))["message"], "translations": translations}
 
 
 def evaluate_zonal(rule: Rule, projects: list[dict[str, Any]], stats) -> tuple[list, list]:
@@ -407,8 +519,9 @@ def evaluate_zonal(rule: Rule, projects: list[dict[str, Any]], stats) -> tuple[l
     (list of (int, Trigger), list of (int, Unresolved))
     """
     triggers, unresolved = [], []
+    decided, messages = {}, {}
     for p, (project, zonal) in enumerate(zip(projects, stats, strict=True)):
-        decision = applies(rule, project)
+        decision = applies(rule, project, decided)
         if not (decision.holds or decision.missing):
             continue
         if np.isnan(zonal.value):
@@ -418,12 +531,13 @@ def evaluate_zonal(rule: Rule, projects: list[dict[str, Any]], stats) -> tuple[l
                 )
             continue
         variables = {"project": project, "value": zonal.value, "cells": float(zonal.cells)}
-        pair = decide(rule.condition, variables)
+        pair = decide_cached(rule.condition, variables, decided)
         if decision.missing and (pair.holds or pair.missing):
             unresolved.append((p, Unresolved(rule=rule.id, reason=decision.missing)))
         elif pair.missing and decision.holds:
             unresolved.append((p, Unresolved(rule=rule.id, reason=pair.missing)))
         elif decision.holds and pair.holds:
-            trigger = replace(_trigger(rule, None, None, variables), statistic=rule.stat, value=zonal.value)
+            texts = _texts(rule, variables, messages)
+            trigger = _trigger(rule, None, None, variables, texts, statistic=rule.stat, value=zonal.value)
             triggers.append((p, trigger))
     return triggers, unresolved

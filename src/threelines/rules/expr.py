@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import cel
@@ -156,12 +156,74 @@ class ExpressionError(ValueError):
     """An expression does not compile or check; the message is one line."""
 
 
+#: Stands for a name or attribute that is not there, in the keys of :class:`Reads`.
+_ABSENT = object()
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What some expressions read: names, and which keys of the ``project`` and ``feature`` maps.
+
+    Converting variables for CEL costs far more than running an expression
+    on them, and the ``project`` map above all; binding only what is read,
+    and deciding once per distinct value of it, keeps that cost down.
+    """
+
+    names: tuple[str, ...]
+    keys: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def of(cls, exprs: list[Expr]) -> Reads:
+        """The reads of several expressions together."""
+        names = set().union(*(e.program.variables() for e in exprs)) if exprs else set()
+        refs = set().union(*(attribute_refs(e.source) for e in exprs)) if exprs else set()
+        keys = {var: tuple(sorted(n for v, n in refs if v == var)) for var in ("project", "feature")}
+        return cls(tuple(sorted(names)), {var: ks for var, ks in keys.items() if ks})
+
+    def slim(self, variables: dict[str, Any]) -> dict[str, Any]:
+        """Only the names (and map keys) read; absent keys stay absent, for ``has()``."""
+        out = {}
+        for name in self.names:
+            if name in variables:
+                value = variables[name]
+                if name in self.keys and isinstance(value, dict):
+                    value = {k: value[k] for k in self.keys[name] if k in value}
+                out[name] = value
+        return out
+
+    def key(self, variables: dict[str, Any]) -> tuple | None:
+        """A hashable stand-in for :meth:`slim` (types included: CEL tells 1.0 from true), or None."""
+        out = []
+        for name in self.names:
+            value = variables.get(name, _ABSENT)
+            if isinstance(value, dict):
+                if name not in self.keys:
+                    return None  # the whole map is read: no cheap key
+                out.append(tuple(_typed(value.get(k, _ABSENT)) for k in self.keys[name]))
+            else:
+                out.append(_typed(value))
+        try:
+            hash(out := tuple(out))
+        except TypeError:
+            return None
+        return out
+
+
+def _typed(value: Any) -> tuple[type, Any]:
+    return (value.__class__, value)
+
+
 @dataclass(frozen=True)
 class Expr:
     """A compiled CEL expression."""
 
     source: str
     program: Any
+
+    @cached_property
+    def reads(self) -> Reads:
+        """The names and attributes this expression reads."""
+        return Reads.of([self])
 
     def evaluate(self, variables: dict[str, Any] | cel.Context) -> Any:
         """Run the expression.
@@ -255,20 +317,40 @@ class Template:
     def render(self, variables: dict[str, Any], bound: cel.Context | None = None) -> str:
         """Fill in the placeholders; one that cannot be evaluated shows as ``<expr?>``.
 
-        ``bound`` is the same variables already converted for CEL (see :func:`bind`).
+        ``bound`` is the same variables already converted for CEL (see
+        :func:`bind`); it is made here only if a placeholder needs CEL.
         """
         out = []
-        for part in self.parts:
+        for part, lookup in zip(self.parts, self._lookups, strict=True):
             if isinstance(part, str):
                 out.append(part)
                 continue
             expr, spec = part
             try:
-                bound = bound or bind(variables)
-                out.append(_format(expr.evaluate(bound), spec))
+                if lookup is None:
+                    bound = bound or bind(variables)
+                    value = expr.evaluate(bound)
+                else:  # a bare name or attribute: what CEL would return, without converting anything
+                    value = variables[lookup[0]] if lookup[1] is None else variables[lookup[0]][lookup[1]]
+                out.append(_format(value, spec))
             except (LookupError, ArithmeticError, TypeError, RuntimeError, ValueError):
                 out.append(f"<{expr.source}?>")
         return "".join(out)
+
+    @cached_property
+    def _lookups(self) -> tuple[tuple[str, str | None] | None, ...]:
+        """Per part: ``(name, key)`` for a placeholder that only reads a value, else None (CEL runs it)."""
+        return tuple(None if isinstance(part, str) else _lookup(part[0]) for part in self.parts)
+
+    @cached_property
+    def needs_cel(self) -> bool:
+        """Whether a placeholder is more than a bare name or attribute."""
+        return any(not isinstance(part, str) and _lookup(part[0]) is None for part in self.parts)
+
+    @cached_property
+    def reads(self) -> Reads:
+        """The names and attributes the placeholders read."""
+        return Reads.of(self.expressions)
 
     @property
     def expressions(self) -> list[Expr]:
@@ -302,6 +384,20 @@ class Message:
     def render_all(self, variables: dict[str, Any], bound: cel.Context | None = None) -> dict[str, str]:
         """The text in every language the rule names."""
         return {lang: t.render(variables, bound) for lang, t in self.templates if lang}
+
+
+_BARE = re.compile(r"(?:(project|feature)\s*\.\s*)?([A-Za-z_]\w*)")
+
+
+def _lookup(expr: Expr) -> tuple[str, str | None] | None:
+    """``(name, None)`` for a bare scalar name, ``(project|feature, key)`` for an attribute, else None."""
+    found = _BARE.fullmatch(expr.source)
+    if not found or found.group(2) in ("true", "false", "null"):
+        return None
+    var, name = found.groups()
+    if var is not None:
+        return (var, name) if var in expr.program.variables() else None
+    return (name, None) if name not in ("project", "feature") and name in expr.program.variables() else None
 
 
 def compile_template(source: str, allowed: tuple[str, ...]) -> Template:

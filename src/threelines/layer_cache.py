@@ -1,0 +1,180 @@
+"""The prepared-layer cache: layers read whole, reprojected, repaired and converted, kept as GeoParquet.
+
+A batch's workers read every layer whole. Parsing a GeoPackage, reprojecting
+and repairing its features and converting its attributes for the rules is
+the same work on every run while the layer file does not change, so the
+result is kept on disk: one GeoParquet file per layer, holding the
+working-CRS geometries and, per feature, its id, name, unit class and rule
+attributes (as JSON, which gives back exactly the values the rules saw).
+
+The file is named after a SHA-256 of everything the result depends on: the
+bytes of the layer's files (with a shapefile's sidecars), the manifest
+entry's reading options, the working CRS, the GEOS and PROJ versions and
+:data:`CACHE_FORMAT`. A changed layer file therefore misses and is read
+afresh; old entries are never read again and the folder can be emptied at
+any time. A cache entry that cannot be read is ignored and rebuilt; writes
+go to a temporary file that is renamed into place, so a reader never sees
+half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyproj
+import shapely
+from pyproj import CRS
+
+from threelines.layers import LayerData, read_layer
+from threelines.manifest import LayerSpec
+
+log = logging.getLogger(__name__)
+
+#: Bumped whenever what a cache entry holds, or how a layer is prepared, changes.
+CACHE_FORMAT = 1
+
+#: The environment variable that sets the cache folder.
+CACHE_ENV = "THREELINES_CACHE"
+
+#: A shapefile's sidecar files, which hold its attributes, index, CRS and encoding.
+_SIDECARS = (".shx", ".dbf", ".prj", ".cpg")
+
+
+def cache_folder() -> Path:
+    """Where prepared layers are kept.
+
+    ``$THREELINES_CACHE``, else ``$XDG_CACHE_HOME/threelines``, else ``~/.cache/threelines``.
+    """
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "threelines"
+
+
+def layer_files(spec: LayerSpec) -> list[Path]:
+    """The files a layer is read from (a shapefile with its sidecars)."""
+    files = [spec.path]
+    if spec.path.suffix.lower() == ".shp":
+        files += [p for p in (spec.path.with_suffix(s) for s in _SIDECARS) if p.exists()]
+    return files
+
+
+def cache_key(spec: LayerSpec, working_crs: CRS) -> str:
+    """The SHA-256 naming a layer's cache entry (see the module's description)."""
+    digest = hashlib.sha256()
+    options = {
+        "format": CACHE_FORMAT, "name": spec.name, "role": spec.role, "layer": spec.layer,
+        "id_field": spec.id_field, "name_field": spec.name_field, "class_field": spec.class_field,
+        "class_map": sorted(spec.class_map.items()), "crs": spec.crs.to_wkt(), "encoding": spec.encoding,
+        "fields": sorted(spec.fields.items()), "working_crs": working_crs.to_wkt(),
+        "geos": shapely.geos_version_string, "proj": pyproj.proj_version_str,
+    }  # fmt: skip
+    digest.update(json.dumps(options, sort_keys=True, default=str).encode())
+    for path in layer_files(spec):
+        digest.update(path.suffix.lower().encode())
+        with path.open("rb") as fh:
+            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def read_layer_cached(spec: LayerSpec, working_crs: CRS, folder: Path | None) -> LayerData:
+    """Read a layer whole, from the cache in ``folder`` when it holds it (``folder`` None: no cache).
+
+    Parameters
+    ----------
+    spec : LayerSpec
+    working_crs : pyproj.CRS
+    folder : Path or None
+        The cache folder (see :func:`cache_folder`).
+
+    Returns
+    -------
+    LayerData
+        The same as :func:`threelines.layers.read_layer` gives; its warnings
+        are logged again when it comes from the cache.
+
+    Raises
+    ------
+    ManifestError
+        As :func:`threelines.layers.read_layer`, when the layer is read afresh.
+    """
+    if folder is None:
+        return read_layer(spec, working_crs)
+    try:
+        path = folder / f"{cache_key(spec, working_crs)}.parquet"
+    except OSError:
+        return read_layer(spec, working_crs)  # the layer file itself cannot be read: read_layer says so
+    if path.exists():
+        layer = _load(path, spec)
+        if layer is not None:
+            for message in layer.warnings:
+                log.warning("%s", message)
+            return layer
+    layer = read_layer(spec, working_crs)
+    _store(layer, path, working_crs)
+    return layer
+
+
+def _load(path: Path, spec: LayerSpec) -> LayerData | None:
+    """A cache entry's layer, or None (with a note at -v) if it cannot be read."""
+    import geopandas as gpd
+
+    try:
+        frame = gpd.read_parquet(path)
+        if frame.attrs.get("threelines_cache") != CACHE_FORMAT:
+            raise ValueError(f"not a format {CACHE_FORMAT} cache entry")
+        rows = [json.loads(text) for text in frame["feature"].tolist()]
+        geometry = np.asarray(frame.geometry.values, dtype=object)
+        ids, names, classes, attributes = (list(column) for column in zip(*rows, strict=True)) if rows else ([],) * 4
+        layer = LayerData(
+            spec=spec,
+            geometry=geometry,
+            ids=_objects(ids),
+            names=_objects(names),
+            classes=_objects(classes) if spec.role == "unit" else None,
+            attributes=attributes,
+            warnings=list(frame.attrs.get("warnings", [])),
+        )
+    except Exception as exc:  # any damage to a cache file means: read the layer afresh
+        log.info("layer %r: cache entry %s cannot be used (%s); reading the layer again", spec.name, path, exc)
+        return None
+    return layer
+
+
+def _store(layer: LayerData, path: Path, working_crs: CRS) -> None:
+    """Write a layer's cache entry atomically; a cache that cannot be written is only noted (at -v)."""
+    import geopandas as gpd
+
+    classes = layer.classes if layer.classes is not None else [None] * len(layer)
+    rows = zip(layer.ids, layer.names, classes, layer.attributes, strict=True)
+    tmp = None
+    try:
+        frame = gpd.GeoDataFrame(
+            {"feature": [json.dumps(list(row), ensure_ascii=False) for row in rows]},
+            geometry=gpd.GeoSeries(layer.geometry, crs=working_crs),
+        )
+        frame.attrs.update(threelines_cache=CACHE_FORMAT, layer=layer.spec.name, warnings=list(layer.warnings))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+        os.close(fd)
+        # GeoArrow reads about twice as fast as WKB, but makes every part of a mixed layer a multi-part.
+        one_type = len(set(shapely.get_type_id(layer.geometry).tolist())) <= 1
+        frame.to_parquet(tmp, index=False, geometry_encoding="geoarrow" if one_type else "WKB")
+        os.replace(tmp, path)
+    except Exception as exc:  # the cache only saves time: never fail a run over it
+        log.info("layer %r: cannot write the cache entry %s (%s)", layer.spec.name, path, exc)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _objects(values: list) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out

@@ -1,0 +1,75 @@
+"""Messages and decisions computed without CEL conversions where they can be give CEL's answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from threelines.rules.decide import Decision, decide, decide_cached
+from threelines.rules.expr import bind, compile_expr, compile_template
+
+NAMES = ("project", "feature", "overlaps", "overlap_ha", "offset_ratio")
+VARIABLES = {
+    "project": {"id": "P1", "emit_nox": 2.5},
+    "feature": {"name": "红线1", "attainment": False, "ratio": 2.0},
+    "overlaps": True,
+    "overlap_ha": 1.23456,
+    "offset_ratio": None,
+}
+
+
+@pytest.mark.parametrize(
+    ("source", "in_cel", "expected"),
+    [
+        (
+            "{feature.name}: {overlap_ha:.2f} ha, {overlaps}, {offset_ratio}",
+            "{(feature.name)}: {(overlap_ha):.2f} ha, {(overlaps)}, {(offset_ratio)}",
+            "红线1: 1.23 ha, true, -",
+        ),
+        (
+            "{feature.missing} {project.emit_nox} {feature.ratio:.1f}",
+            "{(feature.missing)} {(project.emit_nox)} {(feature.ratio):.1f}",
+            "<feature.missing?> 2.5 2.0",
+        ),
+        # a format spec that does not fit the value
+        ("{overlap_ha:d} {feature.name:.1f}", "{(overlap_ha):d} {(feature.name):.1f}", "<overlap_ha?> <feature.name?>"),
+    ],
+)
+def test_plain_placeholders_render_as_cel_does(source, in_cel, expected):
+    template, through_cel = compile_template(source, NAMES), compile_template(in_cel, NAMES)
+    assert not template.needs_cel
+    assert through_cel.needs_cel
+    assert template.render(VARIABLES) == expected
+    assert through_cel.render(VARIABLES) == expected.replace("<", "<(").replace("?>", ")?>")
+
+
+def test_cel_placeholders_still_run_in_cel():
+    template = compile_template('{overlaps ? "in " + feature.name : "near"} {true} {feature}', NAMES)
+    assert template.needs_cel
+    assert template.render(VARIABLES).startswith("in 红线1 true {")
+
+
+def test_reads_keep_only_what_is_read_and_tell_types_apart():
+    expr = compile_expr("feature.attainment == true && project.emit_nox > 1.0", NAMES)
+    assert expr.reads.slim(VARIABLES) == {"feature": {"attainment": False}, "project": {"emit_nox": 2.5}}
+    one = expr.reads.key({"feature": {"attainment": 1.0}, "project": {}})
+    true = expr.reads.key({"feature": {"attainment": True}, "project": {}})
+    assert one != true  # 1.0 == True in Python, not in CEL
+
+
+def test_cached_decisions_equal_fresh_ones():
+    expr = compile_expr("feature.attainment == true && project.emit_nox > 1.0", NAMES)
+    cache: dict = {}
+    cases = [
+        {"feature": {"attainment": True}, "project": {"emit_nox": 2.0}},
+        {"feature": {"attainment": True}, "project": {"emit_nox": 0.5}},
+        {"feature": {"attainment": 1.0}, "project": {"emit_nox": 2.0}},  # 1.0 is not true in CEL
+        {"feature": {}, "project": {"emit_nox": 2.0}},  # not given
+        {"feature": {"attainment": True}, "project": {"emit_nox": 2.0}},  # again: from the cache
+    ]
+    got = [decide_cached(expr, v, cache) for v in cases]
+    assert got == [decide(expr, v, bind(v)) for v in cases]
+    assert got[0] == Decision(True)
+    assert got[1] == Decision(False)
+    assert got[3] == Decision(False, "feature attribute 'attainment' is not given")
+    assert got[2] == Decision(False)
+    assert len(cache) == 4

@@ -1,0 +1,152 @@
+"""The prepared-layer cache: hits give the same verdicts, changed layers miss, damaged entries are rebuilt."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import numpy as np
+import pytest
+import shapely
+
+from threelines.batch import run_batch
+from threelines.layer_cache import CACHE_ENV, cache_folder, cache_key, read_layer_cached
+from threelines.layers import read_layer
+from threelines.manifest import load_manifest
+
+
+def results(folder):
+    return [json.loads(line) for line in (folder / "results.jsonl").read_text("utf-8").splitlines()]
+
+
+def entries(folder):
+    return sorted(p.name for p in folder.glob("*.parquet"))
+
+
+def same_layer(a, b):
+    assert len(a) == len(b) > 0
+    assert shapely.equals_exact(a.geometry, b.geometry, tolerance=0).all()
+    assert list(a.ids) == list(b.ids)
+    assert list(a.names) == list(b.names)
+    assert a.attributes == b.attributes
+    assert (a.classes is None) == (b.classes is None)
+    if a.classes is not None:
+        assert list(a.classes) == list(b.classes)
+
+
+def test_folder_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "c"))
+    assert cache_folder() == tmp_path / "c"
+    monkeypatch.delenv(CACHE_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_folder() == tmp_path / "xdg" / "threelines"
+
+
+def test_a_hit_gives_the_layer_as_read(manifest, layer_cache_dir):
+    for spec in manifest.layers.values():
+        if spec.role == "raster":
+            continue
+        fresh = read_layer(spec, manifest.working_crs)
+        first = read_layer_cached(spec, manifest.working_crs, layer_cache_dir)  # miss: written
+        second = read_layer_cached(spec, manifest.working_crs, layer_cache_dir)  # hit
+        same_layer(fresh, first)
+        same_layer(fresh, second)
+    assert len(entries(layer_cache_dir)) == sum(s.role != "raster" for s in manifest.layers.values())
+
+
+def test_batch_with_the_cache_gives_the_verdicts_without_it(tmp_path, sample_dir, manifest, ruleset, layer_cache_dir):
+    source = [str(sample_dir / "projects.gpkg")]
+    plain = run_batch(source, tmp_path / "plain", manifest, ruleset, cache=False)
+    assert entries(layer_cache_dir) == []  # --no-cache writes nothing
+    cold = run_batch(source, tmp_path / "cold", manifest, ruleset)
+    written = entries(layer_cache_dir)
+    assert len(written) >= 4
+    warm = run_batch(source, tmp_path / "warm", manifest, ruleset, jobs=2, chunk_size=5)
+    assert entries(layer_cache_dir) == written
+    assert plain.verdicts == cold.verdicts == warm.verdicts
+    assert results(tmp_path / "plain") == results(tmp_path / "cold")
+    by_id = {r["project"]["id"]: r for r in results(tmp_path / "warm")}
+    assert [by_id[r["project"]["id"]] for r in results(tmp_path / "plain")] == results(tmp_path / "plain")
+
+
+def test_a_changed_layer_file_misses(tmp_path, sample_dir, layer_cache_dir):
+    import pyogrio
+
+    shutil.copytree(sample_dir, tmp_path / "s")
+    manifest = load_manifest(tmp_path / "s" / "layers.yaml")
+    spec = manifest.layers["redline"]
+    before = cache_key(spec, manifest.working_crs)
+    old = read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
+    assert entries(layer_cache_dir) == [f"{before}.parquet"]
+    frame = pyogrio.read_dataframe(spec.path, layer=spec.layer)
+    frame.loc[0, spec.name_field] = "改过的红线"
+    pyogrio.write_dataframe(frame, spec.path, layer=spec.layer)
+    after = cache_key(spec, manifest.working_crs)
+    assert after != before
+    new = read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
+    assert entries(layer_cache_dir) == sorted([f"{before}.parquet", f"{after}.parquet"])
+    assert new.names[0] == "改过的红线" != old.names[0]
+    same_layer(new, read_layer(spec, manifest.working_crs))
+
+
+def test_a_shapefile_sidecar_is_part_of_the_key(tmp_path, sample_dir):
+    shutil.copytree(sample_dir, tmp_path / "s")
+    manifest = load_manifest(tmp_path / "s" / "layers.yaml")
+    spec = manifest.layers["caps"]
+    before = cache_key(spec, manifest.working_crs)
+    dbf = spec.path.with_suffix(".dbf")
+    dbf.write_bytes(dbf.read_bytes() + b"\x1a")
+    assert cache_key(spec, manifest.working_crs) != before
+
+
+@pytest.mark.parametrize("damage", [b"", b"PAR1 not a parquet file", None])
+def test_a_damaged_entry_is_rebuilt(manifest, layer_cache_dir, caplog, damage):
+    spec = manifest.layers["units"]
+    read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
+    (entry,) = layer_cache_dir.glob("*.parquet")
+    if damage is None:  # a valid GeoParquet file that is not a cache entry
+        import geopandas as gpd
+
+        gpd.GeoDataFrame({"x": [1]}, geometry=[shapely.Point(0, 0)]).to_parquet(entry)
+    else:
+        entry.write_bytes(damage)
+    with caplog.at_level(logging.INFO, logger="threelines.layer_cache"):
+        layer = read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
+    assert "cannot be used" in caplog.text
+    same_layer(layer, read_layer(spec, manifest.working_crs))
+    assert entry.stat().st_size > 1000  # rewritten whole
+    assert list(layer_cache_dir.glob("*.tmp")) == []
+    same_layer(read_layer_cached(spec, manifest.working_crs, layer_cache_dir), layer)
+
+
+def test_an_unwritable_folder_only_skips_the_cache(manifest, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    spec = manifest.layers["units"]
+    layer = read_layer_cached(spec, manifest.working_crs, blocker / "cache")
+    same_layer(layer, read_layer(spec, manifest.working_crs))
+
+
+def test_repair_warnings_are_told_again_on_a_hit(tmp_path, sample_dir, caplog, layer_cache_dir):
+    import geopandas as gpd
+    import pyogrio
+
+    shutil.copytree(sample_dir / "layers", tmp_path / "layers")
+    bowtie = shapely.Polygon([(115.9, 28.5), (116.0, 28.6), (116.0, 28.5), (115.9, 28.6)])
+    frame = gpd.GeoDataFrame({"id": ["x"]}, geometry=[bowtie], crs=4490)
+    pyogrio.write_dataframe(frame, tmp_path / "layers" / "bad.gpkg")
+    (tmp_path / "layers.yaml").write_text(
+        "layers:\n  - {name: r, role: redline, path: layers/bad.gpkg}\n", encoding="utf-8"
+    )
+    manifest = load_manifest(tmp_path / "layers.yaml")
+    spec = manifest.layers["r"]
+    with caplog.at_level(logging.WARNING):
+        first = read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
+        told = caplog.text.count("layer 'r': repaired 1 invalid geometry (FID 1)")
+        second = read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
+    assert told == 1
+    assert caplog.text.count("layer 'r': repaired 1 invalid geometry (FID 1)") == 2
+    assert len(entries(layer_cache_dir)) == 1
+    assert second.warnings == first.warnings
+    np.testing.assert_array_equal(shapely.area(second.geometry), shapely.area(first.geometry))
