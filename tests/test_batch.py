@@ -157,3 +157,27 @@ def test_a_piece_that_cannot_be_read_is_one_error(tmp_path, manifest, ruleset, s
     assert (result.screened, result.errors) == (10, 1)
     (error,) = [r for r in lines(tmp_path / "out") if "error" in r]
     assert error["error"] == f"{path}: cannot read it (disk error)"
+
+
+def test_batch_writes_one_report_per_project(run, tmp_path, sample_dir):
+    out, reports = tmp_path / "out", tmp_path / "reports"
+    args = ("batch", sample_dir / "projects.gpkg", "-o", out, "--reports", reports, "--report-format", "json")
+    assert run(*args, "--lang", "en").exit_code == 0
+    files = sorted(p.name for p in reports.iterdir())
+    assert files == [f"projects-P{i:02d}.json" for i in range(1, 14)]
+    p02 = json.loads((reports / "projects-P02.json").read_text("utf-8"))
+    assert p02["verdict"] == "reject"
+    assert p02["provenance"]["input"]["path"] == str((sample_dir / "projects.gpkg").resolve())
+    by_id = {r["project"]["id"]: r for r in lines(out)}
+    assert by_id["P02"]["report"] == str(reports / "projects-P02.json")
+    provenance = json.loads((out / "provenance.json").read_text("utf-8"))
+    assert provenance["inputs"] == [p02["provenance"]["input"]]
+    assert provenance["layers"] == p02["provenance"]["layers"]
+
+
+def test_batch_markdown_reports_follow_the_language(run, tmp_path, sample_dir):
+    reports = tmp_path / "r"
+    assert run("batch", sample_dir / "projects" / "P02.geojson", "-o", tmp_path / "o", "--reports", reports,
+               "--report-format", "markdown", "--lang", "zh").exit_code == 0  # fmt: skip
+    text = (reports / "P02-P02.md").read_text("utf-8")
+    assert "**筛查结论: 不予准入**" in text

@@ -462,5 +462,10 @@ def test_plain_polygons_taken_over_the_array_equal_the_footprints_one_by_one(man
         assert shapely.to_wkb(got) == shapely.to_wkb(want)
         assert attrs["kind"] == project["kind"]
     assert [g.geom_type for g in projects.geometry] == [
-        "Polygon", "Polygon", "MultiPolygon", "MultiPolygon", "Polygon", "Point",
+        "Polygon",
+        "Polygon",
+        "MultiPolygon",
+        "MultiPolygon",
+        "Polygon",
+        "Point",
     ]

@@ -33,11 +33,12 @@ from threelines.errors import OutputError, ThreelinesError
 from threelines.footprint import Projects, read_projects_in_pieces
 from threelines.layer_cache import cache_folder
 from threelines.manifest import Manifest
+from threelines.provenance import provenance
 from threelines.rules import RuleSet
 from threelines.summary import summary_row, write_summaries
 
 #: Files a batch writes into its output folder.
-RESULTS, SUMMARY_CSV, SUMMARY_XLSX = "results.jsonl", "summary.csv", "summary.xlsx"
+RESULTS, SUMMARY_CSV, SUMMARY_XLSX, PROVENANCE = "results.jsonl", "summary.csv", "summary.xlsx", "provenance.json"
 
 #: Features read from a large vector file at a time: enough for whole chunks of neighbours,
 #: few enough that the projects in memory stay small.
@@ -80,6 +81,8 @@ def run_batch(
     cache: bool = True,
     piece_size: int = PIECE_SIZE,
     lang: str | None = None,
+    reports: str | Path | None = None,
+    reports_format: str = "html",
 ) -> BatchResult:
     """Screen every feature of every input into the folder ``out``.
 
@@ -108,7 +111,12 @@ def run_batch(
         A vector file with more features is read this many at a time, so
         memory does not grow with the size of the input.
     lang : str, optional
-        The language of rule titles and messages, where the rules give several.
+        The language of rule titles and messages, where the rules give several, and of the reports.
+    reports : str or Path, optional
+        A folder for one report per screened project (``INPUT-ID.html`` ...),
+        rewritten when the project is screened again.
+    reports_format : str
+        ``html``, ``markdown``, ``json``, ``geojson`` or ``gpkg``.
 
     Returns
     -------
@@ -123,7 +131,12 @@ def run_batch(
     digest = inputs_digest(manifest, rules)
     done, rows = _earlier(out / RESULTS)
     result = BatchResult()
-    screener = _Screener(manifest, rules, jobs, cache_folder() if cache else None, lang)
+    options = {"crs": crs, "encoding": encoding, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    _write_provenance(out, manifest, rules, inputs, options)
+    if reports is not None:
+        reports = Reports(Path(reports), reports_format, lang or "en")
+        reports.folder.mkdir(parents=True, exist_ok=True)
+    screener = _Screener(manifest, rules, jobs, cache_folder() if cache else None, lang, reports)
     with (out / RESULTS).open("a", encoding="utf-8") as sink, _progress(progress) as bar, screener:
         if sink.tell() and not _ends_with_newline(out / RESULTS):
             sink.write("\n")  # an interrupted run's last line was cut: start on a line of our own
@@ -132,6 +145,16 @@ def run_batch(
             for line, row in lines:
                 sink.write(line)
                 rows[(row[2], row[0])] = row  # a later line (a retry, a re-screen) replaces an earlier one
+
+        stamps: dict[str, dict] = {}
+
+        def stamp(source: str) -> dict | None:
+            """The provenance block of an input's reports (hashing the input once)."""
+            if reports is None:
+                return None
+            if source not in stamps:
+                stamps[source] = provenance(manifest, rules, source=source, options=options)
+            return stamps[source]
 
         def chunks():
             """Chunks to screen, input after input and piece after piece, writing unreadable features."""
@@ -146,7 +169,7 @@ def run_batch(
                     bar.total = (bar.total or 0) + len(todo)
                     for i in range(0, len(todo), chunk_size):
                         positions = todo[i : i + chunk_size]
-                        yield projects.take(positions), source, [hashes[j] for j in positions]
+                        yield projects.take(positions), source, [hashes[j] for j in positions], stamp(source)
                 done.update(seen)
 
         for lines in screener.map(chunks()):
@@ -162,22 +185,12 @@ def run_batch(
 
 def inputs_digest(manifest: Manifest, rules: RuleSet) -> str:
     """A hash of everything a verdict depends on besides the project: manifest, layers, rules, list."""
-    files = [manifest.path, rules.path]
-    for spec in manifest.layers.values():
-        files += [
-            spec.path,
-            *(spec.path.with_suffix(s) for s in (".dbf", ".shx", ".prj") if spec.path.suffix == ".shp"),
-        ]
-    if rules.clauses:
-        files += sorted({Path(c.where.rsplit(":", 1)[0]) for c in rules.clauses})
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(str(path.name).encode())
-        if path.exists():
-            with path.open("rb") as fh:
-                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                    digest.update(block)
-    return digest.hexdigest()
+    from threelines.provenance import dataset_sha256, layer_sha256, rule_files
+
+    parts = [dataset_sha256(manifest.path)]
+    parts += [f"{spec.name}:{layer_sha256(spec)}" for spec in manifest.layers.values()]
+    parts += [f"{path.name}:{dataset_sha256(path)}" for path in rule_files(rules)]
+    return hashlib.sha256("\n".join(str(p) for p in parts).encode()).hexdigest()
 
 
 def project_hash(projects: Projects, i: int, digest: str) -> str:
@@ -203,7 +216,7 @@ def _prepare(out: Path, overwrite: bool) -> Path:
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder; a batch writes a folder of results")
     if out.exists() and overwrite:
-        for name in (RESULTS, SUMMARY_CSV, SUMMARY_XLSX):
+        for name in (RESULTS, SUMMARY_CSV, SUMMARY_XLSX, PROVENANCE):
             (out / name).unlink(missing_ok=True)
     elif out.exists() and any(out.iterdir()) and not (out / RESULTS).exists():
         raise OutputError(f"{out}: exists and is not a batch output; give another -o, or --overwrite")
@@ -265,9 +278,40 @@ def _spatial_order(projects: Projects, positions: list[int]) -> list[int]:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(manifest: Manifest, rules: RuleSet, cache_dir: Path | None, lang: str | None = None) -> None:
+@dataclass(frozen=True)
+class Reports:
+    """Where and how to write one report per project."""
+
+    folder: Path
+    fmt: str
+    lang: str
+
+    def path(self, source: str, project_id: str) -> Path:
+        """``INPUT-ID.ext``: the input's name keeps equal ids of different inputs apart."""
+        safe = re.sub(r"[^\w.-]+", "_", f"{Path(source.split(':')[0]).stem}-{project_id}")
+        return self.folder / f"{safe}{REPORT_SUFFIXES[self.fmt]}"
+
+
+#: The file suffix of each report format.
+REPORT_SUFFIXES = {"html": ".html", "markdown": ".md", "json": ".json", "geojson": ".geojson", "gpkg": ".gpkg"}
+
+
+def _write_provenance(out: Path, manifest: Manifest, rules: RuleSet, inputs: list[str], options: dict) -> None:
+    """``provenance.json``: what this run's verdicts were computed from (the inputs with their sha256)."""
+    from threelines.provenance import dataset_sha256, input_path
+    from threelines.report import write_output
+
+    block = provenance(manifest, rules, source=None, options=options)
+    block.pop("input")
+    block["inputs"] = [{"path": str(input_path(s).resolve()), "sha256": dataset_sha256(input_path(s))} for s in inputs]
+    write_output(json.dumps(block, ensure_ascii=False, indent=1) + "\n", out / PROVENANCE, overwrite=True)
+
+
+def _init_worker(
+    manifest: Manifest, rules: RuleSet, cache_dir: Path | None, lang: str | None = None, reports: Reports | None = None
+) -> None:
     # Each process reads every layer whole once (on its first chunk) and keeps it for the others.
-    _WORKER.update(manifest=manifest, rules=rules, layers={}, cache_dir=cache_dir, lang=lang)
+    _WORKER.update(manifest=manifest, rules=rules, layers={}, cache_dir=cache_dir, lang=lang, reports=reports)
 
 
 def _screen_chunk(task: tuple[Projects, str, list[str]]) -> list[tuple[str, tuple]]:
@@ -277,18 +321,37 @@ def _screen_chunk(task: tuple[Projects, str, list[str]]) -> list[tuple[str, tupl
     """
     from threelines.engine import screen_checked
 
-    projects, source, keys = task
+    projects, source, keys, stamp = task
     manifest, rules = _WORKER["manifest"], _WORKER["rules"]
     outcomes = screen_checked(projects, manifest, rules, _WORKER["layers"], _WORKER["cache_dir"])
     out = []
-    for project, outcome, key in zip(projects.attrs, outcomes, keys, strict=True):
+    for project, outcome, key, geometry in zip(projects.attrs, outcomes, keys, projects.geometry, strict=True):
         if isinstance(outcome, str):
             record = {"project": {"id": project["id"], "name": project["name"]}, "error": outcome}
         else:
             record = outcome.to_dict(_WORKER["lang"])
+            if _WORKER["reports"] is not None:
+                record.update(_write_report(outcome, geometry, projects.crs, source, stamp))
         record.update(source=source, input_hash=key)
         out.append((_json_line(record), summary_row(record)))
     return out
+
+
+def _write_report(verdict, geometry, crs, source: str, stamp: dict | None) -> dict[str, str]:
+    """Write one project's report; the record notes where (or why not)."""
+    from threelines.engine import Screening
+    from threelines.report.formats import write_report
+
+    reports: Reports = _WORKER["reports"]
+    path = reports.path(source, verdict.project["id"])
+    try:
+        write_report(
+            Screening(verdicts=[verdict], footprints=[geometry], crs=crs), _WORKER["manifest"], reports.fmt,
+            lang=reports.lang, provenance=stamp, output=path, overwrite=True,
+        )  # fmt: skip
+    except ThreelinesError as exc:
+        return {"report_error": str(exc)}
+    return {"report": str(path)}
 
 
 class _Screener:
@@ -299,8 +362,8 @@ class _Screener:
     grow with the size of the input.
     """
 
-    def __init__(self, manifest: Manifest, rules: RuleSet, jobs: int, cache_dir: Path | None, lang: str | None):
-        self.args, self.jobs, self.pool = (manifest, rules, cache_dir, lang), jobs, None
+    def __init__(self, manifest: Manifest, rules: RuleSet, jobs: int, cache_dir: Path | None, lang, reports):
+        self.args, self.jobs, self.pool = (manifest, rules, cache_dir, lang, reports), jobs, None
 
     def __enter__(self) -> _Screener:
         return self

@@ -33,6 +33,7 @@ from pyproj import CRS
 
 from threelines.layers import LayerData, read_layer
 from threelines.manifest import LayerSpec
+from threelines.provenance import data_files
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,6 @@ CACHE_FORMAT = 1
 
 #: The environment variable that sets the cache folder.
 CACHE_ENV = "THREELINES_CACHE"
-
-#: A shapefile's sidecar files, which hold its attributes, index, CRS and encoding.
-_SIDECARS = (".shx", ".dbf", ".prj", ".cpg")
 
 
 def cache_folder() -> Path:
@@ -57,14 +55,6 @@ def cache_folder() -> Path:
     return Path(base) / "threelines"
 
 
-def layer_files(spec: LayerSpec) -> list[Path]:
-    """The files a layer is read from (a shapefile with its sidecars)."""
-    files = [spec.path]
-    if spec.path.suffix.lower() == ".shp":
-        files += [p for p in (spec.path.with_suffix(s) for s in _SIDECARS) if p.exists()]
-    return files
-
-
 def cache_key(spec: LayerSpec, working_crs: CRS) -> str:
     """The SHA-256 naming a layer's cache entry (see the module's description)."""
     digest = hashlib.sha256()
@@ -76,7 +66,7 @@ def cache_key(spec: LayerSpec, working_crs: CRS) -> str:
         "geos": shapely.geos_version_string, "proj": pyproj.proj_version_str,
     }  # fmt: skip
     digest.update(json.dumps(options, sort_keys=True, default=str).encode())
-    for path in layer_files(spec):
+    for path in data_files(spec.path):
         digest.update(path.suffix.lower().encode())
         with path.open("rb") as fh:
             for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
@@ -105,7 +95,7 @@ def read_layer_cached(spec: LayerSpec, working_crs: CRS, folder: Path | None) ->
     ManifestError
         As :func:`threelines.layers.read_layer`, when the layer is read afresh.
     """
-    if folder is None:
+    if folder is None or spec.source is not None:  # a database table changes without a file to hash
         return read_layer(spec, working_crs)
     try:
         path = folder / f"{cache_key(spec, working_crs)}.parquet"

@@ -22,17 +22,38 @@ from threelines.cli import options
     "--no-cache", "no_cache", is_flag=True,
     help="Neither read nor write the prepared-layer cache ($THREELINES_CACHE, default ~/.cache/threelines).",
 )  # fmt: skip
+@click.option("--reports", type=click.Path(file_okay=False), help="Also write one report per project into this folder.")
+@click.option(
+    "--report-format", type=click.Choice(["html", "markdown", "json", "geojson", "gpkg"]), default="html",
+    show_default=True, help="The format of --reports.",
+)  # fmt: skip
 @options.lang_opt
 @options.fail_on_opt
 @click.pass_context
 def batch(
-    ctx, inputs, out, layers, rules, crs, encoding, jobs, chunk_size, overwrite, no_cache, lang, fail_on, **kwargs
+    ctx,
+    inputs,
+    out,
+    layers,
+    rules,
+    crs,
+    encoding,
+    jobs,
+    chunk_size,
+    overwrite,
+    no_cache,
+    reports,
+    report_format,
+    lang,
+    fail_on,
+    **kwargs,
 ) -> None:
     """Screen every feature of every INPUT (files, zips, folders, corner tables) into the folder OUTPUT.
 
     Writes results.jsonl (one object per project, as screen --format json,
-    with error set for a project that could not be screened), summary.csv
-    and summary.xlsx. Re-running with the same OUTPUT skips the projects
+    with error set for a project that could not be screened), summary.csv,
+    summary.xlsx and provenance.json (manifest, layers, rules and inputs
+    with their sha256); with --reports, one report per project. Re-running with the same OUTPUT skips the projects
     already screened with the same inputs (by hash). Layers read whole are
     kept prepared in a cache folder, keyed by the layer files' hash, so
     repeated runs skip parsing them. Exit codes: 0 done,
@@ -53,7 +74,7 @@ def batch(
         result = run_batch(
             list(inputs), out, manifest, ruleset, crs=crs, encoding=encoding, overrides=overrides,
             jobs=jobs or default_jobs(), chunk_size=chunk_size, overwrite=overwrite, progress=not quiet,
-            cache=not no_cache, lang=lang or default_language(),
+            cache=not no_cache, lang=lang or default_language(), reports=reports, reports_format=report_format,
         )  # fmt: skip
     except ThreelinesError as exc:
         raise options.InputError(str(exc)) from None
