@@ -83,6 +83,8 @@ def run_batch(
     lang: str | None = None,
     reports: str | Path | None = None,
     reports_format: str = "html",
+    engine: str = "local",
+    scheduler: str | None = None,
 ) -> BatchResult:
     """Screen every feature of every input into the folder ``out``.
 
@@ -117,6 +119,11 @@ def run_batch(
         rewritten when the project is screened again.
     reports_format : str
         ``html``, ``markdown``, ``json``, ``geojson`` or ``gpkg``.
+    engine : str
+        ``local`` (worker processes of this machine) or ``dask`` (see
+        :mod:`threelines.dask_engine`).
+    scheduler : str, optional
+        The Dask scheduler's address; None starts a local cluster of ``jobs`` workers.
 
     Returns
     -------
@@ -136,7 +143,16 @@ def run_batch(
     if reports is not None:
         reports = Reports(Path(reports), reports_format, lang or "en")
         reports.folder.mkdir(parents=True, exist_ok=True)
-    screener = _Screener(manifest, rules, jobs, cache_folder() if cache else None, lang, reports)
+    cache_dir = cache_folder() if cache else None
+    if engine == "dask":
+        from threelines.dask_engine import DaskScreener, WorkerSetup
+
+        setup = WorkerSetup(
+            str(Path(manifest.path).resolve()), str(Path(rules.path).resolve()), cache_dir, lang, reports
+        )
+        screener = DaskScreener(setup, scheduler, jobs)
+    else:
+        screener = _Screener(manifest, rules, jobs, cache_dir, lang, reports)
     with (out / RESULTS).open("a", encoding="utf-8") as sink, _progress(progress) as bar, screener:
         if sink.tell() and not _ends_with_newline(out / RESULTS):
             sink.write("\n")  # an interrupted run's last line was cut: start on a line of our own
@@ -163,7 +179,7 @@ def run_batch(
                 for projects, errors in _pieces(source, manifest, crs, encoding, overrides, piece_size):
                     write([_error_line(source, message) for message in errors])
                     hashes = project_hashes(projects, digest)
-                    todo = _spatial_order(projects, [i for i, h in enumerate(hashes) if h not in done])
+                    todo = screener.order(projects, [i for i, h in enumerate(hashes) if h not in done])
                     seen += hashes
                     result.resumed += len(projects) - len(todo)
                     bar.total = (bar.total or 0) + len(todo)
@@ -361,6 +377,8 @@ class _Screener:
     chunks waiting to be screened nor the results waiting to be written
     grow with the size of the input.
     """
+
+    order = staticmethod(_spatial_order)
 
     def __init__(self, manifest: Manifest, rules: RuleSet, jobs: int, cache_dir: Path | None, lang, reports):
         self.args, self.jobs, self.pool = (manifest, rules, cache_dir, lang, reports), jobs, None

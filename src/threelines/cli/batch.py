@@ -27,6 +27,11 @@ from threelines.cli import options
     "--report-format", type=click.Choice(["html", "markdown", "json", "geojson", "gpkg"]), default="html",
     show_default=True, help="The format of --reports.",
 )  # fmt: skip
+@click.option(
+    "--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+    help="Screen in worker processes here, or on a Dask cluster.",
+)  # fmt: skip
+@click.option("--scheduler", help="The Dask scheduler (tcp://host:8786); without it --engine dask starts a local one.")
 @options.lang_opt
 @options.fail_on_opt
 @click.pass_context
@@ -44,6 +49,8 @@ def batch(
     no_cache,
     reports,
     report_format,
+    engine,
+    scheduler,
     lang,
     fail_on,
     **kwargs,
@@ -66,6 +73,8 @@ def batch(
     from threelines.report.i18n import default_language
     from threelines.rules import load_rules
 
+    if scheduler and engine != "dask":
+        raise click.UsageError("--scheduler is for --engine dask")
     overrides = options.pop_project_overrides(kwargs)
     quiet = (ctx.obj or {}).get("quiet", False)
     try:
@@ -75,6 +84,7 @@ def batch(
             list(inputs), out, manifest, ruleset, crs=crs, encoding=encoding, overrides=overrides,
             jobs=jobs or default_jobs(), chunk_size=chunk_size, overwrite=overwrite, progress=not quiet,
             cache=not no_cache, lang=lang or default_language(), reports=reports, reports_format=report_format,
+            engine=engine, scheduler=scheduler,
         )  # fmt: skip
     except ThreelinesError as exc:
         raise options.InputError(str(exc)) from None
