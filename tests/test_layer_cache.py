@@ -150,3 +150,12 @@ def test_repair_warnings_are_told_again_on_a_hit(tmp_path, sample_dir, caplog, l
     assert len(entries(layer_cache_dir)) == 1
     assert second.warnings == first.warnings
     np.testing.assert_array_equal(shapely.area(second.geometry), shapely.area(first.geometry))
+
+
+def test_cli_no_cache_leaves_the_cache_alone(run, tmp_path, sample_dir, layer_cache_dir):
+    site = sample_dir / "projects" / "P04.geojson"
+    assert run("-q", "batch", site, "-o", tmp_path / "a", "--no-cache").exit_code == 0
+    assert entries(layer_cache_dir) == []
+    assert run("-q", "batch", site, "-o", tmp_path / "b").exit_code == 0
+    assert len(entries(layer_cache_dir)) >= 4
+    assert results(tmp_path / "a")[0]["verdict"] == results(tmp_path / "b")[0]["verdict"] == "conditional"

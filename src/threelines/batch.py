@@ -42,7 +42,7 @@ RESULTS, SUMMARY_CSV, SUMMARY_XLSX, PROVENANCE = "results.jsonl", "summary.csv",
 
 #: Features read from a large vector file at a time: enough for whole chunks of neighbours,
 #: few enough that the projects in memory stay small.
-PIECE_SIZE = 20_000
+PIECE_SIZE = 10_000
 
 #: Chunks handed to each worker ahead of the one being written.
 IN_FLIGHT_PER_JOB = 3
