@@ -17,6 +17,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -89,7 +90,15 @@ def main() -> None:
             "screen 13 sample projects (whole process)",
             wall([*CLI, "screen", str(SAMPLE / "projects.gpkg"), "--format", "json"], args.repeat),
         ),
+        (
+            "HTML report of 1 project, map included (whole process)",
+            wall([*CLI, "screen", str(SAMPLE / "projects" / "P02.geojson"), "--format", "html"], args.repeat),
+        ),
     ]
+    with tempfile.TemporaryDirectory() as tmp:
+        zones = str(Path(tmp) / "zones.gpkg")
+        siting = [*CLI, "-q", "siting", "--industry", "C2614", "--emit-vocs", "10", "-o", zones, "--overwrite"]
+        rows.append(("siting a chemical plant over the county (whole process)", wall(siting, 1)))
     manifest = load_manifest(SAMPLE / "layers.yaml")
     rules = load_rules(SAMPLE / "rules.yaml", manifest)
     frame = random_projects(args.projects)

@@ -12,6 +12,7 @@ tiling the region, quality and cap zones, a PM2.5 grid, 10,000 projects of
    started here on a Unix socket; loading is timed apart);
 3. a plain geopandas ``overlay`` of the same layers;
 4. one project screened as a whole process;
+5. the batch on a local Dask cluster of 1 and 2 workers, and a siting over the whole province;
 
 checks that 1-3 find the same pairs and areas, and prints the figures, the
 ratios and the peak memory.
@@ -312,6 +313,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--folder", type=Path, help="keep the generated data here (default: a temporary folder)")
     parser.add_argument("--no-postgis", action="store_true", help="skip the PostGIS row")
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask rows")
+    parser.add_argument("--no-siting", action="store_true", help="skip the province siting row (about a minute)")
     args = parser.parse_args()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="threelines-province-"))
     start = time.perf_counter()
@@ -327,8 +330,14 @@ def main() -> None:
     cold = timed(command, env)
     shutil.rmtree(out, ignore_errors=True)
     batch = timed(command, env)
-    shutil.rmtree(cache, ignore_errors=True)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    dask_rows = []
+    if not args.no_dask:  # the same batch on a local Dask cluster of 1 and 2 worker processes
+        for workers in (1, 2):
+            shutil.rmtree(out, ignore_errors=True)
+            dask_command = [*command[:-2], "--engine", "dask", "--jobs", str(workers)]
+            dask_rows.append((f"the same on a local Dask cluster, {workers} worker(s)", timed(dask_command, env)))
+    shutil.rmtree(cache, ignore_errors=True)
     single = timed([*CLI, "screen", str(folder / "single.geojson"), *layers, *rules, "--format", "json"])
     n = sum(1 for _ in (out / "results.jsonl").open())
     manifest, projects, ours = threelines_pairs(folder)
@@ -336,9 +345,15 @@ def main() -> None:
     rows = [
         (f"threelines batch, {n} projects, whole process (--jobs {args.jobs})", batch),
         ("the same, prepared-layer cache empty (first run)", cold),
+        *dask_rows,
         ("geopandas overlay of red lines and units", gpd_seconds),
         ("one project, whole process", single),
     ]
+    if not args.no_siting:
+        zones = folder / "zones.gpkg"
+        siting = [*CLI, "-q", "siting", *layers, *rules, "--industry", "C2614", "--emit-vocs", "10", "--emit-nox", "5",
+                  "--min-area", "100", "-o", str(zones), "--overwrite"]  # fmt: skip
+        rows.append(("siting a chemical plant over the province, whole process", timed(siting)))
     checks = [f"geopandas: {agree(ours, theirs)}"]
     if not args.no_postgis:
         load, query, pg = postgis_pairs(folder, manifest, projects)
