@@ -55,6 +55,8 @@ def test_summary_and_candidates(zoned, manifest):
     assert set(candidates["outcome"]) <= {"pass", "conditional"}
     first = candidates.iloc[0]
     assert shapely.contains(first.geometry, shapely.points(*_working(manifest, first.lon, first.lat)))
+    centroid = shapely.points(*_working(manifest, first.centroid_lon, first.centroid_lat))
+    assert shapely.distance(centroid, first.geometry.centroid) < 0.1  # lon/lat rounded to 1e-6 degrees
     assert first["units"].split(",")[0].startswith("ZH360121")
 
 

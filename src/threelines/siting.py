@@ -72,9 +72,10 @@ class Siting:
     def candidates(self, min_area_m2: float, units=None) -> gpd.GeoDataFrame:
         """Contiguous pass and conditional areas of at least ``min_area_m2``, largest first.
 
-        Each has its ``rank``, ``outcome``, area, a point inside it
-        (``lon``, ``lat`` in EPSG:4490) and, with a unit layer, the ``units``
-        it lies in (codes, largest share first).
+        Each has its ``rank``, ``outcome``, area, its centroid
+        (``centroid_lon``, ``centroid_lat``) and a point surely inside it
+        (``lon``, ``lat``), in EPSG:4490, and, with a unit layer, the
+        ``units`` it lies in (codes, largest share first).
         """
         rows = []
         for outcome in ("pass", "conditional"):
@@ -91,6 +92,9 @@ class Siting:
         frame.insert(0, "rank", np.arange(1, len(frame) + 1))
         frame["area_ha"] = frame["area_m2"] / 1e4
         frame["area_mu"] = frame["area_m2"] / (10000 / 15)
+        # The centroid, and a point surely inside (the centroid of a C-shaped area lies outside it).
+        centroid = gpd.GeoSeries(shapely.centroid(frame.geometry.to_numpy()), crs=self.crs).to_crs(4490)
+        frame["centroid_lon"], frame["centroid_lat"] = centroid.x.round(6), centroid.y.round(6)
         inside = gpd.GeoSeries(shapely.point_on_surface(frame.geometry.to_numpy()), crs=self.crs).to_crs(4490)
         frame["lon"], frame["lat"] = inside.x.round(6), inside.y.round(6)
         if units is not None:
