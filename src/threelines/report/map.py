@@ -68,21 +68,26 @@ def render(evidence: ProjectEvidence, lang: str, fmt: str = "svg", dpi: int = 15
         FigureCanvasAgg(fig)
         ax = fig.add_axes((0.01, 0.11, 0.98, 0.88))
         handles = _draw(ax, evidence, w, font)
-        _scale_bar(ax, evidence.extent, w, font)
-        _north_arrow(ax, evidence.extent, w, font)
-        ax.set_xlim(evidence.extent[0], evidence.extent[2])
-        ax.set_ylim(evidence.extent[1], evidence.extent[3])
-        ax.set_aspect("equal")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_xlabel("")
         ax.set_ylabel("")
-        legend = fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
-        for text in legend.get_texts():
-            text.set_fontproperties(font)
-            text.set_fontsize(8)
-        out = io.BytesIO()
-        fig.savefig(out, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+        return _finish(fig, ax, evidence.extent, handles, w, font, fmt)
+
+
+def _finish(fig, ax, extent, handles: list, w: dict[str, str], font, fmt: str) -> bytes:
+    """Scale bar, north arrow, the map's box, the legend below; the figure as SVG or PNG bytes."""
+    _scale_bar(ax, extent, w, font)
+    _north_arrow(ax, extent, w, font)
+    ax.set_xlim(extent[0], extent[2])
+    ax.set_ylim(extent[1], extent[3])
+    ax.set_aspect("equal")
+    legend = fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
+    for text in legend.get_texts():
+        text.set_fontproperties(font)
+        text.set_fontsize(8)
+    out = io.BytesIO()
+    fig.savefig(out, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
     return out.getvalue()
 
 
@@ -136,19 +141,8 @@ def render_zones(siting, candidates, lang: str, fmt: str = "png", dpi: int = 150
                 ax.annotate(str(rank), (point.x, point.y), fontproperties=font, fontsize=9, color="#0b3d91",
                             ha="center", va="center", fontweight="bold")  # fmt: skip
             handles.append(Line2D([], [], color="#0b3d91", linewidth=1.4, label=w["candidates"]))
-        _scale_bar(ax, extent, w, font)
-        _north_arrow(ax, extent, w, font)
-        ax.set_xlim(extent[0], extent[2])
-        ax.set_ylim(extent[1], extent[3])
-        ax.set_aspect("equal")
         ax.set_axis_off()
-        legend = fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False)
-        for text in legend.get_texts():
-            text.set_fontproperties(font)
-            text.set_fontsize(8)
-        out = io.BytesIO()
-        fig.savefig(out, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
-    return out.getvalue()
+        return _finish(fig, ax, extent, handles, w, font, fmt)
 
 
 def _clip(geoms, extent) -> np.ndarray:
