@@ -19,16 +19,15 @@ import hashlib
 import json
 import os
 import re
-from collections import Counter, deque
-from concurrent.futures import ProcessPoolExecutor
+from collections import Counter
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import shapely
 
+from threelines.batch_workers import Reports, Screener, json_line
 from threelines.errors import OutputError, ThreelinesError
 from threelines.footprint import Projects, read_projects_in_pieces
 from threelines.layer_cache import cache_folder
@@ -43,9 +42,6 @@ RESULTS, SUMMARY_CSV, SUMMARY_XLSX, PROVENANCE = "results.jsonl", "summary.csv",
 #: Features read from a large vector file at a time: enough for whole chunks of neighbours,
 #: few enough that the projects in memory stay small.
 PIECE_SIZE = 10_000
-
-#: Chunks handed to each worker ahead of the one being written.
-IN_FLIGHT_PER_JOB = 3
 
 
 @dataclass
@@ -152,7 +148,7 @@ def run_batch(
         )
         screener = DaskScreener(setup, scheduler, jobs)
     else:
-        screener = _Screener(manifest, rules, jobs, cache_dir, lang, reports)
+        screener = Screener(manifest, rules, jobs, cache_dir, lang, reports)
     with (out / RESULTS).open("a", encoding="utf-8") as sink, _progress(progress) as bar, screener:
         if sink.tell() and not _ends_with_newline(out / RESULTS):
             sink.write("\n")  # an interrupted run's last line was cut: start on a line of our own
@@ -281,37 +277,6 @@ def _pieces(source: str, manifest: Manifest, crs, encoding, overrides, piece: in
         yield Projects(source=source, attrs=[], geometry=np.empty(0, dtype=object), area_m2=np.empty(0)), [str(exc)]
 
 
-def _spatial_order(projects: Projects, positions: list[int]) -> list[int]:
-    """Positions along a Hilbert curve, so that each chunk covers a small area and reads few features."""
-    if len(positions) < 2:
-        return positions
-    from geopandas import GeoSeries
-
-    keys = GeoSeries(shapely.centroid(projects.geometry[positions])).hilbert_distance()
-    return [positions[i] for i in np.argsort(keys.to_numpy(), kind="stable")]
-
-
-_WORKER: dict[str, Any] = {}
-
-
-@dataclass(frozen=True)
-class Reports:
-    """Where and how to write one report per project."""
-
-    folder: Path
-    fmt: str
-    lang: str
-
-    def path(self, source: str, project_id: str) -> Path:
-        """``INPUT-ID.ext``: the input's name keeps equal ids of different inputs apart."""
-        safe = re.sub(r"[^\w.-]+", "_", f"{Path(source.split(':')[0]).stem}-{project_id}")
-        return self.folder / f"{safe}{REPORT_SUFFIXES[self.fmt]}"
-
-
-#: The file suffix of each report format.
-REPORT_SUFFIXES = {"html": ".html", "markdown": ".md", "json": ".json", "geojson": ".geojson", "gpkg": ".gpkg"}
-
-
 def _write_provenance(out: Path, manifest: Manifest, rules: RuleSet, inputs: list[str], options: dict) -> None:
     """``provenance.json``: what this run's verdicts were computed from (the inputs with their sha256)."""
     from threelines.provenance import dataset_sha256, input_path
@@ -323,103 +288,10 @@ def _write_provenance(out: Path, manifest: Manifest, rules: RuleSet, inputs: lis
     write_output(json.dumps(block, ensure_ascii=False, indent=1) + "\n", out / PROVENANCE, overwrite=True)
 
 
-def _init_worker(
-    manifest: Manifest, rules: RuleSet, cache_dir: Path | None, lang: str | None = None, reports: Reports | None = None
-) -> None:
-    # Each process reads every layer whole once (on its first chunk) and keeps it for the others.
-    _WORKER.update(manifest=manifest, rules=rules, layers={}, cache_dir=cache_dir, lang=lang, reports=reports)
-
-
-def _screen_chunk(task: tuple[Projects, str, list[str]]) -> list[tuple[str, tuple]]:
-    """Screen one chunk (in a worker or in this process) into results lines and summary rows.
-
-    The JSON is made here, in the worker, so that the parent only writes it.
-    """
-    from threelines.engine import screen_checked
-
-    projects, source, keys, stamp = task
-    manifest, rules = _WORKER["manifest"], _WORKER["rules"]
-    outcomes = screen_checked(projects, manifest, rules, _WORKER["layers"], _WORKER["cache_dir"])
-    out = []
-    for project, outcome, key, geometry in zip(projects.attrs, outcomes, keys, projects.geometry, strict=True):
-        if isinstance(outcome, str):
-            record = {"project": {"id": project["id"], "name": project["name"]}, "error": outcome}
-        else:
-            record = outcome.to_dict(_WORKER["lang"])
-            if _WORKER["reports"] is not None:
-                record.update(_write_report(outcome, geometry, projects.crs, source, stamp))
-        record.update(source=source, input_hash=key)
-        out.append((_json_line(record), summary_row(record)))
-    return out
-
-
-def _write_report(verdict, geometry, crs, source: str, stamp: dict | None) -> dict[str, str]:
-    """Write one project's report; the record notes where (or why not)."""
-    from threelines.engine import Screening
-    from threelines.report.formats import write_report
-
-    reports: Reports = _WORKER["reports"]
-    path = reports.path(source, verdict.project["id"])
-    try:
-        write_report(
-            Screening(verdicts=[verdict], footprints=[geometry], crs=crs), _WORKER["manifest"], reports.fmt,
-            lang=reports.lang, provenance=stamp, output=path, overwrite=True,
-        )  # fmt: skip
-    except ThreelinesError as exc:
-        return {"report_error": str(exc)}
-    return {"report": str(path)}
-
-
-class _Screener:
-    """Screens chunks in order, in worker processes (started on the second chunk) or in this one.
-
-    At most a few chunks per worker are in flight, so that neither the
-    chunks waiting to be screened nor the results waiting to be written
-    grow with the size of the input.
-    """
-
-    order = staticmethod(_spatial_order)
-
-    def __init__(self, manifest: Manifest, rules: RuleSet, jobs: int, cache_dir: Path | None, lang, reports):
-        self.args, self.jobs, self.pool = (manifest, rules, cache_dir, lang, reports), jobs, None
-
-    def __enter__(self) -> _Screener:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
-
-    def map(self, tasks):
-        """Yield each task's lines, in the order of the tasks."""
-        tasks = iter(tasks)
-        first = next(tasks, None)
-        if first is None:
-            return
-        second = next(tasks, None)
-        if self.jobs <= 1 or second is None:  # one chunk: not worth starting processes for
-            _init_worker(*self.args)
-            for task in (first, *([second] if second is not None else []), *tasks):
-                yield _screen_chunk(task)
-            return
-        self.pool = ProcessPoolExecutor(max_workers=self.jobs, initializer=_init_worker, initargs=self.args)
-        pending: deque = deque()
-        for task in chain((first, second), tasks):
-            pending.append(self.pool.submit(_screen_chunk, task))
-            if len(pending) >= IN_FLIGHT_PER_JOB * self.jobs:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-
-
-def _json_line(record: dict[str, Any]) -> str:
-    return json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
-
-
 def _error_line(source: str, message: str) -> tuple[str, tuple]:
     """The results line and summary row of a feature or input that could not be read."""
     record = {"project": {"id": _project_id(message, source)}, "source": source, "error": message}
-    return _json_line(record), summary_row(record)
+    return json_line(record), summary_row(record)
 
 
 def _project_id(message: str, source: str) -> str:

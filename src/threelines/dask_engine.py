@@ -40,16 +40,16 @@ class WorkerSetup:
 
 def screen_on_worker(task, setup: WorkerSetup):
     """Screen one chunk on a Dask worker (loading the manifest and rules on the worker's first chunk)."""
-    from threelines import batch
+    from threelines import batch_workers
     from threelines.manifest import load_manifest
     from threelines.rules import load_rules
 
-    if batch._WORKER.get("setup") != setup:
+    if batch_workers._WORKER.get("setup") != setup:
         manifest = load_manifest(setup.manifest)
         rules = load_rules(setup.rules, manifest)
-        batch._init_worker(manifest, rules, setup.cache_dir, setup.lang, setup.reports)
-        batch._WORKER["setup"] = setup
-    return batch._screen_chunk(task)
+        batch_workers.init_worker(manifest, rules, setup.cache_dir, setup.lang, setup.reports)
+        batch_workers._WORKER["setup"] = setup
+    return batch_workers.screen_chunk(task)
 
 
 class DaskScreener:

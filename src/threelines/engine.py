@@ -12,7 +12,8 @@ from geopandas import GeoDataFrame
 
 from threelines import sample
 from threelines.access_list import apply_clauses
-from threelines.footprint import Projects, project_record, projects_from_frame, read_projects
+from threelines.attributes import project_record
+from threelines.footprint import Projects, projects_from_frame, read_projects
 from threelines.layer_cache import read_layer_cached
 from threelines.layers import LayerData, read_layer
 from threelines.manifest import Manifest, load_manifest

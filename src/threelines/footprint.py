@@ -20,51 +20,17 @@ import shapely
 from pyproj import CRS
 from shapely import GeometryType
 
-from threelines import industry
+from threelines.attributes import (
+    ATTRIBUTES,
+    attribute_columns,
+    check_attributes,
+    plain_column,
+)
 from threelines.crs import WEB_OFFSETS, diagnose, gk_zone_crs, parse_crs
 from threelines.errors import CRSError, FootprintError, IndustryCodeError
-from threelines.measure import M2_PER_MU
 from threelines.sources import open_sources, open_vector_file
 
 log = logging.getLogger(__name__)
-
-KINDS = ("area", "linear", "point")
-
-#: Annual quantities a project declares: emissions in t/a, water in m3/a.
-QUANTITIES = ("emit_so2", "emit_nox", "emit_vocs", "emit_pm", "emit_cod", "emit_nh3n", "water_m3")
-
-#: Fuel values, with the Chinese words consultants write for them.
-FUELS = {
-    "coal": "coal", "煤": "coal", "燃煤": "coal", "煤炭": "coal",
-    "heavy_oil": "heavy_oil", "重油": "heavy_oil",
-    "diesel": "diesel", "柴油": "diesel",
-    "gas": "gas", "natural_gas": "gas", "天然气": "gas",
-    "lpg": "lpg", "液化石油气": "lpg",
-    "biomass": "biomass", "生物质": "biomass",
-    "electricity": "electricity", "电": "electricity", "电力": "electricity",
-    "none": "none", "无": "none",
-}  # fmt: skip
-
-#: Water sources, with their Chinese words.
-WATER_SOURCES = {
-    "groundwater": "groundwater", "地下水": "groundwater",
-    "surface": "surface", "地表水": "surface",
-    "municipal": "municipal", "自来水": "municipal", "市政供水": "municipal",
-    "reclaimed": "reclaimed", "再生水": "reclaimed", "中水": "reclaimed",
-    "none": "none", "无": "none",
-}  # fmt: skip
-
-#: Every project attribute, in output order.
-ATTRIBUTES = ("id", "name", "industry", "kind", "width", "radius", "fuel", "water_source", *QUANTITIES)
-
-#: Other column names consultants' files use for the same attributes.
-COLUMN_ALIASES = {
-    "id": ("项目编号", "编号", "project_id"),
-    "name": ("项目名称", "名称", "project_name"),
-    "industry": ("行业代码", "行业类别代码", "industry_code"),
-    "width": ("宽度",),
-    "radius": ("半径",),
-}
 
 
 @dataclass
@@ -108,15 +74,6 @@ class Projects:
             area_m2=self.area_m2[positions],
             crs=self.crs,
         )
-
-
-def project_record(attrs: dict[str, Any], area_m2: float) -> dict[str, Any]:
-    """A project as results show it: every attribute (None where not given), the industry name, the areas."""
-    out = {key: attrs.get(key) for key in ATTRIBUTES}
-    out["industry_name"] = industry.name(attrs["industry"]) if attrs.get("industry") else None
-    area = float(area_m2)
-    out.update(area_m2=area, area_ha=area / 1e4, area_mu=area / M2_PER_MU)
-    return out
 
 
 def read_projects(
@@ -280,7 +237,7 @@ def projects_from_frame(
     frame, file_crs = _footprint_crs(frame, crs, label, bounds, announce)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     # Plain Python values per attribute, read from the frame once.
-    cells = {name: _plain_column(frame[column]) for name, column in _attribute_columns(frame).items()}
+    cells = {name: plain_column(frame[column]) for name, column in attribute_columns(frame).items()}
     native = frame.geometry.set_crs(file_crs, allow_override=True)
     with np.errstate(invalid="ignore"):
         raw_geoms = shapely.force_2d(np.asarray(native.to_crs(working_crs).array, dtype=object))
@@ -303,7 +260,7 @@ def projects_from_frame(
                     f"(EPSG:{file_crs.to_epsg()}); check the CRS (--crs), e.g. a prefixed Gauss-Kruger easting needs "
                     "4513-4533, an unprefixed one 4534-4554"
                 )
-            project = _check_attributes(values, label)
+            project = check_attributes(values, label)
             if simple[i]:  # most footprints: already checked, over the whole array
                 project["kind"] = project["kind"] or "area"
                 geoms.append(ready[i])
@@ -334,31 +291,6 @@ def _plain_polygons(geoms: np.ndarray, placed: np.ndarray) -> tuple[np.ndarray, 
     single = simple & (kinds == GeometryType.MULTIPOLYGON) & (parts == 1)
     ready[single] = shapely.get_geometry(geoms[single], 0)
     return simple, ready
-
-
-def _plain_column(column) -> list[Any]:
-    """A column's cells as plain Python values, None for a missing (None, NaN, NA, NaT) or blank one."""
-    missing = column.isna().to_numpy()
-    out = []
-    for value, gone in zip(column.tolist(), missing, strict=True):
-        if isinstance(value, np.generic):
-            value = value.item()
-        if gone or (isinstance(value, str) and not value.strip()):
-            value = None
-        out.append(value)
-    return out
-
-
-def _attribute_columns(frame) -> dict[str, str]:
-    """Map attribute names to the frame's columns (any case, aliases, 10-character shapefile names)."""
-    by_lower = {str(c).lower(): c for c in frame.columns if c != frame.geometry.name}
-    out = {}
-    for name in ATTRIBUTES:
-        for candidate in (name, name[:10], *COLUMN_ALIASES.get(name, ())):
-            if candidate.lower() in by_lower:
-                out[name] = by_lower[candidate.lower()]
-                break
-    return out
 
 
 def _footprint_crs(frame, given, label: str, bounds=None, announce: bool = True):
@@ -430,40 +362,6 @@ class _Silent:
 
 
 _SILENT = _Silent()
-
-
-def _check_attributes(values: dict[str, Any], label: str) -> dict[str, Any]:
-    """Validate and normalise one project's attributes."""
-    where = f"{label}: project {values['id']!r}"
-    out: dict[str, Any] = {"id": values["id"], "name": None if values["name"] is None else str(values["name"])}
-    out["industry"] = (
-        None if values["industry"] is None else industry.from_cell(values["industry"], what=f"{where}: industry")
-    )
-    kind = values["kind"]
-    if kind is not None and str(kind).strip().lower() not in KINDS:
-        raise FootprintError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
-    out["kind"] = None if kind is None else str(kind).strip().lower()
-    for name, vocabulary in (("fuel", FUELS), ("water_source", WATER_SOURCES)):
-        value = values[name]
-        if value is not None:
-            key = str(value).strip()
-            if key.lower() not in vocabulary and key not in vocabulary:
-                raise FootprintError(
-                    f"{where}: {name} {value!r} is not known; use one of {', '.join(sorted(set(vocabulary.values())))}"
-                )
-            value = vocabulary.get(key.lower(), vocabulary.get(key))
-        out[name] = value
-    for name in ("width", "radius", *QUANTITIES):
-        value = values[name]
-        if value is not None:
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise FootprintError(f"{where}: {name} {values[name]!r} is not a number") from None
-            if not np.isfinite(value) or value < 0:
-                raise FootprintError(f"{where}: {name} {values[name]!r} must be a number >= 0")
-        out[name] = value
-    return out
 
 
 def _default_width(project: dict[str, Any], line_widths: dict[str, float], where: str) -> float | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from threelines import industry
-from threelines.footprint import project_record
+from threelines.attributes import project_record
 from threelines.rules.expr import Expr, attribute_refs, bind
 from threelines.rules.load import Rule
 

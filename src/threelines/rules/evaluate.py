@@ -19,8 +19,9 @@ import shapely
 from threelines.layers import LayerData
 from threelines.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs
 from threelines.rules.decide import Decision, applies, decide_cached, not_given
-from threelines.rules.expr import Expr, Template, bind
+from threelines.rules.expr import Expr
 from threelines.rules.load import POLLUTANTS, Rule, offset_fields, remaining_fields
+from threelines.rules.triggers import UNITS_ZH, build_trigger, charged, quantity, rule_texts
 from threelines.verdict import Trigger, Unresolved
 
 
@@ -191,7 +192,7 @@ class _Context:
 
     def message(self, variables: dict[str, Any]) -> dict[str, Any]:
         """The rule's ``message`` and ``translations`` for these variables (see :func:`_texts`)."""
-        return _texts(self.rule, variables, self._messages)
+        return rule_texts(self.rule, variables, self._messages)
 
     def note(self, p: int, reason: str, feature_id=None) -> None:
         """Record that the rule could not be decided for project ``p`` (once per project)."""
@@ -203,11 +204,11 @@ class _Context:
         """Record a trigger for project ``p``, with pair ``k`` as evidence (or none)."""
         if k is None:
             variables = {"project": self.projects[p], "feature": {}}
-            self.triggers.append((p, _trigger(self.rule, self.layer, None, variables, self.message(variables))))
+            self.triggers.append((p, build_trigger(self.rule, self.layer, None, variables, self.message(variables))))
         else:
             variables = self.variables(k)
             f = int(self.pairs.feature[k])
-            self.triggers.append((p, _trigger(self.rule, self.layer, f, variables, self.message(variables))))
+            self.triggers.append((p, build_trigger(self.rule, self.layer, f, variables, self.message(variables))))
 
     def per_feature(self, spatial: np.ndarray):
         """``overlaps`` and ``within_distance``: one trigger per feature that meets the test."""
@@ -312,19 +313,19 @@ class _Context:
         _, unit, label = POLLUTANTS[pollutant]
         feature, share = variables["feature"], variables["overlap_ratio"]
         zone = self.layer.names[int(self.pairs.feature[k])] or self.layer.ids[int(self.pairs.feature[k])]
-        charged = _charged(label, load, total, share, unit)
+        load_text = charged(label, load, total, share, unit)
         if exceeds:
             sentence = {
-                "en": f"{charged['en']} exceeds the remaining capacity of {_num(remaining)} {unit} in {zone}",
-                "zh": f"{charged['zh']}，超过{zone}剩余容量{_num(remaining)} {UNITS_ZH[unit]}",
+                "en": f"{load_text['en']} exceeds the remaining capacity of {quantity(remaining)} {unit} in {zone}",
+                "zh": f"{load_text['zh']}，超过{zone}剩余容量{quantity(remaining)} {UNITS_ZH[unit]}",
             }
             self._fire_capacity(p, k, variables, {**extra, "exceeds": True}, self.rule.outcome, sentence)
         else:
             ratio = next(feature[f] for f in offset_fields(pollutant) if f in feature)
-            offset = _num(load * ratio)
+            offset = quantity(load * ratio)
             sentence = {
-                "en": f"{charged['en']}: offset {offset} {unit} ({_num(ratio)}x) required in {zone}",
-                "zh": f"{charged['zh']}：须在{zone}内削减替代{offset} {UNITS_ZH[unit]}（{_num(ratio)}倍）",
+                "en": f"{load_text['en']}: offset {offset} {unit} ({quantity(ratio)}x) required in {zone}",
+                "zh": f"{load_text['zh']}：须在{zone}内削减替代{offset} {UNITS_ZH[unit]}（{quantity(ratio)}倍）",
             }
             extra.update(offset_ratio=ratio, required_offset=load * ratio, exceeds=False)
             self._fire_capacity(p, k, variables, extra, "conditional", sentence)
@@ -344,7 +345,9 @@ class _Context:
         else:
             message = sentence["en"] + (f"; {texts['message']}" if texts["message"] else "")
         texts = {"message": message, "translations": translations}
-        trigger = _trigger(self.rule, self.layer, int(self.pairs.feature[k]), names, texts, outcome=outcome, **fields)
+        trigger = build_trigger(
+            self.rule, self.layer, int(self.pairs.feature[k]), names, texts, outcome=outcome, **fields
+        )
         self.triggers.append((p, trigger))
 
     def containment(self, footprints: np.ndarray):
@@ -399,23 +402,6 @@ class _Context:
         return bool(area - shapely.area(shapely.intersection(footprint, union)) <= OVERLAP_FLOOR_M2)
 
 
-#: Load units in Chinese.
-UNITS_ZH = {"t/a": "吨/年", "m3/a": "立方米/年"}
-LABELS_ZH = {"water": "用水量"}
-
-
-def _charged(label: str, load: float, total: float, share: float, unit: str) -> dict[str, str]:
-    """The load charged to a zone, in both languages."""
-    if share >= 1:
-        zh = LABELS_ZH.get(label, label)
-        return {"en": f"{label} {_num(load)} {unit}", "zh": f"{zh} {_num(load)} {UNITS_ZH[unit]}"}
-    return {
-        "en": f"{label} {_num(load)} {unit} ({share:.0%} of {_num(total)} {unit}, by area share)",
-        "zh": f"{LABELS_ZH.get(label, label)} {_num(load)} {UNITS_ZH[unit]}"
-        f"（按面积占比{share:.0%}，总量{_num(total)} {UNITS_ZH[unit]}）",
-    }
-
-
 @dataclass(frozen=True)
 class _Decisions:
     """Decisions over pairs, as arrays: whether each holds, and why it is undecided (or None)."""
@@ -438,68 +424,6 @@ def _feature_only(expr: Expr) -> bool:
 
 #: The charge's names a capacity trigger carries.
 CAPACITY_FIELDS = ("pollutant", "project_load", "remaining_load", "offset_ratio", "required_offset")
-
-
-def _num(value: float) -> str:
-    """A quantity with at most two decimals: 12.5, 25, 0.33."""
-    text = f"{value:,.2f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
-
-
-def _message(template: Template, variables: dict[str, Any], cache: dict) -> str:
-    """Render a message; with CEL placeholders, once per distinct value of what they read."""
-    if not template.needs_cel:
-        return template.render(variables)
-    reads = template.reads
-    key = reads.key(variables)
-    if key is None:
-        return template.render(variables, bind(reads.slim(variables)))
-    if key not in cache:
-        cache[key] = template.render(variables, bind(reads.slim(variables)))
-    return cache[key]
-
-
-def _trigger(
-    rule: Rule, layer: LayerData | None, f: int | None, variables: dict[str, Any], texts: dict[str, Any], **extra
-) -> Trigger:
-    """Build the trigger for a rule that fired (no feature: ``f`` is None).
-
-    ``texts`` holds the ``message`` and ``translations`` (see :func:`_texts`); ``extra`` sets more fields.
-    """
-    has_pair = f is not None
-    return Trigger(
-        rule=rule.id,
-        title=rule.title,
-        outcome=extra.pop("outcome", rule.outcome),
-        dimension=rule.dimension,
-        layer=rule.layer,
-        feature_id=layer.ids[f] if has_pair else None,
-        feature_name=layer.names[f] if has_pair else None,
-        overlap_m2=variables["overlap_m2"] if has_pair else None,
-        overlap_ha=variables["overlap_ha"] if has_pair else None,
-        overlap_mu=variables["overlap_mu"] if has_pair else None,
-        overlap_ratio=variables["overlap_ratio"] if has_pair else None,
-        distance_m=variables["distance_m"] if has_pair else None,
-        basis=rule.basis,
-        **texts,
-        **extra,
-    )
-
-
-def _texts(rule: Rule, variables: dict[str, Any], cache: dict) -> dict[str, Any]:
-    """A trigger's ``message`` (in the rule's first language) and its ``translations``.
-
-    Each template is rendered once per distinct value of what it reads (``cache``); a rule that names no
-    language has no translations.
-    """
-    if not rule.message.languages:
-        return {"message": _message(rule.message.templates[0][1], variables, cache), "translations": None}
-    titles = dict(rule.titles)
-    translations = {
-        lang: {"title": titles.get(lang, rule.title), "message": _message(t, variables, cache.setdefault(lang, {}))}
-        for lang, t in rule.message.templates
-    }
-    return {"message": next(iter(translations.values()))["message"], "translations": translations}
 
 
 def evaluate_zonal(rule: Rule, projects: list[dict[str, Any]], stats) -> tuple[list, list]:
@@ -537,7 +461,7 @@ def evaluate_zonal(rule: Rule, projects: list[dict[str, Any]], stats) -> tuple[l
         elif pair.missing and decision.holds:
             unresolved.append((p, Unresolved(rule=rule.id, reason=pair.missing)))
         elif decision.holds and pair.holds:
-            texts = _texts(rule, variables, messages)
-            trigger = _trigger(rule, None, None, variables, texts, statistic=rule.stat, value=zonal.value)
+            texts = rule_texts(rule, variables, messages)
+            trigger = build_trigger(rule, None, None, variables, texts, statistic=rule.stat, value=zonal.value)
             triggers.append((p, trigger))
     return triggers, unresolved

@@ -15,9 +15,9 @@ from typing import Any
 
 from threelines import industry, yamlio
 from threelines.access_list import Clause, read_access_list
+from threelines.attributes import ATTRIBUTES, KINDS
 from threelines.crs import parse_crs
 from threelines.errors import CRSError, IndustryCodeError, RuleError
-from threelines.footprint import ATTRIBUTES, KINDS
 from threelines.layers import unit_codes
 from threelines.manifest import LayerSpec, Manifest
 from threelines.measure import OVERLAP_FLOOR_M2
