@@ -145,13 +145,17 @@ def test_geojson_evidence_areas_match_the_verdict(run, sample_dir, manifest, tmp
         assert area == pytest.approx(trigger["overlap_m2"], abs=0.01)
         assert row.overlap_mu == pytest.approx(trigger["overlap_mu"], abs=1e-4)
     assert not (tmp_path / "p02.source.geojson").exists()  # the input was already EPSG:4490
+    collection = json.loads(out.read_text("utf-8"))
+    assert collection["provenance"]["input"]["path"] == str(site.resolve())
 
 
 def test_evidence_in_the_source_crs_too(run, sample_dir, tmp_path):
     site = sample_dir / "site" / "site.shp"  # CGCS2000 Gauss-Kruger zone 39 (EPSG:4527)
     gpkg = tmp_path / "e.gpkg"
     assert run("screen", site, "-o", gpkg).exit_code == 0
-    assert [name for name, _ in pyogrio.list_layers(gpkg)] == ["evidence_4490", "evidence_source"]
+    assert [name for name, _ in pyogrio.list_layers(gpkg)] == ["evidence_4490", "evidence_source", "provenance"]
+    block = json.loads(pyogrio.read_dataframe(gpkg, layer="provenance")["json"].iloc[0])
+    assert block["input"]["path"] == str(site.resolve())
     national = pyogrio.read_dataframe(gpkg, layer="evidence_4490")
     source = pyogrio.read_dataframe(gpkg, layer="evidence_source")
     assert source.crs.to_epsg() == 4527

@@ -51,7 +51,7 @@ def screen(
     from threelines.engine import screen as run_screen
     from threelines.errors import ThreelinesError
     from threelines.provenance import provenance
-    from threelines.report.formats import choose_format, write_report
+    from threelines.report.formats import CARRY_PROVENANCE, choose_format, write_report
     from threelines.report.i18n import default_language
 
     overrides = options.pop_project_overrides(kwargs)
@@ -67,7 +67,8 @@ def screen(
         for problem in result.problems:
             click.echo(f"Error: {problem}", err=True)
         if result.verdicts:
-            block = provenance(
+            # Hashing every layer is only worth it for the reports that carry it.
+            block = None if fmt not in CARRY_PROVENANCE else provenance(
                 manifest, ruleset, source=source, wkt=wkt,
                 options={"crs": crs, "encoding": encoding, **{k: v for k, v in overrides.items() if v is not None}},
             )  # fmt: skip

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from threelines.errors import OutputError
+
+#: Formats whose reports carry the provenance block (the text summary does not).
+CARRY_PROVENANCE = ("json", "html", "markdown", "geojson", "gpkg")
 
 #: Formats, and the output extensions that choose them.
 FORMATS = ("text", "json", "html", "markdown", "geojson", "gpkg")
@@ -92,8 +96,11 @@ def write_report(
         if output is None:
             if fmt == "gpkg":
                 raise OutputError("a GeoPackage is a file: give -o NAME.gpkg")
-            return frame.to_crs(4490).to_json(drop_id=True, ensure_ascii=False) + "\n"
-        write_evidence(frame, output, fmt, screening.crs, overwrite=overwrite)
+            collection = json.loads(frame.to_crs(4490).to_json(drop_id=True))
+            if provenance is not None:
+                collection["provenance"] = provenance
+            return json.dumps(collection, ensure_ascii=False) + "\n"
+        write_evidence(frame, output, fmt, screening.crs, overwrite=overwrite, provenance=provenance)
         return None
     if output is None:
         return text

@@ -8,6 +8,7 @@ EPSG:4490 and a sibling ``NAME.source.geojson`` in the footprint's CRS.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -28,9 +29,19 @@ def evidence_paths(path: Path, fmt: str, source_crs: CRS | None) -> list[Path]:
 
 
 def write_evidence(
-    frame: gpd.GeoDataFrame, path: str | Path, fmt: str, source_crs: CRS | None, *, overwrite: bool = False
+    frame: gpd.GeoDataFrame,
+    path: str | Path,
+    fmt: str,
+    source_crs: CRS | None,
+    *,
+    overwrite: bool = False,
+    provenance: dict | None = None,
 ) -> list[Path]:
     """Write the evidence layer (``fmt`` ``geojson`` or ``gpkg``) without replacing files unless asked.
+
+    The provenance block goes with it: a ``provenance`` member of each
+    GeoJSON FeatureCollection, a ``provenance`` table (one row, the block as
+    JSON) in a GeoPackage.
 
     Returns
     -------
@@ -53,11 +64,18 @@ def write_evidence(
             tmp = _temp_beside(path)
             for layer, data in versions:
                 pyogrio.write_dataframe(data, tmp, layer=layer, driver="GPKG", append=layer != "evidence_4490")
+            if provenance is not None:
+                table = gpd.pd.DataFrame({"json": [json.dumps(provenance, ensure_ascii=False)]})
+                pyogrio.write_dataframe(table, tmp, layer="provenance", driver="GPKG", append=True)
             os.replace(tmp, path)
         else:
             for target, (layer, data) in zip(targets, versions, strict=False):
                 tmp = _temp_beside(target)
                 pyogrio.write_dataframe(data, tmp, layer=layer, driver="GeoJSON")
+                if provenance is not None:
+                    collection = json.loads(tmp.read_text("utf-8"))
+                    collection["provenance"] = provenance  # a foreign member: GIS software ignores it
+                    tmp.write_text(json.dumps(collection, ensure_ascii=False), encoding="utf-8")
                 os.replace(tmp, target)
     except (OSError, pyogrio.errors.DataSourceError) as exc:
         raise OutputError(f"{path}: cannot write the evidence layer ({exc})") from None
