@@ -177,3 +177,47 @@ def test_verify_sees_a_changed_table(run, pg, pushed, sample_dir, tmp_path):
         lines[0] == "P02: verdict reject -> conditional; trigger redline-overlap (reject, feature HX360121010) is gone"
     )
     assert lines[1].startswith(f"input changed: layer 'redline' {url}?table={schema}.redline: changed (sha256 ")
+
+
+def test_push_protects_tables_in_a_mixed_case_schema(run, pg, sample_dir, tmp_path):
+    import psycopg
+
+    url, schema = pg
+    mixed = schema.replace("t_", "Mixed_")
+    args = ("layers", "push", sample_dir / "layers.yaml", "--to", url + "?sslmode=disable", "--schema", mixed)
+    try:
+        assert run(*args, "-o", tmp_path / "a.yaml").exit_code == 0
+        assert f"?sslmode=disable&table={mixed}.redline" in (tmp_path / "a.yaml").read_text("utf-8")
+        again = run(*args, "-o", tmp_path / "b.yaml")
+        assert again.exit_code == 2
+        assert again.stderr.strip() == f"Error: table {mixed}.redline exists; give --overwrite to replace it"
+        bad = run(
+            "layers",
+            "push",
+            sample_dir / "layers.yaml",
+            "--to",
+            url,
+            "--schema",
+            "my-schema",
+            "-o",
+            tmp_path / "c.yaml",
+        )
+        assert bad.exit_code == 2
+        assert bad.stderr.strip() == "Error: --schema: 'my-schema' is not a plain name (letters, digits, _)"
+    finally:
+        with psycopg.connect(url) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{mixed}" CASCADE')
+
+
+def test_a_manifest_query_is_one_select(run, pg, pushed, sample_dir, tmp_path, monkeypatch):
+    url, schema = pg
+    monkeypatch.setenv("DB", url)
+    text = pushed.read_text("utf-8").replace(
+        f"path: {url}?table={schema}.redline",
+        f'source: {{dsn_env: DB, query: "SELECT * FROM {schema}.redline; DROP TABLE {schema}.units"}}',
+    )
+    manifest = tmp_path / "q.yaml"
+    manifest.write_text(text, encoding="utf-8")
+    result = run("screen", sample_dir / "projects" / "P01.geojson", "--layers", manifest)
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith("layer 'redline': query must be one SELECT, without ';'")

@@ -32,7 +32,7 @@ from threelines.errors import OutputError, ThreelinesError
 from threelines.footprint import Projects, read_projects_in_pieces
 from threelines.layer_cache import cache_folder
 from threelines.manifest import Manifest
-from threelines.provenance import provenance
+from threelines.provenance import setup_digest, setup_provenance, with_input
 from threelines.rules import RuleSet
 from threelines.summary import summary_row, write_summaries
 
@@ -131,11 +131,12 @@ def run_batch(
         If ``out`` exists and is not a batch output (without ``overwrite``).
     """
     out = _prepare(Path(out), overwrite)
-    digest = inputs_digest(manifest, rules)
+    options = {"crs": crs, "encoding": encoding, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    shared = setup_provenance(manifest, rules, options)  # every layer and rule file hashed once for the run
+    digest = setup_digest(shared)
     done, rows = _earlier(out / RESULTS)
     result = BatchResult()
-    options = {"crs": crs, "encoding": encoding, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    _write_provenance(out, manifest, rules, inputs, options)
+    _write_provenance(out, shared, inputs)
     if reports is not None:
         reports = Reports(Path(reports), reports_format, lang or "en")
         reports.folder.mkdir(parents=True, exist_ok=True)
@@ -165,7 +166,7 @@ def run_batch(
             if reports is None:
                 return None
             if source not in stamps:
-                stamps[source] = provenance(manifest, rules, source=source, options=options)
+                stamps[source] = with_input(shared, source)
             return stamps[source]
 
         def chunks():
@@ -195,32 +196,16 @@ def run_batch(
     return result
 
 
-def inputs_digest(manifest: Manifest, rules: RuleSet) -> str:
-    """A hash of everything a verdict depends on besides the project: manifest, layers, rules, list."""
-    from threelines.provenance import dataset_sha256, layer_sha256, rule_files
-
-    parts = [dataset_sha256(manifest.path)]
-    parts += [f"{spec.name}:{layer_sha256(spec)}" for spec in manifest.layers.values()]
-    parts += [f"{path.name}:{dataset_sha256(path)}" for path in rule_files(rules)]
-    return hashlib.sha256("\n".join(str(p) for p in parts).encode()).hexdigest()
-
-
-def project_hash(projects: Projects, i: int, digest: str) -> str:
-    """A project's input hash: its attributes and geometry, under the inputs' digest."""
-    return _hash(projects.attrs[i], shapely.to_wkb(projects.geometry[i]), digest)
-
-
 def project_hashes(projects: Projects, digest: str) -> list[str]:
-    """:func:`project_hash` of every project (the geometries converted to WKB in one call)."""
+    """Each project's input hash: its attributes and geometry (as WKB), under the run's ``digest``."""
     wkbs = shapely.to_wkb(projects.geometry) if len(projects) else []
-    return [_hash(attrs, wkb, digest) for attrs, wkb in zip(projects.attrs, wkbs, strict=True)]
-
-
-def _hash(attrs: dict[str, Any], wkb: bytes, digest: str) -> str:
-    h = hashlib.sha256(digest.encode())
-    h.update(json.dumps(attrs, sort_keys=True, default=str).encode())
-    h.update(wkb)
-    return h.hexdigest()[:32]
+    out = []
+    for attrs, wkb in zip(projects.attrs, wkbs, strict=True):
+        h = hashlib.sha256(digest.encode())
+        h.update(json.dumps(attrs, sort_keys=True, default=str).encode())
+        h.update(wkb)
+        out.append(h.hexdigest()[:32])
+    return out
 
 
 def _prepare(out: Path, overwrite: bool) -> Path:
@@ -277,14 +262,11 @@ def _pieces(source: str, manifest: Manifest, crs, encoding, overrides, piece: in
         yield Projects(source=source, attrs=[], geometry=np.empty(0, dtype=object), area_m2=np.empty(0)), [str(exc)]
 
 
-def _write_provenance(out: Path, manifest: Manifest, rules: RuleSet, inputs: list[str], options: dict) -> None:
+def _write_provenance(out: Path, shared: dict, inputs: list[str]) -> None:
     """``provenance.json``: what this run's verdicts were computed from (the inputs with their sha256)."""
-    from threelines.provenance import dataset_sha256, input_path
     from threelines.report import write_output
 
-    block = provenance(manifest, rules, source=None, options=options)
-    block.pop("input")
-    block["inputs"] = [{"path": str(input_path(s).resolve()), "sha256": dataset_sha256(input_path(s))} for s in inputs]
+    block = {**shared, "inputs": [with_input(shared, s)["input"] for s in inputs]}
     write_output(json.dumps(block, ensure_ascii=False, indent=1) + "\n", out / PROVENANCE, overwrite=True)
 
 

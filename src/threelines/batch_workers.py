@@ -69,10 +69,12 @@ def init_worker(
     _WORKER.update(manifest=manifest, rules=rules, layers={}, cache_dir=cache_dir, lang=lang, reports=reports)
 
 
-def screen_chunk(task: tuple[Projects, str, list[str]]) -> list[tuple[str, tuple]]:
+def screen_chunk(task: tuple[Projects, str, list[str], dict | None]) -> list[tuple[str, tuple]]:
     """Screen one chunk (in a worker or in this process) into results lines and summary rows.
 
-    The JSON is made here, in the worker, so that the parent only writes it.
+    ``task`` is the chunk's projects, their input, their input hashes and the
+    provenance block their reports carry. The JSON is made here, in the
+    worker, so that the parent only writes it.
     """
     from threelines.engine import screen_checked
 

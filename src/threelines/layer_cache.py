@@ -33,7 +33,7 @@ from pyproj import CRS
 
 from threelines.layers import LayerData, read_layer
 from threelines.manifest import LayerSpec
-from threelines.provenance import data_files
+from threelines.provenance import data_files, sha256_files
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +66,7 @@ def cache_key(spec: LayerSpec, working_crs: CRS) -> str:
         "geos": shapely.geos_version_string, "proj": pyproj.proj_version_str,
     }  # fmt: skip
     digest.update(json.dumps(options, sort_keys=True, default=str).encode())
-    for path in data_files(spec.path):
-        digest.update(path.suffix.lower().encode())
-        with path.open("rb") as fh:
-            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                digest.update(block)
+    digest.update(sha256_files(data_files(spec.path)).encode())
     return digest.hexdigest()
 
 

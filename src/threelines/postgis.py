@@ -4,8 +4,9 @@ A manifest layer names its database by a ``postgresql://`` URL in ``path``
 (``?table=schema.name``) or by a ``source:`` block whose connection string
 comes from an environment variable. Passwords never go in a manifest: libpq
 takes them from ``PGPASSWORD`` or ``~/.pgpass``. Reads go through the
-table's GiST index (``geom && envelope``) in read-only transactions, so a
-manifest's query can only read.
+table's GiST index (``geom && envelope``) in read-only transactions, and a
+manifest's query must be one SELECT; a database role that may only read is
+the real safeguard against a manifest from an untrusted source.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ PG_DTYPES = {
     "timestamp with time zone": "datetime64[ms]",
 }  # fmt: skip
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
 
 
 @dataclass(frozen=True)
@@ -107,18 +108,22 @@ def parse_source(entry: dict[str, Any], where: str) -> PostgisSource:
         rest = "&".join(f"{k}={v[0]}" for k, v in params.items())
         dsn = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, ""))
         label = urlunsplit((parts.scheme, parts.netloc, parts.path, f"table={table}", ""))
-    if table and not _IDENTIFIER.match(table):
+    if table and not IDENTIFIER.match(table):
         raise ManifestError(f"{where}: layer {name!r}: table {table!r} is not a plain [schema.]name")
-    if query is not None and not query.lstrip().lower().startswith(("select", "with")):
-        raise ManifestError(f"{where}: layer {name!r}: query must be a SELECT")
+    if query is not None and (not query.lstrip().lower().startswith(("select", "with")) or ";" in query):
+        raise ManifestError(f"{where}: layer {name!r}: query must be one SELECT, without ';'")
     return PostgisSource(dsn=dsn, table=table, query=query, label=label)
 
 
 def connect(source: PostgisSource):
-    """A read-only connection (its transactions cannot write)."""
+    """A connection whose transactions are read-only (on the server's side too).
+
+    This keeps a mistaken query from writing; the real safeguard against a
+    hostile manifest is a database role that may only read.
+    """
     import psycopg
 
-    conn = psycopg.connect(source.dsn, connect_timeout=10)
+    conn = psycopg.connect(source.dsn, connect_timeout=10, options="-c default_transaction_read_only=on")
     conn.read_only = True
     return conn
 
@@ -211,7 +216,8 @@ def content_sha256(source: PostgisSource, order_by: str | None) -> str | None:
     import psycopg
     from psycopg import sql
 
-    order = sql.SQL(" ORDER BY {}").format(sql.Identifier(order_by)) if order_by else sql.SQL("")
+    # Rows sharing an id (or without one) are ordered by their own hash, so the order is stable.
+    order = sql.SQL(" ORDER BY {}, 1").format(sql.Identifier(order_by)) if order_by else sql.SQL(" ORDER BY 1")
     query = sql.SQL("SELECT md5(t::text) FROM {} AS t{}").format(
         sql.Identifier(*source.table.split(".")) if source.table else sql.SQL("({})").format(sql.SQL(source.query)),
         order,

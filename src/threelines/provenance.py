@@ -107,18 +107,13 @@ def provenance(
         ``tool_version``, ``manifest``, ``layers``, ``rules``, ``input``,
         ``crs``, ``options`` and ``screened_at``.
     """
+    return with_input(setup_provenance(manifest, rules, options, screened_at), source, wkt)
+
+
+def setup_provenance(manifest, rules, options: dict[str, Any] | None = None, screened_at: datetime | None = None):
+    """The part of a provenance block every project of a run shares (hashed once): all but ``input``."""
     from threelines import __version__
 
-    if wkt is not None:
-        given = {"path": None, "wkt": wkt, "sha256": hashlib.sha256(wkt.encode()).hexdigest()}
-    elif source in (None, "-"):
-        given = {"path": source, "sha256": None}  # standard input: there is no file to hash again
-    else:
-        path = input_path(source)
-        layer = source.rsplit(":", 1)[1] if path != Path(source) else None
-        given = {"path": str(path.resolve()), "sha256": dataset_sha256(path)}
-        if layer:
-            given["layer"] = layer
     when = (screened_at or datetime.now(UTC)).astimezone(UTC)
     return {
         "tool_version": __version__,
@@ -132,11 +127,32 @@ def provenance(
             for spec in manifest.layers.values()
         ],
         "rules": [{"path": str(p.resolve()), "sha256": dataset_sha256(p)} for p in rule_files(rules)],
-        "input": given,
         "crs": manifest.working_crs.to_wkt(),
         "options": {k: v for k, v in (options or {}).items() if v is not None},
         "screened_at": when.isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
+
+
+def with_input(block: dict[str, Any], source: str | None, wkt: str | None = None) -> dict[str, Any]:
+    """A shared block completed with one input (its path and sha256, or the WKT)."""
+    if wkt is not None:
+        given = {"path": None, "wkt": wkt, "sha256": hashlib.sha256(wkt.encode()).hexdigest()}
+    elif source in (None, "-"):
+        given = {"path": source, "sha256": None}  # standard input: there is no file to hash again
+    else:
+        path = input_path(source)
+        given = {"path": str(path.resolve()), "sha256": dataset_sha256(path)}
+        if path != Path(source):
+            given["layer"] = source.rsplit(":", 1)[1]
+    return {**block, "input": given}
+
+
+def setup_digest(block: dict[str, Any]) -> str:
+    """One hash of what a shared block names: manifest, layers and rule files (not the time or options)."""
+    parts = [block["manifest"]["sha256"]]
+    parts += [f"{e['name']}:{e['sha256']}" for e in block["layers"]]
+    parts += [f"{Path(e['path']).name}:{e['sha256']}" for e in block["rules"]]
+    return hashlib.sha256("\n".join(str(p) for p in parts).encode()).hexdigest()
 
 
 def changed_inputs(recorded: dict[str, Any], manifest=None) -> list[str]:

@@ -13,13 +13,14 @@ import io
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import shapely
 
 from threelines.errors import ManifestError, OutputError
 from threelines.manifest import Manifest
+from threelines.postgis import IDENTIFIER
 
 #: Declared field types (numpy dtype names, as the manifest check reads them) and the PostgreSQL type that keeps them.
 PG_TYPES = {"int": "bigint", "uint": "bigint", "float": "double precision", "bool": "boolean", "datetime": "timestamp"}
@@ -65,6 +66,8 @@ def push_layers(
 
     if urlsplit(url).password:
         raise ManifestError("--to: the URL holds a password; give it in PGPASSWORD or ~/.pgpass instead")
+    if not IDENTIFIER.match(schema) or "." in schema:
+        raise ManifestError(f"--schema: {schema!r} is not a plain name (letters, digits, _)")
     out = Path(out)
     if out.exists() and not overwrite:
         raise OutputError(f"{out}: exists; give --overwrite to replace it, or another -o")
@@ -84,13 +87,15 @@ def push_layers(
                     raise ManifestError(f"layer {spec.name!r} is in PostGIS already ({spec.location})")
                 frame = read_frame(spec)
                 table = f"{schema}.{spec.name}"
-                count = _copy_table(conn, table, frame, spec, overwrite)
+                count, srid = _copy_table(conn, table, frame, spec, overwrite)
                 for key in ("layer", "encoding", "path", "source"):
                     entry.pop(key, None)
                 if dsn_env:
                     entry["source"] = {"dsn_env": dsn_env, "table": table}
                 else:
-                    entry["path"] = f"{url.rstrip('/')}?table={table}"
+                    entry["path"] = _table_url(url, table)
+                if srid != spec.crs.to_epsg():  # stored in CGCS2000 lon/lat: the SRID says so
+                    entry.pop("crs", None)
                 entry.setdefault("id_field", "fid")  # the file's FIDs were its ids; the table keeps them
                 lines.append(f"{spec.name}: {count} features -> {table}")
     except psycopg.Error as exc:
@@ -100,12 +105,20 @@ def push_layers(
     return lines
 
 
-def _copy_table(conn, table: str, frame, spec, overwrite: bool) -> int:
-    """Create ``table`` for a layer's frame and copy its rows in; return the row count."""
+def _table_url(url: str, table: str) -> str:
+    """The push URL with ``table=`` added to whatever query it has (``sslmode=...``)."""
+    parts = urlsplit(url)
+    query = "&".join(q for q in (parts.query, f"table={table}") if q)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def _copy_table(conn, table: str, frame, spec, overwrite: bool) -> tuple[int, int]:
+    """Create ``table`` for a layer's frame and copy its rows in; return the row count and the SRID."""
     from psycopg import sql
 
     name = sql.Identifier(*table.split("."))
-    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]
+    # The name as the table is created (quoted): to_regclass would fold an unquoted one to lower case.
+    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name.as_string(conn),)).fetchone()[0]
     if exists and not overwrite:
         raise OutputError(f"table {table} exists; give --overwrite to replace it")
     srid = spec.crs.to_epsg()
@@ -138,7 +151,7 @@ def _copy_table(conn, table: str, frame, spec, overwrite: bool) -> int:
         copy.write(buffer.getvalue())
     conn.execute(sql.SQL("CREATE INDEX ON {} USING gist (geom)").format(name))
     conn.execute(sql.SQL("ANALYZE {}").format(name))
-    return len(frame)
+    return len(frame), srid
 
 
 def _cell(value: Any, pg_type: str) -> str:

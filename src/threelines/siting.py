@@ -28,6 +28,7 @@ from pyproj import CRS
 
 from threelines.errors import ThreelinesError
 from threelines.manifest import Manifest
+from threelines.measure import M2_PER_MU
 from threelines.rules import RuleSet
 
 #: Radius (m) of the footprint that stands for any site inside a piece.
@@ -91,7 +92,7 @@ class Siting:
         frame = frame.sort_values(["area_m2", "outcome"], ascending=[False, True], kind="stable").reset_index(drop=True)
         frame.insert(0, "rank", np.arange(1, len(frame) + 1))
         frame["area_ha"] = frame["area_m2"] / 1e4
-        frame["area_mu"] = frame["area_m2"] / (10000 / 15)
+        frame["area_mu"] = frame["area_m2"] / M2_PER_MU
         # The centroid, and a point surely inside (the centroid of a C-shaped area lies outside it).
         centroid = gpd.GeoSeries(shapely.centroid(frame.geometry.to_numpy()), crs=self.crs).to_crs(4490)
         frame["centroid_lon"], frame["centroid_lat"] = centroid.x.round(6), centroid.y.round(6)
@@ -153,7 +154,7 @@ def siting(manifest: Manifest, rules: RuleSet, profile: dict[str, Any], region=N
     zones = zones.sort_values(["order", "rules"], kind="stable").drop(columns="order").reset_index(drop=True)
     zones["area_m2"] = zones.area
     zones["area_ha"] = zones["area_m2"] / 1e4
-    zones["area_mu"] = zones["area_m2"] / (10000 / 15)
+    zones["area_mu"] = zones["area_m2"] / M2_PER_MU
     return Siting(zones=zones, region=region, pieces=len(pieces), crs=working)
 
 
@@ -197,7 +198,10 @@ def _overlay(lines: list, region) -> np.ndarray:
 
 
 def _screen_pieces(pieces: np.ndarray, manifest: Manifest, rules: RuleSet, profile: dict[str, Any]):
-    """Each piece's outcome and fired rules, from a small footprint inside it screened like any site."""
+    """Each piece's outcome and fired rules, from a small footprint inside it screened like any site.
+
+    Slivers take the outcome and rules of the nearest piece that is not one.
+    """
     from threelines.engine import screen_projects
 
     points = shapely.point_on_surface(pieces)
@@ -212,7 +216,7 @@ def _screen_pieces(pieces: np.ndarray, manifest: Manifest, rules: RuleSet, profi
         fired.append(",".join(sorted({t.rule for t in verdict.triggers})))
     area = shapely.area(pieces)
     small = (area < SLIVER_M2) | (2 * area / shapely.length(pieces) < SLIVER_WIDTH_M)
-    if small.any() and (~small).any():  # slivers take the outcome of the piece they touch most
+    if small.any() and (~small).any():
         big = np.flatnonzero(~small)
         tree = shapely.STRtree(pieces[big])
         for i in np.flatnonzero(small):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from threelines.errors import OutputError
 from threelines.manifest import Manifest
+from threelines.measure import M2_PER_MU
 from threelines.rules import RuleSet
 
 
@@ -49,20 +49,28 @@ def write_siting(
     for target in targets:
         if target.exists() and not overwrite:
             raise OutputError(f"{target}: exists; give --overwrite to replace it, or another -o")
+    if not output.parent.is_dir():
+        raise OutputError(f"{output}: folder {output.parent} does not exist; create it or give another -o")
 
     region, where = None, "the manifest's boundary"
     if region_file:
         from threelines.footprint import read_projects
+        from threelines.siting import SitingError
 
         projects = read_projects(region_file, manifest.working_crs, crs=crs)
-        region, where = shapely.union_all(projects.geometry), region_file
+        if projects.problems:
+            raise SitingError(projects.problems[0])
+        areas = projects.geometry[shapely.area(projects.geometry) > 0] if len(projects) else projects.geometry
+        if not len(areas):
+            raise SitingError(f"{region_file}: holds no polygon; the region to zone must be an area")
+        region, where = shapely.union_all(areas), region_file
     elif adcode:
         region, where = region_from_boundary(manifest, adcode), f"adcode {adcode}"
     result = siting(manifest, rules, profile, region)
     units = read_layer(manifest.unit_layer, manifest.working_crs) if manifest.unit_layer else None
     candidates = result.candidates(min_area_ha * 1e4, units) if min_area_ha else None
 
-    _write_layers(result.zones, candidates, output, candidates_json, overwrite)
+    _write_layers(result.zones, candidates, output, candidates_json)
     png = render_zones(result, candidates, lang, "png")
     _write_bytes(png, stem.with_suffix(".png"))
     block = provenance(manifest, rules, source=region_file, options={"adcode": adcode, "crs": crs, **profile})
@@ -72,30 +80,22 @@ def write_siting(
     return _summary_lines(result, candidates, targets)
 
 
-def _write_layers(zones, candidates, output: Path, candidates_json: Path, overwrite: bool) -> None:
-    """Zones (and candidates) in EPSG:4490, written to a temporary file first."""
+def _write_layers(zones, candidates, output: Path, candidates_json: Path) -> None:
+    """Zones (and candidates) in EPSG:4490, each file written to a temporary one first."""
     import pyogrio
 
-    from threelines.report.geo import _temp_beside
+    from threelines.report.geo import written_atomically
 
-    gpkg = output.suffix.lower() == ".gpkg"
-    layers = [("zones", zones, output)]
-    if candidates is not None:
-        layers.append(("candidates", candidates, output if gpkg else candidates_json))
-    tmp = _temp_beside(output) if gpkg else None
-    try:
-        for layer, frame, target in layers:
-            data = frame.to_crs(4490)
-            if gpkg:
-                pyogrio.write_dataframe(data, tmp, layer=layer, driver="GPKG", append=layer != "zones")
-            else:
-                single = _temp_beside(target)
-                pyogrio.write_dataframe(data, single, layer=layer, driver="GeoJSON")
-                os.replace(single, target)
-        if gpkg:
-            os.replace(tmp, output)
-    except (OSError, pyogrio.errors.DataSourceError) as exc:
-        raise OutputError(f"{output}: cannot write the zones ({exc})") from None
+    if output.suffix.lower() == ".gpkg":
+        with written_atomically(output) as tmp:
+            pyogrio.write_dataframe(zones.to_crs(4490), tmp, layer="zones", driver="GPKG")
+            if candidates is not None:
+                pyogrio.write_dataframe(candidates.to_crs(4490), tmp, layer="candidates", driver="GPKG", append=True)
+        return
+    for frame, target, layer in ((zones, output, "zones"), (candidates, candidates_json, "candidates")):
+        if frame is not None:
+            with written_atomically(target) as tmp:
+                pyogrio.write_dataframe(frame.to_crs(4490), tmp, layer=layer, driver="GeoJSON")
 
 
 def _write_bytes(data: bytes, path: Path) -> None:
@@ -119,10 +119,7 @@ def _document(result, candidates, profile, where: str, lang: str, block) -> dict
         "generated_by": w["generated_by"].format(version=__version__),
         "region": where,
         "profile": ", ".join(f"{k}={v}" for k, v in profile.items()) or w["not_given"],
-        "summary": [
-            {"outcome": o, "word": w[o], "km2": f"{a / 1e6:,.2f}", "ha": f"{a / 1e4:,.2f}", "mu": f"{a * 0.0015:,.0f}"}
-            for o, a in summary.items()
-        ],
+        "summary": [_area_row(o, a, w) for o, a in summary.items()],
         "zones": [
             {"outcome": z.outcome, "word": w[z.outcome], "rules": z.rules.replace(",", ", "), "ha": f"{z.area_ha:,.2f}"}
             for z in result.zones.itertuples()
@@ -130,6 +127,11 @@ def _document(result, candidates, profile, where: str, lang: str, block) -> dict
         "candidates": None if candidates is None else [_candidate(c, w) for c in candidates.itertuples()],
         "provenance": provenance_rows(block, lang),
     }
+
+
+def _area_row(outcome: str, m2: float, w: dict[str, str]) -> dict[str, str]:
+    return {"outcome": outcome, "word": w[outcome], "km2": f"{m2 / 1e6:,.2f}", "ha": f"{m2 / 1e4:,.2f}",
+            "mu": f"{m2 / M2_PER_MU:,.0f}"}  # fmt: skip
 
 
 def _candidate(c, w: dict[str, str]) -> dict[str, Any]:
@@ -143,7 +145,7 @@ def _summary_lines(result, candidates, written) -> list[str]:
     """Area by outcome (km2, ha, mu), the candidates, and the files written."""
     lines = [f"{'outcome':<12} {'km2':>10} {'ha':>12} {'mu':>14}"]
     for outcome, area in result.summary().items():
-        lines.append(f"{outcome:<12} {area / 1e6:>10,.2f} {area / 1e4:>12,.2f} {area * 15 / 1e4:>14,.0f}")
+        lines.append(f"{outcome:<12} {area / 1e6:>10,.2f} {area / 1e4:>12,.2f} {area / M2_PER_MU:>14,.0f}")
     if candidates is not None:
         lines.append(f"{len(candidates)} candidate area(s):")
         for c in candidates.itertuples():

@@ -45,6 +45,8 @@ def read_report(path: str | Path) -> list[dict[str, Any]]:
         text = path.read_text("utf-8")
     except OSError as exc:
         raise ReportError(f"{path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ReportError(f"{path}: is not UTF-8 text; give a report of screen --format json") from None
     try:
         records = [json.loads(text)] if text.lstrip().startswith("{") and "\n{" not in text.strip() else None
         if records is None:
@@ -58,7 +60,26 @@ def read_report(path: str | Path) -> list[dict[str, Any]]:
             raise ReportError(
                 f"{path}: record {i} has no provenance block; verify reads the JSON that screen --format json writes"
             )
+        missing = _missing_keys(record)
+        if missing:
+            raise ReportError(f"{path}: record {i} lacks {missing}; it was not written by threelines screen")
     return records
+
+
+def _missing_keys(record: dict[str, Any]) -> str | None:
+    """The first key a re-screen needs that a record does not have, or None."""
+    block = record["provenance"]
+    needs = [
+        (record, "project", dict), (record.get("project", {}), "id", str), (record, "verdict", str),
+        (block, "manifest", dict), (block.get("manifest", {}), "path", str), (block, "rules", list),
+        (block, "input", dict), (block, "layers", list),
+    ]  # fmt: skip
+    for where, key, kind in needs:
+        if not isinstance(where, dict) or not isinstance(where.get(key), kind):
+            return f"'{key}'"
+    if not block["rules"] or not all(isinstance(r, dict) and isinstance(r.get("path"), str) for r in block["rules"]):
+        return "'rules[].path'"
+    return None
 
 
 def trigger_keys(record: dict[str, Any]) -> set[tuple]:

@@ -66,20 +66,16 @@ def batch(
     repeated runs skip parsing them. Exit codes: 0 done,
     1 a verdict reached --fail-on, 2 a project or input could not be read.
     """
-    from threelines import sample
     from threelines.batch import default_jobs, run_batch
     from threelines.errors import ThreelinesError
-    from threelines.manifest import load_manifest
     from threelines.report.i18n import default_language
-    from threelines.rules import load_rules
 
     if scheduler and engine != "dask":
         raise click.UsageError("--scheduler is for --engine dask")
     overrides = options.pop_project_overrides(kwargs)
     quiet = (ctx.obj or {}).get("quiet", False)
     try:
-        manifest = load_manifest(layers or sample.manifest_path())
-        ruleset = load_rules(rules or sample.rules_path(), manifest)
+        manifest, ruleset = options.load_inputs(layers, rules)
         result = run_batch(
             list(inputs), out, manifest, ruleset, crs=crs, encoding=encoding, overrides=overrides,
             jobs=jobs or default_jobs(), chunk_size=chunk_size, overwrite=overwrite, progress=not quiet,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from threelines import __version__
+from threelines.measure import M2_PER_MU
 from threelines.report.i18n import pick, words
 from threelines.verdict import Trigger, Verdict
 
@@ -25,7 +26,7 @@ def area_text(m2: float | None, w: dict[str, str]) -> str:
     """An area in m2, ha and mu, as Chinese land documents give it."""
     if m2 is None:
         return ""
-    return f"{m2:,.2f} {w['m2']} / {m2 / 1e4:,.4f} {w['ha']} / {m2 / (10000 / 15):,.2f} {w['mu']}"
+    return f"{m2:,.2f} {w['m2']} / {m2 / 1e4:,.4f} {w['ha']} / {m2 / M2_PER_MU:,.2f} {w['mu']}"
 
 
 def trigger_text(trigger: Trigger, key: str, lang: str) -> str:
@@ -34,7 +35,7 @@ def trigger_text(trigger: Trigger, key: str, lang: str) -> str:
     return pick({k: v[key] for k, v in translations.items() if key in v}, getattr(trigger, key), lang)
 
 
-def project_view(verdict: Verdict, lang: str, map_svg: str | None = None) -> dict[str, Any]:
+def project_view(verdict: Verdict, lang: str) -> dict[str, Any]:
     """One project's section of a report."""
     w = words(lang)
     p = verdict.project
@@ -49,7 +50,7 @@ def project_view(verdict: Verdict, lang: str, map_svg: str | None = None) -> dic
         "verdict": verdict.verdict,
         "verdict_word": w[verdict.verdict],
         "counts": w["n_triggers"].format(reject=outcomes.count("reject"), conditional=outcomes.count("conditional")),
-        "map_svg": map_svg,
+        "map_svg": None,  # the HTML page fills it in
         "triggers": [
             {
                 "rule": t.rule,
@@ -110,9 +111,7 @@ def provenance_rows(provenance: dict[str, Any] | None, lang: str) -> list[tuple[
     return rows
 
 
-def build(
-    verdicts: list[Verdict], lang: str, *, maps: list[str | None] | None = None, provenance: dict | None = None
-) -> dict[str, Any]:
+def build(verdicts: list[Verdict], lang: str, *, provenance: dict | None = None) -> dict[str, Any]:
     """The whole report's content.
 
     Parameters
@@ -120,18 +119,15 @@ def build(
     verdicts : list of Verdict
     lang : str
         ``zh`` or ``en``.
-    maps : list of str, optional
-        Per verdict, its map as SVG markup.
     provenance : dict, optional
         The provenance block (see :mod:`threelines.provenance`).
     """
     w = words(lang)
-    maps = maps or [None] * len(verdicts)
     return {
         "lang": lang,
         "w": w,
         "title": w["report_title"],
         "generated_by": w["generated_by"].format(version=__version__),
-        "projects": [project_view(v, lang, m) for v, m in zip(verdicts, maps, strict=True)],
+        "projects": [project_view(v, lang) for v in verdicts],
         "provenance": provenance_rows(provenance, lang),
     }

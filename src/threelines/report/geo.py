@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
@@ -59,32 +60,43 @@ def write_evidence(
     versions = [("evidence_4490", national)]
     if source_crs is not None and source_crs != NATIONAL:
         versions.append(("evidence_source", frame.to_crs(source_crs)))
-    try:
-        if fmt == "gpkg":
-            tmp = _temp_beside(path)
+    if fmt == "gpkg":
+        with written_atomically(path) as tmp:
             for layer, data in versions:
                 pyogrio.write_dataframe(data, tmp, layer=layer, driver="GPKG", append=layer != "evidence_4490")
             if provenance is not None:
                 table = gpd.pd.DataFrame({"json": [json.dumps(provenance, ensure_ascii=False)]})
                 pyogrio.write_dataframe(table, tmp, layer="provenance", driver="GPKG", append=True)
-            os.replace(tmp, path)
-        else:
-            for target, (layer, data) in zip(targets, versions, strict=False):
-                tmp = _temp_beside(target)
+    else:
+        for target, (layer, data) in zip(targets, versions, strict=False):
+            with written_atomically(target) as tmp:
                 pyogrio.write_dataframe(data, tmp, layer=layer, driver="GeoJSON")
                 if provenance is not None:
                     collection = json.loads(tmp.read_text("utf-8"))
                     collection["provenance"] = provenance  # a foreign member: GIS software ignores it
                     tmp.write_text(json.dumps(collection, ensure_ascii=False), encoding="utf-8")
-                os.replace(tmp, target)
-    except (OSError, pyogrio.errors.DataSourceError) as exc:
-        raise OutputError(f"{path}: cannot write the evidence layer ({exc})") from None
     return targets
 
 
-def _temp_beside(path: Path) -> Path:
-    folder = path.parent if str(path.parent) else "."
+@contextmanager
+def written_atomically(path: Path):
+    """A temporary path beside ``path`` for GDAL to create; renamed onto ``path`` when the block succeeds.
+
+    On failure the temporary file is removed and the error names ``path``.
+    """
+    import pyogrio
+
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"{path}: folder {folder} does not exist; create it or give another -o")
     fd, name = tempfile.mkstemp(dir=folder, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
-    os.unlink(name)  # GDAL creates the file itself
-    return Path(name)
+    tmp = Path(name)
+    tmp.unlink()  # GDAL creates the file itself
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except (OSError, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise OutputError(f"{path}: cannot write it ({exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
