@@ -291,3 +291,27 @@ def test_verify_refuses_what_it_cannot_check(run, sample_dir, tmp_path):
     gone = run("verify", report)
     assert gone.exit_code == 2
     assert gone.stderr.strip() == f"Error: {report}: its input {site} is gone; restore it to verify the report"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe{", "is not UTF-8 text; give a report of screen --format json"),
+        (b'{"provenance": {}}', "record 1 lacks 'project'; it was not written by threelines screen"),
+        (b'{"project": {"id": "P01"}, "verdict": "pass", "provenance": {"manifest": {}}}',
+         "record 1 lacks 'path'; it was not written by threelines screen"),
+    ],
+)  # fmt: skip
+def test_verify_refuses_broken_reports(run, tmp_path, content, message):
+    report = tmp_path / "r.json"
+    report.write_bytes(content)
+    result = run("verify", report)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"Error: {report}: {message}"
+
+
+def test_report_into_a_missing_folder(run, sample_dir, tmp_path):
+    out = tmp_path / "nowhere" / "x.gpkg"
+    result = run("screen", sample_dir / "projects" / "P01.geojson", "-o", out)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"Error: {out}: folder {out.parent} does not exist; create it or give another -o"

@@ -161,3 +161,19 @@ def test_siting_output_must_be_a_vector_file(run, tmp_path):
     result = run("siting", "--industry", "C2614", "-o", tmp_path / "z.txt")
     assert result.exit_code == 2
     assert "-o must end in .gpkg or .geojson" in result.stderr
+
+
+def test_siting_region_must_be_an_area(run, tmp_path):
+    point = tmp_path / "pt.geojson"
+    point.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, '
+                     '"geometry": {"type": "Point", "coordinates": [116.0, 28.6]}}]}', encoding="utf-8")  # fmt: skip
+    result = run("siting", "--industry", "C2614", "--region", point, "-o", tmp_path / "z.gpkg")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"Error: {point}: holds no polygon; the region to zone must be an area"
+
+
+def test_siting_output_folder_must_exist(run, tmp_path):
+    out = tmp_path / "nowhere" / "z.gpkg"
+    result = run("siting", "--industry", "C2614", "-o", out)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"Error: {out}: folder {out.parent} does not exist; create it or give another -o"
