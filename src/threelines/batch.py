@@ -34,6 +34,7 @@ from threelines.layer_cache import cache_folder
 from threelines.manifest import Manifest
 from threelines.provenance import setup_digest, setup_provenance, with_input
 from threelines.rules import RuleSet
+from threelines.run_index import RunIndex
 from threelines.summary import summary_row, write_summaries
 
 #: Files a batch writes into its output folder.
@@ -134,7 +135,8 @@ def run_batch(
     options = {"crs": crs, "encoding": encoding, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     shared = setup_provenance(manifest, rules, options)  # every layer and rule file hashed once for the run
     digest = setup_digest(shared)
-    done, rows = _earlier(out / RESULTS)
+    index = RunIndex()
+    _earlier(out / RESULTS, index)
     result = BatchResult()
     _write_provenance(out, shared, inputs)
     if reports is not None:
@@ -150,14 +152,13 @@ def run_batch(
         screener = DaskScreener(setup, scheduler, jobs)
     else:
         screener = Screener(manifest, rules, jobs, cache_dir, lang, reports)
-    with (out / RESULTS).open("a", encoding="utf-8") as sink, _progress(progress) as bar, screener:
+    with index, (out / RESULTS).open("a", encoding="utf-8") as sink, _progress(progress) as bar, screener:
         if sink.tell() and not _ends_with_newline(out / RESULTS):
             sink.write("\n")  # an interrupted run's last line was cut: start on a line of our own
 
         def write(lines: list[tuple[str, tuple]]) -> None:
-            for line, row in lines:
-                sink.write(line)
-                rows[(row[2], row[0])] = row  # a later line (a retry, a re-screen) replaces an earlier one
+            sink.writelines(line for line, _ in lines)
+            index.put_rows(row for _, row in lines)
 
         stamps: dict[str, dict] = {}
 
@@ -172,27 +173,33 @@ def run_batch(
         def chunks():
             """Chunks to screen, input after input and piece after piece, writing unreadable features."""
             for source in inputs:
-                seen = []  # this input's projects count as done for the inputs after it
                 for projects, errors in _pieces(source, manifest, crs, encoding, overrides, piece_size):
                     write([_error_line(source, message) for message in errors])
                     hashes = project_hashes(projects, digest)
-                    todo = screener.order(projects, [i for i, h in enumerate(hashes) if h not in done])
-                    seen += hashes
+                    todo = screener.order(projects, [i for i, new in enumerate(index.new(hashes)) if new])
+                    index.stage(hashes)  # this input's projects count as done for the inputs after it
                     result.resumed += len(projects) - len(todo)
                     bar.total = (bar.total or 0) + len(todo)
                     for i in range(0, len(todo), chunk_size):
                         positions = todo[i : i + chunk_size]
                         yield projects.take(positions), source, [hashes[j] for j in positions], stamp(source)
-                done.update(seen)
+                index.commit()
 
         for lines in screener.map(chunks()):
             write(lines)
             bar.update(len(lines))
             result.screened += len(lines)
         sink.flush()
-    write_summaries(rows.values(), out / SUMMARY_CSV, out / SUMMARY_XLSX)
-    result.verdicts = Counter(row[3] for row in rows.values() if row[3])
-    result.errors = sum(1 for row in rows.values() if row[8])
+
+        def counted(rows):
+            for row in rows:
+                if row[8]:
+                    result.errors += 1
+                elif row[3]:
+                    result.verdicts[row[3]] += 1
+                yield row
+
+        write_summaries(counted(index.rows()), out / SUMMARY_CSV, out / SUMMARY_XLSX)
     return result
 
 
@@ -224,23 +231,26 @@ def _prepare(out: Path, overwrite: bool) -> Path:
     return out
 
 
-def _earlier(results: Path) -> tuple[set[str], dict[tuple, tuple]]:
-    """What earlier runs wrote: hashes of the projects screened (errors are tried again), and summary rows."""
-    done: set[str] = set()
-    rows: dict[tuple, tuple] = {}
+def _earlier(results: Path, index: RunIndex) -> None:
+    """Put what earlier runs wrote into the index: the projects screened (errors are tried again), summary rows."""
     if not results.exists():
-        return done, rows
+        return
     with results.open(encoding="utf-8") as fh:
+        hashes, rows = [], []
         for line in fh:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut short when a run was interrupted
             if "error" not in record and "input_hash" in record:
-                done.add(record["input_hash"])
-            row = summary_row(record)
-            rows[(row[2], row[0])] = row
-    return done, rows
+                hashes.append(record["input_hash"])
+            rows.append(summary_row(record))
+            if len(rows) >= 10_000:  # in batches: memory stays flat however long the file
+                index.mark_done(hashes)
+                index.put_rows(rows)
+                hashes, rows = [], []
+        index.mark_done(hashes)
+        index.put_rows(rows)
 
 
 def _ends_with_newline(path: Path) -> bool:
