@@ -9,7 +9,6 @@ project when asked. :mod:`threelines.dask_engine` runs the same
 
 from __future__ import annotations
 
-import json
 import re
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import shapely
 
 from threelines.errors import ThreelinesError
@@ -154,5 +154,5 @@ class Screener:
 
 
 def json_line(record: dict[str, Any]) -> str:
-    """One line of results.jsonl (keys sorted, Chinese kept)."""
-    return json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
+    """One line of results.jsonl (keys sorted, Chinese kept as UTF-8)."""
+    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode() + "\n"

@@ -372,9 +372,9 @@ class Message:
         """The placeholders of every language, for load-time checks."""
         return [e for _, t in self.templates for e in t.expressions]
 
-    @property
+    @cached_property
     def languages(self) -> tuple[str, ...]:
-        """The languages the rule names (none for a single unnamed text)."""
+        """The languages the rule names (none for a single unnamed text); asked for every trigger."""
         return tuple(lang for lang, _ in self.templates if lang)
 
     def render(self, variables: dict[str, Any], bound: cel.Context | None = None) -> str:
