@@ -94,7 +94,8 @@ def _subset(text: str) -> bytes:
     options.layout_features = ["*"]
     options.name_IDs = ["*"]
     options.notdef_outline = True
-    with TTFont(cjk_font_path(), lazy=True) as font:
+    options.recalc_bounds = False  # the font's own bounds do; recomputing them from every outline is most of the time
+    with TTFont(cjk_font_path(), lazy=True, recalcBBoxes=False) as font:
         subsetter = subset.Subsetter(options)
         subsetter.populate(text=text)
         subsetter.subset(font)
