@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from threelines.rules.decide import Decision, decide, decide_cached
-from threelines.rules.expr import bind, compile_expr, compile_template
+from threelines.rules.expr import bind, compile_expr
+from threelines.rules.templates import compile_template
 
 NAMES = ("project", "feature", "overlaps", "overlap_ha", "offset_ratio")
 VARIABLES = {

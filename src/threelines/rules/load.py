@@ -21,15 +21,8 @@ from threelines.errors import CRSError, IndustryCodeError, RuleError
 from threelines.layers import unit_codes
 from threelines.manifest import LayerSpec, Manifest
 from threelines.measure import OVERLAP_FLOOR_M2
-from threelines.rules.expr import (
-    Expr,
-    ExpressionError,
-    Message,
-    attribute_refs,
-    check_against,
-    compile_expr,
-    compile_template,
-)
+from threelines.rules.expr import Expr, ExpressionError, attribute_refs, check_against, compile_expr
+from threelines.rules.templates import Message, compile_template
 
 #: Spatial tests a rule can make between the footprint and a layer's features.
 TESTS = ("overlaps", "within_distance", "inside", "outside", "capacity", "zonal")

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from threelines.layers import LayerData
-from threelines.rules.expr import Template, bind
+from threelines.rules.expr import bind
 from threelines.rules.load import Rule
+from threelines.rules.templates import Template
 from threelines.verdict import Trigger
 
 #: Load units in Chinese.
