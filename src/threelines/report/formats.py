@@ -75,7 +75,9 @@ def write_report(
     elif fmt == "json":
         from threelines.report.json import format_json
 
-        text = format_json(verdicts, indent=indent, provenance=provenance, lang=lang)
+        # A .json file is one JSON document (an array for several projects); .jsonl and stdout: JSON Lines.
+        array = output is not None and Path(output).suffix.lower() != ".jsonl"
+        text = format_json(verdicts, indent=indent, provenance=provenance, lang=lang, array=array)
     elif fmt in ("html", "markdown"):
         from threelines.report import document, pages
 
