@@ -17,6 +17,7 @@ projects, and every project of its input.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
@@ -70,6 +71,7 @@ class Report:
     path: Path
     records: list[dict[str, Any]]
     batch: dict[str, Any] | None = None
+    page: str | None = None
 
 
 # -- Reading a report: bounded, typed, never trusted ---------------------------------------------
@@ -88,12 +90,15 @@ def read_report(path: str | Path) -> Report:
     path = Path(path)
     if path.is_dir() and (path / "results.jsonl").is_file():
         path = path / "results.jsonl"
-    data = _parse(path, _read_text(path))
+    text = _read_text(path)
+    page = text if text.lstrip()[:1] == "<" else None
+    data = _parse(path, _embedded(path, page) if page is not None else text)
     records = data if isinstance(data, list) else [data]
     if not records:
         raise ReportError(f"{path}: holds no projects; {_HINT}")
     for i, record in enumerate(records, 1):
-        _check_schema(path, record, f"record {i}")
+        if not isinstance(record, dict):
+            raise ReportError(f"{path}: record {i} is a JSON {type(record).__name__}, not an object; {_HINT}")
     batch = None
     if all("provenance" not in r for r in records) and (path.parent / "provenance.json").is_file():
         provenance_path = path.parent / "provenance.json"
@@ -101,12 +106,16 @@ def read_report(path: str | Path) -> Report:
         _check_schema(provenance_path, {"project": {"id": ""}, "error": "", "provenance": batch}, "provenance")
         if not isinstance(batch.get("inputs"), list):
             raise ReportError(f"{provenance_path}: lacks 'inputs'; it was not written by threelines batch")
-    elif any("error" in r or "provenance" not in r for r in records):
-        i = next(i for i, r in enumerate(records, 1) if "error" in r or "provenance" not in r)
-        raise ReportError(
-            f"{path}: record {i} has no provenance block; verify reads the JSON that screen --format json writes"
-        )
-    return Report(path, records, batch)
+    else:
+        for i, record in enumerate(records, 1):
+            if "error" in record or "provenance" not in record:
+                raise ReportError(
+                    f"{path}: record {i} has no provenance block; verify reads the JSON that screen --format json "
+                    "or --format html writes"
+                )
+    for i, record in enumerate(records, 1):
+        _check_schema(path, record, f"record {i}")
+    return Report(path, records, batch, page)
 
 
 def _read_text(path: Path) -> str:
@@ -131,7 +140,7 @@ def _read_text(path: Path) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ReportError(f"{path}: is not UTF-8 text; {_HINT}") from None
-    return _embedded(path, text) if text.lstrip()[:1] == "<" else text
+    return text
 
 
 def _embedded(path: Path, page: str) -> str:
@@ -140,6 +149,31 @@ def _embedded(path: Path, page: str) -> str:
     if found is None:
         raise ReportError(f"{path}: an HTML page without the embedded result (id {EMBED_ID}); {_HINT}")
     return found.group(1)
+
+
+_SECTION = re.compile(r'<section class="project" id="project-\d+" data-project="([^"]*)">(.*?)</section>', re.S)
+
+
+def page_differences(page: str, records: list[dict[str, Any]]) -> list[str]:
+    """Where an HTML report's visible projects (id, verdict, rules triggered) disagree with its embedded JSON."""
+    from threelines.report.i18n import LANGUAGES, words
+
+    sections = _SECTION.findall(page)
+    if len(sections) != len(records):
+        return [f"the page shows {len(sections)} project(s), and its embedded result holds {len(records)}"]
+    out = []
+    for (shown_id, body), record in zip(sections, records, strict=True):
+        pid = record["project"]["id"]
+        verdict = re.search(r'<span class="verdict (\w+)" data-verdict="(\w+)">([^<]*)</span>', body)
+        rules = [html.unescape(r) for r in re.findall(r'<tr data-rule="([^"]*)">', body)]
+        said = {words(lang)[record["verdict"]] for lang in LANGUAGES}
+        if html.unescape(shown_id) != pid:
+            out.append(f"{pid}: the page shows it as {html.unescape(shown_id)!r}")
+        elif verdict is None or {verdict[1], verdict[2]} != {record["verdict"]} or not verdict[3].endswith(tuple(said)):
+            out.append(f"{pid}: the page shows another verdict than its embedded result ({record['verdict']})")
+        elif rules != [t["rule"] for t in record["triggers"]]:
+            out.append(f"{pid}: the page shows other triggers than its embedded result")
+    return out
 
 
 def json_depth(text: str) -> int:
@@ -243,6 +277,8 @@ def verify(path: str | Path, relocated: Relocated | None = None) -> Check:
     report = read_report(path)
     relocated = relocated or Relocated()
     check = Check()
+    if report.page is not None:
+        check.changed += page_differences(report.page, report.records)
     if report.batch is not None:
         _verify_batch(report, relocated, check)
         return check

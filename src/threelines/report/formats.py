@@ -89,7 +89,8 @@ def write_report(
             from threelines.report.map import render
 
             evidence = collect(verdicts, screening.footprints, manifest)
-            text = pages.html_page(doc, [render(e, lang, "svg") for e in evidence])
+            records = [v.to_dict(lang) | ({"provenance": provenance} if provenance else {}) for v in verdicts]
+            text = pages.html_page(doc, [render(e, lang, "svg") for e in evidence], records)
     else:
         from threelines.report.evidence import collect, evidence_frame
         from threelines.report.geo import write_evidence
