@@ -552,8 +552,10 @@ def _verify_batch(report: Report, relocated: Relocated, check: Check) -> None:
             check.changed.append(f"{pid}: {'; '.join(differences)}")
         else:
             check.unchanged.append(f"{pid}: unchanged ({record['verdict']})")
+    # A project with no line at all is missing; one the run met twice (the same features in two inputs) is not.
     refused = {r["project"]["id"] for r in records if "error" in r}
-    for left in fresh.values():
-        for now in left:
-            if not isinstance(now, str) and now["project"]["id"] not in refused:
-                check.changed.append(f"{now['project']['id']}: missing from {report.path.name}")
+    recorded = {r.get("input_hash") for r in verdicts}
+    for key, left in fresh.items():
+        now = next((n for n in left if not isinstance(n, str)), None)
+        if key not in recorded and now is not None and now["project"]["id"] not in refused:
+            check.changed.append(f"{now['project']['id']}: missing from {report.path.name}")
