@@ -53,7 +53,7 @@ def _markdown_environment():
 #: Characters that start inline Markdown (emphasis, code, links, tables, strikethrough, escapes).
 _MD_INLINE = re.compile(r"([\\`*_\[\]|~])")
 #: What makes a line a heading, quote, list item or setext underline when it starts the line.
-_MD_BLOCK = re.compile(r"^(\s*)([#+-]|\d+[.)])(?=\s|$)")
+_MD_BLOCK = re.compile(r"^(\s*\d*)([#+.)-])(?=\s|$)")
 
 
 def markdown_text(value: Any) -> str:
@@ -70,7 +70,7 @@ def markdown_text(value: Any) -> str:
     text = re.sub(r"\s*[\r\n]+\s*", " ", str(value))
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MD_INLINE.sub(r"\\\1", text)
-    return _MD_BLOCK.sub(lambda m: f"{m[1]}\\{m[2]}", text)
+    return _MD_BLOCK.sub(r"\1\\\2", text)
 
 
 def html_page(doc: dict[str, Any], maps_svg: list[bytes | None], records: list[dict] | None = None) -> str:
