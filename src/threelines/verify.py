@@ -350,9 +350,9 @@ def _input_file(report: Path, given: dict[str, Any], source, check: Check) -> bo
         import hashlib
 
         now = hashlib.sha256(given["wkt"].encode()).hexdigest()
-        return _same(check, "input WKT", None, given.get("sha256"), now)
+        return _same(check, "input WKT", given.get("sha256"), now)
     path = source[: -len(given["layer"]) - 1] if given.get("layer") else source
-    return _same(check, "input", path, given.get("sha256"))
+    return _same(check, f"input {path}", given.get("sha256"), dataset_sha256(path))
 
 
 def _setup_files(report: Path, block: dict[str, Any], relocated: Relocated, check: Check) -> bool:
@@ -363,18 +363,17 @@ def _setup_files(report: Path, block: dict[str, Any], relocated: Relocated, chec
         ("rules", "--rules", block["rules"][0], relocated.rules),
     ):
         path = given or entry["path"]
-        if dataset_sha256(path) is None:
+        now = dataset_sha256(path)
+        if now is None:
             raise ReportError(f"{report}: its {what} {path} is gone; restore it, or give {option}")
-        ok = _same(check, what, path, entry["sha256"]) and ok
+        ok = _same(check, f"{what} {path}", entry["sha256"], now) and ok
     return ok
 
 
-def _same(check: Check, what: str, path: str | None, recorded: str | None, now: str | None = None) -> bool:
-    """Compare a file's sha256 (or ``now``) with the recorded one; note a difference once in ``check.inputs``."""
-    now = now if path is None else dataset_sha256(path)
+def _same(check: Check, where: str, recorded: str | None, now: str | None) -> bool:
+    """Compare a sha256 taken now with the recorded one; note a difference once in ``check.inputs``."""
     if now is not None and now == recorded:
         return True
-    where = f"{what} {path}" if path is not None else what
     line = f"{where}: gone" if now is None else f"{where}: changed (sha256 {(recorded or '?')[:12]} -> {now[:12]})"
     if line not in check.inputs:
         check.inputs.append(line)
@@ -398,14 +397,14 @@ def _load(report: Path, block: dict[str, Any], relocated: Relocated, check: Chec
         if entry is None:
             check.inputs.append(f"layer {name!r}: not in the report")
         else:
-            _same(check, f"layer {name!r}", entry["path"], entry["sha256"], layer_sha256(spec) or "")
+            _same(check, f"layer {name!r} {entry['path']}", entry["sha256"], layer_sha256(spec))
     lists = {Path(e["path"]).name: e for e in block["rules"][1:]}
     for path in rule_files(ruleset)[1:]:
         entry = lists.get(path.name)
         if entry is None:
             check.inputs.append(f"rules {path}: not in the report")
         else:
-            _same(check, "rules", str(path), entry["sha256"])
+            _same(check, f"rules {path}", entry["sha256"], dataset_sha256(path))
     return manifest, ruleset
 
 
