@@ -365,18 +365,21 @@ def test_keys_of_the_wrong_type(run, screened, tmp_path, where, value, message):
     assert one_line(result) == f"Error: {report}: record 1: {message}; it was not written by threelines"
 
 
-def test_a_report_nested_100000_deep(run, tmp_path):
+@pytest.mark.parametrize("depth", [257, 5_000, 100_000])
+def test_a_report_nested_too_deep(run, tmp_path, depth):
     report = tmp_path / "r.json"
-    report.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    report.write_text("[" * depth + "]" * depth, encoding="utf-8")
     result = run("verify", report)
     assert result.exit_code == 2
-    assert one_line(result) == f"Error: {report}: JSON nested 100000 deep, more than the 256 a report may have"
+    assert one_line(result) == f"Error: {report}: JSON nested more than 256 deep, the most a report may have"
 
 
-def test_brackets_inside_strings_do_not_count_as_nesting():
+def test_json_depth():
     from threelines.verify import json_depth
 
-    assert json_depth('{"a": "[[[[{{{{\\"[[[", "b": [[1], {"c": []}]}') == 4
+    assert json_depth({"a": "[[[[{{{{", "b": [[1], {"c": []}]}) == 4
+    assert json_depth(3) == 0
+    assert json_depth([[[[[]]]]], limit=2) == 3  # stops once past the limit
 
 
 def test_a_report_over_the_size_limit(run, screened, tmp_path, monkeypatch):
@@ -437,3 +440,16 @@ def test_several_projects_into_jsonl_or_stdout_are_json_lines(run, sample_dir, t
     assert [json.loads(line)["project"]["id"] for line in lines] == [f"P{i:02d}" for i in range(1, 14)]
     stdout = run("screen", sample_dir / "projects.gpkg", "--format", "json").stdout.splitlines()
     assert [json.loads(line)["project"]["id"] for line in stdout] == [f"P{i:02d}" for i in range(1, 14)]
+
+
+def test_options_no_screen_option_sets(run, screened, tmp_path):
+    def options(record):
+        record["provenance"]["options"] = {"evil": 1}
+
+    report = edited(screened, tmp_path, "p02.json", options)
+    result = run("verify", report)
+    assert result.exit_code == 2
+    assert one_line(result) == (
+        f"Error: {report}: the provenance block's options name 'evil', which no option of screen sets; "
+        "it was not written by threelines"
+    )

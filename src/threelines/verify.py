@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from threelines.errors import ReportError
 from threelines.limits import MAX_JSON_DEPTH, MAX_REPORT_BYTES
 from threelines.provenance import dataset_sha256, layer_sha256
@@ -176,43 +174,50 @@ def page_differences(page: str, records: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def json_depth(text: str) -> int:
-    """How deep arrays and objects nest in a JSON text (brackets inside strings left out), without parsing it."""
-    bare = re.sub(r'"[^"\\]*(?:\\.[^"\\]*)*"', "", text)
-    brackets = np.frombuffer(re.sub(r"[^\[\]{}]+", "", bare).encode("ascii"), dtype=np.uint8)
-    if not len(brackets):
-        return 0
-    steps = np.where((brackets == ord("[")) | (brackets == ord("{")), 1, -1)
-    return int(np.cumsum(steps).max())
+def json_depth(value: Any, limit: int | None = None) -> int:
+    """How deep arrays and objects nest in a parsed JSON value (walked without recursion; stops past ``limit``)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if limit is not None and deepest > limit:
+            break
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
 
 
 def _parse(path: Path, text: str) -> Any:
-    """One JSON document, or JSON Lines; the depth is checked first (deep nesting would overflow the stack)."""
-    depth = json_depth(text)
-    if depth > MAX_JSON_DEPTH:
-        raise ReportError(f"{path}: JSON nested {depth} deep, more than the {MAX_JSON_DEPTH} a report may have")
+    """One JSON document, or JSON Lines, nested at most :data:`MAX_JSON_DEPTH` deep."""
     try:
-        return _loads(path, text)
+        data = _loads(path, text)
     except json.JSONDecodeError as exc:
         lines = text.splitlines()
         if sum(1 for line in lines if line.strip()) < 2:
             raise ReportError(f"{path}: line {exc.lineno}: not JSON ({exc.msg}); {_HINT}") from None
-    records = []
-    for n, line in enumerate(lines, 1):
-        if line.strip():
-            try:
-                records.append(_loads(path, line))
-            except json.JSONDecodeError as exc:
-                raise ReportError(f"{path}: line {n}: not JSON ({exc.msg}); {_HINT}") from None
-    return records
+        data = []
+        for n, line in enumerate(lines, 1):
+            if line.strip():
+                try:
+                    data.append(_loads(path, line))
+                except json.JSONDecodeError as exc:
+                    raise ReportError(f"{path}: line {n}: not JSON ({exc.msg}); {_HINT}") from None
+    if json_depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise ReportError(f"{path}: JSON nested more than {MAX_JSON_DEPTH} deep, the most a report may have")
+    return data
 
 
 def _loads(path: Path, text: str) -> Any:
+    """``json.loads``; nesting deeper than the interpreter's stack allows is refused with the depth limit's line."""
     try:
         return json.loads(text)
     except json.JSONDecodeError:
         raise
-    except (RecursionError, ValueError) as exc:  # ValueError: a number too long to convert, and the like
+    except RecursionError:
+        raise ReportError(f"{path}: JSON nested more than {MAX_JSON_DEPTH} deep, the most a report may have") from None
+    except ValueError as exc:  # a number too long to convert, and the like
         raise ReportError(f"{path}: not a JSON report ({exc}); {_HINT}") from None
 
 
@@ -308,8 +313,7 @@ def _verify_group(report: Path, group: list[dict[str, Any]], relocated: Relocate
         check.changed += [f"{r['project']['id']}: not screened again: a file it names changed" for r in group]
         return
     manifest, ruleset = _load(report, block, relocated, check)
-    options = dict(block.get("options", {}))
-    crs, encoding = options.pop("crs", None), options.pop("encoding", None)
+    crs, encoding, options = _options(report, block)
     try:
         result = screen(source, manifest, ruleset, crs=crs, encoding=encoding, overrides=options)
     except _errors() as exc:
@@ -319,6 +323,20 @@ def _verify_group(report: Path, group: list[dict[str, Any]], relocated: Relocate
     missing = _match(group, fresh, check, whole=count is not None)
     if count is not None and count != len(group) and not missing:
         check.changed.append(f"the report records {count} project(s) and holds {len(group)}")
+
+
+def _options(report: Path, block: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+    """The recorded ``--crs``, ``--encoding`` and attribute overrides; a key no option sets is refused."""
+    from threelines.attributes import ATTRIBUTES
+
+    options = dict(block.get("options", {}))
+    unknown = sorted(set(options) - {"crs", "encoding", *ATTRIBUTES})
+    if unknown:
+        raise ReportError(
+            f"{report}: the provenance block's options name {unknown[0]!r}, which no option of screen sets; "
+            "it was not written by threelines"
+        )
+    return options.pop("crs", None), options.pop("encoding", None), options
 
 
 def _errors():
@@ -522,8 +540,7 @@ def _verify_batch(report: Report, relocated: Relocated, check: Check) -> None:
         check.changed += [f"{r['project']['id']}: not screened again: a file it names changed" for r in verdicts]
         return
     manifest, ruleset = _load(report.path, block, relocated, check)
-    options = dict(block.get("options", {}))
-    crs, encoding = options.pop("crs", None), options.pop("encoding", None)
+    crs, encoding, options = _options(report.path, block)
     digest = setup_digest(block)
     fresh: dict[str, list] = {}
     for source in sources:
