@@ -453,3 +453,19 @@ def test_options_no_screen_option_sets(run, screened, tmp_path):
         f"Error: {report}: the provenance block's options name 'evil', which no option of screen sets; "
         "it was not written by threelines"
     )
+
+
+def test_edited_units_and_requirements(run, screened, tmp_path):
+    def units(records):
+        p03 = next(r for r in records if r["project"]["id"] == "P03")
+        p03["units"][0]["code"] = "ZH000"
+        p04 = next(r for r in records if r["project"]["id"] == "P04")
+        p04["requirements"] = [q for q in p04["requirements"] if q["clause"] != "QY-03"]
+
+    result = run("verify", edited(screened, tmp_path, "all.json", units))
+    assert result.exit_code == 1
+    assert [line for line in result.stdout.splitlines() if "unchanged" not in line] == [
+        "P03: control units ZH000 0.829002, ZH36012110012 0.170998 -> ZH36012110012 0.170998, ZH36012130015 0.829002",
+        "P04: access-list requirements QY-04, QY-06, QY-07, YB-03, YB-05, YB-06 -> "
+        "QY-03, QY-04, QY-06, QY-07, YB-03, YB-05, YB-06",
+    ]

@@ -8,10 +8,10 @@ Nothing a report names is trusted: the manifest, rule file and input it
 records are used only when the files there (or the ones given instead with
 ``--layers``, ``--rules``, ``--input``) have the recorded sha256; otherwise
 they are reported changed and nothing is run. Each project is compared
-with a fresh screening: its attributes and area, its verdict and its
+with a fresh screening: its attributes and area, its verdict, its
 triggers (by rule, outcome, feature, pollutant, and overlap and distance to
-the centimetre; messages follow the report's language and are not
-compared). A report that records its project count must hold that many
+the centimetre), its control units, requirements and undecided rules
+(messages follow the report's language and are not compared). A report that records its project count must hold that many
 projects, and every project of its input.
 """
 
@@ -475,6 +475,11 @@ def compare(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     out = _project_differences(before["project"], now["project"])
     if before["verdict"] != now["verdict"]:
         out.append(f"verdict {before['verdict']} -> {now['verdict']}")
+    for key, what in (("units", "control units"), ("requirements", "access-list requirements"),
+                      ("unresolved", "rules not decided")):  # fmt: skip
+        was, is_ = _listed(before, key), _listed(now, key)
+        if was != is_:
+            out.append(f"{what} {', '.join(was) or '(none)'} -> {', '.join(is_) or '(none)'}")
     old, new = trigger_keys(before), trigger_keys(now)
     old_by = {k[:4]: k for k in old - new}
     new_by = {k[:4]: k for k in new - old}
@@ -491,6 +496,17 @@ def compare(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
             if d_was != d_now:
                 out.append(f"{name}: distance {d_was} -> {d_now} m")
     return out
+
+
+def _listed(record: dict[str, Any], key: str) -> list[str]:
+    """A record's control units (code and share), requirements (clause) or undecided rules (rule), sorted."""
+    items = record.get(key)
+    if not isinstance(items, list):
+        return []
+    if key == "units":
+        return sorted(f"{u.get('code')} {u.get('share')}" for u in items if isinstance(u, dict))
+    field_ = "clause" if key == "requirements" else "rule"
+    return sorted(str(u.get(field_)) for u in items if isinstance(u, dict))
 
 
 def _project_differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
