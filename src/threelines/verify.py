@@ -11,8 +11,9 @@ they are reported changed and nothing is run. Each project is compared
 with a fresh screening: its attributes and area, its verdict, its
 triggers (by rule, outcome, feature, pollutant, and overlap and distance to
 the centimetre), its control units, requirements and undecided rules
-(messages follow the report's language and are not compared). A report that records its project count must hold that many
-projects, and every project of its input.
+(messages follow the report's language and are not compared). A report
+that records its project count must hold that many projects, and every
+project of its input.
 """
 
 from __future__ import annotations
