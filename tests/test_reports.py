@@ -56,7 +56,8 @@ def test_html_report_is_self_contained(p02_html):
     # nothing is fetched when the page opens: every src, href and url() is inline data
     assert re.findall(r"""(?:src|href)\s*=\s*["'](?!data:|#)""", page) == []
     assert re.findall(r"url\((?!data:)", page) == []
-    assert "<script" not in page
+    # no script runs: the one script element is the embedded JSON result, which is data
+    assert re.findall(r"<script[^>]*>", page) == ['<script type="application/json" id="threelines-result">']
     assert "@import" not in page
     assert "@font-face" in page
     assert "data:font/otf;base64," in page
@@ -281,7 +282,8 @@ def test_verify_refuses_what_it_cannot_check(run, sample_dir, tmp_path):
     result = run("verify", plain)
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        f"Error: {plain}: record 1 has no provenance block; verify reads the JSON that screen --format json writes"
+        f"Error: {plain}: record 1 has no provenance block; verify reads the JSON that screen --format json "
+        "or --format html writes"
     )
     site = tmp_path / "site.geojson"
     shutil.copy(sample_dir / "projects" / "P01.geojson", site)
@@ -290,16 +292,21 @@ def test_verify_refuses_what_it_cannot_check(run, sample_dir, tmp_path):
     site.unlink()
     gone = run("verify", report)
     assert gone.exit_code == 2
-    assert gone.stderr.strip() == f"Error: {report}: its input {site} is gone; restore it to verify the report"
+    assert gone.stderr.strip() == (
+        f"Error: {report}: its input {site} is gone; restore it to verify the report, or give --input"
+    )
+
+
+HINT = "give a report of screen --format json or --format html, or a batch's results.jsonl"
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"\xff\xfe{", "is not UTF-8 text; give a report of screen --format json"),
-        (b'{"provenance": {}}', "record 1 lacks 'project'; it was not written by threelines screen"),
-        (b'{"project": {"id": "P01"}, "verdict": "pass", "provenance": {"manifest": {}}}',
-         "record 1 lacks 'path'; it was not written by threelines screen"),
+        (b"\xff\xfe{", "is not UTF-8 text; " + HINT),
+        (b'{"provenance": {}}', "record 1 lacks 'project'; it was not written by threelines"),
+        (b'{"project": {"id": "P01"}, "verdict": "pass", "triggers": [], "provenance": {"manifest": {}}}',
+         "record 1 lacks 'provenance.layers'; it was not written by threelines"),
     ],
 )  # fmt: skip
 def test_verify_refuses_broken_reports(run, tmp_path, content, message):

@@ -41,6 +41,8 @@ MAX_YAML_DEPTH = 64
 
 #: Nesting of JSON arrays and objects in a report.
 MAX_JSON_DEPTH = 256
+#: Size of a report file (JSON, JSON Lines, the HTML that embeds it, a batch's results.jsonl), bytes.
+MAX_REPORT_BYTES = 512 * 1024**2
 
 
 # -- Batch runs -----------------------------------------------------------------------------------

@@ -29,8 +29,9 @@ def data_files(path: str | Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
     if path.suffix.lower() == ".shp":
-        return [p for p in (path.with_suffix(s) for s in SHAPEFILE_PARTS) if p.exists()]
-    return [path]
+        return [p for p in (path.with_suffix(s) for s in SHAPEFILE_PARTS) if p.is_file()]
+    # Regular files only: reading a FIFO or a device named in a report would never end.
+    return [path] if path.is_file() else []
 
 
 def sha256_files(paths: list[Path]) -> str:
@@ -83,6 +84,7 @@ def provenance(
     wkt: str | None = None,
     options: dict[str, Any] | None = None,
     screened_at: datetime | None = None,
+    project_count: int | None = None,
 ) -> dict[str, Any]:
     """The provenance block of one screening.
 
@@ -100,14 +102,18 @@ def provenance(
         the attribute overrides, so that a re-screen can apply them again.
     screened_at : datetime, optional
         When; now (UTC) by default.
+    project_count : int, optional
+        How many projects the report holds: every project of the input
+        that was screened. ``verify`` then checks that none is missing.
 
     Returns
     -------
     dict
         ``tool_version``, ``manifest``, ``layers``, ``rules``, ``input``,
-        ``crs``, ``options`` and ``screened_at``.
+        ``crs``, ``options``, ``screened_at`` and, when given, ``project_count``.
     """
-    return with_input(setup_provenance(manifest, rules, options, screened_at), source, wkt)
+    block = with_input(setup_provenance(manifest, rules, options, screened_at), source, wkt)
+    return block if project_count is None else {**block, "project_count": project_count}
 
 
 def setup_provenance(manifest, rules, options: dict[str, Any] | None = None, screened_at: datetime | None = None):

@@ -62,6 +62,10 @@ def screen(
         footprint = options.wkt_frame(wkt)
     fmt = choose_format(fmt, output)
     try:
+        if output is not None:
+            from threelines.report import refuse_existing
+
+            refuse_existing(output, overwrite=overwrite)  # before the work, not after it
         manifest, ruleset = options.load_inputs(layers, rules)
         result = run_screen(footprint, manifest, ruleset, crs=crs, encoding=encoding, overrides=overrides)
         for problem in result.problems:
@@ -71,6 +75,7 @@ def screen(
             block = None if fmt not in CARRY_PROVENANCE else provenance(
                 manifest, ruleset, source=source, wkt=wkt,
                 options={"crs": crs, "encoding": encoding, **{k: v for k, v in overrides.items() if v is not None}},
+                project_count=len(result.verdicts),
             )  # fmt: skip
             text = write_report(
                 result, manifest, fmt, lang=lang or default_language(), provenance=block, output=output,

@@ -21,8 +21,7 @@ def write_output(text: str, path: str | Path, *, overwrite: bool = False) -> Non
         If the file exists and ``overwrite`` is false, or cannot be written.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path}: exists; give --overwrite to replace it, or another -o")
+    refuse_existing(path, overwrite=overwrite)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -31,6 +30,19 @@ def write_output(text: str, path: str | Path, *, overwrite: bool = False) -> Non
         os.replace(tmp, path)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write it ({exc.strerror})") from None
+
+
+def refuse_existing(path: str | Path, *, overwrite: bool = False) -> None:
+    """Refuse an output file that exists (unless ``overwrite``): checked before the work, and again when writing.
+
+    Raises
+    ------
+    OutputError
+        If the file exists and ``overwrite`` is false.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path}: exists; give --overwrite to replace it, or another -o")
 
 
 def _umask() -> int:

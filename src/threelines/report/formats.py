@@ -75,7 +75,9 @@ def write_report(
     elif fmt == "json":
         from threelines.report.json import format_json
 
-        text = format_json(verdicts, indent=indent, provenance=provenance, lang=lang)
+        # A .json file is one JSON document (an array for several projects); .jsonl and stdout: JSON Lines.
+        array = output is not None and Path(output).suffix.lower() != ".jsonl"
+        text = format_json(verdicts, indent=indent, provenance=provenance, lang=lang, array=array)
     elif fmt in ("html", "markdown"):
         from threelines.report import document, pages
 
@@ -87,7 +89,8 @@ def write_report(
             from threelines.report.map import render
 
             evidence = collect(verdicts, screening.footprints, manifest)
-            text = pages.html_page(doc, [render(e, lang, "svg") for e in evidence])
+            records = [v.to_dict(lang) | ({"provenance": provenance} if provenance else {}) for v in verdicts]
+            text = pages.html_page(doc, [render(e, lang, "svg") for e in evidence], records)
     else:
         from threelines.report.evidence import collect, evidence_frame
         from threelines.report.geo import write_evidence

@@ -53,9 +53,10 @@ def write_evidence(
 
     path = Path(path)
     targets = evidence_paths(path, fmt, source_crs)
+    from threelines.report import refuse_existing
+
     for target in targets:
-        if target.exists() and not overwrite:
-            raise OutputError(f"{target}: exists; give --overwrite to replace it, or another -o")
+        refuse_existing(target, overwrite=overwrite)
     national = frame.to_crs(NATIONAL)
     versions = [("evidence_4490", national)]
     if source_crs is not None and source_crs != NATIONAL:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -30,23 +31,73 @@ def _environment():
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["cell"] = _cell
     return env
 
 
-def _cell(value: Any) -> str:
-    """Text safe inside a Markdown table cell: no pipes, no line breaks."""
-    return re.sub(r"\s*\n\s*", " ", str(value)).replace("|", "\\|")
+@lru_cache(maxsize=1)
+def _markdown_environment():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    # Every value a Markdown template shows goes through markdown_text: nothing can be forgotten.
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=False,
+        finalize=markdown_text,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
 
 
-def html_page(doc: dict[str, Any], maps_svg: list[bytes | None]) -> str:
-    """The HTML report: the document, its maps, and the glyphs it needs."""
+#: Characters that start inline Markdown (emphasis, code, links, tables, strikethrough, escapes).
+_MD_INLINE = re.compile(r"([\\`*_\[\]|~])")
+#: What makes a line a heading, quote, list item or setext underline when it starts the line.
+_MD_BLOCK = re.compile(r"^(\s*\d*)([#+.)-])(?=\s|$)")
+
+
+def markdown_text(value: Any) -> str:
+    """Text from outside made inert in Markdown and in the HTML a Markdown viewer makes of it.
+
+    ``<``, ``>`` and ``&`` become entities (no tag, comment or autolink can
+    start); the characters of emphasis, code, links, tables and escapes get
+    a backslash; a leading ``#``, ``-``, ``+`` or ``1.`` cannot start
+    a block; line breaks become spaces, so a value stays inside its line or
+    table cell.
+    """
+    if value is None:
+        return ""
+    text = re.sub(r"\s*[\r\n]+\s*", " ", str(value))
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_INLINE.sub(r"\\\1", text)
+    return _MD_BLOCK.sub(r"\1\\\2", text)
+
+
+def html_page(doc: dict[str, Any], maps_svg: list[bytes | None], records: list[dict] | None = None) -> str:
+    """The HTML report: the document, its maps, the glyphs it needs, and its JSON result.
+
+    ``records`` (each project's JSON, with its provenance) are embedded in a
+    ``<script type="application/json" id="threelines-result">`` element, so
+    that ``threelines verify`` can check the page that was handed in.
+    """
     doc = dict(doc)
+    doc["result_json"] = embedded_json(records) if records else ""
     doc["projects"] = [
         {**p, "map_svg": base64.b64encode(svg).decode("ascii") if svg else None}
         for p, svg in zip(doc["projects"], maps_svg, strict=True)
     ]
     return _self_contained("report.html.j2", doc)
+
+
+def embedded_json(records: list[dict]) -> str:
+    """JSON that cannot end the ``<script>`` it is in: ``<``, ``>`` and ``&`` escaped as JSON unicode escapes.
+
+    Outside strings JSON has none of these characters, so the escapes only
+    ever land inside strings, where they mean the same; ``</script>`` and
+    ``<!--`` cannot appear.
+    """
+    text = json.dumps(records, sort_keys=True, ensure_ascii=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def siting_page(doc: dict[str, Any], map_svg: bytes) -> str:
@@ -63,13 +114,13 @@ def _self_contained(name: str, doc: dict[str, Any]) -> str:
 
 def markdown_page(doc: dict[str, Any]) -> str:
     """The Markdown report: the same content as the HTML, without the map."""
-    text = _environment().get_template("report.md.j2").render(**doc)
+    text = _markdown_environment().get_template("report.md.j2").render(**doc)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
 def _visible_text(page: str) -> str:
     """The characters a page shows (tags, styles and data URIs left out)."""
-    page = re.sub(r"<style.*?</style>", "", page, flags=re.S)
+    page = re.sub(r"<(style|script)\b.*?</\1>", "", page, flags=re.S)
     page = re.sub(r"<[^>]+>", "", page)
     return page
 
