@@ -305,7 +305,7 @@ def test_workers_end_with_a_killed_parent_and_a_rerun_completes(tmp_path, sample
         assert len(workers) >= 2, "the batch ended before its workers could be seen"
         results = out / "results.jsonl"
         while (not results.exists() or results.read_bytes().count(b"\n") < 200) and time.monotonic() < deadline:
-            time.sleep(0.02)  # killed once some chunks are written (the 60 points without a radius come first)
+            time.sleep(0.02)  # killed once some chunks are written (the 60 lines without a width come first)
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
         deadline = time.monotonic() + 5

@@ -59,7 +59,7 @@ def write_summaries(rows: Iterable[tuple], csv_path: Path, xlsx_path: Path) -> N
         sheet = book.add_worksheet("Sheet1")
         sheet.write_row(0, 0, SUMMARY_COLUMNS, book.add_format({"bold": True, "border": 1, "align": "center"}))
         with csv_path.open("w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
+            writer = csv.writer(fh, lineterminator="\r\n")  # RFC 4180; a CR inside a cell is quoted too
             writer.writerow(SUMMARY_COLUMNS)
             for r, row in enumerate(rows, start=1):
                 writer.writerow([csv_cell(value) for value in row])
