@@ -1,12 +1,18 @@
 """Batch screening: every feature of every input, into a folder of results that a re-run resumes.
 
 The output folder holds ``results.jsonl`` (one line per project, in the
-``screen --format json`` shape plus ``source`` and ``input_hash``, or with
-``error`` for a project that could not be screened), and ``summary.csv`` and
-``summary.xlsx`` (one row per project). Each project's ``input_hash`` covers
-its geometry, its attributes, the manifest, every layer file and the rules:
-a re-run skips the projects whose hash is already in ``results.jsonl``, so
-an interrupted run resumes and a changed layer re-screens everything.
+``screen --format json`` shape plus ``source``, ``layer``, ``feature`` and
+``input_hash``, or with ``error`` for a project or file that could not be
+screened), and ``summary.csv`` and ``summary.xlsx`` (one row per project).
+A record is keyed by where its project came from (file, layer, feature),
+never by its id, so every feature gets exactly one line, one row and one
+report. Each project's ``input_hash`` covers that key, its geometry, its
+attributes, the manifest, every layer file and the rules: a re-run skips
+the projects whose hash is already in ``results.jsonl``, so an interrupted
+run resumes and a changed layer re-screens everything; a new record for a
+key replaces the old one (errors are retried), and lines that are not whole
+records are set aside in ``results.jsonl.damaged``. A lock file keeps a
+second run out of the folder while one is running.
 Projects are screened in chunks of neighbours (in Hilbert-curve order, so
 each chunk reads few features), in worker processes when ``jobs`` > 1, and
 results are written as each chunk finishes, so memory does not grow with
@@ -124,8 +130,8 @@ def run_batch(
     lang : str, optional
         The language of rule titles and messages, where the rules give several, and of the reports.
     reports : str or Path, optional
-        A folder for one report per screened project (``INPUT-ID.html`` ...),
-        rewritten when the project is screened again.
+        A folder for one report per screened project (``FILE-ID-HASH.html``
+        ...), rewritten when the project is screened again.
     reports_format : str
         ``html``, ``markdown``, ``json``, ``geojson`` or ``gpkg``.
     engine : str
@@ -141,7 +147,8 @@ def run_batch(
     Raises
     ------
     OutputError
-        If ``out`` exists and is not a batch output (without ``overwrite``).
+        If ``out`` exists and is not a batch output (without ``overwrite``),
+        another batch is running in it, or it cannot be written (a full disk).
     """
     out = _prepare(Path(out), overwrite)
     with _locked(out):
