@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import re
+import sqlite3
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -154,9 +155,14 @@ def run_batch(
     with _locked(out):
         if overwrite:
             _clear(out)
-        return _run(inputs, out, manifest, rules, crs=crs, encoding=encoding, overrides=overrides, jobs=jobs,
-                    chunk_size=chunk_size, progress=progress, cache=cache, piece_size=piece_size, lang=lang,
-                    reports=reports, reports_format=reports_format, engine=engine, scheduler=scheduler)  # fmt: skip
+        try:
+            return _run(inputs, out, manifest, rules, crs=crs, encoding=encoding, overrides=overrides, jobs=jobs,
+                        chunk_size=chunk_size, progress=progress, cache=cache, piece_size=piece_size, lang=lang,
+                        reports=reports, reports_format=reports_format, engine=engine, scheduler=scheduler)  # fmt: skip
+        except sqlite3.Error as exc:  # the run index in the folder: a full disk, most likely
+            raise OutputError(
+                f"{out}: cannot write the batch's index {INDEX_NAME} ({exc}); free some space, then run again"
+            ) from None
 
 
 def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, chunk_size, progress, cache,
@@ -171,7 +177,10 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
         _write_provenance(out, shared, inputs)
         if reports is not None:
             reports = Reports(Path(reports), reports_format, lang or "en")
-            reports.folder.mkdir(parents=True, exist_ok=True)
+            try:
+                reports.folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"{reports.folder}: cannot create the reports folder ({exc.strerror})") from None
         cache_dir = cache_folder() if cache else None
         if engine == "dask":
             from threelines.dask_engine import DaskScreener, WorkerSetup
@@ -474,7 +483,10 @@ def _pieces(source: str, manifest: Manifest, crs, encoding, overrides, piece: in
             yield projects, list(projects.problems)
     except ThreelinesError as exc:
         empty = Projects(source=source, attrs=[], geometry=np.empty(0, dtype=object), area_m2=np.empty(0))
-        yield empty, [Problem(str(exc), source)]
+        file, layer = source, None
+        if not Path(source).exists() and ":" in source:  # file.gpkg:layer, keyed as its features are
+            file, layer = source.rsplit(":", 1)
+        yield empty, [Problem(str(exc), file, layer)]
 
 
 def _write_provenance(out: Path, shared: dict, inputs: list[str]) -> None:
