@@ -52,7 +52,8 @@ def no_traceback(result) -> None:
 # -- Item 1: one project's failure is that project's error, never the run's --------------------
 
 
-def test_a_project_whose_screening_raises_is_its_own_error(run, tmp_path, sample_dir, monkeypatch):
+@pytest.mark.parametrize("jobs", ["1", "2"])  # in this process, and in forked workers (which keep the patch)
+def test_a_project_whose_screening_raises_is_its_own_error(run, tmp_path, sample_dir, monkeypatch, jobs):
     real = engine.screen_checked
 
     def failing(projects, *args, **kwargs):
@@ -62,7 +63,7 @@ def test_a_project_whose_screening_raises_is_its_own_error(run, tmp_path, sample
 
     monkeypatch.setattr(engine, "screen_checked", failing)
     out = tmp_path / "out"
-    result = run("batch", sample_dir / "projects.gpkg", "-o", out, "--jobs", "1", "--chunk-size", "5")
+    result = run("batch", sample_dir / "projects.gpkg", "-o", out, "--jobs", jobs, "--chunk-size", "5")
     assert result.exit_code == 2
     no_traceback(result)
     assert result.stderr.splitlines()[-1] == "13 projects: 2 pass, 5 conditional, 5 reject, 1 error"
@@ -81,6 +82,27 @@ def test_a_project_whose_screening_raises_is_its_own_error(run, tmp_path, sample
     again = run("batch", sample_dir / "projects.gpkg", "-o", out, "--jobs", "1")
     assert again.exit_code == 0
     assert again.stderr.splitlines()[-1].startswith("13 projects: 2 pass, 5 conditional, 6 reject, 0 errors; 12 already")
+    assert sorted(r["project"]["id"] for r in records(out)) == [f"P{i:02d}" for i in range(1, 14)]
+
+
+def test_a_worker_that_dies_stops_the_run_with_one_line_and_a_rerun_completes(run, tmp_path, sample_dir, monkeypatch):
+    real = engine.screen_checked
+
+    def dying(projects, *args, **kwargs):
+        if any(p["id"] == "P05" for p in projects.attrs):
+            os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
+        return real(projects, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "screen_checked", dying)
+    out = tmp_path / "out"
+    result = run("batch", sample_dir / "projects.gpkg", "-o", out, "--jobs", "2", "--chunk-size", "3")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        "Error: a worker process ended abruptly (killed, out of memory or crashed); the results so far are kept: "
+        "run again to resume (with --jobs 1 to see which project it was)"
+    )
+    monkeypatch.setattr(engine, "screen_checked", real)
+    assert run("batch", sample_dir / "projects.gpkg", "-o", out, "--jobs", "2", "--chunk-size", "3").exit_code == 0
     assert sorted(r["project"]["id"] for r in records(out)) == [f"P{i:02d}" for i in range(1, 14)]
 
 

@@ -20,6 +20,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -104,15 +105,23 @@ def screen_chunk(task: tuple[Projects, str, list[str], dict | None]) -> list[tup
     for project, outcome, key, hashed, geometry in zip(
         projects.attrs, _screen_isolated(projects), keys, hashes, projects.geometry, strict=True
     ):
-        if isinstance(outcome, str):
-            record = {"project": {"id": project["id"], "name": project["name"]}, "error": outcome}
-        else:
-            record = outcome.to_dict(_WORKER["lang"])
-            if _WORKER["reports"] is not None:
-                record.update(_write_report(outcome, geometry, projects.crs, key, stamp))
-        record.update(source=key[0], layer=key[1], feature=key[2], input_hash=hashed)
-        out.append((json_line(record), summary_row(record)))
+        try:
+            out.append(_line(project, outcome, key, hashed, geometry, projects.crs, stamp))
+        except Exception as exc:  # a verdict that cannot be written down is that project's error
+            out.append(_line(project, failure_message(projects.source, project["id"], exc), key, hashed))
     return out
+
+
+def _line(project, outcome, key, hashed, geometry=None, crs=None, stamp=None) -> tuple[str, tuple]:
+    """A project's results line and summary row, from its verdict (writing its report) or its error."""
+    if isinstance(outcome, str):
+        record = {"project": {"id": project["id"], "name": project["name"]}, "error": outcome}
+    else:
+        record = outcome.to_dict(_WORKER["lang"])
+        if _WORKER["reports"] is not None:
+            record.update(_write_report(outcome, geometry, crs, key, stamp))
+    record.update(source=key[0], layer=key[1], feature=key[2], input_hash=hashed)
+    return json_line(record), summary_row(record)
 
 
 def _screen_isolated(projects: Projects) -> list:
@@ -232,9 +241,23 @@ class Screener:
         for task in chain((first, second), tasks):
             pending.append(self.pool.submit(screen_chunk, task))
             if len(pending) >= IN_FLIGHT_PER_JOB * self.jobs:
-                yield pending.popleft().result()
+                yield _result(pending.popleft())
         while pending:
-            yield pending.popleft().result()
+            yield _result(pending.popleft())
+
+
+class WorkerError(ThreelinesError, RuntimeError):
+    """A worker process ended abruptly (killed, out of memory, crashed) while screening."""
+
+
+def _result(future) -> list[tuple[str, tuple]]:
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise WorkerError(
+            "a worker process ended abruptly (killed, out of memory or crashed); the results so far are kept: "
+            "run again to resume (with --jobs 1 to see which project it was)"
+        ) from None
 
 
 def json_line(record: dict[str, Any]) -> str:
