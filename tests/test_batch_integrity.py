@@ -195,9 +195,13 @@ def test_a_project_in_two_inputs_gets_a_record_for_each(tmp_path, sample_dir, ma
     result = run_batch(inputs, tmp_path / "out", manifest, ruleset)
     assert (result.screened, result.resumed) == (2, 0)
     assert [r["source"] for r in records(tmp_path / "out")] == inputs
-    # the same input given twice is screened once
+    # the same input given twice is read once
     again = run_batch([*inputs, inputs[0]], tmp_path / "out", manifest, ruleset)
-    assert (again.screened, again.resumed) == (0, 3)
+    assert (again.screened, again.resumed) == (0, 2)
+    assert len(records(tmp_path / "out")) == 2
+    # and a folder holding a file given as well: one record for each place the project is
+    both = run_batch([str(other), str(other / "P01.geojson")], tmp_path / "out", manifest, ruleset)
+    assert (both.screened, both.resumed) == (0, 2)  # both found done: one record for the one place
     assert len(records(tmp_path / "out")) == 2
 
 

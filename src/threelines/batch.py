@@ -151,6 +151,7 @@ def run_batch(
         If ``out`` exists and is not a batch output (without ``overwrite``),
         another batch is running in it, or it cannot be written (a full disk).
     """
+    inputs = list(dict.fromkeys(inputs))  # an input named twice is read once
     out = _prepare(Path(out), overwrite)
     with _locked(out):
         if overwrite:
