@@ -199,7 +199,7 @@ def test_a_project_in_two_inputs_gets_a_record_for_each(tmp_path, sample_dir, ma
     again = run_batch([*inputs, inputs[0]], tmp_path / "out", manifest, ruleset)
     assert (again.screened, again.resumed) == (0, 2)
     assert len(records(tmp_path / "out")) == 2
-    # and a folder holding a file given as well: one record for each place the project is
+    # a folder and a file in it name the same place: still one record
     both = run_batch([str(other), str(other / "P01.geojson")], tmp_path / "out", manifest, ruleset)
     assert (both.screened, both.resumed) == (0, 2)  # both found done: one record for the one place
     assert len(records(tmp_path / "out")) == 2

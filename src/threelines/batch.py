@@ -210,7 +210,7 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                         results.write([_error_line(source, message) for message in errors])
                         hashes = project_hashes(projects, digest)
                         todo = screener.order(projects, [i for i, new in enumerate(index.new(hashes)) if new])
-                        index.stage(hashes)  # a project of an input given twice is screened once
+                        index.stage(hashes)  # a file reached twice (a folder and a file in it) is screened once
                         result.resumed += len(projects) - len(todo)
                         bar.total = (bar.total or 0) + len(todo)
                         for i in range(0, len(todo), chunk_size):
@@ -226,11 +226,12 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
         _warn_shared_ids(index.shared_ids())
 
         def counted(rows):
+            error, verdict = SUMMARY_COLUMNS.index("error"), SUMMARY_COLUMNS.index("verdict")
             for row in rows:
-                if row[SUMMARY_COLUMNS.index("error")]:
+                if row[error]:
                     result.errors += 1
-                elif row[SUMMARY_COLUMNS.index("verdict")]:
-                    result.verdicts[row[SUMMARY_COLUMNS.index("verdict")]] += 1
+                elif row[verdict]:
+                    result.verdicts[row[verdict]] += 1
                 yield row
 
         try:
