@@ -36,6 +36,8 @@ def test_batch_writes_results_and_summaries(run, tmp_path, sample_dir, contract)
         "id",
         "name",
         "source",
+        "layer",
+        "feature",
         "verdict",
         "reject",
         "conditional",
@@ -46,7 +48,7 @@ def test_batch_writes_results_and_summaries(run, tmp_path, sample_dir, contract)
     p07 = summary[summary.id == "P07"].iloc[0]
     assert (p07.verdict, p07.reject, p07.rules) == ("reject", 3, "heavy-industry-priority, YX-01, SY-01")
     workbook = pd.read_excel(out / "summary.xlsx", keep_default_na=False)
-    assert workbook.shape == (15, 9)
+    assert workbook.shape == (15, 11)
     assert list(workbook.columns) == list(summary.columns)
     row = workbook[workbook.id == "P07"].iloc[0]
     assert (row.verdict, row.reject, row.conditional, row.rules) == ("reject", 3, p07.conditional, p07.rules)
@@ -65,10 +67,11 @@ def test_rerun_resumes_and_changed_rules_rescreen(tmp_path, sample_dir, manifest
     (out / "results.jsonl").write_text("\n".join(text[:-1]) + "\n" + text[-1][:40], encoding="utf-8")
     resumed = run_batch([str(sample_dir / "projects.gpkg")], out, manifest, ruleset)
     assert (resumed.screened, resumed.resumed) == (1, 12)
-    # the cut line stays alone on its line: every other line is whole
+    # the cut line is set aside, and every line left is whole
     text = (out / "results.jsonl").read_text("utf-8").splitlines()
-    assert len(text) == 14
+    assert len(text) == 13
     assert sum(1 for line in text if line.startswith("{") and line.endswith("}")) == 13
+    assert len((out / "results.jsonl.damaged").read_text("utf-8").splitlines()) == 1
     # changed rules: every project is screened again
     from threelines.rules import load_rules
 
@@ -115,7 +118,8 @@ def test_batch_results_equal_screen_results(run, tmp_path, sample_dir):
     for doc in screened:
         assert doc.pop("provenance")["input"]["path"].endswith("projects.gpkg")
         record = dict(batch[doc["project"]["id"]])
-        record.pop("source")
+        assert (record.pop("source"), record.pop("layer")) == (str(sample_dir / "projects.gpkg"), None)
+        assert record.pop("feature") == int(doc["project"]["id"][1:]) - 1
         record.pop("input_hash")
         assert record == doc
 
@@ -164,12 +168,13 @@ def test_batch_writes_one_report_per_project(run, tmp_path, sample_dir):
     args = ("batch", sample_dir / "projects.gpkg", "-o", out, "--reports", reports, "--report-format", "json")
     assert run(*args, "--lang", "en").exit_code == 0
     files = sorted(p.name for p in reports.iterdir())
-    assert files == [f"projects-P{i:02d}.json" for i in range(1, 14)]
-    p02 = json.loads((reports / "projects-P02.json").read_text("utf-8"))
+    assert [name[:-14] for name in files] == [f"projects-P{i:02d}" for i in range(1, 14)]  # -HASH.json after
+    (p02_path,) = reports.glob("projects-P02-*.json")
+    p02 = json.loads(p02_path.read_text("utf-8"))
     assert p02["verdict"] == "reject"
     assert p02["provenance"]["input"]["path"] == str((sample_dir / "projects.gpkg").resolve())
     by_id = {r["project"]["id"]: r for r in lines(out)}
-    assert by_id["P02"]["report"] == str(reports / "projects-P02.json")
+    assert by_id["P02"]["report"] == str(p02_path)
     provenance = json.loads((out / "provenance.json").read_text("utf-8"))
     assert provenance["inputs"] == [p02["provenance"]["input"]]
     assert provenance["layers"] == p02["provenance"]["layers"]
@@ -179,5 +184,6 @@ def test_batch_markdown_reports_follow_the_language(run, tmp_path, sample_dir):
     reports = tmp_path / "r"
     assert run("batch", sample_dir / "projects" / "P02.geojson", "-o", tmp_path / "o", "--reports", reports,
                "--report-format", "markdown", "--lang", "zh").exit_code == 0  # fmt: skip
-    text = (reports / "P02-P02.md").read_text("utf-8")
+    (path,) = reports.glob("P02-P02-*.md")
+    text = path.read_text("utf-8")
     assert "**筛查结论: 不予准入**" in text

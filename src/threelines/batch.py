@@ -1,12 +1,18 @@
 """Batch screening: every feature of every input, into a folder of results that a re-run resumes.
 
 The output folder holds ``results.jsonl`` (one line per project, in the
-``screen --format json`` shape plus ``source`` and ``input_hash``, or with
-``error`` for a project that could not be screened), and ``summary.csv`` and
-``summary.xlsx`` (one row per project). Each project's ``input_hash`` covers
-its geometry, its attributes, the manifest, every layer file and the rules:
-a re-run skips the projects whose hash is already in ``results.jsonl``, so
-an interrupted run resumes and a changed layer re-screens everything.
+``screen --format json`` shape plus ``source``, ``layer``, ``feature`` and
+``input_hash``, or with ``error`` for a project or file that could not be
+screened), and ``summary.csv`` and ``summary.xlsx`` (one row per project).
+A record is keyed by where its project came from (file, layer, feature),
+never by its id, so every feature gets exactly one line, one row and one
+report. Each project's ``input_hash`` covers that key, its geometry, its
+attributes, the manifest, every layer file and the rules: a re-run skips
+the projects whose hash is already in ``results.jsonl``, so an interrupted
+run resumes and a changed layer re-screens everything; a new record for a
+key replaces the old one (errors are retried), and lines that are not whole
+records are set aside in ``results.jsonl.damaged``. A lock file keeps a
+second run out of the folder while one is running.
 Projects are screened in chunks of neighbours (in Hilbert-curve order, so
 each chunk reads few features), in worker processes when ``jobs`` > 1, and
 results are written as each chunk finishes, so memory does not grow with
@@ -15,30 +21,43 @@ the number of projects.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
+import sqlite3
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import shapely
 
 from threelines.batch_workers import Reports, Screener, json_line
 from threelines.errors import OutputError, ThreelinesError
 from threelines.footprint import Projects, read_projects_in_pieces
 from threelines.layer_cache import cache_folder
+from threelines.limits import SHARED_IDS_SHOWN
 from threelines.manifest import Manifest
 from threelines.provenance import setup_digest, setup_provenance, with_input
 from threelines.rules import RuleSet
-from threelines.run_index import RunIndex
-from threelines.summary import summary_row, write_summaries
+from threelines.run_index import INDEX_NAME, RunIndex, record_key
+from threelines.sources import Problem
+from threelines.summary import SUMMARY_COLUMNS, summary_row, write_summaries
+
+log = logging.getLogger(__name__)
 
 #: Files a batch writes into its output folder.
 RESULTS, SUMMARY_CSV, SUMMARY_XLSX, PROVENANCE = "results.jsonl", "summary.csv", "summary.xlsx", "provenance.json"
+#: Lines of results.jsonl that were not whole records, set aside; the lock file held by a running batch.
+DAMAGED, LOCK = "results.jsonl.damaged", ".threelines.lock"
+#: Everything a batch keeps in its output folder.
+OWN_FILES = (RESULTS, SUMMARY_CSV, SUMMARY_XLSX, PROVENANCE, DAMAGED, LOCK, INDEX_NAME)
 
 #: Features read from a large vector file at a time: enough for whole chunks of neighbours,
 #: few enough that the projects in memory stay small.
@@ -112,8 +131,8 @@ def run_batch(
     lang : str, optional
         The language of rule titles and messages, where the rules give several, and of the reports.
     reports : str or Path, optional
-        A folder for one report per screened project (``INPUT-ID.html`` ...),
-        rewritten when the project is screened again.
+        A folder for one report per screened project (``FILE-ID-HASH.html``
+        ...), rewritten when the project is screened again.
     reports_format : str
         ``html``, ``markdown``, ``json``, ``geojson`` or ``gpkg``.
     engine : str
@@ -129,87 +148,187 @@ def run_batch(
     Raises
     ------
     OutputError
-        If ``out`` exists and is not a batch output (without ``overwrite``).
+        If ``out`` exists and is not a batch output (without ``overwrite``),
+        another batch is running in it, or it cannot be written (a full disk).
     """
+    inputs = list(dict.fromkeys(inputs))  # an input named twice is read once
     out = _prepare(Path(out), overwrite)
+    with _locked(out):
+        if overwrite:
+            _clear(out)
+        try:
+            return _run(inputs, out, manifest, rules, crs=crs, encoding=encoding, overrides=overrides, jobs=jobs,
+                        chunk_size=chunk_size, progress=progress, cache=cache, piece_size=piece_size, lang=lang,
+                        reports=reports, reports_format=reports_format, engine=engine, scheduler=scheduler)  # fmt: skip
+        except sqlite3.Error as exc:  # the run index in the folder: a full disk, most likely
+            raise OutputError(
+                f"{out}: cannot write the batch's index {INDEX_NAME} ({exc}); free some space, then run again"
+            ) from None
+
+
+def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, chunk_size, progress, cache,
+         piece_size, lang, reports, reports_format, engine, scheduler) -> BatchResult:  # fmt: skip
+    """:func:`run_batch` in its locked, prepared output folder."""
     options = {"crs": crs, "encoding": encoding, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     shared = setup_provenance(manifest, rules, options)  # every layer and rule file hashed once for the run
     digest = setup_digest(shared)
-    index = RunIndex()
-    _earlier(out / RESULTS, index)
     result = BatchResult()
-    _write_provenance(out, shared, inputs)
-    if reports is not None:
-        reports = Reports(Path(reports), reports_format, lang or "en")
-        reports.folder.mkdir(parents=True, exist_ok=True)
-    cache_dir = cache_folder() if cache else None
-    if engine == "dask":
-        from threelines.dask_engine import DaskScreener, WorkerSetup
+    with RunIndex(out) as index:
+        results = Results(out / RESULTS, index)
+        _write_provenance(out, shared, inputs)
+        if reports is not None:
+            reports = Reports(Path(reports), reports_format, lang or "en")
+            try:
+                reports.folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(f"{reports.folder}: cannot create the reports folder ({exc.strerror})") from None
+        cache_dir = cache_folder() if cache else None
+        if engine == "dask":
+            from threelines.dask_engine import DaskScreener, WorkerSetup
 
-        setup = WorkerSetup(
-            str(Path(manifest.path).resolve()), str(Path(rules.path).resolve()), cache_dir, lang, reports
-        )
-        screener = DaskScreener(setup, scheduler, jobs)
-    else:
-        screener = Screener(manifest, rules, jobs, cache_dir, lang, reports)
-    with index, (out / RESULTS).open("a", encoding="utf-8") as sink, _progress(progress) as bar, screener:
-        if sink.tell() and not _ends_with_newline(out / RESULTS):
-            sink.write("\n")  # an interrupted run's last line was cut: start on a line of our own
+            setup = WorkerSetup(
+                str(Path(manifest.path).resolve()), str(Path(rules.path).resolve()), cache_dir, lang, reports
+            )
+            screener = DaskScreener(setup, scheduler, jobs)
+        else:
+            screener = Screener(manifest, rules, jobs, cache_dir, lang, reports)
+        with results, _progress(progress) as bar, screener:
+            stamps: dict[str, dict] = {}
 
-        def write(lines: list[tuple[str, tuple]]) -> None:
-            sink.writelines(line for line, _ in lines)
-            index.put_rows(row for _, row in lines)
+            def stamp(source: str) -> dict | None:
+                """The provenance block of an input's reports (hashing the input once)."""
+                if reports is None:
+                    return None
+                if source not in stamps:
+                    stamps[source] = with_input(shared, source)
+                return stamps[source]
 
-        stamps: dict[str, dict] = {}
+            def chunks():
+                """Chunks to screen, input after input and piece after piece, writing unreadable features."""
+                for source in inputs:
+                    for projects, errors in _pieces(source, manifest, crs, encoding, overrides, piece_size):
+                        results.write([_error_line(source, message) for message in errors])
+                        hashes = project_hashes(projects, digest)
+                        todo = screener.order(projects, [i for i, new in enumerate(index.new(hashes)) if new])
+                        index.stage(hashes)  # a file reached twice (a folder and a file in it) is screened once
+                        result.resumed += len(projects) - len(todo)
+                        bar.total = (bar.total or 0) + len(todo)
+                        for i in range(0, len(todo), chunk_size):
+                            positions = todo[i : i + chunk_size]
+                            yield projects.take(positions), source, [hashes[j] for j in positions], stamp(source)
+                    index.commit()
 
-        def stamp(source: str) -> dict | None:
-            """The provenance block of an input's reports (hashing the input once)."""
-            if reports is None:
-                return None
-            if source not in stamps:
-                stamps[source] = with_input(shared, source)
-            return stamps[source]
-
-        def chunks():
-            """Chunks to screen, input after input and piece after piece, writing unreadable features."""
-            for source in inputs:
-                for projects, errors in _pieces(source, manifest, crs, encoding, overrides, piece_size):
-                    write([_error_line(source, message) for message in errors])
-                    hashes = project_hashes(projects, digest)
-                    todo = screener.order(projects, [i for i, new in enumerate(index.new(hashes)) if new])
-                    index.stage(hashes)  # this input's projects count as done for the inputs after it
-                    result.resumed += len(projects) - len(todo)
-                    bar.total = (bar.total or 0) + len(todo)
-                    for i in range(0, len(todo), chunk_size):
-                        positions = todo[i : i + chunk_size]
-                        yield projects.take(positions), source, [hashes[j] for j in positions], stamp(source)
-                index.commit()
-
-        for lines in screener.map(chunks()):
-            write(lines)
-            bar.update(len(lines))
-            result.screened += len(lines)
-        sink.flush()
+            for lines in screener.map(chunks()):
+                results.write(lines)
+                bar.update(len(lines))
+                result.screened += len(lines)
+        results.compact()
+        _warn_shared_ids(index.shared_ids())
 
         def counted(rows):
+            error, verdict = SUMMARY_COLUMNS.index("error"), SUMMARY_COLUMNS.index("verdict")
             for row in rows:
-                if row[8]:
+                if row[error]:
                     result.errors += 1
-                elif row[3]:
-                    result.verdicts[row[3]] += 1
+                elif row[verdict]:
+                    result.verdicts[row[verdict]] += 1
                 yield row
 
-        write_summaries(counted(index.rows()), out / SUMMARY_CSV, out / SUMMARY_XLSX)
+        try:
+            write_summaries(counted(index.rows()), out / SUMMARY_CSV, out / SUMMARY_XLSX)
+        except OSError as exc:
+            raise _cannot_write(out, exc) from None
     return result
 
 
+class Results:
+    """``results.jsonl``: read defensively at the start, appended to as chunks finish, compacted at the end.
+
+    A line that is not a whole results record (cut short by a kill or a full
+    disk, not UTF-8, not JSON, or JSON of another shape) is moved to
+    ``results.jsonl.damaged``, with a warning, and its project is screened
+    again. Each record goes into the run index with its line, so that a
+    record replaced later (a retried error, a re-screen) is dropped from the
+    file at the end.
+    """
+
+    def __init__(self, path: Path, index: RunIndex) -> None:
+        self.path, self.index = path, index
+        self.lines = _earlier(path, index)
+        self._fd: int | None = None
+
+    def __enter__(self) -> Results:
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            if self.lines and not _ends_with_newline(self.path):
+                write_all(self._fd, b"\n")  # a whole last record without its newline
+        except OSError as exc:
+            raise _cannot_write(self.path.parent, exc) from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def write(self, lines: list[tuple[str, tuple]]) -> None:
+        """Append records (results line and summary row each), and index them."""
+        if not lines:
+            return
+        try:
+            write_all(self._fd, "".join(line for line, _ in lines).encode())
+        except OSError as exc:
+            raise _cannot_write(self.path.parent, exc) from None
+        first = self.lines
+        self.index.put((_row_key(row), first + i, row) for i, (_, row) in enumerate(lines))
+        self.lines += len(lines)
+
+    def compact(self) -> None:
+        """Drop the lines whose records were replaced, rewriting the file atomically."""
+        stale = self.index.stale()
+        if stale:
+            _rewrite(self.path, lambda number, raw: number not in stale)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte (``os.write`` may write fewer), or raise OSError."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _row_key(row: tuple) -> tuple:
+    source = SUMMARY_COLUMNS.index("source")
+    return row[source], row[source + 1], row[source + 2]
+
+
+def _cannot_write(folder: Path, exc: OSError) -> OutputError:
+    return OutputError(
+        f"{folder}: cannot write the batch output ({exc.strerror or exc}); free some space or fix the folder, "
+        "then run again: the batch resumes where it stopped"
+    )
+
+
+def _warn_shared_ids(shared: list[tuple[str, int]]) -> None:
+    """One warning per id carried by several projects (the first few), and how many more."""
+    for pid, n in shared[:SHARED_IDS_SHOWN]:
+        log.warning("project id %r is used by %d projects; each has its own record (see source and feature)", pid, n)
+    if len(shared) > SHARED_IDS_SHOWN:
+        log.warning("%d more project ids are used by several projects", len(shared) - SHARED_IDS_SHOWN)
+
+
 def project_hashes(projects: Projects, digest: str) -> list[str]:
-    """Each project's input hash: its attributes and geometry (as WKB), under the run's ``digest``."""
+    """Each project's input hash: where it came from, its attributes and geometry (WKB), under the run's ``digest``.
+
+    Where it came from (its key) is part of the hash, so that the same
+    project in two inputs gets a record for each.
+    """
     wkbs = shapely.to_wkb(projects.geometry) if len(projects) else []
+    keys = projects.keys or [(projects.source, None, i) for i in range(len(projects))]
     out = []
-    for attrs, wkb in zip(projects.attrs, wkbs, strict=True):
+    for key, attrs, wkb in zip(keys, projects.attrs, wkbs, strict=True):
         h = hashlib.sha256(digest.encode())
-        h.update(json.dumps(attrs, sort_keys=True, default=str).encode())
+        h.update(json.dumps([key, attrs], sort_keys=True, default=str).encode())
         h.update(wkb)
         out.append(h.hexdigest()[:32])
     return out
@@ -219,10 +338,8 @@ def _prepare(out: Path, overwrite: bool) -> Path:
     """Create the output folder, or accept an earlier batch's, or refuse a foreign one."""
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder; a batch writes a folder of results")
-    if out.exists() and overwrite:
-        for name in (RESULTS, SUMMARY_CSV, SUMMARY_XLSX, PROVENANCE):
-            (out / name).unlink(missing_ok=True)
-    elif out.exists() and any(out.iterdir()) and not (out / RESULTS).exists():
+    foreign = out.exists() and not overwrite and not (out / RESULTS).exists()
+    if foreign and any(p.name not in OWN_FILES for p in out.iterdir()):
         raise OutputError(f"{out}: exists and is not a batch output; give another -o, or --overwrite")
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -231,26 +348,124 @@ def _prepare(out: Path, overwrite: bool) -> Path:
     return out
 
 
-def _earlier(results: Path, index: RunIndex) -> None:
-    """Put what earlier runs wrote into the index: the projects screened (errors are tried again), summary rows."""
+def _clear(out: Path) -> None:
+    """Remove an earlier batch's files (for ``overwrite``)."""
+    for name in (RESULTS, SUMMARY_CSV, SUMMARY_XLSX, PROVENANCE, DAMAGED):
+        (out / name).unlink(missing_ok=True)
+
+
+@contextmanager
+def _locked(out: Path):
+    """Hold the output folder's lock file for the run: a second run on the same folder is refused."""
+    try:
+        fh = (out / LOCK).open("a")
+    except OSError as exc:
+        raise _cannot_write(out, exc) from None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise OutputError(
+                f"{out}: another batch is writing into this folder (it holds {LOCK}); "
+                "wait for it to finish, or give another -o"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _earlier(results: Path, index: RunIndex) -> int:
+    """Put what earlier runs wrote into the index; set damaged lines aside. Returns the number of records kept.
+
+    The projects screened count as done (errors are tried again); every
+    record gets its summary row and line.
+    """
     if not results.exists():
-        return
-    with results.open(encoding="utf-8") as fh:
-        hashes, rows = [], []
-        for line in fh:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short when a run was interrupted
-            if "error" not in record and "input_hash" in record:
+        return 0
+    kept = damaged = 0
+    hashes, entries = [], []
+    with results.open("rb") as fh:
+        for raw in fh:
+            read = _record(raw)
+            if read is None:
+                damaged += 1
+                continue
+            record, row = read
+            if "error" not in record:
                 hashes.append(record["input_hash"])
-            rows.append(summary_row(record))
-            if len(rows) >= 10_000:  # in batches: memory stays flat however long the file
+            entries.append((record_key(record), kept, row))
+            kept += 1
+            if len(entries) >= 10_000:  # in batches: memory stays flat however long the file
                 index.mark_done(hashes)
-                index.put_rows(rows)
-                hashes, rows = [], []
-        index.mark_done(hashes)
-        index.put_rows(rows)
+                index.put(entries, earlier=True)
+                hashes, entries = [], []
+    index.mark_done(hashes)
+    index.put(entries, earlier=True)
+    if damaged:
+        _set_aside(results, damaged)
+    return kept
+
+
+def _record(raw: bytes) -> tuple[dict, tuple] | None:
+    """A results line's record and summary row, or None for a line that is not a whole record."""
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError:  # cut short, not UTF-8, not JSON
+        return None
+    if not (
+        isinstance(record, dict)
+        and isinstance(record.get("project"), dict)
+        and isinstance(record.get("source"), str)
+        and isinstance(record.get("layer"), str | None)
+        and (record.get("feature") is None or type(record.get("feature")) is int)
+        and (
+            isinstance(record.get("error"), str)
+            or (isinstance(record.get("input_hash"), str) and isinstance(record.get("verdict"), str))
+        )
+    ):
+        return None
+    try:
+        return record, summary_row(record)
+    except (KeyError, TypeError, AttributeError, ValueError):  # triggers of another shape
+        return None
+
+
+def _set_aside(results: Path, damaged: int) -> None:
+    """Move the lines that are not whole records to ``results.jsonl.damaged``, and say so."""
+    aside = results.with_name(DAMAGED)
+    try:
+        with aside.open("ab") as bad:
+
+            def keep(number: int, raw: bytes) -> bool:
+                if _record(raw) is not None:
+                    return True
+                bad.write(raw if raw.endswith(b"\n") else raw + b"\n")
+                return False
+
+            _rewrite(results, keep)
+    except OSError as exc:
+        raise _cannot_write(results.parent, exc) from None
+    log.warning(
+        "%s: %d line%s cut short or not a results record; moved to %s, and %s screened again",
+        results, damaged, "s" * (damaged != 1), aside.name, "their projects are" if damaged != 1 else "its project is",
+    )  # fmt: skip
+
+
+def _rewrite(path: Path, keep) -> None:
+    """Rewrite a file with the lines ``keep(number, raw)`` accepts, atomically (a temporary file, then a rename)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        with path.open("rb") as src, temporary.open("wb") as dst:
+            for number, raw in enumerate(src):
+                if keep(number, raw):
+                    dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise _cannot_write(path.parent, exc) from None
 
 
 def _ends_with_newline(path: Path) -> bool:
@@ -269,7 +484,11 @@ def _pieces(source: str, manifest: Manifest, crs, encoding, overrides, piece: in
         for projects in pieces:
             yield projects, list(projects.problems)
     except ThreelinesError as exc:
-        yield Projects(source=source, attrs=[], geometry=np.empty(0, dtype=object), area_m2=np.empty(0)), [str(exc)]
+        empty = Projects(source=source, attrs=[], geometry=np.empty(0, dtype=object), area_m2=np.empty(0))
+        file, layer = source, None
+        if not Path(source).exists() and ":" in source:  # file.gpkg:layer, keyed as its features are
+            file, layer = source.rsplit(":", 1)
+        yield empty, [Problem(str(exc), file, layer)]
 
 
 def _write_provenance(out: Path, shared: dict, inputs: list[str]) -> None:
@@ -281,8 +500,12 @@ def _write_provenance(out: Path, shared: dict, inputs: list[str]) -> None:
 
 
 def _error_line(source: str, message: str) -> tuple[str, tuple]:
-    """The results line and summary row of a feature or input that could not be read."""
-    record = {"project": {"id": _project_id(message, source)}, "source": source, "error": message}
+    """The results line and summary row of a feature or file that could not be read (keyed where it came from)."""
+    file = getattr(message, "file", None) or source
+    record = {
+        "project": {"id": _project_id(message, file)}, "source": file, "layer": getattr(message, "layer", None),
+        "feature": getattr(message, "feature", None), "error": str(message),
+    }  # fmt: skip
     return json_line(record), summary_row(record)
 
 

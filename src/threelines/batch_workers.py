@@ -9,9 +9,18 @@ project when asked. :mod:`threelines.dask_engine` runs the same
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
+import json
+import logging
+import os
 import re
+import signal
+import threading
+import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -23,6 +32,7 @@ import shapely
 
 from threelines.errors import ThreelinesError
 from threelines.footprint import Projects
+from threelines.limits import MAX_REPORT_NAME_BYTES
 from threelines.manifest import Manifest
 from threelines.rules import RuleSet
 from threelines.summary import summary_row
@@ -43,6 +53,8 @@ def spatial_order(projects: Projects, positions: list[int]) -> list[int]:
 
 _WORKER: dict[str, Any] = {}
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Reports:
@@ -52,10 +64,19 @@ class Reports:
     fmt: str
     lang: str
 
-    def path(self, source: str, project_id: str) -> Path:
-        """``INPUT-ID.ext``: the input's name keeps equal ids of different inputs apart."""
-        safe = re.sub(r"[^\w.-]+", "_", f"{Path(source.split(':')[0]).stem}-{project_id}")
-        return self.folder / f"{safe}{REPORT_SUFFIXES[self.fmt]}"
+    def path(self, key: tuple, project_id: str) -> Path:
+        """``FILE-ID-HASH.ext``: readable, bounded in length, and one file per key.
+
+        ``key`` is the project's ``(file, layer, feature)``; the short hash of
+        it keeps apart ids that read alike once made safe (``A/1``, ``A_1``),
+        equal ids, and ids cut short.
+        """
+        file, layer, feature = key
+        stem = Path(str(file).split("!")[-1]).stem
+        safe = re.sub(r"[^\w.-]+", "_", f"{stem}-{project_id}").strip("._") or "project"
+        safe = safe.encode()[:MAX_REPORT_NAME_BYTES].decode(errors="ignore")  # a byte limit: names are bytes on disk
+        tag = hashlib.sha256(json.dumps([file, layer, feature], ensure_ascii=False).encode()).hexdigest()[:8]
+        return self.folder / f"{safe}-{tag}{REPORT_SUFFIXES[self.fmt]}"
 
 
 #: The file suffix of each report format.
@@ -74,33 +95,69 @@ def screen_chunk(task: tuple[Projects, str, list[str], dict | None]) -> list[tup
 
     ``task`` is the chunk's projects, their input, their input hashes and the
     provenance block their reports carry. The JSON is made here, in the
-    worker, so that the parent only writes it.
+    worker, so that the parent only writes it. A chunk whose screening fails
+    unexpectedly is screened again in halves, down to single projects, so
+    that only the projects that fail get an error record and the run goes on.
     """
-    from threelines.engine import screen_checked
-
-    projects, source, keys, stamp = task
-    manifest, rules = _WORKER["manifest"], _WORKER["rules"]
-    outcomes = screen_checked(projects, manifest, rules, _WORKER["layers"], _WORKER["cache_dir"])
+    projects, _, hashes, stamp = task
+    keys = projects.keys or [(projects.source, None, i) for i in range(len(projects))]
     out = []
-    for project, outcome, key, geometry in zip(projects.attrs, outcomes, keys, projects.geometry, strict=True):
-        if isinstance(outcome, str):
-            record = {"project": {"id": project["id"], "name": project["name"]}, "error": outcome}
-        else:
-            record = outcome.to_dict(_WORKER["lang"])
-            if _WORKER["reports"] is not None:
-                record.update(_write_report(outcome, geometry, projects.crs, source, stamp))
-        record.update(source=source, input_hash=key)
-        out.append((json_line(record), summary_row(record)))
+    for project, outcome, key, hashed, geometry in zip(
+        projects.attrs, _screen_isolated(projects), keys, hashes, projects.geometry, strict=True
+    ):
+        try:
+            out.append(_line(project, outcome, key, hashed, geometry, projects.crs, stamp))
+        except Exception as exc:  # a verdict that cannot be written down is that project's error
+            out.append(_line(project, failure_message(projects.source, project["id"], exc), key, hashed))
     return out
 
 
-def _write_report(verdict, geometry, crs, source: str, stamp: dict | None) -> dict[str, str]:
-    """Write one project's report; the record notes where (or why not)."""
+def _line(project, outcome, key, hashed, geometry=None, crs=None, stamp=None) -> tuple[str, tuple]:
+    """A project's results line and summary row, from its verdict (writing its report) or its error."""
+    if isinstance(outcome, str):
+        record = {"project": {"id": project["id"], "name": project["name"]}, "error": outcome}
+    else:
+        record = outcome.to_dict(_WORKER["lang"])
+        if _WORKER["reports"] is not None:
+            record.update(_write_report(outcome, geometry, crs, key, stamp))
+    record.update(source=key[0], layer=key[1], feature=key[2], input_hash=hashed)
+    return json_line(record), summary_row(record)
+
+
+def _screen_isolated(projects: Projects) -> list:
+    """Each project's verdict or error message; an exception costs only the projects that raise it."""
+    from threelines.engine import screen_checked
+
+    try:
+        return screen_checked(projects, _WORKER["manifest"], _WORKER["rules"], _WORKER["layers"], _WORKER["cache_dir"])
+    except Exception as exc:  # one project's unforeseen failure must not stop the batch
+        if len(projects) == 1:
+            (project,) = projects.attrs
+            log.debug("project %r could not be screened", project["id"], exc_info=True)
+            return [failure_message(projects.source, project["id"], exc)]
+    half = len(projects) // 2
+    return _screen_isolated(projects.take(range(half))) + _screen_isolated(projects.take(range(half, len(projects))))
+
+
+def failure_message(source: str, project_id: str, exc: BaseException) -> str:
+    """One line saying why a project could not be screened: the exception's type and text."""
+    if isinstance(exc, ThreelinesError):
+        return " ".join(str(exc).split())
+    return f"{source}: project {project_id!r}: could not be screened ({_described(exc)})"
+
+
+def _described(exc: BaseException) -> str:
+    """An exception as one line: its type and its text."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'no message'}"
+
+
+def _write_report(verdict, geometry, crs, key: tuple, stamp: dict | None) -> dict[str, str]:
+    """Write one project's report; the record notes where (or why not: that project's, never the run's)."""
     from threelines.engine import Screening
     from threelines.report.formats import write_report
 
     reports: Reports = _WORKER["reports"]
-    path = reports.path(source, verdict.project["id"])
+    path = reports.path(key, verdict.project["id"])
     try:
         write_report(
             Screening(verdicts=[verdict], footprints=[geometry], crs=crs), _WORKER["manifest"], reports.fmt,
@@ -108,7 +165,41 @@ def _write_report(verdict, geometry, crs, source: str, stamp: dict | None) -> di
         )  # fmt: skip
     except ThreelinesError as exc:
         return {"report_error": str(exc)}
+    except Exception as exc:  # a full disk, a bad name: this report's failure alone
+        return {"report_error": f"{path}: cannot write the report ({_described(exc)})"}
     return {"report": str(path)}
+
+
+def _local_worker(parent: int, *args) -> None:
+    """A local worker process's initializer: end with the parent, then set up as :func:`init_worker`."""
+    die_with_parent(parent)
+    init_worker(*args)
+
+
+def die_with_parent(parent: int) -> None:
+    """End this process when ``parent`` dies (even by ``kill -9``), instead of living on as an orphan.
+
+    Linux delivers SIGTERM on the parent's death (``PR_SET_PDEATHSIG``);
+    elsewhere a daemon thread watches the parent process id.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        armed = False
+    if os.getppid() != parent:  # it died before the signal was armed
+        os._exit(1)
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 class Screener:
@@ -143,14 +234,30 @@ class Screener:
             for task in (first, *([second] if second is not None else []), *tasks):
                 yield screen_chunk(task)
             return
-        self.pool = ProcessPoolExecutor(max_workers=self.jobs, initializer=init_worker, initargs=self.args)
+        self.pool = ProcessPoolExecutor(
+            max_workers=self.jobs, initializer=_local_worker, initargs=(os.getpid(), *self.args)
+        )
         pending: deque = deque()
         for task in chain((first, second), tasks):
             pending.append(self.pool.submit(screen_chunk, task))
             if len(pending) >= IN_FLIGHT_PER_JOB * self.jobs:
-                yield pending.popleft().result()
+                yield _result(pending.popleft())
         while pending:
-            yield pending.popleft().result()
+            yield _result(pending.popleft())
+
+
+class WorkerError(ThreelinesError, RuntimeError):
+    """A worker process ended abruptly (killed, out of memory, crashed) while screening."""
+
+
+def _result(future) -> list[tuple[str, tuple]]:
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise WorkerError(
+            "a worker process ended abruptly (killed, out of memory or crashed); the results so far are kept: "
+            "run again to resume (with --jobs 1 to see which project it was)"
+        ) from None
 
 
 def json_line(record: dict[str, Any]) -> str:

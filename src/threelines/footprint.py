@@ -28,7 +28,7 @@ from threelines.attributes import (
 )
 from threelines.crs import WEB_OFFSETS, diagnose, gk_zone_crs, parse_crs
 from threelines.errors import CRSError, FootprintError, IndustryCodeError
-from threelines.sources import open_sources, open_vector_file
+from threelines.sources import Problem, open_sources, open_vector_file
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,15 @@ class Projects:
     area_m2 : numpy.ndarray
         Footprint areas in square metres (0 for points).
     problems : list of str
-        One message per feature that could not be used.
+        One message per feature or file that could not be used (a
+        :class:`~threelines.sources.Problem`, which says where it came from).
     crs : pyproj.CRS or None
         The CRS the footprints came in (WGS84 for web-map offsets), so that
         evidence can be written back in it; None when the sources differ.
+    keys : list of tuple
+        Per project, where it came from: ``(file, layer, feature)``, the file
+        as given (a folder's or zip's member), its layer (None: its only one)
+        and the feature's 0-based position in it. A batch keys its records by it.
     """
 
     source: str
@@ -60,6 +65,7 @@ class Projects:
     area_m2: np.ndarray
     problems: list[str] = field(default_factory=list)
     crs: CRS | None = None
+    keys: list[tuple[str, str | None, int]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.attrs)
@@ -73,6 +79,7 @@ class Projects:
             geometry=self.geometry[positions],
             area_m2=self.area_m2[positions],
             crs=self.crs,
+            keys=[self.keys[i] for i in positions] if self.keys else [],
         )
 
 
@@ -116,7 +123,7 @@ def read_projects(
     sources, problems = open_sources(path, encoding)
     parts = []
     for source in sources:  # a zip or folder holds several; one that fails is reported, the rest go on
-        problems += source.problems
+        problems += [Problem.at(m, source.file, source.layer) for m in source.problems]
         if source.frame.empty and source.problems:
             continue  # a table whose every parcel was refused: its messages say why
         try:
@@ -129,12 +136,14 @@ def read_projects(
                     crs=crs,
                     overrides=overrides,
                     line_widths=line_widths,
+                    source=source.file,
+                    layer=source.layer,
                 )
             )
         except FootprintError as exc:
             if len(sources) == 1 and not problems:
                 raise
-            problems.append(str(exc))
+            problems.append(Problem(str(exc), source.file, source.layer))
     if len(parts) == 1 and not problems:
         return parts[0]
     geometry = np.concatenate([p.geometry for p in parts]) if parts else np.empty(0, dtype=object)
@@ -145,6 +154,7 @@ def read_projects(
         area_m2=shapely.area(geometry),
         problems=problems + [m for p in parts for m in p.problems],
         crs=parts[0].crs if parts and all(p.crs == parts[0].crs for p in parts) else None,
+        keys=[k for p in parts for k in p.keys],
     )
 
 
@@ -183,7 +193,7 @@ def read_projects_in_pieces(
     for start, frame in whole.pieces(piece):
         yield projects_from_frame(
             frame, working_crs, label=whole.label, stem=whole.stem, first=start, total=whole.features,
-            bounds=_finite(whole.bounds), announce=start == 0, **options,
+            bounds=_finite(whole.bounds), announce=start == 0, source=whole.text, layer=whole.layer, **options,
         )  # fmt: skip
 
 
@@ -205,6 +215,8 @@ def projects_from_frame(
     total: int | None = None,
     bounds: tuple[float, float, float, float] | None = None,
     announce: bool = True,
+    source: str | None = None,
+    layer: str | None = None,
 ) -> Projects:
     """Turn a GeoDataFrame of footprints into projects in the working CRS.
 
@@ -227,6 +239,8 @@ def projects_from_frame(
         piece gets the same answer).
     announce : bool
         Log what was decided about the CRS (once per file: not again for later pieces).
+    source, layer : str, optional
+        The file (default: ``label``) and layer the features come from, for the projects' ``keys``.
 
     Returns
     -------
@@ -247,7 +261,8 @@ def projects_from_frame(
         np.isfinite(shapely.bounds(raw_geoms)).all(axis=1) | shapely.is_missing(raw_geoms) | shapely.is_empty(raw_geoms)
     )
     simple, ready = _plain_polygons(raw_geoms, placed)
-    attrs, geoms, problems = [], [], []
+    attrs, geoms, problems, keys = [], [], [], []
+    source = label if source is None else source
     for i, geom in enumerate(raw_geoms):
         default_id = stem if (total or len(frame)) == 1 else f"{stem}-{first + i + 1}"
         values = {name: cells[name][i] if name in cells else None for name in ATTRIBUTES}
@@ -267,13 +282,15 @@ def projects_from_frame(
             else:
                 geoms.append(_footprint(geom, project, label, line_widths or {}))
         except (FootprintError, IndustryCodeError) as exc:
-            problems.append(str(exc))
+            problems.append(Problem(str(exc), source, layer, first + i))
             continue
         attrs.append(project)
+        keys.append((source, layer, first + i))
     geometry = np.array(geoms, dtype=object) if geoms else np.empty(0, dtype=object)
     return Projects(
-        source=label, attrs=attrs, geometry=geometry, area_m2=shapely.area(geometry), problems=problems, crs=file_crs
-    )
+        source=label, attrs=attrs, geometry=geometry, area_m2=shapely.area(geometry), problems=problems, crs=file_crs,
+        keys=keys,
+    )  # fmt: skip
 
 
 def _plain_polygons(geoms: np.ndarray, placed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

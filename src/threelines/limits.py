@@ -46,3 +46,8 @@ MAX_REPORT_BYTES = 512 * 1024**2
 
 
 # -- Batch runs -----------------------------------------------------------------------------------
+
+#: Project ids carried by several projects that are named one by one on stderr (the rest are counted).
+SHARED_IDS_SHOWN = 10
+#: Bytes of a report's file name made from its project's file and id (a short hash keeps names apart).
+MAX_REPORT_NAME_BYTES = 120

@@ -1,43 +1,65 @@
 """What a batch output holds so far, kept on disk so that a batch's memory does not grow with its size.
 
-Two tables in a temporary SQLite file: the input hashes of the projects
-already screened (to resume), and one summary row per (input, project id),
-a later row replacing an earlier one in its place (a retry, a re-screen).
-It is rebuilt from ``results.jsonl`` at the start of every run and deleted
-at the end.
+A SQLite file inside the output folder (:data:`INDEX_NAME`) with the input
+hashes of the projects already screened (to resume), and one summary row
+per record key, with the line of ``results.jsonl`` that holds the record.
+A record's key is where its project came from, ``(file, layer, feature)``,
+never its id: two projects with one id stay two rows. A later record for a
+key replaces the earlier one in its place (a retry, a re-screen), and the
+earlier line is noted as stale, to be dropped from ``results.jsonl`` at the
+end of the run. The index is rebuilt from ``results.jsonl`` at the start of
+every run and deleted at the end; one left behind by a killed run is
+rebuilt the same way.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+#: The index's file in the output folder.
+INDEX_NAME = ".threelines-index.sqlite"
+
+
+def record_key(record: dict) -> tuple[str, str | None, int | None]:
+    """A results record's key: ``(file, layer, feature)``; feature None for a file's error."""
+    return record.get("source"), record.get("layer"), record.get("feature")
+
 
 class RunIndex:
-    """Screened hashes and summary rows of a batch output, in a temporary SQLite database.
+    """Screened hashes and summary rows of a batch output, in a SQLite file in the output folder.
 
-    Use as a context manager; the database is removed on exit.
+    Use as a context manager; the file is removed on exit.
+
+    Parameters
+    ----------
+    folder : Path
+        The batch's output folder.
     """
 
-    def __init__(self) -> None:
-        self._folder = tempfile.TemporaryDirectory(prefix="threelines-run-")
-        self._db = sqlite3.connect(Path(self._folder.name) / "index.sqlite")
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / INDEX_NAME
+        for leftover in (self.path, self.path.with_name(INDEX_NAME + "-journal")):
+            leftover.unlink(missing_ok=True)  # a killed run's: rebuilt from results.jsonl
+        self._db = sqlite3.connect(self.path)
         self._db.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
             "CREATE TABLE done (hash TEXT PRIMARY KEY) WITHOUT ROWID;"
             "CREATE TABLE staged (hash TEXT);"
-            "CREATE TABLE rows (source TEXT, id TEXT, row TEXT, PRIMARY KEY (source, id));"
+            "CREATE TABLE rows (key TEXT PRIMARY KEY, file TEXT, loose INTEGER, line INTEGER, id TEXT, row TEXT);"
+            "CREATE INDEX rows_file ON rows (file, loose);"
+            "CREATE TABLE stale (line INTEGER);"
         )
+        self._seen: set[str] = set()
 
     def __enter__(self) -> RunIndex:
         return self
 
     def __exit__(self, *exc) -> None:
         self._db.close()
-        self._folder.cleanup()
+        self.path.unlink(missing_ok=True)
 
     def mark_done(self, hashes: Iterable[str]) -> None:
         """Record projects as screened."""
@@ -57,14 +79,42 @@ class RunIndex:
         cursor = self._db.cursor()
         return [cursor.execute("SELECT 1 FROM done WHERE hash = ?", (h,)).fetchone() is None for h in hashes]
 
-    def put_rows(self, rows: Iterable[tuple]) -> None:
-        """Add summary rows; a row for an (input, id) already there replaces it in its place."""
-        self._db.executemany(
-            "INSERT INTO rows VALUES (?, ?, ?) ON CONFLICT (source, id) DO UPDATE SET row = excluded.row",
-            ((str(row[2]), str(row[0]), json.dumps(row, ensure_ascii=False)) for row in rows),
-        )
+    def put(self, entries: Iterable[tuple[tuple, int, tuple]], *, earlier: bool = False) -> None:
+        """Add records: ``(key, line in results.jsonl, summary row)`` each.
+
+        A record for a key already there replaces its row in its place, and
+        the replaced line becomes stale. A record of this run (not
+        ``earlier``) from a file also makes stale that file's earlier records
+        without a feature (errors about the whole file, records of an older
+        format), which it answers anew.
+        """
+        db = self._db
+        for (file, layer, feature), line, row in entries:
+            if not earlier and file not in self._seen:
+                self._seen.add(file)
+                db.execute("INSERT INTO stale SELECT line FROM rows WHERE file = ? AND loose = 1", (file,))
+                db.execute("DELETE FROM rows WHERE file = ? AND loose = 1", (file,))
+            loose = feature is None
+            # Records without a feature never replace each other: each is its own row.
+            key = json.dumps([file, layer, feature, line if loose else None], ensure_ascii=False)
+            db.execute("INSERT INTO stale SELECT line FROM rows WHERE key = ?", (key,))
+            db.execute(
+                "INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE "
+                "SET line = excluded.line, id = excluded.id, row = excluded.row",
+                (key, file, int(loose), line, None if row[0] is None else str(row[0]),
+                 json.dumps(row, ensure_ascii=False)),
+            )  # fmt: skip
+
+    def stale(self) -> set[int]:
+        """Lines of ``results.jsonl`` whose records were replaced."""
+        return {line for (line,) in self._db.execute("SELECT line FROM stale")}
 
     def rows(self) -> Iterator[tuple]:
-        """Every summary row, in the order each (input, id) first appeared."""
+        """Every summary row, in the order each key first appeared."""
         for (text,) in self._db.execute("SELECT row FROM rows ORDER BY rowid"):
             yield tuple(json.loads(text))
+
+    def shared_ids(self) -> list[tuple[str, int]]:
+        """Project ids that several projects carry, with how many (ids of whole-file errors left out)."""
+        query = "SELECT id, COUNT(*) FROM rows WHERE loose = 0 GROUP BY id HAVING COUNT(*) > 1 ORDER BY MIN(rowid)"
+        return [(pid, n) for pid, n in self._db.execute(query)]

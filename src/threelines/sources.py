@@ -40,14 +40,44 @@ _ENCODED = (".shp", ".dbf")
 _CAD_NOISE = ("AcDbText", "AcDbMText", "AcDbHatch", "AcDbPoint", "AcDbBlockReference", "AcDbAttribute")
 
 
+class Problem(str):
+    """A message about a feature or file that could not be used, which also says where it came from.
+
+    A ``str`` (every message reads as before) with ``file``, ``layer`` and
+    ``feature`` (the 0-based position in the file, None for the whole file or
+    a row without one), so that a batch gives it a record of its own.
+    """
+
+    file: str | None = None
+    layer: str | None = None
+    feature: int | None = None
+
+    def __new__(cls, message: str, file: str | None, layer: str | None = None, feature: int | None = None):
+        """The message, and where it came from."""
+        self = super().__new__(cls, message)
+        self.file, self.layer, self.feature = file, layer, feature
+        return self
+
+    @classmethod
+    def at(cls, message: str, file: str | None, layer: str | None = None) -> Problem:
+        """The message keyed to a file, unless it already says where it came from."""
+        return message if isinstance(message, Problem) else cls(message, file, layer)
+
+
 @dataclass
 class Source:
-    """One readable input: its features, how to name it, the stem of default ids, and row problems."""
+    """One readable input: its features, how to name it, the stem of default ids, row problems, and its layer."""
 
     frame: gpd.GeoDataFrame
     label: str
     stem: str
     problems: list[str] = field(default_factory=list)
+    layer: str | None = None
+
+    @property
+    def file(self) -> str:
+        """The file the features come from (the label without its ``:layer``)."""
+        return self.label.removesuffix(f":{self.layer}") if self.layer else self.label
 
 
 def open_sources(path: str | Path, encoding: str | None = None) -> tuple[list[Source], list[str]]:
@@ -114,7 +144,7 @@ def _several(members: list[Path], root: Path, label: str, encoding: str | None, 
         try:
             source = read_source(str(member), encoding, label=name)
         except FootprintError as exc:
-            problems.append(str(exc))
+            problems.append(Problem(str(exc), name))
             continue
         sources.append(source)
     return sources, problems
@@ -137,7 +167,7 @@ def read_source(text: str, encoding: str | None = None, *, label: str | None = N
     frame = _read_vector(text, layer, label, encoding if suffix in _ENCODED else None)
     if suffix == ".dxf":
         frame = _cad_outlines(frame, label)
-    return Source(frame, label, path.stem)
+    return Source(frame, label, path.stem, layer=layer)
 
 
 def _check_files(path: Path, label: str) -> None:

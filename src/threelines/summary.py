@@ -13,8 +13,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-#: Summary columns, in order.
-SUMMARY_COLUMNS = ("id", "name", "source", "verdict", "reject", "conditional", "unresolved", "rules", "error")
+#: Summary columns, in order. ``source``, ``layer`` and ``feature`` (0-based) say where the project came from.
+SUMMARY_COLUMNS = (
+    "id", "name", "source", "layer", "feature", "verdict", "reject", "conditional", "unresolved", "rules", "error",
+)  # fmt: skip
+
+#: First characters that make a spreadsheet read a CSV cell as a formula (OWASP's CSV-injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def summary_row(record: dict[str, Any]) -> tuple:
@@ -25,6 +30,8 @@ def summary_row(record: dict[str, Any]) -> tuple:
         record["project"].get("id"),
         record["project"].get("name"),
         record.get("source"),
+        record.get("layer"),
+        record.get("feature"),
         record.get("verdict", ""),
         outcomes["reject"],
         outcomes["conditional"],
@@ -52,16 +59,25 @@ def write_summaries(rows: Iterable[tuple], csv_path: Path, xlsx_path: Path) -> N
         sheet = book.add_worksheet("Sheet1")
         sheet.write_row(0, 0, SUMMARY_COLUMNS, book.add_format({"bold": True, "border": 1, "align": "center"}))
         with csv_path.open("w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
+            writer = csv.writer(fh, lineterminator="\r\n")  # RFC 4180; a CR inside a cell is quoted too
             writer.writerow(SUMMARY_COLUMNS)
             for r, row in enumerate(rows, start=1):
-                writer.writerow(row)
+                writer.writerow([csv_cell(value) for value in row])
                 for c, value in enumerate(row):
                     if value is None or value == "":
                         continue
-                    if isinstance(value, str):
+                    if isinstance(value, str):  # a string stays a string: never a formula or a link
                         sheet.write_string(r, c, value)
                     else:
                         sheet.write_number(r, c, value)
     finally:
         book.close()
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet cannot run: text starting like a formula gets a leading ``'``.
+
+    Ids and names come from the inputs; ``=HYPERLINK(...)`` or ``=cmd|...``
+    written raw would be run by whoever opens ``summary.csv`` in a spreadsheet.
+    """
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value

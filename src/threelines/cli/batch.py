@@ -58,7 +58,8 @@ def batch(
     """Screen every feature of every INPUT (files, zips, folders, corner tables) into the folder OUTPUT.
 
     Writes results.jsonl (one object per project, as screen --format json,
-    with error set for a project that could not be screened), summary.csv,
+    with error set for a project that could not be screened; each keyed by
+    its source file, layer and feature, not its id), summary.csv,
     summary.xlsx and provenance.json (manifest, layers, rules and inputs
     with their sha256); with --reports, one report per project. Re-running with the same OUTPUT skips the projects
     already screened with the same inputs (by hash). Layers read whole are

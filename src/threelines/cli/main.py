@@ -8,6 +8,7 @@ import warnings
 import click
 
 from threelines import __version__
+from threelines.cli import options
 from threelines.cli.batch import batch
 from threelines.cli.layers import layers
 from threelines.cli.rules import rules
@@ -27,9 +28,9 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     Answers pass, conditional or reject for each project, with every
     constraint that triggered and the evidence. Run `threelines screen -h`.
     """
-    ctx.obj = {"quiet": quiet}
-    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
-    logging.basicConfig(level=level, format="threelines: %(levelname)s: %(message)s", force=True)
+    logging.basicConfig(format="threelines: %(levelname)s: %(message)s", force=True)
+    ctx.obj = {}
+    options.verbosity(ctx, verbose, quiet)  # -q and -v after the subcommand add to these (see options.add_verbosity)
     # Library warnings (GDAL's among them) become one log line each, without source lines.
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"{category.__name__}: {message}"
     logging.captureWarnings(True)
@@ -41,6 +42,7 @@ cli.add_command(rules)
 cli.add_command(layers)
 cli.add_command(verify)
 cli.add_command(siting)
+options.add_verbosity(cli)
 
 
 def main() -> None:

@@ -85,6 +85,53 @@ def pop_project_overrides(kwargs: dict) -> dict:
     return {key[5:]: kwargs.pop(key) for key in list(kwargs) if key.startswith("attr_")}
 
 
+def verbosity(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    """Set how much goes to stderr: ``-q`` only errors (no progress bar), ``-v`` more, ``-vv`` debugging.
+
+    Given before the subcommand and after it alike; counts of ``-v`` add up.
+    """
+    if ctx.obj is None:
+        ctx.obj = {}
+    ctx.obj["quiet"] = ctx.obj.get("quiet", False) or quiet
+    ctx.obj["verbose"] = ctx.obj.get("verbose", 0) + verbose
+    levels = (logging.WARNING, logging.INFO, logging.DEBUG)
+    logging.getLogger().setLevel(logging.ERROR if ctx.obj["quiet"] else levels[min(ctx.obj["verbose"], 2)])
+
+
+def _verbose_after(ctx: click.Context, param: click.Parameter, value: int) -> None:
+    if value:
+        verbosity(ctx, value, False)
+
+
+def _quiet_after(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        verbosity(ctx, 0, True)
+
+
+def verbosity_options() -> list[click.Option]:
+    """``-v/--verbose`` and ``-q/--quiet``, for after a subcommand (as they are typed: ``threelines batch ... -q``)."""
+    return [
+        click.Option(
+            ["-v", "--verbose"], count=True, expose_value=False, callback=_verbose_after,
+            help="More messages on stderr (-vv for debugging).",
+        ),
+        click.Option(
+            ["-q", "--quiet"], is_flag=True, expose_value=False, callback=_quiet_after,
+            help="Only errors on stderr (no progress bar).",
+        ),
+    ]  # fmt: skip
+
+
+def add_verbosity(group: click.Group) -> None:
+    """Give every subcommand of ``group`` (and of its subgroups) the options of :func:`verbosity_options`."""
+    for command in group.commands.values():
+        names = {name for param in command.params for name in param.opts}
+        if not names & {"-q", "-v", "--quiet", "--verbose"}:
+            command.params.extend(verbosity_options())
+        if isinstance(command, click.Group):
+            add_verbosity(command)
+
+
 def report_problems(problems: list[str], where: str) -> None:
     """Print a checker's problems one per line on stdout, count them on stderr, exit 2 if any."""
     for problem in problems:
