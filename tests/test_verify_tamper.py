@@ -273,6 +273,20 @@ def test_a_batch_verifies_from_its_results_and_provenance(run, batch_out):
     assert run("verify", batch_out).exit_code == 0  # the output folder names it too
 
 
+def test_a_batch_of_a_relative_path_verifies_in_place_and_moved(run, screened, tmp_path, monkeypatch):
+    """The input hashes do not depend on how the input path was typed, nor on where the input is now."""
+    s = screened / "s"
+    shutil.copy(s / "projects.gpkg", tmp_path / "a.gpkg")
+    monkeypatch.chdir(tmp_path)
+    rules = ["--layers", str(s / "layers.yaml"), "--rules", str(s / "rules.yaml")]
+    assert run("batch", "a.gpkg", *rules, "-o", "out", "--jobs", "1").exit_code == 0
+    assert one_line(run("verify", "out")) == "out: unchanged (13 project(s))"
+    (tmp_path / "a.gpkg").rename(tmp_path / "moved.gpkg")
+    result = run("verify", "out", "--input", "moved.gpkg")
+    assert result.exit_code == 0, result.stdout
+    assert one_line(result) == "out: unchanged (13 project(s))"
+
+
 def test_a_tampered_batch(run, batch_out, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(batch_out, out)

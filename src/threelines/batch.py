@@ -44,7 +44,7 @@ from threelines.footprint import Projects, read_projects_in_pieces
 from threelines.layer_cache import cache_folder
 from threelines.limits import SHARED_IDS_SHOWN
 from threelines.manifest import Manifest
-from threelines.provenance import setup_digest, setup_provenance, with_input
+from threelines.provenance import input_path, setup_digest, setup_provenance, with_input
 from threelines.rules import RuleSet
 from threelines.run_index import INDEX_NAME, RunIndex, record_key
 from threelines.sources import Problem
@@ -208,7 +208,7 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                 for source in inputs:
                     for projects, errors in _pieces(source, manifest, crs, encoding, overrides, piece_size):
                         results.write([_error_line(source, message) for message in errors])
-                        hashes = project_hashes(projects, digest)
+                        hashes = project_hashes(projects, digest, (source, _recorded(source)))
                         todo = screener.order(projects, [i for i, new in enumerate(index.new(hashes)) if new])
                         index.stage(hashes)  # a file reached twice (a folder and a file in it) is screened once
                         result.resumed += len(projects) - len(todo)
@@ -317,14 +317,22 @@ def _warn_shared_ids(shared: list[tuple[str, int]]) -> None:
         log.warning("%d more project ids are used by several projects", len(shared) - SHARED_IDS_SHOWN)
 
 
-def project_hashes(projects: Projects, digest: str) -> list[str]:
+def project_hashes(projects: Projects, digest: str, anchor: tuple[str, str] | None = None) -> list[str]:
     """Each project's input hash: where it came from, its attributes and geometry (WKB), under the run's ``digest``.
 
     Where it came from (its key) is part of the hash, so that the same
-    project in two inputs gets a record for each.
+    project in two inputs gets a record for each. A key's file is hashed as
+    ``anchor`` says: ``(input, recorded)``, the input as read and its path
+    as ``provenance.json`` records it; a key's file is hashed as that
+    recorded path followed by the member's place in the input, so that the
+    hash does not depend on how the path was typed, nor on where ``verify``
+    finds the input later.
     """
     wkbs = shapely.to_wkb(projects.geometry) if len(projects) else []
     keys = projects.keys or [(projects.source, None, i) for i in range(len(projects))]
+    if anchor is not None and anchor[0] != "-":
+        given, recorded = str(input_path(anchor[0])), anchor[1]
+        keys = [(recorded + f[len(given) :] if f.startswith(given) else f, *rest) for f, *rest in keys]
     out = []
     for key, attrs, wkb in zip(keys, projects.attrs, wkbs, strict=True):
         h = hashlib.sha256(digest.encode())
@@ -332,6 +340,11 @@ def project_hashes(projects: Projects, digest: str) -> list[str]:
         h.update(wkb)
         out.append(h.hexdigest()[:32])
     return out
+
+
+def _recorded(source: str) -> str:
+    """An input's path as provenance.json records it (resolved)."""
+    return source if source == "-" else str(input_path(source).resolve())
 
 
 def _prepare(out: Path, overwrite: bool) -> Path:

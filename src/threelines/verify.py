@@ -560,7 +560,7 @@ def _verify_batch(report: Report, relocated: Relocated, check: Check) -> None:
     crs, encoding, options = _options(report.path, block)
     digest = setup_digest(block)
     fresh: dict[str, list] = {}
-    for source in sources:
+    for entry, source in zip(entries, sources, strict=True):
         try:
             projects = read_projects(
                 source, manifest.working_crs, crs=crs, encoding=encoding, overrides=options,
@@ -569,7 +569,8 @@ def _verify_batch(report: Report, relocated: Relocated, check: Check) -> None:
             outcomes = screen_checked(projects, manifest, ruleset)
         except _errors() as exc:
             raise ReportError(f"{report.path}: cannot screen again: {exc}") from None
-        for key, outcome in zip(project_hashes(projects, digest), outcomes, strict=True):
+        keys = project_hashes(projects, digest, (source, entry.get("path") or source))
+        for key, outcome in zip(keys, outcomes, strict=True):
             fresh.setdefault(key, []).append(outcome if isinstance(outcome, str) else outcome.to_dict())
     for record in verdicts:
         pid, candidates = record["project"]["id"], fresh.get(record.get("input_hash", ""), [])
