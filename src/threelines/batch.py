@@ -34,6 +34,7 @@ from threelines.layer_cache import cache_folder
 from threelines.manifest import Manifest
 from threelines.provenance import setup_digest, setup_provenance, with_input
 from threelines.rules import RuleSet
+from threelines.rules.failures import RuleFailures
 from threelines.run_index import RunIndex
 from threelines.summary import summary_row, write_summaries
 
@@ -53,6 +54,8 @@ class BatchResult:
     errors: int = 0
     resumed: int = 0
     screened: int = 0
+    unresolved: int = 0  # projects with a rule that could not be decided
+    rule_failures: list[str] = field(default_factory=list)  # one line per rule failing on many projects
 
     def describe(self) -> str:
         """One line for stderr."""
@@ -185,11 +188,14 @@ def run_batch(
                         yield projects.take(positions), source, [hashes[j] for j in positions], stamp(source)
                 index.commit()
 
+        failures = RuleFailures()
         for lines in screener.map(chunks()):
             write(lines)
+            failures.add_lines(line for line, _ in lines)
             bar.update(len(lines))
             result.screened += len(lines)
         sink.flush()
+        result.rule_failures = failures.report()
 
         def counted(rows):
             for row in rows:
@@ -197,6 +203,7 @@ def run_batch(
                     result.errors += 1
                 elif row[3]:
                     result.verdicts[row[3]] += 1
+                result.unresolved += bool(row[6])
                 yield row
 
         write_summaries(counted(index.rows()), out / SUMMARY_CSV, out / SUMMARY_XLSX)

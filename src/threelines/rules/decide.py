@@ -21,6 +21,16 @@ def project_context(attrs: dict[str, Any], area_m2: float) -> dict[str, Any]:
     return {k: v for k, v in project_record(attrs, area_m2).items() if v is not None}
 
 
+class Failure(str):
+    """A reason for an undecided rule that is an evaluation failure (a rule's fault), not missing information.
+
+    It travels wherever a reason does (in arrays of reasons too), so that the
+    :class:`~threelines.verdict.Unresolved` it ends in is marked ``failed``.
+    """
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True)
 class Decision:
     """The outcome of a condition: true, false, or undecided for want of information."""
@@ -89,15 +99,22 @@ def _too_coarse(code: str, prefix: str) -> str:
 def decide(expr: Expr, variables: dict[str, Any], bound=None) -> Decision:
     """Evaluate a condition; an attribute that is not given leaves it undecided.
 
+    An evaluation error, or a result that is not true or false, leaves it
+    undecided too, with a :class:`Failure` as the reason.
+
     ``bound`` is ``variables`` already converted for CEL, when the caller has it.
     """
     try:
-        return Decision(bool(expr.evaluate(bound if bound is not None else variables)))
+        result = expr.evaluate(bound if bound is not None else variables)
     except KeyError:
         missing = [(v, n) for v, n in sorted(attribute_refs(expr.source)) if v in variables and n not in variables[v]]
         return Decision(False, not_given_pairs(missing) if missing else "an attribute is not given")
     except (LookupError, ArithmeticError, TypeError, RuntimeError, ValueError) as exc:
-        return Decision(False, f"cannot evaluate {expr.source!r}: {str(exc).splitlines()[0]}")
+        return Decision(False, Failure(f"cannot evaluate {expr.source!r}: {str(exc).splitlines()[0]}"))
+    if not isinstance(result, bool):  # never read as truthy: a string 'false' would fire the rule
+        shown = repr(result) if len(repr(result)) <= 40 else f"a {type(result).__name__}"
+        return Decision(False, Failure(f"{expr.source!r} gives {shown}, not true or false"))
+    return Decision(result)
 
 
 def decide_cached(expr: Expr, variables: dict[str, Any], cache: dict) -> Decision:

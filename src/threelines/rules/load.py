@@ -19,6 +19,7 @@ from threelines.attributes import ATTRIBUTES, KINDS
 from threelines.crs import parse_crs
 from threelines.errors import CRSError, IndustryCodeError, RuleError
 from threelines.layers import unit_codes
+from threelines.limits import MAX_DISTANCE_M
 from threelines.manifest import LayerSpec, Manifest
 from threelines.measure import OVERLAP_FLOOR_M2
 from threelines.rules.expr import Expr, ExpressionError, attribute_refs, check_against, compile_expr
@@ -53,9 +54,6 @@ CAPACITY_NAMES = ("pollutant", "project_load", "remaining_load", "offset_ratio",
 
 #: How far an ``outside`` rule looks for the nearest qualifying feature by default (m).
 OUTSIDE_SEARCH_M = 5000.0
-
-#: Largest distance or area a rule may name (1,000 km, or 1,000 km2 in m2): beyond is a typo.
-MAX_DISTANCE_M = 1e6
 
 #: What a rule's ``project`` map holds: the attributes plus derived values.
 PROJECT_KEYS = (*ATTRIBUTES, "industry_name", "area_m2", "area_ha", "area_mu")
