@@ -18,7 +18,7 @@ import shapely
 
 from threelines.layers import LayerData
 from threelines.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs
-from threelines.rules.decide import Decision, Failure, applies, decide_cached, not_given
+from threelines.rules.decide import Decision, Failure, applies, decide_cached, declares_no_operation, not_given
 from threelines.rules.expr import Expr
 from threelines.rules.load import POLLUTANTS, Rule, offset_fields, remaining_fields
 from threelines.rules.triggers import UNITS_ZH, build_trigger, charged, quantity, rule_texts
@@ -149,6 +149,8 @@ class _Context:
         """Per project: why its loads cannot all be charged (the pollutants it does not declare), or None."""
         out = np.full(len(self.projects), None, dtype=object)
         for p, project in enumerate(self.projects):
+            if declares_no_operation(project):
+                continue  # a road or a tower with no loads declared: the rule cannot apply, nothing is missing
             missing = [POLLUTANTS[x][0] for x in pollutants if POLLUTANTS[x][0] not in project]
             out[p] = not_given("project", missing) if missing else None
         return out

@@ -190,6 +190,9 @@ def _examples(entry: dict[str, Any], doc: yamlio.Located, i: int) -> list[dict[s
 
         if "footprint" in example and not (doc.path.parent / example["footprint"]).exists():
             raise fail(f"footprint {example['footprint']} not found (paths are relative to the rule file)")
+        footprint = doc.path.parent / example.get("footprint", ".")
+        if "footprint" in example and not (footprint.is_file() or footprint.is_dir()):
+            raise fail(f"footprint {example['footprint']} is not a regular file (a pipe, device or socket)")
         if "wkt" in example:
             try:
                 geom = shapely.from_wkt(example["wkt"])
@@ -220,7 +223,11 @@ def _access_list(doc: yamlio.Located, manifest: Manifest, problems: list[str]) -
     if spec is None or spec.role != "unit":
         problems.append(f"{where}: access_list: needs a unit layer; {name!r} is not one in {manifest.path}")
         return [], None
-    clauses, bad = read_access_list(doc.path.parent / entry["path"])
+    table = doc.path.parent / entry["path"]
+    if table.exists() and not table.is_file():  # a FIFO would hang the read
+        problems.append(f"{where}: access_list: {entry['path']} is not a regular file; give the table's file")
+        return [], None
+    clauses, bad = read_access_list(table)
     problems += bad
     codes = unit_codes(spec)
     unknown = [c for c in clauses if c.names_a_unit and c.scope not in codes]
