@@ -6,6 +6,7 @@ import json
 import os
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -315,8 +316,11 @@ def test_a_working_crs_that_is_not_equal_area_is_shown_as_given(run, tmp_path, s
 PG = os.environ.get("THREELINES_TEST_PG")
 
 
-@pytest.mark.skipif(not PG, reason="no PostGIS server: eval export THREELINES_TEST_PG=$(scripts/pg_test_server.sh start)")
-def test_a_slow_postgis_query_is_cancelled_by_the_statement_timeout(run, tmp_path, monkeypatch):
+@pytest.fixture
+def zones_table():
+    """A schema with a one-polygon table ``zones`` on the test server, dropped afterwards."""
+    if not PG:
+        pytest.skip("no PostGIS server: eval export THREELINES_TEST_PG=$(scripts/pg_test_server.sh start)")
     import psycopg
 
     schema = f"t_{uuid.uuid4().hex[:10]}"
@@ -327,32 +331,64 @@ def test_a_slow_postgis_query_is_cancelled_by_the_statement_timeout(run, tmp_pat
             f"INSERT INTO {schema}.zones VALUES ('z1', ST_GeomFromText('POLYGON((116 28.5, 116.1 28.5, 116.1 28.6, "
             "116 28.6, 116 28.5))', 4490))"
         )
-    try:
-        monkeypatch.setenv("SLOW_DB", PG)
-        manifest = tmp_path / "layers.yaml"
-        query = f"SELECT *, pg_sleep(5) AS nap FROM {schema}.zones"
-        manifest.write_text(
-            "version: 1\nlayers:\n  - name: zones\n    role: quality\n    id_field: id\n"
-            f"    source: {{dsn_env: SLOW_DB, query: {json.dumps(query)}, statement_timeout_s: 0.5}}\n",
-            encoding="utf-8",
-        )
-        start = time.perf_counter()
-        result = run("screen", "--wkt", "POINT(116.05 28.55)", "--crs", "4490", "--layers", manifest)
-        assert time.perf_counter() - start < 4.0
-        assert result.exit_code == 2
-        assert one_line(result) == (
-            f"Error: {manifest}:3: layer 'zones': cannot read $SLOW_DB?query: the server cancelled the query after "
-            "the statement timeout of 0.5 s; make it faster, or raise statement_timeout_s in the layer's source block"
-        )
-        with psycopg.connect(PG) as conn:
-            left = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()",
-                (f"%{schema}.zones%",),
-            ).fetchone()[0]
-        assert left == 0  # the server cancelled it: no backend is still running the query
-    finally:
-        with psycopg.connect(PG, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    yield f"{schema}.zones"
+    with psycopg.connect(PG, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def slow_manifest(tmp_path, monkeypatch, query: str) -> Path:
+    """A manifest of one PostGIS layer read by ``query``, with a statement timeout of 0.5 s."""
+    monkeypatch.setenv("SLOW_DB", PG)
+    manifest = tmp_path / "layers.yaml"
+    manifest.write_text(
+        "version: 1\nlayers:\n  - name: zones\n    role: redline\n    id_field: id\n"
+        f"    source: {{dsn_env: SLOW_DB, query: {json.dumps(query)}, statement_timeout_s: 0.5}}\n",
+        encoding="utf-8",
+    )
+    return manifest
+
+
+TIMEOUT = (
+    "cannot read $SLOW_DB?query: the server cancelled the query after the statement timeout of 0.5 s; "
+    "make it faster, or raise statement_timeout_s in the layer's source block"
+)
+
+
+def backends_running(table: str) -> int:
+    import psycopg
+
+    with psycopg.connect(PG) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()", (f"%{table}%",)
+        ).fetchone()[0]
+
+
+def test_a_slow_postgis_query_is_cancelled_by_the_statement_timeout(run, tmp_path, monkeypatch, zones_table):
+    manifest = slow_manifest(tmp_path, monkeypatch, f"SELECT *, pg_sleep(5) AS nap FROM {zones_table}")
+    start = time.perf_counter()
+    result = run("screen", "--wkt", "POINT(116.05 28.55)", "--crs", "4490", "--layers", manifest)
+    assert time.perf_counter() - start < 4.0
+    assert result.exit_code == 2
+    assert one_line(result) == f"Error: {manifest}:3: layer 'zones': {TIMEOUT}"
+    assert backends_running(zones_table) == 0  # the server cancelled it: no backend still runs the query
+
+
+def test_a_query_slow_only_when_reading_features_names_the_layer(run, tmp_path, monkeypatch, zones_table):
+    # Quick for the manifest check, slow for the read near the footprint (whose SQL has ST_MakeEnvelope);
+    # the LIKE pattern also checks that a % in a query is not taken for a parameter.
+    envelope = "'%' || 'ST_Make' || 'Envelope' || '%'"
+    query = f"SELECT * FROM {zones_table} WHERE pg_sleep(CASE WHEN current_query() LIKE {envelope} THEN 5 ELSE 0 END)::text = ''"
+    manifest = slow_manifest(tmp_path, monkeypatch, query)
+    rules = rules_with(tmp_path, layer="zones", message='"in {feature.id}"')
+    result = run("screen", "--wkt", "POINT(116.05 28.55)", "--crs", "4490", "--layers", manifest, "--rules", rules)
+    assert result.exit_code == 2
+    assert one_line(result) == f"Error: layer 'zones': {TIMEOUT}"
+    assert backends_running(zones_table) == 0
+    fast = slow_manifest(tmp_path, monkeypatch, query.replace("THEN 5", "THEN 0"))
+    result = run("screen", "--wkt", "POINT(116.05 28.55)", "--crs", "4490", "--layers", fast, "--rules", rules,
+                 "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["triggers"][0]["message"] == "in z1"
 
 
 # -- Rules that cannot apply are silent; --fail-on unresolved -----------------------------------------

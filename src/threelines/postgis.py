@@ -60,13 +60,17 @@ class PostgisSource:
     srid: int = 0
     timeout_s: float = PG_STATEMENT_TIMEOUT_S
 
-    def relation(self):
-        """The FROM item: the table, or the query as a subselect."""
+    def relation(self, with_params: bool = False):
+        """The FROM item: the table, or the query as a subselect.
+
+        ``with_params``: the statement is run with parameters, so a ``%`` in
+        the query (``LIKE '%x%'``) is doubled, not read as a placeholder.
+        """
         from psycopg import sql
 
         if self.table:
             return sql.Identifier(*self.table.split("."))
-        return sql.SQL("({}) AS q").format(sql.SQL(self.query))
+        return sql.SQL("({}) AS q").format(sql.SQL(self.query.replace("%", "%%") if with_params else self.query))
 
 
 def is_postgis_path(text: str) -> bool:
@@ -200,7 +204,7 @@ def read_frame(source: PostgisSource, geometry: str, crs, bbox=None, order_by: s
     from psycopg import sql
 
     geom = sql.Identifier(geometry)
-    query = sql.SQL("SELECT *, ST_AsBinary({g}) AS __wkb FROM {r}").format(g=geom, r=source.relation())
+    query = sql.SQL("SELECT *, ST_AsBinary({g}) AS __wkb FROM {r}").format(g=geom, r=source.relation(True))
     params: tuple = ()
     if bbox is not None:
         query = sql.SQL("{} WHERE {g} && ST_MakeEnvelope(%s, %s, %s, %s, %s)").format(query, g=geom)

@@ -7,7 +7,7 @@ evaluation of rules is built on it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from threelines import industry
@@ -40,7 +40,7 @@ class Decision:
 
     holds: bool
     missing: str | None = None
-    absent: tuple[tuple[str, str], ...] = ()
+    absent: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
 
 #: What a project declares about its operation: emissions, water and fuel.
