@@ -15,6 +15,7 @@ from threelines.limits import (
     MAX_COMPREHENSION_DEPTH,
     MAX_FORMAT_PRECISION,
     MAX_FORMAT_WIDTH,
+    MAX_YAML_BYTES,
     MAX_YAML_DEPTH,
 )
 from threelines.rules.failures import RuleFailures
@@ -89,6 +90,14 @@ def test_conditions_whose_text_gives_no_boolean_are_refused(run, tmp_path, condi
     path = rules_with(tmp_path, condition=condition)
     line = check_problem(run, path)
     assert line == f"{path}:11: rule 'r1': condition: must give true or false, but can give {shown} of the expression)"
+
+
+def test_a_when_that_gives_a_number_is_refused(run, tmp_path):
+    path = rules_with(tmp_path)
+    path.write_text(path.read_text("utf-8") + "    when: project.emit_nox\n", encoding="utf-8")
+    assert check_problem(run, path) == (
+        f"{path}:11: rule 'r1': when: must give true or false, but gives double on a sample project"
+    )
 
 
 def test_a_non_boolean_result_at_run_time_is_a_failure_never_truthy(run, tmp_path, sample_dir):
@@ -259,6 +268,17 @@ def test_deeply_nested_yaml_is_refused_fast(run, tmp_path, style, depth):
     assert line.endswith(f": lists and mappings are nested more than {MAX_YAML_DEPTH} deep (the limit); flatten the document")
 
 
+def test_a_huge_rule_file_is_refused_before_it_is_read(run, tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text("version: 1\nrules: []\n" + "#" * MAX_YAML_BYTES, encoding="utf-8")
+    result = run("rules", "check", path)
+    assert result.exit_code == 2
+    assert one_line(result) == (
+        f"Error: {path}:1: is {MAX_YAML_BYTES + 21:,} bytes; a rule file or manifest may be up to "
+        f"{MAX_YAML_BYTES:,} (the limit)"
+    )
+
+
 def test_deep_yaml_manifest_is_refused(run, tmp_path):
     path = tmp_path / "layers.yaml"
     path.write_text("version: 1\nlayers: " + "[" * 1000 + "]" * 1000 + "\n", encoding="utf-8")
@@ -298,6 +318,13 @@ def test_a_fifo_rule_file_is_refused(run, tmp_path, sample_dir):
     result = run("screen", sample_dir / "projects" / "P01.geojson", "--rules", path)
     assert result.exit_code == 2
     assert one_line(result) == f"Error: {path}:1: not a regular file (a pipe, device or socket); give a file"
+
+
+def test_a_fifo_access_list_is_refused(run, tmp_path):
+    os.mkfifo(tmp_path / "list.csv")
+    path = rules_with(tmp_path)
+    path.write_text(path.read_text("utf-8").replace("version: 1\n", "version: 1\naccess_list: {path: list.csv}\n"))
+    assert check_problem(run, path) == f"{path}:2: access_list: list.csv is not a regular file; give the table's file"
 
 
 def test_a_working_crs_that_is_not_equal_area_is_shown_as_given(run, tmp_path, sample_dir):

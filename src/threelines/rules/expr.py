@@ -361,4 +361,4 @@ def check_against(expr: Expr, sample: dict[str, Any], *, want_bool: bool) -> Non
     except (LookupError, ArithmeticError, RuntimeError, ValueError):
         return  # a value-dependent failure (int(""), 1.0 / 0.0) cannot be judged on a sample
     if want_bool and not isinstance(result, bool):
-        raise ExpressionError(f"must give true or false, but gives {type(result).__name__} on a sample project")
+        raise ExpressionError(f"must give true or false, but gives {_cel_type(result)} on a sample project")
