@@ -390,6 +390,14 @@ def backends_running(table: str) -> int:
         ).fetchone()[0]
 
 
+def backends_gone(table: str) -> bool:
+    """Whether no backend runs (or ran last) a query on ``table``, waiting up to 3 s for closed ones to exit."""
+    deadline = time.monotonic() + 3
+    while backends_running(table) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return backends_running(table) == 0
+
+
 def test_a_slow_postgis_query_is_cancelled_by_the_statement_timeout(run, tmp_path, monkeypatch, zones_table):
     manifest = slow_manifest(tmp_path, monkeypatch, f"SELECT *, pg_sleep(5) AS nap FROM {zones_table}")
     start = time.perf_counter()
@@ -397,7 +405,7 @@ def test_a_slow_postgis_query_is_cancelled_by_the_statement_timeout(run, tmp_pat
     assert time.perf_counter() - start < 4.0
     assert result.exit_code == 2
     assert one_line(result) == f"Error: {manifest}:3: layer 'zones': {TIMEOUT}"
-    assert backends_running(zones_table) == 0  # the server cancelled it: no backend still runs the query
+    assert backends_gone(zones_table)  # the server cancelled it: no backend still runs the query
 
 
 def test_a_query_slow_only_when_reading_features_names_the_layer(run, tmp_path, monkeypatch, zones_table):
@@ -410,12 +418,30 @@ def test_a_query_slow_only_when_reading_features_names_the_layer(run, tmp_path, 
     result = run("screen", "--wkt", "POINT(116.05 28.55)", "--crs", "4490", "--layers", manifest, "--rules", rules)
     assert result.exit_code == 2
     assert one_line(result) == f"Error: layer 'zones': {TIMEOUT}"
-    assert backends_running(zones_table) == 0
+    assert backends_gone(zones_table)
     fast = slow_manifest(tmp_path, monkeypatch, query.replace("THEN 5", "THEN 0"))
     result = run("screen", "--wkt", "POINT(116.05 28.55)", "--crs", "4490", "--layers", fast, "--rules", rules,
                  "--format", "json")  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["triggers"][0]["message"] == "in z1"
+
+
+def test_ctrl_c_cancels_a_running_postgis_query(tmp_path, monkeypatch, zones_table):
+    import signal
+    import subprocess
+    import sys
+
+    manifest = slow_manifest(tmp_path, monkeypatch, f"SELECT *, pg_sleep(30) AS nap FROM {zones_table}")
+    manifest.write_text(manifest.read_text("utf-8").replace("statement_timeout_s: 0.5", "statement_timeout_s: 60"))
+    args = [sys.executable, "-m", "threelines", "layers", "check", str(manifest)]
+    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "SLOW_DB": PG})
+    deadline = time.monotonic() + 20
+    while backends_running(zones_table) == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert backends_running(zones_table) == 1  # the query is running on the server
+    child.send_signal(signal.SIGINT)
+    child.communicate(timeout=10)
+    assert backends_gone(zones_table)  # cancelled, not left to sleep for 30 s
 
 
 # -- Rules that cannot apply are silent; --fail-on unresolved -----------------------------------------
