@@ -257,7 +257,10 @@ def compile_expr(source: str, allowed: tuple[str, ...]) -> Expr:
     ExpressionError
         For a syntax error (with its line and column in the expression), an
         expression over :data:`MAX_EXPRESSION_CHARS`, an unknown variable or
-        function, or an ``industry_in`` prefix that is not a GB/T 4754 code.
+        function, an ``industry_in`` prefix that is not a GB/T 4754 code,
+        brackets or comprehensions nested past the limits, comprehensions
+        that may iterate too often (see :mod:`threelines.rules.celcheck`),
+        or a constant part that fails (``1/0``, an invalid ``matches`` pattern).
     """
     if len(source) > MAX_EXPRESSION_CHARS:
         raise ExpressionError(f"is {len(source)} characters long; the limit is {MAX_EXPRESSION_CHARS}")
