@@ -153,7 +153,7 @@ CASES = [
         layers:
           - {name: r, role: redline, path: layers/redline.gpkg}
         """,
-        "layers.yaml:2: working_crs 'WGS 84 / Pseudo-Mercator' is not an equal-area projection in metres",
+        "layers.yaml:2: working_crs 'EPSG:3857' (WGS 84 / Pseudo-Mercator) is not an equal-area projection in metres",
     ),
     (
         "kilometre working crs",
@@ -162,7 +162,8 @@ CASES = [
         layers:
           - {name: r, role: redline, path: layers/redline.gpkg}
         """,
-        "layers.yaml:2: working_crs 'unknown' is not an equal-area projection in metres",
+        "layers.yaml:2: working_crs '+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +ellps=GRS80 +units=km' is not an "
+        "equal-area projection in metres",
     ),
     (
         "bad crs",

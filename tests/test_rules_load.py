@@ -80,7 +80,7 @@ CASES = [
     ("int and double", {"message": "'{project.emit_nox * 2} t/a'"},
      "rules.yaml:10: rule 'r1': message: type error: Unsupported operation: float * int; numbers are doubles, so write 2.0 rather than 2"),
     ("not a boolean", {"condition": "feature.name"},
-     "rules.yaml:11: rule 'r1': condition: must give true or false, but gives str on a sample project"),
+     "rules.yaml:11: rule 'r1': condition: must give true or false, but gives string on a sample project"),
     ("unknown layer", {"layer": "redlines"},
      "rules.yaml:10: rule 'r1': layer: no layer 'redlines' in"),
     ("bad industry code", {"industry": "[C26, X9999]"},

@@ -46,6 +46,7 @@ from threelines.limits import SHARED_IDS_SHOWN
 from threelines.manifest import Manifest
 from threelines.provenance import input_path, setup_digest, setup_provenance, with_input
 from threelines.rules import RuleSet
+from threelines.rules.failures import RuleFailures
 from threelines.run_index import INDEX_NAME, RunIndex, record_key
 from threelines.sources import Problem
 from threelines.summary import SUMMARY_COLUMNS, summary_row, write_summaries
@@ -72,6 +73,8 @@ class BatchResult:
     errors: int = 0
     resumed: int = 0
     screened: int = 0
+    unresolved: int = 0  # projects with a rule that could not be decided
+    rule_failures: list[str] = field(default_factory=list)  # one line per rule failing on many projects
 
     def describe(self) -> str:
         """One line for stderr."""
@@ -218,20 +221,24 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                             yield projects.take(positions), source, [hashes[j] for j in positions], stamp(source)
                     index.commit()
 
+            failures = RuleFailures()
             for lines in screener.map(chunks()):
                 results.write(lines)
+                failures.add_lines(line for line, _ in lines)
                 bar.update(len(lines))
                 result.screened += len(lines)
         results.compact()
+        result.rule_failures = failures.report()
         _warn_shared_ids(index.shared_ids())
 
         def counted(rows):
-            error, verdict = SUMMARY_COLUMNS.index("error"), SUMMARY_COLUMNS.index("verdict")
+            error, verdict, unresolved = (SUMMARY_COLUMNS.index(c) for c in ("error", "verdict", "unresolved"))
             for row in rows:
                 if row[error]:
                     result.errors += 1
                 elif row[verdict]:
                     result.verdicts[row[verdict]] += 1
+                result.unresolved += bool(row[unresolved])
                 yield row
 
         try:

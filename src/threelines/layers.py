@@ -214,7 +214,10 @@ def read_frame(spec: LayerSpec, native_bbox=None):
     if spec.source is not None:
         from threelines.postgis import read_frame as read_table
 
-        return read_table(spec.source, spec.geometry_column, spec.crs, native_bbox, order_by=spec.id_field)
+        try:
+            return read_table(spec.source, spec.geometry_column, spec.crs, native_bbox, order_by=spec.id_field)
+        except ManifestError as exc:  # a timeout or a lost connection: say which layer
+            raise ManifestError(f"layer {spec.name!r}: {exc}") from None
     return pyogrio.read_dataframe(
         spec.path, layer=spec.layer, bbox=native_bbox, encoding=spec.encoding, fid_as_index=True
     )

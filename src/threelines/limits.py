@@ -35,6 +35,33 @@ MAX_COMPRESSION_RATIO = 200
 
 #: Nesting of YAML collections in a rule file or a manifest.
 MAX_YAML_DEPTH = 64
+#: Size of a rule file or a manifest, bytes.
+MAX_YAML_BYTES = 10 * 1024**2
+#: Longest rule expression, characters. cel-rust overflows the stack (and kills the
+#: process) on very long flat expressions (upstream cel-rust issue 212); real conditions are far shorter.
+MAX_EXPRESSION_CHARS = 1000
+#: Largest distance or area a rule may name (1,000 km, or 1,000 km2 in m2): beyond is a typo.
+MAX_DISTANCE_M = 1e6
+#: Brackets, parentheses and braces nested in one expression.
+MAX_EXPRESSION_NESTING = 32
+#: Comprehensions (all, exists, exists_one, map, filter) nested in one expression.
+MAX_COMPREHENSION_DEPTH = 2
+#: Iterations an expression's comprehensions may make, counted at load from the sizes of
+#: literal lists and maps (a list or map from the data counts as COMPREHENSION_UNKNOWN_SIZE).
+MAX_COMPREHENSION_COST = 10_000
+#: The size a comprehension's range is assumed to have when it comes from the data.
+COMPREHENSION_UNKNOWN_SIZE = 100
+#: Width of a message placeholder's format spec ({x:>20}), characters.
+MAX_FORMAT_WIDTH = 100
+#: Precision of a message placeholder's format spec ({x:.3f}), digits.
+MAX_FORMAT_PRECISION = 12
+#: Share of the projects screened on which a rule may fail to evaluate before it is reported
+#: (once, with its id, the count and the first error); reported from RULE_FAILURE_MIN failures.
+RULE_FAILURE_SHARE = 0.01
+RULE_FAILURE_MIN = 1
+#: Time a PostGIS statement may run before the server cancels it, s (statement_timeout_s in a
+#: manifest's source block overrides it for that layer).
+PG_STATEMENT_TIMEOUT_S = 60.0
 
 
 # -- Reports given to verify ----------------------------------------------------------------------

@@ -176,8 +176,11 @@ def check_manifest(path: str | Path) -> tuple[Manifest | None, list[str]]:
         except CRSError as exc:
             problems.append(str(exc))
         if working is not None and not _equal_area_metres(working):
+            given = " ".join(str(doc.data["working_crs"]).split())
+            shown = given if len(given) <= 120 else given[:117] + "..."
+            named = f" ({working.name})" if working.name and working.name != "unknown" else ""
             problems.append(
-                f"{doc.where('working_crs')}: working_crs {working.name!r} is not an equal-area projection in metres "
+                f"{doc.where('working_crs')}: working_crs {shown!r}{named} is not an equal-area projection in metres "
                 "(areas would be wrong); use e.g. '+proj=aea +lat_1=25 +lat_2=47 +lon_0=105 +ellps=GRS80 +units=m', "
                 "or leave it out to have one fitted to the layers"
             )
@@ -229,6 +232,11 @@ def _check_entry(entry: dict[str, Any], base: Path, where: str) -> LayerSpec:
     if not file.exists():
         raise ManifestError(
             f"{where}: layer {name!r}: file {entry['path']} not found (paths are relative to the manifest)"
+        )
+    if not (file.is_file() or file.is_dir()):  # a FIFO, device or socket: opening it could hang
+        raise ManifestError(
+            f"{where}: layer {name!r}: {entry['path']} is not a regular file (a pipe, device or socket); "
+            "give the data file"
         )
     if entry["role"] == "raster":
         return _check_raster(entry, file, where)

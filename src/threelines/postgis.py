@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import numpy as np
 
 from threelines.errors import ManifestError
+from threelines.limits import PG_STATEMENT_TIMEOUT_S
 
 #: PostgreSQL column types and the numpy dtype names the manifest checks use (as pyogrio reports files).
 PG_DTYPES = {
@@ -48,6 +49,8 @@ class PostgisSource:
         How messages and provenance name it (the URL without credentials, or ``$VAR`` + table).
     srid : int
         The geometries' SRID, once the manifest check has read it (0 before).
+    timeout_s : float
+        How long one statement may run before the server cancels it.
     """
 
     dsn: str
@@ -55,14 +58,19 @@ class PostgisSource:
     query: str | None
     label: str
     srid: int = 0
+    timeout_s: float = PG_STATEMENT_TIMEOUT_S
 
-    def relation(self):
-        """The FROM item: the table, or the query as a subselect."""
+    def relation(self, with_params: bool = False):
+        """The FROM item: the table, or the query as a subselect.
+
+        ``with_params``: the statement is run with parameters, so a ``%`` in
+        the query (``LIKE '%x%'``) is doubled, not read as a placeholder.
+        """
         from psycopg import sql
 
         if self.table:
             return sql.Identifier(*self.table.split("."))
-        return sql.SQL("({}) AS q").format(sql.SQL(self.query))
+        return sql.SQL("({}) AS q").format(sql.SQL(self.query.replace("%", "%%") if with_params else self.query))
 
 
 def is_postgis_path(text: str) -> bool:
@@ -90,6 +98,7 @@ def parse_source(entry: dict[str, Any], where: str) -> PostgisSource:
             )
         table, query = block.get("table"), block.get("query")
         label = f"${var}" + (f"?table={table}" if table else "?query")
+        timeout = float(block.get("statement_timeout_s", PG_STATEMENT_TIMEOUT_S))
     else:
         parts = urlsplit(entry["path"])
         if parts.password:
@@ -108,22 +117,29 @@ def parse_source(entry: dict[str, Any], where: str) -> PostgisSource:
         rest = "&".join(f"{k}={v[0]}" for k, v in params.items())
         dsn = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, ""))
         label = urlunsplit((parts.scheme, parts.netloc, parts.path, f"table={table}", ""))
+        timeout = PG_STATEMENT_TIMEOUT_S
     if table and not IDENTIFIER.match(table):
         raise ManifestError(f"{where}: layer {name!r}: table {table!r} is not a plain [schema.]name")
     if query is not None and (not query.lstrip().lower().startswith(("select", "with")) or ";" in query):
         raise ManifestError(f"{where}: layer {name!r}: query must be one SELECT, without ';'")
-    return PostgisSource(dsn=dsn, table=table, query=query, label=label)
+    return PostgisSource(dsn=dsn, table=table, query=query, label=label, timeout_s=timeout)
 
 
 def connect(source: PostgisSource):
-    """A connection whose transactions are read-only (on the server's side too).
+    """A connection whose transactions are read-only (on the server's side too), with a statement timeout.
 
     This keeps a mistaken query from writing; the real safeguard against a
-    hostile manifest is a database role that may only read.
+    hostile manifest is a database role that may only read. The server
+    cancels a statement that runs past ``source.timeout_s`` (a query with
+    ``pg_sleep``, or one that scans far more than it should), so no backend
+    outlives the run by more than that; Ctrl-C cancels it at once (psycopg
+    sends a cancel request on KeyboardInterrupt).
     """
     import psycopg
 
-    conn = psycopg.connect(source.dsn, connect_timeout=10, options="-c default_transaction_read_only=on")
+    timeout_ms = max(1, round(source.timeout_s * 1000))
+    options = f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}"
+    conn = psycopg.connect(source.dsn, connect_timeout=10, options=options)
     conn.read_only = True
     return conn
 
@@ -157,7 +173,7 @@ def describe(source: PostgisSource, where: str, name: str) -> dict[str, Any]:
                 ).format(g=geom, r=source.relation())
             ).fetchone()
     except psycopg.Error as exc:
-        raise ManifestError(f"{where}: layer {name!r}: cannot read {source.label}: {_first_line(exc)}") from None
+        raise ManifestError(f"{where}: layer {name!r}: cannot read {source.label}: {_problem(exc, source)}") from None
     srids = [s for s in (srids or []) if s is not None]
     if len(srids) > 1 or (srids and srids[0] == 0):
         raise ManifestError(
@@ -188,7 +204,7 @@ def read_frame(source: PostgisSource, geometry: str, crs, bbox=None, order_by: s
     from psycopg import sql
 
     geom = sql.Identifier(geometry)
-    query = sql.SQL("SELECT *, ST_AsBinary({g}) AS __wkb FROM {r}").format(g=geom, r=source.relation())
+    query = sql.SQL("SELECT *, ST_AsBinary({g}) AS __wkb FROM {r}").format(g=geom, r=source.relation(True))
     params: tuple = ()
     if bbox is not None:
         query = sql.SQL("{} WHERE {g} && ST_MakeEnvelope(%s, %s, %s, %s, %s)").format(query, g=geom)
@@ -201,7 +217,7 @@ def read_frame(source: PostgisSource, geometry: str, crs, bbox=None, order_by: s
             names = [d.name for d in cur.description]
             rows = cur.fetchall()
     except psycopg.Error as exc:
-        raise ManifestError(f"cannot read {source.label}: {_first_line(exc)}") from None
+        raise ManifestError(f"cannot read {source.label}: {_problem(exc, source)}") from None
     frame = pd.DataFrame(rows, columns=names).drop(columns=[geometry])
     wkb = frame.pop("__wkb").to_numpy(dtype=object)
     geoms = shapely.from_wkb(np.array([bytes(b) if b is not None else None for b in wkb], dtype=object))
@@ -230,6 +246,18 @@ def content_sha256(source: PostgisSource, order_by: str | None) -> str | None:
     except psycopg.Error:
         return None
     return digest.hexdigest()
+
+
+def _problem(exc: Exception, source: PostgisSource) -> str:
+    """What went wrong, in one line; a statement timeout says which limit and where to raise it."""
+    import psycopg
+
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return (
+            f"the server cancelled the query after the statement timeout of {source.timeout_s:g} s; "
+            "make it faster, or raise statement_timeout_s in the layer's source block"
+        )
+    return _first_line(exc)
 
 
 def _first_line(exc: Exception) -> str:

@@ -114,15 +114,24 @@ class Requirement:
 
 @dataclass(frozen=True)
 class Unresolved:
-    """A rule that could not be decided for a project, and why (information missing)."""
+    """A rule that could not be decided for a project, and why.
+
+    ``failed`` tells a rule that could not be evaluated (an error in the rule,
+    e.g. ``int(feature.name)`` on a name that is not a number, or a condition
+    that gives no true or false) from information the project did not give.
+    """
 
     rule: str
     reason: str
     feature_id: str | int | float | None = None
+    failed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form."""
-        return json_numbers(dict(vars(self)), (("feature_id", None),))
+        """The JSON form (``failed`` only when true)."""
+        out = {"rule": self.rule, "reason": str(self.reason), "feature_id": self.feature_id}
+        if self.failed:
+            out["failed"] = True
+        return json_numbers(out, (("feature_id", None),))
 
 
 @dataclass

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from threelines.limits import MAX_YAML_BYTES, MAX_YAML_DEPTH
+
 
 @dataclass
 class Located:
@@ -60,6 +62,7 @@ def load(path: str | Path) -> Located:
         starts with ``file:line:``.
     """
     path = Path(path)
+    _check_regular(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -67,10 +70,22 @@ def load(path: str | Path) -> Located:
     try:
         # Anchors and aliases are refused: expanding them is how a few bytes of
         # YAML become gigabytes (or an endless recursion), and rules need none.
+        # Nesting is counted on the parser's events, which need no recursion,
+        # before the composer (which recurses once per level) sees the text.
+        depth = 0
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):
                 line = event.start_mark.line + 1
                 raise YAMLFormatError(f"{path}:{line}: aliases (*{event.anchor}) are not allowed; write the value out")
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise YAMLFormatError(
+                        f"{path}:{event.start_mark.line + 1}: lists and mappings are nested more than "
+                        f"{MAX_YAML_DEPTH} deep (the limit); flatten the document"
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -81,6 +96,29 @@ def load(path: str | Path) -> Located:
     if node is not None:
         located.data = _build(node, (), located, yaml.SafeLoader(""))
     return located
+
+
+def _check_regular(path: Path) -> None:
+    """Refuse what is not a regular file (a FIFO would hang the read) or is too large to be a rule file.
+
+    Raises
+    ------
+    YAMLFormatError
+    """
+    import stat
+
+    try:
+        info = path.stat()
+    except OSError:
+        return  # the read below says why, as every caller expects
+    if stat.S_ISDIR(info.st_mode):
+        return  # reading it raises IsADirectoryError, as callers expect
+    if not stat.S_ISREG(info.st_mode):
+        raise YAMLFormatError(f"{path}:1: not a regular file (a pipe, device or socket); give a file")
+    if info.st_size > MAX_YAML_BYTES:
+        raise YAMLFormatError(
+            f"{path}:1: is {info.st_size:,} bytes; a rule file or manifest may be up to {MAX_YAML_BYTES:,} (the limit)"
+        )
 
 
 _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}

@@ -87,7 +87,13 @@ def batch(
         raise options.InputError(str(exc)) from None
     if not quiet:
         click.echo(result.describe(), err=True)
+    for line in result.rule_failures:
+        click.echo(line, err=True)
     if result.errors:
         raise SystemExit(2)
-    if fail_on and (result.verdicts["reject"] or (fail_on == "conditional" and result.verdicts["conditional"])):
+    if fail_on == "unresolved" and result.unresolved:
+        raise SystemExit(1)
+    if fail_on in ("conditional", "reject") and (
+        result.verdicts["reject"] or (fail_on == "conditional" and result.verdicts["conditional"])
+    ):
         raise SystemExit(1)

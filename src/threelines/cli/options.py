@@ -48,8 +48,9 @@ lang_opt = click.option(
 )
 fail_on_opt = click.option(
     "--fail-on",
-    type=click.Choice(["conditional", "reject"]),
-    help="Exit with code 1 when any verdict is at least this bad.",
+    type=click.Choice(["conditional", "reject", "unresolved"]),
+    help="Exit with code 1 when any verdict is at least this bad (unresolved: when any project has a rule "
+    "that could not be decided).",
 )
 
 #: Project attributes as options: (option, attribute, type, help).

@@ -53,6 +53,7 @@ def screen(
     from threelines.provenance import provenance
     from threelines.report.formats import CARRY_PROVENANCE, choose_format, write_report
     from threelines.report.i18n import default_language
+    from threelines.rules.failures import RuleFailures
 
     overrides = options.pop_project_overrides(kwargs)
     if (footprint is None) == (wkt is None):
@@ -85,7 +86,13 @@ def screen(
                 click.echo(text, nl=False)
     except ThreelinesError as exc:
         raise options.InputError(str(exc)) from None
+    failures = RuleFailures()
+    failures.add_verdicts(result.verdicts)
+    for line in failures.report():
+        click.echo(line, err=True)
     if result.problems:
         raise SystemExit(2)
-    if fail_on and any(v.reaches(fail_on) for v in result.verdicts):
+    if fail_on == "unresolved" and any(v.unresolved for v in result.verdicts):
+        raise SystemExit(1)
+    if fail_on in ("conditional", "reject") and any(v.reaches(fail_on) for v in result.verdicts):
         raise SystemExit(1)

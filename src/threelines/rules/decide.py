@@ -7,11 +7,11 @@ evaluation of rules is built on it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from threelines import industry
-from threelines.attributes import project_record
+from threelines.attributes import QUANTITIES, project_record
 from threelines.rules.expr import Expr, attribute_refs, bind
 from threelines.rules.load import Rule
 
@@ -21,12 +21,56 @@ def project_context(attrs: dict[str, Any], area_m2: float) -> dict[str, Any]:
     return {k: v for k, v in project_record(attrs, area_m2).items() if v is not None}
 
 
+class Failure(str):
+    """A reason for an undecided rule that is an evaluation failure (a rule's fault), not missing information.
+
+    It travels wherever a reason does (in arrays of reasons too), so that the
+    :class:`~threelines.verdict.Unresolved` it ends in is marked ``failed``.
+    """
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True)
 class Decision:
-    """The outcome of a condition: true, false, or undecided for want of information."""
+    """The outcome of a condition: true, false, or undecided for want of information.
+
+    ``absent`` lists the ``(owner, attribute)`` pairs that were not given, when that is why.
+    """
 
     holds: bool
     missing: str | None = None
+    absent: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+
+#: What a project declares about its operation: emissions, water and fuel.
+OPERATION_ATTRIBUTES = frozenset({*QUANTITIES, "water_source", "fuel"})
+
+#: Project kinds that declare their operation only when they have one: roads, lines and pipelines,
+#: towers and wells emit nothing and draw no water unless their attributes say so.
+QUIET_KINDS = ("linear", "point")
+
+
+def declares_no_operation(project: dict[str, Any] | None) -> bool:
+    """Whether a project is a line or point that gives none of :data:`OPERATION_ATTRIBUTES`.
+
+    A rule that needs such an attribute cannot apply to it (a water-capacity
+    rule to a road or a cell tower): it is silent, not "information missing".
+    """
+    return (
+        isinstance(project, dict)
+        and project.get("kind") in QUIET_KINDS
+        and not any(name in project for name in OPERATION_ATTRIBUTES)
+    )
+
+
+def not_applicable(decision: Decision, project: dict[str, Any] | None) -> bool:
+    """Whether an undecided decision only lacks operation attributes a line or point project does not have."""
+    return (
+        bool(decision.absent)
+        and all(owner == "project" and name in OPERATION_ATTRIBUTES for owner, name in decision.absent)
+        and declares_no_operation(project)
+    )
 
 
 def applies(rule: Rule, project: dict[str, Any], cache: dict | None = None) -> Decision:
@@ -89,15 +133,22 @@ def _too_coarse(code: str, prefix: str) -> str:
 def decide(expr: Expr, variables: dict[str, Any], bound=None) -> Decision:
     """Evaluate a condition; an attribute that is not given leaves it undecided.
 
+    An evaluation error, or a result that is not true or false, leaves it
+    undecided too, with a :class:`Failure` as the reason.
+
     ``bound`` is ``variables`` already converted for CEL, when the caller has it.
     """
     try:
-        return Decision(bool(expr.evaluate(bound if bound is not None else variables)))
+        result = expr.evaluate(bound if bound is not None else variables)
     except KeyError:
         missing = [(v, n) for v, n in sorted(attribute_refs(expr.source)) if v in variables and n not in variables[v]]
-        return Decision(False, not_given_pairs(missing) if missing else "an attribute is not given")
+        return Decision(False, not_given_pairs(missing) if missing else "an attribute is not given", tuple(missing))
     except (LookupError, ArithmeticError, TypeError, RuntimeError, ValueError) as exc:
-        return Decision(False, f"cannot evaluate {expr.source!r}: {str(exc).splitlines()[0]}")
+        return Decision(False, Failure(f"cannot evaluate {expr.source!r}: {str(exc).splitlines()[0]}"))
+    if not isinstance(result, bool):  # never read as truthy: a string 'false' would fire the rule
+        shown = repr(result) if len(repr(result)) <= 40 else f"a {type(result).__name__}"
+        return Decision(False, Failure(f"{expr.source!r} gives {shown}, not true or false"))
+    return Decision(result)
 
 
 def decide_cached(expr: Expr, variables: dict[str, Any], cache: dict) -> Decision:
@@ -114,11 +165,12 @@ def decide_cached(expr: Expr, variables: dict[str, Any], cache: dict) -> Decisio
     """
     reads = expr.reads
     key = reads.key(variables)
-    if key is not None:
-        hit = cache.get((id(expr), key))
-        if hit is not None:
-            return hit
-    decision = decide(expr, variables, bind(reads.slim(variables)))
-    if key is not None:
-        cache[(id(expr), key)] = decision
+    decision = cache.get((id(expr), key)) if key is not None else None
+    if decision is None:
+        decision = decide(expr, variables, bind(reads.slim(variables)))
+        if key is not None:
+            cache[(id(expr), key)] = decision
+    # After the cache: whether the rule can apply depends on the project's kind, which the key may not hold.
+    if decision.absent and not_applicable(decision, variables.get("project")):
+        return Decision(False)
     return decision

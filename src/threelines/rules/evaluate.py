@@ -18,7 +18,7 @@ import shapely
 
 from threelines.layers import LayerData
 from threelines.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs
-from threelines.rules.decide import Decision, applies, decide_cached, not_given
+from threelines.rules.decide import Decision, Failure, applies, decide_cached, declares_no_operation, not_given
 from threelines.rules.expr import Expr
 from threelines.rules.load import POLLUTANTS, Rule, offset_fields, remaining_fields
 from threelines.rules.triggers import UNITS_ZH, build_trigger, charged, quantity, rule_texts
@@ -149,6 +149,8 @@ class _Context:
         """Per project: why its loads cannot all be charged (the pollutants it does not declare), or None."""
         out = np.full(len(self.projects), None, dtype=object)
         for p, project in enumerate(self.projects):
+            if declares_no_operation(project):
+                continue  # a road or a tower with no loads declared: the rule cannot apply, nothing is missing
             missing = [POLLUTANTS[x][0] for x in pollutants if POLLUTANTS[x][0] not in project]
             out[p] = not_given("project", missing) if missing else None
         return out
@@ -198,7 +200,8 @@ class _Context:
         """Record that the rule could not be decided for project ``p`` (once per project)."""
         if p not in self._noted:
             self._noted.add(p)
-            self.unresolved.append((p, Unresolved(rule=self.rule.id, reason=reason, feature_id=feature_id)))
+            failed = isinstance(reason, Failure)
+            self.unresolved.append((p, Unresolved(self.rule.id, str(reason), feature_id, failed)))
 
     def fire(self, p: int, k: int | None) -> None:
         """Record a trigger for project ``p``, with pair ``k`` as evidence (or none)."""
@@ -457,11 +460,16 @@ def evaluate_zonal(rule: Rule, projects: list[dict[str, Any]], stats) -> tuple[l
         variables = {"project": project, "value": zonal.value, "cells": float(zonal.cells)}
         pair = decide_cached(rule.condition, variables, decided)
         if decision.missing and (pair.holds or pair.missing):
-            unresolved.append((p, Unresolved(rule=rule.id, reason=decision.missing)))
+            unresolved.append((p, _unresolved(rule, decision.missing)))
         elif pair.missing and decision.holds:
-            unresolved.append((p, Unresolved(rule=rule.id, reason=pair.missing)))
+            unresolved.append((p, _unresolved(rule, pair.missing)))
         elif decision.holds and pair.holds:
             texts = rule_texts(rule, variables, messages)
             trigger = build_trigger(rule, None, None, variables, texts, statistic=rule.stat, value=zonal.value)
             triggers.append((p, trigger))
     return triggers, unresolved
+
+
+def _unresolved(rule: Rule, reason: str) -> Unresolved:
+    """An unresolved note, marked failed when the reason is an evaluation failure."""
+    return Unresolved(rule=rule.id, reason=str(reason), failed=isinstance(reason, Failure))

@@ -24,13 +24,10 @@ import cel
 
 from threelines import industry
 from threelines.errors import IndustryCodeError
+from threelines.limits import MAX_EXPRESSION_CHARS
+from threelines.rules import celcheck
 
 log = logging.getLogger(__name__)
-
-#: Longest expression accepted. cel-rust overflows the stack (and kills the
-#: process) on very long flat expressions (upstream cel-rust issue 212);
-#: real conditions are far shorter.
-MAX_EXPRESSION_CHARS = 1000
 
 #: CEL's standard functions and macros as the compiled program names them.
 CEL_FUNCTIONS = frozenset({
@@ -260,10 +257,17 @@ def compile_expr(source: str, allowed: tuple[str, ...]) -> Expr:
     ExpressionError
         For a syntax error (with its line and column in the expression), an
         expression over :data:`MAX_EXPRESSION_CHARS`, an unknown variable or
-        function, or an ``industry_in`` prefix that is not a GB/T 4754 code.
+        function, an ``industry_in`` prefix that is not a GB/T 4754 code,
+        brackets or comprehensions nested past the limits, comprehensions
+        that may iterate too often (see :mod:`threelines.rules.celcheck`),
+        or a constant part that fails (``1/0``, an invalid ``matches`` pattern).
     """
     if len(source) > MAX_EXPRESSION_CHARS:
         raise ExpressionError(f"is {len(source)} characters long; the limit is {MAX_EXPRESSION_CHARS}")
+    try:
+        celcheck.check_nesting(celcheck.tokenize(source, lenient=True))  # before anything recurses over the text
+    except celcheck.CheckError as exc:
+        raise ExpressionError(str(exc)) from None
     try:
         program = cel.compile(source)
     except ValueError as exc:
@@ -279,7 +283,65 @@ def compile_expr(source: str, allowed: tuple[str, ...]) -> Expr:
         if name[0] not in "_!@-" and name not in CEL_FUNCTIONS and name not in FUNCTIONS:
             raise ExpressionError(f"unknown function {name!r}; use CEL's standard functions or {', '.join(FUNCTIONS)}")
     check_industry_calls(source)
+    try:
+        tree = celcheck.parse(source)
+        celcheck.check_cost(tree)
+    except celcheck.CheckError as exc:
+        raise ExpressionError(str(exc)) from None
+    check_constants(source, tree)
     return Expr(source=source, program=program)
+
+
+def check_constants(source: str, tree: celcheck.Node) -> None:
+    """Evaluate every constant part once (``1/0``, ``int("x")``), and every constant ``matches`` pattern.
+
+    Raises
+    ------
+    ExpressionError
+        Naming the part, its column and CEL's error.
+    """
+    for node in celcheck.constant_parts(tree):
+        text = source[node.start : node.end]
+        _run_constant(text, text, node.start)
+    for node in celcheck.regex_patterns(tree):
+        pattern = source[node.start : node.end]
+        _run_constant(f'"".matches({pattern})', f"the regular expression {pattern}", node.start)
+
+
+def _run_constant(text: str, shown: str, start: int) -> None:
+    """Evaluate a constant part; an error is the rule file's, at load."""
+    try:
+        cel.evaluate(text)
+    except Exception as exc:  # whatever CEL raises, the constant part is broken
+        problem = " ".join(str(exc).split()).split(". Check function arguments")[0]
+        raise ExpressionError(f"{shown} fails: {problem} (column {start + 1} of the expression)") from None
+
+
+def check_boolean(expr: Expr, sample: dict[str, Any]) -> None:
+    """Refuse a condition whose text decides that it can give something other than true or false.
+
+    ``distance_m > 1.0 ? 'false' : false`` gives a string on some projects:
+    read as truthy, it would fire the rule wherever the distance is over 1 m.
+
+    Raises
+    ------
+    ExpressionError
+    """
+    names = {name: _cel_type(value) for name, value in sample.items()}
+    node = celcheck.non_bool(celcheck.parse(expr.source), names)
+    if node is not None:
+        kinds = " or ".join(sorted(celcheck.types(node, names) - {"bool", "dyn"}))
+        text = expr.source[node.start : node.end]
+        raise ExpressionError(
+            f"must give true or false, but can give {kinds} ({text} at column {node.start + 1} of the expression)"
+        )
+
+
+def _cel_type(value: Any) -> str:
+    """The CEL type name of a sample value."""
+    if isinstance(value, bool):
+        return "bool"
+    return {float: "double", int: "int", str: "string", dict: "map", list: "list"}.get(type(value), "dyn")
 
 
 def check_against(expr: Expr, sample: dict[str, Any], *, want_bool: bool) -> None:
@@ -292,6 +354,8 @@ def check_against(expr: Expr, sample: dict[str, Any], *, want_bool: bool) -> Non
         comparing a string with a number), or a condition does not give
         true or false.
     """
+    if want_bool:
+        check_boolean(expr, sample)
     try:
         result = expr.evaluate(sample)
     except TypeError as exc:
@@ -300,4 +364,4 @@ def check_against(expr: Expr, sample: dict[str, Any], *, want_bool: bool) -> Non
     except (LookupError, ArithmeticError, RuntimeError, ValueError):
         return  # a value-dependent failure (int(""), 1.0 / 0.0) cannot be judged on a sample
     if want_bool and not isinstance(result, bool):
-        raise ExpressionError(f"must give true or false, but gives {type(result).__name__} on a sample project")
+        raise ExpressionError(f"must give true or false, but gives {_cel_type(result)} on a sample project")

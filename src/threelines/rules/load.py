@@ -19,6 +19,7 @@ from threelines.attributes import ATTRIBUTES, KINDS
 from threelines.crs import parse_crs
 from threelines.errors import CRSError, IndustryCodeError, RuleError
 from threelines.layers import unit_codes
+from threelines.limits import MAX_DISTANCE_M
 from threelines.manifest import LayerSpec, Manifest
 from threelines.measure import OVERLAP_FLOOR_M2
 from threelines.rules.expr import Expr, ExpressionError, attribute_refs, check_against, compile_expr
@@ -53,9 +54,6 @@ CAPACITY_NAMES = ("pollutant", "project_load", "remaining_load", "offset_ratio",
 
 #: How far an ``outside`` rule looks for the nearest qualifying feature by default (m).
 OUTSIDE_SEARCH_M = 5000.0
-
-#: Largest distance or area a rule may name (1,000 km, or 1,000 km2 in m2): beyond is a typo.
-MAX_DISTANCE_M = 1e6
 
 #: What a rule's ``project`` map holds: the attributes plus derived values.
 PROJECT_KEYS = (*ATTRIBUTES, "industry_name", "area_m2", "area_ha", "area_mu")
@@ -192,6 +190,9 @@ def _examples(entry: dict[str, Any], doc: yamlio.Located, i: int) -> list[dict[s
 
         if "footprint" in example and not (doc.path.parent / example["footprint"]).exists():
             raise fail(f"footprint {example['footprint']} not found (paths are relative to the rule file)")
+        footprint = doc.path.parent / example.get("footprint", ".")
+        if "footprint" in example and not (footprint.is_file() or footprint.is_dir()):
+            raise fail(f"footprint {example['footprint']} is not a regular file (a pipe, device or socket)")
         if "wkt" in example:
             try:
                 geom = shapely.from_wkt(example["wkt"])
@@ -222,7 +223,11 @@ def _access_list(doc: yamlio.Located, manifest: Manifest, problems: list[str]) -
     if spec is None or spec.role != "unit":
         problems.append(f"{where}: access_list: needs a unit layer; {name!r} is not one in {manifest.path}")
         return [], None
-    clauses, bad = read_access_list(doc.path.parent / entry["path"])
+    table = doc.path.parent / entry["path"]
+    if table.exists() and not table.is_file():  # a FIFO would hang the read
+        problems.append(f"{where}: access_list: {entry['path']} is not a regular file; give the table's file")
+        return [], None
+    clauses, bad = read_access_list(table)
     problems += bad
     codes = unit_codes(spec)
     unknown = [c for c in clauses if c.names_a_unit and c.scope not in codes]

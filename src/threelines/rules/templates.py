@@ -14,6 +14,7 @@ from typing import Any
 
 import cel
 
+from threelines.limits import MAX_FORMAT_PRECISION, MAX_FORMAT_WIDTH
 from threelines.rules.expr import Expr, ExpressionError, Reads, bind, compile_expr
 
 # Message templates: text with {expression} or {expression:format} placeholders.
@@ -145,6 +146,8 @@ def compile_template(source: str, allowed: tuple[str, ...]) -> Template:
             head, tail = body.rsplit(":", 1)
             if tail and _FORMAT_SPEC.match(tail):
                 body, spec = head, tail
+        if spec:
+            _check_spec(found.group(1), spec)
         try:
             parts.append((compile_expr(body.strip(), allowed), spec))
         except ExpressionError as exc:
@@ -154,6 +157,27 @@ def compile_template(source: str, allowed: tuple[str, ...]) -> Template:
         raise ExpressionError("unbalanced brace; write {{ or }} for a literal brace")
     parts.append(tail)
     return Template(source=source, parts=tuple(p for p in parts if p != ""))
+
+
+def _check_spec(placeholder: str, spec: str) -> None:
+    """Refuse a format width or precision past the limits: ``{x:>300000000}`` would write 300 MB per message.
+
+    Raises
+    ------
+    ExpressionError
+    """
+    head, _, precision = spec.partition(".")
+    widths = re.findall(r"[0-9]+", head)
+    width = int(widths[-1]) if widths else 0
+    digits = int(re.match(r"[0-9]*", precision).group() or 0)
+    if width > MAX_FORMAT_WIDTH:
+        raise ExpressionError(
+            f"placeholder {{{placeholder}}}: format width {width} is over the limit of {MAX_FORMAT_WIDTH}"
+        )
+    if digits > MAX_FORMAT_PRECISION:
+        raise ExpressionError(
+            f"placeholder {{{placeholder}}}: format precision {digits} is over the limit of {MAX_FORMAT_PRECISION}"
+        )
 
 
 def _format(value: Any, spec: str) -> str:
