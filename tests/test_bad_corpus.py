@@ -9,7 +9,7 @@ import pytest
 BAD = Path(__file__).parent / "data" / "bad"
 
 EXPECTED = {
-    "truncated.shp": "cannot read it as a vector file (.shp file is unreadable, or corrupt.)",
+    "truncated.shp": "truncated.shp (the shapefile's geometry) is truncated: 54 bytes, shorter than a shapefile header",
     "missing_shx.shp": "the shapefile's index missing_shx.shx is missing; copy every file of the shapefile",
     "garbage.gpkg": "cannot read it as a vector file (",
     "broken.kml": "cannot read it as a vector file (ERROR parsing kml",
