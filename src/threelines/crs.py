@@ -217,7 +217,7 @@ def gk_zone_crs(bounds: tuple[float, float, float, float]) -> CRS | None:
     return CRS.from_epsg(4513 + zone - 25)
 
 
-def diagnose(bounds: tuple[float, float, float, float], crs: CRS | None, label: str) -> None:
+def diagnose(bounds: tuple[float, float, float, float], crs: CRS | None, label: str, *, strict: bool = False) -> None:
     """Catch the classic coordinate mistakes before anything is screened in the wrong place.
 
     Parameters
@@ -228,6 +228,9 @@ def diagnose(bounds: tuple[float, float, float, float], crs: CRS | None, label: 
         What the data is said to be in (None: not said).
     label : str
         The source, for messages.
+    strict : bool
+        Also refuse projected coordinates that cannot be placed on Earth at
+        all (by default left for the footprint reader to report per feature).
 
     Raises
     ------
@@ -279,6 +282,11 @@ def diagnose(bounds: tuple[float, float, float, float], crs: CRS | None, label: 
     if crs.is_projected:
         lonlat = bounds_to_lonlat(bounds, crs)
         if not all(np.isfinite(lonlat)):
+            if strict:
+                raise CRSError(
+                    f"{label}: in {crs.name} coordinates such as {minx:.1f}, {miny:.1f} cannot be placed on Earth; "
+                    "check --crs (the zone, and whether X and Y are swapped)"
+                )
             return  # cannot be placed at all: footprint reading reports it per feature
         west, south, east, north = lonlat
         if not (_CHINA[0] <= west and east <= _CHINA[2] and _CHINA[1] <= south and north <= _CHINA[3]):

@@ -402,7 +402,7 @@ def _extent(bounds: np.ndarray):
     return (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
 
 
-def _decide_crs(bounds, file_crs: CRS | None, given, label: str, say) -> CRS:
+def _decide_crs(bounds, file_crs: CRS | None, given, label: str, say, strict: bool = False) -> CRS:
     """The CRS of coordinates within ``bounds``, from the file, ``--crs`` or the coordinates; or a CRSError."""
     located = bool(np.isfinite(bounds).all())  # all geometries empty: each feature reports it
     if given is not None and str(given).strip().lower() in WEB_OFFSETS:
@@ -432,7 +432,7 @@ def _decide_crs(bounds, file_crs: CRS | None, given, label: str, say) -> CRS:
             label, int(bounds[0] // 1_000_000), chosen.name, chosen.to_epsg(),
         )  # fmt: skip
     if located:
-        diagnose(bounds, chosen, label)
+        diagnose(bounds, chosen, label, strict=strict)
     return chosen
 
 
@@ -448,15 +448,14 @@ def _judge_each(each: np.ndarray, usable: np.ndarray, file_crs, given, label: st
     fits: dict[int, CRS | str] = {}
     for i in positions:
         try:
-            fits[int(i)] = _decide_crs(tuple(each[i]), file_crs, given, label, _SILENT)
+            fits[int(i)] = _decide_crs(tuple(each[i]), file_crs, given, label, _SILENT, strict=True)
         except CRSError as exc:
             fits[int(i)] = str(exc).removeprefix(f"{label}: ")
     votes = Counter(fit.to_wkt() for fit in fits.values() if isinstance(fit, CRS))
-    if not votes:
-        raise whole
-    wkt, count = votes.most_common(1)[0]
-    if 2 * count <= len(positions):
-        raise whole
+    wkt, count = votes.most_common(1)[0] if votes else (None, 0)
+    if 2 * count <= len(positions):  # most fail: the file is wrong, for the reason most of its features give
+        reasons = Counter(fit for fit in fits.values() if isinstance(fit, str))
+        raise CRSError(f"{label}: {reasons.most_common(1)[0][0]}") if reasons else whole
     chosen = next(fit for fit in fits.values() if isinstance(fit, CRS) and fit.to_wkt() == wkt)
     misfits = {}
     for i, fit in fits.items():

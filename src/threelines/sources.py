@@ -353,6 +353,8 @@ def _read_vector(
             with warnings.catch_warnings():
                 # pyogrio says so when a column of JSON text is not all JSON; attributes.py checks each cell.
                 warnings.filterwarnings("ignore", "Could not parse column", UserWarning)
+                # shapely's note on NaN coordinates: the footprint reader names each such feature.
+                warnings.filterwarnings("ignore", "invalid value encountered in from_wkb", RuntimeWarning)
                 frames.append(pyogrio.read_dataframe(text, layer=name, encoding=encoding, **piece, **options))
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
             raise FootprintError(f"{label}: cannot read it ({_gdal_reason(exc)})") from None
@@ -422,7 +424,9 @@ def parse_wkt(text: str):
         geometry is empty.
     """
     try:
-        geom = shapely.from_wkt(text)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)  # NaN: reported later
+            geom = shapely.from_wkt(text)
     except NotImplementedError:
         geom = _linearised(text)
     except shapely.errors.ShapelyError as exc:

@@ -84,8 +84,8 @@ def zonal_stats(
         raise ManifestError(f"layer {spec.name!r}: cannot read {spec.path}: {exc}") from None
     cell_area = abs(base.a * base.e)
     cell_size = min(abs(base.a), abs(base.e))
-    area, length = shapely.area(native), shapely.length(native)
     with np.errstate(divide="ignore", invalid="ignore"):
+        area, length = shapely.area(native), shapely.length(native)
         small = (area < SMALL_FOOTPRINT_CELLS * cell_area) | ((length > 0) & (2 * area / length < cell_size))
     small &= placed
     out: list[Zonal] = [Zonal(value=float("nan"), cells=0)] * len(native)
