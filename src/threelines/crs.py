@@ -11,6 +11,8 @@ error (hence the error of a distance) stays under 0.1 % across a province.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from pyproj import CRS, Transformer
 from pyproj.crs import ProjectedCRS
@@ -98,8 +100,31 @@ def fitted_albers(bounds: tuple[float, float, float, float]) -> CRS:
 
 def bounds_to_lonlat(bounds: tuple[float, float, float, float], crs: CRS) -> tuple[float, ...]:
     """Transform a bounding box to CGCS2000 longitude/latitude (densified edges)."""
-    transformer = Transformer.from_crs(crs, CGCS2000, always_xy=True)
-    return tuple(transformer.transform_bounds(*bounds, densify_pts=21))
+    return tuple(_to_lonlat(crs).transform_bounds(*bounds, densify_pts=21))
+
+
+@lru_cache(maxsize=16)
+def _to_lonlat(crs: CRS) -> Transformer:
+    return Transformer.from_crs(crs, CGCS2000, always_xy=True)
+
+
+def inside_china(bounds: np.ndarray, crs: CRS) -> np.ndarray:
+    """Per row of ``bounds`` (minx, miny, maxx, maxy in ``crs``): do its corners lie in China? Vectorised.
+
+    The rough test :func:`diagnose` makes of one extent, for many extents
+    at once (corners only, not densified edges: for a footprint's small box
+    the difference is nil).
+    """
+    corners_x = bounds[:, [0, 2, 0, 2]]
+    corners_y = bounds[:, [1, 1, 3, 3]]
+    if crs.is_geographic:
+        lon, lat = corners_x, corners_y
+    else:
+        with np.errstate(invalid="ignore"):
+            lon, lat = _to_lonlat(crs).transform(corners_x, corners_y)
+    with np.errstate(invalid="ignore"):
+        inside = (lon >= _CHINA[0]) & (lon <= _CHINA[2]) & (lat >= _CHINA[1]) & (lat <= _CHINA[3])
+    return inside.all(axis=1)
 
 
 # GCJ-02 ("Mars coordinates"): the offset Chinese web maps (Amap, Tencent) apply

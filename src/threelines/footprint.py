@@ -27,7 +27,7 @@ from threelines.attributes import (
     check_attributes,
     plain_column,
 )
-from threelines.crs import WEB_OFFSETS, diagnose, gk_zone_crs, parse_crs
+from threelines.crs import WEB_OFFSETS, diagnose, gk_zone_crs, inside_china, parse_crs
 from threelines.errors import CRSError, FootprintError, IndustryCodeError
 from threelines.sources import open_sources, open_vector_file
 
@@ -436,6 +436,17 @@ def _decide_crs(bounds, file_crs: CRS | None, given, label: str, say, strict: bo
     return chosen
 
 
+#: How many failing features to ask for the reason a file is refused.
+_REASON_SAMPLE = 50
+
+
+def _said_crs(file_crs: CRS | None, given) -> CRS | None:
+    """The CRS the coordinates are said to be in (by --crs or the file), or None when only they can tell."""
+    if given is not None:
+        return CRS.from_epsg(4326) if str(given).strip().lower() in WEB_OFFSETS else parse_crs(given)
+    return file_crs
+
+
 def _judge_each(each: np.ndarray, usable: np.ndarray, file_crs, given, label: str, whole: CRSError):
     """Judge the features one by one after the file as a whole failed; keep the file if most of them pass.
 
@@ -446,22 +457,32 @@ def _judge_each(each: np.ndarray, usable: np.ndarray, file_crs, given, label: st
     """
     positions = np.flatnonzero(usable)
     fits: dict[int, CRS | str] = {}
-    for i in positions:
+    rest = positions
+    said = _said_crs(file_crs, given)
+    if said is not None:  # the features that plainly fit it are found at once; only the others one by one
+        fit = inside_china(each[positions], said)
+        fits.update(dict.fromkeys(positions[fit].tolist(), said))
+        rest = positions[~fit]
+        if 2 * fit.sum() <= len(positions):
+            rest = rest[:_REASON_SAMPLE]  # the file is refused: a sample of its features gives the reason
+    for i in rest:
         try:
             fits[int(i)] = _decide_crs(tuple(each[i]), file_crs, given, label, _SILENT, strict=True)
         except CRSError as exc:
             fits[int(i)] = str(exc).removeprefix(f"{label}: ")
-    votes = Counter(fit.to_wkt() for fit in fits.values() if isinstance(fit, CRS))
+    distinct = {id(fit): fit for fit in fits.values() if isinstance(fit, CRS)}  # the same few objects
+    wkts = {key: fit.to_wkt() for key, fit in distinct.items()}
+    votes = Counter(wkts[id(fit)] for fit in fits.values() if isinstance(fit, CRS))
     wkt, count = votes.most_common(1)[0] if votes else (None, 0)
     if 2 * count <= len(positions):  # most fail: the file is wrong, for the reason most of its features give
         reasons = Counter(fit for fit in fits.values() if isinstance(fit, str))
         raise CRSError(f"{label}: {reasons.most_common(1)[0][0]}") if reasons else whole
-    chosen = next(fit for fit in fits.values() if isinstance(fit, CRS) and fit.to_wkt() == wkt)
+    chosen = next(fit for fit in fits.values() if isinstance(fit, CRS) and wkts[id(fit)] == wkt)
     misfits = {}
     for i, fit in fits.items():
         if isinstance(fit, str) and not fit.startswith("has no CRS"):
             misfits[i] = fit
-        elif isinstance(fit, str) or fit.to_wkt() != wkt:
+        elif isinstance(fit, str) or wkts[id(fit)] != wkt:
             x, y = each[i][:2]
             misfits[i] = (
                 f"its coordinates (such as {x:.1f}, {y:.1f}) do not fit {chosen.name}, which most of the file's "
