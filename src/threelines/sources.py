@@ -313,22 +313,27 @@ def open_vector_file(path: str | Path, encoding: str | None = None) -> VectorFil
         info = pyogrio.read_info(
             text, layer=layer, encoding=encoding, force_feature_count=True, force_total_bounds=True
         )
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+    except pyogrio.errors.DataSourceError as exc:
+        raise _unreadable(label, exc) from None
+    except pyogrio.errors.DataLayerError as exc:
         raise FootprintError(f"{label}: cannot read it ({_gdal_reason(exc)})") from None
     extent = info.get("total_bounds")
     bounds = tuple(float(b) for b in extent) if extent is not None else None
     return VectorFile(text, layer, label, Path(text).stem, encoding, int(info["features"]), bounds)
 
 
+#: Formats that hold one layer: listing it would parse a GeoJSON once more (a second over a 45 MB file).
+_ONE_LAYER = (".geojson", ".json", ".shp", ".fgb")
+
+
 def _layer_names(text: str, layer: str | None, label: str) -> list[str]:
-    """The file's layer names, checking that the layer to read is clear."""
+    """The file's layer names, checking that the layer to read is clear ([None] for a one-layer format)."""
+    if layer is None and Path(text).suffix.lower() in _ONE_LAYER:
+        return [None]
     try:
         layers = pyogrio.list_layers(text)
     except pyogrio.errors.DataSourceError as exc:
-        raise FootprintError(
-            f"{label}: cannot read it as a vector file ({_gdal_reason(exc)}); give a Shapefile, GeoJSON, "
-            "GeoPackage, KML, DXF, FlatGeobuf, GeoParquet or a corner-coordinate table"
-        ) from None
+        raise _unreadable(label, exc) from None
     names = [str(row[0]) for row in layers]
     many = Path(text).suffix.lower() in (".kml", ".kmz")  # placemarks sit in folders, each a layer
     if layer is None and len(names) > 1 and not many:
@@ -356,7 +361,9 @@ def _read_vector(
                 # shapely's note on NaN coordinates: the footprint reader names each such feature.
                 warnings.filterwarnings("ignore", "invalid value encountered in from_wkb", RuntimeWarning)
                 frames.append(pyogrio.read_dataframe(text, layer=name, encoding=encoding, **piece, **options))
-        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        except pyogrio.errors.DataSourceError as exc:
+            raise _unreadable(label, exc) from None
+        except pyogrio.errors.DataLayerError as exc:
             raise FootprintError(f"{label}: cannot read it ({_gdal_reason(exc)})") from None
         except shapely.errors.ShapelyError:
             frames.append(_read_repairing(text, name, encoding, label, **piece))
@@ -492,6 +499,13 @@ def _cad_outlines(frame: gpd.GeoDataFrame, label: str) -> gpd.GeoDataFrame:
     if frame.empty:
         raise FootprintError(f"{label}: the drawing has no polylines or polygons to screen")
     return frame
+
+
+def _unreadable(label: str, exc: Exception) -> FootprintError:
+    return FootprintError(
+        f"{label}: cannot read it as a vector file ({_gdal_reason(exc)}); give a Shapefile, GeoJSON, "
+        "GeoPackage, KML, DXF, FlatGeobuf, GeoParquet or a corner-coordinate table"
+    )
 
 
 def _open_options(text: str) -> dict[str, str]:
