@@ -218,8 +218,11 @@ def _columns(table: pd.DataFrame) -> dict[str, str]:
 
 def _numbers(column: pd.Series, name: str, *, degrees: bool, rows) -> tuple[np.ndarray, np.ndarray]:
     """Parse coordinates (numbers, or DMS for lon/lat); return values and a mask of bad ones."""
-    out = np.full(len(column), np.nan)
-    for i, value in enumerate(column.tolist()):
+    # Plain numbers at once; only the other cells (full-width digits, separators, DMS) one by one.
+    out = np.array(pd.to_numeric(column, errors="coerce"), dtype=float)
+    cells = column.tolist()
+    for i in np.flatnonzero(np.isnan(out)):
+        value = cells[i]
         if isinstance(value, int | float) and not isinstance(value, bool):
             out[i] = float(value)
             continue
