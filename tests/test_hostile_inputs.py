@@ -282,6 +282,19 @@ def test_a_kmz_bomb_is_refused_before_gdal_unpacks_it(run, tmp_path):
     one_error(run("screen", bomb), f"Error: {bomb}: member 'doc.kml' unpacks", "(a zip bomb?)")
 
 
+def test_a_zip_member_that_is_a_link_is_skipped(run, tmp_path, p05_geojson):
+    path = tmp_path / "link.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        link = zipfile.ZipInfo("passwd.csv")
+        link.external_attr = 0o120777 << 16  # a symbolic link, as Info-ZIP stores one
+        archive.writestr(link, "/etc/passwd")
+        archive.writestr("site.geojson", p05_geojson.read_bytes())
+    result = run("screen", path, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert f"{path}: skipped member passwd.csv: it is a symbolic link" in result.stderr
+    assert json.loads(result.stdout)["verdict"] == "reject"
+
+
 def test_a_sound_zip_still_screens(tmp_path, p05_geojson):
     path = zip_of(tmp_path / "ok.zip", {"in/site.geojson": p05_geojson.read_bytes()})
     (verdict,) = screen(path).verdicts

@@ -292,9 +292,10 @@ def projects_from_frame(
 #: Coordinates beyond this are no place on Earth in any CRS (prefixed Gauss-Kruger eastings stay under 4.6e7 m).
 MAX_COORDINATE = 1e8
 
-#: A polygon with less area than this share of its perimeter squared has none: its vertices lie on a line.
-#: (A square has 1/16, a 1 mm by 1 km strip 2.5e-7; collinear vertices give float noise of about 1e-16.)
-FLAT_SHARE = 1e-10
+#: A polygon thinner on average (2 x area / perimeter) than this many units of float precision at its
+#: coordinates has no area: its vertices lie on a line, up to rounding. (1e4 x 2.2e-16 x 116 degrees is
+#: 3e-10 degree, 30 um; at a prefixed Gauss-Kruger easting 0.1 mm: far thinner than any real footprint.)
+FLAT_ULPS = 1e4
 
 
 def _coordinate_problems(geoms: np.ndarray) -> dict[int, str]:
@@ -316,14 +317,14 @@ def _coordinate_problems(geoms: np.ndarray) -> dict[int, str]:
 def _flat_polygons(geoms: np.ndarray) -> np.ndarray:
     """Which features are polygons without area, judged in the file's own coordinates.
 
-    Vertices on one line keep no area in the file's CRS, but reprojection
-    noise would give them a few square centimetres in the working CRS. A
-    bow-tie's signed halves may cancel too, so a candidate is flat only if
-    its convex hull has no area either.
+    Vertices on one line keep no area in the file's CRS (but for rounding),
+    while reprojection would give them a few square centimetres in the
+    working CRS. A bow-tie's signed halves may cancel too, so a candidate
+    is flat only if its convex hull has no area either.
     """
     polygonal = np.isin(shapely.get_type_id(geoms), (GeometryType.POLYGON, GeometryType.MULTIPOLYGON))
     flat = np.zeros(len(geoms), dtype=bool)
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         shapes = geoms[polygonal]
         flat[polygonal] = ~shapely.is_empty(shapes) & _thin(shapes)
         flat[flat] = _thin(shapely.convex_hull(geoms[flat]))
@@ -331,7 +332,9 @@ def _flat_polygons(geoms: np.ndarray) -> np.ndarray:
 
 
 def _thin(geoms: np.ndarray) -> np.ndarray:
-    return shapely.area(geoms) <= FLAT_SHARE * shapely.length(geoms) ** 2
+    """Average thickness within float rounding of the coordinates' magnitude."""
+    magnitude = np.abs(shapely.bounds(geoms)).max(axis=1)
+    return 2 * shapely.area(geoms) <= FLAT_ULPS * np.finfo(float).eps * magnitude * shapely.length(geoms)
 
 
 def _plain_polygons(geoms: np.ndarray, placed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
