@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -268,6 +269,18 @@ def test_a_member_bigger_than_its_header_says_is_refused(run, tmp_path, p05_geoj
     path.write_bytes(bytes(raw))
     # zipfile reads no more than the declared size, and the checksum then fails: refused, nothing screened.
     one_error(run("screen", path), f"Error: {path}: is not a readable zip archive (Bad CRC-32 for file 'site.geojson')")
+
+
+def test_the_byte_counter_stops_a_member_that_streams_past_its_declared_size(tmp_path):
+    class Lying:  # an archive whose member streams more than its header declares
+        def open(self, info):
+            return io.BytesIO(b"x" * (3 * archives._CHUNK))
+
+    info = zipfile.ZipInfo("site.geojson")
+    info.file_size = 10
+    with pytest.raises(FootprintError, match="holds more than the 10 bytes its header declares; the archive is refused"):
+        archives._extract_member(Lying(), info, tmp_path, "a.zip", budget=10)
+    assert (tmp_path / "site.geojson").stat().st_size == 0  # the first chunk already went past: nothing written
 
 
 @pytest.mark.parametrize("name", ["../evil.geojson", "/tmp/evil.geojson", "a/../../evil.geojson"])
