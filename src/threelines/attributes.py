@@ -130,7 +130,8 @@ def check_attributes(values: dict[str, Any], label: str) -> dict[str, Any]:
         negative or beyond its plausible bound (:data:`UPPER_BOUNDS`).
     """
     where = f"{label}: project {values['id']!r}"
-    for name, value in values.items():
+    for name in ATTRIBUTES:
+        value = values[name]
         # Most cells are missing, numbers or plain text: only the others are looked at (10,000 projects a batch).
         if value is None or type(value) in _PLAIN or (type(value) is str and not value.startswith(("[", "{"))):
             continue
