@@ -454,9 +454,10 @@ def _judge_each(each: np.ndarray, usable: np.ndarray, file_crs, given, label: st
     """Judge the features one by one after the file as a whole failed; keep the file if most of them pass.
 
     Returns the CRS most features fit and, by position, why each of the
-    others does not; raises ``whole`` when most features fail (then the
-    file, not a few outliers, is wrong). Runs only for a file that failed,
-    so the loop costs nothing on good input.
+    others does not. When most features fail, the file (not a few outliers)
+    is wrong: raises the reason most of them give (``whole`` if none does).
+    Runs only for a file that failed; the features that plainly fit a CRS
+    the file or ``--crs`` names are found over the array, the rest one by one.
     """
     positions = np.flatnonzero(usable)
     fits: dict[int, CRS | str] = {}
