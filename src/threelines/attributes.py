@@ -9,11 +9,12 @@ non-negative numbers) or refused with a message naming the project.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 
-from threelines import industry
+from threelines import industry, limits
 from threelines.errors import FootprintError
 from threelines.measure import M2_PER_MU
 
@@ -43,6 +44,21 @@ WATER_SOURCES = {
     "reclaimed": "reclaimed", "再生水": "reclaimed", "中水": "reclaimed",
     "none": "none", "无": "none",
 }  # fmt: skip
+
+#: The plausible upper bound of each number a project declares, and its unit (see :mod:`threelines.limits`).
+UPPER_BOUNDS = {
+    "width": (limits.MAX_WIDTH_M, "m"),
+    "radius": (limits.MAX_RADIUS_M, "m"),
+    **{name: (limits.MAX_EMISSION_T, "t/a") for name in QUANTITIES if name != "water_m3"},
+    "water_m3": (limits.MAX_WATER_M3, "m3/a"),
+}
+
+#: How each attribute's one value is described when a cell holds several.
+_ONE_VALUE = {"industry": "a code; give one code as text", "id": "an id; give one id as text",
+              "name": "a name; give one name as text"}  # fmt: skip
+
+#: Cell types that are one value for certain.
+_PLAIN = frozenset({int, float, bool})
 
 #: Every project attribute, in output order.
 ATTRIBUTES = ("id", "name", "industry", "kind", "width", "radius", "fuel", "water_source", *QUANTITIES)
@@ -92,8 +108,34 @@ def attribute_columns(frame) -> dict[str, str]:
 
 
 def check_attributes(values: dict[str, Any], label: str) -> dict[str, Any]:
-    """Validate and normalise one project's attributes."""
+    """Validate and normalise one project's attributes.
+
+    Parameters
+    ----------
+    values : dict
+        Every name of :data:`ATTRIBUTES`, as read (None where not given).
+    label : str
+        The source, for messages.
+
+    Returns
+    -------
+    dict
+        The normalised attributes.
+
+    Raises
+    ------
+    FootprintError
+        For a value that is not one scalar (a list or object in GeoJSON), a
+        kind, fuel or water source not known, or a number that is not finite,
+        negative or beyond its plausible bound (:data:`UPPER_BOUNDS`).
+    """
     where = f"{label}: project {values['id']!r}"
+    for name in ATTRIBUTES:
+        value = values[name]
+        # Most cells are missing, numbers or plain text: only the others are looked at (10,000 projects a batch).
+        if value is None or type(value) in _PLAIN or (type(value) is str and not value.startswith(("[", "{"))):
+            continue
+        _check_scalar(name, value, where)
     out: dict[str, Any] = {"id": values["id"], "name": None if values["name"] is None else str(values["name"])}
     out["industry"] = (
         None if values["industry"] is None else industry.from_cell(values["industry"], what=f"{where}: industry")
@@ -113,13 +155,47 @@ def check_attributes(values: dict[str, Any], label: str) -> dict[str, Any]:
             value = vocabulary.get(key.lower(), vocabulary.get(key))
         out[name] = value
     for name in ("width", "radius", *QUANTITIES):
-        value = values[name]
-        if value is not None:
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise FootprintError(f"{where}: {name} {values[name]!r} is not a number") from None
-            if not np.isfinite(value) or value < 0:
-                raise FootprintError(f"{where}: {name} {values[name]!r} must be a number >= 0")
-        out[name] = value
+        out[name] = None if values[name] is None else _bounded_number(name, values[name], where)
     return out
+
+
+def _bounded_number(name: str, raw: Any, where: str) -> float:
+    """A declared number: finite, >= 0 and within its plausible bound, or the project's error."""
+    try:
+        value = float(raw)
+    except (TypeError, ValueError, OverflowError):
+        raise FootprintError(f"{where}: {name} {raw!r} is not a number") from None
+    bound, unit = UPPER_BOUNDS[name]
+    if not np.isfinite(value):
+        raise FootprintError(f"{where}: {name} {raw!r} is not a finite number; give it in {unit}")
+    if value < 0:
+        raise FootprintError(f"{where}: {name} {raw!r} must be a number >= 0")
+    if value > bound:
+        raise FootprintError(
+            f"{where}: {name} {value:g} {unit} is beyond the plausible limit of {bound:g} {unit}; "
+            f"give it in {unit}"
+        )
+    return value
+
+
+def _check_scalar(name: str, value: Any, where: str) -> None:
+    """Refuse a cell that holds a list or an object (GeoJSON allows them; a project attribute is one value).
+
+    GDAL reads such a GeoJSON property as its JSON text (the reader asks it
+    to, so that the scalar cells of the same column stay scalars).
+    """
+    if isinstance(value, str):
+        if name == "name":
+            return  # a name is any text
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return  # text that merely starts with a bracket
+        if not isinstance(value, list | dict):
+            return
+    elif not isinstance(value, list | tuple | dict | set | np.ndarray):
+        return
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    one = _ONE_VALUE.get(name, "a number; give one number" if name in UPPER_BOUNDS else f"a {name}; give one value")
+    raise FootprintError(f"{where}: {name} {value!r} is not {one}")

@@ -95,20 +95,23 @@ def read_corners(
               if "parcel" in columns else pd.Series(["1"] * len(table), index=table.index))  # fmt: skip
     ring = table[columns["ring"]].replace("", np.nan).ffill().fillna("1").astype(str) if "ring" in columns else None
     attributes = [c for c in table.columns if c not in (xs, ys, columns.get("ring"), columns.get("point"))]
-    records, polygons, problems = [], [], []
-    for name in dict.fromkeys(parcel):
-        in_parcel = (parcel == name).to_numpy()
-        bad = (bad_x | bad_y) & in_parcel
+    rings = None if ring is None else ring.to_numpy()
+    polygons, problems, firsts = [], [], []
+    # Rows grouped by parcel once (in order of first appearance), not a scan of the table per parcel.
+    for name, positions in _groups(parcel):
+        bad = (bad_x | bad_y)[positions]
         if bad.any():
-            problems.append(_row_problem(label, table, rows, bad, xs, ys, bad_x))
+            mask = np.zeros(len(table), dtype=bool)
+            mask[positions[bad]] = True
+            problems.append(_row_problem(label, table, rows, mask, xs, ys, bad_x))
             continue
         try:
-            polygons.append(_polygon(x, y, in_parcel, ring, rows, name, label))
+            polygons.append(_polygon(x, y, positions, rings, rows, name, label))
         except FootprintError as exc:
             problems.append(str(exc))
             continue
-        first_row = table[in_parcel].iloc[0]
-        records.append({c: first_row[c] for c in attributes})
+        firsts.append(positions[0])
+    records = table.iloc[firsts][attributes].to_dict("records")
     frame = (
         gpd.GeoDataFrame(records, geometry=polygons, crs=crs) if polygons else gpd.GeoDataFrame(geometry=[], crs=crs)
     )
@@ -124,19 +127,26 @@ def _row_problem(label, table, rows, bad, xs, ys, bad_x) -> str:
     return f"{label}:{rows[first]}: {column} {value!r} is not a number (nor degrees-minutes-seconds)"
 
 
-def _polygon(x, y, in_parcel, ring, rows, name, label) -> shapely.Polygon:
-    """A parcel's polygon: ring 1 (or the first) is the outline, the others holes."""
-    names = ["1"] if ring is None else list(dict.fromkeys(ring[in_parcel]))
+def _groups(parcel: pd.Series):
+    """``(parcel name, positions of its rows)`` in order of first appearance, rows in table order."""
+    codes, names = pd.factorize(parcel.to_numpy(), sort=False)
+    order = np.argsort(codes, kind="stable")
+    return zip(names, np.split(order, np.cumsum(np.bincount(codes, minlength=len(names)))[:-1]), strict=True)
+
+
+def _polygon(x, y, positions, ring, rows, name, label) -> shapely.Polygon:
+    """A parcel's polygon from its rows: ring 1 (or the first) is the outline, the others holes."""
+    names = ["1"] if ring is None else list(dict.fromkeys(ring[positions]))
     names.sort(key=lambda r: (0, float(r)) if r.replace(".", "", 1).isdigit() else (1, 0.0))
     rings = []
     for ring_name in names:
-        mask = in_parcel if ring is None else in_parcel & (ring == ring_name).to_numpy()
-        coords = np.column_stack([x[mask], y[mask]])
+        mine = positions if ring is None else positions[ring[positions] == ring_name]
+        coords = np.column_stack([x[mine], y[mine]])
         if len(coords) > 1 and (coords[0] == coords[-1]).all():
             coords = coords[:-1]  # closed tables repeat the first point
         if len(coords) < 3:
             raise FootprintError(
-                f"{label}:{rows[np.flatnonzero(mask)[0]]}: parcel {name!r} ring {ring_name!r} has {len(coords)} "
+                f"{label}:{rows[mine[0]]}: parcel {name!r} ring {ring_name!r} has {len(coords)} "
                 "point(s); a polygon needs at least 3"
             )
         rings.append(coords)
@@ -208,8 +218,11 @@ def _columns(table: pd.DataFrame) -> dict[str, str]:
 
 def _numbers(column: pd.Series, name: str, *, degrees: bool, rows) -> tuple[np.ndarray, np.ndarray]:
     """Parse coordinates (numbers, or DMS for lon/lat); return values and a mask of bad ones."""
-    out = np.full(len(column), np.nan)
-    for i, value in enumerate(column.tolist()):
+    # Plain numbers at once; only the other cells (full-width digits, separators, DMS) one by one.
+    out = np.array(pd.to_numeric(column, errors="coerce"), dtype=float)
+    cells = column.tolist()
+    for i in np.flatnonzero(np.isnan(out)):
+        value = cells[i]
         if isinstance(value, int | float) and not isinstance(value, bool):
             out[i] = float(value)
             continue

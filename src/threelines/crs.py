@@ -11,6 +11,8 @@ error (hence the error of a distance) stays under 0.1 % across a province.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from pyproj import CRS, Transformer
 from pyproj.crs import ProjectedCRS
@@ -98,8 +100,31 @@ def fitted_albers(bounds: tuple[float, float, float, float]) -> CRS:
 
 def bounds_to_lonlat(bounds: tuple[float, float, float, float], crs: CRS) -> tuple[float, ...]:
     """Transform a bounding box to CGCS2000 longitude/latitude (densified edges)."""
-    transformer = Transformer.from_crs(crs, CGCS2000, always_xy=True)
-    return tuple(transformer.transform_bounds(*bounds, densify_pts=21))
+    return tuple(_to_lonlat(crs).transform_bounds(*bounds, densify_pts=21))
+
+
+@lru_cache(maxsize=16)
+def _to_lonlat(crs: CRS) -> Transformer:
+    return Transformer.from_crs(crs, CGCS2000, always_xy=True)
+
+
+def inside_china(bounds: np.ndarray, crs: CRS) -> np.ndarray:
+    """Per row of ``bounds`` (minx, miny, maxx, maxy in ``crs``): do its corners lie in China? Vectorised.
+
+    The rough test :func:`diagnose` makes of one extent, for many extents
+    at once (corners only, not densified edges: for a footprint's small box
+    the difference is nil).
+    """
+    corners_x = bounds[:, [0, 2, 0, 2]]
+    corners_y = bounds[:, [1, 1, 3, 3]]
+    if crs.is_geographic:
+        lon, lat = corners_x, corners_y
+    else:
+        with np.errstate(invalid="ignore"):
+            lon, lat = _to_lonlat(crs).transform(corners_x, corners_y)
+    with np.errstate(invalid="ignore"):
+        inside = (lon >= _CHINA[0]) & (lon <= _CHINA[2]) & (lat >= _CHINA[1]) & (lat <= _CHINA[3])
+    return inside.all(axis=1)
 
 
 # GCJ-02 ("Mars coordinates"): the offset Chinese web maps (Amap, Tencent) apply
@@ -217,7 +242,7 @@ def gk_zone_crs(bounds: tuple[float, float, float, float]) -> CRS | None:
     return CRS.from_epsg(4513 + zone - 25)
 
 
-def diagnose(bounds: tuple[float, float, float, float], crs: CRS | None, label: str) -> None:
+def diagnose(bounds: tuple[float, float, float, float], crs: CRS | None, label: str, *, strict: bool = False) -> None:
     """Catch the classic coordinate mistakes before anything is screened in the wrong place.
 
     Parameters
@@ -228,6 +253,9 @@ def diagnose(bounds: tuple[float, float, float, float], crs: CRS | None, label: 
         What the data is said to be in (None: not said).
     label : str
         The source, for messages.
+    strict : bool
+        Also refuse projected coordinates that cannot be placed on Earth at
+        all (by default left for the footprint reader to report per feature).
 
     Raises
     ------
@@ -279,6 +307,11 @@ def diagnose(bounds: tuple[float, float, float, float], crs: CRS | None, label: 
     if crs.is_projected:
         lonlat = bounds_to_lonlat(bounds, crs)
         if not all(np.isfinite(lonlat)):
+            if strict:
+                raise CRSError(
+                    f"{label}: in {crs.name} coordinates such as {minx:.1f}, {miny:.1f} cannot be placed on Earth; "
+                    "check --crs (the zone, and whether X and Y are swapped)"
+                )
             return  # cannot be placed at all: footprint reading reports it per feature
         west, south, east, north = lonlat
         if not (_CHINA[0] <= west and east <= _CHINA[2] and _CHINA[1] <= south and north <= _CHINA[3]):

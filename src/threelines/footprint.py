@@ -10,6 +10,7 @@ the others go on; a problem with the file (unreadable, no CRS) stops the read.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from threelines.attributes import (
     check_attributes,
     plain_column,
 )
-from threelines.crs import WEB_OFFSETS, diagnose, gk_zone_crs, parse_crs
+from threelines.crs import WEB_OFFSETS, diagnose, gk_zone_crs, inside_china, parse_crs
 from threelines.errors import CRSError, FootprintError, IndustryCodeError
 from threelines.sources import Problem, open_sources, open_vector_file
 
@@ -248,7 +249,12 @@ def projects_from_frame(
     """
     if len(frame) == 0:
         raise FootprintError(f"{label}: has no features; a footprint file needs at least one polygon, line or point")
-    frame, file_crs = _footprint_crs(frame, crs, label, bounds, announce)
+    # Per feature, what keeps it from being screened: broken coordinates, then a CRS it does not fit
+    # (when most of the file fits; otherwise the file as a whole is refused).
+    broken = _coordinate_problems(np.asarray(frame.geometry.values, dtype=object))
+    frame, file_crs, misplaced = _footprint_crs(frame, crs, label, bounds, announce, skip=broken)
+    broken.update(misplaced)
+    flat = _flat_polygons(np.asarray(frame.geometry.values, dtype=object))
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     # Plain Python values per attribute, read from the frame once.
     cells = {name: plain_column(frame[column]) for name, column in attribute_columns(frame).items()}
@@ -269,6 +275,13 @@ def projects_from_frame(
         values.update(overrides)
         values["id"] = default_id if values["id"] is None else str(values["id"])
         try:
+            if i in broken:
+                raise FootprintError(f"{label}: project {values['id']!r} (feature {first + i + 1}): {broken[i]}")
+            if flat[i]:
+                raise FootprintError(
+                    f"{label}: project {values['id']!r}: is a polygon with no area (its vertices lie on one line); "
+                    "check the drawing"
+                )
             if not placed[i]:
                 raise FootprintError(
                     f"{label}: project {values['id']!r}: its coordinates cannot be placed in {file_crs.name} "
@@ -293,6 +306,54 @@ def projects_from_frame(
     )  # fmt: skip
 
 
+#: Coordinates beyond this are no place on Earth in any CRS (prefixed Gauss-Kruger eastings stay under 4.6e7 m).
+MAX_COORDINATE = 1e8
+
+#: A polygon thinner on average (2 x area / perimeter) than this many units of float precision at its
+#: coordinates has no area: its vertices lie on a line, up to rounding. (1e4 x 2.2e-16 x 116 degrees is
+#: 3e-10 degree, 30 um; at a prefixed Gauss-Kruger easting 0.1 mm: far thinner than any real footprint.)
+FLAT_ULPS = 1e4
+
+
+def _coordinate_problems(geoms: np.ndarray) -> dict[int, str]:
+    """Features with a NaN, infinite or impossibly large coordinate, and what is wrong, over the whole array."""
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    if coords.size == 0:
+        return {}
+    with np.errstate(invalid="ignore"):
+        magnitude = np.abs(coords).max(axis=1)
+    out: dict[int, str] = {}
+    for i in np.unique(owner[magnitude > MAX_COORDINATE]):
+        worst = float(magnitude[owner == i].max())
+        out[int(i)] = f"has a coordinate of {worst:g}, too large for a place on Earth in any CRS; check the drawing"
+    for i in np.unique(owner[np.isnan(magnitude) | np.isinf(magnitude)]):
+        out[int(i)] = "has a NaN or infinite coordinate (a vertex without a number); fix or redraw that vertex"
+    return out
+
+
+def _flat_polygons(geoms: np.ndarray) -> np.ndarray:
+    """Which features are polygons without area, judged in the file's own coordinates.
+
+    Vertices on one line keep no area in the file's CRS (but for rounding),
+    while reprojection would give them a few square centimetres in the
+    working CRS. A bow-tie's signed halves may cancel too, so a candidate
+    is flat only if its convex hull has no area either.
+    """
+    polygonal = np.isin(shapely.get_type_id(geoms), (GeometryType.POLYGON, GeometryType.MULTIPOLYGON))
+    flat = np.zeros(len(geoms), dtype=bool)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        shapes = geoms[polygonal]
+        flat[polygonal] = ~shapely.is_empty(shapes) & _thin(shapes)
+        flat[flat] = _thin(shapely.convex_hull(geoms[flat]))
+    return flat
+
+
+def _thin(geoms: np.ndarray) -> np.ndarray:
+    """Average thickness within float rounding of the coordinates' magnitude."""
+    magnitude = np.abs(shapely.bounds(geoms)).max(axis=1)
+    return 2 * shapely.area(geoms) <= FLAT_ULPS * np.finfo(float).eps * magnitude * shapely.length(geoms)
+
+
 def _plain_polygons(geoms: np.ndarray, placed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Which footprints are plain valid polygons with an area, and their footprints, over the whole array.
 
@@ -310,63 +371,145 @@ def _plain_polygons(geoms: np.ndarray, placed: np.ndarray) -> tuple[np.ndarray, 
     return simple, ready
 
 
-def _footprint_crs(frame, given, label: str, bounds=None, announce: bool = True):
+def _footprint_crs(frame, given, label: str, bounds=None, announce: bool = True, skip=()):
     """Decide the footprint's CRS from the file, ``--crs`` and the coordinates themselves.
 
     ``--crs gcj02`` / ``bd09`` convert web-map coordinates to WGS84 first. A
     file without a CRS whose eastings carry a Gauss-Kruger zone prefix is
     read in that zone, and stderr says so. The classic mistakes (swapped
-    axes, metres labelled as degrees, places outside China) are caught here.
+    axes, metres labelled as degrees, places outside China) are caught here:
+    for the file as a whole when most of its features make them, otherwise
+    for the few that do, which are then that feature's problem.
 
     ``bounds`` (the whole file's, for a piece of it) replaces the frame's
-    own; ``announce`` False keeps what was decided out of the log.
+    own; ``announce`` False keeps what was decided out of the log; ``skip``
+    holds positions of features already refused (their coordinates do not count).
 
     Returns
     -------
-    (GeoDataFrame, pyproj.CRS)
-        The frame (converted if it was in a web-map offset) and its CRS.
+    (GeoDataFrame, pyproj.CRS, dict)
+        The frame (converted if it was in a web-map offset), its CRS, and
+        for each feature that does not fit it, by position, what is wrong.
     """
     say = log if announce else _SILENT
-    bounds = tuple(frame.geometry.total_bounds) if bounds is None else tuple(bounds)
-    located = bool(np.isfinite(bounds).all())  # all geometries empty: each feature reports it
+    each = shapely.bounds(np.asarray(frame.geometry.values, dtype=object))
+    usable = np.isfinite(each).all(axis=1)
+    usable[list(skip)] = False
+    if bounds is None:
+        bounds = _extent(each[usable])
     file_crs = CRS.from_user_input(frame.crs) if frame.crs is not None else None
+    misfits: dict[int, str] = {}
     try:
-        if given is not None and str(given).strip().lower() in WEB_OFFSETS:
-            if file_crs is not None and not file_crs.is_geographic:
-                raise CRSError(f"{label}: --crs {given} is for longitude/latitude, but the file is in {file_crs.name}")
-            if located:
-                diagnose(bounds, CRS.from_epsg(4326), label)
-            to_wgs84 = WEB_OFFSETS[str(given).strip().lower()]
-            frame = frame.set_geometry(shapely.transform(frame.geometry.values, to_wgs84), crs=None)
-            say.info("%s: converted from %s web-map coordinates to WGS84", label, given)
-            return frame, CRS.from_epsg(4326)
-        if given is not None:
-            chosen = parse_crs(given)
-            if file_crs is not None and not file_crs.equals(chosen):
-                say.warning(
-                    "%s: the file says its CRS is %s; using --crs %s as given", label, file_crs.name, chosen.name
-                )
-        elif file_crs is not None:
-            chosen = file_crs
-        else:
-            chosen = gk_zone_crs(bounds) if located else None
-            if chosen is None:
-                if located:
-                    diagnose(bounds, None, label)  # a clear hint for swapped, unprefixed or mixed coordinates
-                where = " (a shapefile needs its .prj)" if label.lower().endswith(".shp") else ""
-                raise CRSError(
-                    f"{label}: has no CRS{where}; say which it is with --crs, e.g. --crs 4490 "
-                    "(CGCS2000 lon/lat) or --crs 4527 (CGCS2000 Gauss-Kruger zone 39, prefixed easting)"
-                )
-            say.warning(
-                "%s: no CRS given; the eastings carry zone prefix %d, so they are read as %s (EPSG:%d)",
-                label, int(bounds[0] // 1_000_000), chosen.name, chosen.to_epsg(),
-            )  # fmt: skip
-        if located:
-            diagnose(bounds, chosen, label)
+        try:
+            chosen = _decide_crs(bounds, file_crs, given, label, say)
+        except CRSError as exc:  # the whole file, or only a few of its features?
+            chosen, misfits = _judge_each(each, usable, file_crs, given, label, exc)
+            _decide_crs(_extent(each[[i for i in np.flatnonzero(usable) if i not in misfits]]), file_crs, given,
+                        label, say)  # fmt: skip
     except CRSError as exc:
         raise FootprintError(str(exc)) from None
-    return frame, chosen
+    if given is not None and str(given).strip().lower() in WEB_OFFSETS:
+        to_wgs84 = WEB_OFFSETS[str(given).strip().lower()]
+        frame = frame.set_geometry(shapely.transform(frame.geometry.values, to_wgs84), crs=None)
+        say.info("%s: converted from %s web-map coordinates to WGS84", label, given)
+    return frame, chosen, misfits
+
+
+def _extent(bounds: np.ndarray):
+    """The extent of per-feature bounds (rows of minx, miny, maxx, maxy); NaN when there are none."""
+    if len(bounds) == 0:
+        return (np.nan,) * 4
+    return (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
+
+
+def _decide_crs(bounds, file_crs: CRS | None, given, label: str, say, strict: bool = False) -> CRS:
+    """The CRS of coordinates within ``bounds``, from the file, ``--crs`` or the coordinates; or a CRSError."""
+    located = bool(np.isfinite(bounds).all())  # all geometries empty: each feature reports it
+    if given is not None and str(given).strip().lower() in WEB_OFFSETS:
+        if file_crs is not None and not file_crs.is_geographic:
+            raise CRSError(f"{label}: --crs {given} is for longitude/latitude, but the file is in {file_crs.name}")
+        if located:
+            diagnose(bounds, CRS.from_epsg(4326), label)
+        return CRS.from_epsg(4326)
+    if given is not None:
+        chosen = parse_crs(given)
+        if file_crs is not None and not file_crs.equals(chosen):
+            say.warning("%s: the file says its CRS is %s; using --crs %s as given", label, file_crs.name, chosen.name)
+    elif file_crs is not None:
+        chosen = file_crs
+    else:
+        chosen = gk_zone_crs(bounds) if located else None
+        if chosen is None:
+            if located:
+                diagnose(bounds, None, label)  # a clear hint for swapped, unprefixed or mixed coordinates
+            where = " (a shapefile needs its .prj)" if label.lower().endswith(".shp") else ""
+            raise CRSError(
+                f"{label}: has no CRS{where}; say which it is with --crs, e.g. --crs 4490 "
+                "(CGCS2000 lon/lat) or --crs 4527 (CGCS2000 Gauss-Kruger zone 39, prefixed easting)"
+            )
+        say.warning(
+            "%s: no CRS given; the eastings carry zone prefix %d, so they are read as %s (EPSG:%d)",
+            label, int(bounds[0] // 1_000_000), chosen.name, chosen.to_epsg(),
+        )  # fmt: skip
+    if located:
+        diagnose(bounds, chosen, label, strict=strict)
+    return chosen
+
+
+#: How many failing features to ask for the reason a file is refused.
+_REASON_SAMPLE = 50
+
+
+def _said_crs(file_crs: CRS | None, given) -> CRS | None:
+    """The CRS the coordinates are said to be in (by --crs or the file), or None when only they can tell."""
+    if given is not None:
+        return CRS.from_epsg(4326) if str(given).strip().lower() in WEB_OFFSETS else parse_crs(given)
+    return file_crs
+
+
+def _judge_each(each: np.ndarray, usable: np.ndarray, file_crs, given, label: str, whole: CRSError):
+    """Judge the features one by one after the file as a whole failed; keep the file if most of them pass.
+
+    Returns the CRS most features fit and, by position, why each of the
+    others does not. When most features fail, the file (not a few outliers)
+    is wrong: raises the reason most of them give (``whole`` if none does).
+    Runs only for a file that failed; the features that plainly fit a CRS
+    the file or ``--crs`` names are found over the array, the rest one by one.
+    """
+    positions = np.flatnonzero(usable)
+    fits: dict[int, CRS | str] = {}
+    rest = positions
+    said = _said_crs(file_crs, given)
+    if said is not None:  # the features that plainly fit it are found at once; only the others one by one
+        fit = inside_china(each[positions], said)
+        fits.update(dict.fromkeys(positions[fit].tolist(), said))
+        rest = positions[~fit]
+        if 2 * fit.sum() <= len(positions):
+            rest = rest[:_REASON_SAMPLE]  # the file is refused: a sample of its features gives the reason
+    for i in rest:
+        try:
+            fits[int(i)] = _decide_crs(tuple(each[i]), file_crs, given, label, _SILENT, strict=True)
+        except CRSError as exc:
+            fits[int(i)] = str(exc).removeprefix(f"{label}: ")
+    distinct = {id(fit): fit for fit in fits.values() if isinstance(fit, CRS)}  # the same few objects
+    wkts = {key: fit.to_wkt() for key, fit in distinct.items()}
+    votes = Counter(wkts[id(fit)] for fit in fits.values() if isinstance(fit, CRS))
+    wkt, count = votes.most_common(1)[0] if votes else (None, 0)
+    if 2 * count <= len(positions):  # most fail: the file is wrong, for the reason most of its features give
+        reasons = Counter(fit for fit in fits.values() if isinstance(fit, str))
+        raise CRSError(f"{label}: {reasons.most_common(1)[0][0]}") if reasons else whole
+    chosen = next(fit for fit in fits.values() if isinstance(fit, CRS) and wkts[id(fit)] == wkt)
+    misfits = {}
+    for i, fit in fits.items():
+        if isinstance(fit, str) and not fit.startswith("has no CRS"):
+            misfits[i] = fit
+        elif isinstance(fit, str) or wkts[id(fit)] != wkt:
+            x, y = each[i][:2]
+            misfits[i] = (
+                f"its coordinates (such as {x:.1f}, {y:.1f}) do not fit {chosen.name}, which most of the file's "
+                "features fit; check them"
+            )
+    return chosen, misfits
 
 
 class _Silent:

@@ -29,6 +29,8 @@ MAX_ARCHIVE_MEMBERS = 10_000
 MAX_ARCHIVE_BYTES = 2 * 1024**3
 #: Uncompressed / compressed size of one member (zip bombs reach 1000 and more).
 MAX_COMPRESSION_RATIO = 200
+#: Members smaller than this, bytes, are not held to the ratio (a small file of repeated text does no harm).
+MIN_RATIO_CHECK_BYTES = 1024**2
 
 
 # -- Rule files and manifests ---------------------------------------------------------------------

@@ -236,6 +236,10 @@ def _probe(points: np.ndarray, manifest: Manifest, profile: dict[str, Any], with
         # (a footprint wholly inside it) stands for its sites instead.
         odd = (shapely.get_type_id(discs) != 3) | (shapely.area(discs) < 1e-3)
         discs[odd] = within[odd]
+        # A piece that is an overlay's sliver of no area is no footprint: its whole disc probes it instead
+        # (a sliver's outcome is taken from its neighbour anyway, see _screen_pieces).
+        sliver = shapely.area(discs) < 1e-3
+        discs[sliver] = shapely.buffer(points[sliver], PROBE_RADIUS_M)
     frame = gpd.GeoDataFrame(
         {"id": [f"piece-{i}" for i in range(len(points))]}, geometry=discs, crs=manifest.working_crs
     )

@@ -13,9 +13,10 @@ zips too.
 from __future__ import annotations
 
 import logging
+import struct
 import sys
 import tempfile
-import zipfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from threelines.archives import check_zip_file, extract_zip
 from threelines.corners import TABLE_SUFFIXES, is_table, read_corners
 from threelines.encoding import guess_encoding
 from threelines.errors import FootprintError
@@ -111,26 +113,33 @@ def open_sources(path: str | Path, encoding: str | None = None) -> tuple[list[So
         return _several(_members(plain), plain, text, encoding, what="folder")
     if plain.suffix.lower() == ".zip" and plain.is_file():
         with tempfile.TemporaryDirectory(prefix="threelines-zip-") as folder:
-            try:
-                with zipfile.ZipFile(plain) as archive:
-                    archive.extractall(folder)
-            except (zipfile.BadZipFile, OSError) as exc:
-                raise FootprintError(f"{text}: is not a readable zip archive ({exc})") from None
+            extract_zip(plain, Path(folder), text)  # within the archive limits, checked before unpacking
             # Everything is read into memory before the folder goes away.
             return _several(_members(Path(folder)), Path(folder), text, encoding, what="zip", inside=True)
     return [read_source(text, encoding)], []
 
 
 def _members(folder: Path) -> list[Path]:
-    """Footprint files in a folder tree, without system clutter (dot files, __MACOSX)."""
+    """Footprint files in a folder tree, without system clutter (dot files, __MACOSX).
+
+    A symbolic link that leads out of the folder is skipped with a warning:
+    an input folder is read, not what it points at elsewhere.
+    """
     wanted = (*VECTOR_SUFFIXES, *(s for s in TABLE_SUFFIXES if s != ".txt"))
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file()
-        and p.suffix.lower() in wanted
-        and not any(part.startswith((".", "__MACOSX")) for part in p.relative_to(folder).parts)
-    )
+    root = folder.resolve()
+    members = []
+    for p in sorted(folder.rglob("*")):
+        if p.suffix.lower() not in wanted or any(
+            part.startswith((".", "__MACOSX")) for part in p.relative_to(folder).parts
+        ):
+            continue
+        target = p.resolve()
+        if target != root and root not in target.parents:
+            log.warning("%s: skipped: it is a link to %s, outside the input folder", p, target)
+            continue
+        if p.is_file():
+            members.append(p)
+    return members
 
 
 def _several(members: list[Path], root: Path, label: str, encoding: str | None, *, what: str, inside: bool = False):
@@ -159,6 +168,8 @@ def read_source(text: str, encoding: str | None = None, *, label: str | None = N
     path = Path(text)
     _check_files(path, label)
     suffix = path.suffix.lower()
+    if suffix in (".kmz", ".xlsx", ".xlsm"):  # zips inside: held to the archive limits before a reader unpacks them
+        check_zip_file(path, label)
     if is_table(text):
         frame, problems = read_corners(text, label=label, encoding=encoding)
         return Source(frame, label, path.stem, problems)
@@ -171,16 +182,96 @@ def read_source(text: str, encoding: str | None = None, *, label: str | None = N
 
 
 def _check_files(path: Path, label: str) -> None:
-    """A missing file, or a shapefile missing the sidecar files it cannot be read without."""
+    """A missing file, one that is not a regular file, or a shapefile that is incomplete or broken."""
     if not path.exists():
         raise FootprintError(f"{label}: file not found")
+    if not path.is_file():  # a pipe or a device would block the reader for ever
+        raise FootprintError(f"{label}: is not a regular file (a pipe, device or folder); give a file")
     if path.suffix.lower() == ".shp":
+        sidecars = {}
         for ending, role in ((".shx", "index"), (".dbf", "attribute table")):
-            if not any(path.with_suffix(s).exists() for s in (ending, ending.upper())):
+            found = next((path.with_suffix(s) for s in (ending, ending.upper()) if path.with_suffix(s).exists()), None)
+            if found is None:
                 raise FootprintError(
                     f"{label}: the shapefile's {role} {path.with_suffix(ending).name} is missing; "
                     "copy every file of the shapefile (.shp, .shx, .dbf, .prj, .cpg) together"
                 )
+            sidecars[ending] = found
+        _check_shapefile(path, sidecars[".shx"], sidecars[".dbf"], label)
+
+
+#: First bytes of the dBase tables GDAL reads (dBase III-5, FoxPro, Visual FoxPro).
+_DBF_VERSIONS = frozenset({0x02, 0x03, 0x04, 0x05, 0x30, 0x31, 0x32, 0x43, 0x63, 0x83, 0x8B, 0x8E, 0xCB, 0xF5, 0xFB})
+
+#: Field types of a dBase table.
+_DBF_TYPES = frozenset(b"CNFLDMBGIPTY@O+0VW")
+
+
+def _check_shapefile(shp: Path, shx: Path, dbf: Path, label: str) -> None:
+    """Refuse a truncated or corrupt .shp, .shx or .dbf, which GDAL reads as empty shapes or no attributes.
+
+    GDAL reads the records before a cut as usual and the rest as empty
+    geometries, and reads an unreadable .dbf as a table without fields:
+    the project would be screened without its industry. The headers say how
+    long each file must be and what the table holds, so the check is cheap.
+    """
+    shapes = None
+    for part, role in ((shp, "geometry"), (shx, "index")):
+        size = part.stat().st_size
+        with part.open("rb") as fh:
+            head = fh.read(100)
+        if len(head) >= 4 and struct.unpack(">i", head[:4])[0] != 9994:
+            if part is shp:
+                return  # not a shapefile inside (GeoJSON saved as .shp?): GDAL reads it by its content
+            raise FootprintError(
+                f"{label}: {part.name} (the shapefile's {role}) is corrupt: it does not start with a "
+                "shapefile header; copy every file of the shapefile again"
+            )
+        if len(head) < 100:
+            raise FootprintError(
+                f"{label}: {part.name} (the shapefile's {role}) is truncated: {len(head)} bytes, shorter than "
+                "a shapefile header; copy every file of the shapefile again"
+            )
+        declared = struct.unpack(">i", head[24:28])[0] * 2
+        if size < declared:
+            raise FootprintError(
+                f"{label}: {part.name} (the shapefile's {role}) is truncated: {size:,} of the {declared:,} bytes its "
+                "header declares; copy every file of the shapefile again"
+            )
+        if part is shx:
+            shapes = (min(size, declared) - 100) // 8
+    problem = _dbf_problem(dbf, shapes)
+    if problem:
+        raise FootprintError(
+            f"{label}: cannot read the attribute table {dbf.name} ({problem}); copy every file of the shapefile "
+            "again, or export it anew"
+        )
+
+
+def _dbf_problem(dbf: Path, shapes: int | None) -> str | None:
+    """What is wrong with a .dbf's header, or None: version, field descriptors, length, record count."""
+    size = dbf.stat().st_size
+    with dbf.open("rb") as fh:
+        head = fh.read(32)
+        if len(head) < 32 or head[0] not in _DBF_VERSIONS:
+            return "it is not a dBase table: its header is missing or garbled"
+        count, header_length, record_length = struct.unpack("<IHH", head[4:12])
+        descriptors = fh.read(max(header_length - 32, 0))
+    widths, at = [], 0
+    while at < len(descriptors) and descriptors[at] != 0x0D:
+        field = descriptors[at : at + 32]
+        if len(field) < 32 or field[11] not in _DBF_TYPES:
+            return "its field descriptors are garbled"
+        widths.append(field[16])
+        at += 32
+    if at >= len(descriptors) or header_length < 33 or 1 + sum(widths) != record_length:
+        return "its header is garbled"
+    expected = header_length + count * record_length
+    if size < expected:
+        return f"it is truncated: {size:,} of {expected:,} bytes"
+    if shapes is not None and count != shapes:
+        return f"it holds {count:,} records for the {shapes:,} shapes of the .shp"
+    return None
 
 
 @dataclass
@@ -252,22 +343,27 @@ def open_vector_file(path: str | Path, encoding: str | None = None) -> VectorFil
         info = pyogrio.read_info(
             text, layer=layer, encoding=encoding, force_feature_count=True, force_total_bounds=True
         )
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise FootprintError(f"{label}: cannot read it ({_first_line(exc)})") from None
+    except pyogrio.errors.DataSourceError as exc:
+        raise _unreadable(label, exc) from None
+    except pyogrio.errors.DataLayerError as exc:
+        raise FootprintError(f"{label}: cannot read it ({_gdal_reason(exc)})") from None
     extent = info.get("total_bounds")
     bounds = tuple(float(b) for b in extent) if extent is not None else None
     return VectorFile(text, layer, label, Path(text).stem, encoding, int(info["features"]), bounds)
 
 
+#: Formats that hold one layer: listing it would parse a GeoJSON once more (a second over a 45 MB file).
+_ONE_LAYER = (".geojson", ".json", ".shp", ".fgb")
+
+
 def _layer_names(text: str, layer: str | None, label: str) -> list[str]:
-    """The file's layer names, checking that the layer to read is clear."""
+    """The file's layer names, checking that the layer to read is clear ([None] for a one-layer format)."""
+    if layer is None and Path(text).suffix.lower() in _ONE_LAYER:
+        return [None]
     try:
         layers = pyogrio.list_layers(text)
     except pyogrio.errors.DataSourceError as exc:
-        raise FootprintError(
-            f"{label}: cannot read it as a vector file ({_first_line(exc)}); give a Shapefile, GeoJSON, "
-            "GeoPackage, KML, DXF, FlatGeobuf, GeoParquet or a corner-coordinate table"
-        ) from None
+        raise _unreadable(label, exc) from None
     names = [str(row[0]) for row in layers]
     many = Path(text).suffix.lower() in (".kml", ".kmz")  # placemarks sit in folders, each a layer
     if layer is None and len(names) > 1 and not many:
@@ -286,11 +382,19 @@ def _read_vector(
     encoding = encoding or guess_encoding(text)
     frames = []
     piece = {"skip_features": skip, "max_features": limit} if limit is not None else {}
+    options = _open_options(text)
     for name in [layer] if layer is not None else (names if many else [None]):
         try:
-            frames.append(pyogrio.read_dataframe(text, layer=name, encoding=encoding, **piece))
-        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-            raise FootprintError(f"{label}: cannot read it ({_first_line(exc)})") from None
+            with warnings.catch_warnings():
+                # pyogrio says so when a column of JSON text is not all JSON; attributes.py checks each cell.
+                warnings.filterwarnings("ignore", "Could not parse column", UserWarning)
+                # shapely's note on NaN coordinates: the footprint reader names each such feature.
+                warnings.filterwarnings("ignore", "invalid value encountered in from_wkb", RuntimeWarning)
+                frames.append(pyogrio.read_dataframe(text, layer=name, encoding=encoding, **piece, **options))
+        except pyogrio.errors.DataSourceError as exc:
+            raise _unreadable(label, exc) from None
+        except pyogrio.errors.DataLayerError as exc:
+            raise FootprintError(f"{label}: cannot read it ({_gdal_reason(exc)})") from None
         except shapely.errors.ShapelyError:
             frames.append(_read_repairing(text, name, encoding, label, **piece))
         except UnicodeDecodeError:
@@ -313,7 +417,7 @@ def _read_repairing(text: str, layer: str | None, encoding: str | None, label: s
     """Read a file whose rings GEOS refuses (unclosed, too few points), closing them, and say so."""
     from pyogrio.raw import read
 
-    meta, _, wkb, fields = read(text, layer=layer, encoding=encoding, **piece)
+    meta, _, wkb, fields = read(text, layer=layer, encoding=encoding, **piece, **_open_options(text))
     geoms = shapely.from_wkb(wkb, on_invalid="fix")
     if (shapely.is_missing(geoms) | shapely.is_empty(geoms)).all():
         raise FootprintError(f"{label}: no geometry GEOS can build, even with its rings closed; check the drawing")
@@ -343,6 +447,64 @@ def _read_stdin(encoding: str | None) -> Source:
     return source
 
 
+def parse_wkt(text: str):
+    """The footprint given as WKT (``--wkt``), as a shapely geometry.
+
+    An unclosed ring, as pasted by hand, is closed with a warning. Curved
+    geometries (CIRCULARSTRING, CURVEPOLYGON, ...), which shapely cannot
+    hold, are linearised by GDAL (arcs become short segments), with a warning.
+
+    Raises
+    ------
+    FootprintError
+        If the text cannot be parsed (with the parser's reason) or the
+        geometry is empty.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)  # NaN: reported later
+            geom = shapely.from_wkt(text)
+    except NotImplementedError:
+        geom = _linearised(text)
+    except shapely.errors.ShapelyError as exc:
+        reason = _first_line(exc)
+        if "ParseException" in reason:
+            raise FootprintError(
+                f"--wkt: cannot parse it as WKT ({reason}); check the brackets and that vertices are 'x y' pairs "
+                "separated by commas"
+            ) from None
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+            geom = shapely.from_wkt(text, on_invalid="fix")  # an unclosed ring: close it, and say so
+        if geom is None:
+            raise FootprintError(f"--wkt: not a valid geometry ({reason})") from None
+        log.warning("--wkt: closed a ring that was not closed; check the coordinates")
+    if geom is None or geom.is_empty:
+        raise FootprintError("--wkt: the geometry is empty (e.g. POLYGON EMPTY); give its coordinates")
+    return geom
+
+
+def _linearised(text: str):
+    """A curved WKT geometry linearised by GDAL (its CSV reader parses WKT with curves, shapely does not)."""
+    with tempfile.TemporaryDirectory(prefix="threelines-wkt-") as folder:
+        path = Path(folder) / "wkt.csv"
+        path.write_text('WKT\n"' + text.replace('"', "") + '"\n', encoding="utf-8")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # GDAL's own note on unparsable WKT: None below says it
+                frame = pyogrio.read_dataframe(path)
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+            raise FootprintError(f"--wkt: cannot parse the curved geometry ({_gdal_reason(exc)})") from None
+    geom = frame.geometry.iloc[0] if len(frame) else None
+    if geom is None:
+        raise FootprintError(
+            "--wkt: cannot parse the curved geometry (CIRCULARSTRING, CURVEPOLYGON, ...); check its brackets and "
+            "vertices, or convert it to a POLYGON or LINESTRING"
+        )
+    log.warning("--wkt: a curved geometry; its arcs were replaced by short straight segments")
+    return geom
+
+
 def _cad_outlines(frame: gpd.GeoDataFrame, label: str) -> gpd.GeoDataFrame:
     """Keep a drawing's outlines: closed polylines become polygons, open ones stay lines.
 
@@ -367,6 +529,30 @@ def _cad_outlines(frame: gpd.GeoDataFrame, label: str) -> gpd.GeoDataFrame:
     if frame.empty:
         raise FootprintError(f"{label}: the drawing has no polylines or polygons to screen")
     return frame
+
+
+def _unreadable(label: str, exc: Exception) -> FootprintError:
+    return FootprintError(
+        f"{label}: cannot read it as a vector file ({_gdal_reason(exc)}); give a Shapefile, GeoJSON, "
+        "GeoPackage, KML, DXF, FlatGeobuf, GeoParquet or a corner-coordinate table"
+    )
+
+
+def _open_options(text: str) -> dict[str, str]:
+    """GDAL open options for a file: a GeoJSON property holding a list stays that feature's own JSON text.
+
+    Without it GDAL turns the whole column into lists when one feature has
+    a list, and every feature of the file would be refused for it.
+    """
+    return {"ARRAY_AS_STRING": "YES"} if Path(text).suffix.lower() in (".geojson", ".json") else {}
+
+
+def _gdal_reason(exc: Exception) -> str:
+    """GDAL's reason, in words for a user (not its advice to prefix the path with a driver name)."""
+    text = _first_line(exc)
+    if "not recognized as being in a supported file format" in text:
+        return "its content is not in any vector format GDAL reads, whatever its name ends with"
+    return text
 
 
 def _first_line(exc: Exception) -> str:

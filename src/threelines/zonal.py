@@ -67,10 +67,15 @@ def zonal_stats(
     from rasterio.features import geometry_mask
 
     native = np.asarray(GeoSeries(footprints, crs=working_crs).to_crs(spec.crs).values, dtype=object)
+    # A footprint that cannot be placed in the raster's CRS (inf or NaN bounds) has no cells;
+    # it must not widen the shared window or break the arithmetic of the others.
+    placed = np.isfinite(shapely.bounds(native)).all(axis=1)
+    if not placed.any():
+        return [Zonal(value=float("nan"), cells=0) for _ in native]
     try:
         with rasterio.open(spec.path) as src:
             base = src.transform
-            rows, cols = _span(base, shapely.total_bounds(native), src.height, src.width)
+            rows, cols = _span(base, shapely.total_bounds(native[placed]), src.height, src.width)
             if rows[0] >= rows[1] or cols[0] >= cols[1]:
                 return [Zonal(value=float("nan"), cells=0) for _ in native]
             window = ((rows[0], rows[1]), (cols[0], cols[1]))
@@ -79,13 +84,14 @@ def zonal_stats(
         raise ManifestError(f"layer {spec.name!r}: cannot read {spec.path}: {exc}") from None
     cell_area = abs(base.a * base.e)
     cell_size = min(abs(base.a), abs(base.e))
-    area, length = shapely.area(native), shapely.length(native)
     with np.errstate(divide="ignore", invalid="ignore"):
+        area, length = shapely.area(native), shapely.length(native)
         small = (area < SMALL_FOOTPRINT_CELLS * cell_area) | ((length > 0) & (2 * area / length < cell_size))
-    out: list[Zonal | None] = [None] * len(native)
+    small &= placed
+    out: list[Zonal] = [Zonal(value=float("nan"), cells=0)] * len(native)
     for i, zonal in _touched_cells(native, np.flatnonzero(small), values, base, rows, cols, stat, classes):
         out[i] = zonal
-    for i in np.flatnonzero(~small):  # a large footprint masks its own part of the shared window
+    for i in np.flatnonzero(~small & placed):  # a large footprint masks its own part of the shared window
         geom = native[i]
         (r0, r1), (c0, c1) = _span(base, shapely.bounds(geom), src.height, src.width)
         r0, r1 = max(r0, rows[0]) - rows[0], min(r1, rows[1]) - rows[0]
@@ -113,8 +119,8 @@ def _touched_cells(geoms, which, values, base, rows, cols, stat, classes):
         return []
     inverse = ~base
     bounds = shapely.bounds(geoms[which])
-    c_a, r_a = inverse @ (bounds[:, 0], bounds[:, 3])
-    c_b, r_b = inverse @ (bounds[:, 2], bounds[:, 1])
+    c_a, r_a = _near(inverse @ (bounds[:, 0], bounds[:, 3]), rows, cols)
+    c_b, r_b = _near(inverse @ (bounds[:, 2], bounds[:, 1]), rows, cols)
     r0 = np.clip(np.floor(np.minimum(r_a, r_b)).astype(int), rows[0], rows[1])
     r1 = np.clip(
         np.maximum(np.ceil(np.maximum(r_a, r_b)).astype(int), np.floor(np.minimum(r_a, r_b)).astype(int) + 1),
@@ -155,11 +161,20 @@ def _touched_cells(geoms, which, values, base, rows, cols, stat, classes):
     return [(int(i), Zonal(value=float(result[j]), cells=int(counts[j]))) for j, i in enumerate(which)]
 
 
+def _near(col_row, rows, cols):
+    """Column and row positions clipped just beyond the window, so that a huge box cannot overflow the integers."""
+    col, row = col_row
+    return np.clip(col, cols[0] - 1, cols[1] + 1), np.clip(row, rows[0] - 1, rows[1] + 1)
+
+
 def _span(transform, bounds, height: int, width: int) -> tuple[tuple[int, int], tuple[int, int]]:
     """The rows and columns (start, stop) of the cells a box touches, clipped to the raster."""
     inverse = ~transform
     xs, ys = (bounds[0], bounds[2], bounds[0], bounds[2]), (bounds[1], bounds[1], bounds[3], bounds[3])
     cols, rows = zip(*(inverse @ (x, y) for x, y in zip(xs, ys, strict=True)), strict=True)
+    # Clipped just beyond the raster, so that a huge box cannot overflow the integers (NaN: nothing).
+    rows = [min(max(r, -1.0), height + 1.0) for r in rows if not math.isnan(r)] or [-1.0]
+    cols = [min(max(c, -1.0), width + 1.0) for c in cols if not math.isnan(c)] or [-1.0]
     r0, r1 = math.floor(min(rows)), math.ceil(max(rows))
     c0, c1 = math.floor(min(cols)), math.ceil(max(cols))
     r1, c1 = max(r1, r0 + 1), max(c1, c0 + 1)  # a point still touches one cell

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 
@@ -145,18 +143,14 @@ def report_problems(problems: list[str], where: str) -> None:
 def wkt_frame(text: str):
     """A one-feature GeoDataFrame from ``--wkt`` (no CRS: ``--crs`` or the coordinates say)."""
     import geopandas as gpd
-    import shapely
+
+    from threelines.errors import FootprintError
+    from threelines.sources import parse_wkt
 
     try:
-        geom = shapely.from_wkt(text)
-    except shapely.errors.ShapelyError:
-        try:  # an unclosed ring, as pasted by hand: close it, and say so
-            geom = shapely.from_wkt(text, on_invalid="fix")
-            logging.getLogger(__name__).warning("--wkt: closed a ring that was not closed; check the coordinates")
-        except shapely.errors.ShapelyError as exc:
-            raise click.BadParameter(f"not WKT ({str(exc).splitlines()[0]})", param_hint="'--wkt'") from None
-    if geom is None or geom.is_empty:
-        raise click.BadParameter("the geometry is empty", param_hint="'--wkt'")
+        geom = parse_wkt(text)
+    except FootprintError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--wkt: "), param_hint="'--wkt'") from None
     frame = gpd.GeoDataFrame({"id": ["wkt"]}, geometry=[geom], crs=None)
     frame.attrs["label"] = "--wkt"
     return frame
