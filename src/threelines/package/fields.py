@@ -33,7 +33,8 @@ ZONE_FIELDS = {
     "ecological": (("STHJYSGKFQBM", "生态环境管控分区编码", "生态分区编码"), ("STHJZHGKFQMC", "STHJYSGKFQMC",
                    "生态环境管控分区名称", "生态分区名称")),
     "water": (("SHJGKFQBM", "水环境管控分区编码", "水分区编码"), ("SHJGKFQMC", "水环境管控分区名称", "水分区名称")),
-    "air": (("DQHJGKFQBM", "大气环境管控分区编码", "大气分区编码"), ("DQHJGKFQMC", "大气环境管控分区名称", "大气分区名称")),
+    "air": (("DQHJGKFQBM", "大气环境管控分区编码", "大气分区编码"),
+            ("DQHJGKFQMC", "大气环境管控分区名称", "大气分区名称")),
 }  # fmt: skip
 ZONE_EXTRA = {
     "element": ("HJYS", "环境要素"),

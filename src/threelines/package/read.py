@@ -90,7 +90,9 @@ def _extract(package: Path, root: Path) -> None:
                 raise PackageError(f"{package}: {len(infos):,} members, more than the limit of {MAX_PACKAGE_MEMBERS:,}")
             total = sum(i.file_size for i in infos)
             if total > MAX_PACKAGE_BYTES:
-                raise PackageError(f"{package}: {total:,} bytes uncompressed, more than the limit of {MAX_PACKAGE_BYTES:,}")
+                raise PackageError(
+                    f"{package}: {total:,} bytes uncompressed, more than the limit of {MAX_PACKAGE_BYTES:,}"
+                )
             for info in infos:
                 if info.compress_size and info.file_size / info.compress_size > MAX_COMPRESSION_RATIO:
                     raise PackageError(
@@ -119,7 +121,7 @@ def survey(sources: list[Path], root: Path, *, encoding: str | None, redline: st
         for layer in layers:
             items.append(_vector_item(source, layer if len(layers) > 1 or source.is_dir() else None, root, encoding))
     for item in items:
-        if item.kind is None and item.layer is not None or item.kind is None:
+        if (item.kind is None and item.layer is not None) or item.kind is None:
             _recognise(item, redline)
     return items
 

@@ -141,9 +141,7 @@ def provenance_rows(provenance: dict[str, Any] | None, lang: str) -> list[tuple[
     return rows
 
 
-def build(
-    verdicts: list[Verdict], lang: str, *, provenance: dict | None = None, sample: bool = False
-) -> dict[str, Any]:
+def build(verdicts: list[Verdict], lang: str, *, provenance: dict | None = None) -> dict[str, Any]:
     """The whole report's content.
 
     Parameters
@@ -153,8 +151,8 @@ def build(
         ``zh`` or ``en``.
     provenance : dict, optional
         The provenance block (see :mod:`threelines.provenance`).
-    sample : bool
-        The layers are the bundled synthetic sample: the report carries the mark.
+
+    A screening against the bundled synthetic sample carries its mark.
     """
     w = words(lang)
     return {
@@ -165,5 +163,5 @@ def build(
         "projects": [project_view(v, lang) for v in verdicts],
         "provenance": provenance_rows(provenance, lang),
         "jurisdiction": jurisdiction_text(verdicts),
-        "sample_mark": w["sample_mark"] if sample else "",
+        "sample_mark": w["sample_mark"] if any((v.jurisdiction or {}).get("sample") for v in verdicts) else "",
     }
