@@ -42,7 +42,8 @@ DIM_ABBR = {"spatial_layout": "KJ", "emission_control": "PW", "risk_prevention":
 LEVEL_ABBR = {"province": "SJ", "city": "CS", "county": "XQ"}
 #: The clause table's columns (Chinese headers, as access_list reads them).
 CLAUSE_COLUMNS = (
-    "编号", "层级", "适用范围", "管控维度", "涉及行业", "除外行业", "类型", "管控要求", "依据", "来源", "匹配词", "待审原因",
+    "编号", "层级", "适用范围", "管控维度", "涉及行业", "除外行业",
+    "类型", "管控要求", "依据", "来源", "匹配词", "待审原因",
 )  # fmt: skip
 TYPE_WORDS = {"reject": "禁止", "conditional": "限制", "requirement": "要求", "review": "待审"}
 
