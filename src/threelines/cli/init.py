@@ -19,7 +19,10 @@ from threelines.cli import options
 @click.option("--adcode", help="Its 6-digit administrative code (default: from the unit codes).")
 @click.option("--data-version", "version", help="The version of the published data.")
 @click.option("--published", help="The date the data was published, e.g. 2024-06-30.")
-def init(package, out, overwrite, units, redline, encoding, crs, name, adcode, version, published) -> None:
+@click.option(
+    "--keywords", type=click.Path(dir_okay=False), help="Your own industry keyword table (word,codes) extending ours."
+)
+def init(package, out, overwrite, units, redline, encoding, crs, name, adcode, version, published, keywords) -> None:
     """Read PACKAGE (folder, zip, .gdb, .gpkg, or XLSX/CSV lists) and write a jurisdiction to -o DIR.
 
     Layers are recognised by their fields (HJZHGKDYBM / 环境管控单元编码,
@@ -35,7 +38,7 @@ def init(package, out, overwrite, units, redline, encoding, crs, name, adcode, v
     try:
         result = init_package(
             package, out, units=units, redline=redline, encoding=encoding, crs=crs, overwrite=overwrite,
-            name=name, adcode=adcode, version=version, published=published,
+            name=name, adcode=adcode, version=version, published=published, keywords=keywords,
         )  # fmt: skip
     except ThreelinesError as exc:
         raise options.InputError(str(exc)) from None

@@ -27,6 +27,7 @@ import pyogrio
 import shapely
 
 from threelines.access_list import DIMENSIONS_ZH
+from threelines.errors import RuleError
 from threelines.layer_check import SLIVER_WIDTH_M, TILING_TOLERANCE_M2
 from threelines.limits import MAX_PACKAGE_FEATURES
 from threelines.manifest import DEFAULT_CLASS_MAP
@@ -74,6 +75,7 @@ def init_package(
     adcode: str | None = None,
     version: str | None = None,
     published: str | None = None,
+    keywords: str | Path | None = None,
 ) -> Jurisdiction:
     """Read a published package and write a ready jurisdiction folder.
 
@@ -95,6 +97,9 @@ def init_package(
         Replace ``out`` if it exists.
     name, adcode, version, published : str, optional
         The jurisdiction block; the name and adcode default to what the units say.
+    keywords : str or Path, optional
+        The jurisdiction's own industry keyword table (``word,codes``), which
+        extends the shipped one; it is copied into the folder.
 
     Returns
     -------
@@ -108,6 +113,10 @@ def init_package(
     package, out = Path(package), Path(out)
     if out.exists() and not overwrite:
         raise PackageError(f"{out}: exists; give --overwrite to replace it, or another -o folder")
+    try:
+        table = load_keywords(keywords)
+    except RuleError as exc:
+        raise PackageError(str(exc)) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as work:
         work = Path(work)
@@ -115,8 +124,10 @@ def init_package(
         items = survey(sources, root, encoding=encoding, redline=redline)
         stage = work / "jurisdiction"
         (stage / "layers").mkdir(parents=True)
-        result = _build(items, stage, package=package, units=units, crs=crs,
+        result = _build(items, stage, package=package, units=units, crs=crs, keywords=table,
                         block={"name": name, "adcode": adcode, "version": version, "published": published})  # fmt: skip
+        if keywords is not None:
+            shutil.copyfile(keywords, stage / "industry_keywords.csv")
         _check_loads(stage)
         if out.exists():
             shutil.rmtree(out)
@@ -125,11 +136,11 @@ def init_package(
     return result
 
 
-def _build(items: list[Item], stage: Path, *, package: Path, units: str | None, crs: str | None, block: dict):
+def _build(items: list[Item], stage: Path, *, package: Path, units: str | None, crs: str | None, keywords, block):
+    """Recognise, check and write everything into ``stage``; return the summary."""
     unit_item = _pick_units(items, units)
     unit_frame = _read(unit_item, crs)
     codes = _unit_columns(unit_item, unit_frame)
-    keywords = load_keywords()
     rows: list[dict] = []
     rows += _unit_prose(unit_item, unit_frame, codes, keywords)
     layers = [_layer_entry("units", "unit", "环境管控单元", "code", "name", "class")]
@@ -313,8 +324,6 @@ def _unit_prose(item, frame, cols, keywords) -> list[dict]:
 
 def _clauses(text, level, scope, dimension, where, keywords, basis="", head=None) -> list[dict]:
     """The clause-table rows of one prose cell; ids start with ``head`` (default: from the level and scope)."""
-    from threelines.errors import RuleError
-
     if text is None or (isinstance(text, float) and np.isnan(text)):
         return []
     try:
