@@ -123,6 +123,20 @@ def test_import_report_lists_recognised_and_unrecognised(run, tmp_path):
     assert "现有企业逐步退出" in report
 
 
+def test_rules_check_lists_prose_clauses_for_review(run, tmp_path):
+    out = tmp_path / "j"
+    assert run("init", write_package(tmp_path / "pkg"), "-o", out).exit_code == 0
+    result = run("rules", "check", "--layers", out / "layers.yaml")
+    assert result.exit_code == 0, result.stdout
+    lines = result.stdout.splitlines()
+    table = out / "access_list.csv"
+    assert f"{table}:2: clause 'ZH36012120001-KJ-1': read from prose as reject for C2521 (焦化): 禁止新建焦化项目" in lines
+    assert f"{table}:6: clause 'ZH36012130001-KJ-2': review (not decided: no 禁止 / 限制 / 要求 wording found): " \
+           "现有企业逐步退出" in lines  # fmt: skip
+    assert lines[-2] == "5 clauses read from prose or left for review: check them"
+    assert lines[-1].endswith("rules and 5 access-list clauses, no problems")
+
+
 # -- Packages in the forms they come in ------------------------------------------------------------
 
 
