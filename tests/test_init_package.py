@@ -119,6 +119,7 @@ def test_import_report_lists_recognised_and_unrecognised(run, tmp_path):
     assert "| units.gpkg | control units (环境管控单元) | 2 | AREA, CITY, HJZHGKDYBM, HJZHGKDYMC, KJBJYS, PROV, PWWPFGK, " \
            "ZHGKDYFL | — |" in report  # fmt: skip
     assert "| 生态保护红线.gpkg | ecological protection red lines (生态保护红线) | 1 | 名称, 编号 | — |" in report
+    assert "| 说明.txt | **not recognised** (not a data file: not read) | 0 | — | — |" in report
     assert "## Clauses to review (待审)" in report
     assert "现有企业逐步退出" in report
 

@@ -120,8 +120,9 @@ def init_package(
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as work:
         work = Path(work)
-        root, sources = open_package(package, work)
+        root, sources, others = open_package(package, work)
         items = survey(sources, root, encoding=encoding, redline=redline)
+        items += [Item(label=str(p.relative_to(root)), path=p, layer=None, columns=[]) for p in others]
         stage = work / "jurisdiction"
         (stage / "layers").mkdir(parents=True)
         result = _build(items, stage, package=package, units=units, crs=crs, keywords=table,
@@ -541,6 +542,10 @@ def _write_import(path, package, items, unit_item, cols, rows, review, rule_coun
         what = {"unit": "control units (环境管控单元)", "zone": f"{item.zone} element zones (要素管控分区)",
                 "redline": "ecological protection red lines (生态保护红线)", "list": "access list (准入清单)",
                 None: "**not recognised**"}[item.kind]  # fmt: skip
+        if not item.columns and item.kind is None:
+            what += " (not a data file: not read)"
+        if item.encoding:
+            what += f"; attributes read as {item.encoding}"
         used = F.known(item.columns, groups) if item.kind else set()
         rest = [c for c in item.columns if c not in used]
         lines.append(f"| {item.label} | {what} | {item.count:,} | {', '.join(sorted(used)) or '—'} | "

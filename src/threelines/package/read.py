@@ -45,8 +45,14 @@ class Item:
     notes: list[str] = field(default_factory=list)
 
 
-def open_package(package: Path, workdir: Path) -> tuple[Path, list[Path]]:
-    """The package's root folder and its data sources (files, .gdb folders), a zip extracted into ``workdir``.
+#: Files that belong to a shapefile (or its metadata): read with it, not on their own.
+SIDECARS = (".shx", ".dbf", ".prj", ".cpg", ".sbn", ".sbx", ".qix", ".fix", ".xml", ".qmd", ".lock")
+
+
+def open_package(package: Path, workdir: Path) -> tuple[Path, list[Path], list[Path]]:
+    """The package's root folder, its data sources (files, .gdb folders) and the other files (not read).
+
+    A zip is extracted into ``workdir``.
 
     Raises
     ------
@@ -61,8 +67,8 @@ def open_package(package: Path, workdir: Path) -> tuple[Path, list[Path]]:
     elif package.is_dir() and package.suffix.lower() != ".gdb":
         root = package
     else:
-        return package.parent, [package]
-    sources = []
+        return package.parent, [package], []
+    sources, others = [], []
     members = 0
     for path in sorted(root.rglob("*")):
         members += 1
@@ -76,7 +82,9 @@ def open_package(package: Path, workdir: Path) -> tuple[Path, list[Path]]:
             path.is_file() and path.suffix.lower() in VECTOR_SUFFIXES + TABLE_SUFFIXES
         ):
             sources.append(path)
-    return root, sources
+        elif path.is_file() and path.suffix.lower() not in SIDECARS:
+            others.append(path)
+    return root, sources, others
 
 
 def _extract(package: Path, root: Path) -> None:
