@@ -56,13 +56,13 @@ def prose(texts: list[str], style: int) -> str:
     return ("；" if style % 2 else "。").join(out) + "。"
 
 
-def write_package(sample: Path, out: Path) -> None:
-    """Write ``out`` (replacing it) from the sample at ``sample``."""
+def write_package(sample: Path, out: Path, access_list: Path | None = None) -> None:
+    """Write ``out`` (replacing it) from the sample's layers at ``sample`` and its hand-written access list."""
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     layers = sample / "layers"
     units = pyogrio.read_dataframe(layers / "units.gpkg")
-    clauses = pd.read_csv(sample / "access_list.csv", dtype=str, keep_default_na=False)
+    clauses = pd.read_csv(access_list or sample / "access_list.csv", dtype=str, keep_default_na=False)
 
     shp = gpd.GeoDataFrame(
         {"HJZHGKDYBM": units.code, "HJZHGKDYMC": units.name, "PROV": "江西省", "CITY": "南昌市", "AREA": "南昌县",
