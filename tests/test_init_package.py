@@ -279,6 +279,7 @@ BAD = [
 def test_bad_packages(run, tmp_path, make, message):
     folder = tmp_path / "pkg"
     make(folder)
+    (tmp_path / "out").mkdir()
     out = tmp_path / "out" / "j"
     result = run("init", folder, "-o", out)
     assert result.exit_code == 2
@@ -289,6 +290,39 @@ def test_bad_packages(run, tmp_path, make, message):
     assert "Traceback" not in result.stderr
     assert not out.exists()
     assert list((tmp_path / "out").iterdir()) == []  # no half-written folder left behind
+
+
+def test_missing_parent_folder_and_bad_options(run, tmp_path):
+    folder = write_package(tmp_path / "pkg")
+    result = run("init", folder, "-o", tmp_path / "no" / "j")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {tmp_path / 'no' / 'j'}: the folder {tmp_path / 'no'} does not exist; create it first "
+        "(nothing is written)\n"
+    )
+    assert not (tmp_path / "no").exists()
+    result = run("init", folder, "-o", tmp_path / "j", "--units", "nothing.shp")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: --units nothing.shp: no layer of the package has that name; layers: ")
+    result = run("init", tmp_path / "missing.zip", "-o", tmp_path / "j")
+    assert result.stderr == f"Error: {tmp_path / 'missing.zip'}: not found; give the package's folder, zip, .gdb, " \
+                            ".gpkg or list table\n"  # fmt: skip
+    (tmp_path / "bad.zip").write_bytes(b"PK not a zip")
+    result = run("init", tmp_path / "bad.zip", "-o", tmp_path / "j")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {tmp_path / 'bad.zip'}: not a readable zip (")
+    assert not (tmp_path / "j").exists()
+
+
+def test_zip_bomb_is_refused(run, tmp_path):
+    bomb = tmp_path / "pkg.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("units.csv", b"0" * 5_000_000)
+    result = run("init", bomb, "-o", tmp_path / "j")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {bomb}: member units.csv expands ")
+    assert result.stderr.endswith("times, more than the limit of 200; it looks like a zip bomb\n")
+    assert not (tmp_path / "j").exists()
 
 
 def test_no_crs_is_settled_by_the_crs_option(run, tmp_path):

@@ -117,7 +117,8 @@ def init_package(
         table = load_keywords(keywords)
     except RuleError as exc:
         raise PackageError(str(exc)) from None
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if not out.parent.is_dir():
+        raise PackageError(f"{out}: the folder {out.parent} does not exist; create it first (nothing is written)")
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as work:
         work = Path(work)
         root, sources, others = open_package(package, work)
@@ -223,7 +224,10 @@ def _read(item: Item, crs: str | None) -> gpd.GeoDataFrame:
     """Read a layer, with its CRS or --crs, within the feature limit."""
     if item.count > MAX_PACKAGE_FEATURES:
         raise PackageError(f"{item.label}: {item.count:,} features, more than the limit of {MAX_PACKAGE_FEATURES:,}")
-    frame = pyogrio.read_dataframe(item.path, layer=item.layer, encoding=item.encoding)
+    try:
+        frame = pyogrio.read_dataframe(item.path, layer=item.layer, encoding=item.encoding)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, UnicodeDecodeError, LookupError) as exc:
+        raise PackageError(f"{item.label}: cannot read its features ({str(exc).splitlines()[0]})") from None
     if frame.crs is None:
         if crs is None:
             raise PackageError(
