@@ -367,6 +367,17 @@ def test_sample_mark_in_html_and_markdown(run, tmp_path, sample_dir):
         assert "化工项目须符合园区产业定位和规划环评要求，入驻认定的化工园区" in page
 
 
+def test_sample_mark_in_the_evidence_layers(run, tmp_path, sample_dir):
+    out = tmp_path / "p02.gpkg"
+    assert run("screen", sample_dir / "projects" / "P02.geojson", "-o", out).exit_code == 0
+    frame = pyogrio.read_dataframe(out, layer="evidence_4490")
+    assert set(frame["data"]) == {"SAMPLE DATA — synthetic layers"}
+    result = run("screen", sample_dir / "projects" / "P02.geojson", "--format", "geojson")
+    assert {f["properties"]["data"] for f in json.loads(result.stdout)["features"]} == {
+        "SAMPLE DATA — synthetic layers"
+    }
+
+
 def test_site_outside_the_jurisdiction_names_it(run, tmp_path):
     out = tmp_path / "j"
     assert run("init", write_package(tmp_path / "pkg"), "-o", out).exit_code == 0
