@@ -112,6 +112,40 @@ def test_sample_package_round_trip_gives_the_same_verdicts(run, tmp_path, sample
     assert "SAMPLE DATA" not in got.stdout
 
 
+def test_committed_sample_package_is_what_the_script_writes(tmp_path, sample_dir):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sample_package", ROOT / "scripts" / "sample_package.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.write_package(sample_dir, tmp_path / "package")
+    names = sorted(p.name for p in PACKAGE.iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "package").iterdir())
+    assert not any(n.endswith(".cpg") for n in names)  # GBK without .cpg, as agencies deliver it
+    for name in names:
+        if name.endswith(".shp"):
+            committed = pyogrio.read_dataframe(PACKAGE / name, encoding="GBK")
+            written = pyogrio.read_dataframe(tmp_path / "package" / name, encoding="GBK")
+            assert committed.drop(columns="geometry").equals(written.drop(columns="geometry")), name
+            assert committed.geometry.geom_equals_exact(written.geometry, 1e-9).all(), name
+    lists = [pd.read_excel(p / "生态环境准入清单.xlsx", dtype=str) for p in (PACKAGE, tmp_path / "package")]
+    assert lists[0].equals(lists[1])
+    assert list(lists[0]["层级"][:3]) == ["province", "city", "county"]
+
+
+def test_manifest_jurisdiction_block_is_checked(run, tmp_path, sample_dir):
+    text = (sample_dir / "layers.yaml").read_text("utf-8").replace("path: layers/", f"path: {sample_dir}/layers/")
+    manifest = tmp_path / "layers.yaml"
+    manifest.write_text(text.replace('adcode: "360121"', 'adcode: "3601"'), encoding="utf-8")
+    result = run("screen", "--layers", manifest, sample_dir / "projects" / "P01.geojson")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {manifest}:")
+    assert "3601" in result.stderr
+    manifest.write_text(text.split("\n# Whose published data")[0] + "\n", encoding="utf-8")
+    doc = json.loads(run("screen", "--layers", manifest, sample_dir / "projects" / "P01.geojson", "--format", "json").stdout)
+    assert doc["jurisdiction"] is None
+
+
 def test_import_report_lists_recognised_and_unrecognised(run, tmp_path):
     out = tmp_path / "j"
     assert run("init", write_package(tmp_path / "pkg"), "-o", out).exit_code == 0
