@@ -158,26 +158,7 @@ def _build(items: list[Item], stage: Path, *, package: Path, units: str | None, 
         layers.append(_layer_entry(name, "quality", f"{item.zone} 要素管控分区", "zone_id", "name"))
         rows += _zone_prose(item, frame, zone_cols, unit_frame, codes, keywords)
 
-    red = [i for i in items if i.kind == "redline"]
-    if len(red) > 1:
-        raise PackageError(
-            f"{package}: {len(red)} layers look like red lines ({', '.join(i.label for i in red)}); "
-            "name the one with --redline FILE"
-        )
-    if red:
-        frame = _read(red[0], crs)
-        rc = F.find(frame.columns, F.REDLINE_FIELDS["code"])
-        rn = F.find(frame.columns, F.REDLINE_FIELDS["name"])
-        if rc is None:
-            raise PackageError(
-                f"{red[0].label}: red-line layer without a code field (one of {', '.join(F.REDLINE_FIELDS['code'])}); "
-                "add one"
-            )
-        out = gpd.GeoDataFrame(
-            {"id": frame[rc].astype(str), "name": frame[rn].astype(str) if rn else frame[rc].astype(str)},
-            geometry=frame.geometry.values, crs=frame.crs,
-        )  # fmt: skip
-        pyogrio.write_dataframe(out, stage / "layers" / "redline.gpkg", layer="redline")
+    if _write_redline([i for i in items if i.kind == "redline"], stage, crs, package):
         layers.append(_layer_entry("redline", "redline", "生态保护红线", "id", "name"))
 
     for item in (i for i in items if i.kind == "list"):
@@ -190,11 +171,35 @@ def _build(items: list[Item], stage: Path, *, package: Path, units: str | None, 
     _write_manifest(stage / "layers.yaml", layers, j)
     unrecognised = [i.label for i in items if i.kind is None]
     review = sum(1 for r in rows if r["类型"] == "待审")
-    _write_import(stage / "IMPORT.md", package, items, unit_item, codes, rows, review, rule_count, j)
+    _write_import(stage / "IMPORT.md", package, items, rows, review, rule_count, j)
     return Jurisdiction(stage, j["name"], j["adcode"], sorted(available), len(rows), review, unrecognised)
 
 
+def _write_redline(red: list[Item], stage: Path, crs: str | None, package: Path) -> bool:
+    """Write the red-line layer (id, name) if the package has one; two candidates need --redline."""
+    if len(red) > 1:
+        raise PackageError(
+            f"{package}: {len(red)} layers look like red lines ({', '.join(i.label for i in red)}); "
+            "name the one with --redline FILE"
+        )
+    if not red:
+        return False
+    frame = _read(red[0], crs)
+    code = F.find(frame.columns, F.REDLINE_FIELDS["code"])
+    name = F.find(frame.columns, F.REDLINE_FIELDS["name"]) or code
+    if code is None:
+        raise PackageError(
+            f"{red[0].label}: red-line layer without a code field (one of {', '.join(F.REDLINE_FIELDS['code'])}); "
+            "add one"
+        )
+    out = gpd.GeoDataFrame({"id": frame[code].astype(str).values, "name": frame[name].astype(str).values},
+                           geometry=frame.geometry.values, crs=frame.crs)  # fmt: skip
+    pyogrio.write_dataframe(out, stage / "layers" / "redline.gpkg", layer="redline")
+    return True
+
+
 def _pick_units(items: list[Item], chosen: str | None) -> Item:
+    """The control-unit layer: the one candidate, or the one --units names."""
     candidates = [i for i in items if i.kind == "unit"]
     if chosen is not None:
         picked = [i for i in candidates + [i for i in items if i.kind is None] if chosen in (i.label, i.path.name)
@@ -535,7 +540,7 @@ def _write_manifest(path: Path, layers: list[dict], j: dict) -> None:
     path.write_text(header + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=120), encoding="utf-8")
 
 
-def _write_import(path, package, items, unit_item, cols, rows, review, rule_count, j) -> None:
+def _write_import(path, package, items, rows, review, rule_count, j) -> None:
     """IMPORT.md: every layer and field recognised or not, and the clauses to review."""
     lines = [f"# Import of {package.name}", "", f"Jurisdiction: {j['name']} (adcode {j['adcode'] or 'unknown'})", ""]
     lines += ["## Layers and tables", "", "| file / layer | recognised as | features / rows | fields recognised | "
