@@ -175,18 +175,23 @@ def test_rules_check_lists_prose_clauses_for_review(run, tmp_path):
 # -- Packages in the forms they come in ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("form", ["pinyin", "chinese", "gbk", "zip"])
+@pytest.mark.parametrize("form", ["pinyin", "chinese", "gbk", "gbk-option", "zip", "gpkg"])
 def test_package_forms_screen_by_their_prose(run, tmp_path, form):
     units = units_frame(CHINESE if form == "chinese" else PINYIN)
-    folder = write_package(tmp_path / "pkg", units, gbk=form == "gbk")
+    folder = write_package(tmp_path / "pkg", units, gbk=form.startswith("gbk"))
     package = folder
+    options = ["--encoding", "GBK"] if form == "gbk-option" else []
+    if form == "gpkg":  # one GeoPackage with both layers
+        package = tmp_path / "三线一单.gpkg"
+        pyogrio.write_dataframe(units, package, layer="环境管控单元")
+        pyogrio.write_dataframe(redline_frame(), package, layer="生态保护红线")
     if form == "zip":
         package = tmp_path / "pkg.zip"
         with zipfile.ZipFile(package, "w") as zf:
             for f in folder.iterdir():
                 zf.write(f, f"数据包/{f.name}")
     out = tmp_path / "j"
-    result = run("init", package, "-o", out)
+    result = run("init", package, "-o", out, *options)
     assert result.exit_code == 0, result.stderr
     assert "layers redline, units; 5 clauses, 1 to review" in result.stdout
     layers = out / "layers.yaml"
