@@ -450,6 +450,9 @@ def main() -> None:
     }
     projects = place_projects(rng, county, layers)
     write(args.out, county_ll, layers, projects)
+    from sample_package import write_package  # the same sample as a published-style package
+
+    write_package(args.out, args.out / "package", ROOT / "data" / "sample" / "access_list.csv")
     pd.set_option("display.width", 160)
     print(f"wrote {args.out}: {len(redlines)} red-line patches, {len(layers['units'])} units, "
           f"{len(layers['quality'])} quality zones, {len(layers['caps'])} cap zones, {len(projects)} projects")  # fmt: skip

@@ -26,6 +26,17 @@ def layer_cache_dir(tmp_path_factory, monkeypatch) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True)
+def sample_layers(monkeypatch) -> Path:
+    """Name the sample as the configured layers: tests screen it on purpose (reports still carry its mark).
+
+    Tests of the defaults themselves remove the variable.
+    """
+    monkeypatch.setenv("THREELINES_LAYERS", str(SAMPLE / "layers.yaml"))
+    monkeypatch.delenv("THREELINES_RULES", raising=False)
+    return SAMPLE / "layers.yaml"
+
+
 @pytest.fixture(scope="session")
 def sample_dir() -> Path:
     return SAMPLE

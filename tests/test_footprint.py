@@ -385,8 +385,8 @@ def test_footprint_outside_the_jurisdiction_is_an_error(run, write_project, samp
     assert result.stdout == ""
     assert "the file says its CRS is CGCS2000 / 3-degree Gauss-Kruger CM 117E; using --crs" in result.stderr
     assert result.stderr.splitlines()[-1] == (
-        f"Error: {path}: project 'P01': lies outside the extent of every layer of {sample_dir / 'layers.yaml'}; "
-        "check its CRS (--crs) and that the manifest covers the site"
+        f"Error: {path}: project 'P01': lies outside the layers of 南昌县 (sample, synthetic layers) "
+        f"({sample_dir / 'layers.yaml'}); give the layers of its jurisdiction with --layers, or check its CRS (--crs)"
     )
 
 
@@ -418,8 +418,8 @@ def test_inside_the_layers_box_but_outside_every_unit(run, tmp_path, sample_dir)
     result = run("screen", path)
     assert result.exit_code == 2
     assert result.stderr == (
-        f"Error: {path}: project 'nw': lies outside every control unit of {sample_dir / 'layers.yaml'}; "
-        "check its CRS (--crs) and that the manifest covers the site\n"
+        f"Error: {path}: project 'nw': lies outside every control unit of 南昌县 (sample, synthetic layers) "
+        f"({sample_dir / 'layers.yaml'}); give the layers of its jurisdiction with --layers, or check its CRS (--crs)\n"
     )
 
 

@@ -228,7 +228,7 @@ def test_output_file_is_not_overwritten(run, sample_dir, tmp_path):
     assert again.stderr.strip() == f"Error: {out}: exists; give --overwrite to replace it, or another -o"
     assert json.loads(out.read_text("utf-8"))["verdict"] == "pass"
     assert run("screen", site, "--format", "text", "-o", out, "--overwrite").exit_code == 0
-    assert out.read_text("utf-8").startswith("P01")
+    assert out.read_text("utf-8").startswith("*** SAMPLE DATA — synthetic layers ***\n\nP01")
 
 
 def test_options_override_file_attributes(run, sample_dir):

@@ -30,6 +30,10 @@ HEADERS = {
     "outcome": ("outcome", "type", "类型", "管控类型", "准入类型", "要求类型"),
     "text": ("text", "requirement", "管控要求", "条款内容", "准入要求", "内容"),
     "basis": ("basis", "依据", "政策依据", "法规依据"),
+    "level": ("level", "层级", "管控层级", "清单层级"),
+    "source": ("source", "来源", "条款来源"),
+    "matched": ("matched", "匹配词", "识别词"),
+    "reason": ("reason", "待审原因", "审核原因"),
 }
 REQUIRED = ("scope", "dimension", "outcome", "text")
 
@@ -51,6 +55,15 @@ OUTCOMES = {
     "禁止": "reject", "reject": "reject", "prohibit": "reject", "prohibited": "reject",
     "限制": "conditional", "conditional": "conditional", "restrict": "conditional", "restricted": "conditional",
     "要求": "requirement", "requirement": "requirement", "require": "requirement", "鼓励": "requirement",
+    "待审": "review", "review": "review", "待定": "review", "人工审核": "review",
+}  # fmt: skip
+
+#: Levels of the list: province-wide (全省总体管控要求), city, county, and unit-level clauses.
+LEVELS = {
+    "province": "province", "省": "province", "省级": "province", "全省": "province",
+    "city": "city", "市": "city", "市级": "city", "地市": "city",
+    "county": "county", "县": "county", "县级": "county", "区县": "county",
+    "unit": "unit", "单元": "unit", "单元级": "unit", "管控单元": "unit",
 }  # fmt: skip
 
 #: Scope words for the whole jurisdiction and for the unit classes.
@@ -62,6 +75,9 @@ CLASSES = {
 }  # fmt: skip
 
 _SPLIT = re.compile(r"[,，、;；\s]+")
+
+#: What a clause means for a project, in the clause table of a result.
+FINDINGS = ("reject", "conditional", "requirement", "review")
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,18 @@ class Clause:
     text, basis : str
     where : str
         ``file:row`` of the clause, for messages.
+    level : str or None
+        ``province``, ``city``, ``county`` or ``unit``; None for a
+        jurisdiction-wide clause whose level the manifest's adcode tells.
+    source : str
+        ``table`` (written as a list row) or ``prose`` (read from prose by
+        ``threelines init``, see :mod:`threelines.prose`).
+    matched : tuple of str
+        For a prose clause, the keyword-table words that gave its industries.
+    units : frozenset of str
+        The unit codes of a scope that lists several (a city's units).
+    reason : str or None
+        Why a ``review`` clause could not be decided.
     """
 
     id: str
@@ -92,15 +120,25 @@ class Clause:
     text: str
     basis: str | None
     where: str
+    level: str | None = None
+    source: str = "table"
+    matched: tuple[str, ...] = ()
+    units: frozenset[str] = frozenset()
+    reason: str | None = None
 
     @property
     def names_a_unit(self) -> bool:
-        """Whether the scope is a unit code (not ``*`` nor a class)."""
+        """Whether the scope is a unit code or codes (not ``*`` nor a class)."""
         return self.scope not in ("*", "priority", "key", "general")
+
+    @property
+    def codes(self) -> frozenset[str]:
+        """The unit codes the scope names (empty for ``*`` and a class)."""
+        return self.units or (frozenset((self.scope,)) if self.names_a_unit else frozenset())
 
     def covers(self, code: str, cls: str) -> bool:
         """Tell whether the clause's scope includes a unit."""
-        return self.scope == "*" or self.scope == cls or self.scope == code
+        return self.scope == "*" or self.scope == cls or self.scope == code or code in self.units
 
 
 def read_access_list(path: str | Path) -> tuple[list[Clause], list[str]]:
@@ -214,6 +252,14 @@ def _clause(raw: dict[str, object], where: str, i: int) -> Clause:
         scope = CLASSES.get(scope, CLASSES.get(key))
     elif not scope:
         raise fail("unit", "empty; give a unit code, a unit class or * for the whole jurisdiction")
+    units = frozenset(c for c in _SPLIT.split(scope) if c) if scope not in ("*", *CLASSES.values()) else frozenset()
+    if len(units) < 2:
+        units = frozenset()  # one code: the scope itself
+    level = LEVELS.get(cells.get("level", "")) or LEVELS.get(cells.get("level", "").lower())
+    if cells.get("level") and level is None:
+        raise fail("level", f"{cells.get('level')!r} is not one of province, city, county, unit (省, 市, 县, 单元)")
+    if level is None and scope != "*":
+        level = "unit"
     dimension = DIMENSIONS.get(cells.get("dimension", "")) or DIMENSIONS.get(cells.get("dimension", "").lower())
     if dimension is None:
         raise fail(
@@ -236,6 +282,7 @@ def _clause(raw: dict[str, object], where: str, i: int) -> Clause:
             raise fail(column, str(exc)) from None
     if not cells.get("text"):
         raise fail("text", "empty; the clause needs its text")
+    source = "prose" if cells.get("source", "").lower() in ("prose", "文本", "条文") else "table"
     return Clause(
         id=cells.get("id") or f"list-{i + 1}",
         scope=scope,
@@ -246,10 +293,36 @@ def _clause(raw: dict[str, object], where: str, i: int) -> Clause:
         text=cells["text"],
         basis=cells.get("basis") or None,
         where=where,
+        level=level,
+        source=source,
+        matched=tuple(w for w in _SPLIT.split(cells.get("matched", "")) if w),
+        units=units,
+        reason=cells.get("reason") or None,
     )
 
 
-def apply_clauses(clauses, project: dict, units, layer_name: str):
+def clause_index(clauses) -> dict[str, list[tuple[int, Clause]]]:
+    """Clauses by the scope key that selects them (``*``, a class, a unit code), each with its position.
+
+    Built once per screening, it lets each project look only at the clauses
+    of its own units: a provincial list holds thousands of unit clauses.
+    """
+    index: dict[str, list[tuple[int, Clause]]] = {}
+    for i, clause in enumerate(clauses):
+        for key in clause.codes or (clause.scope,):
+            index.setdefault(key, []).append((i, clause))
+    return index
+
+
+def level_of_adcode(adcode: str | None) -> str:
+    """The level of a jurisdiction from its 6-digit adcode (``360000`` province, ``360100`` city, else county)."""
+    code = str(adcode or "")
+    if len(code) == 6 and code.isdigit():
+        return "province" if code.endswith("0000") else "city" if code.endswith("00") else "county"
+    return "province"
+
+
+def apply_clauses(clauses, project: dict, units, layer_name: str, *, index=None, whole_level: str = "province"):
     """Apply the access list to one project, given the control units it lies in.
 
     Parameters
@@ -261,29 +334,49 @@ def apply_clauses(clauses, project: dict, units, layer_name: str):
         The units the footprint lies in.
     layer_name : str
         The unit layer's name, for the triggers' ``layer``.
+    index : dict, optional
+        :func:`clause_index` of ``clauses``, built once for many projects.
+    whole_level : str
+        The level of jurisdiction-wide clauses without one of their own.
 
     Returns
     -------
-    (list of Trigger, list of Requirement, list of Unresolved)
+    (list of Trigger, list of Requirement, list of Unresolved, list of ClauseFinding)
         Triggers for 禁止 / 限制 clauses (one per clause, with the covered unit
-        of the largest share as evidence), requirements for 要求 clauses, and
-        clauses that could not be decided (industry code not given or too coarse).
+        of the largest share as evidence), requirements for 要求 clauses,
+        clauses that could not be decided (industry code not given or too
+        coarse, or a clause for review), and the clause table: every clause
+        that applies, with its finding.
     """
     from threelines.rules.decide import industry_decision
-    from threelines.verdict import Requirement, Trigger, Unresolved
+    from threelines.verdict import ClauseFinding, Requirement, Unresolved
 
-    triggers, requirements, unresolved = [], [], []
-    for clause in clauses:
+    index = clause_index(clauses) if index is None else index
+    keys = ["*", *dict.fromkeys(u.class_ for u in units), *(u.code for u in units)]
+    found = sorted({i: c for key in keys for i, c in index.get(key, ())}.items())
+    triggers, requirements, unresolved, table = [], [], [], []
+    for _, clause in found:
         covered = [u for u in units if clause.covers(u.code, u.class_)]
         if not covered:
             continue
         decision = industry_decision(project.get("industry"), clause.industry, clause.exclude)
+        if not decision.holds and not decision.missing:
+            continue
+        finding = "review" if clause.outcome == "review" or decision.missing else clause.outcome
+        level = clause.level or whole_level
+        table.append(
+            ClauseFinding(
+                id=clause.id, level=level, unit=covered[0].code if level == "unit" else None,
+                dimension=clause.dimension, text=clause.text, basis=clause.basis, finding=finding,
+                source=clause.source, matched=clause.matched,
+                reason=decision.missing or (clause.reason or "to be reviewed" if finding == "review" else None),
+            )
+        )  # fmt: skip
         if decision.missing:
             unresolved.append(Unresolved(rule=clause.id, reason=decision.missing))
-            continue
-        if not decision.holds:
-            continue
-        if clause.outcome == "requirement":
+        elif clause.outcome == "review":
+            unresolved.append(Unresolved(rule=clause.id, reason=f"access-list clause for review: {table[-1].reason}"))
+        elif clause.outcome == "requirement":
             requirements.append(
                 Requirement(
                     clause=clause.id,
@@ -293,35 +386,40 @@ def apply_clauses(clauses, project: dict, units, layer_name: str):
                     basis=clause.basis,
                 )
             )
-            continue
-        # One trigger per clause: the evidence is the covered unit with the largest share,
-        # the overlap is the footprint's area in all the units the clause covers.
-        main = covered[0]
-        overlap = sum(u.overlap_m2 for u in covered)
-        others = f" (units {', '.join(u.code for u in covered)})" if len(covered) > 1 else ""
-        triggers.append(
-            Trigger(
-                rule=clause.id,
-                title=f"准入清单 / access list ({clause.dimension})",
-                translations={
-                    "zh": {"title": f"准入清单（{DIMENSIONS_ZH[clause.dimension]}）", "message": clause.text + others},
-                    "en": {
-                        "title": f"Access list ({clause.dimension.replace('_', ' ')})",
-                        "message": clause.text + others,
-                    },
-                },
-                outcome=clause.outcome,
-                dimension=clause.dimension,
-                layer=layer_name,
-                feature_id=main.code,
-                feature_name=main.name,
-                overlap_m2=overlap,
-                overlap_ha=overlap / 1e4,
-                overlap_mu=overlap / M2_PER_MU,
-                overlap_ratio=min(sum(u.share for u in covered), 1.0),
-                distance_m=0.0,
-                message=clause.text + others,
-                basis=clause.basis,
-            )
-        )
-    return triggers, requirements, unresolved
+        else:
+            triggers.append(_clause_trigger(clause, covered, layer_name))
+    return triggers, requirements, unresolved, table
+
+
+def _clause_trigger(clause: Clause, covered, layer_name: str):
+    """The trigger of a 禁止 / 限制 clause: one per clause, with the covered unit of the largest share as evidence.
+
+    The overlap is the footprint's area in all the units the clause covers.
+    """
+    from threelines.verdict import Trigger
+
+    main = covered[0]
+    overlap = sum(u.overlap_m2 for u in covered)
+    others = f" (units {', '.join(u.code for u in covered)})" if len(covered) > 1 else ""
+    prose = f" [from prose: {'、'.join(clause.matched)}]" if clause.source == "prose" and clause.matched else ""
+    message = clause.text + others + prose
+    return Trigger(
+        rule=clause.id,
+        title=f"准入清单 / access list ({clause.dimension})",
+        translations={
+            "zh": {"title": f"准入清单（{DIMENSIONS_ZH[clause.dimension]}）", "message": message},
+            "en": {"title": f"Access list ({clause.dimension.replace('_', ' ')})", "message": message},
+        },
+        outcome=clause.outcome,
+        dimension=clause.dimension,
+        layer=layer_name,
+        feature_id=main.code,
+        feature_name=main.name,
+        overlap_m2=overlap,
+        overlap_ha=overlap / 1e4,
+        overlap_mu=overlap / M2_PER_MU,
+        overlap_ratio=min(sum(u.share for u in covered), 1.0),
+        distance_m=0.0,
+        message=message,
+        basis=clause.basis,
+    )

@@ -11,7 +11,7 @@ import shapely
 from geopandas import GeoDataFrame
 
 from threelines import sample
-from threelines.access_list import apply_clauses
+from threelines.access_list import apply_clauses, clause_index, level_of_adcode
 from threelines.attributes import project_record
 from threelines.footprint import Projects, projects_from_frame, read_projects
 from threelines.layer_cache import read_layer_cached
@@ -62,9 +62,12 @@ def screen(
         feature (``file.gpkg:layer`` picks a layer; ``-`` reads GeoJSON from
         stdin), or the footprints themselves as a GeoDataFrame.
     layers : str, Path or Manifest, optional
-        The layer manifest; the bundled sample when omitted.
+        The layer manifest; when omitted, ``THREELINES_LAYERS`` or a
+        ``threelines.toml`` names it, else the bundled sample is used (with a
+        warning, and the sample mark in every report).
     rules : str, Path or RuleSet, optional
-        The rule file; the bundled sample rules when omitted.
+        The rule file; the manifest's ``rules`` when omitted, else the
+        configured or the sample's.
     crs : optional
         The footprint's CRS when the file has none.
     encoding : str, optional
@@ -89,8 +92,8 @@ def screen(
     >>> result.verdicts[0].verdict  # doctest: +SKIP
     'reject'
     """
-    manifest = layers if isinstance(layers, Manifest) else load_manifest(layers or sample.manifest_path())
-    ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules or sample.rules_path(), manifest)
+    manifest = layers if isinstance(layers, Manifest) else load_manifest(sample.resolve_layers(layers))
+    ruleset = rules if isinstance(rules, RuleSet) else load_rules(sample.resolve_rules(rules, manifest.rules), manifest)
     if isinstance(footprint, GeoDataFrame):
         label = footprint.attrs.get("label", "<frame>")
         projects = projects_from_frame(
@@ -132,11 +135,12 @@ def screen_checked(
         not screened.
     """
     verdicts: list[Verdict | str] = list(screen_projects(projects, manifest, rules, layer_cache, cache_dir))
-    where = f"{manifest.path}; check its CRS (--crs) and that the manifest covers the site"
+    where = (
+        f"{manifest.jurisdiction_name} ({manifest.path}); give the layers of its jurisdiction with --layers, "
+        "or check its CRS (--crs)"
+    )
     for p in _outside_extent(projects, manifest):
-        verdicts[p] = (
-            f"{projects.source}: project {projects.attrs[p]['id']!r}: lies outside the extent of every layer of {where}"
-        )
+        verdicts[p] = f"{projects.source}: project {projects.attrs[p]['id']!r}: lies outside the layers of {where}"
     if manifest.unit_layer is not None:
         for p, verdict in enumerate(verdicts):
             if isinstance(verdict, Verdict) and not verdict.units:
@@ -175,7 +179,8 @@ def screen_projects(
         return []
     contexts = [project_context(a, area) for a, area in zip(projects.attrs, projects.area_m2, strict=True)]
     verdicts = [
-        Verdict(project=project_record(a, area)) for a, area in zip(projects.attrs, projects.area_m2, strict=True)
+        Verdict(project=project_record(a, area), jurisdiction=manifest.jurisdiction)
+        for a, area in zip(projects.attrs, projects.area_m2, strict=True)
     ]
     unit_layer = manifest.unit_layer.name if manifest.unit_layer else None
     names = dict.fromkeys([*rules.layers(), *([unit_layer] if unit_layer else [])])
@@ -216,11 +221,16 @@ def screen_projects(
         for p, shares in _unit_shares(projects.area_m2, data[unit_layer], pairs[unit_layer]).items():
             verdicts[p].units = shares
         if rules.clauses:
+            index = clause_index(rules.clauses)
+            whole = level_of_adcode((manifest.jurisdiction or {}).get("adcode"))
             for verdict, context in zip(verdicts, contexts, strict=True):
-                fired, required, unresolved = apply_clauses(rules.clauses, context, verdict.units, unit_layer)
+                fired, required, unresolved, table = apply_clauses(
+                    rules.clauses, context, verdict.units, unit_layer, index=index, whole_level=whole
+                )
                 verdict.triggers += fired
                 verdict.requirements += required
                 verdict.unresolved += unresolved
+                verdict.clauses = table
         for verdict in verdicts:
             outside = 1.0 - sum(u.share for u in verdict.units)
             if outside > COVERAGE_TOLERANCE:

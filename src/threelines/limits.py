@@ -80,3 +80,21 @@ MAX_REPORT_BYTES = 512 * 1024**2
 SHARED_IDS_SHOWN = 10
 #: Bytes of a report's file name made from its project's file and id (a short hash keeps names apart).
 MAX_REPORT_NAME_BYTES = 120
+
+
+# -- Published packages (threelines init) -----------------------------------------------------------
+
+#: Characters of one prose cell (a unit's 空间布局约束, ...); real cells run to a few thousand.
+MAX_PROSE_CHARS = 50_000
+#: Clauses one prose cell may split into.
+MAX_CLAUSES_PER_CELL = 500
+#: Files a package (folder or zip) may hold.
+MAX_PACKAGE_MEMBERS = 10_000
+#: Total size of a package's files, bytes (a zip: uncompressed).
+MAX_PACKAGE_BYTES = 4 * 1024**3
+#: Features of one layer of a package.
+MAX_PACKAGE_FEATURES = 1_000_000
+#: Rows of one list table (XLSX / CSV) of a package.
+MAX_LIST_ROWS = 200_000
+#: Rows of a jurisdiction's own industry keyword table.
+MAX_KEYWORDS = 10_000

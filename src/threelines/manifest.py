@@ -107,6 +107,13 @@ class Manifest:
     working_crs: CRS
     extent: tuple[float, float, float, float] = (-180.0, -90.0, 180.0, 90.0)
     line_widths: dict[str, float] = field(default_factory=dict)
+    jurisdiction: dict[str, Any] | None = None
+    rules: Path | None = None
+
+    @property
+    def jurisdiction_name(self) -> str:
+        """The jurisdiction's name for messages: its ``jurisdiction.name``, else the manifest's name."""
+        return str((self.jurisdiction or {}).get("name") or self.name)
 
     @property
     def unit_layer(self) -> LayerSpec | None:
@@ -196,7 +203,31 @@ def check_manifest(path: str | Path) -> tuple[Manifest | None, list[str]]:
             widths[prefix if prefix == "*" else industry.normalise(prefix, what="line_widths code")] = float(width)
         except IndustryCodeError as exc:
             return None, [f"{doc.where('line_widths', prefix)}: {exc}"]
-    return Manifest(path=path, name=name, layers=specs, working_crs=working, extent=extent, line_widths=widths), []
+    jurisdiction = _jurisdiction(doc.data.get("jurisdiction"), name, path)
+    rules = path.parent / doc.data["rules"] if "rules" in doc.data else None
+    manifest = Manifest(
+        path=path, name=name, layers=specs, working_crs=working, extent=extent, line_widths=widths,
+        jurisdiction=jurisdiction, rules=rules,
+    )  # fmt: skip
+    return manifest, []
+
+
+def _jurisdiction(entry: dict[str, Any] | None, name: str, path: Path) -> dict[str, Any] | None:
+    """The manifest's ``jurisdiction`` block with all four keys (null where not given); None without one.
+
+    The bundled sample's carries ``sample``: the mark every report of it shows.
+    """
+    from threelines import sample
+
+    out = None if entry is None else {k: None if entry.get(k) is None else str(entry[k]) for k in JURISDICTION_KEYS}
+    if sample.is_sample(path):
+        out = (out or {k: None for k in JURISDICTION_KEYS}) | {"sample": sample.SAMPLE_MARK}
+        out["name"] = out["name"] or name
+    return out
+
+
+#: The keys of a manifest's ``jurisdiction`` block, as results carry it.
+JURISDICTION_KEYS = ("name", "adcode", "version", "published")
 
 
 #: Projection methods that preserve area (pyproj method names).

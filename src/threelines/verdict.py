@@ -113,6 +113,34 @@ class Requirement:
 
 
 @dataclass(frozen=True)
+class ClauseFinding:
+    """One row of the clause table (生态环境准入清单符合性分析表): an access-list clause that applies.
+
+    ``finding`` is what the clause means for the project: ``reject`` (禁止),
+    ``conditional`` (限制), ``requirement`` (要求) or ``review`` (the tool
+    cannot decide it: the consultant must). ``unit`` is the unit code for a
+    unit-level clause, None for a province, city or county one.
+    """
+
+    id: str
+    level: str
+    unit: str | None
+    dimension: str
+    text: str
+    basis: str | None
+    finding: str
+    source: str = "table"
+    matched: tuple[str, ...] = ()
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``matched`` as a list)."""
+        out = dict(vars(self))
+        out["matched"] = list(self.matched)
+        return out
+
+
+@dataclass(frozen=True)
 class Unresolved:
     """A rule that could not be decided for a project, and why.
 
@@ -154,6 +182,11 @@ class Verdict:
     warnings : list of str
         Things the reader must know that are not rule outcomes, e.g. a
         footprint that lies partly outside the jurisdiction.
+    clauses : list of ClauseFinding
+        Every access-list clause that applies to the project's units and
+        levels, with its finding (the clause table).
+    jurisdiction : dict or None
+        The manifest's ``jurisdiction`` (name, adcode, version, published).
     """
 
     project: dict[str, Any]
@@ -162,6 +195,8 @@ class Verdict:
     unresolved: list[Unresolved] = field(default_factory=list)
     requirements: list[Requirement] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    clauses: list[ClauseFinding] = field(default_factory=list)
+    jurisdiction: dict[str, Any] | None = None
 
     @property
     def verdict(self) -> str:
@@ -184,6 +219,8 @@ class Verdict:
             "unresolved": [u.to_dict() for u in self.unresolved],
             "requirements": [dict(vars(r)) for r in self.requirements],
             "warnings": list(self.warnings),
+            "clauses": [c.to_dict() for c in self.clauses],
+            "jurisdiction": self.jurisdiction,
         }
 
 

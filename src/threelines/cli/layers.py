@@ -28,8 +28,8 @@ def check(manifest_file) -> None:
     from threelines.layer_check import check_layers
     from threelines.manifest import check_manifest
 
-    path = manifest_file or sample.manifest_path()
     try:
+        path = sample.resolve_layers(manifest_file)
         manifest, problems = check_manifest(path)
         if manifest is not None:
             problems = check_layers(manifest)

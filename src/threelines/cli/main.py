@@ -10,6 +10,7 @@ import click
 from threelines import __version__
 from threelines.cli import options
 from threelines.cli.batch import batch
+from threelines.cli.init import init
 from threelines.cli.layers import layers
 from threelines.cli.rules import rules
 from threelines.cli.screen import screen
@@ -42,6 +43,7 @@ cli.add_command(rules)
 cli.add_command(layers)
 cli.add_command(verify)
 cli.add_command(siting)
+cli.add_command(init)
 options.add_verbosity(cli)
 
 

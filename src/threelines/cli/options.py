@@ -26,10 +26,16 @@ def _industry(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 
 layers_opt = click.option(
-    "--layers", "layers", type=click.Path(dir_okay=False), help="Layer manifest (YAML). Default: the bundled sample."
+    "--layers",
+    "layers",
+    type=click.Path(dir_okay=False),
+    help="Layer manifest (YAML). Default: THREELINES_LAYERS, else threelines.toml, else the bundled sample.",
 )
 rules_opt = click.option(
-    "--rules", "rules", type=click.Path(dir_okay=False), help="Rule file (YAML). Default: the bundled sample."
+    "--rules",
+    "rules",
+    type=click.Path(dir_okay=False),
+    help="Rule file (YAML). Default: the manifest's rules, else THREELINES_RULES / threelines.toml, else the sample's.",
 )
 crs_opt = click.option(
     "--crs",
@@ -159,10 +165,13 @@ def wkt_frame(text: str):
 
 
 def load_inputs(layers: str | None, rules: str | None):
-    """The manifest and rule set a command names, or the bundled sample's."""
+    """The manifest and rule set a command names, else the configured ones, else the bundled sample's.
+
+    See :func:`threelines.sample.resolve_layers` (``THREELINES_LAYERS``, ``threelines.toml``).
+    """
     from threelines import sample
     from threelines.manifest import load_manifest
     from threelines.rules import load_rules
 
-    manifest = load_manifest(layers or sample.manifest_path())
-    return manifest, load_rules(rules or sample.rules_path(), manifest)
+    manifest = load_manifest(sample.resolve_layers(layers))
+    return manifest, load_rules(sample.resolve_rules(rules, manifest.rules), manifest)

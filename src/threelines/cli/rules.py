@@ -28,14 +28,32 @@ def check(rules_file, layers) -> None:
     from threelines.manifest import load_manifest
     from threelines.rules import check_rules
 
-    path = rules_file or sample.rules_path()
     try:
-        manifest = load_manifest(layers or sample.manifest_path())
+        manifest = load_manifest(sample.resolve_layers(layers))
+        path = sample.resolve_rules(rules_file, manifest.rules)
         ruleset, problems = check_rules(path, manifest)
     except ThreelinesError as exc:
         raise options.InputError(str(exc)) from None
     options.report_problems(problems, str(path))
+    for line in review_lines(ruleset.clauses):
+        click.echo(line)
     click.echo(f"{path}: {len(ruleset.rules)} rules and {len(ruleset.clauses)} access-list clauses, no problems")
+
+
+def review_lines(clauses) -> list[str]:
+    """One line per clause a person must review: read from prose, or left for review."""
+    lines = []
+    for c in clauses:
+        if c.outcome == "review":
+            why = c.reason or "marked for review"
+            lines.append(f"{c.where}: clause {c.id!r}: review (not decided: {why}): {c.text}")
+        elif c.source == "prose":
+            codes = " ".join(c.industry) or "every industry"
+            words = "、".join(c.matched) or "no industry word"
+            lines.append(f"{c.where}: clause {c.id!r}: read from prose as {c.outcome} for {codes} ({words}): {c.text}")
+    if lines:
+        lines.append(f"{len(lines)} clause{'s' * (len(lines) != 1)} read from prose or left for review: check them")
+    return lines
 
 
 @rules.command(short_help="Run the examples that rules carry.")
@@ -54,9 +72,9 @@ def test(rules_file, layers) -> None:
     from threelines.rules import load_rules
     from threelines.rules.examples import run_examples
 
-    path = rules_file or sample.rules_path()
     try:
-        manifest = load_manifest(layers or sample.manifest_path())
+        manifest = load_manifest(sample.resolve_layers(layers))
+        path = sample.resolve_rules(rules_file, manifest.rules)
         ruleset = load_rules(path, manifest)
         results = run_examples(ruleset, manifest)
     except ThreelinesError as exc:

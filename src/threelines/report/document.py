@@ -86,7 +86,37 @@ def project_view(verdict: Verdict, lang: str) -> dict[str, Any]:
         ],
         "unresolved": [{"rule": u.rule, "reason": u.reason} for u in verdict.unresolved],
         "warnings": list(verdict.warnings),
+        "clauses": clause_rows(verdict, w),
     }
+
+
+def clause_rows(verdict: Verdict, w: dict[str, str]) -> list[dict[str, str]]:
+    """The clause table (生态环境准入清单符合性分析表): clause, level, finding, and an empty response cell."""
+    rows = []
+    for c in verdict.clauses:
+        note = f" ({w['from_prose']}: {'、'.join(c.matched)})" if c.source == "prose" and c.matched else ""
+        rows.append(
+            {
+                "id": c.id,
+                "text": c.text + note,
+                "level": w.get(c.level, c.level) + (f" {c.unit}" if c.unit else ""),
+                "dimension": w.get(c.dimension, c.dimension),
+                "finding": c.finding,
+                "finding_word": w.get(c.finding, c.finding),
+                "reason": c.reason or "",
+                "basis": c.basis or "",
+            }
+        )
+    return rows
+
+
+def jurisdiction_text(verdicts: list[Verdict]) -> str:
+    """The jurisdiction the layers belong to, as a report names it (name, adcode, version, published)."""
+    j = next((v.jurisdiction for v in verdicts if v.jurisdiction), None)
+    if not j:
+        return ""
+    extra = ", ".join(f"{k} {j[k]}" for k in ("adcode", "version", "published") if j.get(k))
+    return f"{j.get('name') or ''}" + (f" ({extra})" if extra else "")
 
 
 def provenance_rows(provenance: dict[str, Any] | None, lang: str) -> list[tuple[str, str]]:
@@ -121,6 +151,8 @@ def build(verdicts: list[Verdict], lang: str, *, provenance: dict | None = None)
         ``zh`` or ``en``.
     provenance : dict, optional
         The provenance block (see :mod:`threelines.provenance`).
+
+    A screening against the bundled synthetic sample carries its mark.
     """
     w = words(lang)
     return {
@@ -130,4 +162,6 @@ def build(verdicts: list[Verdict], lang: str, *, provenance: dict | None = None)
         "generated_by": w["generated_by"].format(version=__version__),
         "projects": [project_view(v, lang) for v in verdicts],
         "provenance": provenance_rows(provenance, lang),
+        "jurisdiction": jurisdiction_text(verdicts),
+        "sample_mark": w["sample_mark"] if any((v.jurisdiction or {}).get("sample") for v in verdicts) else "",
     }

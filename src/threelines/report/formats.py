@@ -96,6 +96,9 @@ def write_report(
         from threelines.report.geo import write_evidence
 
         frame = evidence_frame(collect(verdicts, screening.footprints, manifest), manifest.working_crs)
+        mark = next((v.jurisdiction["sample"] for v in verdicts if (v.jurisdiction or {}).get("sample")), None)
+        if mark:  # the synthetic sample: every feature of the evidence says so, in any GIS
+            frame["data"] = mark
         if output is None:
             if fmt == "gpkg":
                 raise OutputError("a GeoPackage is a file: give -o NAME.gpkg")

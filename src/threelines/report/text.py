@@ -52,4 +52,7 @@ def format_text(verdicts: list[Verdict], lang: str | None = None) -> str:
     missing = sum(1 for v in verdicts if v.unresolved)
     tail = f"; {missing} with information missing" if missing else ""
     body = "\n\n".join(format_verdict(v, lang) for v in verdicts)
+    mark = next((v.jurisdiction["sample"] for v in verdicts if (v.jurisdiction or {}).get("sample")), None)
+    if mark:  # the bundled synthetic layers: never mistaken for a real screening
+        body = f"*** {mark} ***\n\n{body}"
     return f"{body}\n\n{len(verdicts)} project{'s' * (len(verdicts) != 1)} screened: {summary}{tail}\n"

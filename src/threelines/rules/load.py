@@ -230,8 +230,10 @@ def _access_list(doc: yamlio.Located, manifest: Manifest, problems: list[str]) -
     clauses, bad = read_access_list(table)
     problems += bad
     codes = unit_codes(spec)
-    unknown = [c for c in clauses if c.names_a_unit and c.scope not in codes]
-    problems += [f"{c.where}: unit: {c.scope!r} is not a unit code of layer {name!r}" for c in unknown]
+    unknown = [c for c in clauses if not c.codes <= codes]
+    problems += [
+        f"{c.where}: unit: {sorted(c.codes - codes)[0]!r} is not a unit code of layer {name!r}" for c in unknown
+    ]
     return [c for c in clauses if c not in unknown], name
 
 
