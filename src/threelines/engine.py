@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -261,11 +262,17 @@ def _layer_pairs(projects: Projects, contexts: list[dict], rules: RuleSet, name:
 
 def _outside_extent(projects: Projects, manifest: Manifest) -> set[int]:
     """Projects whose footprint misses the box around all the manifest's layers."""
+    box = _extent_box(tuple(manifest.extent), manifest.working_crs)
+    return set(np.flatnonzero(~shapely.intersects(projects.geometry, box)).tolist()) if len(projects) else set()
+
+
+@lru_cache(maxsize=16)
+def _extent_box(extent: tuple[float, float, float, float], working_crs):
+    """The layers' lon/lat extent as a box in the working CRS (kept: a transformer takes ~10 ms to build)."""
     from pyproj import Transformer
 
-    to_working = Transformer.from_crs("EPSG:4490", manifest.working_crs, always_xy=True)
-    box = shapely.box(*to_working.transform_bounds(*manifest.extent, densify_pts=21))
-    return set(np.flatnonzero(~shapely.intersects(projects.geometry, box)).tolist()) if len(projects) else set()
+    to_working = Transformer.from_crs("EPSG:4490", working_crs, always_xy=True)
+    return shapely.box(*to_working.transform_bounds(*extent, densify_pts=21))
 
 
 def _grow(box: np.ndarray, by: float) -> tuple[float, float, float, float]:
