@@ -250,6 +250,7 @@ def _answer(request: Request, answer) -> Response:
     if answer.status != 200:  # some projects refused: the screened ones go with the problems, as the CLI does
         text = answer.body if isinstance(answer.body, str) else answer.body.decode()
         results = json.loads(text) if answer.media == "application/json" else text
+        results = [results] if isinstance(results, dict) else results  # always the list of screened records
         return problem(
             answer.status,
             "Some projects not screened",
