@@ -314,8 +314,9 @@ def test_layers_and_their_features(client):
     clipped = client.get("/v1/layers/units", params={"bbox": corner}).json()["features"]
     assert 0 < len(clipped) < 47
     for feature in clipped:
-        minx, miny, maxx, maxy = shapely.from_geojson(json.dumps(feature["geometry"])).bounds
-        assert minx >= west - 1e-6 and maxx <= (west + east) / 2 + 1e-6
+        minx, _miny, maxx, _maxy = shapely.from_geojson(json.dumps(feature["geometry"])).bounds
+        assert minx >= west - 1e-6
+        assert maxx <= (west + east) / 2 + 1e-6
     assert_problem(client.get("/v1/layers/pm25"), 422, "is a raster")
     assert_problem(client.get("/v1/layers/nowhere"), 404, "layer 'nowhere': not in the manifest")
     assert_problem(client.get("/v1/layers/units", params={"bbox": "1,2,3"}), 422, "west,south,east,north")
@@ -378,8 +379,9 @@ def test_missing_crs(client, p02, tmp_path):
         for ending in ("shp", "shx", "dbf", "cpg"):
             archive.write(tmp_path / f"site.{ending}", f"site.{ending}")
     response = client.post("/v1/screen", files={"file": ("site.zip", buffer.getvalue())})
-    body = assert_problem(response, 422, "has no CRS (a shapefile needs its .prj); say which it is with --crs")
-    assert str(tmp_path) not in response.text and "threelines-upload-" not in response.text  # no server path
+    assert_problem(response, 422, "has no CRS (a shapefile needs its .prj); say which it is with --crs")
+    assert str(tmp_path) not in response.text
+    assert "threelines-upload-" not in response.text
 
 
 def test_zip_bomb(client):
@@ -497,15 +499,21 @@ def test_cors_is_off_and_logs_hold_no_footprint(client, server):
 
 
 def test_loopback_addresses():
-    assert is_loopback("127.0.0.1") and is_loopback("127.0.0.2") and is_loopback("::1") and is_loopback("localhost")
-    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10") and not is_loopback("example.org")
+    assert is_loopback("127.0.0.1")
+    assert is_loopback("127.0.0.2")
+    assert is_loopback("::1")
+    assert is_loopback("localhost")
+    assert not is_loopback("0.0.0.0")
+    assert not is_loopback("192.168.1.10")
+    assert not is_loopback("example.org")
 
 
 def test_a_non_loopback_host_needs_a_token(run, monkeypatch):
     monkeypatch.delenv("THREELINES_TOKEN", raising=False)
     result = run("serve", "--host", "0.0.0.0", "--port", "1")
     assert result.exit_code == 2
-    assert "set THREELINES_TOKEN" in result.stderr and "--no-auth" in result.stderr
+    assert "set THREELINES_TOKEN" in result.stderr
+    assert "--no-auth" in result.stderr
 
 
 def test_token_auth_and_time_limit_on_all_interfaces(tmp_path):
