@@ -398,6 +398,19 @@ def _routes(app: FastAPI, service, config: Config) -> None:
             "layers": service.layers(),
         }
 
+    @app.get("/fonts/cjk.otf", include_in_schema=False)
+    def cjk_font() -> Response:
+        # The page's Chinese glyphs where the browser's machine has no CJK font (offline: the package's own).
+        from fastapi.responses import FileResponse
+
+        from threelines.report.map import cjk_font_path
+
+        return FileResponse(cjk_font_path(), media_type="font/otf", headers={"Cache-Control": "max-age=86400"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
     @app.get("/", include_in_schema=False)
     def page() -> Response:
         html = (resources.files("threelines.serve") / "static" / "index.html").read_text(encoding="utf-8")
