@@ -634,9 +634,16 @@ def _zones_geojson(result, rules, profile: dict[str, Any]) -> str:
         }
         features.append(f'{{"type":"Feature","properties":{orjson.dumps(props).decode()},"geometry":{text}}}')
     explain = {
-        r.id: {"outcome": r.outcome, "title": r.title, "layer": r.layer, "dimension": r.dimension, "basis": r.basis}
+        r.id: {"outcome": r.outcome, "title": r.title, "titles": dict(r.titles), "layer": r.layer,
+               "dimension": r.dimension, "basis": r.basis}
         for r in rules.rules
-    }
+    }  # fmt: skip
+    # Access-list clauses fire in zones too: their text is their title.
+    explain |= {
+        c.id: {"outcome": c.outcome, "title": c.text, "titles": {}, "layer": None, "dimension": c.dimension,
+               "basis": c.basis}
+        for c in rules.clauses
+    }  # fmt: skip
     extra = orjson.dumps({"profile": profile, "summary_m2": result.summary(), "rules": explain}).decode()[1:-1]
     return '{"type":"FeatureCollection","features":[' + ",".join(features) + "]," + extra + "}"
 

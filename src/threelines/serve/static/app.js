@@ -446,7 +446,8 @@ function showZones(doc) {
     onEachFeature: (f, item) => {
       const rules = f.properties.rules.map((id) => {
         const rule = doc.rules[id] || {};
-        return `<li><b>${escapeHtml(id)}</b> · ${escapeHtml(w(rule.outcome))} · ${escapeHtml(rule.title || "")}</li>`;
+        const title = (rule.titles && rule.titles[state.lang]) || rule.title || "";
+        return `<li><b>${escapeHtml(id)}</b> · ${escapeHtml(w(rule.outcome))} · ${escapeHtml(title)}</li>`;
       });
       item.bindPopup(`<b>${escapeHtml(w(f.properties.outcome))}</b> · ${f.properties.area_ha.toFixed(1)} ha` +
         (rules.length ? `<ul class="zone-rules">${rules.join("")}</ul>` : `<br>${escapeHtml(w("none_triggered"))}`));
