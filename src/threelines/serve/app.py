@@ -126,6 +126,9 @@ class GuardMiddleware:
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+                # The time spent in the service, for clients and benchmarks (RFC Server-Timing).
+                took = f"app;dur={(time.perf_counter() - start) * 1000:.2f}".encode()
+                message = {**message, "headers": [*message.get("headers", []), (b"server-timing", took)]}
             await send(message)
 
         try:

@@ -20,6 +20,7 @@ import threading
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -502,21 +503,28 @@ def geojson_frame(body: bytes, label: str):
 
 def _declared_crs(doc: dict, label: str):
     """The CRS of a GeoJSON document: its old-style ``crs`` member, else WGS84 (RFC 7946)."""
-    from pyproj import CRS
     from pyproj.exceptions import CRSError
 
     member = doc.get("crs")
     if member is None:
-        return CRS.from_epsg(4326)
+        return _crs("EPSG:4326")
     name = member.get("properties", {}).get("name") if isinstance(member, dict) else None
     try:
-        return CRS.from_user_input(str(name))
+        return _crs(str(name))
     except (CRSError, TypeError):
         raise ServiceError(
             422,
             "Invalid GeoJSON",
             f"{label}: its 'crs' member names no known CRS ({name!r}); leave it out (WGS84) or give ?crs=",
         ) from None
+
+
+@lru_cache(maxsize=64)
+def _crs(name: str):
+    """A CRS by name, kept (building one from the PROJ database takes about a millisecond)."""
+    from pyproj import CRS
+
+    return CRS.from_user_input(name)
 
 
 def _check_vertices(geoms: np.ndarray, ids: list[str]) -> None:
