@@ -23,6 +23,7 @@ Every answer is checked to be 200 with the verdict the warm-up got. Only
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -72,6 +73,22 @@ def rss_bytes(pid: int) -> int:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its children (uvicorn's workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
         except OSError:
             pass
     return total
@@ -180,10 +197,12 @@ def main() -> None:
         area = first.json()["project"]["area_ha"]
         hammer(url, body, expected, args.warmup, args.clients, args.max_seconds, process.pid)
         before = rss_bytes(process.pid)
+        cpu_before = cpu_seconds(process.pid)
         server_ms, client_ms, seconds, peak = hammer(
             url, body, expected, args.requests, args.clients, args.max_seconds, process.pid
         )
         after = rss_bytes(process.pid)
+        cpu = cpu_seconds(process.pid) - cpu_before
         page = page_ready_seconds(url) if args.page else None
     finally:
         process.terminate()
@@ -193,6 +212,8 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the end")
     print(f"site: {area} ha, verdict {expected}; {args.workers} worker(s), {args.clients} concurrent clients")
     print(f"requests: {len(server_ms)} in {seconds:.1f} s = {len(server_ms) / seconds:.0f} screens/s")
+    per = cpu / len(server_ms) * 1000
+    print(f"server CPU per screen: {per:.1f} ms (so about {os.cpu_count() * 1000 / per:.0f} screens/s on all cores)")
     print(f"server-side ms: p50 {percentile(server_ms, 50):.1f}  p99 {percentile(server_ms, 99):.1f}")
     print(f"round-trip ms:  p50 {percentile(client_ms, 50):.1f}  p99 {percentile(client_ms, 99):.1f}")
     mib = 1024**2

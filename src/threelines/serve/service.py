@@ -124,8 +124,10 @@ class Service:
         self.rules_sha256 = dataset_sha256(self.rules.path)
         self.layer_cache = self._read_layers()
         self.display = _display_layers(self.manifest)
-        # matplotlib (HTML reports) and the rule engine's caches are not made for threads: one at a time.
+        # The rule engine's caches and matplotlib (HTML reports) are not made for threads: one at a time each.
         self.lock = threading.Lock()
+        self.report_lock = threading.Lock()
+        self.coalescer = Coalescer(self._screen_together, self.lock)
         self._siting_cache: dict[str, dict] = {}
 
     def _read_layers(self) -> dict:
@@ -316,7 +318,7 @@ class Service:
 
     def _screen_projects(self, projects, *, options, given, fmt, lang) -> Answer:
         """The screening itself (the CLI's engine, layers from memory), and its report."""
-        from threelines.engine import Screening, screen_checked
+        from threelines.engine import Screening
         from threelines.verdict import Verdict
 
         total = len(projects) + len(projects.problems)
@@ -330,25 +332,24 @@ class Service:
             )
         _check_vertices(projects.geometry, [a["id"] for a in projects.attrs])
         lang = lang or self.default_lang
-        with self.lock:
-            results = screen_checked(projects, self.manifest, self.rules, layer_cache=self.layer_cache)
-            kept = [i for i, r in enumerate(results) if isinstance(r, Verdict)]
-            screening = Screening(
-                verdicts=[results[i] for i in kept],
-                problems=list(projects.problems) + [r for r in results if isinstance(r, str)],
-                footprints=[projects.geometry[i] for i in kept],
-                crs=projects.crs,
+        results = self.coalescer.screen(projects)
+        kept = [i for i, r in enumerate(results) if isinstance(r, Verdict)]
+        screening = Screening(
+            verdicts=[results[i] for i in kept],
+            problems=list(projects.problems) + [r for r in results if isinstance(r, str)],
+            footprints=[projects.geometry[i] for i in kept],
+            crs=projects.crs,
+        )
+        problems = [str(p) for p in screening.problems]
+        if not screening.verdicts:
+            raise ServiceError(
+                422,
+                "Nothing screened",
+                problems[0] if len(problems) == 1 else f"no project could be screened ({len(problems)} problems)",
+                problems=problems,
             )
-            problems = [str(p) for p in screening.problems]
-            if not screening.verdicts:
-                raise ServiceError(
-                    422,
-                    "Nothing screened",
-                    problems[0] if len(problems) == 1 else f"no project could be screened ({len(problems)} problems)",
-                    problems=problems,
-                )
-            block = self._provenance(given, options, len(screening.verdicts))
-            answer = self._report(screening, fmt, lang, block)
+        block = self._provenance(given, options, len(screening.verdicts))
+        answer = self._report(screening, fmt, lang, block)
         if problems:  # as the CLI: the screened projects are answered, the refused ones named, and it is an error
             answer.status, answer.extra_problems = 422, problems
         return answer
@@ -372,8 +373,14 @@ class Service:
         if fmt == "json":
             text = format_json(screening.verdicts, provenance=block, lang=lang, array=count > 1)
         else:
-            text = write_report(screening, self.manifest, fmt, lang=lang, provenance=block)
+            with self.report_lock:
+                text = write_report(screening, self.manifest, fmt, lang=lang, provenance=block)
         return Answer(REPORT_MEDIA[fmt], text, projects=count)
+
+    def _screen_together(self, projects) -> list:
+        from threelines.engine import screen_checked
+
+        return screen_checked(projects, self.manifest, self.rules, layer_cache=self.layer_cache)
 
     # -- siting -----------------------------------------------------------------------------------
 
@@ -422,6 +429,78 @@ class Service:
         if not len(areas):
             raise ServiceError(422, "Unusable region", "region: holds no polygon; the region to zone must be an area")
         return shapely.union_all(areas)
+
+
+class Coalescer:
+    """Screen the projects of requests that arrive together in one pass of the engine.
+
+    One pass over several projects costs little more than over one (the
+    engine works over arrays), so while one request's projects are screened
+    the requests that arrive queue up, and the next of them screens them all
+    at once. Each project's answer does not depend on the others screened
+    with it (as in a batch's chunks); only projects read with the same
+    label (which messages name) go together.
+
+    Parameters
+    ----------
+    run : callable
+        Screens a :class:`~threelines.footprint.Projects`; returns one verdict or message per project.
+    lock : threading.Lock
+        Held while the engine runs.
+    """
+
+    def __init__(self, run, lock: threading.Lock):
+        self._run, self._lock = run, lock
+        self._mutex = threading.Lock()
+        self._pending: list[_Pending] = []
+
+    def screen(self, projects) -> list:
+        """The engine's answers for these projects (screened with any others that wait)."""
+        item = _Pending(projects)
+        with self._mutex:
+            self._pending.append(item)
+        with self._lock:
+            if not item.done:  # not yet answered by the request that held the engine before
+                with self._mutex:
+                    batch, self._pending = self._pending, []
+                self._screen_batch(batch)
+        if item.error is not None:
+            raise item.error
+        return item.results
+
+    def _screen_batch(self, batch: list[_Pending]) -> None:
+        from threelines.footprint import Projects
+
+        groups: dict[str, list[_Pending]] = {}
+        for item in batch:
+            groups.setdefault(item.projects.source, []).append(item)
+        for source, items in groups.items():
+            try:
+                together = Projects(
+                    source=source,
+                    attrs=[a for i in items for a in i.projects.attrs],
+                    geometry=np.concatenate([i.projects.geometry for i in items]),
+                    area_m2=np.concatenate([i.projects.area_m2 for i in items]),
+                )
+                results = self._run(together) if len(together) else []
+                start = 0
+                for item in items:
+                    item.results = results[start : start + len(item.projects)]
+                    start += len(item.projects)
+            except Exception as exc:
+                for item in items:
+                    item.error = exc
+            finally:
+                for item in items:
+                    item.done = True
+
+
+@dataclass
+class _Pending:
+    projects: Any
+    results: list = field(default_factory=list)
+    error: BaseException | None = None
+    done: bool = False
 
 
 # -- helpers ------------------------------------------------------------------------------------------
