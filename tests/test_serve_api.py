@@ -111,6 +111,21 @@ def test_each_sample_project_gets_the_cli_answer(client, cli_records):
         assert record["provenance"]["project_count"] == 1
 
 
+def test_concurrent_requests_each_get_their_own_answer(server, cli_records):
+    # Requests that arrive together are screened in one pass of the engine: each must still get its own answer.
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(path: Path) -> dict:
+        with httpx.Client(base_url=server.url, timeout=120) as http:
+            return post_geojson(http, geojson(path), lang="en").json()
+
+    with ThreadPoolExecutor(len(PROJECTS)) as pool:
+        records = list(pool.map(one, PROJECTS * 2))
+    assert [r["project"]["id"] for r in records] == [p.stem for p in PROJECTS] * 2
+    for record in records:
+        assert without_provenance(record) == without_provenance(cli_records[record["project"]["id"]])
+
+
 def test_a_feature_collection_answers_an_array(client, cli_records):
     features = [json.loads(p.read_text("utf-8"))["features"][0] for p in PROJECTS]
     body = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4490"}},
