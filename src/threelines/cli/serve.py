@@ -111,7 +111,7 @@ def serve(
             click.echo(f"threelines: serving {app.state.service.manifest.name} on http://{host}:{port}/", err=True)
             uvicorn.run(app, **settings)
         else:
-            create_app(config)  # check the inputs once here, so a bad manifest is one line, not one per worker
+            options.load_inputs(layers, rules)  # checked once here: a bad manifest is one line, not one per worker
             os.environ[CONFIG_ENV] = config_dict(config)
             click.echo(f"threelines: serving on http://{host}:{port}/ with {workers} workers", err=True)
             uvicorn.run("threelines.serve.app:factory", factory=True, workers=workers, **settings)
