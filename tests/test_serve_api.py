@@ -298,6 +298,18 @@ def test_layers_and_their_features(client):
     assert_problem(client.get("/v1/layers/units", params={"bbox": "1,2,3"}), 422, "west,south,east,north")
 
 
+def test_layers_shift_for_a_gcj02_base_map(client):
+    from threelines.crs import wgs84_to_gcj02
+
+    plain = client.get("/v1/layers/county").json()["features"][0]["geometry"]
+    moved = client.get("/v1/layers/county", params={"crs": "gcj02"}).json()["features"][0]["geometry"]
+    first = np.array(plain["coordinates"][0][0] if plain["type"] == "Polygon" else plain["coordinates"][0][0][0])
+    shifted = np.array(moved["coordinates"][0][0] if moved["type"] == "Polygon" else moved["coordinates"][0][0][0])
+    assert shifted == pytest.approx(wgs84_to_gcj02(first[None, :])[0], abs=2e-6)
+    assert np.abs(shifted - first).max() > 1e-3  # GCJ-02 is hundreds of metres off in Jiangxi
+    assert_problem(client.get("/v1/layers/county", params={"crs": "mars"}), 422, "gcj02 or bd09")
+
+
 def test_industry_search(client):
     assert client.get("/v1/industries", params={"q": "2614"}).json()[0] == {
         "code": "C2614",
