@@ -140,7 +140,7 @@ class GuardMiddleware:
             if body is None:
                 await _limit_response(self.max_body)(scope, receive, sending)
                 return
-            await self.app(scope, _replay(body), sending)
+            await self.app(scope, _replay(body, receive), sending)
         finally:
             log.info(
                 "%s %s %d %.1fms projects=%d",
@@ -193,18 +193,18 @@ def _limit_response(max_body: int) -> JSONResponse:
     )
 
 
-def _replay(body: bytes) -> Receive:
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body already read, as one message; then the client's own messages (its disconnect)."""
     sent = False
 
-    async def receive() -> Message:
+    async def replay() -> Message:
         nonlocal sent
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.sleep(3600)  # nothing more comes; the server ends the wait on disconnect
-        return {"type": "http.disconnect"}
+        return await receive()
 
-    return receive
+    return replay
 
 
 def _errors(app: FastAPI) -> None:
