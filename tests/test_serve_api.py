@@ -475,12 +475,17 @@ def test_cors_is_off_and_logs_hold_no_footprint(client, server):
     response = client.get("/healthz", headers={"Origin": "https://example.org"})
     assert "access-control-allow-origin" not in response.headers
     post_geojson(client, geojson(SAMPLE / "projects" / "P05.geojson"))
+    # A bow-tie is repaired with a warning that quotes its crossing point: not in the service's log.
+    bowtie = [[115.93217, 28.51113], [115.94217, 28.52113], [115.94217, 28.51113], [115.93217, 28.52113], [115.93217, 28.51113]]
+    feature = {"type": "Feature", "properties": {"industry": "G5920"}, "geometry": {"type": "Polygon", "coordinates": [bowtie]}}
+    assert post_geojson(client, json.dumps(feature)).status_code == 200
     time.sleep(0.2)
     lines = server.log.read_text("utf-8").splitlines()
     assert any(
         line.startswith("threelines: INFO: POST /v1/screen 200 ") and line.endswith("projects=1") for line in lines
     )
-    assert not any("115.9" in line or "28.4" in line for line in lines)  # no coordinates in the log
+    assert not any("115.9" in line or "28.4" in line or "28.5" in line for line in lines)  # no coordinates in the log
+    assert not any("Self-intersection" in line or "repaired" in line for line in lines)
 
 
 # --- binding and the token -------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import logging
 
 import click
 
@@ -81,7 +80,7 @@ def serve(
     import uvicorn
 
     from threelines.errors import ThreelinesError
-    from threelines.serve.app import CONFIG_ENV, TOKEN_ENV, Config, config_dict, create_app
+    from threelines.serve.app import CONFIG_ENV, TOKEN_ENV, Config, config_dict, create_app, quiet_footprint_logs
 
     token = os.environ.get(TOKEN_ENV) or None
     open_host = not is_loopback(host)
@@ -103,7 +102,7 @@ def serve(
         tiles_crs=tiles_crs,
         tiles_attribution=tiles_attribution,
     )
-    logging.getLogger("threelines.serve").setLevel(logging.INFO)
+    quiet_footprint_logs()
     settings = {"host": host, "port": port, "access_log": False, "log_level": "warning", "timeout_graceful_shutdown": 5}
     try:
         if workers == 1:

@@ -55,6 +55,18 @@ class Config:
     tiles_attribution: str | None = None
 
 
+#: Loggers whose warnings quote a request's footprint (a repaired ring's coordinates, the CRS checks):
+#: the service's log never holds a footprint, so only their errors are kept.
+FOOTPRINT_LOGGERS = ("threelines.footprint", "threelines.sources", "threelines.crs", "threelines.corners")
+
+
+def quiet_footprint_logs() -> None:
+    """Keep what requests send out of the log (one line per request is logged instead)."""
+    for name in FOOTPRINT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    log.setLevel(logging.INFO)
+
+
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     """An RFC 9457 problem+json response."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
@@ -66,7 +78,7 @@ def factory() -> FastAPI:
     raw = os.environ.get(CONFIG_ENV)
     if not logging.getLogger().handlers:  # a spawned worker: the CLI's log format, one line per request
         logging.basicConfig(format="threelines: %(levelname)s: %(message)s")
-        log.setLevel(logging.INFO)
+    quiet_footprint_logs()
     return create_app(Config(**json.loads(raw)) if raw else Config())
 
 
