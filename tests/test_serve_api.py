@@ -270,6 +270,21 @@ def test_siting_zones_a_chemical_plant(client):
     assert county == pytest.approx(sum(f["properties"]["area_ha"] for f in doc["features"]) * 1e4, rel=1e-6)
 
 
+def test_siting_over_a_region(client):
+    # P06's site lies in the chemical park: zoned alone for a chemical plant, it is conditional all over.
+    feature = json.loads(geojson(SAMPLE / "projects" / "P06.geojson"))["features"][0]
+    region = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:4490"}}, "features": [feature]}
+    response = client.post("/v1/siting", json={"profile": {"industry": "C2614"}, "region": region})
+    assert response.status_code == 200, response.text
+    doc = response.json()
+    assert {f["properties"]["outcome"] for f in doc["features"]} == {"conditional"}
+    assert "chem-in-park" in doc["features"][0]["properties"]["rules"]
+    site_ha = 7.5  # P06's area
+    assert sum(f["properties"]["area_ha"] for f in doc["features"]) == pytest.approx(site_ha, rel=0.01)
+    line = {"type": "Feature", "properties": {}, "geometry": {"type": "LineString", "coordinates": [[115.9, 28.5], [115.91, 28.5]]}}
+    assert_problem(client.post("/v1/siting", json={"profile": {}, "region": line}), 422, "region: holds no polygon")
+
+
 def test_siting_refuses_an_unknown_attribute(client):
     assert_problem(
         client.post("/v1/siting", json={"profile": {"industri": "C2614"}}), 422, "unknown attribute 'industri'"
@@ -329,6 +344,9 @@ def test_openapi_docs_and_page(client):
     assert page.status_code == 200
     assert "/static/vendor/leaflet/leaflet.js" in page.text
     assert client.get("/static/vendor/leaflet/leaflet.js").status_code == 200
+    config = client.get("/v1/config").json()
+    assert config["tiles"] is None  # no outside tiles unless --tiles
+    assert len(config["extent"]) == 4
 
 
 # --- bad input: 4xx problem+json, never a 500 --------------------------------------------------------
