@@ -273,7 +273,11 @@ def test_siting_zones_a_chemical_plant(client):
 def test_siting_over_a_region(client):
     # P06's site lies in the chemical park: zoned alone for a chemical plant, it is conditional all over.
     feature = json.loads(geojson(SAMPLE / "projects" / "P06.geojson"))["features"][0]
-    region = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "EPSG:4490"}}, "features": [feature]}
+    region = {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "EPSG:4490"}},
+        "features": [feature],
+    }
     response = client.post("/v1/siting", json={"profile": {"industry": "C2614"}, "region": region})
     assert response.status_code == 200, response.text
     doc = response.json()
@@ -281,7 +285,11 @@ def test_siting_over_a_region(client):
     assert "chem-in-park" in doc["features"][0]["properties"]["rules"]
     site_ha = 7.5  # P06's area
     assert sum(f["properties"]["area_ha"] for f in doc["features"]) == pytest.approx(site_ha, rel=0.01)
-    line = {"type": "Feature", "properties": {}, "geometry": {"type": "LineString", "coordinates": [[115.9, 28.5], [115.91, 28.5]]}}
+    line = {
+        "type": "Feature",
+        "properties": {},
+        "geometry": {"type": "LineString", "coordinates": [[115.9, 28.5], [115.91, 28.5]]},
+    }
     assert_problem(client.post("/v1/siting", json={"profile": {}, "region": line}), 422, "region: holds no polygon")
 
 
@@ -447,6 +455,53 @@ def test_too_many_vertices(client):
     assert_problem(post_geojson(client, body), 413, "vertices", "MAX_VERTICES_PER_FOOTPRINT")
 
 
+def test_radius_and_width_beyond_their_limits(client):
+    point = {"type": "Point", "coordinates": [115.93, 28.51]}
+    body = json.dumps({"type": "Feature", "properties": {"id": "far", "radius": 1e9}, "geometry": point})
+    assert_problem(
+        post_geojson(client, body),
+        422,
+        "project 'far': radius 1e+09 m is more than the limit of 50,000 m (MAX_RADIUS_M)",
+    )
+
+
+def test_one_failing_request_does_not_fail_those_screened_with_it():
+    # Requests waiting together are screened in one pass; if that pass fails, each is screened alone.
+    import threading
+
+    from threelines.footprint import Projects
+    from threelines.serve.service import Coalescer
+
+    def run(projects):
+        if "poison" in [a["id"] for a in projects.attrs]:
+            raise RuntimeError("poison")
+        return [f"answer {a['id']}" for a in projects.attrs]
+
+    def projects(*ids):
+        return Projects(source="s", attrs=[{"id": i} for i in ids], geometry=np.array([shapely.Point(0, 0)] * len(ids)),
+                        area_m2=np.zeros(len(ids)))  # fmt: skip
+
+    lock = threading.Lock()
+    coalescer = Coalescer(run, lock)
+    results: dict[str, object] = {}
+
+    def ask(name, batch):
+        try:
+            results[name] = coalescer.screen(batch)
+        except RuntimeError as exc:
+            results[name] = str(exc)
+
+    with lock:  # hold the engine so that all three wait, then go together
+        threads = [threading.Thread(target=ask, args=(n, projects(*ids))) for n, ids in
+                   (("a", ["a1", "a2"]), ("b", ["poison"]), ("c", ["c1"]))]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        time.sleep(0.3)
+    for thread in threads:
+        thread.join()
+    assert results == {"a": ["answer a1", "answer a2"], "b": "poison", "c": ["answer c1"]}
+
+
 def test_too_many_projects(client):
     feature = json.loads(geojson(SAMPLE / "projects" / "P12.geojson"))["features"][0]
     body = json.dumps({"type": "FeatureCollection", "features": [feature] * (limits.MAX_PROJECTS_PER_REQUEST + 1)})
@@ -494,8 +549,18 @@ def test_cors_is_off_and_logs_hold_no_footprint(client, server):
     assert "access-control-allow-origin" not in response.headers
     post_geojson(client, geojson(SAMPLE / "projects" / "P05.geojson"))
     # A bow-tie is repaired with a warning that quotes its crossing point: not in the service's log.
-    bowtie = [[115.93217, 28.51113], [115.94217, 28.52113], [115.94217, 28.51113], [115.93217, 28.52113], [115.93217, 28.51113]]
-    feature = {"type": "Feature", "properties": {"industry": "G5920"}, "geometry": {"type": "Polygon", "coordinates": [bowtie]}}
+    bowtie = [
+        [115.93217, 28.51113],
+        [115.94217, 28.52113],
+        [115.94217, 28.51113],
+        [115.93217, 28.52113],
+        [115.93217, 28.51113],
+    ]
+    feature = {
+        "type": "Feature",
+        "properties": {"industry": "G5920"},
+        "geometry": {"type": "Polygon", "coordinates": [bowtie]},
+    }
     assert post_geojson(client, json.dumps(feature)).status_code == 200
     time.sleep(0.2)
     lines = server.log.read_text("utf-8").splitlines()
