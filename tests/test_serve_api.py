@@ -592,10 +592,10 @@ def test_a_non_loopback_host_needs_a_token(run, monkeypatch):
     assert "--no-auth" in result.stderr
 
 
-def test_token_auth_and_time_limit_on_all_interfaces(tmp_path):
+def test_token_auth_cors_and_time_limit_on_all_interfaces(tmp_path):
     # Listens on every interface; the test only connects through 127.0.0.1.
     token = "s3cret-token"
-    server = Server(tmp_path, "--host", "0.0.0.0", "--time-limit", "0.001",
+    server = Server(tmp_path, "--host", "0.0.0.0", "--time-limit", "0.001", "--cors", "https://office.example",
                     env={"THREELINES_TOKEN": token, "THREELINES_CACHE": str(tmp_path / "cache")})  # fmt: skip
     try:
         with httpx.Client(base_url=server.url, timeout=60) as http:
@@ -604,6 +604,15 @@ def test_token_auth_and_time_limit_on_all_interfaces(tmp_path):
             assert_problem(http.get("/v1/layers", headers={"Authorization": "Bearer wrong"}), 401)
             good = {"Authorization": f"Bearer {token}"}
             assert http.get("/v1/layers", headers=good).status_code == 200
+            allowed = http.get("/healthz", headers={"Origin": "https://office.example"})
+            assert allowed.headers["access-control-allow-origin"] == "https://office.example"
+            preflight = http.options("/v1/screen", headers={"Origin": "https://office.example",
+                                     "Access-Control-Request-Method": "POST",
+                                     "Access-Control-Request-Headers": "authorization, content-type"})  # fmt: skip
+            assert preflight.status_code == 200
+            assert preflight.headers["access-control-allow-origin"] == "https://office.example"
+            other = http.get("/healthz", headers={"Origin": "https://elsewhere.example"})
+            assert "access-control-allow-origin" not in other.headers
             body = geojson(SAMPLE / "projects" / "P05.geojson")
             slow = http.post("/v1/screen", content=body, headers={**good, "Content-Type": "application/geo+json"})
             assert_problem(slow, 503, "limit of 0.001 s", "REQUEST_TIME_LIMIT_S")

@@ -166,7 +166,8 @@ class GuardMiddleware:
     def _refuse(self, scope: Scope):
         """A 401 for an API call without the token, a 413 for a declared body over the limit; else None."""
         headers = dict(scope.get("headers") or [])
-        if self.token and scope["path"].startswith("/v1/"):
+        # A CORS preflight (OPTIONS) carries no token by design: CORS answers it, and it runs nothing.
+        if self.token and scope["path"].startswith("/v1/") and scope["method"] != "OPTIONS":
             given = headers.get(b"authorization", b"").decode("latin-1")
             if not secrets.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
                 response = problem(
