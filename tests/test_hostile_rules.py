@@ -203,7 +203,7 @@ def test_twelve_nested_comprehensions_are_refused_fast(run, tmp_path):
     path = rules_with(tmp_path, condition=condition)
     start = time.perf_counter()
     line = check_problem(run, path)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 10.0  # a hang, not a speed target: unchecked, it never finished
     column = [i for i in range(len(condition)) if condition.startswith(".all(", i)][MAX_COMPREHENSION_DEPTH] + 2
     assert line == (
         f"{path}:11: rule 'r1': condition: comprehensions (all, exists, map, filter) are nested more than "
@@ -261,7 +261,7 @@ def test_deeply_nested_yaml_is_refused_fast(run, tmp_path, style, depth):
     path.write_text(text, encoding="utf-8")
     start = time.perf_counter()
     result = run("rules", "check", path)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 10.0  # a hang, not a speed target: unchecked, 50,000 deep took 120 s
     assert result.exit_code == 2
     line = one_line(result)
     assert line.startswith(f"Error: {path}:")

@@ -271,11 +271,25 @@ def _layer_pairs(projects: Projects, contexts: list[dict], rules: RuleSet, name:
 
 def _outside_extent(projects: Projects, manifest: Manifest) -> set[int]:
     """Projects whose footprint misses the box around all the manifest's layers."""
+    box = _extent_box(manifest)
+    return set(np.flatnonzero(~shapely.intersects(projects.geometry, box)).tolist()) if len(projects) else set()
+
+
+#: The box of each manifest's extent in its working CRS, by the CRS object's id (hashing a CRS writes its WKT).
+_EXTENT_BOXES: dict[int, tuple] = {}
+
+
+def _extent_box(manifest: Manifest):
+    """The layers' lon/lat extent as a box in the working CRS (kept: a transformer takes ~10 ms to build)."""
     from pyproj import Transformer
 
-    to_working = Transformer.from_crs("EPSG:4490", manifest.working_crs, always_xy=True)
-    box = shapely.box(*to_working.transform_bounds(*manifest.extent, densify_pts=21))
-    return set(np.flatnonzero(~shapely.intersects(projects.geometry, box)).tolist()) if len(projects) else set()
+    crs, extent = manifest.working_crs, tuple(manifest.extent)
+    kept = _EXTENT_BOXES.get(id(crs))
+    if kept is None or kept[0] is not crs or kept[1] != extent:
+        to_working = Transformer.from_crs("EPSG:4490", crs, always_xy=True)
+        kept = (crs, extent, shapely.box(*to_working.transform_bounds(*extent, densify_pts=21)))
+        _EXTENT_BOXES[id(crs)] = kept
+    return kept[2]
 
 
 def _grow(box: np.ndarray, by: float) -> tuple[float, float, float, float]:

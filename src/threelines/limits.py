@@ -98,3 +98,23 @@ MAX_PACKAGE_FEATURES = 1_000_000
 MAX_LIST_ROWS = 200_000
 #: Rows of a jurisdiction's own industry keyword table.
 MAX_KEYWORDS = 10_000
+
+
+# -- The service (threelines serve) ---------------------------------------------------------------
+
+#: Body of one request (an upload or a GeoJSON document), bytes; --max-upload overrides it.
+MAX_UPLOAD_BYTES = 50 * 1024**2
+#: Total uncompressed size of an uploaded archive's members (zip, kmz), bytes.
+MAX_UPLOAD_ARCHIVE_BYTES = 500 * 1024**2
+#: Members of an uploaded archive.
+MAX_UPLOAD_ARCHIVE_MEMBERS = 1_000
+#: Vertices of one project's footprint.
+MAX_VERTICES_PER_FOOTPRINT = 100_000
+#: Projects screened in one request.
+MAX_PROJECTS_PER_REQUEST = 1_000
+#: Time one request may take before it is answered 503, s.
+REQUEST_TIME_LIMIT_S = 60.0
+#: Features of one layer returned for display by GET /v1/layers/{name}.
+MAX_LAYER_FEATURES_SHOWN = 50_000
+#: Characters of an industry search query.
+MAX_QUERY_CHARS = 100

@@ -255,7 +255,7 @@ def _zonal_regions(rule, manifest: Manifest, region, attrs: dict[str, Any]):
     """The cells of a zonal rule's raster where its condition holds for one cell, as polygons in the working CRS."""
     import rasterio
     from rasterio.features import shapes
-    from rasterio.windows import from_bounds
+    from rasterio.windows import Window, from_bounds
 
     from threelines.rules.decide import project_context
     from threelines.rules.evaluate import evaluate_zonal
@@ -264,7 +264,10 @@ def _zonal_regions(rule, manifest: Manifest, region, attrs: dict[str, Any]):
     spec = manifest.layers[rule.layer]
     native = gpd.GeoSeries([region], crs=manifest.working_crs).to_crs(spec.crs).total_bounds
     with rasterio.open(spec.path) as src:
-        window = from_bounds(*native, transform=src.transform).round_offsets().round_lengths()
+        exact = from_bounds(*native, transform=src.transform)
+        window = exact.round_offsets().round_lengths()
+        if window.width < 1 or window.height < 1:  # a region within one cell (rounded to nothing): that cell
+            window = Window(int(np.floor(exact.col_off)), int(np.floor(exact.row_off)), 1, 1)
         values = src.read(spec.band, window=window, masked=True, boundless=False)
         transform = _window_transform(src.transform, window)
     data = np.ma.filled(values.astype(float), np.nan)

@@ -14,6 +14,7 @@ from threelines.cli.init import init
 from threelines.cli.layers import layers
 from threelines.cli.rules import rules
 from threelines.cli.screen import screen
+from threelines.cli.serve import serve
 from threelines.cli.siting import siting
 from threelines.cli.verify import verify
 
@@ -44,6 +45,7 @@ cli.add_command(layers)
 cli.add_command(verify)
 cli.add_command(siting)
 cli.add_command(init)
+cli.add_command(serve)
 options.add_verbosity(cli)
 
 
