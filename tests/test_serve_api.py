@@ -618,3 +618,12 @@ def test_token_auth_cors_and_time_limit_on_all_interfaces(tmp_path):
             assert_problem(slow, 503, "limit of 0.001 s", "REQUEST_TIME_LIMIT_S")
     finally:
         server.stop()
+
+
+def test_a_missing_serve_extra_is_one_line(run, monkeypatch):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if `pip install threelines` had left it out
+    result = run("serve", "--port", "0")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "Error: threelines serve needs the service's packages (uvicorn is missing): pip install 'threelines[serve]'"
+    ]

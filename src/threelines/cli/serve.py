@@ -77,7 +77,13 @@ def serve(
     """
     import os
 
-    import uvicorn
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+    except ImportError as exc:
+        raise options.InputError(
+            f"threelines serve needs the service's packages ({exc.name} is missing): pip install 'threelines[serve]'"
+        ) from None
 
     from threelines.errors import ThreelinesError
     from threelines.serve.app import CONFIG_ENV, TOKEN_ENV, Config, config_dict, create_app, quiet_footprint_logs
