@@ -109,8 +109,9 @@ def read_corners(
 
 def _parcels_with_rings(groups, x, y, bad_x, bad_y, rings, rows, label, table, xs, ys):
     """Polygons (with holes) of a table with a ring column, parcel by parcel; their problems; first rows."""
+    names, order, counts = groups
     polygons, problems, firsts = [], [], []
-    for name, positions in zip(*groups, strict=True):
+    for name, positions in zip(names, np.split(order, np.cumsum(counts)[:-1]), strict=True):
         bad = (bad_x | bad_y)[positions]
         if bad.any():
             problems.append(_row_problem(label, table, rows, positions[bad], xs, ys, bad_x))
@@ -130,9 +131,7 @@ def _simple_parcels(groups, x, y, bad_x, bad_y, rings, rows, label, table, xs, y
     As :func:`_parcels_with_rings` gives them, without a shapely call per
     parcel (the cost of a table of thousands of parcels).
     """
-    names, positions = groups
-    counts = np.array([len(p) for p in positions])
-    order = np.concatenate(positions)
+    names, order, counts = groups
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     parcel_of = np.repeat(np.arange(len(names)), counts)
     bad_rows = (bad_x | bad_y)[order]
@@ -144,10 +143,11 @@ def _simple_parcels(groups, x, y, bad_x, bad_y, rings, rows, label, table, xs, y
     few = ~bad & (points < 3)
     problems = {}
     for k in np.flatnonzero(bad):
-        problems[k] = _row_problem(label, table, rows, positions[k][bad_rows[starts[k] : last[k] + 1]], xs, ys, bad_x)
+        mine = order[starts[k] : last[k] + 1]
+        problems[k] = _row_problem(label, table, rows, mine[bad_rows[starts[k] : last[k] + 1]], xs, ys, bad_x)
     for k in np.flatnonzero(few):
         problems[k] = (
-            f"{label}:{rows[positions[k][0]]}: parcel {names[k]!r} ring '1' has {points[k]} "
+            f"{label}:{rows[order[starts[k]]]}: parcel {names[k]!r} ring '1' has {points[k]} "
             "point(s); a polygon needs at least 3"
         )
     good = ~bad & ~few
@@ -170,10 +170,10 @@ def _row_problem(label, table, rows, bad, xs, ys, bad_x) -> str:
 
 
 def _groups(parcel: pd.Series):
-    """Parcel names in order of first appearance, and the positions of each one's rows, in table order."""
+    """Parcel names in order of first appearance; row positions by parcel (rows in table order); rows per parcel."""
     codes, names = pd.factorize(parcel.to_numpy(), sort=False)
     order = np.argsort(codes, kind="stable")
-    return names, np.split(order, np.cumsum(np.bincount(codes, minlength=len(names)))[:-1])
+    return names, order, np.bincount(codes, minlength=len(names))
 
 
 def _polygon(x, y, positions, ring, rows, name, label) -> shapely.Polygon:

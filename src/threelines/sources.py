@@ -464,7 +464,7 @@ def _read_geojson_fast(text: str) -> gpd.GeoDataFrame | None:
     -------
     geopandas.GeoDataFrame or None
         The features, or None for anything unusual (broken JSON, geometry
-        collections, empty, unclosed or mixed-dimension geometries, a CRS on
+        collections, empty, unclosed or 3D geometries, a CRS on
         a geometry, ...), which GDAL's reader then reads and judges as usual.
     """
     enabled = gc.isenabled()
@@ -526,16 +526,13 @@ def _geojson_geometries(geometries: list) -> np.ndarray:
         if geometry.get("type") not in _GEOJSON_DEPTH:
             raise _NotPlain
         by_kind.setdefault(geometry["type"], []).append(i)
-    dimension = None
     for kind, positions in by_kind.items():
-        coordinates = [geometries[i]["coordinates"] for i in positions]
-        built, dimension = _ragged(kind, coordinates, dimension)
-        out[positions] = built
+        out[positions] = _ragged(kind, [geometries[i]["coordinates"] for i in positions])
     return out
 
 
-def _ragged(kind: str, coordinates: list, dimension: int | None) -> tuple[np.ndarray, int]:
-    """Geometries of one type from their coordinate lists, and the number of values per vertex."""
+def _ragged(kind: str, coordinates: list) -> np.ndarray:
+    """Geometries of one type from their coordinate lists (2D vertices)."""
     depth = _GEOJSON_DEPTH[kind]
     level = [[c] for c in coordinates] if depth == 0 else coordinates
     offsets = []
@@ -545,12 +542,9 @@ def _ragged(kind: str, coordinates: list, dimension: int | None) -> tuple[np.nda
             raise _NotPlain  # empty geometries and parts: GDAL's reading of them
         offsets.append(np.concatenate([[0], np.cumsum(counts)]))
         level = list(chain.from_iterable(level))
-    sizes = set(map(len, level))
-    if len(sizes) != 1 or not sizes <= {2, 3} or dimension not in (None, *sizes):
-        raise _NotPlain  # mixed 2D and 3D vertices: GDAL's reading of them
-    dimension = sizes.pop()
-    values = np.fromiter(chain.from_iterable(level), dtype=float, count=len(level) * dimension)
-    vertices = values.reshape(-1, dimension)
+    if set(map(len, level)) != {2}:
+        raise _NotPlain  # 3D (GDAL then gives the file a 3D CRS) or mixed vertices: GDAL's reading of them
+    vertices = np.fromiter(chain.from_iterable(level), dtype=float, count=len(level) * 2).reshape(-1, 2)
     least = _LEAST_VERTICES.get(kind)
     if least:
         starts, ends = offsets[-1][:-1], offsets[-1][1:]
@@ -560,8 +554,8 @@ def _ragged(kind: str, coordinates: list, dimension: int | None) -> tuple[np.nda
             raise _NotPlain  # an unclosed ring: GDAL's reader, then the repair that says so
     kind_id = getattr(shapely.GeometryType, kind.upper())
     if depth == 0:
-        return shapely.points(vertices), dimension
-    return shapely.from_ragged_array(kind_id, vertices, tuple(offsets[::-1])), dimension
+        return shapely.points(vertices)
+    return shapely.from_ragged_array(kind_id, vertices, tuple(offsets[::-1]))
 
 
 def _read_repairing(text: str, layer: str | None, encoding: str | None, label: str, **piece) -> gpd.GeoDataFrame:
