@@ -219,7 +219,7 @@ def _read(path: Path, label: str, encoding: str | None) -> pd.DataFrame:
             sep = max(("\t", ";", ","), key=lambda c: max(line.count(c) for line in lines[:10]))
             width = max(line.count(sep) for line in lines) + 1  # title rows may have fewer cells
             raw = pd.read_csv(
-                StringIO(text), sep=sep, dtype=str, keep_default_na=False, header=None,
+                StringIO(text), sep=sep, dtype=object, keep_default_na=False, header=None,
                 index_col=False, skip_blank_lines=False, names=range(width),
             )  # fmt: skip
     except FootprintError:
@@ -239,9 +239,10 @@ def _read(path: Path, label: str, encoding: str | None) -> pd.DataFrame:
 
 def _stripped(column: pd.Series) -> pd.Series:
     """The column with its text cells stripped of surrounding spaces (other cells as they are)."""
-    if column.dtype != object:
-        return column.str.strip() if pd.api.types.is_string_dtype(column) else column
-    stripped = column.str.strip() if column.map(type).eq(str).any() else column  # XLSX: numbers among text
+    try:
+        stripped = column.str.strip()  # NaN for the cells that are not text (numbers of an XLSX)
+    except AttributeError:  # no text at all
+        return column
     return stripped.where(stripped.notna(), column)
 
 
