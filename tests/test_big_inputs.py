@@ -114,6 +114,9 @@ UNUSUAL = {
     ),
     "a crs on a geometry": collection(feature({**POLYGON, "crs": CGCS2000})),
     "text for a coordinate": collection(feature({"type": "Point", "coordinates": ["east", 28]})),
+    "a number as text for a coordinate": collection(feature({"type": "Point", "coordinates": ["116.5", 28]})),
+    "true for a coordinate": collection(feature({"type": "Point", "coordinates": [True, 28]})),
+    "null for a coordinate": collection(feature({"type": "LineString", "coordinates": [[116, 28], [None, 28]]})),
     "no features": collection(),
     "a list": [POLYGON],
 }

@@ -441,6 +441,10 @@ def _fast_geojson(text: str, layer: str | None, limit: int | None) -> bool:
     )  # fmt: skip
 
 
+#: The bytes of a JSON list of lists of numbers.
+_NUMBER_BYTES = b"0123456789.-+eE[],"
+
+
 class _NotPlain(Exception):
     """The GeoJSON is not in the plain form the fast path reads: GDAL reads it."""
 
@@ -544,6 +548,8 @@ def _ragged(kind: str, coordinates: list) -> np.ndarray:
         level = list(chain.from_iterable(level))
     if set(map(len, level)) != {2}:
         raise _NotPlain  # 3D (GDAL then gives the file a 3D CRS) or mixed vertices: GDAL's reading of them
+    if orjson.dumps(level).translate(None, _NUMBER_BYTES):
+        raise _NotPlain  # text, true/false or null for a coordinate, which numpy would take but GDAL does not
     vertices = np.fromiter(chain.from_iterable(level), dtype=float, count=len(level) * 2).reshape(-1, 2)
     least = _LEAST_VERTICES.get(kind)
     if least:
