@@ -272,7 +272,12 @@ def _columns(table: pd.DataFrame) -> dict[str, str]:
 def _numbers(column: pd.Series, name: str, *, degrees: bool, rows) -> tuple[np.ndarray, np.ndarray]:
     """Parse coordinates (numbers, or DMS for lon/lat); return values and a mask of bad ones."""
     # Plain numbers at once; only the other cells (full-width digits, separators, DMS) one by one.
-    out = np.array(pd.to_numeric(column, errors="coerce"), dtype=float)
+    try:  # the usual CSV: every cell the text of a plain number (not an XLSX's booleans, refused below)
+        if pd.api.types.infer_dtype(column, skipna=False) != "string":
+            raise TypeError
+        out = column.to_numpy().astype(float)
+    except (ValueError, TypeError):
+        out = np.array(pd.to_numeric(column, errors="coerce"), dtype=float)
     cells = column.tolist()
     for i in np.flatnonzero(np.isnan(out)):
         value = cells[i]
