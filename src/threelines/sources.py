@@ -26,6 +26,7 @@ import geopandas as gpd
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
 import pyogrio
 import shapely
 
@@ -441,7 +442,7 @@ def _fast_geojson(text: str, layer: str | None, limit: int | None) -> bool:
     )  # fmt: skip
 
 
-#: The bytes of a JSON list of lists of numbers.
+#: The bytes of a JSON list of numbers.
 _NUMBER_BYTES = b"0123456789.-+eE[],"
 
 
@@ -535,6 +536,21 @@ def _geojson_geometries(geometries: list) -> np.ndarray:
     return out
 
 
+def _numbers(values: list) -> np.ndarray:
+    """JSON numbers as floats; text, null or true/false (which GDAL does not take for a coordinate) raise _NotPlain."""
+    try:
+        array = pa.array(values, type=pa.float64())  # in C, and it refuses text
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        raise _NotPlain from None
+    if array.null_count:
+        raise _NotPlain
+    out = array.to_numpy()
+    # pyarrow takes true and false as 1 and 0: look at the JSON only when such a value is there at all.
+    if ((out == 0) | (out == 1)).any() and orjson.dumps(values).translate(None, _NUMBER_BYTES):
+        raise _NotPlain
+    return out
+
+
 def _ragged(kind: str, coordinates: list) -> np.ndarray:
     """Geometries of one type from their coordinate lists (2D vertices)."""
     depth = _GEOJSON_DEPTH[kind]
@@ -548,9 +564,7 @@ def _ragged(kind: str, coordinates: list) -> np.ndarray:
         level = list(chain.from_iterable(level))
     if set(map(len, level)) != {2}:
         raise _NotPlain  # 3D (GDAL then gives the file a 3D CRS) or mixed vertices: GDAL's reading of them
-    if orjson.dumps(level).translate(None, _NUMBER_BYTES):
-        raise _NotPlain  # text, true/false or null for a coordinate, which numpy would take but GDAL does not
-    vertices = np.fromiter(chain.from_iterable(level), dtype=float, count=len(level) * 2).reshape(-1, 2)
+    vertices = _numbers(list(chain.from_iterable(level))).reshape(-1, 2)
     least = _LEAST_VERTICES.get(kind)
     if least:
         starts, ends = offsets[-1][:-1], offsets[-1][1:]
