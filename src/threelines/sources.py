@@ -442,7 +442,7 @@ def _fast_geojson(text: str, layer: str | None, limit: int | None) -> bool:
     )  # fmt: skip
 
 
-#: The bytes of a JSON list of numbers.
+#: The bytes of a JSON list of lists of numbers.
 _NUMBER_BYTES = b"0123456789.-+eE[],"
 
 
@@ -536,19 +536,25 @@ def _geojson_geometries(geometries: list) -> np.ndarray:
     return out
 
 
-def _numbers(values: list) -> np.ndarray:
-    """JSON numbers as floats; text, null or true/false (which GDAL does not take for a coordinate) raise _NotPlain."""
+def _vertices(vertices: list) -> np.ndarray:
+    """JSON ``[x, y]`` pairs as an (n, 2) array, converted in C by pyarrow.
+
+    Anything else raises _NotPlain: 3D or mixed vertices (GDAL gives a 3D
+    file a 3D CRS), and text, null or true/false for a coordinate (which
+    GDAL reads as no geometry).
+    """
     try:
-        array = pa.array(values, type=pa.float64())  # in C, and it refuses text
+        pairs = pa.array(vertices, type=pa.list_(pa.float64(), 2))  # refuses other lengths and text
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         raise _NotPlain from None
-    if array.null_count:
+    values = pairs.flatten()
+    if pairs.null_count or values.null_count:
         raise _NotPlain
-    out = array.to_numpy()
+    out = values.to_numpy()
     # pyarrow takes true and false as 1 and 0: look at the JSON only when such a value is there at all.
-    if ((out == 0) | (out == 1)).any() and orjson.dumps(values).translate(None, _NUMBER_BYTES):
+    if ((out == 0) | (out == 1)).any() and orjson.dumps(vertices).translate(None, _NUMBER_BYTES):
         raise _NotPlain
-    return out
+    return out.reshape(-1, 2)
 
 
 def _ragged(kind: str, coordinates: list) -> np.ndarray:
@@ -562,9 +568,7 @@ def _ragged(kind: str, coordinates: list) -> np.ndarray:
             raise _NotPlain  # empty geometries and parts: GDAL's reading of them
         offsets.append(np.concatenate([[0], np.cumsum(counts)]))
         level = list(chain.from_iterable(level))
-    if set(map(len, level)) != {2}:
-        raise _NotPlain  # 3D (GDAL then gives the file a 3D CRS) or mixed vertices: GDAL's reading of them
-    vertices = _numbers(list(chain.from_iterable(level))).reshape(-1, 2)
+    vertices = _vertices(level)
     least = _LEAST_VERTICES.get(kind)
     if least:
         starts, ends = offsets[-1][:-1], offsets[-1][1:]
