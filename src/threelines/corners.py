@@ -96,21 +96,8 @@ def read_corners(
     ring = table[columns["ring"]].replace("", np.nan).ffill().fillna("1").astype(str) if "ring" in columns else None
     attributes = [c for c in table.columns if c not in (xs, ys, columns.get("ring"), columns.get("point"))]
     rings = None if ring is None else ring.to_numpy()
-    polygons, problems, firsts = [], [], []
-    # Rows grouped by parcel once (in order of first appearance), not a scan of the table per parcel.
-    for name, positions in _groups(parcel):
-        bad = (bad_x | bad_y)[positions]
-        if bad.any():
-            mask = np.zeros(len(table), dtype=bool)
-            mask[positions[bad]] = True
-            problems.append(_row_problem(label, table, rows, mask, xs, ys, bad_x))
-            continue
-        try:
-            polygons.append(_polygon(x, y, positions, rings, rows, name, label))
-        except FootprintError as exc:
-            problems.append(str(exc))
-            continue
-        firsts.append(positions[0])
+    build = _simple_parcels if rings is None else _parcels_with_rings
+    polygons, problems, firsts = build(_groups(parcel), x, y, bad_x, bad_y, rings, rows, label, table, xs, ys)
     records = table.iloc[firsts][attributes].to_dict("records")
     frame = (
         gpd.GeoDataFrame(records, geometry=polygons, crs=crs) if polygons else gpd.GeoDataFrame(geometry=[], crs=crs)
@@ -120,18 +107,73 @@ def read_corners(
     return frame, problems
 
 
+def _parcels_with_rings(groups, x, y, bad_x, bad_y, rings, rows, label, table, xs, ys):
+    """Polygons (with holes) of a table with a ring column, parcel by parcel; their problems; first rows."""
+    names, order, counts = groups
+    polygons, problems, firsts = [], [], []
+    for name, positions in zip(names, np.split(order, np.cumsum(counts)[:-1]), strict=True):
+        bad = (bad_x | bad_y)[positions]
+        if bad.any():
+            problems.append(_row_problem(label, table, rows, positions[bad], xs, ys, bad_x))
+            continue
+        try:
+            polygons.append(_polygon(x, y, positions, rings, rows, name, label))
+        except FootprintError as exc:
+            problems.append(str(exc))
+            continue
+        firsts.append(positions[0])
+    return polygons, problems, firsts
+
+
+def _simple_parcels(groups, x, y, bad_x, bad_y, rings, rows, label, table, xs, ys):
+    """Polygons of a table without a ring column, all parcels at once; their problems; first rows.
+
+    As :func:`_parcels_with_rings` gives them, without a shapely call per
+    parcel (the cost of a table of thousands of parcels).
+    """
+    names, order, counts = groups
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    parcel_of = np.repeat(np.arange(len(names)), counts)
+    bad_rows = (bad_x | bad_y)[order]
+    bad = np.bincount(parcel_of, weights=bad_rows, minlength=len(names)) > 0
+    coords = np.column_stack([x[order], y[order]])
+    last = starts + counts - 1
+    closed = (counts > 1) & (coords[starts] == coords[last]).all(axis=1)  # closed tables repeat the first point
+    points = counts - closed
+    few = ~bad & (points < 3)
+    problems = {}
+    for k in np.flatnonzero(bad):
+        mine = order[starts[k] : last[k] + 1]
+        problems[k] = _row_problem(label, table, rows, mine[bad_rows[starts[k] : last[k] + 1]], xs, ys, bad_x)
+    for k in np.flatnonzero(few):
+        problems[k] = (
+            f"{label}:{rows[order[starts[k]]]}: parcel {names[k]!r} ring '1' has {points[k]} "
+            "point(s); a polygon needs at least 3"
+        )
+    good = ~bad & ~few
+    keep = good[parcel_of].copy()
+    keep[last[closed]] = False
+    polygons = []
+    if good.any():
+        ring_of = np.repeat(np.arange(good.sum()), points[good])  # consecutive, as linearrings wants
+        polygons = list(shapely.polygons(shapely.linearrings(coords[keep], indices=ring_of)))
+    firsts = order[starts[good]].tolist()
+    return polygons, [problems[k] for k in sorted(problems)], firsts
+
+
 def _row_problem(label, table, rows, bad, xs, ys, bad_x) -> str:
-    first = int(np.flatnonzero(bad)[0])
+    """The message for a parcel's first row (of the positions ``bad``, in table order) without a number."""
+    first = int(bad.min())
     column = xs if bad_x[first] else ys
     value = table[column].iloc[first]
     return f"{label}:{rows[first]}: {column} {value!r} is not a number (nor degrees-minutes-seconds)"
 
 
 def _groups(parcel: pd.Series):
-    """``(parcel name, positions of its rows)`` in order of first appearance, rows in table order."""
+    """Parcel names in order of first appearance; row positions by parcel (rows in table order); rows per parcel."""
     codes, names = pd.factorize(parcel.to_numpy(), sort=False)
     order = np.argsort(codes, kind="stable")
-    return zip(names, np.split(order, np.cumsum(np.bincount(codes, minlength=len(names)))[:-1]), strict=True)
+    return names, order, np.bincount(codes, minlength=len(names))
 
 
 def _polygon(x, y, positions, ring, rows, name, label) -> shapely.Polygon:
@@ -177,7 +219,7 @@ def _read(path: Path, label: str, encoding: str | None) -> pd.DataFrame:
             sep = max(("\t", ";", ","), key=lambda c: max(line.count(c) for line in lines[:10]))
             width = max(line.count(sep) for line in lines) + 1  # title rows may have fewer cells
             raw = pd.read_csv(
-                StringIO(text), sep=sep, dtype=str, keep_default_na=False, header=None,
+                StringIO(text), sep=sep, dtype=object, keep_default_na=False, header=None,
                 index_col=False, skip_blank_lines=False, names=range(width),
             )  # fmt: skip
     except FootprintError:
@@ -188,9 +230,20 @@ def _read(path: Path, label: str, encoding: str | None) -> pd.DataFrame:
     header = _header_row(raw)
     table = raw.iloc[header + 1 :].copy()
     table.columns = [str(c).strip() if str(c).strip() else f"column{i + 1}" for i, c in enumerate(raw.iloc[header])]
-    table = table.reset_index(drop=True).map(lambda v: v.strip() if isinstance(v, str) else v)
+    names = table.columns
+    table = pd.DataFrame({i: _stripped(table.iloc[:, i]) for i in range(table.shape[1])}).reset_index(drop=True)
+    table.columns = names
     table.attrs["first_row"] = header + 2  # file row of the first data row
     return table
+
+
+def _stripped(column: pd.Series) -> pd.Series:
+    """The column with its text cells stripped of surrounding spaces (other cells as they are)."""
+    try:
+        stripped = column.str.strip()  # NaN for the cells that are not text (numbers of an XLSX)
+    except AttributeError:  # no text at all
+        return column
+    return stripped.where(stripped.notna(), column)
 
 
 def _header_row(raw: pd.DataFrame) -> int:
@@ -219,7 +272,12 @@ def _columns(table: pd.DataFrame) -> dict[str, str]:
 def _numbers(column: pd.Series, name: str, *, degrees: bool, rows) -> tuple[np.ndarray, np.ndarray]:
     """Parse coordinates (numbers, or DMS for lon/lat); return values and a mask of bad ones."""
     # Plain numbers at once; only the other cells (full-width digits, separators, DMS) one by one.
-    out = np.array(pd.to_numeric(column, errors="coerce"), dtype=float)
+    try:  # the usual CSV: every cell the text of a plain number (not an XLSX's booleans, refused below)
+        if pd.api.types.infer_dtype(column, skipna=False) != "string":
+            raise TypeError
+        out = column.to_numpy().astype(float)
+    except (ValueError, TypeError):
+        out = np.array(pd.to_numeric(column, errors="coerce"), dtype=float)
     cells = column.tolist()
     for i in np.flatnonzero(np.isnan(out)):
         value = cells[i]

@@ -12,16 +12,21 @@ zips too.
 
 from __future__ import annotations
 
+import gc
 import logging
 import struct
 import sys
 import tempfile
 import warnings
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
+import orjson
 import pandas as pd
+import pyarrow as pa
 import pyogrio
 import shapely
 
@@ -377,6 +382,10 @@ def _read_vector(
     text: str, layer: str | None, label: str, encoding: str | None, *, skip: int = 0, limit: int | None = None
 ) -> gpd.GeoDataFrame:
     """Read a vector file (every layer of a KML), or ``limit`` features from position ``skip``."""
+    if _fast_geojson(text, layer, limit):
+        frame = _read_geojson_fast(text)
+        if frame is not None:
+            return frame
     names = _layer_names(text, layer, label)
     many = Path(text).suffix.lower() in (".kml", ".kmz")  # placemarks sit in folders, each a layer
     encoding = encoding or guess_encoding(text)
@@ -411,6 +420,166 @@ def _read_vector(
             "经度/纬度 columns saved as .csv or .xlsx"
         )
     return frame
+
+
+#: GeoJSON files from this size on are read by :func:`_read_geojson_fast` (GDAL's JSON parser takes
+#: 5 s and 700 MiB for a 45 MB polygon); smaller ones are quick either way and keep GDAL's reader.
+FAST_GEOJSON_BYTES = 4 * 1024**2
+
+#: GeoJSON geometry types the fast path builds -> nesting of lists above the vertices.
+_GEOJSON_DEPTH = {"Point": 0, "LineString": 1, "MultiPoint": 1, "Polygon": 2, "MultiLineString": 2, "MultiPolygon": 3}
+
+#: Least vertices of a sound line or ring; fewer (or an unclosed ring) is left to GDAL's reader and its repair.
+_LEAST_VERTICES = {"LineString": 2, "MultiLineString": 2, "Polygon": 4, "MultiPolygon": 4}
+
+
+def _fast_geojson(text: str, layer: str | None, limit: int | None) -> bool:
+    """Whether to try :func:`_read_geojson_fast`: a whole GeoJSON file, big enough for GDAL's parser to cost."""
+    path = Path(text)
+    return (
+        limit is None and layer is None and path.suffix.lower() in (".geojson", ".json")
+        and path.stat().st_size >= FAST_GEOJSON_BYTES
+    )  # fmt: skip
+
+
+#: The bytes of a JSON list of lists of numbers.
+_NUMBER_BYTES = b"0123456789.-+eE[],"
+
+
+class _NotPlain(Exception):
+    """The GeoJSON is not in the plain form the fast path reads: GDAL reads it."""
+
+
+def _read_geojson_fast(text: str) -> gpd.GeoDataFrame | None:
+    """Read a plain GeoJSON file as GDAL would, a parse and a few vectorised calls instead of GDAL's JSON parser.
+
+    The document is parsed with orjson; the coordinates of each geometry type
+    become one numpy array and :func:`shapely.from_ragged_array` builds the
+    geometries. GDAL still reads the rest (the document with every geometry
+    null, which is small), so that attribute types, ids, JSON text of lists
+    and objects, and the legacy ``crs`` member come out exactly as from the
+    file itself.
+
+    Parameters
+    ----------
+    text : str
+        A GeoJSON file: a FeatureCollection, a Feature or a bare geometry.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame or None
+        The features, or None for anything unusual (broken JSON, geometry
+        collections, empty, unclosed or 3D geometries, a CRS on
+        a geometry, ...), which GDAL's reader then reads and judges as usual.
+    """
+    enabled = gc.isenabled()
+    gc.disable()  # millions of small lists: the collector's passes over them cost more than the parse
+    try:
+        doc = orjson.loads(Path(text).read_bytes())
+        features, skeleton = _geojson_features(doc)
+        geometries = _geojson_geometries([f.get("geometry") for f in features])
+        for feature in features:
+            feature["geometry"] = None
+        del doc
+    except (_NotPlain, orjson.JSONDecodeError, TypeError, ValueError, AttributeError, KeyError):
+        return None
+    finally:
+        if enabled:
+            gc.enable()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Could not parse column", UserWarning)  # as in _read_vector
+            frame = pyogrio.read_dataframe(orjson.dumps(skeleton), **_open_options(text))
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, UnicodeDecodeError):
+        return None  # GDAL's reading of the file itself says what is wrong
+    if len(frame) != len(geometries):
+        return None
+    return frame.set_geometry(gpd.GeoSeries(geometries, index=frame.index, crs=frame.crs))
+
+
+def _geojson_features(doc) -> tuple[list[dict], dict]:
+    """The features of a GeoJSON document and the document GDAL reads for their attributes."""
+    if not isinstance(doc, dict):
+        raise _NotPlain
+    kind = doc.get("type")
+    if kind == "FeatureCollection":
+        features = doc.get("features")
+        if not isinstance(features, list) or not features:
+            raise _NotPlain
+        if any(not isinstance(f, dict) or f.get("type") != "Feature" for f in features):
+            raise _NotPlain
+        return features, doc
+    if kind == "Feature":
+        return [doc], doc
+    if kind in _GEOJSON_DEPTH:  # a bare geometry: one feature without attributes
+        feature = {"type": "Feature", "properties": {}, "geometry": doc}
+        if "crs" in doc:
+            feature["crs"] = doc.pop("crs")
+        return [feature], feature
+    raise _NotPlain
+
+
+def _geojson_geometries(geometries: list) -> np.ndarray:
+    """Shapely geometries of GeoJSON geometry objects (None stays None), one vectorised build per type."""
+    out = np.full(len(geometries), None, dtype=object)
+    by_kind: dict[str, list[int]] = {}
+    for i, geometry in enumerate(geometries):
+        if geometry is None:
+            continue
+        if not isinstance(geometry, dict) or not geometry.keys() <= {"type", "coordinates", "bbox"}:
+            raise _NotPlain  # a member GDAL may act on (a per-geometry crs, geometries of a collection)
+        if geometry.get("type") not in _GEOJSON_DEPTH:
+            raise _NotPlain
+        by_kind.setdefault(geometry["type"], []).append(i)
+    for kind, positions in by_kind.items():
+        out[positions] = _ragged(kind, [geometries[i]["coordinates"] for i in positions])
+    return out
+
+
+def _vertices(vertices: list) -> np.ndarray:
+    """JSON ``[x, y]`` pairs as an (n, 2) array, converted in C by pyarrow.
+
+    Anything else raises _NotPlain: 3D or mixed vertices (GDAL gives a 3D
+    file a 3D CRS), and text, null or true/false for a coordinate (which
+    GDAL reads as no geometry).
+    """
+    try:
+        pairs = pa.array(vertices, type=pa.list_(pa.float64(), 2))  # refuses other lengths and text
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        raise _NotPlain from None
+    values = pairs.flatten()
+    if pairs.null_count or values.null_count:
+        raise _NotPlain
+    out = values.to_numpy()
+    # pyarrow takes true and false as 1 and 0: look at the JSON only when such a value is there at all.
+    if ((out == 0) | (out == 1)).any() and orjson.dumps(vertices).translate(None, _NUMBER_BYTES):
+        raise _NotPlain
+    return out.reshape(-1, 2)
+
+
+def _ragged(kind: str, coordinates: list) -> np.ndarray:
+    """Geometries of one type from their coordinate lists (2D vertices)."""
+    depth = _GEOJSON_DEPTH[kind]
+    level = [[c] for c in coordinates] if depth == 0 else coordinates
+    offsets = []
+    for _ in range(max(depth, 1)):  # counts of parts, rings and vertices: a loop over parts, not vertices
+        counts = np.fromiter(map(len, level), dtype=np.int64, count=len(level))
+        if (counts == 0).any():
+            raise _NotPlain  # empty geometries and parts: GDAL's reading of them
+        offsets.append(np.concatenate([[0], np.cumsum(counts)]))
+        level = list(chain.from_iterable(level))
+    vertices = _vertices(level)
+    least = _LEAST_VERTICES.get(kind)
+    if least:
+        starts, ends = offsets[-1][:-1], offsets[-1][1:]
+        if (ends - starts < least).any():
+            raise _NotPlain
+        if kind.endswith("Polygon") and (vertices[starts] != vertices[ends - 1]).any():
+            raise _NotPlain  # an unclosed ring: GDAL's reader, then the repair that says so
+    kind_id = getattr(shapely.GeometryType, kind.upper())
+    if depth == 0:
+        return shapely.points(vertices)
+    return shapely.from_ragged_array(kind_id, vertices, tuple(offsets[::-1]))
 
 
 def _read_repairing(text: str, layer: str | None, encoding: str | None, label: str, **piece) -> gpd.GeoDataFrame:
