@@ -182,6 +182,7 @@ def die_with_parent(parent: int) -> None:
     Linux delivers SIGTERM on the parent's death (``PR_SET_PDEATHSIG``);
     elsewhere a daemon thread watches the parent process id.
     """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a worker ends on it, whatever handler its parent set
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0

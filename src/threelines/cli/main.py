@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import warnings
 
 import click
@@ -51,4 +52,11 @@ options.add_verbosity(cli)
 
 def main() -> None:
     """Console-script entry point."""
+    # A kill (SIGTERM, as a supervisor or a timeout sends) ends the run as Ctrl-C does: a running
+    # PostGIS statement is cancelled on the server, temporary files and locks are released.
+    signal.signal(signal.SIGTERM, _stop)
     cli(prog_name="threelines")
+
+
+def _stop(signum: int, frame) -> None:
+    raise SystemExit(128 + signum)
