@@ -337,3 +337,140 @@ def test_points_within_two_metres_of_a_zone_edge_get_its_outcome(store_zones, ma
     for pid, verdict in verdicts.items():
         assert verdict.verdict == zone_of[pid], pid
         assert ("redline-buffer" in _rules(verdict)) == oracle[pid] == (zone_of[pid] == "conditional"), pid
+
+
+# -- Both areas --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("epsg", "x", "y"), [(4527, 39411967.5, 3165267.3), (4548, 411967.5, 3165267.3)])
+def test_plane_area_is_the_drawing_s_for_projected_input(run, epsg, x, y):
+    square = shapely.box(x, y, x + 200, y + 200).wkt
+    result = run("screen", "--wkt", square, "--crs", epsg, "--industry", "G5920", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    project = json.loads(result.stdout)["project"]
+    assert project["plane_area_m2"] == pytest.approx(40_000, abs=0.01)
+    assert project["plane_area_mu"] == pytest.approx(60, abs=1e-5)
+    # The rules' area is on the ellipsoid (the site lies 90 km west of the zone's central meridian).
+    lonlat = gpd.GeoSeries([shapely.from_wkt(square)], crs=epsg).to_crs(4490).iloc[0]
+    ellipsoidal = abs(GEOD.geometry_area_perimeter(shapely.segmentize(lonlat, 1e-5))[0])
+    assert project["area_m2"] == pytest.approx(ellipsoidal, abs=0.01)
+    assert project["area_m2"] < 39_995
+    text = run("screen", "--wkt", square, "--crs", epsg, "--industry", "G5920").stdout
+    assert "area on the drawing 40,000.00 m2 (60.00 mu)" in text
+    assert "compare this one with the site drawing" in text
+
+
+def test_plane_area_is_absent_for_lonlat_input(run):
+    result = run(
+        "screen", "--wkt", "POINT (116.1 28.6)", "--crs", "4490", "--radius", "50", "--industry", "G5920",
+        "--format", "json",
+    )  # fmt: skip
+    project = json.loads(result.stdout)["project"]
+    assert "plane_area_m2" not in project
+    assert "plane_area_mu" not in project
+    assert project["area_m2"] == pytest.approx(math.pi * 2500, abs=0.005)  # JSON keeps centimetres
+
+
+def test_markdown_and_html_reports_show_both_areas(run, tmp_path):
+    square = shapely.box(411967.5, 3165267.3, 412167.5, 3165467.3).wkt
+    for name in ("r.md", "r.html"):
+        result = run("screen", "--wkt", square, "--crs", 4548, "--industry", "G5920", "-o", tmp_path / name)
+        assert result.exit_code == 0, result.stderr
+        page = (tmp_path / name).read_text("utf-8")
+        assert "40,000.00" in page
+        assert "60.00" in page
+        assert "compare it with the site drawing" in page or "与用地红线图和土地文件核对" in page
+
+
+# -- Gaps between the control units --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("gap_side", "warned"), [(0.7, False), (5.0, True)])
+def test_gaps_outside_the_units_below_the_tolerance_are_not_reported(manifest, ruleset, gap_side, warned):
+    units = read_layer(manifest.unit_layer, manifest.working_crs).geometry
+    covered = shapely.union_all(units)
+    # The westernmost vertex of the units: a site just inside it and a small square just outside.
+    coords = shapely.get_coordinates(covered.exterior if covered.geom_type == "Polygon" else covered.geoms[0].exterior)
+    x0, y0 = coords[int(np.argmin(coords[:, 0]))]
+    inside = shapely.intersection(shapely.box(x0, y0 - 300, x0 + 600, y0 + 300), covered)
+    inside = max(shapely.get_parts(inside), key=shapely.area)
+    gap = shapely.box(x0 - 50 - gap_side, y0, x0 - 50, y0 + gap_side)
+    assert not shapely.intersects(gap, covered)
+    site = shapely.MultiPolygon([inside, gap])
+    frame = gpd.GeoDataFrame({"id": ["edge"], "industry": ["G5920"]}, geometry=[site], crs=manifest.working_crs)
+    (verdict,) = screen(frame, manifest, ruleset).verdicts
+    gaps = [w for w in verdict.warnings if "outside every control unit" in w]
+    if not warned:
+        assert gap_side**2 < 1.0
+        assert gap_side**2 < 1e-4 * shapely.area(site)
+        assert gaps == []
+        return
+    (message,) = gaps
+    assert f"({gap_side**2:,.1f} m2, its largest part around lon " in message
+    lon, lat = Transformer.from_crs(manifest.working_crs, 4490, always_xy=True).transform(*gap.centroid.coords[0])
+    shown = message.split("around lon ")[1]
+    assert float(shown.split(",")[0]) == pytest.approx(lon, abs=2e-5)
+    assert float(shown.split("lat ")[1].split(")")[0]) == pytest.approx(lat, abs=2e-5)
+
+
+# -- A layer with a long longitude/latitude edge --------------------------------------------------------
+
+LONG_EDGE_RULES = """\
+version: 1
+name: long edge
+rules:
+  - id: in-zone
+    title: In the zone
+    dimension: quality
+    outcome: conditional
+    layer: zone
+    test: overlaps
+    message: In the zone {feature.name}
+    basis: a synthetic zone
+"""
+
+
+@pytest.fixture
+def long_edge(tmp_path):
+    """A zone whose southern edge is two lon/lat vertices 32 km apart along 28.6 N, with its manifest and rules."""
+    zone = shapely.Polygon([(116.0, 28.6), (116.33, 28.6), (116.33, 28.65), (116.0, 28.65), (116.0, 28.6)])
+    # A small second zone to the south, so that the layers' extent covers sites south of the edge too.
+    south = shapely.box(116.16, 28.55, 116.17, 28.56)
+    frame = gpd.GeoDataFrame({"zid": ["Z1", "Z0"], "name": ["zone", "south"]}, geometry=[zone, south], crs=4490)
+    pyogrio.write_dataframe(frame, tmp_path / "zone.gpkg", layer="zone")
+    (tmp_path / "layers.yaml").write_text(
+        "version: 1\nname: long edge\nlayers:\n  - name: zone\n    role: quality\n    path: zone.gpkg\n"
+        "    layer: zone\n    id_field: zid\n    name_field: name\n",
+        "utf-8",
+    )
+    (tmp_path / "rules.yaml").write_text(LONG_EDGE_RULES, "utf-8")
+    return tmp_path
+
+
+def test_a_long_lonlat_edge_is_read_where_gis_draws_it(long_edge):
+    from threelines.manifest import load_manifest
+
+    manifest = load_manifest(long_edge / "layers.yaml")
+    zone = read_layer(manifest.layers["zone"], manifest.working_crs).geometry[0]
+    # The edge as drawn: straight in lon/lat, sampled every ~10 m, put in the working CRS point by point.
+    lons = np.linspace(116.0, 116.33, 3301)
+    x, y = Transformer.from_crs(4490, manifest.working_crs, always_xy=True).transform(lons, np.full_like(lons, 28.6))
+    off = shapely.distance(shapely.boundary(zone), shapely.points(x, y))
+    assert off.max() < 0.01
+    # Without densifying, the middle of the chord lies metres north of where the edge is drawn.
+    ends = shapely.LineString([(x[0], y[0]), (x[-1], y[-1])])
+    assert shapely.distance(ends, shapely.Point(x[1650], y[1650])) > 5.0
+
+
+@pytest.mark.parametrize(("north_m", "inside"), [(5.0, True), (-5.0, False)])
+def test_a_site_5_m_inside_a_long_edge_is_in_the_zone(run, long_edge, north_m, inside):
+    centre = walk(116.165, 28.6, 0.0, north_m)
+    site = _square(*walk(*centre, 180.0, 1.0), 0.0, side=2.0)
+    assert shapely.within(site, shapely.box(116.0, 28.6, 116.33, 28.65)) == inside  # as drawn, in lon/lat
+    result = run(
+        "screen", "--wkt", site.wkt, "--crs", "4490", "--industry", "G5920", "--layers", long_edge / "layers.yaml",
+        "--rules", long_edge / "rules.yaml", "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    triggers = json.loads(result.stdout)["triggers"]
+    assert [t["feature_id"] for t in triggers if t["rule"] == "in-zone"] == (["Z1"] if inside else [])
