@@ -250,30 +250,27 @@ def _unit_gaps(projects: Projects, verdicts: list[Verdict], units: LayerData, wo
     share = np.array([1.0 - sum(u.share for u in v.units) if v.units else 0.0 for v in verdicts])
     gap = np.maximum(share, 0.0) * areas
     flagged = np.flatnonzero((areas > 0) & ((gap >= GAP_M2) | (share >= GAP_SHARE)) & (gap > 0))
-    out = {}
-    for p in flagged.tolist():  # rare: a footprint partly outside the units
+    found = {}
+    for p in flagged.tolist():  # few: footprints partly outside the units
         footprint = projects.geometry[p]
         near = units.geometry[units.tree.query(footprint, predicate="intersects")]
         outside = shapely.difference(footprint, shapely.union_all(near)) if len(near) else footprint
         parts = shapely.get_parts(outside)
         if not len(parts) or shapely.area(outside) < min(GAP_M2, GAP_SHARE * areas[p]):
             continue  # the shares summed short by rounding only
-        largest = parts[int(np.argmax(shapely.area(parts)))]
-        lon, lat = _lonlat(shapely.point_on_surface(largest), working_crs)
-        out[p] = (
-            f"{share[p]:.1%} of the footprint lies outside every control unit of layer {units.spec.name!r} "
-            f"({gap[p]:,.1f} m2, its largest part around lon {lon:.6f}, lat {lat:.6f}): rules cannot see it; "
-            "check the footprint's CRS and the manifest"
-        )
-    return out
-
-
-def _lonlat(point, working_crs) -> tuple[float, float]:
-    """A working-CRS point as CGCS2000 longitude and latitude (for messages)."""
+        found[p] = shapely.point_on_surface(parts[int(np.argmax(shapely.area(parts)))])
+    if not found:
+        return {}
     from pyproj import Transformer
 
-    lon, lat = Transformer.from_crs(working_crs, "EPSG:4490", always_xy=True).transform(point.x, point.y)
-    return float(lon), float(lat)
+    at = shapely.get_coordinates(np.array(list(found.values()), dtype=object))
+    lon, lat = Transformer.from_crs(working_crs, "EPSG:4490", always_xy=True).transform(at[:, 0], at[:, 1])
+    return {
+        p: f"{share[p]:.1%} of the footprint lies outside every control unit of layer {units.spec.name!r} "
+        f"({gap[p]:,.1f} m2, its largest part around lon {x:.6f}, lat {y:.6f}): rules cannot see it; "
+        "check the footprint's CRS and the manifest"
+        for p, x, y in zip(found, lon.tolist(), lat.tolist(), strict=True)
+    }
 
 
 def _layer_pairs(projects: Projects, contexts: list[dict], rules: RuleSet, name: str, tree, radii) -> Pairs:
