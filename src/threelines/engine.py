@@ -247,7 +247,7 @@ def _unit_gaps(projects: Projects, verdicts: list[Verdict], units: LayerData, wo
     footprint are slivers between the units and are not reported.
     """
     areas = projects.area_m2
-    share = np.array([1.0 - sum(u.share for u in v.units) if v.units else 0.0 for v in verdicts])
+    share = np.array([1.0 - sum(u.share for u in v.units) for v in verdicts])
     gap = np.maximum(share, 0.0) * areas
     flagged = np.flatnonzero((areas > 0) & ((gap >= GAP_M2) | (share >= GAP_SHARE)) & (gap > 0))
     found = {}
@@ -273,7 +273,9 @@ def _unit_gaps(projects: Projects, verdicts: list[Verdict], units: LayerData, wo
     }
 
 
-def _layer_pairs(projects: Projects, contexts: list[dict], rules: RuleSet, name: str, tree, radii) -> Pairs:
+def _layer_pairs(
+    projects: Projects, contexts: list[dict], rules: RuleSet, name: str, tree, radii: np.ndarray | None = None
+) -> Pairs:
     """Measure the projects against one layer, looking far only for the projects a far-looking rule concerns.
 
     Distances to features a footprint does not touch are only read by the
@@ -295,7 +297,8 @@ def _layer_pairs(projects: Projects, contexts: list[dict], rules: RuleSet, name:
         return measure_pairs(projects.geometry, projects.area_m2, tree, reach, radii)
     parts = []
     for group, distance in ((np.flatnonzero(far), reach), (np.flatnonzero(~far), 0.0)):
-        found = measure_pairs(projects.geometry[group], projects.area_m2[group], tree, distance, radii[group])
+        mine = None if radii is None else radii[group]
+        found = measure_pairs(projects.geometry[group], projects.area_m2[group], tree, distance, mine)
         parts.append(replace(found, project=group[found.project]))
     order = np.argsort(np.concatenate([p.project for p in parts]), kind="stable")
     return Pairs(*(np.concatenate([getattr(p, f) for p in parts])[order] for f in PAIR_FIELDS))

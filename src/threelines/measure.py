@@ -125,7 +125,8 @@ def densify(geoms: np.ndarray, crs: CRS) -> np.ndarray:
     GIS draws an edge straight in the CRS it is stored in; reprojecting only
     the two vertices would draw it straight in the working CRS instead (for a
     31 km longitude/latitude edge, 10 m away). Edges already shorter than
-    :func:`densify_step` are left as they are.
+    :func:`densify_step` are left as they are, and so are invalid geometries
+    (repaired later, with a warning that names them).
 
     Parameters
     ----------
@@ -138,9 +139,15 @@ def densify(geoms: np.ndarray, crs: CRS) -> np.ndarray:
     numpy.ndarray
     """
     geoms = np.asarray(geoms, dtype=object)
-    if len(geoms) == 0:
+    step = densify_step(crs)
+    # Only what can hold a long edge: most footprints are smaller than one step all round.
+    long = shapely.length(geoms) > step
+    long[long] = shapely.is_valid(geoms[long])
+    if not long.any():
         return geoms
-    return shapely.segmentize(geoms, densify_step(crs))
+    out = geoms.copy()
+    out[long] = shapely.segmentize(geoms[long], step)
+    return out
 
 
 @dataclass(frozen=True)
