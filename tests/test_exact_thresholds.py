@@ -474,3 +474,12 @@ def test_a_site_5_m_inside_a_long_edge_is_in_the_zone(run, long_edge, north_m, i
     assert result.exit_code == 0, result.stderr
     triggers = json.loads(result.stdout)["triggers"]
     assert [t["feature_id"] for t in triggers if t["rule"] == "in-zone"] == (["Z1"] if inside else [])
+
+
+def test_the_layer_cache_key_names_how_edges_are_densified(manifest, monkeypatch):
+    import threelines.layer_cache as layer_cache
+
+    spec = manifest.layers["redline"]
+    before = layer_cache.cache_key(spec, manifest.working_crs)
+    monkeypatch.setattr(layer_cache, "DENSIFY_VERSION", layer_cache.DENSIFY_VERSION + 1)
+    assert layer_cache.cache_key(spec, manifest.working_crs) != before
