@@ -250,13 +250,13 @@ def _unit_gaps(projects: Projects, verdicts: list[Verdict], units: LayerData, wo
     share = np.array([1.0 - sum(u.share for u in v.units) for v in verdicts])
     gap = np.maximum(share, 0.0) * areas
     flagged = np.flatnonzero((areas > 0) & ((gap >= GAP_M2) | (share >= GAP_SHARE)) & (gap > 0))
+    if not len(flagged):
+        return {}
+    outside = shapely.difference(projects.geometry[flagged], units.coverage)
     found = {}
-    for p in flagged.tolist():  # few: footprints partly outside the units
-        footprint = projects.geometry[p]
-        near = units.geometry[units.tree.query(footprint, predicate="intersects")]
-        outside = shapely.difference(footprint, shapely.union_all(near)) if len(near) else footprint
-        parts = shapely.get_parts(outside)
-        if not len(parts) or shapely.area(outside) < min(GAP_M2, GAP_SHARE * areas[p]):
+    for p, gap_shape in zip(flagged.tolist(), outside, strict=True):  # few: footprints partly outside the units
+        parts = shapely.get_parts(gap_shape)
+        if not len(parts) or shapely.area(gap_shape) < min(GAP_M2, GAP_SHARE * areas[p]):
             continue  # the shares summed short by rounding only
         found[p] = shapely.point_on_surface(parts[int(np.argmax(shapely.area(parts)))])
     if not found:

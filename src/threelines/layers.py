@@ -61,6 +61,11 @@ class LayerData:
         """A spatial index over the features, built once on first use."""
         return shapely.STRtree(self.geometry)
 
+    @cached_property
+    def coverage(self):
+        """The union of the features, built once on first use (to find where footprints leave the units)."""
+        return shapely.union_all(self.geometry)
+
     def __len__(self) -> int:
         return len(self.geometry)
 
