@@ -483,3 +483,22 @@ def test_the_layer_cache_key_names_how_edges_are_densified(manifest, monkeypatch
     before = layer_cache.cache_key(spec, manifest.working_crs)
     monkeypatch.setattr(layer_cache, "DENSIFY_VERSION", layer_cache.DENSIFY_VERSION + 1)
     assert layer_cache.cache_key(spec, manifest.working_crs) != before
+
+
+def test_a_long_lonlat_edge_of_a_footprint_is_where_gis_draws_it(run, long_edge):
+    """A 30 km strip 1-5 m south of the zone, both drawn in lon/lat: outside it, however long its edges."""
+    south = [walk(116.0, 28.6, 180.0, m)[1] for m in (1.0, 5.0)]  # latitudes 1 m and 5 m south of 28.6
+    strip = shapely.box(116.01, south[1], 116.31, south[0])
+    result = run(
+        "screen", "--wkt", strip.wkt, "--crs", "4490", "--industry", "G5920", "--layers", long_edge / "layers.yaml",
+        "--rules", long_edge / "rules.yaml", "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert [t["feature_id"] for t in json.loads(result.stdout)["triggers"]] == []
+    # Straight in the working CRS, its northern edge would cross the zone by metres in the middle.
+    from threelines.manifest import load_manifest
+
+    working = load_manifest(long_edge / "layers.yaml").working_crs
+    corners = gpd.GeoSeries([strip], crs=4490).to_crs(working).iloc[0]
+    zone = read_layer(load_manifest(long_edge / "layers.yaml").layers["zone"], working).geometry[0]
+    assert shapely.area(shapely.intersection(corners, zone)) > 1000
