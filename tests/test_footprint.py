@@ -443,6 +443,7 @@ def test_plain_polygons_taken_over_the_array_equal_the_footprints_one_by_one(man
     import numpy as np
 
     from threelines.footprint import _footprint, projects_from_frame
+    from threelines.measure import densify
 
     box = shapely.box(116.0, 28.5, 116.01, 28.51)
     geoms = [
@@ -455,7 +456,9 @@ def test_plain_polygons_taken_over_the_array_equal_the_footprints_one_by_one(man
     ]
     frame = gpd.GeoDataFrame({"width": [None, None, None, None, 30.0, None]}, geometry=geoms, crs=4490)
     projects = projects_from_frame(frame, manifest.working_crs)
-    native = np.asarray(frame.geometry.to_crs(manifest.working_crs).array, dtype=object)
+    # Long edges are densified in the source CRS first, as projects_from_frame does.
+    dense = gpd.GeoSeries(densify(np.asarray(frame.geometry.array, dtype=object), frame.crs), crs=frame.crs)
+    native = np.asarray(dense.to_crs(manifest.working_crs).array, dtype=object)
     for attrs, got, geom in zip(projects.attrs, projects.geometry, native, strict=True):
         project = {**attrs, "kind": None}
         want = _footprint(geom, project, "t", {})

@@ -66,7 +66,7 @@ def test_html_report_is_self_contained(p02_html):
     assert 'data-verdict="reject"' in page
     assert "筛查结论: 不予准入" in page
     row = re.search(r'<tr data-rule="redline-overlap">.*?</tr>', page, re.S).group(0)
-    for evidence in ("HX360121010", "64,692.73", "6.4693", "97.04", "41.1%"):
+    for evidence in ("HX360121010", "64,693.34", "6.4693", "97.04", "41.1%"):
         assert evidence in row
     assert "占用生态保护红线“南昌县水源涵养林生态保护红线03”6.47公顷" in row  # the rule's Chinese message
     assert "数据来源与可复现性" in page
@@ -122,7 +122,7 @@ def test_markdown_report_parses_back(run, sample_dir, tmp_path):
     assert cells[1:7] == [
         "Reject",
         "HX360121010 南昌县水源涵养林生态保护红线03",
-        "64,692.73",
+        "64,693.34",
         "6.4693",
         "97.04",
         "41.1%",

@@ -107,7 +107,7 @@ def test_siting_command_writes_zones_map_and_report(run, tmp_path):
         "outcome             km2           ha             mu",
         "pass               0.00         0.00              0",
         "conditional       13.80     1,379.79         20,697",
-        "reject         1,792.83   179,283.41      2,689,251",
+        "reject         1,792.83   179,283.33      2,689,250",
     ]
     assert lines[4:6] == [
         "1 candidate area(s):",

@@ -479,7 +479,7 @@ def test_edited_units_and_requirements(run, screened, tmp_path):
     result = run("verify", edited(screened, tmp_path, "all.json", units))
     assert result.exit_code == 1
     assert [line for line in result.stdout.splitlines() if "unchanged" not in line] == [
-        "P03: control units ZH000 0.829002, ZH36012110012 0.170998 -> ZH36012110012 0.170998, ZH36012130015 0.829002",
+        "P03: control units ZH000 0.829012, ZH36012110012 0.170988 -> ZH36012110012 0.170988, ZH36012130015 0.829012",
         "P04: access-list requirements QY-04, QY-06, QY-07, YB-03, YB-05, YB-06 -> "
         "QY-03, QY-04, QY-06, QY-07, YB-03, YB-05, YB-06",
     ]

@@ -17,16 +17,19 @@ from threelines.footprint import Projects, projects_from_frame, read_projects
 from threelines.layer_cache import read_layer_cached
 from threelines.layers import LayerData, read_layer
 from threelines.manifest import Manifest, load_manifest
-from threelines.measure import OVERLAP_FLOOR_M2, PAIR_FIELDS, Pairs, measure_pairs
+from threelines.measure import M2_PER_MU, OVERLAP_FLOOR_M2, PAIR_FIELDS, Pairs, measure_pairs
 from threelines.rules import RuleSet, load_rules
 from threelines.rules.decide import applies, project_context
 from threelines.rules.evaluate import evaluate_rule, evaluate_zonal
 from threelines.verdict import UnitShare, Verdict
 from threelines.zonal import zonal_stats
 
-#: Share of a footprint that may fall outside the control units before it is flagged
-#: (units that tile a territory leave no gaps; this absorbs numerical noise).
-COVERAGE_TOLERANCE = 1e-6
+#: A part of a footprint outside every control unit is not reported while it is smaller than both
+#: this area (m2) and :data:`GAP_SHARE` of the footprint: units digitised along a county edge leave
+#: slivers of that size between them and the boundary, not places the rules miss.
+GAP_M2 = 1.0
+#: See :data:`GAP_M2`.
+GAP_SHARE = 1e-4
 
 
 @dataclass
@@ -182,6 +185,8 @@ def screen_projects(
         Verdict(project=project_record(a, area), jurisdiction=manifest.jurisdiction)
         for a, area in zip(projects.attrs, projects.area_m2, strict=True)
     ]
+    _add_plane_areas(verdicts, projects.plane_area_m2)
+    radii = np.array([a.get("radius") or 0.0 for a in projects.attrs], dtype=float)
     unit_layer = manifest.unit_layer.name if manifest.unit_layer else None
     names = dict.fromkeys([*rules.layers(), *([unit_layer] if unit_layer else [])])
     vectors = [n for n in names if manifest.layers[n].role != "raster"]
@@ -198,7 +203,7 @@ def screen_projects(
             if name not in layer_cache:
                 layer_cache[name] = read_layer_cached(manifest.layers[name], manifest.working_crs, cache_dir)
             data[name] = layer_cache[name]
-        pairs[name] = _layer_pairs(projects, contexts, rules, name, data[name].tree)
+        pairs[name] = _layer_pairs(projects, contexts, rules, name, data[name].tree, radii)
 
     zonal: dict[tuple, list] = {}
     for rule in rules.rules:
@@ -231,17 +236,56 @@ def screen_projects(
                 verdict.requirements += required
                 verdict.unresolved += unresolved
                 verdict.clauses = table
-        for verdict in verdicts:
-            outside = 1.0 - sum(u.share for u in verdict.units)
-            if outside > COVERAGE_TOLERANCE:
-                verdict.warnings.append(
-                    f"{outside:.1%} of the footprint lies outside every control unit of layer {unit_layer!r}: "
-                    "rules cannot see it; check the footprint's CRS and the manifest"
-                )
+        for p, message in _unit_gaps(projects, verdicts, data[unit_layer], manifest.working_crs).items():
+            verdicts[p].warnings.append(message)
     return verdicts
 
 
-def _layer_pairs(projects: Projects, contexts: list[dict], rules: RuleSet, name: str, tree) -> Pairs:
+def _add_plane_areas(verdicts: list[Verdict], plane: np.ndarray | None) -> None:
+    """Give each project that came in a projected CRS its area in that plane (as the site drawing states it)."""
+    if plane is None:
+        return
+    for verdict, area in zip(verdicts, plane.tolist(), strict=True):
+        if area == area:  # not NaN: a projected input
+            verdict.project.update(plane_area_m2=area, plane_area_mu=area / M2_PER_MU)
+
+
+def _unit_gaps(projects: Projects, verdicts: list[Verdict], units: LayerData, working_crs) -> dict[int, str]:
+    """Per project with a part outside every control unit above the gap tolerance, the warning naming it.
+
+    Parts smaller than both :data:`GAP_M2` and :data:`GAP_SHARE` of the
+    footprint are slivers between the units and are not reported.
+    """
+    areas = projects.area_m2
+    share = np.array([1.0 - sum(u.share for u in v.units) for v in verdicts])
+    gap = np.maximum(share, 0.0) * areas
+    flagged = np.flatnonzero((areas > 0) & ((gap >= GAP_M2) | (share >= GAP_SHARE)) & (gap > 0))
+    if not len(flagged):
+        return {}
+    outside = shapely.difference(projects.geometry[flagged], units.coverage)
+    found = {}
+    for p, gap_shape in zip(flagged.tolist(), outside, strict=True):  # few: footprints partly outside the units
+        parts = shapely.get_parts(gap_shape)
+        if not len(parts) or shapely.area(gap_shape) < min(GAP_M2, GAP_SHARE * areas[p]):
+            continue  # the shares summed short by rounding only
+        found[p] = shapely.point_on_surface(parts[int(np.argmax(shapely.area(parts)))])
+    if not found:
+        return {}
+    from pyproj import Transformer
+
+    at = shapely.get_coordinates(np.array(list(found.values()), dtype=object))
+    lon, lat = Transformer.from_crs(working_crs, "EPSG:4490", always_xy=True).transform(at[:, 0], at[:, 1])
+    return {
+        p: f"{share[p]:.1%} of the footprint lies outside every control unit of layer {units.spec.name!r} "
+        f"({gap[p]:,.1f} m2, its largest part around lon {x:.6f}, lat {y:.6f}): rules cannot see it; "
+        "check the footprint's CRS and the manifest"
+        for p, x, y in zip(found, lon.tolist(), lat.tolist(), strict=True)
+    }
+
+
+def _layer_pairs(
+    projects: Projects, contexts: list[dict], rules: RuleSet, name: str, tree, radii: np.ndarray | None = None
+) -> Pairs:
     """Measure the projects against one layer, looking far only for the projects a far-looking rule concerns.
 
     Distances to features a footprint does not touch are only read by the
@@ -253,17 +297,18 @@ def _layer_pairs(projects: Projects, contexts: list[dict], rules: RuleSet, name:
     reach = rules.reach_m(name)
     far_rules = [r for r in rules.rules if r.layer == name and r.reach_m > 0]
     if not far_rules:
-        return measure_pairs(projects.geometry, projects.area_m2, tree, reach)
+        return measure_pairs(projects.geometry, projects.area_m2, tree, reach, radii)
     far = np.zeros(len(projects), dtype=bool)
     decided: dict = {}
     for rule in far_rules:
         decisions = [applies(rule, c, decided) for c in contexts]
         far |= np.array([d.holds or d.missing is not None for d in decisions], dtype=bool)
     if far.all():
-        return measure_pairs(projects.geometry, projects.area_m2, tree, reach)
+        return measure_pairs(projects.geometry, projects.area_m2, tree, reach, radii)
     parts = []
     for group, distance in ((np.flatnonzero(far), reach), (np.flatnonzero(~far), 0.0)):
-        found = measure_pairs(projects.geometry[group], projects.area_m2[group], tree, distance)
+        mine = None if radii is None else radii[group]
+        found = measure_pairs(projects.geometry[group], projects.area_m2[group], tree, distance, mine)
         parts.append(replace(found, project=group[found.project]))
     order = np.argsort(np.concatenate([p.project for p in parts]), kind="stable")
     return Pairs(*(np.concatenate([getattr(p, f) for p in parts])[order] for f in PAIR_FIELDS))

@@ -29,6 +29,7 @@ from threelines.attributes import (
 )
 from threelines.crs import WEB_OFFSETS, diagnose, gk_zone_crs, inside_china, parse_crs
 from threelines.errors import CRSError, FootprintError, IndustryCodeError
+from threelines.measure import densify, disc, disc_area, disc_centres, outer_buffer
 from threelines.sources import Problem, open_sources, open_vector_file
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ class Projects:
     geometry : numpy.ndarray of shapely geometries
         Footprints in the working CRS; lines already buffered by their width.
     area_m2 : numpy.ndarray
-        Footprint areas in square metres (0 for points).
+        Footprint areas in square metres (0 for points), on the ellipsoid (the
+        equal-area working CRS); a point site with a radius: exactly pi r^2.
     problems : list of str
         One message per feature or file that could not be used (a
         :class:`~threelines.sources.Problem`, which says where it came from).
@@ -58,6 +60,9 @@ class Projects:
         Per project, where it came from: ``(file, layer, feature)``, the file
         as given (a folder's or zip's member), its layer (None: its only one)
         and the feature's 0-based position in it. A batch keys its records by it.
+    plane_area_m2 : numpy.ndarray or None
+        Per project, the footprint's area in the plane of the projected CRS it
+        came in (as the site drawing states it); NaN for longitude/latitude input.
     """
 
     source: str
@@ -67,6 +72,7 @@ class Projects:
     problems: list[str] = field(default_factory=list)
     crs: CRS | None = None
     keys: list[tuple[str, str | None, int]] = field(default_factory=list)
+    plane_area_m2: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.attrs)
@@ -81,6 +87,7 @@ class Projects:
             area_m2=self.area_m2[positions],
             crs=self.crs,
             keys=[self.keys[i] for i in positions] if self.keys else [],
+            plane_area_m2=None if self.plane_area_m2 is None else self.plane_area_m2[positions],
         )
 
 
@@ -152,11 +159,19 @@ def read_projects(
         source=str(path),
         attrs=[a for p in parts for a in p.attrs],
         geometry=geometry,
-        area_m2=shapely.area(geometry),
+        area_m2=np.concatenate([p.area_m2 for p in parts]) if parts else np.empty(0),
         problems=problems + [m for p in parts for m in p.problems],
         crs=parts[0].crs if parts and all(p.crs == parts[0].crs for p in parts) else None,
         keys=[k for p in parts for k in p.keys],
+        plane_area_m2=np.concatenate([_plane_or_nan(p) for p in parts]) if parts else np.empty(0),
     )
+
+
+def _plane_or_nan(projects: Projects) -> np.ndarray:
+    """The projects' plane areas, NaN where there are none."""
+    if projects.plane_area_m2 is None:
+        return np.full(len(projects), np.nan)
+    return projects.plane_area_m2
 
 
 def read_projects_in_pieces(
@@ -259,6 +274,8 @@ def projects_from_frame(
     # Plain Python values per attribute, read from the frame once.
     cells = {name: plain_column(frame[column]) for name, column in attribute_columns(frame).items()}
     native = frame.geometry.set_crs(file_crs, allow_override=True)
+    # Edges straight in the file's CRS, as GIS draws them, stay straight there.
+    native = type(native)(densify(np.asarray(native.array, dtype=object), file_crs), index=native.index, crs=file_crs)
     with np.errstate(invalid="ignore"):
         raw_geoms = shapely.force_2d(np.asarray(native.to_crs(working_crs).array, dtype=object))
     # Coordinates that do not fit the declared CRS (wrong zone, metres read as degrees)
@@ -267,7 +284,7 @@ def projects_from_frame(
         np.isfinite(shapely.bounds(raw_geoms)).all(axis=1) | shapely.is_missing(raw_geoms) | shapely.is_empty(raw_geoms)
     )
     simple, ready = _plain_polygons(raw_geoms, placed)
-    attrs, geoms, problems, keys = [], [], [], []
+    attrs, geoms, problems, keys, kept = [], [], [], [], []
     source = label if source is None else source
     for i, geom in enumerate(raw_geoms):
         default_id = stem if (total or len(frame)) == 1 else f"{stem}-{first + i + 1}"
@@ -299,10 +316,13 @@ def projects_from_frame(
             continue
         attrs.append(project)
         keys.append((source, layer, first + i))
+        kept.append(i)
     geometry = np.array(geoms, dtype=object) if geoms else np.empty(0, dtype=object)
+    area = _areas(geometry, attrs)
+    plane = _plane_areas(native, file_crs, working_crs, geometry, simple, np.array(kept, dtype=int))
     return Projects(
-        source=label, attrs=attrs, geometry=geometry, area_m2=shapely.area(geometry), problems=problems, crs=file_crs,
-        keys=keys,
+        source=label, attrs=attrs, geometry=geometry, area_m2=area, problems=problems, crs=file_crs,
+        plane_area_m2=plane, keys=keys,
     )  # fmt: skip
 
 
@@ -352,6 +372,36 @@ def _thin(geoms: np.ndarray) -> np.ndarray:
     """Average thickness within float rounding of the coordinates' magnitude."""
     magnitude = np.abs(shapely.bounds(geoms)).max(axis=1)
     return 2 * shapely.area(geoms) <= FLAT_ULPS * np.finfo(float).eps * magnitude * shapely.length(geoms)
+
+
+def _areas(geometry: np.ndarray, attrs: list[dict[str, Any]]) -> np.ndarray:
+    """Footprint areas (m2) in the working CRS; a point site's disc counts as the exact circle, pi r^2."""
+    area = shapely.area(geometry) if len(geometry) else np.empty(0)
+    radii = np.array([a.get("radius") or 0.0 for a in attrs], dtype=float)
+    if (radii > 0).any():
+        centres = disc_centres(geometry, radii)
+        exact = np.flatnonzero(centres != None)  # noqa: E711
+        area[exact] = [disc_area(radii[p]) for p in exact.tolist()]
+    return area
+
+
+def _plane_areas(native, file_crs: CRS, working_crs: CRS, geometry, simple, kept) -> np.ndarray:
+    """Per kept project, its area in the plane of a projected file CRS (NaN for longitude/latitude).
+
+    Plain polygons are measured as drawn; lines and discs, built in the
+    working CRS, are measured after going back to the file's CRS.
+    """
+    if file_crs.is_geographic or not len(kept):
+        return np.full(len(kept), np.nan)
+    plane = np.empty(len(kept))
+    drawn = simple[kept]
+    plane[drawn] = shapely.area(np.asarray(native.array, dtype=object)[kept[drawn]])
+    if (~drawn).any():
+        from geopandas import GeoSeries
+
+        back = GeoSeries(geometry[~drawn], crs=working_crs).to_crs(file_crs)
+        plane[~drawn] = shapely.area(np.asarray(back.array, dtype=object))
+    return plane
 
 
 def _plain_polygons(geoms: np.ndarray, placed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -579,8 +629,9 @@ def _footprint(geom, project: dict[str, Any], label: str, line_widths: dict[str,
         lines = shapely.union_all(lines)
         if shapely.length(lines) == 0:
             raise FootprintError(f"{where}: is a line of zero length; check its vertices")
-        return shapely.buffer(lines, width / 2.0, cap_style="flat", join_style="round")
+        # Round joins to the curve tolerance, outside the true buffer (see threelines.measure).
+        return outer_buffer(lines, width / 2.0, cap_style="flat", join_style="round")
     project["kind"] = project["kind"] or "point"
     points = shapely.union_all(parts)
     # A point is a site; with a radius it is the disc the site occupies.
-    return shapely.buffer(points, project["radius"], quad_segs=16) if project["radius"] else points
+    return disc(points, project["radius"]) if project["radius"] else points

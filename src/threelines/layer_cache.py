@@ -10,7 +10,8 @@ attributes (as JSON, which gives back exactly the values the rules saw).
 The file is named after a SHA-256 of everything the result depends on: the
 bytes of the layer's files (with a shapefile's sidecars), the manifest
 entry's reading options, the working CRS, the GEOS and PROJ versions and
-:data:`CACHE_FORMAT`. A changed layer file therefore misses and is read
+:data:`CACHE_FORMAT` with how long edges are densified
+(:data:`threelines.measure.DENSIFY_VERSION` and the step). A changed layer file therefore misses and is read
 afresh; old entries are never read again and the folder can be emptied at
 any time. A cache entry that cannot be read is ignored and rebuilt; writes
 go to a temporary file that is renamed into place, so a reader never sees
@@ -33,12 +34,13 @@ from pyproj import CRS
 
 from threelines.layers import LayerData, read_layer
 from threelines.manifest import LayerSpec
+from threelines.measure import DENSIFY_VERSION, densify_step
 from threelines.provenance import data_files, sha256_files
 
 log = logging.getLogger(__name__)
 
 #: Bumped whenever what a cache entry holds, or how a layer is prepared, changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 #: The environment variable that sets the cache folder.
 CACHE_ENV = "THREELINES_CACHE"
@@ -64,6 +66,7 @@ def cache_key(spec: LayerSpec, working_crs: CRS) -> str:
         "class_map": sorted(spec.class_map.items()), "crs": spec.crs.to_wkt(), "encoding": spec.encoding,
         "fields": sorted(spec.fields.items()), "working_crs": working_crs.to_wkt(),
         "geos": shapely.geos_version_string, "proj": pyproj.proj_version_str,
+        "densify": [DENSIFY_VERSION, densify_step(spec.crs)],
     }  # fmt: skip
     digest.update(json.dumps(options, sort_keys=True, default=str).encode())
     digest.update(sha256_files(data_files(spec.path)).encode())

@@ -20,6 +20,7 @@ from pyproj import CRS, Transformer
 
 from threelines.errors import ManifestError
 from threelines.manifest import UNIT_CLASSES, LayerSpec
+from threelines.measure import densify
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,11 @@ class LayerData:
     def tree(self) -> shapely.STRtree:
         """A spatial index over the features, built once on first use."""
         return shapely.STRtree(self.geometry)
+
+    @cached_property
+    def coverage(self):
+        """The union of the features, built once on first use (to find where footprints leave the units)."""
+        return shapely.union_all(self.geometry)
 
     def __len__(self) -> int:
         return len(self.geometry)
@@ -136,9 +142,15 @@ def read_layer(spec: LayerSpec, working_crs: CRS, bbox: tuple[float, float, floa
 
 
 def _to_working(geoms, spec: LayerSpec, working_crs: CRS, fids: np.ndarray, warnings: list[str]) -> np.ndarray:
-    """Reproject to the working CRS and repair invalid polygons, saying so (in ``warnings``)."""
+    """Reproject to the working CRS and repair invalid polygons, saying so (in ``warnings``).
+
+    Long edges are cut into pieces first, in the layer's own CRS, so that they
+    stay where GIS draws them (see :func:`threelines.measure.densify`).
+    """
     from geopandas import GeoSeries
 
+    if not spec.crs.equals(working_crs):
+        geoms = densify(np.asarray(geoms, dtype=object), spec.crs)
     series = GeoSeries(geoms, crs=spec.crs).to_crs(working_crs)
     out = series.values.to_numpy() if hasattr(series.values, "to_numpy") else np.asarray(series.values)
     out = shapely.force_2d(np.asarray(out, dtype=object))

@@ -7,10 +7,12 @@ footprint lying wholly inside a feature is measured without one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from pyproj import CRS
 
 #: Square metres in one mu (亩): 10000 / 15.
 M2_PER_MU = 10000.0 / 15.0
@@ -20,6 +22,133 @@ OVERLAP_FLOOR_M2 = 0.01
 
 #: Distances shorter than this (m) are reprojection noise: the two touch.
 DISTANCE_FLOOR_M = 0.001
+
+#: Every curve built from straight pieces (a disc, a line's round joins, a distance band around a
+#: feature) lies outside the true curve and at most this far (m) from it: a trigger is never lost,
+#: and a site gains one at most this much too early.
+CURVE_TOLERANCE_M = 0.01
+
+#: ... and at most this share of the radius from it, so that a built area exceeds the exact one
+#: by less than this share (a disc: by two thirds of it).
+CURVE_RELATIVE_TOLERANCE = 1e-6
+
+#: A straight edge in a layer's or footprint's own CRS lies within this (m) of where it is drawn in
+#: the working CRS: edges are cut into pieces of at most :data:`DENSIFY_STEP_DEG` (longitude/latitude)
+#: or :data:`DENSIFY_STEP_M` (projected) before reprojecting.
+EDGE_TOLERANCE_M = 0.01
+
+#: The longest piece (degrees) of a longitude/latitude edge. A line straight in longitude/latitude
+#: bends in a projection by at most about 1/(2000 km) per metre in China (a parallel at 53 N in an
+#: Albers projection: 1/4,800 km), so its sagitta over 0.003 degrees (<= 334 m) stays below 7 mm
+#: (2 mm measured, over China's provinces).
+DENSIFY_STEP_DEG = 0.003
+
+#: The longest piece (m) of a projected edge. Between two projections in metres (a Gauss-Kruger
+#: zone and the working Albers) a straight line bends little: over 1 km, at a zone's edge in an
+#: Albers fitted to a whole province, its sagitta is 4 mm at most.
+DENSIFY_STEP_M = 1000.0
+
+#: Bumped when how edges are densified changes (part of the prepared-layer cache key).
+DENSIFY_VERSION = 1
+
+
+def curve_segments(radius_m: float) -> int:
+    """Segments per quarter circle for a curve of this radius, to :data:`CURVE_TOLERANCE_M`.
+
+    A polygon whose vertices lie on a circle of radius ``r / cos(pi / (4 q))``
+    contains the circle of radius ``r``; its edges lie at most
+    ``r (1 / cos(pi / (4 q)) - 1)`` outside it. ``q`` is the least count that keeps
+    that below both :data:`CURVE_TOLERANCE_M` and :data:`CURVE_RELATIVE_TOLERANCE` x r.
+
+    Parameters
+    ----------
+    radius_m : float
+        The radius (a disc's, half a line's width, a distance band's).
+
+    Returns
+    -------
+    int
+    """
+    radius_m = abs(float(radius_m))
+    if radius_m == 0:
+        return 1
+    allowed = min(CURVE_TOLERANCE_M / radius_m, CURVE_RELATIVE_TOLERANCE)
+    # 1/cos(t) - 1 <= allowed  <=>  t <= acos(1 / (1 + allowed))
+    return max(1, math.ceil(math.pi / 4 / math.acos(1.0 / (1.0 + allowed))))
+
+
+def outer_radius(radius_m: float, quad_segs: int) -> float:
+    """The vertex radius at which a ``quad_segs`` polygon contains the circle of ``radius_m``."""
+    return float(radius_m) / math.cos(math.pi / (4 * quad_segs))
+
+
+def outer_buffer(geometry, distance_m: float, **kwargs):
+    """``shapely.buffer`` that contains the true buffer and lies within the curve tolerances of it.
+
+    Parameters
+    ----------
+    geometry : shapely geometry or numpy.ndarray of them
+    distance_m : float
+        The buffer distance (positive).
+    **kwargs
+        Passed on to :func:`shapely.buffer` (``cap_style``, ``join_style``).
+
+    Returns
+    -------
+    shapely geometry or numpy.ndarray
+    """
+    quad_segs = curve_segments(distance_m)
+    return shapely.buffer(geometry, outer_radius(distance_m, quad_segs), quad_segs=quad_segs, **kwargs)
+
+
+def disc(points, radius_m: float):
+    """The disc of ``radius_m`` around points, as :func:`outer_buffer` builds it.
+
+    Its exact area is ``pi r^2`` (:func:`disc_area`); the polygon's exceeds it
+    by less than two thirds of :data:`CURVE_RELATIVE_TOLERANCE`.
+    """
+    return outer_buffer(points, radius_m)
+
+
+def disc_area(radius_m: float, parts: int = 1) -> float:
+    """The exact area of ``parts`` discs of ``radius_m`` that do not overlap."""
+    return parts * math.pi * float(radius_m) ** 2
+
+
+def densify_step(crs: CRS) -> float:
+    """The longest edge (in the CRS's units) that stays within :data:`EDGE_TOLERANCE_M` when reprojected."""
+    return DENSIFY_STEP_DEG if crs.is_geographic else DENSIFY_STEP_M
+
+
+def densify(geoms: np.ndarray, crs: CRS) -> np.ndarray:
+    """Cut long straight edges into pieces, in the geometries' own CRS, before they are reprojected.
+
+    GIS draws an edge straight in the CRS it is stored in; reprojecting only
+    the two vertices would draw it straight in the working CRS instead (for a
+    31 km longitude/latitude edge, 10 m away). Edges already shorter than
+    :func:`densify_step` are left as they are, and so are invalid geometries
+    (repaired later, with a warning that names them).
+
+    Parameters
+    ----------
+    geoms : numpy.ndarray of shapely geometries
+    crs : pyproj.CRS
+        The CRS the coordinates are in.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    step = densify_step(crs)
+    # Only what can hold a long edge: most footprints are smaller than one step all round.
+    long = shapely.length(geoms) > step
+    long[long] = shapely.is_valid(geoms[long])
+    if not long.any():
+        return geoms
+    out = geoms.copy()
+    out[long] = shapely.segmentize(geoms[long], step)
+    return out
 
 
 @dataclass(frozen=True)
@@ -50,7 +179,9 @@ class Pairs:
 PAIR_FIELDS = ("project", "feature", "distance_m", "overlap_m2", "inside")
 
 
-def measure_pairs(footprints: np.ndarray, areas: np.ndarray, tree: shapely.STRtree, reach_m: float) -> Pairs:
+def measure_pairs(
+    footprints: np.ndarray, areas: np.ndarray, tree: shapely.STRtree, reach_m: float, radii: np.ndarray | None = None
+) -> Pairs:
     """Measure every footprint against the features of one layer.
 
     Parameters
@@ -63,6 +194,11 @@ def measure_pairs(footprints: np.ndarray, areas: np.ndarray, tree: shapely.STRtr
         The layer's spatial index, over geometries in the same CRS.
     reach_m : float
         Pairs up to this distance apart are measured; 0 for touching only.
+    radii : numpy.ndarray, optional
+        Per footprint, the radius of a point site (0 or NaN for others). A
+        footprint that is the :func:`disc` of that radius is measured as the
+        true circle: its distance to a feature is the centre's distance minus
+        the radius.
 
     Returns
     -------
@@ -88,4 +224,44 @@ def measure_pairs(footprints: np.ndarray, areas: np.ndarray, tree: shapely.STRtr
     overlap[cut] = shapely.area(shapely.intersection(a[cut], b[cut]))
     # A footprint drawn along a feature's edge can miss covered_by by float noise.
     inside |= meets & (areas[left] > 0) & (areas[left] - overlap <= OVERLAP_FLOOR_M2)
+    if radii is not None:
+        _true_circles(footprints, np.asarray(radii, dtype=float), left, b, distance, overlap, inside)
     return Pairs(left, right, distance, overlap, inside)
+
+
+def disc_centres(footprints: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """Per footprint, the centre of the :func:`disc` it is (None where it is not one).
+
+    A footprint is taken for the disc of its radius only when it has that
+    disc's vertex count and every vertex lies at that disc's vertex radius
+    from its centroid: a drawn polygon with a ``radius`` attribute is not.
+    """
+    out = np.full(len(footprints), None, dtype=object)
+    radii = np.nan_to_num(np.asarray(radii, dtype=float), nan=0.0)
+    candidates = np.flatnonzero((radii > 0) & (shapely.get_type_id(footprints) == shapely.GeometryType.POLYGON))
+    for p in candidates.tolist():  # point sites with a radius: few
+        r, shape = float(radii[p]), footprints[p]
+        quad_segs = curve_segments(r)
+        ring = shapely.get_coordinates(shapely.get_exterior_ring(shape))
+        if len(ring) != 4 * quad_segs + 1 or shapely.get_num_interior_rings(shape):
+            continue
+        centre = shapely.centroid(shape)
+        spread = np.hypot(ring[:, 0] - centre.x, ring[:, 1] - centre.y) - outer_radius(r, quad_segs)
+        if np.abs(spread).max() <= 1e-6 * r:
+            out[p] = centre
+    return out
+
+
+def _true_circles(footprints, radii, left, features, distance, overlap, inside) -> None:
+    """Replace the polygon's distances by the true circle's, for pairs whose footprint is a disc (in place)."""
+    centres = disc_centres(footprints, radii)
+    ks = np.flatnonzero(centres[left] != None)  # noqa: E711
+    if not len(ks):
+        return
+    true = shapely.distance(centres[left[ks]], features[ks]) - radii[left[ks]]
+    apart = true > DISTANCE_FLOOR_M
+    # The polygon lies up to the curve tolerance outside the circle: where the circle itself
+    # does not reach the feature, neither does the site.
+    distance[ks[apart]] = true[apart]
+    overlap[ks[apart]] = 0.0
+    inside[ks[apart]] = False

@@ -3,7 +3,8 @@
 The region is cut by every line where a rule's answer can change: the
 boundaries of the features of every layer the rules read, the edges of the
 zones ``within_distance`` rules draw around features (features buffered by
-the distance), and the edges of the raster cells where a zonal rule's
+the distance, to :data:`threelines.measure.CURVE_TOLERANCE_M` outside the true
+distance line), and the edges of the raster cells where a zonal rule's
 condition turns. Inside one piece of that overlay a small footprint meets
 the same features, at the same side of every distance, over cells that all
 answer alike; so each piece is screened once, through the same engine as
@@ -28,7 +29,7 @@ from pyproj import CRS
 
 from threelines.errors import ThreelinesError
 from threelines.manifest import Manifest
-from threelines.measure import M2_PER_MU
+from threelines.measure import M2_PER_MU, outer_buffer
 from threelines.rules import RuleSet
 
 #: Radius (m) of the footprint that stands for any site inside a piece.
@@ -141,7 +142,9 @@ def siting(manifest: Manifest, rules: RuleSet, profile: dict[str, Any], region=N
         lines.append(shapely.boundary(data.geometry))
         for distance in sorted({r.distance_m for r in rules.rules if r.layer == name and r.test == "within_distance"}):
             if distance:
-                lines.append(shapely.boundary(shapely.buffer(data.geometry, distance)))
+                # Within the curve tolerance outside the true distance line: a site it puts in the
+                # band may lie up to 1 cm beyond the distance; none within it is left out.
+                lines.append(shapely.boundary(outer_buffer(data.geometry, distance)))
     attrs = _probe(np.array([shapely.point_on_surface(region)]), manifest, profile).attrs[0]
     for rule in rules.rules:
         if rule.test == "zonal":

@@ -47,6 +47,8 @@ def project_view(verdict: Verdict, lang: str) -> dict[str, Any]:
         "industry": industry,
         "kind": w.get(f"{p.get('kind')}_kind", p.get("kind") or ""),
         "area": area_text(p.get("area_m2"), w) if p.get("area_m2") else w["point_kind"],
+        # Only for a footprint drawn in a projected CRS: the area its drawing states.
+        "plane_area": area_text(p.get("plane_area_m2"), w) if p.get("plane_area_m2") else "",
         "verdict": verdict.verdict,
         "verdict_word": w[verdict.verdict],
         "counts": w["n_triggers"].format(reject=outcomes.count("reject"), conditional=outcomes.count("conditional")),

@@ -24,6 +24,12 @@ _WORDS: dict[str, tuple[str, str]] = {
     "industry": ("行业类别", "Industry"),
     "kind": ("项目形态", "Kind"),
     "area": ("用地面积", "Footprint area"),
+    "plane_area": ("图面面积", "Area on the drawing"),
+    "plane_note": (
+        "图面面积是项目坐标系（投影平面）上的面积，与用地红线图和土地文件核对时用它；用地面积是椭球面上的（等积）面积，规则按它判断。",
+        "The area on the drawing is measured in the plane of the project's projected CRS: compare it with the site "
+        "drawing and land documents. The footprint area is on the ellipsoid (equal-area) and is what the rules use.",
+    ),
     "verdict": ("筛查结论", "Verdict"),
     "map": ("位置与叠加分析图", "Location and overlay map"),
     "triggers": ("触发的管控要求", "Constraints triggered"),

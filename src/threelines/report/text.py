@@ -27,6 +27,12 @@ def format_verdict(verdict: Verdict, lang: str | None = None) -> str:
     lines.append(
         f"{_INDENT}industry {industry} | kind {p['kind']} | area {p['area_ha']:,.2f} ha ({p['area_mu']:,.1f} mu)"
     )
+    if p.get("plane_area_m2"):
+        lines.append(
+            f"{_INDENT}area on the drawing {p['plane_area_m2']:,.2f} m2 ({p['plane_area_mu']:,.2f} mu), "
+            "in the plane of the input's CRS: compare this one with the site drawing "
+            "(the area above is on the ellipsoid, for the rules)"
+        )
     lines.append(f"{_INDENT}verdict  {VERDICT_WORDS[verdict.verdict]}")
     for unit in verdict.units:
         lines.append(f"{_INDENT}unit     {unit.code} {unit.name or ''} ({unit.class_}) {unit.share:.1%}")
