@@ -62,7 +62,11 @@ def test_verdicts_from_postgis_equal_verdicts_from_files(run, pushed, sample_dir
     from_files = records(run, sample_dir / "projects.gpkg")
     from_db = records(run, sample_dir / "projects.gpkg", "--layers", pushed)
     assert [r["verdict"] for r in from_db] == [r["verdict"] for r in from_files]
-    assert from_db == from_files  # every trigger, area, distance, unit and message
+    for record in from_files:  # the pushed manifest is not the bundled sample's file, so it carries no sample mark
+        del record["jurisdiction"]["sample"]
+    for db, files in zip(from_db, from_files, strict=True):
+        for key in sorted(set(db) | set(files)):
+            assert db.get(key) == files.get(key), key  # every trigger, area, distance, unit and message
 
 
 def test_pushed_manifest_points_at_the_tables(pushed, pg):

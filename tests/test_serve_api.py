@@ -461,7 +461,7 @@ def test_radius_and_width_beyond_their_limits(client):
     assert_problem(
         post_geojson(client, body),
         422,
-        "project 'far': radius 1e+09 m is more than the limit of 50,000 m (MAX_RADIUS_M)",
+        "project 'far': radius 1e+09 m is beyond the plausible limit of 50000 m; give it in m",
     )
 
 

@@ -331,7 +331,6 @@ class Service:
                 "split them over several requests, or use `threelines batch`",
             )
         _check_vertices(projects.geometry, [a["id"] for a in projects.attrs])
-        projects = _within_attribute_limits(projects)
         lang = lang or self.default_lang
         results = self.coalescer.screen(projects)
         kept = [i for i, r in enumerate(results) if isinstance(r, Verdict)]
@@ -603,31 +602,6 @@ def _declared_crs(doc: dict, label: str):
             "Invalid GeoJSON",
             f"{label}: its 'crs' member names no known CRS ({name!r}); leave it out (WGS84) or give ?crs=",
         ) from None
-
-
-def _within_attribute_limits(projects):
-    """The projects whose radius and width are within the stated limits; the others become problems."""
-    keep, problems = [], []
-    for i, attrs in enumerate(projects.attrs):
-        over = [
-            (name, limit, key)
-            for name, limit, key in (
-                ("radius", limits.MAX_RADIUS_M, "MAX_RADIUS_M"),
-                ("width", limits.MAX_WIDTH_M, "MAX_WIDTH_M"),
-            )
-            if (attrs.get(name) or 0) > limit
-        ]
-        if not over:
-            keep.append(i)
-            continue
-        name, limit, key = over[0]
-        problems.append(f"{projects.source}: project {attrs['id']!r}: {name} {attrs[name]:g} m is more than the limit "
-                        f"of {limit:,.0f} m ({key}); give the real {name} in metres")  # fmt: skip
-    if not problems:
-        return projects
-    kept = projects.take(keep)
-    kept.problems = list(projects.problems) + problems
-    return kept
 
 
 @lru_cache(maxsize=64)
