@@ -103,6 +103,7 @@ def test_siting_command_writes_zones_map_and_report(run, tmp_path):
                  "-o", out, "--lang", "zh")  # fmt: skip
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
+    assert lines.pop(0) == "*** SAMPLE DATA — synthetic layers ***"  # the bundled sample, never mistaken for real
     assert lines[:4] == [
         "outcome             km2           ha             mu",
         "pass               0.00         0.00              0",
@@ -123,6 +124,7 @@ def test_siting_command_writes_zones_map_and_report(run, tmp_path):
     assert (np.abs(png - [0xD9, 0x53, 0x4F]).max(axis=2) < 10).mean() > 0.2  # mostly reject red
     page = (tmp_path / "zones.html").read_text("utf-8")
     assert "项目选址分区" in page
+    assert '<p class="sample-mark" data-sample="true"><strong>示例数据 — 合成图层（SAMPLE DATA — synthetic layers）</strong></p>' in page
     assert "data:image/svg+xml;base64," in page
     assert '<tr data-outcome="conditional">' in page
     again = run("siting", "--industry", "C2614", "-o", out)

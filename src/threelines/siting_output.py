@@ -75,9 +75,12 @@ def write_siting(
     _write_bytes(png, stem.with_suffix(".png"))
     block = provenance(manifest, rules, source=region_file, options={"adcode": adcode, "crs": crs, **profile})
     doc = _document(result, candidates, profile, where, lang, block)
+    sample = (manifest.jurisdiction or {}).get("sample")  # the bundled synthetic layers: say so on every output
+    doc["sample_mark"] = doc["w"]["sample_mark"] if sample else ""
     write_output(siting_page(doc, render_zones(result, candidates, lang, "svg")), stem.with_suffix(".html"),
                  overwrite=True)  # fmt: skip
-    return _summary_lines(result, candidates, targets)
+    lines = _summary_lines(result, candidates, targets)
+    return [f"*** {sample} ***", *lines] if sample else lines
 
 
 def _write_layers(zones, candidates, output: Path, candidates_json: Path) -> None:
