@@ -422,3 +422,20 @@ def p05_geojson(tmp_path, sample) -> Path:
     path.parent.mkdir()
     pyogrio.write_dataframe(frame_of(sample, ["P05"]), path)
     return path
+
+
+def test_a_geometry_too_long_to_densify_is_left_uncut():
+    """Metres read as degrees would be cut into billions of pieces; such a geometry is left for the checks."""
+    from pyproj import CRS
+    from shapely import LineString, get_num_coordinates
+
+    from threelines.limits import MAX_DENSIFY_PIECES
+    from threelines.measure import densify, densify_step
+
+    lonlat = CRS.from_epsg(4490)
+    step = densify_step(lonlat)
+    huge = LineString([(0, 0), (3_000_000.0, 0)])  # 3,000 km in metres, taken for degrees
+    fits = LineString([(0, 0), (step * MAX_DENSIFY_PIECES / 2, 0)])
+    out = densify([huge, fits], lonlat)
+    assert out[0] is huge
+    assert get_num_coordinates(out[1]) == MAX_DENSIFY_PIECES // 2 + 1

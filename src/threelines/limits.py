@@ -29,6 +29,9 @@ MAX_ARCHIVE_MEMBERS = 10_000
 MAX_ARCHIVE_BYTES = 2 * 1024**3
 #: Uncompressed / compressed size of one member (zip bombs reach 1000 and more).
 MAX_COMPRESSION_RATIO = 200
+#: Pieces one geometry's edges may be cut into before reprojection (a 5,000 km boundary needs 5,000);
+#: a longer geometry is left uncut, and one that long is no footprint.
+MAX_DENSIFY_PIECES = 1_000_000
 #: Members smaller than this, bytes, are not held to the ratio (a small file of repeated text does no harm).
 MIN_RATIO_CHECK_BYTES = 1024**2
 

@@ -14,6 +14,8 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
+from threelines.limits import MAX_DENSIFY_PIECES
+
 #: Square metres in one mu (亩): 10000 / 15.
 M2_PER_MU = 10000.0 / 15.0
 
@@ -141,8 +143,11 @@ def densify(geoms: np.ndarray, crs: CRS) -> np.ndarray:
     """
     geoms = np.asarray(geoms, dtype=object)
     step = densify_step(crs)
-    # Only what can hold a long edge: most footprints are smaller than one step all round.
-    long = shapely.length(geoms) > step
+    # Only what can hold a long edge: most footprints are smaller than one step all round. A geometry
+    # too long to cut (an impossible coordinate, metres read as degrees) is left for the checks to refuse.
+    with np.errstate(over="ignore", invalid="ignore"):
+        length = shapely.length(geoms)
+    long = np.isfinite(length) & (length > step) & (length <= MAX_DENSIFY_PIECES * step)
     long[long] = shapely.is_valid(geoms[long])
     if not long.any():
         return geoms
