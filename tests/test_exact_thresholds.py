@@ -247,7 +247,7 @@ def test_long_lonlat_edge_of_a_layer_is_where_gis_draws_it(run):
     assert doc["verdict"] == "conditional"
 
 
-def test_line_footprint_area_is_within_a_millionth(manifest):
+def test_line_footprint_area_is_within_a_centimetre_band(manifest):
     line = shapely.LineString([(116.10, 28.60), (116.12, 28.60), (116.13, 28.61), (116.125, 28.62)])
     frame = gpd.GeoDataFrame(
         {"id": ["road"], "industry": ["E4812"], "width": [30.0]}, geometry=[line], crs=4490
@@ -257,8 +257,8 @@ def test_line_footprint_area_is_within_a_millionth(manifest):
         [shapely.segmentize(line, 1e-4)], crs=4490
     ).to_crs(manifest.working_crs).iloc[0]
     exact = shapely.area(shapely.buffer(working, 15.0, quad_segs=20000, cap_style="flat", join_style="round"))
-    assert projects.area_m2[0] == pytest.approx(exact, rel=1e-6)
-    assert projects.area_m2[0] >= exact  # outside the true buffer, never inside
+    # Outside the true buffer, never inside, and by no more than its edge's length times the 1 cm tolerance.
+    assert 0 <= projects.area_m2[0] - exact <= shapely.length(shapely.buffer(working, 15.0)) * CURVE_TOLERANCE_M
 
 
 def test_curves_lie_outside_the_true_circle_within_a_centimetre():
@@ -268,9 +268,10 @@ def test_curves_lie_outside_the_true_circle_within_a_centimetre():
         mids = (coords[:-1] + coords[1:]) / 2  # the edge points nearest the centre
         assert np.hypot(*mids.T).min() >= radius * (1 - 1e-12)
         assert np.hypot(*coords.T).max() - radius <= min(CURVE_TOLERANCE_M, 1e-6 * radius) + 1e-9
-        assert curve_segments(radius) >= 1
+        assert curve_segments(radius) <= curve_segments(radius, 1e-6)
     band = outer_buffer(shapely.box(0, 0, 100, 100), BUFFER_M)
-    assert shapely.contains(band, shapely.Point(100 + BUFFER_M * math.sqrt(0.5), 100 + BUFFER_M * math.sqrt(0.5)))
+    on_curve = 100 + (BUFFER_M - 1e-9) * math.sqrt(0.5)  # on the true curve, but for float rounding
+    assert shapely.contains(band, shapely.Point(on_curve, on_curve))
 
 
 # -- Siting -----------------------------------------------------------------------------------------
