@@ -421,13 +421,14 @@ def _list_rows(item: Item, units, cols, keywords) -> list[dict]:
     dims = F.dimension_columns(table.columns)
     unit_codes = units[cols["code"]].astype(str).str.strip()
     areas = _areas(units, cols, unit_codes)
+    known = set(unit_codes)
     rows = []
-    for i, row in table.iterrows():
+    for i, row in enumerate(table.to_dict("records")):  # rows of prose, not geometries
         key = str(row[code_col]).strip()
         where = f"{item.label}:{i + 2}"
         if not key and not any(str(row[c]).strip() for c in dims.values()):
             continue
-        if key in set(unit_codes):
+        if key in known:
             level, scope = "unit", key
         elif key in areas:
             level, members = areas[key]
