@@ -75,9 +75,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs per whole-process timing")
     args = parser.parse_args()
 
-    from threelines.engine import screen_projects
-    from threelines.footprint import projects_from_frame
-    from threelines.manifest import load_manifest
+    from threelines.engine.screen import screen_projects
+    from threelines.input.footprint import projects_from_frame
+    from threelines.layers.manifest import load_manifest
     from threelines.rules import load_rules
 
     rows = [

@@ -2,7 +2,7 @@
 
 Two inputs a consultant may well send: one polygon of 1,000,000 vertices as
 GeoJSON, and a corner-coordinate table (CSV) of 3,600 parcels. Each is read
-with :func:`threelines.footprint.read_projects` in a fresh process (so that
+with :func:`threelines.input.footprint.read_projects` in a fresh process (so that
 the peak resident memory is that read's alone, imports included) next to
 the same footprints written as a GeoPackage. The target: at most 2x the
 GeoPackage's time and memory.
@@ -25,8 +25,8 @@ TARGET = 2.0
 
 _CHILD = """
 import json, resource, sys, time
-from threelines.footprint import read_projects
-from threelines.manifest import load_manifest
+from threelines.input.footprint import read_projects
+from threelines.layers.manifest import load_manifest
 from threelines.sample import manifest_path
 working = load_manifest(manifest_path()).working_crs
 start = time.perf_counter()
@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         cases = make_inputs(Path(folder), args.vertices, args.parcels)
         print(f"inputs written in {time.perf_counter() - started:.1f} s")
-        print(f"{'input':40} {'time s':>8} {'peak MiB':>9} {'GPKG s':>8} {'GPKG MiB':>9} {'x time':>7} {'x mem':>6}  target")
+        print(
+            f"{'input':40} {'time s':>8} {'peak MiB':>9} {'GPKG s':>8} {'GPKG MiB':>9} {'x time':>7} {'x mem':>6}  target"
+        )
         for name, (given, twin) in cases.items():
             got, base = measure(given, args.repeat), measure(twin, args.repeat)
             if got["projects"] != base["projects"] or got["problems"]:

@@ -203,10 +203,10 @@ def timed(cmd: list[str], env: dict | None = None) -> float:
 
 def threelines_pairs(folder: Path):
     """Pairs and intersection areas as threelines measures them (in the working CRS)."""
-    from threelines.footprint import read_projects
-    from threelines.layers import read_layer
-    from threelines.manifest import load_manifest
-    from threelines.measure import OVERLAP_FLOOR_M2, measure_pairs
+    from threelines.engine.measure import OVERLAP_FLOOR_M2, measure_pairs
+    from threelines.input.footprint import read_projects
+    from threelines.layers.manifest import load_manifest
+    from threelines.layers.read import read_layer
 
     manifest = load_manifest(folder / "layers.yaml")
     projects = read_projects(folder / "projects.gpkg", manifest.working_crs)
@@ -322,7 +322,18 @@ def main() -> None:
     print(f"generated {folder} in {time.perf_counter() - start:.1f} s")
     layers, rules = ["--layers", str(folder / "layers.yaml")], ["--rules", str(folder / "rules.yaml")]
     out = folder / "out"
-    command = [*CLI, "-q", "batch", str(folder / "projects.gpkg"), "-o", str(out), *layers, *rules, "--jobs", str(args.jobs)]
+    command = [
+        *CLI,
+        "-q",
+        "batch",
+        str(folder / "projects.gpkg"),
+        "-o",
+        str(out),
+        *layers,
+        *rules,
+        "--jobs",
+        str(args.jobs),
+    ]
     # A prepared-layer cache of its own: first empty (the layers are parsed), then warm (as on any later run).
     cache = tempfile.mkdtemp(prefix="threelines-cache-")
     env = {**os.environ, "THREELINES_CACHE": cache}

@@ -191,7 +191,9 @@ def main() -> None:
     body = one_hectare()
     process, url = start_server(args.workers)
     try:
-        first = httpx.post(f"{url}/v1/screen", content=body, headers={"Content-Type": "application/geo+json"}, timeout=60)
+        first = httpx.post(
+            f"{url}/v1/screen", content=body, headers={"Content-Type": "application/geo+json"}, timeout=60
+        )
         first.raise_for_status()
         expected = first.json()["verdict"]
         area = first.json()["project"]["area_ha"]

@@ -30,7 +30,7 @@ import pyogrio
 import shapely
 from shapely import affinity
 
-from threelines.crs import gcj02_to_wgs84
+from threelines.input.crs import gcj02_to_wgs84
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "data" / "sample" / "source" / "nanchang_county_gcj02.geojson"

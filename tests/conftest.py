@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from threelines.cli.main import cli
-from threelines.manifest import load_manifest
+from threelines.layers.manifest import load_manifest
 from threelines.rules import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,9 +7,9 @@ import shutil
 import pandas as pd
 import pytest
 
-from threelines.access_list import read_access_list
 from threelines.errors import RuleError
 from threelines.rules import check_rules, load_rules
+from threelines.rules.access_list import read_access_list
 
 ENGLISH = """id,unit,dimension,industry,exclude,type,text,basis
 E1,*,spatial layout,C2521,,prohibit,No coking plants,guide 2022

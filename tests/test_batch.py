@@ -8,7 +8,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from threelines.batch import run_batch
+from threelines.batch.local import run_batch
 
 
 def lines(folder):
@@ -145,7 +145,7 @@ def test_large_files_are_read_in_pieces_with_the_same_results(tmp_path, sample_d
 def test_a_piece_that_cannot_be_read_is_one_error(tmp_path, manifest, ruleset, sample_projects, monkeypatch):
     import pyogrio
 
-    from threelines import sources
+    from threelines.input import sources
 
     path = tmp_path / "p.gpkg"
     pyogrio.write_dataframe(sample_projects, path)

@@ -19,9 +19,9 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from threelines import batch as batch_module
-from threelines import engine
-from threelines.batch import run_batch
+from threelines.batch import local as batch_module
+from threelines.batch.local import run_batch
+from threelines.engine import screen as engine
 
 BAD = Path(__file__).parent / "data" / "bad"
 
@@ -81,7 +81,9 @@ def test_a_project_whose_screening_raises_is_its_own_error(run, tmp_path, sample
     monkeypatch.setattr(engine, "screen_checked", real)
     again = run("batch", sample_dir / "projects.gpkg", "-o", out, "--jobs", "1")
     assert again.exit_code == 0
-    assert again.stderr.splitlines()[-1].startswith("13 projects: 2 pass, 5 conditional, 6 reject, 0 errors; 12 already")
+    assert again.stderr.splitlines()[-1].startswith(
+        "13 projects: 2 pass, 5 conditional, 6 reject, 0 errors; 12 already"
+    )
     assert sorted(r["project"]["id"] for r in records(out)) == [f"P{i:02d}" for i in range(1, 14)]
 
 

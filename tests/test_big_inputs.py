@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from threelines import sources
-from threelines.corners import read_corners
 from threelines.errors import FootprintError
+from threelines.input import sources
+from threelines.input.corners import read_corners
 
 SQUARE = [[116.0, 28.0], [116.01, 28.0], [116.01, 28.01], [116.0, 28.01], [116.0, 28.0]]
 HOLE = [[116.002, 28.002], [116.004, 28.002], [116.004, 28.004], [116.002, 28.002]]
@@ -19,7 +19,12 @@ FAR = [[[116.1, 28.1], [116.11, 28.1], [116.11, 28.11], [116.1, 28.1]]]
 
 
 def feature(geometry, properties=None, **extra):
-    return {"type": "Feature", "properties": properties if properties is not None else {}, "geometry": geometry, **extra}
+    return {
+        "type": "Feature",
+        "properties": properties if properties is not None else {},
+        "geometry": geometry,
+        **extra,
+    }
 
 
 def collection(*features, **extra):
@@ -31,20 +36,70 @@ CGCS2000 = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4490"}
 
 DOCUMENTS = {
     "properties of every kind": collection(
-        feature(POLYGON, {"id": "A", "n": 1, "x": 1.5, "mixed": 3, "flag": True, "day": "2024-05-01",
-                          "list": [1, 2], "obj": {"k": "v"}, "名称": "项目", "empty": None}),
-        feature(POLYGON, {"id": "B", "n": None, "x": 2, "mixed": "three", "flag": False, "day": "2024-06-01",
-                          "list": None, "obj": {"k": [1]}, "名称": None, "empty": None}),
-        feature(POLYGON, {"id": None, "n": 3, "x": None, "mixed": None, "flag": None, "day": None,
-                          "list": ["a"], "obj": None, "名称": "二", "empty": None}),
+        feature(
+            POLYGON,
+            {
+                "id": "A",
+                "n": 1,
+                "x": 1.5,
+                "mixed": 3,
+                "flag": True,
+                "day": "2024-05-01",
+                "list": [1, 2],
+                "obj": {"k": "v"},
+                "名称": "项目",
+                "empty": None,
+            },
+        ),
+        feature(
+            POLYGON,
+            {
+                "id": "B",
+                "n": None,
+                "x": 2,
+                "mixed": "three",
+                "flag": False,
+                "day": "2024-06-01",
+                "list": None,
+                "obj": {"k": [1]},
+                "名称": None,
+                "empty": None,
+            },
+        ),
+        feature(
+            POLYGON,
+            {
+                "id": None,
+                "n": 3,
+                "x": None,
+                "mixed": None,
+                "flag": None,
+                "day": None,
+                "list": ["a"],
+                "obj": None,
+                "名称": "二",
+                "empty": None,
+            },
+        ),
     ),
     "string and integer feature ids": collection(
         feature(POLYGON, {"a": 1}, id="f1"), feature(POLYGON, {"a": 2}, id=7), feature(POLYGON, {"a": 3})
     ),
     "legacy crs member": collection(feature(POLYGON, {"industry": "C2614"}), crs=CGCS2000),
     "projected crs member": collection(
-        feature({"type": "Polygon", "coordinates": [[[39_430_000.5, 3_150_000.25], [39_430_400, 3_150_000],
-                                                     [39_430_400, 3_150_300], [39_430_000.5, 3_150_000.25]]]}),
+        feature(
+            {
+                "type": "Polygon",
+                "coordinates": [
+                    [
+                        [39_430_000.5, 3_150_000.25],
+                        [39_430_400, 3_150_000],
+                        [39_430_400, 3_150_300],
+                        [39_430_000.5, 3_150_000.25],
+                    ]
+                ],
+            }
+        ),
         crs={"type": "name", "properties": {"name": "EPSG:4527"}},
     ),
     "CRS84 crs member": collection(
@@ -66,9 +121,19 @@ DOCUMENTS = {
     "bare geometry": {"type": "MultiPolygon", "coordinates": [[SQUARE], FAR]},
     "bare geometry with crs": {**POLYGON, "crs": CGCS2000},
     "precision of coordinates": collection(
-        feature({"type": "Polygon", "coordinates": [[[116.12345678901234, 28.98765432109876], [1e-7, -2.5e2],
-                                                     [116.1, 28.000000000000004], [116.12345678901234,
-                                                                                   28.98765432109876]]]}),
+        feature(
+            {
+                "type": "Polygon",
+                "coordinates": [
+                    [
+                        [116.12345678901234, 28.98765432109876],
+                        [1e-7, -2.5e2],
+                        [116.1, 28.000000000000004],
+                        [116.12345678901234, 28.98765432109876],
+                    ]
+                ],
+            }
+        ),
     ),
 }
 
@@ -96,9 +161,10 @@ def test_the_fast_path_reads_a_geojson_file_as_gdal_does(tmp_path, monkeypatch, 
     assert shapely.equals_exact(a, b, tolerance=0)[~shapely.is_missing(b)].all()
     for mine, theirs in zip(a, b, strict=True):  # the very same vertices, to the last bit
         if theirs is not None:
-            assert shapely.get_coordinates(mine, include_z=True).tobytes() == shapely.get_coordinates(
-                theirs, include_z=True
-            ).tobytes()
+            assert (
+                shapely.get_coordinates(mine, include_z=True).tobytes()
+                == shapely.get_coordinates(theirs, include_z=True).tobytes()
+            )
 
 
 UNUSUAL = {
@@ -106,7 +172,9 @@ UNUSUAL = {
         feature({"type": "GeometryCollection", "geometries": [{"type": "Point", "coordinates": [116, 28]}]})
     ),
     "unclosed ring": collection(feature({"type": "Polygon", "coordinates": [SQUARE[:-1]]})),
-    "ring of three points": collection(feature({"type": "Polygon", "coordinates": [[SQUARE[0], SQUARE[1], SQUARE[0]]]})),
+    "ring of three points": collection(
+        feature({"type": "Polygon", "coordinates": [[SQUARE[0], SQUARE[1], SQUARE[0]]]})
+    ),
     "empty polygon": collection(feature({"type": "Polygon", "coordinates": []})),
     "3D polygon": collection(feature({"type": "Polygon", "coordinates": [[[*p, 12.5] for p in SQUARE]]})),
     "2D and 3D vertices": collection(
@@ -200,10 +268,14 @@ def test_corner_parcels_built_at_once_match_those_built_one_by_one(tmp_path):
     bulk, bulk_problems = read_corners(corner_table(tmp_path / "plain.csv", with_rings=False), label="t.csv")
     each, each_problems = read_corners(corner_table(tmp_path / "rings.csv", with_rings=True), label="t.csv")
     assert len(bulk) == 38
-    assert bulk_problems == each_problems == [
-        "t.csv:33: parcel 'P7' ring '1' has 2 point(s); a polygon needs at least 3",
-        "t.csv:50: X '3150x00' is not a number (nor degrees-minutes-seconds)",
-    ]
+    assert (
+        bulk_problems
+        == each_problems
+        == [
+            "t.csv:33: parcel 'P7' ring '1' has 2 point(s); a polygon needs at least 3",
+            "t.csv:50: X '3150x00' is not a number (nor degrees-minutes-seconds)",
+        ]
+    )
     pd.testing.assert_frame_equal(bulk.drop(columns="geometry"), each.drop(columns="geometry"))
     assert shapely.equals_exact(bulk.geometry.values, each.geometry.values, tolerance=0).all()
     assert "P5" in set(bulk["id"])  # padded cells are stripped

@@ -10,8 +10,8 @@ from geopandas import GeoSeries
 from pyproj import Geod, Transformer
 
 from threelines import screen
-from threelines.crs import fitted_albers, gcj02_to_wgs84, parse_crs, wgs84_to_gcj02
 from threelines.errors import CRSError
+from threelines.input.crs import fitted_albers, gcj02_to_wgs84, parse_crs, wgs84_to_gcj02
 
 CRSS = ["EPSG:4490", "EPSG:4527", "EPSG:4548", "EPSG:3857", "EPSG:4326"]
 
@@ -69,7 +69,7 @@ def test_gcj02_matches_the_published_reference_pair():
 
 def test_published_reference_pairs():
     # wandergis/coordtransform's test values for (116.404, 39.915), which every port reproduces
-    from threelines.crs import bd09_to_gcj02, gcj02_to_bd09
+    from threelines.input.crs import bd09_to_gcj02, gcj02_to_bd09
 
     point = np.array([[116.404, 39.915]])
     assert wgs84_to_gcj02(point) == pytest.approx(np.array([[116.41024449916938, 39.91640428150164]]), abs=1e-9)

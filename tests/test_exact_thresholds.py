@@ -20,11 +20,11 @@ import pytest
 import shapely
 from pyproj import Geod, Transformer
 
-from threelines.engine import screen
-from threelines.footprint import projects_from_frame
-from threelines.layers import read_layer
-from threelines.measure import CURVE_TOLERANCE_M, curve_segments, disc, outer_buffer
-from threelines.siting import siting
+from threelines.engine.measure import CURVE_TOLERANCE_M, curve_segments, disc, outer_buffer
+from threelines.engine.screen import screen
+from threelines.input.footprint import projects_from_frame
+from threelines.layers.read import read_layer
+from threelines.siting.zones import siting
 
 GEOD = Geod(ellps="GRS80")
 BUFFER_M = 500.0  # redline-buffer's distance
@@ -193,7 +193,9 @@ def test_squares_at_the_touching_threshold(manifest, ruleset, redlines, edge_anc
     for rid, (lon, lat, azimuth) in edge_anchors.items():
         rows.append({"id": rid, "industry": "G5920", "geometry": _square(*walk(lon, lat, azimuth, offset), azimuth)})
     for row in rows:
-        inside_as_drawn = abs(GEOD.geometry_area_perimeter(shapely.intersection(row["geometry"], redlines[row["id"]]))[0])
+        inside_as_drawn = abs(
+            GEOD.geometry_area_perimeter(shapely.intersection(row["geometry"], redlines[row["id"]]))[0]
+        )
         assert inside_as_drawn == (pytest.approx(0.5, rel=0.1) if offset < 0 else 0.0)
     for verdict in _screen(manifest, ruleset, rows).values():
         assert _rules(verdict) >= ({"redline-overlap"} if offset < 0 else {"redline-buffer"})
@@ -249,13 +251,9 @@ def test_long_lonlat_edge_of_a_layer_is_where_gis_draws_it(run):
 
 def test_line_footprint_area_is_within_a_centimetre_band(manifest):
     line = shapely.LineString([(116.10, 28.60), (116.12, 28.60), (116.13, 28.61), (116.125, 28.62)])
-    frame = gpd.GeoDataFrame(
-        {"id": ["road"], "industry": ["E4812"], "width": [30.0]}, geometry=[line], crs=4490
-    )
+    frame = gpd.GeoDataFrame({"id": ["road"], "industry": ["E4812"], "width": [30.0]}, geometry=[line], crs=4490)
     projects = projects_from_frame(frame, manifest.working_crs)
-    working = gpd.GeoSeries(
-        [shapely.segmentize(line, 1e-4)], crs=4490
-    ).to_crs(manifest.working_crs).iloc[0]
+    working = gpd.GeoSeries([shapely.segmentize(line, 1e-4)], crs=4490).to_crs(manifest.working_crs).iloc[0]
     exact = shapely.area(shapely.buffer(working, 15.0, quad_segs=20000, cap_style="flat", join_style="round"))
     # Outside the true buffer, never inside, and by no more than its edge's length times the 1 cm tolerance.
     assert 0 <= projects.area_m2[0] - exact <= shapely.length(shapely.buffer(working, 15.0)) * CURVE_TOLERANCE_M
@@ -449,7 +447,7 @@ def long_edge(tmp_path):
 
 
 def test_a_long_lonlat_edge_is_read_where_gis_draws_it(long_edge):
-    from threelines.manifest import load_manifest
+    from threelines.layers.manifest import load_manifest
 
     manifest = load_manifest(long_edge / "layers.yaml")
     zone = read_layer(manifest.layers["zone"], manifest.working_crs).geometry[0]
@@ -478,7 +476,7 @@ def test_a_site_5_m_inside_a_long_edge_is_in_the_zone(run, long_edge, north_m, i
 
 
 def test_the_layer_cache_key_names_how_edges_are_densified(manifest, monkeypatch):
-    import threelines.layer_cache as layer_cache
+    import threelines.layers.cache as layer_cache
 
     spec = manifest.layers["redline"]
     before = layer_cache.cache_key(spec, manifest.working_crs)
@@ -497,7 +495,7 @@ def test_a_long_lonlat_edge_of_a_footprint_is_where_gis_draws_it(run, long_edge)
     assert result.exit_code == 0, result.stderr
     assert [t["feature_id"] for t in json.loads(result.stdout)["triggers"]] == []
     # Straight in the working CRS, its northern edge would cross the zone by metres in the middle.
-    from threelines.manifest import load_manifest
+    from threelines.layers.manifest import load_manifest
 
     working = load_manifest(long_edge / "layers.yaml").working_crs
     corners = gpd.GeoSeries([strip], crs=4490).to_crs(working).iloc[0]

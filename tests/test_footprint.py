@@ -10,7 +10,7 @@ import pytest
 import shapely
 
 from threelines.errors import FootprintError
-from threelines.footprint import read_projects
+from threelines.input.footprint import read_projects
 
 
 @pytest.mark.parametrize(
@@ -119,7 +119,7 @@ def test_outside_china(run, tmp_path):
 
 @pytest.mark.parametrize("offset", ["gcj02", "bd09"])
 def test_web_map_coordinates(run, tmp_path, sample_projects, offset):
-    from threelines.crs import gcj02_to_bd09, wgs84_to_gcj02
+    from threelines.input.crs import gcj02_to_bd09, wgs84_to_gcj02
 
     frame = sample_projects[sample_projects.id == "P02"][["id", "industry", "geometry"]].to_crs(4326)
     forward = wgs84_to_gcj02 if offset == "gcj02" else (lambda xy: gcj02_to_bd09(wgs84_to_gcj02(xy)))
@@ -442,8 +442,8 @@ def test_plain_polygons_taken_over_the_array_equal_the_footprints_one_by_one(man
     import geopandas as gpd
     import numpy as np
 
-    from threelines.footprint import _footprint, projects_from_frame
-    from threelines.measure import densify
+    from threelines.engine.measure import densify
+    from threelines.input.footprint import _footprint, projects_from_frame
 
     box = shapely.box(116.0, 28.5, 116.01, 28.51)
     geoms = [

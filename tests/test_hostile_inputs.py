@@ -15,9 +15,10 @@ import pyogrio
 import pytest
 import shapely
 
-from threelines import archives, screen
+from threelines import screen
 from threelines.errors import FootprintError
-from threelines.footprint import read_projects
+from threelines.input import archives
+from threelines.input.footprint import read_projects
 
 # The sample's P05 (organic chemicals outside the park: reject) and P01 (warehousing: pass).
 P05_AREA_M2 = 143978.0
@@ -85,7 +86,7 @@ def test_an_implausible_number_is_that_projects_error_and_the_others_are_screene
 
 
 def test_zonal_statistics_never_raise_on_huge_or_unplaceable_footprints(manifest):
-    from threelines.zonal import zonal_stats
+    from threelines.layers.zonal import zonal_stats
 
     spec = manifest.layers["pm25"]
     centre = shapely.Point(0, 0)  # the working CRS is centred on the county
@@ -144,7 +145,7 @@ def test_when_most_features_fail_the_file_is_refused_as_a_whole(tmp_path, sample
 
 
 def sample_working_crs():
-    from threelines.manifest import load_manifest
+    from threelines.layers.manifest import load_manifest
     from threelines.sample import manifest_path
 
     return load_manifest(manifest_path()).working_crs
@@ -279,7 +280,9 @@ def test_the_byte_counter_stops_a_member_that_streams_past_its_declared_size(tmp
 
     info = zipfile.ZipInfo("site.geojson")
     info.file_size = 10
-    with pytest.raises(FootprintError, match="holds more than the 10 bytes its header declares; the archive is refused"):
+    with pytest.raises(
+        FootprintError, match="holds more than the 10 bytes its header declares; the archive is refused"
+    ):
         archives._extract_member(Lying(), info, tmp_path, "a.zip", budget=10)
     assert (tmp_path / "site.geojson").stat().st_size == 0  # the first chunk already went past: nothing written
 
@@ -429,8 +432,8 @@ def test_a_geometry_too_long_to_densify_is_left_uncut():
     from pyproj import CRS
     from shapely import LineString, get_num_coordinates
 
+    from threelines.engine.measure import densify, densify_step
     from threelines.limits import MAX_DENSIFY_PIECES
-    from threelines.measure import densify, densify_step
 
     lonlat = CRS.from_epsg(4490)
     step = densify_step(lonlat)

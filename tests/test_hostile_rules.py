@@ -213,7 +213,9 @@ def test_twelve_nested_comprehensions_are_refused_fast(run, tmp_path):
 
 def test_seven_nested_maps_are_refused(run, tmp_path):
     path = rules_with(tmp_path, condition=nested("map", 7))
-    assert f"are nested more than {MAX_COMPREHENSION_DEPTH} deep (the limit; .map() at column" in check_problem(run, path)
+    assert f"are nested more than {MAX_COMPREHENSION_DEPTH} deep (the limit; .map() at column" in check_problem(
+        run, path
+    )
 
 
 def test_comprehensions_over_large_lists_are_refused_by_their_cost(run, tmp_path):
@@ -265,7 +267,9 @@ def test_deeply_nested_yaml_is_refused_fast(run, tmp_path, style, depth):
     assert result.exit_code == 2
     line = one_line(result)
     assert line.startswith(f"Error: {path}:")
-    assert line.endswith(f": lists and mappings are nested more than {MAX_YAML_DEPTH} deep (the limit); flatten the document")
+    assert line.endswith(
+        f": lists and mappings are nested more than {MAX_YAML_DEPTH} deep (the limit); flatten the document"
+    )
 
 
 def test_a_huge_rule_file_is_refused_before_it_is_read(run, tmp_path):
@@ -336,7 +340,9 @@ def test_a_working_crs_that_is_not_equal_area_is_shown_as_given(run, tmp_path, s
     result = run("screen", sample_dir / "projects" / "P01.geojson", "--layers", manifest)
     assert result.exit_code == 2
     line = one_line(result)
-    assert line.startswith(f"Error: {manifest}:{line_number}: working_crs '{given}' is not an equal-area projection in metres")
+    assert line.startswith(
+        f"Error: {manifest}:{line_number}: working_crs '{given}' is not an equal-area projection in metres"
+    )
     assert "unknown" not in line
 
 

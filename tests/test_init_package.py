@@ -38,7 +38,10 @@ def units_frame(headers=PINYIN, codes=("ZH36012120001", "ZH36012130001"), classe
         headers["area"]: ["南昌县", "南昌县"],
     }
     if prose:
-        data[headers["kj"]] = ["1.禁止新建焦化项目。2.化工项目须入驻认定的化工园区", "①禁止新建电镀项目②现有企业逐步退出"]
+        data[headers["kj"]] = [
+            "1.禁止新建焦化项目。2.化工项目须入驻认定的化工园区",
+            "①禁止新建电镀项目②现有企业逐步退出",
+        ]
         data[headers["pw"]] = ["新建项目须取得总量指标", ""]
     return gpd.GeoDataFrame(data, geometry=list(geoms or (U1, U2)), crs=4490)
 
@@ -87,7 +90,13 @@ def test_sample_package_round_trip_gives_the_same_verdicts(run, tmp_path, sample
     result = run("init", PACKAGE, "-o", out, "--published", "2026-01-01", "--data-version", "1.0")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith(f"{out}: 江西省南昌市南昌县 (360121): layers air, redline, units, water;")
-    assert sorted(p.name for p in out.iterdir()) == ["IMPORT.md", "access_list.csv", "layers", "layers.yaml", "rules.yaml"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "IMPORT.md",
+        "access_list.csv",
+        "layers",
+        "layers.yaml",
+        "rules.yaml",
+    ]
     projects = sample_dir / "projects.gpkg"
     hand = [json.loads(line) for line in run("screen", projects, "--format", "json").stdout.splitlines()]
     got = run("screen", "--layers", out / "layers.yaml", projects, "--format", "json")
@@ -142,7 +151,9 @@ def test_manifest_jurisdiction_block_is_checked(run, tmp_path, sample_dir):
     assert result.stderr.startswith(f"Error: {manifest}:")
     assert "3601" in result.stderr
     manifest.write_text(text.split("\n# Whose published data")[0] + "\n", encoding="utf-8")
-    doc = json.loads(run("screen", "--layers", manifest, sample_dir / "projects" / "P01.geojson", "--format", "json").stdout)
+    doc = json.loads(
+        run("screen", "--layers", manifest, sample_dir / "projects" / "P01.geojson", "--format", "json").stdout
+    )
     assert doc["jurisdiction"] is None
 
 
@@ -165,7 +176,9 @@ def test_rules_check_lists_prose_clauses_for_review(run, tmp_path):
     assert result.exit_code == 0, result.stdout
     lines = result.stdout.splitlines()
     table = out / "access_list.csv"
-    assert f"{table}:2: clause 'ZH36012120001-KJ-1': read from prose as reject for C2521 (焦化): 禁止新建焦化项目" in lines
+    assert (
+        f"{table}:2: clause 'ZH36012120001-KJ-1': read from prose as reject for C2521 (焦化): 禁止新建焦化项目" in lines
+    )
     assert f"{table}:6: clause 'ZH36012130001-KJ-2': review (not decided: no 禁止 / 限制 / 要求 wording found): " \
            "现有企业逐步退出" in lines  # fmt: skip
     assert lines[-2] == "5 clauses read from prose or left for review: check them"
@@ -301,7 +314,9 @@ def _no_crs(folder):
 
 def _unknown_unit(folder):
     write_package(folder, units_frame(prose=False))
-    pd.DataFrame({"单元编码": ["ZH36012199999"], "空间布局约束": ["禁止新建焦化项目"]}).to_excel(folder / "清单.xlsx", index=False)
+    pd.DataFrame({"单元编码": ["ZH36012199999"], "空间布局约束": ["禁止新建焦化项目"]}).to_excel(
+        folder / "清单.xlsx", index=False
+    )
 
 
 BAD = [
@@ -398,7 +413,9 @@ def test_layers_from_threelines_toml_then_the_sample_with_a_notice(run, tmp_path
 
 def test_sample_mark_in_html_and_markdown(run, tmp_path, sample_dir):
     for name in ("p.html", "p.md"):
-        assert run("screen", sample_dir / "projects" / "P06.geojson", "-o", tmp_path / name, "--lang", "zh").exit_code == 0
+        assert (
+            run("screen", sample_dir / "projects" / "P06.geojson", "-o", tmp_path / name, "--lang", "zh").exit_code == 0
+        )
         page = (tmp_path / name).read_text("utf-8")
         assert "SAMPLE DATA — synthetic layers" in page
         assert "生态环境准入清单符合性分析表" in page

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+from threelines.engine.verdict import Trigger, UnitShare, Unresolved, Verdict
 from threelines.report.json import verdict_json
-from threelines.verdict import Trigger, UnitShare, Unresolved, Verdict
 
 
 def trigger(**kwargs) -> Trigger:

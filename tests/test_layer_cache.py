@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import shapely
 
-from threelines.batch import run_batch
-from threelines.layer_cache import CACHE_ENV, cache_folder, cache_key, read_layer_cached
-from threelines.layers import read_layer
-from threelines.manifest import load_manifest
+from threelines.batch.local import run_batch
+from threelines.layers.cache import CACHE_ENV, cache_folder, cache_key, read_layer_cached
+from threelines.layers.manifest import load_manifest
+from threelines.layers.read import read_layer
 
 
 def results(folder):
@@ -111,7 +111,7 @@ def test_a_damaged_entry_is_rebuilt(manifest, layer_cache_dir, caplog, damage):
         gpd.GeoDataFrame({"x": [1]}, geometry=[shapely.Point(0, 0)]).to_parquet(entry)
     else:
         entry.write_bytes(damage)
-    with caplog.at_level(logging.INFO, logger="threelines.layer_cache"):
+    with caplog.at_level(logging.INFO, logger="threelines.layers.cache"):
         layer = read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
     assert "cannot be used" in caplog.text
     same_layer(layer, read_layer(spec, manifest.working_crs))

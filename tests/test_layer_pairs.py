@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from threelines.engine import _layer_pairs
-from threelines.footprint import read_projects
-from threelines.layers import read_layer
-from threelines.measure import PAIR_FIELDS, measure_pairs
+from threelines.engine.measure import PAIR_FIELDS, measure_pairs
+from threelines.engine.screen import _layer_pairs
+from threelines.input.footprint import read_projects
+from threelines.layers.read import read_layer
 from threelines.rules.decide import applies, project_context
 
 

@@ -11,8 +11,8 @@ import pytest
 import shapely
 
 from threelines.errors import ManifestError
-from threelines.layers import read_layer
-from threelines.manifest import load_manifest
+from threelines.layers.manifest import load_manifest
+from threelines.layers.read import read_layer
 
 
 @pytest.fixture

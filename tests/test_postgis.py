@@ -82,8 +82,8 @@ def test_pushed_manifest_points_at_the_tables(pushed, pg):
 
 
 def test_only_features_near_the_footprint_are_read(pushed):
-    from threelines.layers import read_layer
-    from threelines.manifest import load_manifest
+    from threelines.layers.manifest import load_manifest
+    from threelines.layers.read import read_layer
 
     manifest = load_manifest(pushed)
     spec = manifest.layers["redline"]

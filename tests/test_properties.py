@@ -9,8 +9,8 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from threelines.engine import screen_projects
-from threelines.footprint import projects_from_frame
+from threelines.engine.screen import screen_projects
+from threelines.input.footprint import projects_from_frame
 
 # Random sites in the sample county (CGCS2000 lon/lat), 1 ha to ~1 km2, with a random industry.
 sites = st.builds(
@@ -100,7 +100,7 @@ def test_verdict_ignores_the_input_crs(manifest, ruleset, site, crs):
 def test_corner_table_screens_like_the_polygon(manifest, ruleset, tmp_path_factory, site, closed):
     import pandas as pd
 
-    from threelines.footprint import read_projects
+    from threelines.input.footprint import read_projects
 
     *shape, code = site
     geom = polygon(*shape)

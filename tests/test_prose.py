@@ -6,7 +6,7 @@ import pytest
 
 from threelines.errors import RuleError
 from threelines.limits import MAX_CLAUSES_PER_CELL, MAX_PROSE_CHARS
-from threelines.prose import clause_kind, find_industries, load_keywords, parse_clause, parse_prose, split_prose
+from threelines.package.prose import clause_kind, find_industries, load_keywords, parse_clause, parse_prose, split_prose
 
 PRINTING = ("C1713", "C1723", "C1733", "C1743", "C1752", "C1762")
 
@@ -129,7 +129,9 @@ def test_clause_kind_precedence():
 
 def test_keyword_table_is_extended_by_the_jurisdiction(tmp_path):
     own = tmp_path / "industry_keywords.csv"
-    own.write_text("# 本省补充\nword,codes,note\n稀土分离,C3232,稀土金属冶炼\n化工,C26 C27,本省口径\n", encoding="utf-8")
+    own.write_text(
+        "# 本省补充\nword,codes,note\n稀土分离,C3232,稀土金属冶炼\n化工,C26 C27,本省口径\n", encoding="utf-8"
+    )
     table = load_keywords(own)
     assert table["稀土分离"] == ("C3232",)
     assert table["化工"] == ("C26", "C27")
@@ -148,5 +150,7 @@ def test_keyword_table_with_a_bad_code_names_the_row(tmp_path):
 def test_prose_limits():
     with pytest.raises(RuleError, match=f"more than the limit of {MAX_PROSE_CHARS:,}"):
         split_prose("禁" * (MAX_PROSE_CHARS + 1), where="u.shp: unit U1: KJBJYS")
-    with pytest.raises(RuleError, match=f"u.shp: unit U1: KJBJYS: the prose splits into .* limit of {MAX_CLAUSES_PER_CELL}"):
+    with pytest.raises(
+        RuleError, match=f"u.shp: unit U1: KJBJYS: the prose splits into .* limit of {MAX_CLAUSES_PER_CELL}"
+    ):
         split_prose("；".join(["禁止新建焦化项目"] * (MAX_CLAUSES_PER_CELL + 1)), where="u.shp: unit U1: KJBJYS")

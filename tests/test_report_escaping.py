@@ -25,7 +25,12 @@ def hostile(tmp_path_factory, sample_dir):
     text = rules.read_text("utf-8")
     text = text.replace("      en: Overlaps an ecological protection red line",
                         f"      en: '{IMG} | `rm -rf` {LINK}'", 1)  # fmt: skip
-    text = re.sub(r"(?m)^    basis: 《关于划定并严守生态保护红线的若干意见》.*$", f"    basis: '{SCRIPT} *bold* 《意见》'", text, count=1)
+    text = re.sub(
+        r"(?m)^    basis: 《关于划定并严守生态保护红线的若干意见》.*$",
+        f"    basis: '{SCRIPT} *bold* 《意见》'",
+        text,
+        count=1,
+    )
     rules.write_text(text, encoding="utf-8")
     site = json.loads((sample_dir / "projects" / "P02.geojson").read_text("utf-8"))
     site["features"][0]["properties"].update(id=f"# P02 {SCRIPT}", name=f"- {IMG} {LINK} | x\n## heading")

@@ -14,9 +14,9 @@ import pyogrio
 import pytest
 import shapely
 
-from threelines.engine import screen_projects
-from threelines.footprint import projects_from_frame
-from threelines.manifest import load_manifest
+from threelines.engine.screen import screen_projects
+from threelines.input.footprint import projects_from_frame
+from threelines.layers.manifest import load_manifest
 from threelines.rules import load_rules
 
 X0, Y0 = 400000.0, 3150000.0  # inside the sample county's zone; any place works here

@@ -10,7 +10,7 @@ import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
 
-from threelines.layers import read_layer
+from threelines.layers.read import read_layer
 
 FILES = [
     ("layers/county.gpkg", None),

@@ -229,7 +229,7 @@ def test_form_fields_are_the_project_attributes(client, p02):
 
 
 def test_crs_parameter_reads_web_map_coordinates(client, p02):
-    from threelines.crs import wgs84_to_gcj02
+    from threelines.input.crs import wgs84_to_gcj02
 
     shifted = p02.to_crs(4326).assign(geometry=lambda f: shapely.transform(f.geometry.values, wgs84_to_gcj02))
     doc = json.loads(shifted.to_json())
@@ -323,7 +323,7 @@ def test_layers_and_their_features(client):
 
 
 def test_layers_shift_for_a_gcj02_base_map(client):
-    from threelines.crs import wgs84_to_gcj02
+    from threelines.input.crs import wgs84_to_gcj02
 
     plain = client.get("/v1/layers/county").json()["features"][0]["geometry"]
     moved = client.get("/v1/layers/county", params={"crs": "gcj02"}).json()["features"][0]["geometry"]
@@ -470,7 +470,7 @@ def test_one_failing_request_does_not_fail_those_screened_with_it():
     # Requests waiting together are screened in one pass; if that pass fails, each is screened alone.
     import threading
 
-    from threelines.footprint import Projects
+    from threelines.input.footprint import Projects
     from threelines.serve.service import Coalescer
 
     def run(projects):
@@ -569,7 +569,9 @@ def test_cors_is_off_and_logs_hold_no_footprint(client, server):
         line.startswith("threelines: INFO: POST /v1/screen 200 ") and line.endswith("projects=1") for line in lines
     )
     # No coordinates in the log (request lines only carry a time in ms, which may contain such digits).
-    others = [line for line in lines if not re.fullmatch(r"threelines: INFO: \S+ \S+ \d{3} [\d.]+ms projects=\d+", line)]
+    others = [
+        line for line in lines if not re.fullmatch(r"threelines: INFO: \S+ \S+ \d{3} [\d.]+ms projects=\d+", line)
+    ]
     assert not any("115.9" in line or "28.4" in line or "28.5" in line for line in others)
     assert not any("Self-intersection" in line or "repaired" in line for line in lines)
 

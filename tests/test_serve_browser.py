@@ -17,7 +17,9 @@ import shapely
 from serve_helpers import Server
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"
+)
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 REJECT_RGB = (0xC6, 0x28, 0x28)  # the 不予准入 badge's colour (app.css)
 

@@ -10,9 +10,9 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from threelines.engine import screen_projects
-from threelines.footprint import projects_from_frame
-from threelines.siting import siting
+from threelines.engine.screen import screen_projects
+from threelines.input.footprint import projects_from_frame
+from threelines.siting.zones import siting
 
 CHEMICAL = {"industry": "C2614", "emit_vocs": 10.0, "emit_nox": 5.0}
 WAREHOUSE = {"industry": "G5920"}
@@ -41,7 +41,7 @@ def test_a_chemical_plant_may_only_go_in_the_park(zoned):
 
 
 def test_summary_and_candidates(zoned, manifest):
-    from threelines.layers import read_layer
+    from threelines.layers.read import read_layer
 
     result = zoned["store"]
     summary = result.summary()
@@ -124,7 +124,10 @@ def test_siting_command_writes_zones_map_and_report(run, tmp_path):
     assert (np.abs(png - [0xD9, 0x53, 0x4F]).max(axis=2) < 10).mean() > 0.2  # mostly reject red
     page = (tmp_path / "zones.html").read_text("utf-8")
     assert "项目选址分区" in page
-    assert '<p class="sample-mark" data-sample="true"><strong>示例数据 — 合成图层（SAMPLE DATA — synthetic layers）</strong></p>' in page
+    assert (
+        '<p class="sample-mark" data-sample="true"><strong>示例数据 — 合成图层（SAMPLE DATA — synthetic layers）</strong></p>'
+        in page
+    )
     assert "data:image/svg+xml;base64," in page
     assert '<tr data-outcome="conditional">' in page
     again = run("siting", "--industry", "C2614", "-o", out)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from threelines.provenance import dataset_sha256
+from threelines.report.provenance import dataset_sha256
 
 HINT = "give a report of screen --format json or --format html, or a batch's results.jsonl"
 
@@ -117,9 +117,7 @@ def test_an_edited_industry(run, screened, tmp_path):
 
     result = run("verify", edited(screened, tmp_path, "all.json", industry))
     assert result.exit_code == 1
-    assert [line for line in result.stdout.splitlines() if "unchanged" not in line] == [
-        "P05: industry G5920 -> C2614"
-    ]
+    assert [line for line in result.stdout.splitlines() if "unchanged" not in line] == ["P05: industry G5920 -> C2614"]
 
 
 def test_an_edited_area(run, screened, tmp_path):
@@ -389,7 +387,7 @@ def test_a_report_nested_too_deep(run, tmp_path, depth):
 
 
 def test_json_depth():
-    from threelines.verify import json_depth
+    from threelines.report.verify import json_depth
 
     assert json_depth({"a": "[[[[{{{{", "b": [[1], {"c": []}]}) == 4
     assert json_depth(3) == 0
@@ -397,9 +395,9 @@ def test_json_depth():
 
 
 def test_a_report_over_the_size_limit(run, screened, tmp_path, monkeypatch):
-    import threelines.verify
+    import threelines.report.verify
 
-    monkeypatch.setattr(threelines.verify, "MAX_REPORT_BYTES", 1000)
+    monkeypatch.setattr(threelines.report.verify, "MAX_REPORT_BYTES", 1000)
     report = screened / "p02.json"
     result = run("verify", report)
     assert result.exit_code == 2

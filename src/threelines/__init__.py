@@ -17,13 +17,13 @@ __version__ = "0.1.0"
 # The public names are imported on first use so that `threelines --help`
 # does not pay for importing geopandas, shapely and pyproj.
 _EXPORTS = {
-    "Screening": "threelines.engine",
-    "screen": "threelines.engine",
-    "screen_projects": "threelines.engine",
+    "Screening": "threelines.engine.screen",
+    "screen": "threelines.engine.screen",
+    "screen_projects": "threelines.engine.screen",
     "ThreelinesError": "threelines.errors",
-    "Trigger": "threelines.verdict",
-    "UnitShare": "threelines.verdict",
-    "Verdict": "threelines.verdict",
+    "Trigger": "threelines.engine.verdict",
+    "UnitShare": "threelines.engine.verdict",
+    "Verdict": "threelines.engine.verdict",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -67,7 +67,7 @@ def batch(
     repeated runs skip parsing them. Exit codes: 0 done,
     1 a verdict reached --fail-on, 2 a project or input could not be read.
     """
-    from threelines.batch import default_jobs, run_batch
+    from threelines.batch.local import default_jobs, run_batch
     from threelines.errors import ThreelinesError
     from threelines.report.i18n import default_language
 

@@ -25,8 +25,8 @@ def check(manifest_file) -> None:
     from threelines import sample
     from threelines.cli.options import InputError, report_problems
     from threelines.errors import ThreelinesError
-    from threelines.layer_check import check_layers
-    from threelines.manifest import check_manifest
+    from threelines.layers.check import check_layers
+    from threelines.layers.manifest import check_manifest
 
     try:
         path = sample.resolve_layers(manifest_file)
@@ -57,8 +57,8 @@ def push(manifest_file, url, output, schema, dsn_env, overwrite) -> None:
     """
     from threelines.cli.options import InputError
     from threelines.errors import ThreelinesError
-    from threelines.manifest import load_manifest
-    from threelines.push import push_layers
+    from threelines.layers.manifest import load_manifest
+    from threelines.layers.push import push_layers
 
     try:
         lines = push_layers(

@@ -149,19 +149,14 @@ def report_problems(problems: list[str], where: str) -> None:
 
 
 def wkt_frame(text: str):
-    """A one-feature GeoDataFrame from ``--wkt`` (no CRS: ``--crs`` or the coordinates say)."""
-    import geopandas as gpd
-
+    """A one-feature GeoDataFrame from ``--wkt``; a parse error becomes a usage error of the option."""
     from threelines.errors import FootprintError
-    from threelines.sources import parse_wkt
+    from threelines.input.sources import wkt_frame as frame_of
 
     try:
-        geom = parse_wkt(text)
+        return frame_of(text)
     except FootprintError as exc:
         raise click.BadParameter(str(exc).removeprefix("--wkt: "), param_hint="'--wkt'") from None
-    frame = gpd.GeoDataFrame({"id": ["wkt"]}, geometry=[geom], crs=None)
-    frame.attrs["label"] = "--wkt"
-    return frame
 
 
 def load_inputs(layers: str | None, rules: str | None):
@@ -170,7 +165,7 @@ def load_inputs(layers: str | None, rules: str | None):
     See :func:`threelines.sample.resolve_layers` (``THREELINES_LAYERS``, ``threelines.toml``).
     """
     from threelines import sample
-    from threelines.manifest import load_manifest
+    from threelines.layers.manifest import load_manifest
     from threelines.rules import load_rules
 
     manifest = load_manifest(sample.resolve_layers(layers))

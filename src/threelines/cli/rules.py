@@ -25,7 +25,7 @@ def check(rules_file, layers) -> None:
     """
     from threelines import sample
     from threelines.errors import ThreelinesError
-    from threelines.manifest import load_manifest
+    from threelines.layers.manifest import load_manifest
     from threelines.rules import check_rules
 
     try:
@@ -68,7 +68,7 @@ def test(rules_file, layers) -> None:
     """
     from threelines import sample
     from threelines.errors import ThreelinesError
-    from threelines.manifest import load_manifest
+    from threelines.layers.manifest import load_manifest
     from threelines.rules import load_rules
     from threelines.rules.examples import run_examples
 

@@ -48,11 +48,11 @@ def screen(
 
     Exit codes: 0 screened, 1 a verdict reached --fail-on, 2 bad input.
     """
-    from threelines.engine import screen as run_screen
+    from threelines.engine.screen import screen as run_screen
     from threelines.errors import ThreelinesError
-    from threelines.provenance import provenance
     from threelines.report.formats import CARRY_PROVENANCE, choose_format, write_report
     from threelines.report.i18n import default_language
+    from threelines.report.provenance import provenance
     from threelines.rules.failures import RuleFailures
 
     overrides = options.pop_project_overrides(kwargs)

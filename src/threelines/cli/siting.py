@@ -35,7 +35,7 @@ def siting(layers, rules, region, adcode, crs, min_area, output, lang, overwrite
 
     from threelines.errors import ThreelinesError
     from threelines.report.i18n import default_language
-    from threelines.siting_output import write_siting
+    from threelines.siting.output import write_siting
 
     profile = {k: v for k, v in options.pop_project_overrides(kwargs).items() if v is not None}
     if region and adcode:

@@ -28,8 +28,8 @@ def verify(report, layers, rules, input_) -> None:
     cannot be read.
     """
     from threelines.errors import ThreelinesError
-    from threelines.verify import Relocated
-    from threelines.verify import verify as run_verify
+    from threelines.report.verify import Relocated
+    from threelines.report.verify import verify as run_verify
 
     try:
         check = run_verify(report, Relocated(layers=layers, rules=rules, input=input_))

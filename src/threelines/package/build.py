@@ -3,7 +3,7 @@
 The folder holds ``layers.yaml`` (with the ``jurisdiction`` block),
 ``rules.yaml`` (the shipped template of rules that need no prose, limited to
 the layers found), ``access_list.csv`` (the clause table: every prose clause
-at its level, see :mod:`threelines.prose`), the layers as GeoPackages under
+at its level, see :mod:`threelines.package.prose`), the layers as GeoPackages under
 ``layers/``, and ``IMPORT.md``, the review report. It is built in a
 temporary folder beside the target and moved into place only when the
 result loads: on any error nothing is written.
@@ -26,15 +26,15 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from threelines.access_list import DIMENSIONS_ZH
 from threelines.errors import RuleError
-from threelines.layer_check import SLIVER_WIDTH_M, TILING_TOLERANCE_M2
+from threelines.layers.check import SLIVER_WIDTH_M, TILING_TOLERANCE_M2
+from threelines.layers.manifest import DEFAULT_CLASS_MAP
 from threelines.limits import MAX_PACKAGE_FEATURES
-from threelines.manifest import DEFAULT_CLASS_MAP
 from threelines.package import PackageError
 from threelines.package import fields as F
+from threelines.package.prose import load_keywords, parse_prose
 from threelines.package.read import Item, open_package, read_table, survey
-from threelines.prose import load_keywords, parse_prose
+from threelines.rules.access_list import DIMENSIONS_ZH
 
 #: A unit whose name says it is an industrial park (is_park, for the chemical-park rules).
 PARK_NAME = re.compile(r"园区|开发区|工业园|产业园|工业集中区|化工集中区|高新区|经济技术开发区")
@@ -247,8 +247,8 @@ def _read(item: Item, crs: str | None) -> gpd.GeoDataFrame:
 
 
 def _parse_crs(value: str):
-    from threelines.crs import parse_crs
     from threelines.errors import CRSError
+    from threelines.input.crs import parse_crs
 
     try:
         return parse_crs(value, what="--crs")
@@ -298,7 +298,7 @@ def _class(value: object) -> str | None:
 
 def _check_overlaps(item: Item, frame: gpd.GeoDataFrame, code: pd.Series) -> None:
     """Units tile a territory: two that overlap (beyond digitising noise) make every verdict ambiguous."""
-    from threelines.crs import fitted_albers
+    from threelines.input.crs import fitted_albers
 
     lonlat = frame.to_crs(4490).total_bounds
     geoms = frame.to_crs(fitted_albers(tuple(lonlat))).geometry.values
@@ -439,7 +439,7 @@ def _list_rows(item: Item, units, cols, keywords) -> list[dict]:
                 "of its units; correct the list or give the layers that hold that unit"
             )
         if level_col and str(row[level_col]).strip():
-            from threelines.access_list import LEVELS
+            from threelines.rules.access_list import LEVELS
 
             level = LEVELS.get(str(row[level_col]).strip(), level)
         basis = str(row[basis_col]).strip() if basis_col else ""
@@ -576,7 +576,7 @@ def _write_import(path, package, items, rows, review, rule_count, j) -> None:
 def _check_loads(stage: Path) -> None:
     """The folder must load as it will be used; any problem is the package's, and nothing is written."""
     from threelines.errors import ThreelinesError
-    from threelines.manifest import load_manifest
+    from threelines.layers.manifest import load_manifest
     from threelines.rules import load_rules
 
     try:
@@ -584,4 +584,3 @@ def _check_loads(stage: Path) -> None:
         load_rules(stage / "rules.yaml", manifest)
     except ThreelinesError as exc:
         raise PackageError(f"the imported jurisdiction does not load: {exc}") from None
-

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pyogrio
 
-from threelines.encoding import guess_encoding
+from threelines.input.encoding import guess_encoding
 from threelines.limits import MAX_LIST_ROWS, MAX_PACKAGE_BYTES, MAX_PACKAGE_MEMBERS
 from threelines.package import PackageError
 from threelines.package import fields as F

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from threelines import __version__
-from threelines.measure import M2_PER_MU
+from threelines.engine.measure import M2_PER_MU
+from threelines.engine.verdict import Trigger, Verdict
 from threelines.report.i18n import pick, words
-from threelines.verdict import Trigger, Verdict
 
 
 def _num(value: float | None, decimals: int) -> str:
@@ -152,7 +152,7 @@ def build(verdicts: list[Verdict], lang: str, *, provenance: dict | None = None)
     lang : str
         ``zh`` or ``en``.
     provenance : dict, optional
-        The provenance block (see :mod:`threelines.provenance`).
+        The provenance block (see :mod:`threelines.report.provenance`).
 
     A screening against the bundled synthetic sample carries its mark.
     """

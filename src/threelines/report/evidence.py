@@ -15,9 +15,9 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
-from threelines.layers import LayerData, read_layer
-from threelines.manifest import Manifest
-from threelines.verdict import Verdict
+from threelines.engine.verdict import Verdict
+from threelines.layers.manifest import Manifest
+from threelines.layers.read import LayerData, read_layer
 
 #: Layer roles drawn on the map, bottom to top.
 MAP_ROLES = ("unit", "quality", "cap", "redline", "boundary")

@@ -43,7 +43,7 @@ def write_report(
 
     Parameters
     ----------
-    screening : threelines.engine.Screening
+    screening : threelines.engine.screen.Screening
         The verdicts with their footprints and input CRS.
     manifest : Manifest
         The layers, read again near each footprint for maps and evidence.

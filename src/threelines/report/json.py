@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from threelines.verdict import Verdict
+from threelines.engine.verdict import Verdict
 
 
 def verdict_json(

@@ -100,7 +100,7 @@ def render_zones(siting, candidates, lang: str, fmt: str = "png", dpi: int = 150
 
     Parameters
     ----------
-    siting : threelines.siting.Siting
+    siting : threelines.siting.zones.Siting
     candidates : geopandas.GeoDataFrame or None
         In the working CRS, with ``rank``.
     lang : str

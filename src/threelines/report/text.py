@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from collections import Counter
 
-from threelines.verdict import VERDICTS, Verdict
+from threelines.engine.verdict import VERDICTS, Verdict
 
 #: Verdict words in both languages, as screening platforms print them.
 VERDICT_WORDS = {"pass": "PASS 通过", "conditional": "CONDITIONAL 有条件准入", "reject": "REJECT 不予准入"}

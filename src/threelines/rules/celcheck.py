@@ -117,12 +117,7 @@ def check_nesting(tokens: list[Token]) -> None:
     stack: list[bool] = []  # per open bracket: whether it opens a comprehension's arguments
     for i, token in enumerate(tokens):
         if token.text in "([{" and token.kind == "op":
-            macro = (
-                token.text == "("
-                and i >= 2
-                and tokens[i - 1].text in COMPREHENSIONS
-                and tokens[i - 2].text == "."
-            )
+            macro = token.text == "(" and i >= 2 and tokens[i - 1].text in COMPREHENSIONS and tokens[i - 2].text == "."
             stack.append(macro)
             if len(stack) > MAX_EXPRESSION_NESTING:
                 raise CheckError(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from threelines import industry
-from threelines.attributes import QUANTITIES, project_record
+from threelines.input.attributes import QUANTITIES, project_record
 from threelines.rules.expr import Expr, attribute_refs, bind
 from threelines.rules.load import Rule
 
@@ -25,7 +25,7 @@ class Failure(str):
     """A reason for an undecided rule that is an evaluation failure (a rule's fault), not missing information.
 
     It travels wherever a reason does (in arrays of reasons too), so that the
-    :class:`~threelines.verdict.Unresolved` it ends in is marked ``failed``.
+    :class:`~threelines.engine.verdict.Unresolved` it ends in is marked ``failed``.
     """
 
     __slots__ = ()

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from threelines.layers import LayerData
-from threelines.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs
+from threelines.engine.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs
+from threelines.engine.verdict import Trigger, Unresolved
+from threelines.layers.read import LayerData
 from threelines.rules.decide import Decision, Failure, applies, decide_cached, declares_no_operation, not_given
 from threelines.rules.expr import Expr
 from threelines.rules.load import POLLUTANTS, Rule, offset_fields, remaining_fields
 from threelines.rules.triggers import UNITS_ZH, build_trigger, charged, quantity, rule_texts
-from threelines.verdict import Trigger, Unresolved
 
 
 def evaluate_rule(
@@ -438,7 +438,7 @@ def evaluate_zonal(rule: Rule, projects: list[dict[str, Any]], stats) -> tuple[l
         A ``zonal`` rule.
     projects : list of dict
         The ``project`` maps.
-    stats : list of threelines.zonal.Zonal
+    stats : list of threelines.layers.zonal.Zonal
         The statistic over each footprint.
 
     Returns

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from threelines.errors import ThreelinesError
-from threelines.manifest import Manifest
+from threelines.layers.manifest import Manifest
 from threelines.rules.load import RuleSet
 
 
@@ -48,7 +48,7 @@ def run_examples(rules: RuleSet, manifest: Manifest) -> list[ExampleResult]:
         One per example, in file order; an example whose footprint cannot be
         read is a failure that says why.
     """
-    from threelines.engine import screen_projects
+    from threelines.engine.screen import screen_projects
 
     results = []
     for rule in rules.rules:
@@ -79,7 +79,7 @@ def run_examples(rules: RuleSet, manifest: Manifest) -> list[ExampleResult]:
 
 def _example_projects(example: dict[str, Any], base: Path, manifest: Manifest):
     """Read an example's footprint with its attributes into projects."""
-    from threelines.footprint import projects_from_frame, read_projects
+    from threelines.input.footprint import projects_from_frame, read_projects
 
     overrides = dict(example.get("project", {}))
     if "footprint" in example:

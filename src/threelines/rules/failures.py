@@ -38,7 +38,7 @@ class RuleFailures:
             self.first.setdefault(rule, reason)
 
     def add_verdicts(self, verdicts) -> None:
-        """Count the failed notes of screened projects (:class:`~threelines.verdict.Verdict`)."""
+        """Count the failed notes of screened projects (:class:`~threelines.engine.verdict.Verdict`)."""
         for verdict in verdicts:
             self.add(((u.rule, u.reason) for u in verdict.unresolved if u.failed), projects=1)
 
@@ -57,6 +57,6 @@ class RuleFailures:
             if count >= RULE_FAILURE_MIN and count > RULE_FAILURE_SHARE * self.projects:
                 out.append(
                     f"Warning: rule {rule!r} could not be evaluated for {count} of {self.projects} projects "
-                    f"(first error: {self.first[rule]}); they are unresolved (\"failed\": true): fix the rule"
+                    f'(first error: {self.first[rule]}); they are unresolved ("failed": true): fix the rule'
                 )
         return out

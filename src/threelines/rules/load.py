@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from threelines import industry, yamlio
-from threelines.access_list import Clause, read_access_list
-from threelines.attributes import ATTRIBUTES, KINDS
-from threelines.crs import parse_crs
+from threelines.engine.measure import OVERLAP_FLOOR_M2
 from threelines.errors import CRSError, IndustryCodeError, RuleError
-from threelines.layers import unit_codes
+from threelines.input.attributes import ATTRIBUTES, KINDS
+from threelines.input.crs import parse_crs
+from threelines.layers.manifest import LayerSpec, Manifest
+from threelines.layers.read import unit_codes
 from threelines.limits import MAX_DISTANCE_M
-from threelines.manifest import LayerSpec, Manifest
-from threelines.measure import OVERLAP_FLOOR_M2
+from threelines.rules.access_list import Clause, read_access_list
 from threelines.rules.expr import Expr, ExpressionError, attribute_refs, check_against, compile_expr
 from threelines.rules.templates import Message, compile_template
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from threelines.layers import LayerData
+from threelines.engine.verdict import Trigger
+from threelines.layers.read import LayerData
 from threelines.rules.expr import bind
 from threelines.rules.load import Rule
 from threelines.rules.templates import Template
-from threelines.verdict import Trigger
 
 #: Load units in Chinese.
 UNITS_ZH = {"t/a": "吨/年", "m3/a": "立方米/年"}

@@ -57,7 +57,12 @@ class Config:
 
 #: Loggers whose warnings quote a request's footprint (a repaired ring's coordinates, the CRS checks):
 #: the service's log never holds a footprint, so only their errors are kept.
-FOOTPRINT_LOGGERS = ("threelines.footprint", "threelines.sources", "threelines.crs", "threelines.corners")
+FOOTPRINT_LOGGERS = (
+    "threelines.input.footprint",
+    "threelines.input.sources",
+    "threelines.input.crs",
+    "threelines.input.corners",
+)
 
 
 def quiet_footprint_logs() -> None:
@@ -289,7 +294,7 @@ CRS = Query(
 
 
 def _routes(app: FastAPI, service, config: Config) -> None:
-    from threelines.attributes import ATTRIBUTES
+    from threelines.input.attributes import ATTRIBUTES
 
     @app.get("/healthz", summary="Version, jurisdiction, and the manifest's and rules' sha256.")
     def healthz() -> dict:
@@ -435,7 +440,7 @@ def _routes(app: FastAPI, service, config: Config) -> None:
 
 def _overrides(fields: dict[str, str]) -> dict[str, Any]:
     """Form fields (text) as the attribute values ``screen``'s options would give; blank fields are not given."""
-    from threelines.attributes import QUANTITIES
+    from threelines.input.attributes import QUANTITIES
 
     out: dict[str, Any] = {}
     for key, value in fields.items():

@@ -113,8 +113,8 @@ class Service:
         max_upload: int = limits.MAX_UPLOAD_BYTES,
     ):
         from threelines.cli.options import load_inputs
-        from threelines.provenance import dataset_sha256, setup_provenance
         from threelines.report.i18n import default_language
+        from threelines.report.provenance import dataset_sha256, setup_provenance
 
         self.manifest, self.rules = load_inputs(layers, rules)
         self.max_upload = int(max_upload)
@@ -132,7 +132,7 @@ class Service:
 
     def _read_layers(self) -> dict:
         """Every vector layer screening reads, whole, in the working CRS, with its index built."""
-        from threelines.layer_cache import read_layer_cached
+        from threelines.layers.cache import read_layer_cached
 
         unit = self.manifest.unit_layer.name if self.manifest.unit_layer else None
         names = dict.fromkeys([*self.rules.layers(), *([unit] if unit else [])])
@@ -263,7 +263,7 @@ class Service:
         lang: str | None,
     ) -> Answer:
         """Screen an uploaded file of any format ``screen`` reads, with attributes from form fields."""
-        from threelines.footprint import read_projects
+        from threelines.input.footprint import read_projects
 
         name = safe_upload_name(filename)
         if data[:4] == _ZIP_MAGIC:
@@ -300,7 +300,7 @@ class Service:
         _check_vertices(frame.geometry.to_numpy(), [str(v) for v in frame.get("id", frame.index)])
 
     def _screen_frame(self, frame, *, crs, overrides, given, fmt, lang) -> Answer:
-        from threelines.footprint import projects_from_frame
+        from threelines.input.footprint import projects_from_frame
 
         frame.attrs["label"] = "request body"
         try:
@@ -318,8 +318,8 @@ class Service:
 
     def _screen_projects(self, projects, *, options, given, fmt, lang) -> Answer:
         """The screening itself (the CLI's engine, layers from memory), and its report."""
-        from threelines.engine import Screening
-        from threelines.verdict import Verdict
+        from threelines.engine.screen import Screening
+        from threelines.engine.verdict import Verdict
 
         total = len(projects) + len(projects.problems)
         if total > limits.MAX_PROJECTS_PER_REQUEST:
@@ -378,7 +378,7 @@ class Service:
         return Answer(REPORT_MEDIA[fmt], text, projects=count)
 
     def _screen_together(self, projects) -> list:
-        from threelines.engine import screen_checked
+        from threelines.engine.screen import screen_checked
 
         return screen_checked(projects, self.manifest, self.rules, layer_cache=self.layer_cache)
 
@@ -390,7 +390,7 @@ class Service:
         The body is ``{"profile": {...attributes}, "region": GeoJSON (optional), "crs": "..." (optional)}``.
         Answers are kept per profile and region: zoning the whole county takes seconds.
         """
-        from threelines.siting import siting
+        from threelines.siting.zones import siting
 
         doc = _json(body, "request body")
         if not isinstance(doc, dict):
@@ -419,7 +419,7 @@ class Service:
             return None
         frame = geojson_frame(orjson.dumps(region), "region")
         _check_vertices(frame.geometry.to_numpy(), ["region"] * len(frame))
-        from threelines.footprint import projects_from_frame
+        from threelines.input.footprint import projects_from_frame
 
         try:
             projects = projects_from_frame(frame, self.manifest.working_crs, label="region", crs=crs)
@@ -444,7 +444,7 @@ class Coalescer:
     Parameters
     ----------
     run : callable
-        Screens a :class:`~threelines.footprint.Projects`; returns one verdict or message per project.
+        Screens a :class:`~threelines.input.footprint.Projects`; returns one verdict or message per project.
     lock : threading.Lock
         Held while the engine runs.
     """
@@ -469,7 +469,7 @@ class Coalescer:
         return item.results
 
     def _screen_batch(self, batch: list[_Pending]) -> None:
-        from threelines.footprint import Projects
+        from threelines.input.footprint import Projects
 
         groups: dict[str, list[_Pending]] = {}
         for item in batch:
@@ -696,7 +696,7 @@ def _hide(message: str, folder: str) -> str:
 
 def _profile(raw) -> dict[str, Any]:
     """A siting profile from JSON: project attributes, checked as ``screen`` checks a feature's."""
-    from threelines.attributes import ATTRIBUTES, check_attributes
+    from threelines.input.attributes import ATTRIBUTES, check_attributes
 
     if not isinstance(raw, dict):
         raise ServiceError(422, "Invalid siting request", "'profile' must be an object of project attributes")
@@ -745,7 +745,7 @@ def _display_layers(manifest) -> dict[str, dict]:
     """Each vector layer in EPSG:4490 with its id, name and class, for the page's map."""
     import geopandas as gpd
 
-    from threelines.layers import read_layer
+    from threelines.layers.read import read_layer
 
     out = {}
     for name, spec in manifest.layers.items():
@@ -793,7 +793,7 @@ def _tolerance(zoom: float | None, tolerance: float | None) -> float:
 
 def _to_web_offset(geoms: np.ndarray, crs: str) -> np.ndarray:
     """Shift lon/lat geometries to a web map's offset coordinates (GCJ-02 or BD-09), for display only."""
-    from threelines.crs import gcj02_to_bd09, wgs84_to_gcj02
+    from threelines.input.crs import gcj02_to_bd09, wgs84_to_gcj02
 
     kind = crs.strip().lower()
     if kind == "gcj02":

@@ -3,7 +3,7 @@
 Each worker process keeps the manifest, rules and every layer (read whole
 on its first chunk, through the prepared-layer cache) in :data:`_WORKER`,
 and turns a chunk into results lines and summary rows, writing a report per
-project when asked. :mod:`threelines.dask_engine` runs the same
+project when asked. :mod:`threelines.batch.dask` runs the same
 :func:`screen_chunk` on a Dask cluster's workers.
 """
 
@@ -30,12 +30,12 @@ import numpy as np
 import orjson
 import shapely
 
+from threelines.batch.summary import summary_row
 from threelines.errors import ThreelinesError
-from threelines.footprint import Projects
+from threelines.input.footprint import Projects
+from threelines.layers.manifest import Manifest
 from threelines.limits import MAX_REPORT_NAME_BYTES
-from threelines.manifest import Manifest
 from threelines.rules import RuleSet
-from threelines.summary import summary_row
 
 #: Chunks handed to each worker ahead of the one being written.
 IN_FLIGHT_PER_JOB = 3
@@ -126,7 +126,7 @@ def _line(project, outcome, key, hashed, geometry=None, crs=None, stamp=None) ->
 
 def _screen_isolated(projects: Projects) -> list:
     """Each project's verdict or error message; an exception costs only the projects that raise it."""
-    from threelines.engine import screen_checked
+    from threelines.engine.screen import screen_checked
 
     try:
         return screen_checked(projects, _WORKER["manifest"], _WORKER["rules"], _WORKER["layers"], _WORKER["cache_dir"])
@@ -153,7 +153,7 @@ def _described(exc: BaseException) -> str:
 
 def _write_report(verdict, geometry, crs, key: tuple, stamp: dict | None) -> dict[str, str]:
     """Write one project's report; the record notes where (or why not: that project's, never the run's)."""
-    from threelines.engine import Screening
+    from threelines.engine.screen import Screening
     from threelines.report.formats import write_report
 
     reports: Reports = _WORKER["reports"]

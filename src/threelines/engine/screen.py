@@ -11,18 +11,18 @@ import shapely
 from geopandas import GeoDataFrame
 
 from threelines import sample
-from threelines.access_list import apply_clauses, clause_index, level_of_adcode
-from threelines.attributes import project_record
-from threelines.footprint import Projects, projects_from_frame, read_projects
-from threelines.layer_cache import read_layer_cached
-from threelines.layers import LayerData, read_layer
-from threelines.manifest import Manifest, load_manifest
-from threelines.measure import M2_PER_MU, OVERLAP_FLOOR_M2, PAIR_FIELDS, Pairs, measure_pairs
+from threelines.engine.measure import M2_PER_MU, OVERLAP_FLOOR_M2, PAIR_FIELDS, Pairs, measure_pairs
+from threelines.engine.verdict import UnitShare, Verdict
+from threelines.input.attributes import project_record
+from threelines.input.footprint import Projects, projects_from_frame, read_projects
+from threelines.layers.cache import read_layer_cached
+from threelines.layers.manifest import Manifest, load_manifest
+from threelines.layers.read import LayerData, read_layer
+from threelines.layers.zonal import zonal_stats
 from threelines.rules import RuleSet, load_rules
+from threelines.rules.access_list import apply_clauses, clause_index, level_of_adcode
 from threelines.rules.decide import applies, project_context
 from threelines.rules.evaluate import evaluate_rule, evaluate_zonal
-from threelines.verdict import UnitShare, Verdict
-from threelines.zonal import zonal_stats
 
 #: A part of a footprint outside every control unit is not reported while it is smaller than both
 #: this area (m2) and :data:`GAP_SHARE` of the footprint: units digitised along a county edge leave
@@ -171,7 +171,7 @@ def screen_projects(
         one process); without it only the features near the projects are read.
     cache_dir : Path, optional
         The prepared-layer cache folder for layers read whole (see
-        :mod:`threelines.layer_cache`); None: no disk cache.
+        :mod:`threelines.layers.cache`); None: no disk cache.
 
     Returns
     -------

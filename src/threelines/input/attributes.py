@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from threelines import industry, limits
+from threelines.engine.measure import M2_PER_MU
 from threelines.errors import FootprintError
-from threelines.measure import M2_PER_MU
 
 #: Project kinds.
 KINDS = ("area", "linear", "point")
@@ -172,8 +172,7 @@ def _bounded_number(name: str, raw: Any, where: str) -> float:
         raise FootprintError(f"{where}: {name} {raw!r} must be a number >= 0")
     if value > bound:
         raise FootprintError(
-            f"{where}: {name} {value:g} {unit} is beyond the plausible limit of {bound:g} {unit}; "
-            f"give it in {unit}"
+            f"{where}: {name} {value:g} {unit} is beyond the plausible limit of {bound:g} {unit}; give it in {unit}"
         )
     return value
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from threelines.errors import ReportError
 from threelines.limits import MAX_JSON_DEPTH, MAX_REPORT_BYTES
-from threelines.provenance import dataset_sha256, layer_sha256
+from threelines.report.provenance import dataset_sha256, layer_sha256
 
 #: The id of the ``<script type="application/json">`` element an HTML report embeds its JSON in.
 EMBED_ID = "threelines-result"
@@ -305,7 +305,7 @@ def _setup_key(block: dict[str, Any]) -> dict[str, Any]:
 
 def _verify_group(report: Path, group: list[dict[str, Any]], relocated: Relocated, check: Check) -> None:
     """Check the files of records that share a provenance block, screen their input again, compare."""
-    from threelines.engine import screen
+    from threelines.engine.screen import screen
 
     block = group[0]["provenance"]
     source = _input_source(report, block, relocated)
@@ -328,7 +328,7 @@ def _verify_group(report: Path, group: list[dict[str, Any]], relocated: Relocate
 
 def _options(report: Path, block: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
     """The recorded ``--crs``, ``--encoding`` and attribute overrides; a key no option sets is refused."""
-    from threelines.attributes import ATTRIBUTES
+    from threelines.input.attributes import ATTRIBUTES
 
     options = dict(block.get("options", {}))
     unknown = sorted(set(options) - {"crs", "encoding", *ATTRIBUTES})
@@ -352,7 +352,7 @@ def _input_source(report: Path, block: dict[str, Any], relocated: Relocated):
     if not isinstance(given, dict):
         raise ReportError(f"{report}: the provenance block lacks 'input'; it was not written by threelines screen")
     if given.get("wkt") and not relocated.input:
-        from threelines.cli.options import wkt_frame
+        from threelines.input.sources import wkt_frame
 
         return wkt_frame(given["wkt"])
     if given.get("path") in (None, "-") and not relocated.input:
@@ -401,8 +401,8 @@ def _same(check: Check, where: str, recorded: str | None, now: str | None) -> bo
 
 def _load(report: Path, block: dict[str, Any], relocated: Relocated, check: Check):
     """The manifest and rules (their files checked already); layers and access lists are compared once loaded."""
-    from threelines.manifest import load_manifest
-    from threelines.provenance import rule_files
+    from threelines.layers.manifest import load_manifest
+    from threelines.report.provenance import rule_files
     from threelines.rules import load_rules
 
     try:
@@ -537,10 +537,10 @@ def _show(value: Any) -> str:
 
 def _verify_batch(report: Report, relocated: Relocated, check: Check) -> None:
     """Screen every input of a batch again and compare each line of its results.jsonl, by input hash."""
-    from threelines.batch import project_hashes
-    from threelines.engine import screen_checked
-    from threelines.footprint import read_projects
-    from threelines.provenance import setup_digest
+    from threelines.batch.local import project_hashes
+    from threelines.engine.screen import screen_checked
+    from threelines.input.footprint import read_projects
+    from threelines.report.provenance import setup_digest
 
     block, records = report.batch, report.records
     entries = block["inputs"]

@@ -16,10 +16,10 @@ import pyogrio
 import shapely
 from pyproj import Transformer
 
-from threelines.crs import CGCS2000
 from threelines.errors import ManifestError, ThreelinesError
-from threelines.layers import read_frame, read_layer
-from threelines.manifest import LayerSpec, Manifest
+from threelines.input.crs import CGCS2000
+from threelines.layers.manifest import LayerSpec, Manifest
+from threelines.layers.read import read_frame, read_layer
 
 #: Overlaps and gaps between units smaller than this (m2), or thinner on average than
 #: SLIVER_WIDTH_M, are noise from rounding coordinates (often in another CRS), not errors.

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from threelines.engine.measure import M2_PER_MU
 from threelines.errors import OutputError
-from threelines.manifest import Manifest
-from threelines.measure import M2_PER_MU
+from threelines.layers.manifest import Manifest
 from threelines.rules import RuleSet
 
 
@@ -33,12 +33,12 @@ def write_siting(
     """
     import shapely
 
-    from threelines.layers import read_layer
-    from threelines.provenance import provenance
+    from threelines.layers.read import read_layer
     from threelines.report import write_output
     from threelines.report.map import render_zones
     from threelines.report.pages import siting_page
-    from threelines.siting import region_from_boundary, siting
+    from threelines.report.provenance import provenance
+    from threelines.siting.zones import region_from_boundary, siting
 
     output = Path(output)
     stem = output.with_suffix("")
@@ -54,8 +54,8 @@ def write_siting(
 
     region, where = None, "the manifest's boundary"
     if region_file:
-        from threelines.footprint import read_projects
-        from threelines.siting import SitingError
+        from threelines.input.footprint import read_projects
+        from threelines.siting.zones import SitingError
 
         projects = read_projects(region_file, manifest.working_crs, crs=crs)
         if projects.problems:

@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from threelines import industry
+from threelines.engine.measure import M2_PER_MU
 from threelines.errors import IndustryCodeError, RuleError
-from threelines.measure import M2_PER_MU
 
 #: Column -> the headers it may have (compared without case and spaces).
 HEADERS = {
@@ -102,7 +102,7 @@ class Clause:
         jurisdiction-wide clause whose level the manifest's adcode tells.
     source : str
         ``table`` (written as a list row) or ``prose`` (read from prose by
-        ``threelines init``, see :mod:`threelines.prose`).
+        ``threelines init``, see :mod:`threelines.package.prose`).
     matched : tuple of str
         For a prose clause, the keyword-table words that gave its industries.
     units : frozenset of str
@@ -348,8 +348,8 @@ def apply_clauses(clauses, project: dict, units, layer_name: str, *, index=None,
         coarse, or a clause for review), and the clause table: every clause
         that applies, with its finding.
     """
+    from threelines.engine.verdict import ClauseFinding, Requirement, Unresolved
     from threelines.rules.decide import industry_decision
-    from threelines.verdict import ClauseFinding, Requirement, Unresolved
 
     index = clause_index(clauses) if index is None else index
     keys = ["*", *dict.fromkeys(u.class_ for u in units), *(u.code for u in units)]
@@ -396,7 +396,7 @@ def _clause_trigger(clause: Clause, covered, layer_name: str):
 
     The overlap is the footprint's area in all the units the clause covers.
     """
-    from threelines.verdict import Trigger
+    from threelines.engine.verdict import Trigger
 
     main = covered[0]
     overlap = sum(u.overlap_m2 for u in covered)

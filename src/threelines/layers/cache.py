@@ -11,7 +11,7 @@ The file is named after a SHA-256 of everything the result depends on: the
 bytes of the layer's files (with a shapefile's sidecars), the manifest
 entry's reading options, the working CRS, the GEOS and PROJ versions and
 :data:`CACHE_FORMAT` with how long edges are densified
-(:data:`threelines.measure.DENSIFY_VERSION` and the step). A changed layer file therefore misses and is read
+(:data:`threelines.engine.measure.DENSIFY_VERSION` and the step). A changed layer file therefore misses and is read
 afresh; old entries are never read again and the folder can be emptied at
 any time. A cache entry that cannot be read is ignored and rebuilt; writes
 go to a temporary file that is renamed into place, so a reader never sees
@@ -32,10 +32,10 @@ import pyproj
 import shapely
 from pyproj import CRS
 
-from threelines.layers import LayerData, read_layer
-from threelines.manifest import LayerSpec
-from threelines.measure import DENSIFY_VERSION, densify_step
-from threelines.provenance import data_files, sha256_files
+from threelines.engine.measure import DENSIFY_VERSION, densify_step
+from threelines.layers.manifest import LayerSpec
+from threelines.layers.read import LayerData, read_layer
+from threelines.report.provenance import data_files, sha256_files
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +86,13 @@ def read_layer_cached(spec: LayerSpec, working_crs: CRS, folder: Path | None) ->
     Returns
     -------
     LayerData
-        The same as :func:`threelines.layers.read_layer` gives; its warnings
+        The same as :func:`threelines.layers.read.read_layer` gives; its warnings
         are logged again when it comes from the cache.
 
     Raises
     ------
     ManifestError
-        As :func:`threelines.layers.read_layer`, when the layer is read afresh.
+        As :func:`threelines.layers.read.read_layer`, when the layer is read afresh.
     """
     if folder is None or spec.source is not None:  # a database table changes without a file to hash
         return read_layer(spec, working_crs)

@@ -21,16 +21,16 @@ import shapely
 from pyproj import CRS
 from shapely import GeometryType
 
-from threelines.attributes import (
+from threelines.engine.measure import densify, disc, disc_area, disc_centres, outer_buffer
+from threelines.errors import CRSError, FootprintError, IndustryCodeError
+from threelines.input.attributes import (
     ATTRIBUTES,
     attribute_columns,
     check_attributes,
     plain_column,
 )
-from threelines.crs import WEB_OFFSETS, diagnose, gk_zone_crs, inside_china, parse_crs
-from threelines.errors import CRSError, FootprintError, IndustryCodeError
-from threelines.measure import densify, disc, disc_area, disc_centres, outer_buffer
-from threelines.sources import Problem, open_sources, open_vector_file
+from threelines.input.crs import WEB_OFFSETS, diagnose, gk_zone_crs, inside_china, parse_crs
+from threelines.input.sources import Problem, open_sources, open_vector_file
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Projects:
         equal-area working CRS); a point site with a radius: exactly pi r^2.
     problems : list of str
         One message per feature or file that could not be used (a
-        :class:`~threelines.sources.Problem`, which says where it came from).
+        :class:`~threelines.input.sources.Problem`, which says where it came from).
     crs : pyproj.CRS or None
         The CRS the footprints came in (WGS84 for web-map offsets), so that
         evidence can be written back in it; None when the sources differ.
@@ -107,7 +107,7 @@ def read_projects(
     path : str or Path
         Any vector file GDAL reads (``file.gpkg:layer`` picks a layer), a
         corner-coordinate table, a zip or folder of them, or ``-`` for
-        GeoJSON on standard input (see :mod:`threelines.sources`).
+        GeoJSON on standard input (see :mod:`threelines.input.sources`).
     working_crs : pyproj.CRS
         The layer set's equal-area working CRS.
     crs : optional
@@ -629,7 +629,7 @@ def _footprint(geom, project: dict[str, Any], label: str, line_widths: dict[str,
         lines = shapely.union_all(lines)
         if shapely.length(lines) == 0:
             raise FootprintError(f"{where}: is a line of zero length; check its vertices")
-        # Round joins to the curve tolerance, outside the true buffer (see threelines.measure).
+        # Round joins to the curve tolerance, outside the true buffer (see threelines.engine.measure).
         return outer_buffer(lines, width / 2.0, cap_style="flat", join_style="round")
     project["kind"] = project["kind"] or "point"
     points = shapely.union_all(parts)

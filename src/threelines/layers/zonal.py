@@ -19,7 +19,7 @@ import shapely
 from pyproj import CRS
 
 from threelines.errors import ManifestError
-from threelines.manifest import LayerSpec
+from threelines.layers.manifest import LayerSpec
 
 #: Statistics a zonal rule can test.
 STATS = ("mean", "max", "min", "share")

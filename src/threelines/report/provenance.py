@@ -56,7 +56,7 @@ def dataset_sha256(path: str | Path) -> str | None:
 def layer_sha256(spec) -> str | None:
     """A layer's sha256: of its files, or for a PostGIS layer of its rows (see :func:`postgis.content_sha256`)."""
     if spec.source is not None:
-        from threelines.postgis import content_sha256
+        from threelines.layers.postgis import content_sha256
 
         return content_sha256(spec.source, spec.id_field)
     return dataset_sha256(spec.path)

@@ -18,9 +18,9 @@ import pyogrio
 import shapely
 from pyproj import CRS, Transformer
 
+from threelines.engine.measure import densify
 from threelines.errors import ManifestError
-from threelines.manifest import UNIT_CLASSES, LayerSpec
-from threelines.measure import densify
+from threelines.layers.manifest import UNIT_CLASSES, LayerSpec
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def _to_working(geoms, spec: LayerSpec, working_crs: CRS, fids: np.ndarray, warn
     """Reproject to the working CRS and repair invalid polygons, saying so (in ``warnings``).
 
     Long edges are cut into pieces first, in the layer's own CRS, so that they
-    stay where GIS draws them (see :func:`threelines.measure.densify`).
+    stay where GIS draws them (see :func:`threelines.engine.measure.densify`).
     """
     from geopandas import GeoSeries
 
@@ -224,7 +224,7 @@ def read_frame(spec: LayerSpec, native_bbox=None):
     layers through the table's GiST index, rows in ``id_field`` order.
     """
     if spec.source is not None:
-        from threelines.postgis import read_frame as read_table
+        from threelines.layers.postgis import read_frame as read_table
 
         try:
             return read_table(spec.source, spec.geometry_column, spec.crs, native_bbox, order_by=spec.id_field)

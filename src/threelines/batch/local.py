@@ -38,18 +38,18 @@ import numpy as np
 import orjson
 import shapely
 
-from threelines.batch_workers import Reports, Screener, json_line
+from threelines.batch.index import INDEX_NAME, RunIndex, record_key
+from threelines.batch.summary import SUMMARY_COLUMNS, summary_row, write_summaries
+from threelines.batch.workers import Reports, Screener, json_line
 from threelines.errors import OutputError, ThreelinesError
-from threelines.footprint import Projects, read_projects_in_pieces
-from threelines.layer_cache import cache_folder
+from threelines.input.footprint import Projects, read_projects_in_pieces
+from threelines.input.sources import Problem
+from threelines.layers.cache import cache_folder
+from threelines.layers.manifest import Manifest
 from threelines.limits import SHARED_IDS_SHOWN
-from threelines.manifest import Manifest
-from threelines.provenance import input_path, setup_digest, setup_provenance, with_input
+from threelines.report.provenance import input_path, setup_digest, setup_provenance, with_input
 from threelines.rules import RuleSet
 from threelines.rules.failures import RuleFailures
-from threelines.run_index import INDEX_NAME, RunIndex, record_key
-from threelines.sources import Problem
-from threelines.summary import SUMMARY_COLUMNS, summary_row, write_summaries
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def run_batch(
         Show a progress bar on stderr.
     cache : bool
         Keep the layers, read whole, in the prepared-layer cache (see
-        :mod:`threelines.layer_cache`) and use it on later runs.
+        :mod:`threelines.layers.cache`) and use it on later runs.
     piece_size : int
         A vector file with more features is read this many at a time, so
         memory does not grow with the size of the input.
@@ -140,7 +140,7 @@ def run_batch(
         ``html``, ``markdown``, ``json``, ``geojson`` or ``gpkg``.
     engine : str
         ``local`` (worker processes of this machine) or ``dask`` (see
-        :mod:`threelines.dask_engine`).
+        :mod:`threelines.batch.dask`).
     scheduler : str, optional
         The Dask scheduler's address; None starts a local cluster of ``jobs`` workers.
 
@@ -187,7 +187,7 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                 raise OutputError(f"{reports.folder}: cannot create the reports folder ({exc.strerror})") from None
         cache_dir = cache_folder() if cache else None
         if engine == "dask":
-            from threelines.dask_engine import DaskScreener, WorkerSetup
+            from threelines.batch.dask import DaskScreener, WorkerSetup
 
             setup = WorkerSetup(
                 str(Path(manifest.path).resolve()), str(Path(rules.path).resolve()), cache_dir, lang, reports

@@ -19,8 +19,8 @@ import numpy as np
 import shapely
 
 from threelines.errors import ManifestError, OutputError
-from threelines.manifest import Manifest
-from threelines.postgis import IDENTIFIER
+from threelines.layers.manifest import Manifest
+from threelines.layers.postgis import IDENTIFIER
 
 #: Declared field types (numpy dtype names, as the manifest check reads them) and the PostgreSQL type that keeps them.
 PG_TYPES = {"int": "bigint", "uint": "bigint", "float": "double precision", "bool": "boolean", "datetime": "timestamp"}
@@ -62,7 +62,7 @@ def push_layers(
     from psycopg import sql
 
     from threelines import yamlio
-    from threelines.layers import read_frame
+    from threelines.layers.read import read_frame
 
     if urlsplit(url).password:
         raise ManifestError("--to: the URL holds a password; give it in PGPASSWORD or ~/.pgpass instead")

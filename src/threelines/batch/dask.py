@@ -40,8 +40,8 @@ class WorkerSetup:
 
 def screen_on_worker(task, setup: WorkerSetup):
     """Screen one chunk on a Dask worker (loading the manifest and rules on the worker's first chunk)."""
-    from threelines import batch_workers
-    from threelines.manifest import load_manifest
+    from threelines.batch import workers as batch_workers
+    from threelines.layers.manifest import load_manifest
     from threelines.rules import load_rules
 
     if batch_workers._WORKER.get("setup") != setup:

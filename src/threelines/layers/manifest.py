@@ -4,7 +4,7 @@ A manifest (YAML) lists the layers of one jurisdiction: red lines, control
 units, quality-baseline zones, resource-cap zones, rasters and its boundary.
 Loading a manifest checks everything that can be checked without reading
 features (files, layers, fields, geometry types, CRS, encodings) and
-chooses the working CRS; :mod:`threelines.layers` then reads the features.
+chooses the working CRS; :mod:`threelines.layers.read` then reads the features.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import shapely
 from pyproj import CRS
 
 from threelines import industry, yamlio
-from threelines.crs import bounds_to_lonlat, fitted_albers, parse_crs
-from threelines.encoding import guess_encoding
 from threelines.errors import CRSError, IndustryCodeError, ManifestError
-from threelines.postgis import PostgisSource, describe, is_postgis_path, parse_source
+from threelines.input.crs import bounds_to_lonlat, fitted_albers, parse_crs
+from threelines.input.encoding import guess_encoding
+from threelines.layers.postgis import PostgisSource, describe, is_postgis_path, parse_source
 
 log = logging.getLogger(__name__)
 

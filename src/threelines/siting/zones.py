@@ -3,7 +3,7 @@
 The region is cut by every line where a rule's answer can change: the
 boundaries of the features of every layer the rules read, the edges of the
 zones ``within_distance`` rules draw around features (features buffered by
-the distance, to :data:`threelines.measure.CURVE_TOLERANCE_M` outside the true
+the distance, to :data:`threelines.engine.measure.CURVE_TOLERANCE_M` outside the true
 distance line), and the edges of the raster cells where a zonal rule's
 condition turns. Inside one piece of that overlay a small footprint meets
 the same features, at the same side of every distance, over cells that all
@@ -27,9 +27,9 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
+from threelines.engine.measure import M2_PER_MU, outer_buffer
 from threelines.errors import ThreelinesError
-from threelines.manifest import Manifest
-from threelines.measure import M2_PER_MU, outer_buffer
+from threelines.layers.manifest import Manifest
 from threelines.rules import RuleSet
 
 #: Radius (m) of the footprint that stands for any site inside a piece.
@@ -122,7 +122,7 @@ def siting(manifest: Manifest, rules: RuleSet, profile: dict[str, Any], region=N
     -------
     Siting
     """
-    from threelines.layers import read_layer
+    from threelines.layers.read import read_layer
 
     working = manifest.working_crs
     region = _default_region(manifest) if region is None else shapely.make_valid(region)
@@ -163,7 +163,7 @@ def siting(manifest: Manifest, rules: RuleSet, profile: dict[str, Any], region=N
 
 def region_from_boundary(manifest: Manifest, code: str):
     """The feature of the boundary layer whose id is ``code`` (e.g. an adcode), in the working CRS."""
-    from threelines.layers import read_layer
+    from threelines.layers.read import read_layer
 
     boundary = next((s for s in manifest.layers.values() if s.role == "boundary"), None)
     if boundary is None:
@@ -177,7 +177,7 @@ def region_from_boundary(manifest: Manifest, code: str):
 
 
 def _default_region(manifest: Manifest):
-    from threelines.layers import read_layer
+    from threelines.layers.read import read_layer
 
     for role in ("boundary", "unit"):
         spec = next((s for s in manifest.layers.values() if s.role == role), None)
@@ -205,7 +205,7 @@ def _screen_pieces(pieces: np.ndarray, manifest: Manifest, rules: RuleSet, profi
 
     Slivers take the outcome and rules of the nearest piece that is not one.
     """
-    from threelines.engine import screen_projects
+    from threelines.engine.screen import screen_projects
 
     points = shapely.point_on_surface(pieces)
     verdicts = screen_projects(_probe(points, manifest, profile, within=pieces), manifest, rules)
@@ -230,7 +230,7 @@ def _screen_pieces(pieces: np.ndarray, manifest: Manifest, rules: RuleSet, profi
 
 def _probe(points: np.ndarray, manifest: Manifest, profile: dict[str, Any], within=None):
     """Small footprints at ``points`` (cut to ``within``) with the profile's attributes, checked like any input."""
-    from threelines.footprint import projects_from_frame
+    from threelines.input.footprint import projects_from_frame
 
     discs = shapely.buffer(points, PROBE_RADIUS_M)
     if within is not None:
@@ -260,9 +260,9 @@ def _zonal_regions(rule, manifest: Manifest, region, attrs: dict[str, Any]):
     from rasterio.features import shapes
     from rasterio.windows import Window, from_bounds
 
+    from threelines.layers.zonal import Zonal
     from threelines.rules.decide import project_context
     from threelines.rules.evaluate import evaluate_zonal
-    from threelines.zonal import Zonal
 
     spec = manifest.layers[rule.layer]
     native = gpd.GeoSeries([region], crs=manifest.working_crs).to_crs(spec.crs).total_bounds

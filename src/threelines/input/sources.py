@@ -29,11 +29,11 @@ import pyarrow as pa
 import pyogrio
 import shapely
 
-from threelines.archives import check_zip_file, extract_zip
-from threelines.corners import TABLE_SUFFIXES, is_table, read_corners
-from threelines.encoding import guess_encoding
 from threelines.errors import FootprintError
-from threelines.shapefile_check import check_shapefile
+from threelines.input.archives import check_zip_file, extract_zip
+from threelines.input.corners import TABLE_SUFFIXES, is_table, read_corners
+from threelines.input.encoding import guess_encoding
+from threelines.input.shapefile_check import check_shapefile
 
 log = logging.getLogger(__name__)
 
@@ -540,6 +540,19 @@ def _read_stdin(encoding: str | None) -> Source:
         source = read_source(str(path), encoding, label="<stdin>")
     source.stem = "stdin"
     return source
+
+
+def wkt_frame(text: str):
+    """A one-feature GeoDataFrame from ``--wkt`` (no CRS: ``--crs`` or the coordinates say).
+
+    Raises
+    ------
+    FootprintError
+        As :func:`parse_wkt`.
+    """
+    frame = gpd.GeoDataFrame({"id": ["wkt"]}, geometry=[parse_wkt(text)], crs=None)
+    frame.attrs["label"] = "--wkt"
+    return frame
 
 
 def parse_wkt(text: str):

@@ -1,0 +1,1 @@
+"""Screening many projects: the local pool, Dask, the run index and the summaries."""

@@ -1,0 +1,1 @@
+"""The screening engine: footprints against layers, measured, decided and turned into verdicts."""

@@ -1,0 +1,1 @@
+"""Reading project footprints: files, corner tables, encodings and coordinate systems."""

@@ -1,0 +1,1 @@
+"""Siting: where in a region a kind of project may go."""
