@@ -123,7 +123,7 @@ def _finish(fig, ax, extent, handles: list, w: dict[str, str], font, fmt: str) -
     for text in legend.get_texts():
         text.set_fontproperties(font)
         text.set_fontsize(8)
-    warn_missing_glyphs("".join(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))), "map")
+    warn_missing_glyphs("".join(t.get_text() for t in [*ax.texts, *legend.get_texts()]), "map")
     out = io.BytesIO()
     with warnings.catch_warnings():
         # Said once above, by character; matplotlib would warn for each glyph at each draw.
@@ -179,7 +179,7 @@ def render_zones(siting, candidates, lang: str, fmt: str = "png", dpi: int = 150
             for rank, point in zip(candidates["rank"], shapely.point_on_surface(candidates.geometry.to_numpy()),
                                    strict=True):  # fmt: skip
                 ax.annotate(str(rank), (point.x, point.y), fontproperties=font, fontsize=9, color="#0b3d91",
-                            ha="center", va="center", fontweight="bold")  # fmt: skip
+                            ha="center", va="center")  # fmt: skip
             handles.append(Line2D([], [], color="#0b3d91", linewidth=1.4, label=w["candidates"]))
         ax.set_axis_off()
         return _finish(fig, ax, extent, handles, w, font, fmt)
