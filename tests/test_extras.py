@@ -73,7 +73,7 @@ def test_layers_push_without_the_postgis_extra(sample_dir, tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("module", ["fastapi", "uvicorn", "multipart"])
+@pytest.mark.parametrize("module", ["fastapi", "uvicorn", "python_multipart"])
 def test_serve_without_the_serve_extra(module):
     result = run_without([module], "serve", "--port", "0")
     assert result.returncode == 2

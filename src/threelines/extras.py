@@ -16,7 +16,7 @@ from threelines.errors import ThreelinesError
 EXTRAS: dict[str, tuple[str, ...]] = {
     "postgis": ("psycopg",),
     "dask": ("dask", "distributed", "dask_geopandas"),
-    "serve": ("fastapi", "uvicorn", "multipart"),
+    "serve": ("fastapi", "uvicorn", "python_multipart"),
 }
 
 
