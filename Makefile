@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/threelines: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[all,test]'  # every extra: the demo and the tests use them all
 	@touch $@
 
 demo: $(BIN)/threelines  ## set up, then screen the bundled sample projects

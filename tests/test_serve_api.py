@@ -630,5 +630,5 @@ def test_a_missing_serve_extra_is_one_line(run, monkeypatch):
     result = run("serve", "--port", "0")
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
-        "Error: threelines serve needs the service's packages (uvicorn is missing): pip install 'threelines[serve]'"
+        "Error: threelines serve needs the serve extra (uvicorn is not installed): pip install 'threelines[serve]'"
     ]

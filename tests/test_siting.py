@@ -103,16 +103,17 @@ def test_siting_command_writes_zones_map_and_report(run, tmp_path):
                  "-o", out, "--lang", "zh")  # fmt: skip
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines.pop(0) == "*** SAMPLE DATA — synthetic layers ***"  # the bundled sample, never mistaken for real
+    # the bundled sample, never mistaken for real
+    assert lines.pop(0) == "*** 示例数据 — 合成图层（SAMPLE DATA — synthetic layers） ***"
     assert lines[:4] == [
-        "outcome             km2           ha             mu",
-        "pass               0.00         0.00              0",
-        "conditional       13.80     1,379.79         20,697",
-        "reject         1,792.83   179,283.33      2,689,250",
+        "结果           平方千米         公顷             亩",
+        "通过               0.00         0.00              0",
+        "有条件准入        13.80     1,379.79         20,697",
+        "不予准入       1,792.83   179,283.33      2,689,250",
     ]
     assert lines[4:6] == [
-        "1 candidate area(s):",
-        "  1. conditional, 1,379.79 ha, at 116.19090E 28.78763N in ZH36012120002",
+        "候选地块 1 处：",
+        "  1. 有条件准入，1,379.79 公顷，位于东经 116.19090、北纬 28.78763，所在单元 ZH36012120002",
     ]
     assert [name for name, _ in pyogrio.list_layers(out)] == ["zones", "candidates"]
     zones = pyogrio.read_dataframe(out, layer="zones")

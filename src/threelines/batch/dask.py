@@ -67,6 +67,9 @@ class DaskScreener:
     """
 
     def __init__(self, setup: WorkerSetup, scheduler: str | None, jobs: int, in_flight_per_worker: int = 3):
+        from threelines.extras import require
+
+        require("dask", "the Dask engine (batch --engine dask)")
         self.setup, self.scheduler, self.jobs = setup, scheduler, jobs
         self.in_flight_per_worker = in_flight_per_worker
         self.client = self.cluster = None

@@ -69,6 +69,7 @@ def batch(
     """
     from threelines.batch.local import default_jobs, run_batch
     from threelines.errors import ThreelinesError
+    from threelines.extras import require
     from threelines.report.i18n import default_language
 
     if scheduler and engine != "dask":
@@ -76,6 +77,8 @@ def batch(
     overrides = options.pop_project_overrides(kwargs)
     quiet = (ctx.obj or {}).get("quiet", False)
     try:
+        if engine == "dask":  # before anything is read or written
+            require("dask", "batch --engine dask")
         manifest, ruleset = options.load_inputs(layers, rules)
         result = run_batch(
             list(inputs), out, manifest, ruleset, crs=crs, encoding=encoding, overrides=overrides,

@@ -77,13 +77,13 @@ def serve(
     """
     import os
 
+    from threelines.extras import ExtraMissing, require
+
     try:
-        import fastapi  # noqa: F401
-        import uvicorn
-    except ImportError as exc:
-        raise options.InputError(
-            f"threelines serve needs the service's packages ({exc.name} is missing): pip install 'threelines[serve]'"
-        ) from None
+        require("serve", "threelines serve")
+    except ExtraMissing as exc:
+        raise options.InputError(str(exc)) from None
+    import uvicorn
 
     from threelines.errors import ThreelinesError
     from threelines.serve.app import CONFIG_ENV, TOKEN_ENV, Config, config_dict, create_app, quiet_footprint_logs

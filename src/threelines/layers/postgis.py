@@ -85,8 +85,13 @@ def parse_source(entry: dict[str, Any], where: str) -> PostgisSource:
     ------
     ManifestError
         For a password in the manifest, a missing environment variable, or a bad table name.
+    ExtraMissing
+        Without psycopg (the postgis extra).
     """
+    from threelines.extras import require
+
     name = entry["name"]
+    require("postgis", f"{where}: layer {name!r} (a PostGIS source)")
     if "source" in entry:
         block = entry["source"]
         var = block["dsn_env"]

@@ -58,6 +58,9 @@ def push_layers(
     list of str
         One line per layer: where it went and how many features.
     """
+    from threelines.extras import require
+
+    require("postgis", "layers push")
     import psycopg
     from psycopg import sql
 

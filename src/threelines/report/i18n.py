@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import locale
 import os
+import re
 
 LANGUAGES = ("zh", "en")
 
@@ -125,6 +126,116 @@ _WORDS: dict[str, tuple[str, str]] = {
         "The evidence layers (GeoJSON / GeoPackage) are written with --format geojson or gpkg.",
     ),
 }
+
+
+#: The labels of the terminal's text output in Chinese (``screen`` and ``siting`` print the English ones as
+#: literals, so that output stays as scripts have parsed it).
+TEXT_ZH = {
+    "industry": "行业",
+    "kind": "形态",
+    "area": "面积",
+    "verdict": "结论",
+    "unit": "单元",
+    "basis": "依据",
+    "requirement": "须落实要求",
+    "unresolved": "信息不足",
+    "warning": "注意",
+    "all_units": "全部单元",
+    "plane_area": (
+        "图面面积 {m2} 平方米（{mu} 亩），在输入坐标系的平面上量得：与用地红线图核对时用它"
+        "（上面的面积在椭球面上，规则按它判断）"
+    ),
+    "screened": "共筛查 {n} 个项目：{counts}",
+    "count": "{word} {n} 个",
+    "with_missing": "；其中 {n} 个信息不足",
+    "outcome": "结果",
+    "candidates": "候选地块 {n} 处：",
+    "candidate": "  {rank}. {word}，{ha} 公顷，位于东经 {lon}、北纬 {lat}{units}",
+    "candidate_units": "，所在单元 {units}",
+    "siting_done": "叠加切分 {pieces} 块，合并为 {zones} 个分区；已写出 {written}",
+}
+
+#: Project attributes by their Chinese names, for the reasons a rule was left undecided.
+ATTRIBUTES_ZH = {
+    "industry": "行业代码",
+    "kind": "项目形态",
+    "width": "宽度",
+    "radius": "半径",
+    "fuel": "燃料",
+    "water_source": "取水水源",
+    "emit_so2": "二氧化硫排放量",
+    "emit_nox": "氮氧化物排放量",
+    "emit_vocs": "挥发性有机物排放量",
+    "emit_pm": "颗粒物排放量",
+    "emit_cod": "化学需氧量排放量",
+    "emit_nh3n": "氨氮排放量",
+    "water_m3": "用水量",
+}
+
+#: The reasons a rule is left undecided, as the engine words them, and their Chinese (a reason of another
+#: form, e.g. a clause's own text, is shown as given).
+_REASONS_ZH: list[tuple[re.Pattern, str]] = [
+    (re.compile(r"^the project's industry code is not given$"), "项目行业代码未提供"),
+    (
+        re.compile(
+            r"^the project's industry code (?P<code>\S+) is coarser than the rule's (?P<rule>\S+); give its class code$"
+        ),
+        "项目行业代码 {code} 比规则的 {rule} 粗，请给出小类代码",
+    ),
+    (re.compile(r"^an attribute is not given$"), "有属性未提供"),
+    (re.compile(r"^layer '(?P<layer>[^']*)' has no data under the footprint$"), "图层 {layer} 在项目范围内没有数据"),
+    (re.compile(r"^access-list clause for review: (?P<reason>.*)$", re.S), "准入清单条款待人工判定：{reason}"),
+    (re.compile(r"^to be reviewed$"), "待人工判定"),
+    (re.compile(r"^cannot evaluate (?P<expr>.*?): (?P<error>.*)$", re.S), "规则条件 {expr} 无法计算：{error}"),
+    (
+        re.compile(r"^(?P<expr>.*) gives (?P<value>.*), not true or false$", re.S),
+        "规则条件 {expr} 的结果为 {value}，不是真或假",
+    ),
+]
+#: The engine's warnings about a project, and their Chinese.
+_WARNINGS_ZH: list[tuple[re.Pattern, str]] = [
+    (
+        re.compile(
+            r"^(?P<share>\S+) of the footprint lies outside every control unit of layer '(?P<layer>[^']*)' "
+            r"\((?P<m2>\S+) m2, its largest part around lon (?P<lon>\S+), lat (?P<lat>\S+)\): rules cannot see it; "
+            r"check the footprint's CRS and the manifest$"
+        ),
+        "项目范围的 {share} 位于图层 {layer} 的全部管控单元之外（{m2} 平方米，最大一块在经度 {lon}、纬度 {lat} 附近）："
+        "规则判断不到这部分；请核对项目的坐标系和图层清单",
+    ),
+]
+_NOT_GIVEN = re.compile(r"^(?P<pairs>(?:(?:project|feature) attribute '[^']*'(?:, )?)+) (?:is|are) not given$")
+_PAIR = re.compile(r"(project|feature) attribute '([^']*)'")
+
+
+def reason_text(reason: str, lang: str) -> str:
+    """Why a rule was left undecided, in ``lang`` (the engine words it in English)."""
+    if lang != "zh" or not reason:
+        return reason
+    found = _NOT_GIVEN.match(reason)
+    if found:
+        owners = {"project": "项目属性", "feature": "要素属性"}
+        names = [
+            f"{owners[owner]} {name}"
+            + (f"（{ATTRIBUTES_ZH[name]}）" if owner == "project" and name in ATTRIBUTES_ZH else "")
+            for owner, name in _PAIR.findall(found["pairs"])
+        ]
+        listed = "、".join(names)
+        return listed + ("未提供" if listed.endswith("）") else " 未提供")
+    return _translated(reason, _REASONS_ZH)
+
+
+def warning_text(warning: str, lang: str) -> str:
+    """A warning about a project in ``lang`` (the engine words it in English)."""
+    return _translated(warning, _WARNINGS_ZH) if lang == "zh" else warning
+
+
+def _translated(text: str, patterns: list[tuple[re.Pattern, str]]) -> str:
+    for pattern, template in patterns:
+        found = pattern.match(text)
+        if found:
+            return template.format(**found.groupdict())
+    return text
 
 
 def default_language() -> str:

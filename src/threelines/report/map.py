@@ -4,39 +4,77 @@ Drawn with matplotlib (no pyplot, so it is safe in worker processes) in the
 equal-area working CRS, whose grid north is true north at the layers'
 central meridian (within a degree across a province). Text is drawn as
 outlines in the SVG, so the map shows the same on a machine without CJK
-fonts; the glyphs come from Noto Sans CJK SC, which the ``mplfonts``
-package ships (SIL Open Font License), found on disk without importing it.
+fonts; the glyphs come from the package's subset of Noto Sans CJK SC (GB 2312
+and the package's own words; SIL Open Font License, see ``fonts/OFL.txt``),
+with matplotlib's DejaVu Sans behind it for symbols the subset lacks.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
+import logging
 import math
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import shapely
 
-from threelines.errors import ThreelinesError
 from threelines.report.evidence import ProjectEvidence
 from threelines.report.i18n import words
+
+log = logging.getLogger(__name__)
 
 #: Fill colours of control units by class, as the provincial atlases colour them.
 UNIT_COLOURS = {"priority": "#cfe8c8", "key": "#f7d2a3", "general": "#ececec"}
 RED = "#d62728"
+#: The report font: Noto Sans CJK SC cut to GB 2312 and the package's own text (scripts/make_cjk_font.py).
+FONT_FILE = Path(__file__).parent / "fonts" / "NotoSansCJKsc-GB2312.otf"
+#: Its family name, and the font matplotlib draws a character the subset lacks with.
+FONT_FAMILIES = ("Noto Sans CJK SC GB2312", "DejaVu Sans")
+
+
+def cjk_font_path() -> Path:
+    """The Chinese font of the reports: the package's subset of Noto Sans CJK SC (OTF)."""
+    return FONT_FILE
 
 
 @lru_cache(maxsize=1)
-def cjk_font_path() -> Path:
-    """The Noto Sans CJK SC font file shipped by the ``mplfonts`` package."""
-    spec = importlib.util.find_spec("mplfonts")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(folder) / "fonts" / "NotoSansCJKsc-Regular.otf"
-        if path.exists():
-            return path
-    raise ThreelinesError("the CJK font for reports is missing: pip install mplfonts (it ships Noto Sans CJK SC)")
+def font_characters() -> frozenset[int]:
+    """The code points the report font has glyphs for."""
+    from fontTools.ttLib import TTFont
+
+    with TTFont(FONT_FILE, lazy=True) as font:
+        return frozenset(font.getBestCmap())
+
+
+def missing_characters(text: str) -> str:
+    """The characters of ``text`` the report font has no glyph for, each once, in order (spaces and controls aside)."""
+    have = font_characters()
+    return "".join(dict.fromkeys(c for c in text if ord(c) not in have and c.isprintable() and not c.isspace()))
+
+
+def warn_missing_glyphs(text: str, where: str) -> str:
+    """Log one warning naming the characters of ``text`` outside the report font; return them."""
+    missing = missing_characters(text)
+    if missing:
+        log.warning(
+            "%s: the report font (Noto Sans CJK SC, GB 2312 subset) has no glyph for %s; they show in another "
+            "font where the reader has one, else as boxes",
+            where,
+            " ".join(f"{c} (U+{ord(c):04X})" for c in missing),
+        )
+    return missing
+
+
+@lru_cache(maxsize=1)
+def _font():
+    """The map's font: the subset, registered with matplotlib once, with DejaVu Sans as fallback."""
+    from matplotlib import font_manager
+
+    font_manager.fontManager.addfont(str(FONT_FILE))
+    return font_manager.FontProperties(family=list(FONT_FAMILIES))
 
 
 def render(evidence: ProjectEvidence, lang: str, fmt: str = "svg", dpi: int = 150) -> bytes:
@@ -59,9 +97,8 @@ def render(evidence: ProjectEvidence, lang: str, fmt: str = "svg", dpi: int = 15
     import matplotlib as mpl
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.font_manager import FontProperties
 
-    font = FontProperties(fname=cjk_font_path())
+    font = _font()
     w = words(lang)
     with mpl.rc_context({"svg.fonttype": "path", "svg.hashsalt": "threelines", "hatch.linewidth": 0.6}):
         fig = Figure(figsize=(7.0, 6.2), dpi=dpi)
@@ -86,8 +123,12 @@ def _finish(fig, ax, extent, handles: list, w: dict[str, str], font, fmt: str) -
     for text in legend.get_texts():
         text.set_fontproperties(font)
         text.set_fontsize(8)
+    warn_missing_glyphs("".join(t.get_text() for t in [*ax.texts, *legend.get_texts()]), "map")
     out = io.BytesIO()
-    fig.savefig(out, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+    with warnings.catch_warnings():
+        # Said once above, by character; matplotlib would warn for each glyph at each draw.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+        fig.savefig(out, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
     return out.getvalue()
 
 
@@ -111,11 +152,10 @@ def render_zones(siting, candidates, lang: str, fmt: str = "png", dpi: int = 150
     from geopandas import GeoSeries
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.font_manager import FontProperties
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    font = FontProperties(fname=cjk_font_path())
+    font = _font()
     w = words(lang)
     minx, miny, maxx, maxy = siting.region.bounds
     pad = 0.03 * max(maxx - minx, maxy - miny)
@@ -139,7 +179,7 @@ def render_zones(siting, candidates, lang: str, fmt: str = "png", dpi: int = 150
             for rank, point in zip(candidates["rank"], shapely.point_on_surface(candidates.geometry.to_numpy()),
                                    strict=True):  # fmt: skip
                 ax.annotate(str(rank), (point.x, point.y), fontproperties=font, fontsize=9, color="#0b3d91",
-                            ha="center", va="center", fontweight="bold")  # fmt: skip
+                            ha="center", va="center")  # fmt: skip
             handles.append(Line2D([], [], color="#0b3d91", linewidth=1.4, label=w["candidates"]))
         ax.set_axis_off()
         return _finish(fig, ax, extent, handles, w, font, fmt)

@@ -127,9 +127,13 @@ def _visible_text(page: str) -> str:
 
 def _font_css(text: str) -> str:
     """An @font-face rule embedding the CJK glyphs of ``text`` (none needed: no rule)."""
+    from threelines.report.map import warn_missing_glyphs
+
     needed = {c for c in text if ord(c) > 0x2E7F}  # CJK punctuation and ideographs onwards
     if not needed:
         return ""
+    # A character outside the subset is left to the next font of the page's CSS (the reader's own).
+    warn_missing_glyphs("".join(sorted(needed)), "HTML report")
     data = _subset("".join(sorted(needed)) + "0123456789")
     encoded = base64.b64encode(data).decode("ascii")
     return f'@font-face {{ font-family: "ReportCJK"; src: url(data:font/otf;base64,{encoded}) format("opentype"); }}'

@@ -403,11 +403,14 @@ def _clause_trigger(clause: Clause, covered, layer_name: str):
     others = f" (units {', '.join(u.code for u in covered)})" if len(covered) > 1 else ""
     prose = f" [from prose: {'、'.join(clause.matched)}]" if clause.source == "prose" and clause.matched else ""
     message = clause.text + others + prose
+    codes = "、".join(u.code for u in covered)
+    message_zh = clause.text + (f"（涉及单元 {codes}）" if len(covered) > 1 else "")
+    message_zh += f"［由文本识别：{'、'.join(clause.matched)}］" if prose else ""
     return Trigger(
         rule=clause.id,
         title=f"准入清单 / access list ({clause.dimension})",
         translations={
-            "zh": {"title": f"准入清单（{DIMENSIONS_ZH[clause.dimension]}）", "message": message},
+            "zh": {"title": f"准入清单（{DIMENSIONS_ZH[clause.dimension]}）", "message": message_zh},
             "en": {"title": f"Access list ({clause.dimension.replace('_', ' ')})", "message": message},
         },
         outcome=clause.outcome,

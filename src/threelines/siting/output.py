@@ -20,6 +20,7 @@ def write_siting(
     region_file: str | None = None,
     adcode: str | None = None,
     crs: object = None,
+    encoding: str | None = None,
     min_area_ha: float | None = None,
     lang: str = "en",
     overwrite: bool = False,
@@ -29,7 +30,9 @@ def write_siting(
     ``output`` (``.gpkg`` or ``.geojson``) gets the zones in EPSG:4490 and,
     with ``min_area_ha``, the candidate areas (a second layer, or
     ``NAME.candidates.geojson``); ``NAME.png`` and ``NAME.html`` are written
-    beside it. Nothing is replaced without ``overwrite``.
+    beside it. ``crs`` and ``encoding`` describe ``region_file`` (for a file
+    without them, e.g. a shapefile without .prj or .cpg). Nothing is replaced
+    without ``overwrite``.
     """
     import shapely
 
@@ -57,13 +60,16 @@ def write_siting(
         from threelines.input.footprint import read_projects
         from threelines.siting.zones import SitingError
 
-        projects = read_projects(region_file, manifest.working_crs, crs=crs)
+        projects = read_projects(region_file, manifest.working_crs, crs=crs, encoding=encoding)
         if projects.problems:
             raise SitingError(projects.problems[0])
         areas = projects.geometry[shapely.area(projects.geometry) > 0] if len(projects) else projects.geometry
         if not len(areas):
             raise SitingError(f"{region_file}: holds no polygon; the region to zone must be an area")
-        region, where = shapely.union_all(areas), region_file
+        # The report names the region by its features' names too (read with --encoding where given).
+        names = list(dict.fromkeys(str(a["name"]) for a in projects.attrs if a.get("name")))
+        shown = "、".join(names[:5]) + ("…" if len(names) > 5 else "")
+        region, where = shapely.union_all(areas), f"{region_file} ({shown})" if names else region_file
     elif adcode:
         region, where = region_from_boundary(manifest, adcode), f"adcode {adcode}"
     result = siting(manifest, rules, profile, region)
@@ -73,14 +79,16 @@ def write_siting(
     _write_layers(result.zones, candidates, output, candidates_json)
     png = render_zones(result, candidates, lang, "png")
     _write_bytes(png, stem.with_suffix(".png"))
-    block = provenance(manifest, rules, source=region_file, options={"adcode": adcode, "crs": crs, **profile})
+    block = provenance(
+        manifest, rules, source=region_file, options={"adcode": adcode, "crs": crs, "encoding": encoding, **profile}
+    )
     doc = _document(result, candidates, profile, where, lang, block)
     sample = (manifest.jurisdiction or {}).get("sample")  # the bundled synthetic layers: say so on every output
     doc["sample_mark"] = doc["w"]["sample_mark"] if sample else ""
     write_output(siting_page(doc, render_zones(result, candidates, lang, "svg")), stem.with_suffix(".html"),
                  overwrite=True)  # fmt: skip
-    lines = _summary_lines(result, candidates, targets)
-    return [f"*** {sample} ***", *lines] if sample else lines
+    lines = _summary_lines(result, candidates, targets, lang)
+    return [f"*** {doc['sample_mark'] if lang == 'zh' else sample} ***", *lines] if sample else lines
 
 
 def _write_layers(zones, candidates, output: Path, candidates_json: Path) -> None:
@@ -144,8 +152,10 @@ def _candidate(c, w: dict[str, str]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _summary_lines(result, candidates, written) -> list[str]:
-    """Area by outcome (km2, ha, mu), the candidates, and the files written."""
+def _summary_lines(result, candidates, written, lang: str = "en") -> list[str]:
+    """Area by outcome (km2, ha, mu), the candidates, and the files written; Chinese labels under ``zh``."""
+    if lang == "zh":
+        return _summary_lines_zh(result, candidates, written)
     lines = [f"{'outcome':<12} {'km2':>10} {'ha':>12} {'mu':>14}"]
     for outcome, area in result.summary().items():
         lines.append(f"{outcome:<12} {area / 1e6:>10,.2f} {area / 1e4:>12,.2f} {area / M2_PER_MU:>14,.0f}")
@@ -156,3 +166,34 @@ def _summary_lines(result, candidates, written) -> list[str]:
             lines.append(f"  {c.rank}. {c.outcome}, {c.area_ha:,.2f} ha, at {c.lon:.5f}E {c.lat:.5f}N{units}")
     lines.append(f"{len(result.zones)} zones from {result.pieces} overlay pieces; wrote {', '.join(map(str, written))}")
     return lines
+
+
+def _summary_lines_zh(result, candidates, written) -> list[str]:
+    """:func:`_summary_lines` in Chinese: 结果 / 平方千米 / 公顷 / 亩, outcomes as 通过, 有条件准入, 不予准入."""
+    from threelines.report.i18n import TEXT_ZH, words
+
+    w = words("zh")
+    lines = [
+        f"{_pad(TEXT_ZH['outcome'], 12)} {_pad(w['km2'], 10, '>')} {_pad(w['ha'], 12, '>')} {_pad(w['mu'], 14, '>')}"
+    ]
+    for outcome, area in result.summary().items():
+        lines.append(f"{_pad(w[outcome], 12)} {area / 1e6:>10,.2f} {area / 1e4:>12,.2f} {area / M2_PER_MU:>14,.0f}")
+    if candidates is not None:
+        lines.append(TEXT_ZH["candidates"].format(n=len(candidates)))
+        for c in candidates.itertuples():
+            units = TEXT_ZH["candidate_units"].format(units=c.units) if getattr(c, "units", "") else ""
+            lines.append(TEXT_ZH["candidate"].format(rank=c.rank, word=w[c.outcome], ha=f"{c.area_ha:,.2f}",
+                                                     lon=f"{c.lon:.5f}", lat=f"{c.lat:.5f}", units=units))  # fmt: skip
+    done = TEXT_ZH["siting_done"].format(
+        pieces=result.pieces, zones=len(result.zones), written="、".join(map(str, written))
+    )
+    return [*lines, done]
+
+
+def _pad(text: str, width: int, align: str = "<") -> str:
+    """``text`` padded to ``width`` terminal columns (a hanzi takes two)."""
+    import unicodedata
+
+    columns = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    space = " " * max(0, width - columns)
+    return text + space if align == "<" else space + text
