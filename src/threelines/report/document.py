@@ -11,7 +11,7 @@ from typing import Any
 from threelines import __version__
 from threelines.engine.measure import M2_PER_MU
 from threelines.engine.verdict import Trigger, Verdict
-from threelines.report.i18n import pick, words
+from threelines.report.i18n import pick, reason_text, words
 
 
 def _num(value: float | None, decimals: int) -> str:
@@ -86,7 +86,7 @@ def project_view(verdict: Verdict, lang: str) -> dict[str, Any]:
             }
             for r in verdict.requirements
         ],
-        "unresolved": [{"rule": u.rule, "reason": u.reason} for u in verdict.unresolved],
+        "unresolved": [{"rule": u.rule, "reason": reason_text(u.reason, lang)} for u in verdict.unresolved],
         "warnings": list(verdict.warnings),
         "clauses": clause_rows(verdict, w),
     }
