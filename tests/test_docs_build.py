@@ -33,7 +33,7 @@ def test_the_site_builds_strictly(tmp_path):
     rules = (tmp_path / "rules" / "index.html").read_text("utf-8")
     manifest = (tmp_path / "layers" / "index.html").read_text("utf-8")
     # The field tables come from the shipped schemas: a field and its description reach the page.
-    assert "the spatial test between the footprint and the layer&#39;s features" in rules
+    assert "the spatial test between the footprint and the layer's features" in rules
     assert "schema-table" not in rules
     assert "schema-table" not in manifest
     assert re.search(r"<code>class_field</code></td>\s*<td>string</td>", manifest)

@@ -3,12 +3,15 @@
 The convention the pages follow:
 
 - In a ```console block, a line starting with ``$ `` is a command (a line ending in ``\\`` continues it); the other
-  lines are its output, shown for the reader. ```sh and ```bash blocks are commands line by line (``#`` lines are
+  lines are its output, and each of them must be a line of what the command prints (a line ending in ``...`` the
+  start of one; a line ``...`` stands for lines left out). ```sh and ```bash blocks are commands line by line (``#`` lines are
   comments). ```text blocks (usage synopses, output) are never run.
 - A command ends with ``# exit N`` when the docs say it exits with N (1 for a reject under ``--fail-on``);
   otherwise it must exit 0.
 - ``<!-- not-run: REASON -->`` on the line before a block skips it; REASON must be one of ``SKIP_REASONS``, so the
   skips stay few and named.
+- A block that calls ``jq``, ``curl`` or ``zip`` runs where that program is installed; under ``CI=true`` a missing
+  one fails the page instead.
 - ``<!-- needs: postgis -->`` runs the block only when ``THREELINES_TEST_PG`` names a PostGIS server (its
   connection string is given to the block as ``SANXIAN_DB``); ``<!-- needs: dask -->`` only when Dask is installed;
   ``<!-- needs: server -->`` starts ``threelines serve`` on a free loopback port for the block (the docs' port 8000
@@ -49,6 +52,8 @@ SKIP_REASONS = {
     "a benchmark": "minutes of machine time, measuring speed rather than behaviour",
 }
 SHELLS = {"console", "sh", "bash", "shell"}
+#: Programs besides threelines that examples call, which a bare machine may lack.
+PROGRAMS = ("jq", "curl", "zip")
 FENCE = re.compile(r"^(`{3,})\s*([\w-]*)")
 MARK = re.compile(r"^<!--\s*(not-run|needs):\s*(.+?)\s*-->$")
 EXIT = re.compile(r"#\s*exits? (\d+)\b")
@@ -61,6 +66,7 @@ class Block:
     page: Path
     line: int
     commands: list[str]
+    shown: list[list[str]] = field(default_factory=list)
     skip: str | None = None
     needs: str | None = None
 
@@ -72,9 +78,19 @@ class Ran:
     block: Block
     command: str
     expected: int
+    shown: list[str] = field(default_factory=list)
     code: int | None = None
     output: str = ""
     seconds: float = 0.0
+
+    def missing(self) -> list[str]:
+        """The lines the docs show for this command that it did not print."""
+        printed = [line.strip() for line in self.output.splitlines()]
+        return [
+            line
+            for line in self.shown
+            if not any(p == line or (line.endswith("...") and p.startswith(line[:-3].rstrip())) for p in printed)
+        ]
 
 
 @dataclass
@@ -83,6 +99,7 @@ class PageRun:
 
     ran: list[Ran] = field(default_factory=list)
     skipped: list[Block] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
 
 
 def _join(lines: list[str]) -> list[str]:
@@ -116,19 +133,26 @@ def blocks(page: Path) -> list[Block]:
         i += 1
         if lang not in SHELLS:
             continue
+        shown: list[list[str]] = []
         if lang == "console":
             raw, taking = [], False
             for line in body:
                 if line.startswith("$ "):
                     raw.append(line[2:])
                     taking = line.endswith("\\")
+                    if not taking:
+                        shown.append([])
                 elif taking:
                     raw.append(line)
                     taking = line.endswith("\\")
+                    if not taking:
+                        shown.append([])
+                elif shown and line and line != "...":
+                    shown[-1].append(line)
         else:
             raw = [line for line in body if line and not line.startswith("#")]
         previous = next((lines[j].strip() for j in range(start - 1, -1, -1) if lines[j].strip()), "")
-        block = Block(page, start + 1, _join(raw))
+        block = Block(page, start + 1, _join(raw), shown)
         mark = MARK.match(previous)
         if mark and mark[1] == "not-run":
             block.skip = mark[2]
@@ -141,8 +165,11 @@ def blocks(page: Path) -> list[Block]:
 ALL = {page: blocks(page) for page in PAGES}
 
 
-def _available(needs: str | None) -> str | None:
+def _available(needs: str | None, commands: tuple[str, ...] = ()) -> str | None:
     """Why a block that needs something cannot run here, or None."""
+    for program in PROGRAMS:
+        if any(re.search(rf"(^|[|(&;]\s*){program}\b", c) for c in commands) and shutil.which(program) is None:
+            return f"{program} is not installed"
     if needs == "postgis" and not os.environ.get("THREELINES_TEST_PG"):
         return "THREELINES_TEST_PG is not set"
     if needs == "dask" and importlib.util.find_spec("distributed") is None:
@@ -196,14 +223,17 @@ def run_page(page: Path, work: Path, env: dict[str, str]) -> PageRun:
     shutil.copytree(ROOT / "data" / "sample", work / "data" / "sample")
     result = PageRun()
     for block in ALL[page]:
-        if block.skip or _available(block.needs):
+        why = _available(block.needs, tuple(block.commands))
+        if block.skip or why:
             result.skipped.append(block)
+            if why and why.endswith(" is not installed") and why.split()[0] in PROGRAMS:
+                result.missing.append(f"{page.name}:{block.line}: {why}")
             continue
         server, port = _start_server(work, env) if block.needs == "server" else (None, 8000)
         try:
-            for command in block.commands:
+            for i, command in enumerate(block.commands):
                 expected = EXIT.search(command)
-                ran = Ran(block, command, int(expected[1]) if expected else 0)
+                ran = Ran(block, command, int(expected[1]) if expected else 0, block.shown[i] if block.shown else [])
                 started = time.perf_counter()
                 proc = subprocess.run(
                     ["bash", "-o", "pipefail", "-c", command.replace("127.0.0.1:8000", f"127.0.0.1:{port}")],
@@ -215,7 +245,7 @@ def run_page(page: Path, work: Path, env: dict[str, str]) -> PageRun:
                     check=False,
                 )
                 ran.seconds = time.perf_counter() - started
-                ran.code, ran.output = proc.returncode, (proc.stdout + proc.stderr)[-3000:]
+                ran.code, ran.output = proc.returncode, proc.stdout + proc.stderr
                 result.ran.append(ran)
         finally:
             if server is not None:
@@ -237,11 +267,19 @@ def runs(tmp_path_factory) -> dict[Path, PageRun]:
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
 def test_every_command_of_the_page_runs(runs, page):
     failed = [
-        f"{r.block.page.name}:{r.block.line}: `{r.command}` exited {r.code}, the docs say {r.expected}\n{r.output}"
+        f"{r.block.page.name}:{r.block.line}: `{r.command}` exited {r.code}, the docs say {r.expected}\n{r.output[-3000:]}"
         for r in runs[page].ran
         if r.code != r.expected
     ]
     assert not failed, "\n\n".join(failed)
+    if os.environ.get("CI") == "true":
+        assert not runs[page].missing, "install these for the docs' examples"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+def test_the_output_shown_is_what_the_command_prints(runs, page):
+    wrong = {f"{r.block.page.name}:{r.block.line}: `{r.command}`": r.missing() for r in runs[page].ran if r.missing()}
+    assert not wrong
 
 
 def test_skips_are_few_and_named():
@@ -249,7 +287,7 @@ def test_skips_are_few_and_named():
     assert {b.skip for b in skipped} <= set(SKIP_REASONS), [(b.page.name, b.line, b.skip) for b in skipped]
     assert {b.needs for page in PAGES for b in ALL[page] if b.needs} <= {"postgis", "dask", "server", "checkout"}
     ran = sum(len(b.commands) for page in PAGES for b in ALL[page] if not b.skip)
-    assert len(skipped) <= 8
+    assert len(skipped) <= 10
     assert ran >= 30
 
 
@@ -269,15 +307,22 @@ def test_the_docs_show_the_commands_of_every_task():
 
 
 def test_a_wrong_command_would_be_caught(tmp_path):
-    # The runner itself: a failing command is reported with its exit code, an expected exit code is honoured.
+    # The runner itself: a failing command is reported with its exit code, an expected exit code is honoured,
+    # and output the docs show but the command does not print is found.
     page = tmp_path / "page.md"
-    page.write_text("```console\n$ threelines screen no-such-file.shp\n$ false  # exit 1\n```\n", "utf-8")
+    page.write_text(
+        "```console\n$ threelines screen no-such-file.shp\n$ false  # exit 1\n"
+        "$ printf 'one\\ntwo words\\n'\none\n...\ntwo...\n$ echo three\nfour\n```\n",
+        "utf-8",
+    )
     ALL[page] = blocks(page)
     try:
         result = run_page(page, tmp_path / "work", _environment(tmp_path))
     finally:
         del ALL[page]
-    assert [(r.command, r.expected, r.code) for r in result.ran] == [
-        ("threelines screen no-such-file.shp", 0, 2),
-        ("false  # exit 1", 1, 1),
+    assert [(r.command, r.expected, r.code, r.missing()) for r in result.ran] == [
+        ("threelines screen no-such-file.shp", 0, 2, []),
+        ("false  # exit 1", 1, 1, []),
+        ("printf 'one\\ntwo words\\n'", 0, 0, []),
+        ("echo three", 0, 0, ["four"]),
     ]
