@@ -4,8 +4,8 @@ The convention the pages follow:
 
 - In a ```console block, a line starting with ``$ `` is a command (a line ending in ``\\`` continues it); the other
   lines are its output, and each of them must be a line of what the command prints (a line ending in ``...`` the
-  start of one; a line ``...`` stands for lines left out). ```sh and ```bash blocks are commands line by line (``#`` lines are
-  comments). ```text blocks (usage synopses, output) are never run.
+  start of one; a line ``...`` stands for lines left out). ```sh and ```bash blocks are commands line by line
+  (``#`` lines are comments). ```text blocks (usage synopses, output) are never run.
 - A command ends with ``# exit N`` when the docs say it exits with N (1 for a reject under ``--fail-on``);
   otherwise it must exit 0.
 - ``<!-- not-run: REASON -->`` on the line before a block skips it; REASON must be one of ``SKIP_REASONS``, so the
