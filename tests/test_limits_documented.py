@@ -1,4 +1,4 @@
-"""Every stated limit of limits.py is in the README's table of limits, with its value, so the two cannot drift."""
+"""Every stated limit of limits.py is in the table of docs/limits.md, with its value, so the two cannot drift."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 from threelines import limits
 
-README = Path(__file__).parents[1] / "README.md"
+PAGE = Path(__file__).parents[1] / "docs" / "limits.md"
 
 
 def shown(name: str, value: float) -> str:
-    """How the README's table shows a limit's value."""
+    """How the table shows a limit's value."""
     if name.endswith("_BYTES"):
         for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
             if value >= size and value % size == 0:
@@ -27,15 +27,15 @@ def stated() -> dict[str, float]:
 
 
 def table() -> dict[str, str]:
-    text = README.read_text("utf-8")
-    section = text.split("### Limits on untrusted input", 1)[1].split("\n#", 1)[0]
+    text = PAGE.read_text("utf-8")
+    section = text.split("# Limits on untrusted input", 1)[1].split("\n#", 1)[0]
     return {m[1]: m[2].strip() for m in re.finditer(r"^\| `(\w+)` \| ([^|]+) \|", section, re.M)}
 
 
-def test_every_limit_is_in_the_readme_with_its_value():
+def test_every_limit_is_in_the_docs_with_its_value():
     rows = table()
     assert {name: rows.get(name) for name in stated()} == {name: shown(name, v) for name, v in stated().items()}
 
 
-def test_the_readme_names_no_limit_that_is_gone():
+def test_the_docs_name_no_limit_that_is_gone():
     assert set(table()) <= set(stated())
