@@ -2,7 +2,7 @@
 
 A footprint, an upload, a rule file, a manifest and a report may all be
 hostile. Each bound below is hit with one clear line naming the limit; the
-README's table of limits lists them with these values. Keep every new limit
+table in docs/limits.md lists them with these values. Keep every new limit
 here, in the section of what it bounds, so that the table and the code
 cannot drift apart.
 """
