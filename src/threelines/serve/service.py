@@ -247,7 +247,6 @@ class Service:
     def screen_geojson(self, body: bytes, *, crs: str | None, fmt: str, lang: str | None) -> Answer:
         """Screen the Feature or FeatureCollection of a request body (properties are project attributes)."""
         frame = geojson_frame(body, "request body")
-        self._check_frame(frame, len(frame))
         given = {"path": None, "sha256": hashlib.sha256(body).hexdigest(), "upload": "request body (GeoJSON)"}
         return self._screen_frame(frame, crs=crs, overrides={}, given=given, fmt=fmt, lang=lang)
 
@@ -287,18 +286,6 @@ class Service:
         options = {"crs": crs, "encoding": encoding, **overrides}
         return self._screen_projects(projects, options=options, given=given, fmt=fmt, lang=lang)
 
-    def _check_frame(self, frame, count: int) -> None:
-        """Refuse too many projects, or a footprint with too many vertices, before any work."""
-        if count > limits.MAX_PROJECTS_PER_REQUEST:
-            raise limit_error(
-                "projects in the request",
-                count,
-                limits.MAX_PROJECTS_PER_REQUEST,
-                "MAX_PROJECTS_PER_REQUEST",
-                "split them over several requests, or use `threelines batch`",
-            )
-        _check_vertices(frame.geometry.to_numpy(), [str(v) for v in frame.get("id", frame.index)])
-
     def _screen_frame(self, frame, *, crs, overrides, given, fmt, lang) -> Answer:
         from threelines.input.footprint import projects_from_frame
 
@@ -330,7 +317,7 @@ class Service:
                 "MAX_PROJECTS_PER_REQUEST",
                 "split them over several requests, or use `threelines batch`",
             )
-        _check_vertices(projects.geometry, [a["id"] for a in projects.attrs])
+        _check_vertices(projects.geometry, [f"project {a['id']!r}" for a in projects.attrs])
         lang = lang or self.default_lang
         results = self.coalescer.screen(projects)
         kept = [i for i, r in enumerate(results) if isinstance(r, Verdict)]
@@ -418,7 +405,6 @@ class Service:
         if region is None:
             return None
         frame = geojson_frame(orjson.dumps(region), "region")
-        _check_vertices(frame.geometry.to_numpy(), ["region"] * len(frame))
         from threelines.input.footprint import projects_from_frame
 
         try:
@@ -582,8 +568,15 @@ def geojson_frame(body: bytes, label: str):
                 "GeoJSON (type and coordinates); fix it or leave the feature out",
             )
         geoms[present] = parsed
-    frame = gpd.GeoDataFrame(pd.DataFrame(rows, index=range(len(rows))), geometry=geoms, crs=_declared_crs(doc, label))
-    return frame
+    # Before any work on them: a footprint of too many vertices is refused here.
+    _check_vertices(geoms, [f"{label}: feature {n}" if row.get("id") is None else f"{label}: project {str(row['id'])!r}"
+                            for n, row in enumerate(rows, 1)])  # fmt: skip
+    table = pd.DataFrame(rows, index=range(len(rows)))
+    if "geometry" in table.columns:  # a property of that name: the footprint takes its place, as it always has
+        return gpd.GeoDataFrame(table, geometry=geoms, crs=_declared_crs(doc, label))
+    # The geometry as a column of its own dtype and CRS, then named: geopandas' quick way to a frame.
+    table["geometry"] = gpd.array.from_shapely(geoms, crs=_declared_crs(doc, label))
+    return gpd.GeoDataFrame(table, geometry="geometry", copy=False)
 
 
 def _declared_crs(doc: dict, label: str):
@@ -612,13 +605,14 @@ def _crs(name: str):
     return CRS.from_user_input(name)
 
 
-def _check_vertices(geoms: np.ndarray, ids: list[str]) -> None:
+def _check_vertices(geoms: np.ndarray, names: list[str]) -> None:
+    """Refuse a footprint of more vertices than the limit, naming it (``names``: one per geometry)."""
     counts = shapely.get_num_coordinates(geoms)
     over = np.flatnonzero(counts > limits.MAX_VERTICES_PER_FOOTPRINT)
     if len(over):
         k = int(over[0])
         raise limit_error(
-            f"project {ids[k]!r}: vertices",
+            f"{names[k]}: vertices",
             int(counts[k]),
             limits.MAX_VERTICES_PER_FOOTPRINT,
             "MAX_VERTICES_PER_FOOTPRINT",
