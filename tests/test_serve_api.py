@@ -338,11 +338,20 @@ def test_industry_search(client):
     assert client.get("/v1/industries", params={"q": "2614"}).json()[0] == {
         "code": "C2614",
         "name": "有机化学原料制造",
+        "name_en": "Manufacture of organic chemical raw materials",
         "level": "class",
     }
     codes = [h["code"] for h in client.get("/v1/industries", params={"q": "有机化学"}).json()]
     assert "C2614" in codes
     assert client.get("/v1/industries", params={"q": "zzzz"}).json() == []
+    # English words, any case: a class through its own name or its group's.
+    assert client.get("/v1/industries", params={"q": "Cement"}).json()[0]["code"] == "C3011"
+    hits = client.get("/v1/industries", params={"q": "thermal power"}).json()
+    assert [h["code"] for h in hits] == ["D4411"]
+    assert hits[0]["name"] == "火力发电"
+    textile = [h["code"] for h in client.get("/v1/industries", params={"q": "textile", "limit": 200}).json()]
+    assert textile[0] == "C17"
+    assert "C1711" in textile
 
 
 def test_openapi_docs_and_page(client):
