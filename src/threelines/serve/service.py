@@ -12,6 +12,7 @@ vector layer in EPSG:4490 for display.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import re
@@ -83,6 +84,20 @@ def limit_error(what: str, value: float, limit: float, name: str, fix: str) -> S
     )
 
 
+#: The web-map zoom the page asks the layers at (kept simplified and compressed from the start).
+PAGE_ZOOM = 12.0
+#: Layer answers (per layer and options) kept in memory, each a few tens of kB.
+MAX_SHOWN_KEPT = 256
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A layer's GeoJSON for display, as sent: plain and gzip-compressed."""
+
+    text: bytes
+    gzipped: bytes
+
+
 @dataclass
 class Answer:
     """A response body: its media type, text, how many projects it concerns, and its HTTP status."""
@@ -129,6 +144,10 @@ class Service:
         self.report_lock = threading.Lock()
         self.coalescer = Coalescer(self._screen_together, self.lock)
         self._siting_cache: dict[str, dict] = {}
+        self._shown: dict[tuple, Shown] = {}
+        self.shown_lock = threading.Lock()
+        for name in self.display:  # what the page asks for first, ready before it does
+            self.layer_shown(name, zoom=PAGE_ZOOM)
 
     def _read_layers(self) -> dict:
         """Every vector layer screening reads, whole, in the working CRS, with its index built."""
@@ -176,6 +195,19 @@ class Service:
                 }
             )
         return out
+
+    def layer_shown(self, name: str, **options) -> Shown:
+        """:meth:`layer_features` as UTF-8 and gzip bytes, kept for the next request with the same options."""
+        key = (name, *sorted((k, v) for k, v in options.items() if v is not None))
+        shown = self._shown.get(key)
+        if shown is None:
+            text = self.layer_features(name, **options)["text"].encode()
+            shown = Shown(text, gzip.compress(text, compresslevel=6, mtime=0))
+            with self.shown_lock:
+                if len(self._shown) >= MAX_SHOWN_KEPT:  # bounded: the oldest goes
+                    self._shown.pop(next(iter(self._shown)))
+                self._shown[key] = shown
+        return shown
 
     def layer_features(
         self,
@@ -225,22 +257,14 @@ class Service:
         ]
         return {"text": '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}", "count": len(features)}
 
-    def industries(self, query: str | None, limit: int = 50) -> list[dict[str, str]]:
-        """GB/T 4754-2017 codes whose code starts with ``query``, or whose name contains its words."""
-        from threelines.industry import _table
+    def industries(self, query: str | None, limit: int = 50) -> list[dict[str, str | None]]:
+        """GB/T 4754-2017 codes by code, Chinese or English words: see :func:`threelines.industry.search`."""
+        from threelines.industry import search
 
-        names, _ = _table()
         text = (query or "").strip()
         if len(text) > limits.MAX_QUERY_CHARS:
             raise limit_error("q", len(text), limits.MAX_QUERY_CHARS, "MAX_QUERY_CHARS", "search with fewer words")
-        words = text.upper().split()
-        hits = []
-        for code, label in names.items():
-            if not words or all(code.startswith(w) or code[1:].startswith(w) or w in label.upper() for w in words):
-                hits.append({"code": code, "name": label, "level": _level(code)})
-        # Classes (4 digits) first: rules and projects name those; then the shorter codes.
-        hits.sort(key=lambda h: (h["level"] != "class", h["code"]))
-        return hits[: max(1, min(limit, 200))]
+        return search(text, max(1, min(limit, 200)))
 
     # -- screening --------------------------------------------------------------------------------
 
@@ -795,7 +819,3 @@ def _to_web_offset(geoms: np.ndarray, crs: str) -> np.ndarray:
     if kind == "bd09":
         return shapely.transform(geoms, lambda xy: gcj02_to_bd09(wgs84_to_gcj02(xy)))
     raise ServiceError(422, "Invalid crs", f"crs {crs!r}: layers are shown in EPSG:4490, or shifted for gcj02 or bd09")
-
-
-def _level(code: str) -> str:
-    return {1: "section", 3: "division", 4: "group", 5: "class"}.get(len(code), "class")
