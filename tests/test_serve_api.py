@@ -127,6 +127,36 @@ def test_concurrent_requests_each_get_their_own_answer(server, cli_records):
         assert without_provenance(record) == without_provenance(cli_records[record["project"]["id"]])
 
 
+def test_a_projected_footprint_keeps_its_plane_area_when_screened_with_others(server, tmp_path):
+    # The area as the site drawing states it (in its projected CRS) is in the CLI's record; requests
+    # screened together in one pass must each keep theirs (NaN-free only for the projected one).
+    from concurrent.futures import ThreadPoolExecutor
+
+    site = gpd.read_file(SAMPLE / "projects" / "P01.geojson").to_crs(4527)
+    path = tmp_path / "P01-4527.geojson"
+    site.to_file(path, driver="GeoJSON")
+    out = subprocess.run(
+        [sys.executable, "-m", "threelines", "screen", str(path), "--format", "json", "--lang", "en"],
+        capture_output=True, text=True, check=True, env={**os.environ, "LC_ALL": "C.UTF-8"},
+    )  # fmt: skip
+    expected = json.loads(out.stdout)
+    assert expected["project"]["plane_area_m2"] > 0
+
+    def one(body: bytes) -> dict:
+        with httpx.Client(base_url=server.url, timeout=120) as http:
+            return post_geojson(http, body, lang="en").json()
+
+    bodies = [path.read_bytes(), geojson(PROJECTS[1])] * 4
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        records = list(pool.map(one, bodies))
+    for record in records[0::2]:
+        assert record["project"]["plane_area_m2"] == pytest.approx(expected["project"]["plane_area_m2"], rel=1e-12)
+        assert record["project"]["plane_area_mu"] == pytest.approx(expected["project"]["plane_area_mu"], rel=1e-12)
+        assert without_provenance(record) == without_provenance(expected)
+    for record in records[1::2]:
+        assert "plane_area_m2" not in record["project"]
+
+
 def test_a_feature_collection_answers_an_array(client, cli_records):
     features = [json.loads(p.read_text("utf-8"))["features"][0] for p in PROJECTS]
     body = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4490"}},

@@ -512,7 +512,7 @@ async function start() {
   loadCjkFont();
 }
 
-// The page's Chinese glyphs where the machine has no CJK font: the package's Noto Sans CJK SC, 16 MB, so
+// The page's Chinese glyphs where the machine has no CJK font: the package's Noto Sans CJK SC, megabytes, so
 // asked for only once the map is drawn (a machine that has one of the local fonts downloads nothing).
 function loadCjkFont() {
   if (!window.FontFace) return;
