@@ -352,6 +352,18 @@ def test_layers_and_their_features(client):
     assert_problem(client.get("/v1/layers/units", params={"bbox": "1,2,3"}), 422, "west,south,east,north")
 
 
+def test_the_pages_layers_come_compressed_and_equal_to_plain(client):
+    # What the page asks for (zoom 12, whole) is kept compressed; other options are made per request.
+    for params in ({"zoom": 12}, {"zoom": 12, "crs": "gcj02"}, {"zoom": 10}):
+        packed = client.get("/v1/layers/units", params=params, headers={"Accept-Encoding": "gzip"})
+        plain = client.get("/v1/layers/units", params=params, headers={"Accept-Encoding": "identity"})
+        assert packed.headers["content-encoding"] == "gzip"
+        assert "content-encoding" not in plain.headers
+        assert int(packed.headers["content-length"]) < len(plain.content) / 2
+        assert packed.json() == plain.json()
+        assert len(plain.json()["features"]) == 47
+
+
 def test_layers_shift_for_a_gcj02_base_map(client):
     from threelines.input.crs import wgs84_to_gcj02
 
@@ -391,6 +403,10 @@ def test_openapi_docs_and_page(client):
     page = client.get("/")
     assert page.status_code == 200
     assert "/static/vendor/leaflet/leaflet.js" in page.text
+    # The page's first calls are preloaded from its head, at the URLs its script asks for.
+    assert '<link rel="preload" href="/v1/config" as="fetch" crossorigin="anonymous">' in page.text
+    assert '<link rel="preload" href="/v1/layers/units?zoom=12" as="fetch" crossorigin="anonymous">' in page.text
+    assert "`/v1/layers/${encodeURIComponent(layer.name)}?zoom=12`" in client.get("/static/app.js").text
     assert client.get("/static/vendor/leaflet/leaflet.js").status_code == 200
     config = client.get("/v1/config").json()
     assert config["tiles"] is None  # no outside tiles unless --tiles

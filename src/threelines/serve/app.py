@@ -400,9 +400,12 @@ def _routes(app: FastAPI, service, config: Config) -> None:
             str | None, Query(max_length=10, description="gcj02 or bd09: shift for such a base map.")
         ] = None,
     ):
-        shown = await _run(request, service.layer_shown, name, zoom=zoom, tolerance=tolerance, bbox=bbox, crs=crs)
-        # Compressed once and kept: the page's layers are most of what it loads.
-        if "gzip" in request.headers.get("accept-encoding", ""):
+        gzipped = "gzip" in request.headers.get("accept-encoding", "")
+        shown = await _run(
+            request, service.layer_shown, name, compressed=gzipped, zoom=zoom, tolerance=tolerance, bbox=bbox, crs=crs
+        )
+        # Compressed: the page's layers are most of what it loads (and its own are compressed once, and kept).
+        if gzipped:
             headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
             return Response(shown.gzipped, media_type="application/geo+json", headers=headers)
         return Response(shown.text, media_type="application/geo+json", headers={"Vary": "Accept-Encoding"})

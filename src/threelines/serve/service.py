@@ -90,16 +90,14 @@ def limit_error(what: str, value: float, limit: float, name: str, fix: str) -> S
 COALESCE_WAIT_S = 0.02
 #: The web-map zoom the page asks the layers at (kept simplified and compressed from the start).
 PAGE_ZOOM = 12.0
-#: Layer answers (per layer and options) kept in memory, each a few tens of kB.
-MAX_SHOWN_KEPT = 256
 
 
 @dataclass(frozen=True)
 class Shown:
-    """A layer's GeoJSON for display, as sent: plain and gzip-compressed."""
+    """A layer's GeoJSON for display, as sent: plain and gzip-compressed (None: not asked for)."""
 
     text: bytes
-    gzipped: bytes
+    gzipped: bytes | None
 
 
 @dataclass
@@ -200,17 +198,25 @@ class Service:
             )
         return out
 
-    def layer_shown(self, name: str, **options) -> Shown:
-        """:meth:`layer_features` as UTF-8 and gzip bytes, kept for the next request with the same options."""
-        key = (name, *sorted((k, v) for k, v in options.items() if v is not None))
-        shown = self._shown.get(key)
+    def layer_shown(self, name: str, *, compressed: bool = True, **options) -> Shown:
+        """:meth:`layer_features` as UTF-8 bytes, and gzip-compressed when ``compressed``.
+
+        The page's own requests (a layer at :data:`PAGE_ZOOM`, whole, maybe
+        shifted for a GCJ-02 or BD-09 base map) are kept: at most three per
+        layer. Any other is made for its request.
+        """
+        crs = options.get("crs")
+        page = options.get("zoom") == PAGE_ZOOM and options.get("bbox") is None and options.get("tolerance") is None
+        key = (name, None if crs is None else str(crs).strip().lower())
+        shown = self._shown.get(key) if page else None
         if shown is None:
-            text = self.layer_features(name, **options)["text"].encode()
-            shown = Shown(text, gzip.compress(text, compresslevel=6, mtime=0))
-            with self.shown_lock:
-                if len(self._shown) >= MAX_SHOWN_KEPT:  # bounded: the oldest goes
-                    self._shown.pop(next(iter(self._shown)))
-                self._shown[key] = shown
+            text = self.layer_features(name, **options)["text"].encode()  # refuses bad options before any is kept
+            if page:
+                shown = Shown(text, gzip.compress(text, compresslevel=6, mtime=0))
+                with self.shown_lock:
+                    self._shown[key] = shown
+            else:
+                shown = Shown(text, gzip.compress(text, compresslevel=1, mtime=0) if compressed else None)
         return shown
 
     def layer_features(
