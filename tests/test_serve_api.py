@@ -127,6 +127,36 @@ def test_concurrent_requests_each_get_their_own_answer(server, cli_records):
         assert without_provenance(record) == without_provenance(cli_records[record["project"]["id"]])
 
 
+def test_a_projected_footprint_keeps_its_plane_area_when_screened_with_others(server, tmp_path):
+    # The area as the site drawing states it (in its projected CRS) is in the CLI's record; requests
+    # screened together in one pass must each keep theirs (NaN-free only for the projected one).
+    from concurrent.futures import ThreadPoolExecutor
+
+    site = gpd.read_file(SAMPLE / "projects" / "P01.geojson").to_crs(4527)
+    path = tmp_path / "P01-4527.geojson"
+    site.to_file(path, driver="GeoJSON")
+    out = subprocess.run(
+        [sys.executable, "-m", "threelines", "screen", str(path), "--format", "json", "--lang", "en"],
+        capture_output=True, text=True, check=True, env={**os.environ, "LC_ALL": "C.UTF-8"},
+    )  # fmt: skip
+    expected = json.loads(out.stdout)
+    assert expected["project"]["plane_area_m2"] > 0
+
+    def one(body: bytes) -> dict:
+        with httpx.Client(base_url=server.url, timeout=120) as http:
+            return post_geojson(http, body, lang="en").json()
+
+    bodies = [path.read_bytes(), geojson(PROJECTS[1])] * 4
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        records = list(pool.map(one, bodies))
+    for record in records[0::2]:
+        assert record["project"]["plane_area_m2"] == pytest.approx(expected["project"]["plane_area_m2"], rel=1e-12)
+        assert record["project"]["plane_area_mu"] == pytest.approx(expected["project"]["plane_area_mu"], rel=1e-12)
+        assert without_provenance(record) == without_provenance(expected)
+    for record in records[1::2]:
+        assert "plane_area_m2" not in record["project"]
+
+
 def test_a_feature_collection_answers_an_array(client, cli_records):
     features = [json.loads(p.read_text("utf-8"))["features"][0] for p in PROJECTS]
     body = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4490"}},
@@ -322,6 +352,18 @@ def test_layers_and_their_features(client):
     assert_problem(client.get("/v1/layers/units", params={"bbox": "1,2,3"}), 422, "west,south,east,north")
 
 
+def test_the_pages_layers_come_compressed_and_equal_to_plain(client):
+    # What the page asks for (zoom 12, whole) is kept compressed; other options are made per request.
+    for params in ({"zoom": 12}, {"zoom": 12, "crs": "gcj02"}, {"zoom": 10}):
+        packed = client.get("/v1/layers/units", params=params, headers={"Accept-Encoding": "gzip"})
+        plain = client.get("/v1/layers/units", params=params, headers={"Accept-Encoding": "identity"})
+        assert packed.headers["content-encoding"] == "gzip"
+        assert "content-encoding" not in plain.headers
+        assert int(packed.headers["content-length"]) < len(plain.content) / 2
+        assert packed.json() == plain.json()
+        assert len(plain.json()["features"]) == 47
+
+
 def test_layers_shift_for_a_gcj02_base_map(client):
     from threelines.input.crs import wgs84_to_gcj02
 
@@ -338,11 +380,20 @@ def test_industry_search(client):
     assert client.get("/v1/industries", params={"q": "2614"}).json()[0] == {
         "code": "C2614",
         "name": "有机化学原料制造",
+        "name_en": "Manufacture of organic chemical raw materials",
         "level": "class",
     }
     codes = [h["code"] for h in client.get("/v1/industries", params={"q": "有机化学"}).json()]
     assert "C2614" in codes
     assert client.get("/v1/industries", params={"q": "zzzz"}).json() == []
+    # English words, any case: a class through its own name or its group's.
+    assert client.get("/v1/industries", params={"q": "Cement"}).json()[0]["code"] == "C3011"
+    hits = client.get("/v1/industries", params={"q": "thermal power"}).json()
+    assert [h["code"] for h in hits] == ["D4411"]
+    assert hits[0]["name"] == "火力发电"
+    textile = [h["code"] for h in client.get("/v1/industries", params={"q": "textile", "limit": 200}).json()]
+    assert textile[0] == "C17"
+    assert "C1711" in textile
 
 
 def test_openapi_docs_and_page(client):
@@ -352,6 +403,10 @@ def test_openapi_docs_and_page(client):
     page = client.get("/")
     assert page.status_code == 200
     assert "/static/vendor/leaflet/leaflet.js" in page.text
+    # The page's first calls are preloaded from its head, at the URLs its script asks for.
+    assert '<link rel="preload" href="/v1/config" as="fetch" crossorigin="anonymous">' in page.text
+    assert '<link rel="preload" href="/v1/layers/units?zoom=12" as="fetch" crossorigin="anonymous">' in page.text
+    assert "`/v1/layers/${encodeURIComponent(layer.name)}?zoom=12`" in client.get("/static/app.js").text
     assert client.get("/static/vendor/leaflet/leaflet.js").status_code == 200
     config = client.get("/v1/config").json()
     assert config["tiles"] is None  # no outside tiles unless --tiles

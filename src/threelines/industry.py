@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import difflib
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
@@ -24,13 +25,116 @@ def _table() -> tuple[dict[str, str], dict[str, str]]:
     """Return ``{code: name}`` and ``{division digits: section letter}``."""
     names: dict[str, str] = {}
     sections: dict[str, str] = {}
+    for row in _rows():
+        names[row["code"]] = row["name"].strip()
+        if row["level"] == "division":
+            sections[row["division"]] = row["section"]
+    return names, sections
+
+
+def _rows() -> list[dict[str, str]]:
     path = resources.files("threelines") / "data" / "gbt4754_2017.csv"
     with path.open(encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            names[row["code"]] = row["name"].strip()
-            if row["level"] == "division":
-                sections[row["division"]] = row["section"]
-    return names, sections
+        return list(csv.DictReader(fh))
+
+
+@lru_cache(maxsize=1)
+def _english() -> dict[str, str]:
+    """``{code: English name}`` for the codes that have one (every section, division and group; some classes)."""
+    return {row["code"]: row["name_en"].strip() for row in _rows() if row.get("name_en", "").strip()}
+
+
+def name_en(code: str) -> str | None:
+    """Return the English name of a canonical code, or None where the table has none (many classes)."""
+    return _english().get(code)
+
+
+LEVELS = {1: "section", 3: "division", 4: "group", 5: "class"}
+_WORD_RE = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    code: str
+    name: str
+    name_en: str | None
+    label: str  # the Chinese name, upper-cased, for matching
+    own_words: str  # the words of its own English name, lower-case, each after a space
+    words: str  # and those of its section's, division's and group's
+
+
+@lru_cache(maxsize=1)
+def _entries() -> tuple[_Entry, ...]:
+    names, english = _table()[0], _english()
+    out = []
+    for code, label in names.items():
+        own = "".join(f" {w}" for w in _WORD_RE.findall((english.get(code) or "").lower()))
+        # A class's ancestors are its section letter and the first 3 and 4 characters of its code.
+        above = [c for c in (code[:1], code[:3], code[:4]) if c != code and c in english]
+        inherited = "".join(f" {w}" for c in above for w in _WORD_RE.findall(english[c].lower()))
+        out.append(_Entry(code, label, english.get(code), label.upper(), own, own + inherited))
+    return tuple(out)
+
+
+def search(query: str | None, limit: int = 50) -> list[dict[str, str | None]]:
+    """Find GB/T 4754-2017 codes by code, Chinese words or English words, best first.
+
+    Each word of the query must match: the start of the code (with or
+    without its section letter), a part of the Chinese name, or the start
+    of a word of the English name of the code or of its section, division
+    or group (any case). So ``cement`` finds C3011 (水泥制造), ``textile``
+    every code under C17, ``thermal power`` D4411 (火力发电).
+
+    Parameters
+    ----------
+    query : str or None
+        The words; an empty query lists the classes.
+    limit : int
+        At most this many hits.
+
+    Returns
+    -------
+    list of dict
+        ``code``, ``name`` (Chinese), ``name_en`` (None where the table has
+        none) and ``level``. The code the query names exactly comes first,
+        then codes that start with it, then word matches: those matched by
+        their own names before those matched through a parent's English
+        name; classes (what rules and projects name) before shorter codes.
+    """
+    words = (query or "").split()
+    exact = _canonical(words[0].upper()) if len(words) == 1 else None
+    ranked = []
+    for entry in _entries():
+        rank = _rank(entry, words, exact)
+        if rank is not None:
+            ranked.append((rank, entry.code, entry))
+    ranked.sort(key=lambda hit: hit[:2])
+    return [
+        {"code": e.code, "name": e.name, "name_en": e.name_en, "level": LEVELS[len(e.code)]}
+        for _, _, e in ranked[: max(1, limit)]
+    ]
+
+
+def _rank(entry: _Entry, words: list[str], exact: str | None) -> tuple[int, int] | None:
+    """How well the query's words match a code (lower is better), or None when one does not."""
+    class_last = 0 if len(entry.code) == 5 else 1
+    if not words:
+        return (3, class_last)
+    if entry.code == exact:
+        return (0, 0)
+    own = True
+    for word in words:
+        upper, start = word.upper(), " " + word.lower()  # a word's start: after a space
+        if entry.code.startswith(upper) or entry.code[1:].startswith(upper):
+            continue
+        if upper in entry.label or start in entry.own_words:
+            continue
+        if start in entry.words:
+            own = False
+            continue
+        return None
+    by_code = all(entry.code.startswith(w.upper()) or entry.code[1:].startswith(w.upper()) for w in words)
+    return (1, class_last) if by_code else (2 if own else 3, class_last)
 
 
 def normalise(code: str | int | None, *, what: str = "industry code") -> str:
@@ -60,8 +164,16 @@ def normalise(code: str | int | None, *, what: str = "industry code") -> str:
     >>> normalise("2614")
     'C2614'
     """
-    names, sections = _table()
     text = str(code).strip().upper().replace(" ", "") if code is not None else ""
+    canonical = _canonical(text)
+    if canonical is not None:
+        return canonical
+    raise IndustryCodeError(f"{what} {code!r} is not a GB/T 4754-2017 code{_suggest(text)}")
+
+
+def _canonical(text: str) -> str | None:
+    """The listed code that upper-case ``text`` names (with or without its section letter), or None."""
+    names, sections = _table()
     match = _CODE_RE.match(text)
     canonical = None
     if text and match:
@@ -72,9 +184,7 @@ def normalise(code: str | int | None, *, what: str = "industry code") -> str:
             section = sections.get(digits[:2])
             if section is not None and letter in (None, section):
                 canonical = section + digits
-    if canonical in names:
-        return canonical
-    raise IndustryCodeError(f"{what} {code!r} is not a GB/T 4754-2017 code{_suggest(text)}")
+    return canonical if canonical in names else None
 
 
 def from_cell(value: object, *, what: str = "industry code") -> str:

@@ -18,7 +18,9 @@ import time
 from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Annotated, Any
+from urllib.parse import quote
 
+import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -398,8 +400,15 @@ def _routes(app: FastAPI, service, config: Config) -> None:
             str | None, Query(max_length=10, description="gcj02 or bd09: shift for such a base map.")
         ] = None,
     ):
-        found = await _run(request, service.layer_features, name, zoom=zoom, tolerance=tolerance, bbox=bbox, crs=crs)
-        return Response(found["text"], media_type="application/geo+json")
+        gzipped = "gzip" in request.headers.get("accept-encoding", "")
+        shown = await _run(
+            request, service.layer_shown, name, compressed=gzipped, zoom=zoom, tolerance=tolerance, bbox=bbox, crs=crs
+        )
+        # Compressed: the page's layers are most of what it loads (and its own are compressed once, and kept).
+        if gzipped:
+            headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+            return Response(shown.gzipped, media_type="application/geo+json", headers=headers)
+        return Response(shown.text, media_type="application/geo+json", headers={"Vary": "Accept-Encoding"})
 
     @app.get("/v1/industries", summary="Search GB/T 4754-2017 codes by code or words of their names.")
     def industries(
@@ -408,16 +417,21 @@ def _routes(app: FastAPI, service, config: Config) -> None:
     ) -> list[dict]:
         return service.industries(q, limit)
 
-    @app.get("/v1/config", summary="What the page needs: jurisdiction, extent, base-map tiles.")
-    def page_config() -> dict:
-        extent = [round(float(v), 6) for v in service.manifest.extent]
-        tiles = {"url": config.tiles, "crs": config.tiles_crs, "attribution": config.tiles_attribution}
-        return {
-            **service.health(),
-            "extent": extent,
-            "tiles": tiles if config.tiles else None,
-            "layers": service.layers(),
-        }
+    extent = [round(float(v), 6) for v in service.manifest.extent]
+    tiles = {"url": config.tiles, "crs": config.tiles_crs, "attribution": config.tiles_attribution}
+    # The same for every request: made once.
+    page_settings = orjson.dumps(
+        {**service.health(), "extent": extent, "tiles": tiles if config.tiles else None, "layers": service.layers()}
+    )
+
+    @app.get(
+        "/v1/config",
+        summary="What the page needs: jurisdiction, extent, base-map tiles.",
+        response_class=Response,
+        responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}},
+    )
+    def page_config() -> Response:
+        return Response(page_settings, media_type="application/json")
 
     @app.get("/fonts/cjk.otf", include_in_schema=False)
     def cjk_font() -> Response:
@@ -432,10 +446,27 @@ def _routes(app: FastAPI, service, config: Config) -> None:
     def favicon() -> Response:
         return Response(status_code=204)
 
+    html = _page_html(service)
+
     @app.get("/", include_in_schema=False)
     def page() -> Response:
-        html = (resources.files("threelines.serve") / "static" / "index.html").read_text(encoding="utf-8")
         return Response(html, media_type="text/html; charset=utf-8")
+
+
+def _page_html(service) -> str:
+    """The page, with its first API calls (settings, each layer at the page's zoom) asked for in its head.
+
+    Preloaded, they are fetched with the scripts instead of after them; the
+    page's own fetch() calls then take the answers already there.
+    """
+    from threelines.serve.service import PAGE_ZOOM
+
+    html = (resources.files("threelines.serve") / "static" / "index.html").read_text(encoding="utf-8")
+    # Quoted as the page's encodeURIComponent() quotes, so that its requests are the same URLs.
+    names = [quote(name, safe="!*'()") for name in service.display]
+    urls = ["/v1/config", *(f"/v1/layers/{name}?zoom={PAGE_ZOOM:g}" for name in names)]
+    links = "".join(f'<link rel="preload" href="{url}" as="fetch" crossorigin="anonymous">\n' for url in urls)
+    return html.replace("</head>", links + "</head>", 1)
 
 
 def _overrides(fields: dict[str, str]) -> dict[str, Any]:

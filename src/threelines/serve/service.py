@@ -12,12 +12,14 @@ vector layer in EPSG:4490 for display.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import re
 import tempfile
 import threading
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -83,6 +85,21 @@ def limit_error(what: str, value: float, limit: float, name: str, fix: str) -> S
     )
 
 
+#: Longest a pass of the engine waits for GeoJSON requests still being read, to screen them with it
+#: (reading one takes a few milliseconds; a pass costs about as much for four projects as for one).
+COALESCE_WAIT_S = 0.02
+#: The web-map zoom the page asks the layers at (kept simplified and compressed from the start).
+PAGE_ZOOM = 12.0
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A layer's GeoJSON for display, as sent: plain and gzip-compressed (None: not asked for)."""
+
+    text: bytes
+    gzipped: bytes | None
+
+
 @dataclass
 class Answer:
     """A response body: its media type, text, how many projects it concerns, and its HTTP status."""
@@ -127,8 +144,12 @@ class Service:
         # The rule engine's caches and matplotlib (HTML reports) are not made for threads: one at a time each.
         self.lock = threading.Lock()
         self.report_lock = threading.Lock()
-        self.coalescer = Coalescer(self._screen_together, self.lock)
+        self.coalescer = Coalescer(self._screen_together, self.lock, wait_s=COALESCE_WAIT_S)
         self._siting_cache: dict[str, dict] = {}
+        self._shown: dict[tuple, Shown] = {}
+        self.shown_lock = threading.Lock()
+        for name in self.display:  # what the page asks for first, ready before it does
+            self.layer_shown(name, zoom=PAGE_ZOOM)
 
     def _read_layers(self) -> dict:
         """Every vector layer screening reads, whole, in the working CRS, with its index built."""
@@ -176,6 +197,27 @@ class Service:
                 }
             )
         return out
+
+    def layer_shown(self, name: str, *, compressed: bool = True, **options) -> Shown:
+        """:meth:`layer_features` as UTF-8 bytes, and gzip-compressed when ``compressed``.
+
+        The page's own requests (a layer at :data:`PAGE_ZOOM`, whole, maybe
+        shifted for a GCJ-02 or BD-09 base map) are kept: at most three per
+        layer. Any other is made for its request.
+        """
+        crs = options.get("crs")
+        page = options.get("zoom") == PAGE_ZOOM and options.get("bbox") is None and options.get("tolerance") is None
+        key = (name, None if crs is None else str(crs).strip().lower())
+        shown = self._shown.get(key) if page else None
+        if shown is None:
+            text = self.layer_features(name, **options)["text"].encode()  # refuses bad options before any is kept
+            if page:
+                shown = Shown(text, gzip.compress(text, compresslevel=6, mtime=0))
+                with self.shown_lock:
+                    self._shown[key] = shown
+            else:
+                shown = Shown(text, gzip.compress(text, compresslevel=1, mtime=0) if compressed else None)
+        return shown
 
     def layer_features(
         self,
@@ -225,31 +267,23 @@ class Service:
         ]
         return {"text": '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}", "count": len(features)}
 
-    def industries(self, query: str | None, limit: int = 50) -> list[dict[str, str]]:
-        """GB/T 4754-2017 codes whose code starts with ``query``, or whose name contains its words."""
-        from threelines.industry import _table
+    def industries(self, query: str | None, limit: int = 50) -> list[dict[str, str | None]]:
+        """GB/T 4754-2017 codes by code, Chinese or English words: see :func:`threelines.industry.search`."""
+        from threelines.industry import search
 
-        names, _ = _table()
         text = (query or "").strip()
         if len(text) > limits.MAX_QUERY_CHARS:
             raise limit_error("q", len(text), limits.MAX_QUERY_CHARS, "MAX_QUERY_CHARS", "search with fewer words")
-        words = text.upper().split()
-        hits = []
-        for code, label in names.items():
-            if not words or all(code.startswith(w) or code[1:].startswith(w) or w in label.upper() for w in words):
-                hits.append({"code": code, "name": label, "level": _level(code)})
-        # Classes (4 digits) first: rules and projects name those; then the shorter codes.
-        hits.sort(key=lambda h: (h["level"] != "class", h["code"]))
-        return hits[: max(1, min(limit, 200))]
+        return search(text, max(1, min(limit, 200)))
 
     # -- screening --------------------------------------------------------------------------------
 
     def screen_geojson(self, body: bytes, *, crs: str | None, fmt: str, lang: str | None) -> Answer:
         """Screen the Feature or FeatureCollection of a request body (properties are project attributes)."""
-        frame = geojson_frame(body, "request body")
-        self._check_frame(frame, len(frame))
-        given = {"path": None, "sha256": hashlib.sha256(body).hexdigest(), "upload": "request body (GeoJSON)"}
-        return self._screen_frame(frame, crs=crs, overrides={}, given=given, fmt=fmt, lang=lang)
+        with self.coalescer.arriving():
+            frame = geojson_frame(body, "request body")
+            given = {"path": None, "sha256": hashlib.sha256(body).hexdigest(), "upload": "request body (GeoJSON)"}
+            return self._screen_frame(frame, crs=crs, overrides={}, given=given, fmt=fmt, lang=lang)
 
     def screen_upload(
         self,
@@ -287,18 +321,6 @@ class Service:
         options = {"crs": crs, "encoding": encoding, **overrides}
         return self._screen_projects(projects, options=options, given=given, fmt=fmt, lang=lang)
 
-    def _check_frame(self, frame, count: int) -> None:
-        """Refuse too many projects, or a footprint with too many vertices, before any work."""
-        if count > limits.MAX_PROJECTS_PER_REQUEST:
-            raise limit_error(
-                "projects in the request",
-                count,
-                limits.MAX_PROJECTS_PER_REQUEST,
-                "MAX_PROJECTS_PER_REQUEST",
-                "split them over several requests, or use `threelines batch`",
-            )
-        _check_vertices(frame.geometry.to_numpy(), [str(v) for v in frame.get("id", frame.index)])
-
     def _screen_frame(self, frame, *, crs, overrides, given, fmt, lang) -> Answer:
         from threelines.input.footprint import projects_from_frame
 
@@ -330,7 +352,7 @@ class Service:
                 "MAX_PROJECTS_PER_REQUEST",
                 "split them over several requests, or use `threelines batch`",
             )
-        _check_vertices(projects.geometry, [a["id"] for a in projects.attrs])
+        _check_vertices(projects.geometry, [f"project {a['id']!r}" for a in projects.attrs])
         lang = lang or self.default_lang
         results = self.coalescer.screen(projects)
         kept = [i for i, r in enumerate(results) if isinstance(r, Verdict)]
@@ -418,7 +440,6 @@ class Service:
         if region is None:
             return None
         frame = geojson_frame(orjson.dumps(region), "region")
-        _check_vertices(frame.geometry.to_numpy(), ["region"] * len(frame))
         from threelines.input.footprint import projects_from_frame
 
         try:
@@ -441,27 +462,56 @@ class Coalescer:
     with it (as in a batch's chunks); only projects read with the same
     label (which messages name) go together.
 
+    Requests still being read (:meth:`arriving`) are waited for, up to
+    ``wait_s``: reading them takes the CPU the waiting request does not use,
+    and one pass for them all costs far less than one pass each.
+
     Parameters
     ----------
     run : callable
         Screens a :class:`~threelines.input.footprint.Projects`; returns one verdict or message per project.
     lock : threading.Lock
         Held while the engine runs.
+    wait_s : float
+        Longest wait for requests being read before a pass starts.
     """
 
-    def __init__(self, run, lock: threading.Lock):
-        self._run, self._lock = run, lock
-        self._mutex = threading.Lock()
+    def __init__(self, run, lock: threading.Lock, wait_s: float = 0.0):
+        self._run, self._lock, self._wait_s = run, lock, wait_s
+        self._mutex = threading.Condition()
         self._pending: list[_Pending] = []
+        self._reading = 0  # requests in arriving() that have not reached screen() yet
+        self._here = threading.local()  # each request is read and screened in one thread
+
+    @contextmanager
+    def arriving(self):
+        """Count this thread's request as being read until it reaches :meth:`screen` (or fails before)."""
+        with self._mutex:
+            self._reading += 1
+            self._here.reading = True
+        try:
+            yield
+        finally:
+            with self._mutex:
+                self._read()
+
+    def _read(self) -> None:
+        """Count this thread's request as read (the mutex held)."""
+        if getattr(self._here, "reading", False):
+            self._here.reading = False
+            self._reading -= 1
+            self._mutex.notify_all()
 
     def screen(self, projects) -> list:
         """The engine's answers for these projects (screened with any others that wait)."""
         item = _Pending(projects)
         with self._mutex:
             self._pending.append(item)
+            self._read()
         with self._lock:
             if not item.done:  # not yet answered by the request that held the engine before
                 with self._mutex:
+                    self._mutex.wait_for(lambda: self._reading == 0, timeout=self._wait_s)
                     batch, self._pending = self._pending, []
                 self._screen_batch(batch)
         if item.error is not None:
@@ -481,6 +531,7 @@ class Coalescer:
                     attrs=[a for i in items for a in i.projects.attrs],
                     geometry=np.concatenate([i.projects.geometry for i in items]),
                     area_m2=np.concatenate([i.projects.area_m2 for i in items]),
+                    plane_area_m2=np.concatenate([_plane_areas(i.projects) for i in items]),
                 )
                 results = self._run(together) if len(together) else []
                 start = 0
@@ -499,6 +550,13 @@ class Coalescer:
             item.results = self._run(item.projects) if len(item.projects) else []
         except Exception as exc:  # handed to the waiting request, raised there
             item.error = exc
+
+
+def _plane_areas(projects) -> np.ndarray:
+    """The projects' areas in the plane of their projected CRS (NaN: came in longitude/latitude)."""
+    if projects.plane_area_m2 is None:
+        return np.full(len(projects), np.nan)
+    return np.asarray(projects.plane_area_m2, dtype=float)
 
 
 @dataclass
@@ -582,8 +640,15 @@ def geojson_frame(body: bytes, label: str):
                 "GeoJSON (type and coordinates); fix it or leave the feature out",
             )
         geoms[present] = parsed
-    frame = gpd.GeoDataFrame(pd.DataFrame(rows, index=range(len(rows))), geometry=geoms, crs=_declared_crs(doc, label))
-    return frame
+    # Before any work on them: a footprint of too many vertices is refused here.
+    _check_vertices(geoms, [f"{label}: feature {n}" if row.get("id") is None else f"{label}: project {str(row['id'])!r}"
+                            for n, row in enumerate(rows, 1)])  # fmt: skip
+    table = pd.DataFrame(rows, index=range(len(rows)))
+    if "geometry" in table.columns:  # a property of that name: the footprint takes its place, as it always has
+        return gpd.GeoDataFrame(table, geometry=geoms, crs=_declared_crs(doc, label))
+    # The geometry as a column of its own dtype and CRS, then named: geopandas' quick way to a frame.
+    table["geometry"] = gpd.array.from_shapely(geoms, crs=_declared_crs(doc, label))
+    return gpd.GeoDataFrame(table, geometry="geometry", copy=False)
 
 
 def _declared_crs(doc: dict, label: str):
@@ -612,13 +677,14 @@ def _crs(name: str):
     return CRS.from_user_input(name)
 
 
-def _check_vertices(geoms: np.ndarray, ids: list[str]) -> None:
+def _check_vertices(geoms: np.ndarray, names: list[str]) -> None:
+    """Refuse a footprint of more vertices than the limit, naming it (``names``: one per geometry)."""
     counts = shapely.get_num_coordinates(geoms)
     over = np.flatnonzero(counts > limits.MAX_VERTICES_PER_FOOTPRINT)
     if len(over):
         k = int(over[0])
         raise limit_error(
-            f"project {ids[k]!r}: vertices",
+            f"{names[k]}: vertices",
             int(counts[k]),
             limits.MAX_VERTICES_PER_FOOTPRINT,
             "MAX_VERTICES_PER_FOOTPRINT",
@@ -801,7 +867,3 @@ def _to_web_offset(geoms: np.ndarray, crs: str) -> np.ndarray:
     if kind == "bd09":
         return shapely.transform(geoms, lambda xy: gcj02_to_bd09(wgs84_to_gcj02(xy)))
     raise ServiceError(422, "Invalid crs", f"crs {crs!r}: layers are shown in EPSG:4490, or shifted for gcj02 or bd09")
-
-
-def _level(code: str) -> str:
-    return {1: "section", 3: "division", 4: "group", 5: "class"}.get(len(code), "class")

@@ -137,10 +137,13 @@ function styleFor(layer) {
 async function loadLayers() {
   const order = { unit: 0, quality: 1, cap: 2, redline: 3, boundary: 4 };
   const vector = state.config.layers.filter((l) => l.role !== "raster").sort((a, b) => order[a.role] - order[b.role]);
-  for (const layer of vector) {
-    const response = await api(`/v1/layers/${encodeURIComponent(layer.name)}?zoom=12`);
-    if (!response.ok) continue;
-    const data = shifted(await response.json());
+  // All asked for at once (the service answers them in parallel), then drawn in order: units at the bottom.
+  const answers = vector.map((layer) => api(`/v1/layers/${encodeURIComponent(layer.name)}?zoom=12`)
+    .then((response) => (response.ok ? response.json() : null)));
+  for (const [k, layer] of vector.entries()) {
+    const answer = await answers[k];
+    if (!answer) continue;
+    const data = shifted(answer);
     const shown = L.geoJSON(data, {
       style: styleFor(layer),
       interactive: layer.role === "unit" || layer.role === "redline",
@@ -266,7 +269,9 @@ async function searchIndustries(text) {
   const response = await api(`/v1/industries?limit=30&q=${encodeURIComponent(text)}`);
   if (!response.ok) return;
   const hits = await response.json();
-  $("industry-list").innerHTML = hits.map((h) => `<option value="${escapeHtml(h.code)} ${escapeHtml(h.name)}"></option>`).join("");
+  // The English page shows the English name where the table has one (every section, division and group).
+  const label = (h) => (state.lang === "en" && h.name_en ? h.name_en : h.name);
+  $("industry-list").innerHTML = hits.map((h) => `<option value="${escapeHtml(h.code)} ${escapeHtml(label(h))}"></option>`).join("");
 }
 for (const id of ["industry", "siting-industry"]) {
   $(id).addEventListener("input", (e) => {
@@ -502,6 +507,25 @@ async function start() {
     L.tileLayer(tiles.url, { attribution: tiles.attribution || "", maxZoom: 18 }).addTo(map);
   }
   await loadLayers();
+  document.body.dataset.readyMs = String(Math.round(performance.now()));
   document.body.dataset.ready = "true";
+  loadCjkFont();
+}
+
+// The page's Chinese glyphs where the machine has no CJK font: the package's Noto Sans CJK SC, megabytes, so
+// asked for only once the map is drawn (a machine that has one of the local fonts downloads nothing).
+function loadCjkFont() {
+  if (!window.FontFace) return;
+  const range = "U+2E80-2FDF, U+3000-303F, U+3100-31BF, U+3400-4DBF, U+4E00-9FFF, U+F900-FAFF, U+FE30-FE4F, U+FF00-FFEF";
+  const faces = {
+    normal: 'local("Noto Sans CJK SC"), local("Microsoft YaHei"), local("PingFang SC")',
+    bold: 'local("Noto Sans CJK SC Bold"), local("Microsoft YaHei Bold"), local("PingFang SC Semibold")',
+  };
+  for (const [weight, local] of Object.entries(faces)) {
+    const face = new FontFace("threelines-cjk", `${local}, url("/fonts/cjk.otf") format("opentype")`,
+      { weight, unicodeRange: range, display: "swap" });
+    document.fonts.add(face);
+    face.load().catch(() => {});  // no font: the browser's own fallback stays
+  }
 }
 start();
