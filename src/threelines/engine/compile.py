@@ -56,8 +56,21 @@ class Table:
         then its own value.
         """
         if id(reads) not in self._codes:
-            keys = [reads.key({"project": c}) for c in self.contexts]
-            codes = None if None in keys else _codes(list(zip(keys, self.quiet.tolist(), strict=True)))
+            names = reads.keys.get("project")
+            if "project" not in reads.names:
+                codes = np.zeros(len(self), dtype=np.intp)
+            elif names is None:
+                codes = None  # the whole map is read
+            else:  # what Reads.key holds of the project: each value with its type (CEL tells 1.0 from true)
+                absent = object()
+                keys = [
+                    (q, *[(v.__class__, v) for v in [c.get(n, absent) for n in names]])
+                    for c, q in zip(self.contexts, self.quiet.tolist(), strict=True)
+                ]
+                try:
+                    codes = _codes(keys)
+                except TypeError:  # a value that cannot be hashed: no cheap stand-in
+                    codes = None
             self._codes[id(reads)] = (reads, codes)  # the reads kept: their id stays theirs
         return self._codes[id(reads)][1]
 

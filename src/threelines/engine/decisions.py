@@ -428,57 +428,102 @@ def _zonal(plan: Plan, compiled: CompiledRule, stats) -> tuple[list[Fired], list
 
 
 def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tuple]]:
-    """The access list, decided once per distinct (industry, units the footprint lies in) of the projects.
+    """The access list joined with the projects: by the units they lie in, then by industry prefix.
 
-    Per project: the 禁止 / 限制 clauses that fire (one row each, with the
-    covered units), and the requirements, undecided clauses and clause
-    table, which depend on the distinct key alone and are shared.
+    Each distinct unit (code and class) gets the clauses whose scope covers it
+    (:class:`_ClauseJoin`); each distinct industry code the clauses it falls
+    under or cannot be told for. A project's rows are decided once per
+    distinct (industry, units) and shared by the projects that have them.
+
+    Returns
+    -------
+    (list of ClauseFired, list of tuple)
+        The 禁止 / 限制 clauses that fire, with the units they cover; per
+        project its (requirements, unresolved, clause table), which depend on
+        the distinct key alone.
     """
+    join = _ClauseJoin(plan)
     fired: list[ClauseFired] = []
     rows: list[tuple] = []
     decided: dict[tuple, tuple] = {}
+    empty = ((), (), (), ())
     for p, (shares, industry) in enumerate(zip(units, plan.table.industries.tolist(), strict=True)):
-        key = (industry, tuple((u.code, u.class_) for u in shares))
+        if not shares:
+            rows.append(empty[1:])
+            continue
+        key = (industry, *[(u.code, u.class_) for u in shares])
         entry = decided.get(key)
         if entry is None:
-            entry = decided[key] = _clause_rows(plan, industry, shares)
-        firing, requirements, unresolved, table = entry
-        for clause, covered in firing:
-            fired.append(ClauseFired(p, clause, tuple(shares[i] for i in covered), plan.unit_layer))
-        rows.append((requirements, unresolved, table))
+            entry = decided[key] = join.rows(industry, key[1:])
+        if entry[0]:
+            for clause, covered in entry[0]:
+                fired.append(ClauseFired(p, clause, tuple(shares[i] for i in covered), plan.unit_layer))
+        rows.append(entry[1:])
     return fired, rows
 
 
-def _clause_rows(plan: Plan, industry: str | None, units: list) -> tuple:
-    """The access list for one industry in some units: what fires, and the shared rows (see :func:`_clauses`)."""
-    keys = ["*", *dict.fromkeys(u.class_ for u in units), *(u.code for u in units)]
-    found = sorted({i: c for key in keys for i, c in plan.clause_index.get(key, ())}.items())
-    firing, requirements, unresolved, table = [], [], [], []
-    for _, clause in found:
-        covered = [i for i, u in enumerate(units) if clause.covers(u.code, u.class_)]
-        if not covered:
-            continue
-        decision = industry_decision(industry, clause.industry, clause.exclude)
-        if not decision.holds and not decision.missing:
-            continue
-        finding = "review" if clause.outcome == "review" or decision.missing else clause.outcome
-        level = clause.level or plan.whole_level
-        first = units[covered[0]].code
-        table.append(
-            ClauseFinding(
-                id=clause.id, level=level, unit=first if level == "unit" else None,
-                dimension=clause.dimension, text=clause.text, basis=clause.basis, finding=finding,
-                source=clause.source, matched=clause.matched,
-                reason=decision.missing or (clause.reason or "to be reviewed" if finding == "review" else None),
-            )
-        )  # fmt: skip
-        if decision.missing:
-            unresolved.append(Unresolved(rule=clause.id, reason=decision.missing))
-        elif clause.outcome == "review":
-            unresolved.append(Unresolved(rule=clause.id, reason=f"access-list clause for review: {table[-1].reason}"))
-        elif clause.outcome == "requirement":
-            unit = first if clause.names_a_unit else clause.scope
-            requirements.append(Requirement(clause.id, unit, clause.dimension, clause.text, clause.basis))
-        else:
-            firing.append((clause, covered))
-    return firing, tuple(requirements), tuple(unresolved), tuple(table)
+class _ClauseJoin:
+    """The clause table, looked up by unit and by industry; the rows it gives are made once and shared."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.clauses = list(plan.clauses)
+        self._by_unit: dict[tuple[str, str], frozenset[int]] = {}
+        self._by_industry: dict[str | None, list] = {}
+        self._findings: dict[tuple, ClauseFinding] = {}
+
+    def covering(self, unit: tuple[str, str]) -> frozenset[int]:
+        """The positions of the clauses whose scope covers a unit (code, class)."""
+        found = self._by_unit.get(unit)
+        if found is None:
+            code, cls = unit
+            index = self.plan.clause_index
+            candidates = {i for key in ("*", cls, code) for i, _ in index.get(key, ())}
+            found = self._by_unit[unit] = frozenset(i for i in candidates if self.clauses[i].covers(code, cls))
+        return found
+
+    def industry(self, code: str | None) -> list:
+        """Per clause: how an industry code stands to it (see :func:`industry_decision`)."""
+        found = self._by_industry.get(code)
+        if found is None:
+            found = self._by_industry[code] = [industry_decision(code, c.industry, c.exclude) for c in self.clauses]
+        return found
+
+    def rows(self, industry: str | None, units: tuple[tuple[str, str], ...]) -> tuple:
+        """For one industry in some units (largest share first): what fires, requirements, unresolved, table."""
+        covering = [self.covering(u) for u in units]
+        decisions = self.industry(industry)
+        firing, requirements, unresolved, table = [], [], [], []
+        for i in sorted(set().union(*covering)):
+            decision = decisions[i]
+            if not decision.holds and not decision.missing:
+                continue
+            clause = self.clauses[i]
+            covered = [j for j, found in enumerate(covering) if i in found]
+            first = units[covered[0]][0]
+            finding = "review" if clause.outcome == "review" or decision.missing else clause.outcome
+            table.append(self.finding(i, first, finding, decision.missing))
+            if decision.missing:
+                unresolved.append(Unresolved(rule=clause.id, reason=decision.missing))
+            elif clause.outcome == "review":
+                unresolved.append(Unresolved(clause.id, f"access-list clause for review: {table[-1].reason}"))
+            elif clause.outcome == "requirement":
+                unit = first if clause.names_a_unit else clause.scope
+                requirements.append(Requirement(clause.id, unit, clause.dimension, clause.text, clause.basis))
+            else:
+                firing.append((clause, covered))
+        return firing, tuple(requirements), tuple(unresolved), tuple(table)
+
+    def finding(self, i: int, first: str, finding: str, missing: str | None) -> ClauseFinding:
+        """The clause table's row for clause ``i`` (shared by the projects it is the same for)."""
+        clause = self.clauses[i]
+        level = clause.level or self.plan.whole_level
+        unit = first if level == "unit" else None
+        key = (i, unit, finding, missing)
+        if key not in self._findings:
+            self._findings[key] = ClauseFinding(
+                id=clause.id, level=level, unit=unit, dimension=clause.dimension, text=clause.text,
+                basis=clause.basis, finding=finding, source=clause.source, matched=clause.matched,
+                reason=missing or (clause.reason or "to be reviewed" if finding == "review" else None),
+            )  # fmt: skip
+        return self._findings[key]
