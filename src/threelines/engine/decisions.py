@@ -358,15 +358,17 @@ class _OnLayer:
 
     def _loads_missing(self, project: np.ndarray) -> np.ndarray:
         """Per row: why its project's loads cannot all be charged (the pollutants it does not declare), or None."""
-        out = np.full(len(project), None, dtype=object)
-        for p, rows in pd.Series(np.arange(len(project))).groupby(project).indices.items() if len(project) else ():
-            if self.table.quiet[p]:
-                continue  # a road or a tower with no loads declared: the rule cannot apply, nothing is missing
+        names = [POLLUTANTS[x][0] for x in self.rule.pollutants]
+        reasons: dict[tuple, str | None] = {}
+        per_project = {}
+        for p in np.unique(project).tolist():
             context = self.table.contexts[p]
-            absent = [POLLUTANTS[x][0] for x in self.rule.pollutants if POLLUTANTS[x][0] not in context]
-            if absent:
-                out[rows] = not_given("project", absent)
-        return out
+            # A road or a tower with no loads declared: the rule cannot apply, nothing is missing.
+            absent = () if self.table.quiet[p] else tuple(n for n in names if n not in context)
+            if absent not in reasons:
+                reasons[absent] = not_given("project", list(absent)) if absent else None
+            per_project[p] = reasons[absent]
+        return np.array([per_project[p] for p in project.tolist()] + [None], dtype=object)[:-1]
 
 
 def _feature_numbers(layer: LayerData, names: tuple[str, ...], label: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -413,18 +415,34 @@ def _zonal(plan: Plan, compiled: CompiledRule, stats) -> tuple[list[Fired], list
     for p in live[no_data & compiled.holds[live]].tolist():
         notes.append((p, Unresolved(rule=rule.id, reason=f"layer {rule.layer!r} has no data under the footprint")))
     live, values = live[~no_data], values[~no_data]
-    cache: dict = {}  # decisions by the values the condition reads
-    for p in live.tolist():
-        variables = {"project": table.contexts[p], "value": stats[p].value, "cells": float(stats[p].cells)}
-        pair, missing = decide_cached(rule.condition, variables, cache), compiled.missing[p]
-        if missing and (pair.holds or pair.missing):
+    rows = [
+        {"project": table.contexts[p], "value": stats[p].value, "cells": float(stats[p].cells)} for p in live.tolist()
+    ]
+    pair = _rows_decided(rule.condition, rows, table.codes(rule.condition.reads)[live] if len(live) else live)
+    for i, p in enumerate(live.tolist()):
+        missing, holds, undecided = compiled.missing[p], pair.holds[i], pair.missing[i]
+        if missing and (holds or undecided):
             notes.append((p, Unresolved(rule.id, str(missing), failed=isinstance(missing, Failure))))
-        elif pair.missing and compiled.holds[p]:
-            notes.append((p, Unresolved(rule.id, str(pair.missing), failed=isinstance(pair.missing, Failure))))
-        elif compiled.holds[p] and pair.holds:
-            fired.append(Fired(p, None, variables, value=stats[p].value))
+        elif undecided and compiled.holds[p]:
+            notes.append((p, Unresolved(rule.id, str(undecided), failed=isinstance(undecided, Failure))))
+        elif compiled.holds[p] and holds:
+            fired.append(Fired(p, None, rows[i], value=stats[p].value))
     notes.sort(key=lambda n: n[0])
     return fired, notes
+
+
+def _rows_decided(expr: Expr, rows: list[dict[str, Any]], project_codes: np.ndarray | None) -> Decided:
+    """A zonal condition over rows of (project, value, cells), once per distinct value of what it reads."""
+    if project_codes is None:
+        project_codes = np.arange(len(rows))
+    values = np.array([r["value"] for r in rows], dtype=float)
+    cells = np.array([r["cells"] for r in rows], dtype=float)
+    parts = [project_codes, np.unique(values, return_inverse=True)[1].ravel(), np.unique(cells, return_inverse=True)[1]]
+    if not rows:
+        return Decided(np.zeros(0, dtype=bool), np.full(0, None, dtype=object))
+    _, first, inverse = np.unique(np.stack(parts, axis=1), axis=0, return_index=True, return_inverse=True)
+    cache: dict = {}
+    return broadcast([decide_cached(expr, rows[i], cache) for i in first.tolist()], inverse.ravel())
 
 
 def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tuple]]:
