@@ -140,6 +140,13 @@ class _OnLayer:
             point = np.where(self.overlapping[ks], 1.0 / self.touches[p], 0.0)
             return np.where(area > 0, np.minimum(overlap / area, 1.0), point)
 
+    def _ratio(self, p: int, k: int) -> float:
+        """:meth:`ratios` for one pair, without arrays."""
+        area = float(self.table.areas[p])
+        if area > 0:
+            return min(float(self.pairs.overlap_m2[k]) / area, 1.0)
+        return float(1.0 / self.touches[p]) if self.overlapping[k] else 0.0
+
     def column(self, name: str, ks: np.ndarray) -> np.ndarray:
         """A pair measure a condition or message may read, for the pairs ``ks``."""
         overlap = self.pairs.overlap_m2[ks]
@@ -163,7 +170,7 @@ class _OnLayer:
             "overlap_m2": overlap,
             "overlap_ha": overlap / 1e4,
             "overlap_mu": overlap / M2_PER_MU,
-            "overlap_ratio": float(self.ratios(np.array([k]))[0]) if ratio is None else ratio,
+            "overlap_ratio": self._ratio(p, k) if ratio is None else ratio,
             "distance_m": float(self.pairs.distance_m[k]),
         }
 
