@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from threelines.engine.compile import compile_rules
 from threelines.engine.measure import PAIR_FIELDS, measure_pairs
-from threelines.engine.screen import _layer_pairs
+from threelines.engine.pairs import layer_pairs
 from threelines.input.footprint import read_projects
 from threelines.layers.read import read_layer
 from threelines.rules.decide import applies, project_context
@@ -19,7 +20,7 @@ def test_far_pairs_only_where_a_far_rule_applies(sample_dir, manifest, ruleset):
     far = np.array([applies(outside, c).holds or applies(outside, c).missing is not None for c in contexts])
     assert 0 < far.sum() < len(far)  # the chemical projects only
     full = measure_pairs(projects.geometry, projects.area_m2, units.tree, ruleset.reach_m("units"))
-    got = _layer_pairs(projects, contexts, ruleset, "units", units.tree)
+    got = layer_pairs(compile_rules(ruleset, manifest, projects), projects, "units", units.tree)
     keep = far[full.project] | (full.distance_m == 0)
     assert (~keep).sum() > 0  # pairs that were measured for nothing before
     for name in PAIR_FIELDS:

@@ -1,8 +1,17 @@
-"""The screening flow: footprints -> nearby features -> measures -> rules -> verdicts."""
+"""The screening flow, one step per module: compile -> pairs -> decisions -> triggers -> verdicts.
+
+1. :mod:`~threelines.engine.compile`: the rules' kind, industry and ``when`` filters as columns over the projects;
+2. :mod:`~threelines.engine.pairs`: the footprints measured against the layers, as (project, feature) pairs;
+3. :mod:`~threelines.engine.decisions`: per rule, the pairs and projects that fire or stay undecided, as rows;
+4. :mod:`~threelines.engine.triggers`: the fired rows as triggers, their messages rendered;
+5. :mod:`~threelines.engine.verdicts`: the rows grouped into one verdict per project.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import gc
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,25 +20,16 @@ import shapely
 from geopandas import GeoDataFrame
 
 from threelines import sample
-from threelines.engine.measure import M2_PER_MU, OVERLAP_FLOOR_M2, PAIR_FIELDS, Pairs, measure_pairs
-from threelines.engine.verdict import UnitShare, Verdict
-from threelines.input.attributes import project_record
+from threelines.engine.compile import compile_rules
+from threelines.engine.decisions import decide_rules
+from threelines.engine.pairs import measure_layers
+from threelines.engine.triggers import build_triggers
+from threelines.engine.verdict import Verdict
+from threelines.engine.verdicts import group_verdicts
 from threelines.input.footprint import Projects, projects_from_frame, read_projects
-from threelines.layers.cache import read_layer_cached
 from threelines.layers.manifest import Manifest, load_manifest
-from threelines.layers.read import LayerData, read_layer
-from threelines.layers.zonal import zonal_stats
+from threelines.layers.read import LayerData
 from threelines.rules import RuleSet, load_rules
-from threelines.rules.access_list import apply_clauses, clause_index, level_of_adcode
-from threelines.rules.decide import applies, project_context
-from threelines.rules.evaluate import evaluate_rule, evaluate_zonal
-
-#: A part of a footprint outside every control unit is not reported while it is smaller than both
-#: this area (m2) and :data:`GAP_SHARE` of the footprint: units digitised along a county edge leave
-#: slivers of that size between them and the boundary, not places the rules miss.
-GAP_M2 = 1.0
-#: See :data:`GAP_M2`.
-GAP_SHARE = 1e-4
 
 
 @dataclass
@@ -180,138 +180,29 @@ def screen_projects(
     """
     if len(projects) == 0:
         return []
-    contexts = [project_context(a, area) for a, area in zip(projects.attrs, projects.area_m2, strict=True)]
-    verdicts = [
-        Verdict(project=project_record(a, area), jurisdiction=manifest.jurisdiction)
-        for a, area in zip(projects.attrs, projects.area_m2, strict=True)
-    ]
-    _add_plane_areas(verdicts, projects.plane_area_m2)
-    radii = np.array([a.get("radius") or 0.0 for a in projects.attrs], dtype=float)
-    unit_layer = manifest.unit_layer.name if manifest.unit_layer else None
-    names = dict.fromkeys([*rules.layers(), *([unit_layer] if unit_layer else [])])
-    vectors = [n for n in names if manifest.layers[n].role != "raster"]
-
-    # Read only the features within reach of the footprints, then measure in bulk.
-    box = shapely.total_bounds(projects.geometry)
-    data: dict[str, LayerData] = {}
-    pairs: dict[str, Pairs] = {}
-    for name in vectors:
-        reach = rules.reach_m(name)
-        if layer_cache is None:  # one screening: read only what lies near the footprints
-            data[name] = read_layer(manifest.layers[name], manifest.working_crs, _grow(box, reach + 1.0))
-        else:  # many chunks in one process: read each layer whole, once
-            if name not in layer_cache:
-                layer_cache[name] = read_layer_cached(manifest.layers[name], manifest.working_crs, cache_dir)
-            data[name] = layer_cache[name]
-        pairs[name] = _layer_pairs(projects, contexts, rules, name, data[name].tree, radii)
-
-    zonal: dict[tuple, list] = {}
-    for rule in rules.rules:
-        if rule.test == "zonal":
-            key = (rule.layer, rule.stat, rule.classes)
-            if key not in zonal:
-                spec = manifest.layers[rule.layer]
-                zonal[key] = zonal_stats(projects.geometry, manifest.working_crs, spec, rule.stat, rule.classes)
-            fired, unresolved = evaluate_zonal(rule, contexts, zonal[key])
-        else:
-            fired, unresolved = evaluate_rule(
-                rule, contexts, projects.geometry, projects.area_m2, data[rule.layer], pairs[rule.layer]
-            )
-        for p, trigger in fired:
-            verdicts[p].triggers.append(trigger)
-        for p, note in unresolved:
-            verdicts[p].unresolved.append(note)
-
-    if unit_layer:
-        for p, shares in _unit_shares(projects.area_m2, data[unit_layer], pairs[unit_layer]).items():
-            verdicts[p].units = shares
-        if rules.clauses:
-            index = clause_index(rules.clauses)
-            whole = level_of_adcode((manifest.jurisdiction or {}).get("adcode"))
-            for verdict, context in zip(verdicts, contexts, strict=True):
-                fired, required, unresolved, table = apply_clauses(
-                    rules.clauses, context, verdict.units, unit_layer, index=index, whole_level=whole
-                )
-                verdict.triggers += fired
-                verdict.requirements += required
-                verdict.unresolved += unresolved
-                verdict.clauses = table
-        for p, message in _unit_gaps(projects, verdicts, data[unit_layer], manifest.working_crs).items():
-            verdicts[p].warnings.append(message)
-    return verdicts
+    with _few_collections():
+        plan = compile_rules(rules, manifest, projects)
+        measured = measure_layers(plan, projects, manifest, layer_cache, cache_dir)
+        decisions = decide_rules(plan, measured, projects.geometry)
+        triggers = build_triggers(rules.rules, measured, decisions, len(projects))
+        return group_verdicts(plan, measured, decisions, triggers, projects.plane_area_m2, manifest.jurisdiction)
 
 
-def _add_plane_areas(verdicts: list[Verdict], plane: np.ndarray | None) -> None:
-    """Give each project that came in a projected CRS its area in that plane (as the site drawing states it)."""
-    if plane is None:
-        return
-    for verdict, area in zip(verdicts, plane.tolist(), strict=True):
-        if area == area:  # not NaN: a projected input
-            verdict.project.update(plane_area_m2=area, plane_area_mu=area / M2_PER_MU)
+@contextmanager
+def _few_collections():
+    """Hold the cyclic garbage collector while the flow runs.
 
-
-def _unit_gaps(projects: Projects, verdicts: list[Verdict], units: LayerData, working_crs) -> dict[int, str]:
-    """Per project with a part outside every control unit above the gap tolerance, the warning naming it.
-
-    Parts smaller than both :data:`GAP_M2` and :data:`GAP_SHARE` of the
-    footprint are slivers between the units and are not reported.
+    The flow makes many small objects that all live on (rows, triggers,
+    verdicts): each collection would walk them, and the layers, for nothing.
+    Any cycles left are collected once the flow is done.
     """
-    areas = projects.area_m2
-    share = np.array([1.0 - sum(u.share for u in v.units) for v in verdicts])
-    gap = np.maximum(share, 0.0) * areas
-    flagged = np.flatnonzero((areas > 0) & ((gap >= GAP_M2) | (share >= GAP_SHARE)) & (gap > 0))
-    if not len(flagged):
-        return {}
-    outside = shapely.difference(projects.geometry[flagged], units.coverage)
-    found = {}
-    for p, gap_shape in zip(flagged.tolist(), outside, strict=True):  # few: footprints partly outside the units
-        parts = shapely.get_parts(gap_shape)
-        if not len(parts) or shapely.area(gap_shape) < min(GAP_M2, GAP_SHARE * areas[p]):
-            continue  # the shares summed short by rounding only
-        found[p] = shapely.point_on_surface(parts[int(np.argmax(shapely.area(parts)))])
-    if not found:
-        return {}
-    from pyproj import Transformer
-
-    at = shapely.get_coordinates(np.array(list(found.values()), dtype=object))
-    lon, lat = Transformer.from_crs(working_crs, "EPSG:4490", always_xy=True).transform(at[:, 0], at[:, 1])
-    return {
-        p: f"{share[p]:.1%} of the footprint lies outside every control unit of layer {units.spec.name!r} "
-        f"({gap[p]:,.1f} m2, its largest part around lon {x:.6f}, lat {y:.6f}): rules cannot see it; "
-        "check the footprint's CRS and the manifest"
-        for p, x, y in zip(found, lon.tolist(), lat.tolist(), strict=True)
-    }
-
-
-def _layer_pairs(
-    projects: Projects, contexts: list[dict], rules: RuleSet, name: str, tree, radii: np.ndarray | None = None
-) -> Pairs:
-    """Measure the projects against one layer, looking far only for the projects a far-looking rule concerns.
-
-    Distances to features a footprint does not touch are only read by the
-    layer's ``within_distance`` and ``outside`` rules: projects that none of
-    them concerns (by kind, industry and ``when``) are measured against the
-    features they touch only. Each project's pairs come in the order one
-    query over every project gives them.
-    """
-    reach = rules.reach_m(name)
-    far_rules = [r for r in rules.rules if r.layer == name and r.reach_m > 0]
-    if not far_rules:
-        return measure_pairs(projects.geometry, projects.area_m2, tree, reach, radii)
-    far = np.zeros(len(projects), dtype=bool)
-    decided: dict = {}
-    for rule in far_rules:
-        decisions = [applies(rule, c, decided) for c in contexts]
-        far |= np.array([d.holds or d.missing is not None for d in decisions], dtype=bool)
-    if far.all():
-        return measure_pairs(projects.geometry, projects.area_m2, tree, reach, radii)
-    parts = []
-    for group, distance in ((np.flatnonzero(far), reach), (np.flatnonzero(~far), 0.0)):
-        mine = None if radii is None else radii[group]
-        found = measure_pairs(projects.geometry[group], projects.area_m2[group], tree, distance, mine)
-        parts.append(replace(found, project=group[found.project]))
-    order = np.argsort(np.concatenate([p.project for p in parts]), kind="stable")
-    return Pairs(*(np.concatenate([getattr(p, f) for p in parts])[order] for f in PAIR_FIELDS))
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _outside_extent(projects: Projects, manifest: Manifest) -> set[int]:
@@ -335,32 +226,3 @@ def _extent_box(manifest: Manifest):
         kept = (crs, extent, shapely.box(*to_working.transform_bounds(*extent, densify_pts=21)))
         _EXTENT_BOXES[id(crs)] = kept
     return kept[2]
-
-
-def _grow(box: np.ndarray, by: float) -> tuple[float, float, float, float]:
-    """Grow a bounding box by a distance on every side."""
-    return (box[0] - by, box[1] - by, box[2] + by, box[3] + by)
-
-
-def _unit_shares(areas: np.ndarray, units: LayerData, pairs: Pairs) -> dict[int, list[UnitShare]]:
-    """The control units each footprint lies in, largest share first."""
-    point = areas[pairs.project] == 0
-    hit = np.where(point, pairs.distance_m == 0, pairs.overlap_m2 > OVERLAP_FLOOR_M2)
-    # A point on a boundary touches two units: it counts half in each.
-    touched = np.bincount(pairs.project[hit], minlength=len(areas))
-    out: dict[int, list[UnitShare]] = {}
-    for k in np.flatnonzero(hit).tolist():
-        p, f = int(pairs.project[k]), int(pairs.feature[k])
-        share = 1.0 / touched[p] if areas[p] == 0 else min(float(pairs.overlap_m2[k]) / float(areas[p]), 1.0)
-        out.setdefault(p, []).append(
-            UnitShare(
-                code=str(units.ids[f]),
-                name=units.names[f],
-                class_=str(units.classes[f]),
-                overlap_m2=float(pairs.overlap_m2[k]),
-                share=share,
-            )
-        )
-    for shares in out.values():
-        shares.sort(key=lambda u: (-u.share, u.code))
-    return out

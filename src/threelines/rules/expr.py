@@ -22,10 +22,10 @@ from typing import Any
 
 import cel
 
+import threelines.rules.celcheck as celcheck
 from threelines import industry
 from threelines.errors import IndustryCodeError
 from threelines.limits import MAX_EXPRESSION_CHARS
-from threelines.rules import celcheck
 
 log = logging.getLogger(__name__)
 

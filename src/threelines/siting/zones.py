@@ -260,9 +260,7 @@ def _zonal_regions(rule, manifest: Manifest, region, attrs: dict[str, Any]):
     from rasterio.features import shapes
     from rasterio.windows import Window, from_bounds
 
-    from threelines.layers.zonal import Zonal
-    from threelines.rules.decide import project_context
-    from threelines.rules.evaluate import evaluate_zonal
+    from threelines.rules.decide import applies, decide_cached, project_context
 
     spec = manifest.layers[rule.layer]
     native = gpd.GeoSeries([region], crs=manifest.working_crs).to_crs(spec.crs).total_bounds
@@ -278,9 +276,13 @@ def _zonal_regions(rule, manifest: Manifest, region, attrs: dict[str, Any]):
     # One cell's statistic: its value, or for ``share`` whether it is one of the classes.
     cell = np.isin(unique, rule.classes).astype(float) if rule.stat == "share" else unique
     context = project_context(attrs, PROBE_RADIUS_M**2 * np.pi)
-    fired, _ = evaluate_zonal(rule, [context] * len(unique), [Zonal(float(v), 1) for v in cell])
-    holds = np.zeros(len(unique), bool)
-    holds[[p for p, _ in fired]] = True
+    cache: dict = {}
+    concerned = applies(rule, context, cache).holds
+    holds = np.array(
+        [concerned and decide_cached(rule.condition, {"project": context, "value": float(v), "cells": 1.0}, cache).holds
+         for v in cell.tolist()],
+        dtype=bool,
+    )  # fmt: skip
     mask = np.isin(data, unique[holds])
     polygons = [shapely.geometry.shape(g) for g, v in shapes(mask.astype("uint8"), mask=mask, transform=transform)]
     if not polygons:

@@ -1,0 +1,131 @@
+"""In-process rule evaluation: projects per second with the pairs already measured.
+
+Generates projects against the sample (as ``scripts/make_golden.py`` does),
+reads the layers whole once, measures the pairs and the raster statistics
+once, then times ``screen_projects`` with those measurements handed back
+from memory: what is left is the rule evaluation and the building of the
+verdicts (and, with ``--records``, their JSON records). One process, one core.
+
+Usage::
+
+    .venv/bin/python benchmarks/rules_eval.py [--projects 10000] [--repeat 5] [--records] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import importlib.util
+import logging
+import pkgutil
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+import threelines.engine
+from threelines.engine import screen as screen_module
+from threelines.input.footprint import projects_from_frame
+from threelines.layers.manifest import load_manifest
+from threelines.rules import load_rules
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("make_golden", ROOT / "scripts" / "make_golden.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.generated_projects
+
+
+def measured_once() -> None:
+    """Make the engine's geometric measures answer from memory after their first call.
+
+    ``measure_pairs`` (pairs against a layer), ``zonal_stats`` (raster
+    statistics) and the unit-gap check (footprint minus the unit coverage)
+    are measurement, not rule evaluation: each is kept by the identity of
+    what it measures, wherever an engine module holds it.
+    """
+
+    def remember(function, key_of):
+        kept = {}
+
+        def kept_function(*args, **kwargs):
+            key = key_of(*args)
+            if key not in kept:
+                kept[key] = function(*args, **kwargs)
+            return kept[key]
+
+        return kept_function
+
+    keys = {
+        "measure_pairs": lambda geometry, areas, tree, distance, *rest: (id(tree), distance, tuple(map(id, geometry))),
+        "zonal_stats": lambda geometry, crs, spec, stat, classes: (tuple(map(id, geometry)), spec.name, stat, classes),
+        "unit_gaps": lambda projects, outside, units, crs: (id(projects), id(units)),
+        "_unit_gaps": lambda *args: tuple(id(a) for a in args if not isinstance(a, list)),
+    }
+    for info in pkgutil.iter_modules(threelines.engine.__path__):
+        if info.name == "measure":
+            continue
+        module = importlib.import_module(f"threelines.engine.{info.name}")
+        for name, key_of in keys.items():
+            if hasattr(module, name):
+                setattr(module, name, remember(getattr(module, name), key_of))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--projects", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--records", action="store_true", help="also build each verdict's JSON record (orjson)")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile table of one run, whole")
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+
+    manifest = load_manifest(SAMPLE / "layers.yaml")
+    rules = load_rules(SAMPLE / "rules.yaml", manifest)
+    frame = _generator()(args.projects, seed=2026)
+    projects = projects_from_frame(frame, manifest.working_crs, label="generated", line_widths=manifest.line_widths)
+    cache: dict = {}
+
+    if args.profile:  # the whole screen_projects, measuring included, as the issue's table shows it
+        screen_module.screen_projects(projects, manifest, rules, cache)  # layers read and prepared
+        profile = cProfile.Profile()
+        profile.enable()
+        screen_module.screen_projects(projects, manifest, rules, cache)
+        profile.disable()
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(30)
+
+    measured_once()
+
+    def run():
+        verdicts = screen_module.screen_projects(projects, manifest, rules, cache)
+        if args.records:
+            for v in verdicts:
+                orjson.dumps(v.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+        return verdicts
+
+    run()  # reads the layers, measures and remembers
+    times, cpu = [], []  # wall and this process's CPU time: the machine may be shared
+    for _ in range(args.repeat):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        verdicts = run()
+        times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    fired = sum(len(v.triggers) for v in verdicts)
+    wall, busy = statistics.median(times), statistics.median(cpu)
+    print(
+        f"{len(projects)} projects, {fired} triggers, {args.repeat} runs{' with records' if args.records else ''}: "
+        f"median wall {wall * 1e3:.0f} ms (min {min(times) * 1e3:.0f}) = {len(projects) / wall:,.0f} projects/s; "
+        f"median CPU {busy * 1e3:.0f} ms (min {min(cpu) * 1e3:.0f}) = {len(projects) / busy:,.0f} projects/s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

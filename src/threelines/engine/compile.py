@@ -1,0 +1,191 @@
+"""Step 1 of the flow: the rules compiled against the projects, as columns.
+
+Each project becomes a row of a :class:`Table` (its record, the map rules
+see, its kind and industry); each rule's kind, industry and ``when`` filters
+become two columns over the projects: whether the rule concerns the project,
+and why that cannot be told (or None). The ``when`` condition runs once per
+distinct value of what it reads, and the industry test once per distinct code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from threelines.input.attributes import project_record
+from threelines.input.footprint import Projects
+from threelines.layers.manifest import Manifest
+from threelines.rules import RuleSet
+from threelines.rules.access_list import Clause, clause_index, level_of_adcode
+from threelines.rules.decide import Decision, applies, declares_no_operation
+from threelines.rules.load import Rule
+
+
+@dataclass
+class Table:
+    """The projects as columns: records (as results show them), the maps rules see, and the columns rules test."""
+
+    records: list[dict[str, Any]]
+    contexts: list[dict[str, Any]]
+    areas: np.ndarray
+    kinds: np.ndarray
+    industries: np.ndarray
+    quiet: np.ndarray  # lines and points that declare no operation (see declares_no_operation)
+    base: np.ndarray  # an integer per distinct (kind, industry, quiet): what the kind and industry filters read
+    _numbers: dict[str, np.ndarray] = field(default_factory=dict)
+    _codes: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def number(self, attribute: str) -> np.ndarray:
+        """Per project: a declared quantity, 0 when not given."""
+        if attribute not in self._numbers:
+            self._numbers[attribute] = np.array([c.get(attribute) or 0.0 for c in self.contexts], dtype=float)
+        return self._numbers[attribute]
+
+    def codes(self, reads) -> np.ndarray | None:
+        """Per project: an integer standing for the values of the ``project`` map that ``reads`` reads.
+
+        Whether the project declares no operation is part of it (an attribute
+        it does not give then makes a rule not apply, rather than undecided).
+        None when the whole map is read (no cheap stand-in): each project is
+        then its own value.
+        """
+        if id(reads) not in self._codes:
+            names = reads.keys.get("project")
+            if "project" not in reads.names:
+                codes = np.zeros(len(self), dtype=np.intp)
+            elif names is None:
+                codes = None  # the whole map is read
+            else:  # what Reads.key holds of the project: each value with its type (CEL tells 1.0 from true)
+                absent = object()
+                keys = [
+                    (q, *[(v.__class__, v) for v in [c.get(n, absent) for n in names]])
+                    for c, q in zip(self.contexts, self.quiet.tolist(), strict=True)
+                ]
+                try:
+                    codes = _codes(keys)
+                except TypeError:  # a value that cannot be hashed: no cheap stand-in
+                    codes = None
+            self._codes[id(reads)] = (reads, codes)  # the reads kept: their id stays theirs
+        return self._codes[id(reads)][1]
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule and, per project, whether it concerns the project (``holds``) or cannot tell why (``missing``)."""
+
+    rule: Rule
+    holds: np.ndarray
+    missing: np.ndarray
+
+    @cached_property
+    def relevant(self) -> np.ndarray:
+        """Per project: the rule applies, or might if the missing information were given."""
+        return self.holds | (self.missing != None)  # noqa: E711
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the rest of the flow runs on: the project table, the compiled rules and the access list."""
+
+    table: Table
+    rules: list[CompiledRule]
+    clauses: tuple[Clause, ...]
+    clause_index: dict[str, list[tuple[int, Clause]]]
+    whole_level: str
+    unit_layer: str | None
+    vector_layers: list[str]
+    reach: dict[str, float]
+
+
+def compile_rules(rules: RuleSet, manifest: Manifest, projects: Projects) -> Plan:
+    """Compile the rules into columns over the projects.
+
+    Parameters
+    ----------
+    rules : RuleSet
+    manifest : Manifest
+    projects : Projects
+        In the working CRS.
+
+    Returns
+    -------
+    Plan
+    """
+    table = _table(projects)
+    unit_layer = manifest.unit_layer.name if manifest.unit_layer else None
+    names = dict.fromkeys([*rules.layers(), *([unit_layer] if unit_layer else [])])
+    return Plan(
+        table=table,
+        rules=[_compile(rule, table) for rule in rules.rules],
+        clauses=rules.clauses,
+        clause_index=clause_index(rules.clauses),
+        whole_level=level_of_adcode((manifest.jurisdiction or {}).get("adcode")),
+        unit_layer=unit_layer,
+        vector_layers=[n for n in names if manifest.layers[n].role != "raster"],
+        reach={name: rules.reach_m(name) for name in names},
+    )
+
+
+def _table(projects: Projects) -> Table:
+    """The project table: each record made once, the map rules see is its given values."""
+    records = [project_record(a, area) for a, area in zip(projects.attrs, projects.area_m2, strict=True)]
+    contexts = [{k: v for k, v in r.items() if v is not None} for r in records]
+    kinds = [c.get("kind") for c in contexts]
+    industries = [c.get("industry") for c in contexts]
+    quiet = [declares_no_operation(c) for c in contexts]
+    return Table(
+        records=records,
+        contexts=contexts,
+        areas=np.asarray(projects.area_m2, dtype=float),
+        kinds=np.array(kinds, dtype=object),
+        industries=np.array(industries, dtype=object),
+        quiet=np.array(quiet, dtype=bool),
+        base=_codes(list(zip(kinds, industries, quiet, strict=True))),
+    )
+
+
+def _compile(rule: Rule, table: Table) -> CompiledRule:
+    """The rule's kind, industry and ``when`` filters as two columns over the projects.
+
+    :func:`~threelines.rules.decide.applies` runs once per distinct kind,
+    industry, operation and value of what ``when`` reads, and its answer is
+    spread back to every project that shares them.
+    """
+    codes = table.base
+    if rule.when is not None:
+        when = table.codes(rule.when.reads)
+        codes = np.stack([codes, np.arange(len(table)) if when is None else when], axis=1)
+    if not len(table):
+        return CompiledRule(rule, np.zeros(0, dtype=bool), np.full(0, None, dtype=object))
+    _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+    cache: dict = {}
+    decided = [applies(rule, table.contexts[p], cache) for p in first.tolist()]
+    found = broadcast(decided, inverse.ravel())
+    return CompiledRule(rule, found.holds, found.missing)
+
+
+@dataclass(frozen=True)
+class Decided:
+    """Decisions as columns: whether each holds, and why it is undecided (or None)."""
+
+    holds: np.ndarray
+    missing: np.ndarray
+
+
+def broadcast(decided: list[Decision], inverse: np.ndarray) -> Decided:
+    """Decisions made once per distinct value, spread back to the rows (``inverse``)."""
+    holds = np.array([d.holds for d in decided] + [False], dtype=bool)[:-1][inverse]
+    missing = np.array([d.missing for d in decided] + [None], dtype=object)[:-1][inverse]
+    return Decided(holds, missing)
+
+
+def _codes(keys: list) -> np.ndarray:
+    """An integer per row standing for its key: equal keys, equal integers."""
+    seen: dict = {}
+    return np.array([seen.setdefault(key, len(seen)) for key in keys], dtype=np.intp)

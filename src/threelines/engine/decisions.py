@@ -1,0 +1,554 @@
+"""Step 3 of the flow: what each rule decides for each project, as rows.
+
+Per rule, over the pairs of its layer: the spatial test is a mask, the
+``condition`` is decided once per distinct value of what it reads and
+broadcast back (:func:`conditions`), and what fires or is left unresolved
+becomes a row: a :class:`Fired` row per trigger (the project, the pair that
+is its evidence, and for a capacity charge the load and what it meets), a
+note per project that cannot be decided. Capacity is a group-by over
+(project, zone); the access list is decided per distinct (industry, units)
+of the projects, and its rows keep the units they cover.
+
+Nothing here writes a text: messages are rendered for the fired rows only,
+in :mod:`threelines.engine.triggers`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from threelines.engine.compile import CompiledRule, Decided, Plan, broadcast
+from threelines.engine.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs
+from threelines.engine.pairs import Measured
+from threelines.engine.verdict import ClauseFinding, Requirement, Unresolved
+from threelines.layers.read import LayerData
+from threelines.rules.access_list import Clause
+from threelines.rules.decide import Failure, decide_cached, industry_decision, not_given
+from threelines.rules.expr import Expr
+from threelines.rules.load import POLLUTANTS, offset_fields, remaining_fields
+
+
+@dataclass(frozen=True)
+class Fired:
+    """A rule that fired for project ``p``, with feature ``f`` as evidence (None: no feature).
+
+    ``variables`` are the names its message sees; ``charge`` holds a
+    capacity trigger's pollutant, loads and whether it exceeds (else None);
+    ``value`` is a zonal rule's statistic.
+    """
+
+    p: int
+    f: int | None
+    variables: dict[str, Any]
+    charge: dict[str, Any] | None = None
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class ClauseFired:
+    """A 禁止 / 限制 clause that fired for project ``p``, with the units it covers (largest share first)."""
+
+    p: int
+    clause: Clause
+    covered: tuple
+    layer: str
+
+
+@dataclass
+class Decisions:
+    """Rows: per rule (in file order) what fired and the unresolved notes; per project the access list's rows."""
+
+    fired: list[list[Fired]] = field(default_factory=list)
+    notes: list[list[tuple[int, Unresolved]]] = field(default_factory=list)
+    clause_fired: list[ClauseFired] = field(default_factory=list)
+    clause_rows: list[tuple] = field(default_factory=list)  # per project: (requirements, unresolved, table)
+
+
+def decide_rules(plan: Plan, measured: Measured, footprints: np.ndarray) -> Decisions:
+    """Decide every rule and every access-list clause for every project.
+
+    Parameters
+    ----------
+    plan : Plan
+    measured : Measured
+    footprints : numpy.ndarray of shapely geometries
+        In the working CRS (``inside`` and ``outside`` may need the union of features).
+
+    Returns
+    -------
+    Decisions
+    """
+    out = Decisions()
+    for compiled in plan.rules:
+        rule = compiled.rule
+        if rule.test == "zonal":
+            fired, notes = _zonal(plan, compiled, measured.zonal[(rule.layer, rule.stat, rule.classes)])
+        else:
+            on = _OnLayer(plan, compiled, measured.layers[rule.layer], measured.pairs[rule.layer])
+            fired, notes = on.decide(footprints)
+        out.fired.append(fired)
+        out.notes.append(notes)
+    if plan.unit_layer and plan.clauses:
+        out.clause_fired, out.clause_rows = _clauses(plan, measured.units)
+    return out
+
+
+class _OnLayer:
+    """One rule against the pairs of its layer."""
+
+    def __init__(self, plan: Plan, compiled: CompiledRule, layer: LayerData, pairs: Pairs):
+        self.plan, self.rule, self.layer, self.pairs = plan, compiled.rule, layer, pairs
+        self.table = plan.table
+        self.holds, self.missing, self.relevant = compiled.holds, compiled.missing, compiled.relevant
+        areas = self.table.areas
+        positive = areas[pairs.project] > 0
+        self.overlapping = np.where(positive, pairs.overlap_m2 > OVERLAP_FLOOR_M2, pairs.distance_m == 0)
+        # A point on the boundary of n features counts 1/n in each, as it does for control units.
+        self.touches = np.bincount(pairs.project[self.overlapping & ~positive], minlength=len(areas))
+        self.fired: list[Fired] = []
+        self.notes: list[tuple[int, Unresolved]] = []
+        self._noted: set[int] = set()
+
+    def decide(self, footprints: np.ndarray) -> tuple[list[Fired], list[tuple[int, Unresolved]]]:
+        """The rows of the rule: by its test."""
+        rule, pairs = self.rule, self.pairs
+        if rule.test in ("inside", "outside"):
+            self.containment(footprints)
+        elif rule.test == "capacity":
+            self.capacity()
+        else:
+            if rule.test == "overlaps":
+                point = (self.table.areas[pairs.project] == 0) & (pairs.distance_m == 0)
+                spatial = self.overlapping & (pairs.overlap_m2 > rule.min_overlap_m2) | point
+            else:
+                spatial = pairs.distance_m <= rule.distance_m
+            self.per_feature(spatial)
+        return self.fired, self.notes
+
+    # --- columns the conditions read -------------------------------------------------------------
+
+    def ratios(self, ks: np.ndarray) -> np.ndarray:
+        """Per pair: the share of the footprint it covers (a point: 1/n of the features it touches)."""
+        p = self.pairs.project[ks]
+        area, overlap = self.table.areas[p], self.pairs.overlap_m2[ks]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            point = np.where(self.overlapping[ks], 1.0 / self.touches[p], 0.0)
+            return np.where(area > 0, np.minimum(overlap / area, 1.0), point)
+
+    def _ratio(self, p: int, k: int) -> float:
+        """:meth:`ratios` for one pair, without arrays."""
+        area = float(self.table.areas[p])
+        if area > 0:
+            return min(float(self.pairs.overlap_m2[k]) / area, 1.0)
+        return float(1.0 / self.touches[p]) if self.overlapping[k] else 0.0
+
+    def column(self, name: str, ks: np.ndarray) -> np.ndarray:
+        """A pair measure a condition or message may read, for the pairs ``ks``."""
+        overlap = self.pairs.overlap_m2[ks]
+        return {
+            "overlaps": lambda: self.overlapping[ks],
+            "overlap_m2": lambda: overlap,
+            "overlap_ha": lambda: overlap / 1e4,
+            "overlap_mu": lambda: overlap / M2_PER_MU,
+            "overlap_ratio": lambda: self.ratios(ks),
+            "distance_m": lambda: self.pairs.distance_m[ks],
+        }[name]()
+
+    def variables(self, k: int, ratio: float | None = None) -> dict[str, Any]:
+        """The names a condition or message sees for pair ``k`` (``ratio``: its overlap ratio, when known)."""
+        p, f = int(self.pairs.project[k]), int(self.pairs.feature[k])
+        overlap = float(self.pairs.overlap_m2[k])
+        return {
+            "project": self.table.contexts[p],
+            "feature": self.layer.attributes[f],
+            "overlaps": bool(self.overlapping[k]),
+            "overlap_m2": overlap,
+            "overlap_ha": overlap / 1e4,
+            "overlap_mu": overlap / M2_PER_MU,
+            "overlap_ratio": self._ratio(p, k) if ratio is None else ratio,
+            "distance_m": float(self.pairs.distance_m[k]),
+        }
+
+    def conditions(self, expr: Expr | None, ks: np.ndarray) -> Decided:
+        """Decide ``expr`` for the pairs ``ks`` (true when there is none), once per distinct value it reads."""
+        if expr is None:
+            return Decided(np.ones(len(ks), dtype=bool), np.full(len(ks), None, dtype=object))
+        reads = expr.reads
+        parts = []
+        for name in reads.names:
+            if name == "project":
+                codes = self.table.codes(reads)
+                parts.append(self.pairs.project[ks] if codes is None else codes[self.pairs.project[ks]])
+            elif name == "feature":
+                codes = _feature_codes(self.layer, reads)
+                parts.append(self.pairs.feature[ks] if codes is None else codes[self.pairs.feature[ks]])
+            else:
+                parts.append(np.unique(self.column(name, ks), return_inverse=True)[1].ravel())
+        if not parts or not len(ks):
+            inverse, first = np.zeros(len(ks), dtype=np.intp), np.zeros(min(len(ks), 1), dtype=np.intp)
+        else:
+            _, first, inverse = np.unique(np.stack(parts, axis=1), axis=0, return_index=True, return_inverse=True)
+        cache: dict = {}
+        decided = [decide_cached(expr, self.variables(int(ks[i])), cache) for i in first.tolist()]
+        return broadcast(decided, inverse.ravel())
+
+    # --- rows ------------------------------------------------------------------------------------
+
+    def note(self, p: int, reason: str, feature_id=None) -> None:
+        """Record that the rule could not be decided for project ``p`` (once per project)."""
+        if p not in self._noted:
+            self._noted.add(p)
+            self.notes.append((p, Unresolved(self.rule.id, str(reason), feature_id, isinstance(reason, Failure))))
+
+    def notes_first(self, project: np.ndarray, reasons: np.ndarray, fids: np.ndarray) -> None:
+        """Note, per project, the first of its rows with a reason (rows in pair order)."""
+        noted = np.flatnonzero(reasons != None)  # noqa: E711
+        for i in np.sort(noted[np.unique(project[noted], return_index=True)[1]]).tolist():
+            self.note(int(project[i]), reasons[i], fids[i])
+
+    def per_feature(self, spatial: np.ndarray) -> None:
+        """``overlaps`` and ``within_distance``: one trigger per feature that meets the test."""
+        pairs = self.pairs
+        ks = np.flatnonzero(spatial & self.relevant[pairs.project])
+        project = pairs.project[ks]
+        pair = self.conditions(self.rule.condition, ks)
+        holds, missing = self.holds[project], self.missing[project]
+        fire = holds & pair.holds
+        pair_undecided = pair.missing != None  # noqa: E711
+        by_project = ~fire & (missing != None) & (pair.holds | pair_undecided)  # noqa: E711
+        by_pair = ~fire & ~by_project & pair_undecided & holds
+        reasons = np.where(by_project, missing, np.where(by_pair, pair.missing, None))
+        fids = np.full(len(ks), None, dtype=object)
+        if by_pair.any():
+            fids[by_pair] = [self.layer.ids[f] for f in pairs.feature[ks[by_pair]].tolist()]
+        self.notes_first(project, reasons, fids)
+        self.fire(project[fire], ks[fire])
+
+    def fire(self, project: np.ndarray, ks: np.ndarray) -> None:
+        """Rows for the pairs ``ks`` that fired, with the names their messages see."""
+        features, ratios = self.pairs.feature[ks].tolist(), self.ratios(ks).tolist()
+        for p, k, f, ratio in zip(project.tolist(), ks.tolist(), features, ratios, strict=True):
+            self.fired.append(Fired(p, f, self.variables(k, ratio)))
+
+    def containment(self, footprints: np.ndarray) -> None:
+        """``inside`` and ``outside``: whether the footprint lies within the union of qualifying features.
+
+        A footprint spread over two adjacent qualifying features (a park cut
+        into two units) is inside their union. ``inside`` fires once per
+        qualifying feature it overlaps; ``outside`` fires once, with the
+        qualifying feature it overlaps most (else the nearest within reach)
+        as evidence.
+        """
+        pairs, outside = self.pairs, self.rule.test == "outside"
+        ks = np.flatnonzero(self.relevant[pairs.project] & (self.overlapping | outside))
+        pair = self.conditions(self.rule.condition, ks)
+        keep = pair.holds | (pair.missing != None)  # noqa: E711
+        ks, holds, missing = ks[keep], pair.holds[keep], pair.missing[keep]
+        mine = pd.Series(np.arange(len(ks))).groupby(pairs.project[ks]).indices if len(ks) else {}
+        for p in np.flatnonzero(self.relevant).tolist():
+            rows = mine.get(p, np.arange(0))
+            sure = ks[rows[holds[rows] & self.overlapping[ks[rows]]]]
+            maybe = rows[self.overlapping[ks[rows]]]
+            covered = self._covered(p, footprints[p], sure)
+            if not covered and self._covered(p, footprints[p], ks[maybe]):
+                self.note(p, next(missing[i] for i in maybe.tolist() if missing[i] is not None))
+                continue
+            if self.missing[p] is not None:
+                if covered == (not outside):
+                    self.note(p, self.missing[p])
+                continue
+            if not outside and covered:
+                self.fire(np.full(len(sure), p), sure)
+            elif outside and not covered:
+                near = ks[rows[holds[rows] & (pairs.distance_m[ks[rows]] <= self.rule.reach_m)]]
+                best = min(near.tolist(), key=lambda k: (-pairs.overlap_m2[k], pairs.distance_m[k]), default=None)
+                if best is None:
+                    self.fired.append(Fired(p, None, {"project": self.table.contexts[p], "feature": {}}))
+                else:
+                    self.fire(np.array([p]), np.array([best]))
+
+    def _covered(self, p: int, footprint, ks: np.ndarray) -> bool:
+        """Whether the features of pairs ``ks`` together cover the footprint."""
+        if not len(ks):
+            return False
+        if self.pairs.inside[ks].any():
+            return True
+        area = self.table.areas[p]
+        if area == 0 or self.pairs.overlap_m2[ks].sum() < area - OVERLAP_FLOOR_M2:
+            return False  # even all together they do not reach the footprint's area
+        union = shapely.union_all(self.layer.geometry[self.pairs.feature[ks]])
+        return bool(area - shapely.area(shapely.intersection(footprint, union)) <= OVERLAP_FLOOR_M2)
+
+    def capacity(self) -> None:
+        """``capacity``: charge each zone its area share of the project's loads (a group-by over zones).
+
+        A load beyond the zone's ``remaining_<pollutant>`` fires with the
+        rule's outcome; a load that fits in a zone that does not attain its
+        target (``attains`` is false) is conditional, with the offset it
+        needs at the zone's ``offset_ratio_<pollutant>`` (or ``offset_ratio``).
+        """
+        rule, pairs, layer = self.rule, self.pairs, self.layer
+        ks = np.flatnonzero(self.overlapping & self.relevant[pairs.project])
+        zone = self.conditions(rule.condition, ks)
+        live = zone.holds | (zone.missing != None)  # noqa: E711
+        ks, zone = ks[live], Decided(zone.holds[live], zone.missing[live])
+        project, feature = pairs.project[ks], pairs.feature[ks]
+        # The first reason per project, in pair order (a project is noted once per rule).
+        decision_missing = self.missing[project]
+        reasons = np.where(zone.missing != None, zone.missing, self._loads_missing(project))  # noqa: E711
+        reasons = np.where(decision_missing != None, decision_missing, reasons)  # noqa: E711
+        fids = np.full(len(ks), None, dtype=object)
+        for i in np.flatnonzero(zone.missing != None).tolist():  # noqa: E711
+            fids[i] = layer.ids[int(feature[i])]
+        self.notes_first(project, reasons, fids)
+        # A zone stored as several features (same id) is charged as one; zones in order of first pair.
+        charged = (decision_missing == None) & (zone.missing == None)  # noqa: E711
+        ks, project, feature = ks[charged], project[charged], feature[charged]
+        zone_code = pd.factorize(pd.Series(layer.ids, dtype=object))[0][feature]
+        keys = project * (zone_code.max(initial=0) + 1) + zone_code
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        rank = np.empty(len(order), dtype=np.intp)
+        rank[order] = np.arange(len(order))
+        first, group = first[order], rank[inverse.ravel()]
+        overlap = np.bincount(group, weights=pairs.overlap_m2[ks], minlength=len(first))
+        share = np.minimum(np.bincount(group, weights=self.ratios(ks), minlength=len(first)), 1.0)
+        k0, p0, f0 = ks[first], project[first], feature[first]
+        attains = self.conditions(rule.attains, k0) if rule.attains is not None else None
+        events = []  # per (zone, pollutant): what happens, decided over arrays
+        for j, pollutant in enumerate(rule.pollutants):
+            total = self.table.number(POLLUTANTS[pollutant][0])[p0]
+            load = total * share
+            remaining, remaining_note = _feature_numbers(layer, remaining_fields(pollutant), None)
+            ratio_note = _feature_numbers(layer, offset_fields(pollutant), f"offset_ratio_{pollutant}")[1]
+            given = total != 0
+            bad_remaining = given & (remaining_note[f0] != None)  # noqa: E711
+            live = given & ~bad_remaining
+            exceeds = live & (load > remaining[f0])  # NaN (no remaining load kept) never exceeds
+            rest = live & ~exceeds
+            attains_missing = rest & (attains.missing != None) if attains else np.zeros_like(rest)  # noqa: E711
+            offset = rest & ~attains_missing & (~attains.holds if attains else np.zeros_like(rest))
+            bad_ratio = offset & (ratio_note[f0] != None)  # noqa: E711
+            kind = np.zeros(len(first), dtype=np.int8)  # 0 nothing, then in the order of the checks
+            kind[bad_remaining], kind[exceeds], kind[attains_missing] = 1, 2, 3
+            kind[bad_ratio], kind[offset & ~bad_ratio] = 4, 5
+            for g in np.flatnonzero(kind).tolist():
+                left = None if np.isnan(remaining[f0[g]]) else float(remaining[f0[g]])
+                events.append((g, j, int(kind[g]), pollutant, float(load[g]), float(total[g]), left))
+                if kind[g] == 1:
+                    events[-1] += (remaining_note[f0[g]],)
+                elif kind[g] == 4:
+                    events[-1] += (ratio_note[f0[g]],)
+        events.sort(key=lambda e: (e[0], e[1]))  # zone order, then the rule's pollutant order
+        variables_of: dict[int, dict[str, Any]] = {}
+        for g, _, kind, pollutant, load, total, left, *note in events:
+            p, fid = int(p0[g]), layer.ids[int(f0[g])]
+            if kind in (1, 4):
+                self.note(p, note[0], fid)
+            elif kind == 3:
+                self.note(p, attains.missing[g], fid)
+            else:
+                if g not in variables_of:
+                    variables_of[g] = self.variables(int(k0[g]))
+                    variables_of[g].update(
+                        overlap_m2=float(overlap[g]), overlap_ha=float(overlap[g]) / 1e4,
+                        overlap_mu=float(overlap[g]) / M2_PER_MU, overlap_ratio=float(share[g]),
+                    )  # fmt: skip
+                charge = {"pollutant": pollutant, "project_load": load, "remaining_load": left, "total": total}
+                charge["exceeds"] = kind == 2
+                self.fired.append(Fired(p, int(f0[g]), variables_of[g], charge=charge))
+
+    def _loads_missing(self, project: np.ndarray) -> np.ndarray:
+        """Per row: why its project's loads cannot all be charged (the pollutants it does not declare), or None."""
+        names = [POLLUTANTS[x][0] for x in self.rule.pollutants]
+        reasons: dict[tuple, str | None] = {}
+        per_project = {}
+        for p in np.unique(project).tolist():
+            context = self.table.contexts[p]
+            # A road or a tower with no loads declared: the rule cannot apply, nothing is missing.
+            absent = () if self.table.quiet[p] else tuple(n for n in names if n not in context)
+            if absent not in reasons:
+                reasons[absent] = not_given("project", list(absent)) if absent else None
+            per_project[p] = reasons[absent]
+        return np.array([per_project[p] for p in project.tolist()] + [None], dtype=object)[:-1]
+
+
+def _feature_numbers(layer: LayerData, names: tuple[str, ...], label: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per feature: the first of the attributes ``names`` it has, as a number (NaN if none), and a note.
+
+    The note says the attribute is not a number or not given; with ``label``
+    None only the layer's declared fields count, and a layer that declares
+    none of them needs no value (no note).
+    """
+    if label is None:
+        names = tuple(n for n in names if n in layer.spec.fields)
+        if not names:
+            return np.full(len(layer), np.nan), np.full(len(layer), None, dtype=object)
+        label = names[0]
+    values, notes = np.full(len(layer), np.nan), np.full(len(layer), None, dtype=object)
+    for f, feature in enumerate(layer.attributes):
+        value = next((feature[n] for n in names if n in feature), None)
+        if isinstance(value, float):
+            values[f] = value
+        else:
+            notes[f] = f"feature attribute {label!r} is {'not a number' if value else 'not given'}"
+    return values, notes
+
+
+def _feature_codes(layer: LayerData, reads) -> np.ndarray | None:
+    """Per feature: an integer standing for the values of the ``feature`` map that ``reads`` reads."""
+    seen: dict = {}
+    out = np.empty(len(layer), dtype=np.intp)
+    for f, attributes in enumerate(layer.attributes):
+        key = reads.key({"feature": attributes})
+        if key is None:
+            return None
+        out[f] = seen.setdefault(key, len(seen))
+    return out
+
+
+def _zonal(plan: Plan, compiled: CompiledRule, stats) -> tuple[list[Fired], list[tuple[int, Unresolved]]]:
+    """A zonal rule: each footprint's raster statistic tested by the rule's condition."""
+    rule, table = compiled.rule, plan.table
+    fired, notes = [], []
+    live = np.flatnonzero(compiled.relevant)
+    values = np.array([stats[p].value for p in live.tolist()], dtype=float)
+    no_data = np.isnan(values)
+    for p in live[no_data & compiled.holds[live]].tolist():
+        notes.append((p, Unresolved(rule=rule.id, reason=f"layer {rule.layer!r} has no data under the footprint")))
+    live, values = live[~no_data], values[~no_data]
+    rows = [
+        {"project": table.contexts[p], "value": stats[p].value, "cells": float(stats[p].cells)} for p in live.tolist()
+    ]
+    pair = _rows_decided(rule.condition, rows, table.codes(rule.condition.reads)[live] if len(live) else live)
+    for i, p in enumerate(live.tolist()):
+        missing, holds, undecided = compiled.missing[p], pair.holds[i], pair.missing[i]
+        if missing and (holds or undecided):
+            notes.append((p, Unresolved(rule.id, str(missing), failed=isinstance(missing, Failure))))
+        elif undecided and compiled.holds[p]:
+            notes.append((p, Unresolved(rule.id, str(undecided), failed=isinstance(undecided, Failure))))
+        elif compiled.holds[p] and holds:
+            fired.append(Fired(p, None, rows[i], value=stats[p].value))
+    notes.sort(key=lambda n: n[0])
+    return fired, notes
+
+
+def _rows_decided(expr: Expr, rows: list[dict[str, Any]], project_codes: np.ndarray | None) -> Decided:
+    """A zonal condition over rows of (project, value, cells), once per distinct value of what it reads."""
+    if project_codes is None:
+        project_codes = np.arange(len(rows))
+    values = np.array([r["value"] for r in rows], dtype=float)
+    cells = np.array([r["cells"] for r in rows], dtype=float)
+    parts = [project_codes, np.unique(values, return_inverse=True)[1].ravel(), np.unique(cells, return_inverse=True)[1]]
+    if not rows:
+        return Decided(np.zeros(0, dtype=bool), np.full(0, None, dtype=object))
+    _, first, inverse = np.unique(np.stack(parts, axis=1), axis=0, return_index=True, return_inverse=True)
+    cache: dict = {}
+    return broadcast([decide_cached(expr, rows[i], cache) for i in first.tolist()], inverse.ravel())
+
+
+def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tuple]]:
+    """The access list joined with the projects: by the units they lie in, then by industry prefix.
+
+    Each distinct unit (code and class) gets the clauses whose scope covers it
+    (:class:`_ClauseJoin`); each distinct industry code the clauses it falls
+    under or cannot be told for. A project's rows are decided once per
+    distinct (industry, units) and shared by the projects that have them.
+
+    Returns
+    -------
+    (list of ClauseFired, list of tuple)
+        The 禁止 / 限制 clauses that fire, with the units they cover; per
+        project its (requirements, unresolved, clause table), which depend on
+        the distinct key alone.
+    """
+    join = _ClauseJoin(plan)
+    fired: list[ClauseFired] = []
+    rows: list[tuple] = []
+    decided: dict[tuple, tuple] = {}
+    empty = ((), (), (), ())
+    for p, (shares, industry) in enumerate(zip(units, plan.table.industries.tolist(), strict=True)):
+        if not shares:
+            rows.append(empty[1:])
+            continue
+        key = (industry, *[(u.code, u.class_) for u in shares])
+        entry = decided.get(key)
+        if entry is None:
+            entry = decided[key] = join.rows(industry, key[1:])
+        if entry[0]:
+            for clause, covered in entry[0]:
+                fired.append(ClauseFired(p, clause, tuple(shares[i] for i in covered), plan.unit_layer))
+        rows.append(entry[1:])
+    return fired, rows
+
+
+class _ClauseJoin:
+    """The clause table, looked up by unit and by industry; the rows it gives are made once and shared."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.clauses = list(plan.clauses)
+        self._by_unit: dict[tuple[str, str], frozenset[int]] = {}
+        self._by_industry: dict[str | None, list] = {}
+        self._findings: dict[tuple, ClauseFinding] = {}
+
+    def covering(self, unit: tuple[str, str]) -> frozenset[int]:
+        """The positions of the clauses whose scope covers a unit (code, class)."""
+        found = self._by_unit.get(unit)
+        if found is None:
+            code, cls = unit
+            index = self.plan.clause_index
+            candidates = {i for key in ("*", cls, code) for i, _ in index.get(key, ())}
+            found = self._by_unit[unit] = frozenset(i for i in candidates if self.clauses[i].covers(code, cls))
+        return found
+
+    def industry(self, code: str | None) -> list:
+        """Per clause: how an industry code stands to it (see :func:`industry_decision`)."""
+        found = self._by_industry.get(code)
+        if found is None:
+            found = self._by_industry[code] = [industry_decision(code, c.industry, c.exclude) for c in self.clauses]
+        return found
+
+    def rows(self, industry: str | None, units: tuple[tuple[str, str], ...]) -> tuple:
+        """For one industry in some units (largest share first): what fires, requirements, unresolved, table."""
+        covering = [self.covering(u) for u in units]
+        decisions = self.industry(industry)
+        firing, requirements, unresolved, table = [], [], [], []
+        for i in sorted(set().union(*covering)):
+            decision = decisions[i]
+            if not decision.holds and not decision.missing:
+                continue
+            clause = self.clauses[i]
+            covered = [j for j, found in enumerate(covering) if i in found]
+            first = units[covered[0]][0]
+            finding = "review" if clause.outcome == "review" or decision.missing else clause.outcome
+            table.append(self.finding(i, first, finding, decision.missing))
+            if decision.missing:
+                unresolved.append(Unresolved(rule=clause.id, reason=decision.missing))
+            elif clause.outcome == "review":
+                unresolved.append(Unresolved(clause.id, f"access-list clause for review: {table[-1].reason}"))
+            elif clause.outcome == "requirement":
+                unit = first if clause.names_a_unit else clause.scope
+                requirements.append(Requirement(clause.id, unit, clause.dimension, clause.text, clause.basis))
+            else:
+                firing.append((clause, covered))
+        return firing, tuple(requirements), tuple(unresolved), tuple(table)
+
+    def finding(self, i: int, first: str, finding: str, missing: str | None) -> ClauseFinding:
+        """The clause table's row for clause ``i`` (shared by the projects it is the same for)."""
+        clause = self.clauses[i]
+        level = clause.level or self.plan.whole_level
+        unit = first if level == "unit" else None
+        key = (i, unit, finding, missing)
+        if key not in self._findings:
+            self._findings[key] = ClauseFinding(
+                id=clause.id, level=level, unit=unit, dimension=clause.dimension, text=clause.text,
+                basis=clause.basis, finding=finding, source=clause.source, matched=clause.matched,
+                reason=missing or (clause.reason or "to be reviewed" if finding == "review" else None),
+            )  # fmt: skip
+        return self._findings[key]

@@ -1,0 +1,170 @@
+"""Step 2 of the flow: the footprints measured against the layers, as tables of (project, feature) pairs.
+
+Per vector layer one bulk query gives the pairs and their measures (see
+:func:`threelines.engine.measure.measure_pairs`); per raster the statistic of
+each footprint. The control units each footprint lies in (with their shares)
+and the parts of footprints outside every unit are measured here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+
+from threelines.engine.compile import Plan
+from threelines.engine.measure import OVERLAP_FLOOR_M2, PAIR_FIELDS, Pairs, measure_pairs
+from threelines.engine.verdict import UnitShare
+from threelines.input.footprint import Projects
+from threelines.layers.cache import read_layer_cached
+from threelines.layers.manifest import Manifest
+from threelines.layers.read import LayerData, read_layer
+from threelines.layers.zonal import zonal_stats
+
+#: A part of a footprint outside every control unit is not reported while it is smaller than both
+#: this area (m2) and :data:`GAP_SHARE` of the footprint: units digitised along a county edge leave
+#: slivers of that size between them and the boundary, not places the rules miss.
+GAP_M2 = 1.0
+#: See :data:`GAP_M2`.
+GAP_SHARE = 1e-4
+
+
+@dataclass
+class Measured:
+    """The layers near the footprints, the pairs and statistics measured, the units and gaps of each footprint."""
+
+    layers: dict[str, LayerData] = field(default_factory=dict)
+    pairs: dict[str, Pairs] = field(default_factory=dict)
+    zonal: dict[tuple, list] = field(default_factory=dict)
+    units: list[list[UnitShare]] = field(default_factory=list)
+    gaps: dict[int, str] = field(default_factory=dict)
+
+
+def measure_layers(
+    plan: Plan,
+    projects: Projects,
+    manifest: Manifest,
+    layer_cache: dict[str, LayerData] | None = None,
+    cache_dir: Path | None = None,
+) -> Measured:
+    """Measure the footprints against every layer the rules and the access list use.
+
+    Parameters
+    ----------
+    plan : Plan
+        The compiled rules: a layer's far-looking rules are measured far only
+        for the projects they concern.
+    projects : Projects
+    manifest : Manifest
+    layer_cache, cache_dir
+        As for :func:`threelines.engine.screen.screen_projects`.
+
+    Returns
+    -------
+    Measured
+    """
+    measured = Measured(units=[[] for _ in range(len(projects))])
+    radii = np.array([a.get("radius") or 0.0 for a in projects.attrs], dtype=float)
+    box = shapely.total_bounds(projects.geometry)
+    for name in plan.vector_layers:
+        if layer_cache is None:  # one screening: read only what lies near the footprints
+            reach = plan.reach[name] + 1.0
+            box_near = (box[0] - reach, box[1] - reach, box[2] + reach, box[3] + reach)
+            measured.layers[name] = read_layer(manifest.layers[name], manifest.working_crs, box_near)
+        else:  # many chunks in one process: read each layer whole, once
+            if name not in layer_cache:
+                layer_cache[name] = read_layer_cached(manifest.layers[name], manifest.working_crs, cache_dir)
+            measured.layers[name] = layer_cache[name]
+        measured.pairs[name] = layer_pairs(plan, projects, name, measured.layers[name].tree, radii)
+    for compiled in plan.rules:
+        rule = compiled.rule
+        key = (rule.layer, rule.stat, rule.classes)
+        if rule.test == "zonal" and key not in measured.zonal:
+            spec = manifest.layers[rule.layer]
+            measured.zonal[key] = zonal_stats(projects.geometry, manifest.working_crs, spec, rule.stat, rule.classes)
+    if plan.unit_layer:
+        units, pairs = measured.layers[plan.unit_layer], measured.pairs[plan.unit_layer]
+        measured.units, outside = _unit_shares(plan.table.areas, units, pairs)
+        measured.gaps = unit_gaps(projects, outside, units, manifest.working_crs)
+    return measured
+
+
+def layer_pairs(plan: Plan, projects: Projects, name: str, tree, radii: np.ndarray | None = None) -> Pairs:
+    """Measure the projects against one layer, looking far only for the projects a far-looking rule concerns.
+
+    Distances to features a footprint does not touch are only read by the
+    layer's ``within_distance`` and ``outside`` rules: projects that none of
+    them concerns (by kind, industry and ``when``) are measured against the
+    features they touch only. Each project's pairs come in the order one
+    query over every project gives them.
+    """
+    reach = plan.reach[name]
+    far_rules = [c for c in plan.rules if c.rule.layer == name and c.rule.reach_m > 0]
+    if not far_rules:
+        return measure_pairs(projects.geometry, projects.area_m2, tree, reach, radii)
+    far = np.logical_or.reduce([c.relevant for c in far_rules])
+    if far.all():
+        return measure_pairs(projects.geometry, projects.area_m2, tree, reach, radii)
+    parts = []
+    for group, distance in ((np.flatnonzero(far), reach), (np.flatnonzero(~far), 0.0)):
+        mine = None if radii is None else radii[group]
+        found = measure_pairs(projects.geometry[group], projects.area_m2[group], tree, distance, mine)
+        parts.append(replace(found, project=group[found.project]))
+    order = np.argsort(np.concatenate([p.project for p in parts]), kind="stable")
+    return Pairs(*(np.concatenate([getattr(p, f) for p in parts])[order] for f in PAIR_FIELDS))
+
+
+def _unit_shares(areas: np.ndarray, units: LayerData, pairs: Pairs) -> tuple[list[list[UnitShare]], np.ndarray]:
+    """The control units each footprint lies in (largest share first), and per footprint the share outside them."""
+    point = areas[pairs.project] == 0
+    hit = np.flatnonzero(np.where(point, pairs.distance_m == 0, pairs.overlap_m2 > OVERLAP_FLOOR_M2))
+    project, feature, overlap = pairs.project[hit], pairs.feature[hit], pairs.overlap_m2[hit]
+    # A point on a boundary touches two units: it counts half in each.
+    touched = np.bincount(project, minlength=len(areas))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(areas[project] == 0, 1.0 / touched[project], np.minimum(overlap / areas[project], 1.0))
+    codes = np.array([str(c) for c in units.ids], dtype=object)[feature]
+    # Largest share first, then by code; the shares summed in that order.
+    order = np.lexsort((codes.astype(str), -share, project)) if len(hit) else np.arange(0)
+    out: list[list[UnitShare]] = [[] for _ in range(len(areas))]
+    inside = np.zeros(len(areas))
+    for i in order.tolist():
+        p, f = int(project[i]), int(feature[i])
+        out[p].append(UnitShare(codes[i], units.names[f], str(units.classes[f]), float(overlap[i]), float(share[i])))
+        inside[p] += share[i]
+    return out, 1.0 - inside
+
+
+def unit_gaps(projects: Projects, outside: np.ndarray, units: LayerData, working_crs: Any) -> dict[int, str]:
+    """Per project with a part outside every control unit above the gap tolerance, the warning naming it.
+
+    Parts smaller than both :data:`GAP_M2` and :data:`GAP_SHARE` of the
+    footprint are slivers between the units and are not reported.
+    """
+    areas = projects.area_m2
+    gap = np.maximum(outside, 0.0) * areas
+    flagged = np.flatnonzero((areas > 0) & ((gap >= GAP_M2) | (outside >= GAP_SHARE)) & (gap > 0))
+    if not len(flagged):
+        return {}
+    shapes = shapely.difference(projects.geometry[flagged], units.coverage)
+    found = {}
+    for p, gap_shape in zip(flagged.tolist(), shapes, strict=True):  # few: footprints partly outside the units
+        parts = shapely.get_parts(gap_shape)
+        if not len(parts) or shapely.area(gap_shape) < min(GAP_M2, GAP_SHARE * areas[p]):
+            continue  # the shares summed short by rounding only
+        found[p] = shapely.point_on_surface(parts[int(np.argmax(shapely.area(parts)))])
+    if not found:
+        return {}
+    from pyproj import Transformer
+
+    at = shapely.get_coordinates(np.array(list(found.values()), dtype=object))
+    lon, lat = Transformer.from_crs(working_crs, "EPSG:4490", always_xy=True).transform(at[:, 0], at[:, 1])
+    return {
+        p: f"{outside[p]:.1%} of the footprint lies outside every control unit of layer {units.spec.name!r} "
+        f"({gap[p]:,.1f} m2, its largest part around lon {x:.6f}, lat {y:.6f}): rules cannot see it; "
+        "check the footprint's CRS and the manifest"
+        for p, x, y in zip(found, lon.tolist(), lat.tolist(), strict=True)
+    }
