@@ -212,7 +212,10 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                     for projects, errors in _pieces(source, manifest, crs, encoding, overrides, piece_size):
                         results.write([_error_line(source, message) for message in errors])
                         hashes = project_hashes(projects, digest, (source, _recorded(source)))
-                        todo = screener.order(projects, [i for i, new in enumerate(index.new(hashes)) if new])
+                        todo = [i for i, new in enumerate(index.new(hashes)) if new]
+                        if len(todo) > chunk_size:  # several chunks: workers read the layers while these are ordered
+                            screener.start()
+                        todo = screener.order(projects, todo)
                         index.stage(hashes)  # a file reached twice (a folder and a file in it) is screened once
                         result.resumed += len(projects) - len(todo)
                         bar.total = (bar.total or 0) + len(todo)
