@@ -266,6 +266,7 @@ class Screener:
         second = next(tasks, None)
         if self.pool is None and (self.jobs <= 1 or second is None):  # one chunk: not worth starting processes for
             init_worker(*self.args)
+            preload()
             for task in (first, *([second] if second is not None else []), *tasks):
                 yield screen_chunk(task)
             return

@@ -23,6 +23,7 @@ half a file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -73,8 +74,37 @@ def cache_key(spec: LayerSpec, working_crs: CRS) -> str:
         "densify": [DENSIFY_VERSION, densify_step(spec.crs)],
     }  # fmt: skip
     digest.update(json.dumps(options, sort_keys=True, default=str).encode())
-    digest.update(sha256_files(data_files(spec.path)).encode())
+    digest.update(_files_sha256(data_files(spec.path)).encode())
     return digest.hexdigest()
+
+
+#: The sha256 of layer files already hashed in this process (a batch's provenance), by the files' identity.
+_HASHED: dict[tuple, str] = {}
+
+
+def remember_sha256(spec: LayerSpec, sha256: str | None) -> None:
+    """Note a layer's files' sha256, computed elsewhere (for provenance), so that :func:`cache_key` need not hash them.
+
+    It is used only while every file keeps its size, modification time and
+    inode; worker processes started afterwards inherit it.
+    """
+    if spec.source is None and sha256 is not None:
+        with contextlib.suppress(OSError):  # a file gone: cache_key says so when it hashes it
+            _HASHED[_identity(data_files(spec.path))] = sha256
+
+
+def _files_sha256(files: list[Path]) -> str:
+    known = _HASHED.get(_identity(files))
+    return known if known is not None else sha256_files(files)
+
+
+def _identity(files: list[Path]) -> tuple:
+    """What tells that files have not changed since they were hashed: path, size, modification time, inode."""
+    out = []
+    for path in files:
+        info = path.stat()
+        out.append((str(path), info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev))
+    return tuple(out)
 
 
 def read_layer_cached(spec: LayerSpec, working_crs: CRS, folder: Path | None) -> LayerData:
