@@ -187,10 +187,10 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
         if engine == "dask":
             from threelines.batch.dask import DaskScreener, WorkerSetup
 
-            setup = WorkerSetup(
+            worker_setup = WorkerSetup(
                 str(Path(manifest.path).resolve()), str(Path(rules.path).resolve()), cache_dir, lang, reports
             )
-            screener = DaskScreener(setup, scheduler, jobs)
+            screener = DaskScreener(worker_setup, scheduler, jobs)
         else:
             screener = Screener(manifest, rules, jobs, cache_dir, lang, reports)
         with results, _progress(progress) as bar, screener:
