@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -111,8 +113,10 @@ class SheetWriter:
     def __init__(self, path: Path, header: Sequence[str]) -> None:
         self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6)
         self._letters = [column_letters(i) for i in range(len(header))]
-        self._sheet = self._zip.open("xl/worksheets/sheet1.xml", "w")
-        self._buffer: list[str] = [f'{_HEAD}<worksheet xmlns="{_MAIN}"><sheetData>']
+        # The rows go to a temporary file first: the sheet starts with its dimension (the last row), which
+        # readers use to size the rows they return.
+        self._body = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
+        self._buffer: list[str] = []
         self._rows = self._dropped = 0
         self._row(header, ' s="1"')
 
@@ -122,17 +126,20 @@ class SheetWriter:
     def __exit__(self, *exc) -> None:
         try:
             if exc[0] is None:
-                self._buffer.append("</sheetData></worksheet>")
                 self._flush()
-                self._sheet.close()
+                self._body.seek(0)
+                with self._zip.open("xl/worksheets/sheet1.xml", "w") as sheet:
+                    last = f"{self._letters[-1] if self._letters else 'A'}{self._rows}"
+                    sheet.write(f'{_HEAD}<worksheet xmlns="{_MAIN}"><dimension ref="A1:{last}"/><sheetData>'.encode())
+                    shutil.copyfileobj(self._body, sheet, 1 << 20)
+                    sheet.write(b"</sheetData></worksheet>")
                 for name, text in _PARTS.items():
                     self._zip.writestr(name, text)
                 if self._dropped:
                     log.warning("%s: the last %d rows are left out, past Excel's limit of %d rows",
                                 self._zip.filename, self._dropped, EXCEL_MAX_ROWS)  # fmt: skip
         finally:
-            if not self._sheet.closed:
-                self._sheet.close()
+            self._body.close()
             self._zip.close()
 
     def write(self, row: Sequence[Any]) -> None:
@@ -162,5 +169,5 @@ class SheetWriter:
         self._buffer.append("".join(cells))
 
     def _flush(self) -> None:
-        self._sheet.write("".join(self._buffer).encode("utf-8", errors="replace"))
+        self._body.write("".join(self._buffer).encode("utf-8", errors="replace"))
         self._buffer.clear()
