@@ -1,8 +1,10 @@
 """Overlap and distance between footprints and a layer's features, in bulk.
 
-One spatial-index query per layer finds every (project, feature) pair within
-reach; intersections are computed only for pairs that intersect, and a
-footprint lying wholly inside a feature is measured without one.
+Two spatial-index queries per layer find every (project, feature) pair within
+reach (those that intersect, and those near enough); intersections are
+computed only for pairs that intersect, a footprint lying wholly inside a
+feature (or a feature inside a footprint) is measured without one, and a
+large feature is cut to the footprint's box before the intersection.
 """
 
 from __future__ import annotations
