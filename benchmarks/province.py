@@ -1,25 +1,40 @@
 """Province-scale benchmark: threelines batch against PostGIS and geopandas on the same overlaps.
 
-Generates a synthetic province with the sample's schema (by default 4,000
-red-line polygons of ~112 vertices, 1,500 control units of ~300 vertices
-tiling the region, quality and cap zones, a PM2.5 grid, 10,000 projects of
-1 ha to 5 km2, a tenth of them roads), then times, in one run:
+Generates a synthetic province with the sample's schema and times, in one run,
+on each of two data sets:
+
+* ``current`` (always): 4,000 red-line polygons of ~112 vertices, 1,500
+  control units of ~300 vertices tiling the region, quality and cap zones, a
+  PM2.5 grid, 10,000 projects of 1 ha to 5 km2, a tenth of them roads;
+* ``hard`` (``--hard``): the same region with 12,000 red lines and 4,000
+  units of at least 300 vertices each (red lines of 300 to 420), and 10,000
+  projects of 4 ha to 25 km2, most of which overlap two features or more
+  (the share is printed); tuned so that the PostGIS overlap query takes
+  more than 2 s on a 2-core machine.
+
+On each data set:
 
 1. ``threelines batch`` on every project, as a whole process (with an empty, then a warm
-   prepared-layer cache of its own);
+   prepared-layer cache of its own), with the peak memory of its process tree;
 2. the same overlaps (pairs and intersection areas, red lines and units) as
    SQL in PostGIS with GiST indexes (PostgreSQL from Debian's packages,
    started here on a Unix socket; loading is timed apart);
 3. a plain geopandas ``overlay`` of the same layers;
-4. one project screened as a whole process;
-5. the batch on a local Dask cluster of 1 and 2 workers, and a siting over the whole province;
 
-checks that 1-3 find the same pairs and areas, and prints the figures, the
-ratios and the peak memory.
+and once:
+
+4. one project screened as a whole process (``threelines screen``, median of three);
+5. with ``--large N``: the batch of N projects (e.g. 100,000) on the current data set;
+6. the batch on a local Dask cluster of 1 and 2 workers, and a siting over the whole province
+   (``--no-dask``, ``--no-siting`` leave them out);
+
+checks that 1-3 find the same pairs and areas, and prints the figures beside the
+targets of issue 16 (10,000 projects <= 2.0 s; N projects <= 8x that per 10,000;
+peak <= 1 GiB; on the hard set, batch <= 1.0x the PostGIS query; one project <= 0.8 s).
 
 Usage::
 
-    .venv/bin/python benchmarks/province.py [--projects 10000] [--jobs 2] [--no-postgis]
+    .venv/bin/python benchmarks/province.py [--hard] [--large 100000] [--projects 10000] [--jobs 2] [--no-postgis]
 """
 
 from __future__ import annotations
@@ -27,8 +42,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,18 +74,22 @@ def blobs(rng, centres, radii, vertices):
     return shapely.polygons(rings)
 
 
-def generate(folder: Path, n_projects: int, seed: int = 2026) -> None:
-    """Write the province's layers, manifest, rules and projects into ``folder``."""
+def generate(folder: Path, n_projects: int, hard: bool = False, seed: int = 2026) -> None:
+    """Write the province's layers, manifest, rules and projects into ``folder`` (the hard data set if ``hard``)."""
     rng = np.random.default_rng(seed)
-    region = gpd.GeoSeries([shapely.box(*REGION_LONLAT)], crs=4490).to_crs(BUILD_CRS).iloc[0]
+    region = region_of()
     minx, miny, maxx, maxy = region.bounds
 
     def points(n):
         return np.column_stack([rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)])
 
-    # Control units: Voronoi cells tiling the region, edges densified to ~300 vertices each.
-    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(points(1500)), extend_to=region))
-    cells = shapely.segmentize(shapely.intersection(cells, region), 190.0)
+    # Control units: Voronoi cells tiling the region, edges densified to ~300 vertices each (hard: at least 300).
+    cells = shapely.get_parts(
+        shapely.voronoi_polygons(shapely.multipoints(points(4000 if hard else 1500)), extend_to=region)
+    )
+    cells = shapely.intersection(cells, region)
+    cells = cells[shapely.area(cells) > 0]
+    cells = shapely.segmentize(cells, shapely.length(cells) / 320 if hard else 190.0)
     classes = rng.choice(["优先保护单元", "重点管控单元", "一般管控单元"], len(cells), p=[0.3, 0.1, 0.6])
     digit = {"优先保护单元": 1, "重点管控单元": 2, "一般管控单元": 3}
     units = gpd.GeoDataFrame(
@@ -83,10 +102,18 @@ def generate(folder: Path, n_projects: int, seed: int = 2026) -> None:
         geometry=cells,
         crs=BUILD_CRS,
     )
-    # Red lines: 4,000 patches of 112 vertices.
+    # Red lines: 4,000 patches of 112 vertices (hard: 12,000 of 300 to 420, in four sizes).
+    if hard:
+        n_red = 12000
+        red_geoms = np.concatenate(
+            [blobs(rng, points(n_red // 4), rng.uniform(500, 4000, n_red // 4), v) for v in (300, 340, 380, 420)]
+        )
+    else:
+        n_red = 4000
+        red_geoms = blobs(rng, points(n_red), rng.uniform(300, 2500, n_red), 111)
     red = gpd.GeoDataFrame(
-        {"id": [f"HX{i:05d}" for i in range(4000)], "name": [f"红线{i}" for i in range(4000)], "type": "林地"},
-        geometry=blobs(rng, points(4000), rng.uniform(300, 2500, 4000), 111),
+        {"id": [f"HX{i:05d}" for i in range(n_red)], "name": [f"红线{i}" for i in range(n_red)], "type": "林地"},
+        geometry=red_geoms,
         crs=BUILD_CRS,
     )
     # Quality zones: air zones in a 2x2 grid, water zones in 12 bands; cap zones as blobs.
@@ -144,10 +171,20 @@ def generate(folder: Path, n_projects: int, seed: int = 2026) -> None:
         line for line in rules.splitlines() if "footprint: projects/" not in line and "examples:" not in line
     )
     (folder / "rules.yaml").write_text(rules + "\n", encoding="utf-8")
-    # Projects: rectangles of 1 ha to 5 km2 (log-uniform), a tenth of them roads 30 m wide.
+    write_projects(folder / "projects.gpkg", rng, n_projects, region, hard)
+    write_projects(folder / "single.geojson", rng, 10, region, hard, single=True)
+
+
+def write_projects(path: Path, rng, n_projects: int, region, hard: bool = False, single: bool = False) -> None:
+    """Rectangles of 1 ha to 5 km2 (log-uniform; hard: 4 ha to 25 km2), a tenth of them roads 30 m wide.
+
+    ``single``: only the first rectangle (one project, for ``threelines screen``).
+    """
+    minx, miny, maxx, maxy = region.bounds
     n_lines = n_projects // 10
-    centres = points(n_projects)
-    sides = np.sqrt(np.exp(rng.uniform(np.log(1e4), np.log(5e6), n_projects)))
+    centres = np.column_stack([rng.uniform(minx, maxx, n_projects), rng.uniform(miny, maxy, n_projects)])
+    low, high = (4e4, 2.5e7) if hard else (1e4, 5e6)
+    sides = np.sqrt(np.exp(rng.uniform(np.log(low), np.log(high), n_projects)))
     geoms = shapely.box(
         centres[:, 0] - sides / 2, centres[:, 1] - sides / 2, centres[:, 0] + sides / 2, centres[:, 1] + sides / 2
     )
@@ -177,8 +214,14 @@ def generate(folder: Path, n_projects: int, seed: int = 2026) -> None:
         crs=BUILD_CRS,
     )
     projects = projects[shapely.within(projects.geometry.values, region)]
-    pyogrio.write_dataframe(projects.to_crs(4490), folder / "projects.gpkg", layer="projects")
-    pyogrio.write_dataframe(projects.iloc[n_lines : n_lines + 1].to_crs(4490), folder / "single.geojson")
+    if single:
+        projects = projects.iloc[n_lines : n_lines + 1]
+    pyogrio.write_dataframe(projects.to_crs(4490), path, layer=None if single else "projects")
+
+
+def region_of() -> shapely.Geometry:
+    """The province's region in the build CRS."""
+    return gpd.GeoSeries([shapely.box(*REGION_LONLAT)], crs=4490).to_crs(BUILD_CRS).iloc[0]
 
 
 def _pm25(path: Path) -> None:
@@ -195,10 +238,18 @@ def _pm25(path: Path) -> None:
         dst.write(values, 1)
 
 
-def timed(cmd: list[str], env: dict | None = None) -> float:
+def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
+    """Wall time (s) of a command and the peak memory (MiB) of its largest process (workers included)."""
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True, env=env)
-    return time.perf_counter() - start
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    stderr = child.stderr.read().decode(errors="replace")
+    child.stderr.close()
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} exited with {child.returncode}:\n{stderr}")
+    return seconds, usage.ru_maxrss / 1024
 
 
 def threelines_pairs(folder: Path):
@@ -307,80 +358,126 @@ def agree(a: dict, b: dict) -> str:
     return "; ".join(notes)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--projects", type=int, default=10000)
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--folder", type=Path, help="keep the generated data here (default: a temporary folder)")
-    parser.add_argument("--no-postgis", action="store_true", help="skip the PostGIS row")
-    parser.add_argument("--no-dask", action="store_true", help="skip the Dask rows")
-    parser.add_argument("--no-siting", action="store_true", help="skip the province siting row (about a minute)")
-    args = parser.parse_args()
-    folder = args.folder or Path(tempfile.mkdtemp(prefix="threelines-province-"))
-    start = time.perf_counter()
-    generate(folder, args.projects)
-    print(f"generated {folder} in {time.perf_counter() - start:.1f} s")
-    layers, rules = ["--layers", str(folder / "layers.yaml")], ["--rules", str(folder / "rules.yaml")]
+def overlapping_two(pairs: dict) -> float:
+    """The share of projects that overlap two features or more (red lines and units together)."""
+    count: dict = {}
+    for found in pairs.values():
+        for pid, _ in found:
+            count[pid] = count.get(pid, 0) + 1
+    return sum(n >= 2 for n in count.values()) / max(len(count), 1)
+
+
+def batch_command(folder: Path, projects: Path, out: Path, jobs: int) -> list[str]:
+    return [*CLI, "batch", str(projects), "-o", str(out), "-q", "--layers", str(folder / "layers.yaml"),
+            "--rules", str(folder / "rules.yaml"), "--jobs", str(jobs)]  # fmt: skip
+
+
+def run_set(name: str, folder: Path, args) -> tuple[list, dict, list[str]]:
+    """Time one data set: rows ``(label, seconds, target)``, named figures, and the agreement checks."""
     out = folder / "out"
-    command = [
-        *CLI,
-        "-q",
-        "batch",
-        str(folder / "projects.gpkg"),
-        "-o",
-        str(out),
-        *layers,
-        *rules,
-        "--jobs",
-        str(args.jobs),
-    ]
+    command = batch_command(folder, folder / "projects.gpkg", out, args.jobs)
     # A prepared-layer cache of its own: first empty (the layers are parsed), then warm (as on any later run).
     cache = tempfile.mkdtemp(prefix="threelines-cache-")
     env = {**os.environ, "THREELINES_CACHE": cache}
     shutil.rmtree(out, ignore_errors=True)
-    cold = timed(command, env)
-    shutil.rmtree(out, ignore_errors=True)
-    batch = timed(command, env)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    dask_rows = []
-    if not args.no_dask:  # the same batch on a local Dask cluster of 1 and 2 worker processes
-        for workers in (1, 2):
-            shutil.rmtree(out, ignore_errors=True)
-            dask_command = [*command[:-2], "--engine", "dask", "--jobs", str(workers)]
-            dask_rows.append((f"the same on a local Dask cluster, {workers} worker(s)", timed(dask_command, env)))
-    shutil.rmtree(cache, ignore_errors=True)
-    single = timed([*CLI, "screen", str(folder / "single.geojson"), *layers, *rules, "--format", "json"])
+    cold, _ = timed(command, env)
+    runs = []
+    for _ in range(args.repeat):
+        shutil.rmtree(out, ignore_errors=True)
+        runs.append(timed(command, env))
+    batch, peak = sorted(runs)[len(runs) // 2]
     n = sum(1 for _ in (out / "results.jsonl").open())
-    manifest, projects, ours = threelines_pairs(folder)
-    gpd_seconds, theirs = geopandas_pairs(folder, manifest, projects)
+    figures = {"batch": batch, "peak": peak, "n": n, "cache": cache, "env": env}
     rows = [
-        (f"threelines batch, {n} projects, whole process (--jobs {args.jobs})", batch),
-        ("the same, prepared-layer cache empty (first run)", cold),
-        *dask_rows,
-        ("geopandas overlay of red lines and units", gpd_seconds),
-        ("one project, whole process", single),
-    ]
-    if not args.no_siting:
-        zones = folder / "zones.gpkg"
-        siting = [*CLI, "-q", "siting", *layers, *rules, "--industry", "C2614", "--emit-vocs", "10", "--emit-nox", "5",
-                  "--min-area", "100", "-o", str(zones), "--overwrite"]  # fmt: skip
-        rows.append(("siting a chemical plant over the province, whole process", timed(siting)))
-    checks = [f"geopandas: {agree(ours, theirs)}"]
+        (f"[{name}] threelines batch, {n} projects, whole process (--jobs {args.jobs}, median of {args.repeat})",
+         batch, "<= 2.0 s" if name == "current" else "<= PostGIS query"),
+        (f"[{name}] the same, prepared-layer cache empty (first run)", cold, ""),
+        (f"[{name}] peak memory of the batch's largest process (MiB)", peak, "<= 1024"),
+    ]  # fmt: skip
+    manifest, projects, ours = threelines_pairs(folder)
+    figures["two_or_more"] = overlapping_two(ours)
+    gpd_seconds, theirs = geopandas_pairs(folder, manifest, projects)
+    rows.append((f"[{name}] geopandas overlay of red lines and units", gpd_seconds, ""))
+    checks = [f"[{name}] geopandas: {agree(ours, theirs)}"]
     if not args.no_postgis:
         load, query, pg = postgis_pairs(folder, manifest, projects)
-        rows.insert(1, ("PostGIS overlap query (GiST indexes, data loaded)", query))
-        rows.insert(2, ("PostGIS load and indexing (not in the comparison)", load))
-        checks.append(f"PostGIS: {agree(ours, pg)}")
+        figures["postgis"] = query
+        rows.insert(1, (f"[{name}] PostGIS overlap query (GiST indexes, data loaded)", query, ""))
+        rows.insert(2, (f"[{name}] PostGIS load and indexing (not in the comparison)", load, ""))
+        rows.append((f"[{name}] batch / PostGIS query", batch / query, "<= 1.0x" if name == "hard" else ""))
+        checks.append(f"[{name}] PostGIS: {agree(ours, pg)}")
+    rows.append((f"[{name}] batch / geopandas overlay", batch / gpd_seconds, ""))
+    rows.append((f"[{name}] projects overlapping two features or more (share)", figures["two_or_more"], ""))
+    return rows, figures, checks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--projects", type=int, default=10000)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeat", type=int, default=3, help="warm batch runs (the median is shown)")
+    parser.add_argument("--folder", type=Path, help="keep the generated data here (default: a temporary folder)")
+    parser.add_argument("--hard", action="store_true", help="also the hard data set (complex features, dense overlaps)")
+    parser.add_argument("--large", type=int, metavar="N", help="also a batch of N projects on the current data set")
+    parser.add_argument("--no-postgis", action="store_true", help="skip the PostGIS rows")
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask rows")
+    parser.add_argument("--no-siting", action="store_true", help="skip the province siting row (about a minute)")
+    args = parser.parse_args()
+    base = args.folder or Path(tempfile.mkdtemp(prefix="threelines-province-"))
+    rows, checks, figures = [], [], {}
+    for name in ("current", "hard") if args.hard else ("current",):
+        folder = base / name
+        start = time.perf_counter()
+        generate(folder, args.projects, hard=name == "hard")
+        print(f"generated {folder} in {time.perf_counter() - start:.1f} s", flush=True)
+        found, figures[name], said = run_set(name, folder, args)
+        rows += found
+        checks += said
+    current = base / "current"
+    env = figures["current"]["env"]
+    if args.large:
+        big = current / "projects_large.gpkg"
+        write_projects(big, np.random.default_rng(7), args.large, region_of())
+        out = current / "out_large"
+        shutil.rmtree(out, ignore_errors=True)
+        seconds, peak = timed(batch_command(current, big, out, args.jobs), env)
+        n = sum(1 for _ in (out / "results.jsonl").open())
+        per = figures["current"]["batch"] * n / figures["current"]["n"]
+        rows += [
+            (f"[current] threelines batch, {n} projects, whole process", seconds, f"<= {8 * per:.1f} s (8x)"),
+            (f"[current] {n} projects / {figures['current']['n']} projects", seconds / figures["current"]["batch"],
+             f"<= {8 * n / figures['current']['n'] / 10:.1f}x"),
+            (f"[current] peak memory of the {n}-project batch (MiB)", peak, "<= 1024"),
+        ]  # fmt: skip
+        shutil.rmtree(out, ignore_errors=True)
+    if not args.no_dask:  # the same batch on a local Dask cluster of 1 and 2 worker processes
+        out = current / "out"
+        for workers in (1, 2):
+            shutil.rmtree(out, ignore_errors=True)
+            command = batch_command(current, current / "projects.gpkg", out, workers) + ["--engine", "dask"]
+            rows.append(
+                (f"[current] the same on a local Dask cluster, {workers} worker(s)", timed(command, env)[0], "")
+            )
+    layers, rules = ["--layers", str(current / "layers.yaml")], ["--rules", str(current / "rules.yaml")]
+    single = statistics.median(
+        timed([*CLI, "screen", str(current / "single.geojson"), *layers, *rules, "--format", "json"])[0]
+        for _ in range(3)
+    )
+    rows.append(("one project, whole process (threelines screen, median of 3)", single, "<= 0.8 s"))
+    if not args.no_siting:
+        zones = current / "zones.gpkg"
+        siting = [*CLI, "-q", "siting", *layers, *rules, "--industry", "C2614", "--emit-vocs", "10", "--emit-nox", "5",
+                  "--min-area", "100", "-o", str(zones), "--overwrite"]  # fmt: skip
+        rows.append(("siting a chemical plant over the province, whole process", timed(siting)[0], ""))
+    for figure in figures.values():
+        shutil.rmtree(figure["cache"], ignore_errors=True)
     width = max(len(r[0]) for r in rows)
-    for label, seconds in rows:
-        print(f"{label:<{width}}  {seconds:8.2f} s")
-    if not args.no_postgis:
-        print(f"{'batch / PostGIS query':<{width}}  {batch / query:8.2f}x")
-    print(f"{'batch / geopandas overlay':<{width}}  {batch / gpd_seconds:8.2f}x")
-    print(f"{'peak memory of the largest batch process (MiB)':<{width}}  {peak:8.0f}")
+    print(f"{'':<{width}}  {'figure':>9}  target")
+    for label, value, target in rows:
+        print(f"{label:<{width}}  {value:9.2f}  {target}")
     for check in checks:
         print("agreement with", check)
-    print(json.dumps({label: round(seconds, 2) for label, seconds in rows}))
+    print(json.dumps({label: round(value, 3) for label, value, _ in rows}, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -187,3 +187,14 @@ def test_batch_markdown_reports_follow_the_language(run, tmp_path, sample_dir):
     (path,) = reports.glob("P02-P02-*.md")
     text = path.read_text("utf-8")
     assert "**筛查结论: 不予准入**" in text
+
+
+def test_quiet_and_verbose_long_forms_after_batch(run, tmp_path, sample_dir):
+    p04 = sample_dir / "projects" / "P04.geojson"
+    quiet = run("batch", p04, "-o", tmp_path / "q", "--quiet")
+    assert (quiet.exit_code, quiet.stderr) == (0, "")
+    assert (tmp_path / "q" / "summary.csv").read_text(encoding="utf-8-sig").count("\n") == 2
+    loud = run("batch", p04, "-o", tmp_path / "v", "--verbose", "--verbose")
+    assert loud.exit_code == 0
+    assert "threelines: DEBUG: " in loud.stderr
+    assert loud.stderr.endswith("1 projects: 0 pass, 1 conditional, 0 reject, 0 errors\n")

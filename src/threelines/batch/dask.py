@@ -120,6 +120,9 @@ class DaskScreener:
         keys = series.hilbert_distance(total_bounds=points.total_bounds).compute(scheduler="sync").to_numpy()
         return [positions[i] for i in np.argsort(keys, kind="stable")]
 
+    def start(self) -> None:
+        """Nothing to start ahead: the cluster's workers are started with it."""
+
     def map(self, tasks):
         """Yield each task's lines, in the order of the tasks."""
         pending: deque = deque()

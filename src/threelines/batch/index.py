@@ -14,10 +14,11 @@ rebuilt the same way.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+import orjson
 
 #: The index's file in the output folder.
 INDEX_NAME = ".threelines-index.sqlite"
@@ -89,21 +90,38 @@ class RunIndex:
         format), which it answers anew.
         """
         db = self._db
+        keys: list[tuple[str]] = []
+        rows: list[tuple] = []
+        batch: set[str] = set()  # a key twice in one batch: the first is written before the second replaces it
         for (file, layer, feature), line, row in entries:
             if not earlier and file not in self._seen:
                 self._seen.add(file)
+                self._flush(keys, rows)
                 db.execute("INSERT INTO stale SELECT line FROM rows WHERE file = ? AND loose = 1", (file,))
                 db.execute("DELETE FROM rows WHERE file = ? AND loose = 1", (file,))
             loose = feature is None
             # Records without a feature never replace each other: each is its own row.
-            key = json.dumps([file, layer, feature, line if loose else None], ensure_ascii=False)
-            db.execute("INSERT INTO stale SELECT line FROM rows WHERE key = ?", (key,))
-            db.execute(
-                "INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE "
-                "SET line = excluded.line, id = excluded.id, row = excluded.row",
-                (key, file, int(loose), line, None if row[0] is None else str(row[0]),
-                 json.dumps(row, ensure_ascii=False)),
-            )  # fmt: skip
+            key = orjson.dumps([file, layer, feature, line if loose else None]).decode()
+            if key in batch:
+                self._flush(keys, rows)
+                batch.clear()
+            batch.add(key)
+            keys.append((key,))
+            rows.append((key, file, int(loose), line, None if row[0] is None else str(row[0]), orjson.dumps(row)))
+        self._flush(keys, rows)
+
+    def _flush(self, keys: list, rows: list) -> None:
+        """Write gathered rows (one statement each for all of them), making stale the lines they replace."""
+        if not rows:
+            return
+        self._db.executemany("INSERT INTO stale SELECT line FROM rows WHERE key = ?", keys)
+        self._db.executemany(
+            "INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE "
+            "SET line = excluded.line, id = excluded.id, row = excluded.row",
+            rows,
+        )
+        keys.clear()
+        rows.clear()
 
     def stale(self) -> set[int]:
         """Lines of ``results.jsonl`` whose records were replaced."""
@@ -112,7 +130,7 @@ class RunIndex:
     def rows(self) -> Iterator[tuple]:
         """Every summary row, in the order each key first appeared."""
         for (text,) in self._db.execute("SELECT row FROM rows ORDER BY rowid"):
-            yield tuple(json.loads(text))
+            yield tuple(orjson.loads(text))
 
     def shared_ids(self) -> list[tuple[str, int]]:
         """Project ids that several projects carry, with how many (ids of whole-file errors left out)."""

@@ -44,7 +44,7 @@ from threelines.batch.workers import Reports, Screener, json_line
 from threelines.errors import OutputError, ThreelinesError
 from threelines.input.footprint import Projects, read_projects_in_pieces
 from threelines.input.sources import Problem
-from threelines.layers.cache import cache_folder
+from threelines.layers.cache import cache_folder, remember_sha256
 from threelines.layers.manifest import Manifest
 from threelines.limits import SHARED_IDS_SHOWN
 from threelines.report.provenance import input_path, setup_digest, setup_provenance, with_input
@@ -173,12 +173,10 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
          piece_size, lang, reports, reports_format, engine, scheduler) -> BatchResult:  # fmt: skip
     """:func:`run_batch` in its locked, prepared output folder."""
     options = {"crs": crs, "encoding": encoding, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    shared = setup_provenance(manifest, rules, options)  # every layer and rule file hashed once for the run
-    digest = setup_digest(shared)
+    setup = _Setup(out, manifest, rules, options, inputs)
     result = BatchResult()
     with RunIndex(out) as index:
         results = Results(out / RESULTS, index)
-        _write_provenance(out, shared, inputs)
         if reports is not None:
             reports = Reports(Path(reports), reports_format, lang or "en")
             try:
@@ -189,10 +187,10 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
         if engine == "dask":
             from threelines.batch.dask import DaskScreener, WorkerSetup
 
-            setup = WorkerSetup(
+            worker_setup = WorkerSetup(
                 str(Path(manifest.path).resolve()), str(Path(rules.path).resolve()), cache_dir, lang, reports
             )
-            screener = DaskScreener(setup, scheduler, jobs)
+            screener = DaskScreener(worker_setup, scheduler, jobs)
         else:
             screener = Screener(manifest, rules, jobs, cache_dir, lang, reports)
         with results, _progress(progress) as bar, screener:
@@ -203,7 +201,7 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                 if reports is None:
                     return None
                 if source not in stamps:
-                    stamps[source] = with_input(shared, source)
+                    stamps[source] = with_input(setup.shared(), source)
                 return stamps[source]
 
             def chunks():
@@ -211,8 +209,11 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                 for source in inputs:
                     for projects, errors in _pieces(source, manifest, crs, encoding, overrides, piece_size):
                         results.write([_error_line(source, message) for message in errors])
-                        hashes = project_hashes(projects, digest, (source, _recorded(source)))
-                        todo = screener.order(projects, [i for i, new in enumerate(index.new(hashes)) if new])
+                        hashes = project_hashes(projects, setup.digest(), (source, _recorded(source)))
+                        todo = [i for i, new in enumerate(index.new(hashes)) if new]
+                        if len(todo) > chunk_size:  # several chunks: workers read the layers while these are ordered
+                            screener.start()
+                        todo = screener.order(projects, todo)
                         index.stage(hashes)  # a file reached twice (a folder and a file in it) is screened once
                         result.resumed += len(projects) - len(todo)
                         bar.total = (bar.total or 0) + len(todo)
@@ -227,6 +228,7 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                 failures.add_lines(line for line, _ in lines)
                 bar.update(len(lines))
                 result.screened += len(lines)
+        setup.shared()  # provenance.json, also for a run whose inputs held no project
         results.compact()
         result.rule_failures = failures.report()
         _warn_shared_ids(index.shared_ids())
@@ -246,6 +248,39 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
         except OSError as exc:
             raise _cannot_write(out, exc) from None
     return result
+
+
+class _Setup:
+    """The run's shared provenance (every layer and rule file hashed once), hashed in a thread from the start.
+
+    Hashing large layer files takes as long as reading the projects, and
+    both mostly wait on the disk or run in C without the GIL: the projects
+    are read meanwhile. The first use writes ``provenance.json`` and hands
+    the layers' hashes to the prepared-layer cache (before any worker
+    process starts, so that they do not hash the files again).
+    """
+
+    def __init__(self, out: Path, manifest, rules, options: dict, inputs: list[str]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.out, self.manifest, self.inputs, self._shared = out, manifest, inputs, None
+        pool = ThreadPoolExecutor(1, thread_name_prefix="threelines-hash")
+        self._future = pool.submit(setup_provenance, manifest, rules, options)
+        pool.shutdown(wait=False)  # the thread ends with its one task
+
+    def shared(self) -> dict:
+        """The shared provenance block (waiting for the hashes)."""
+        if self._shared is None:
+            shared = self._future.result()
+            for spec, entry in zip(self.manifest.layers.values(), shared["layers"], strict=True):
+                remember_sha256(spec, entry["sha256"])
+            _write_provenance(self.out, shared, self.inputs)
+            self._shared = shared
+        return self._shared
+
+    def digest(self) -> str:
+        """The hash of the manifest, layers and rules that every project's input hash includes."""
+        return setup_digest(self.shared())
 
 
 class Results:

@@ -171,9 +171,35 @@ def _write_report(verdict, geometry, crs, key: tuple, stamp: dict | None) -> dic
 
 
 def _local_worker(parent: int, *args) -> None:
-    """A local worker process's initializer: end with the parent, then set up as :func:`init_worker`."""
+    """A local worker process's initializer: end with the parent, set up as :func:`init_worker`, read the layers."""
     die_with_parent(parent)
     init_worker(*args)
+    preload()
+
+
+def preload() -> None:
+    """Read every vector layer the rules use now, while the parent is still reading and ordering the projects.
+
+    A layer that cannot be read is left for the first chunk, whose projects then get the error.
+    """
+    from threelines.layers.cache import read_layer_cached
+
+    manifest: Manifest = _WORKER["manifest"]
+    rules: RuleSet = _WORKER["rules"]
+    unit = [manifest.unit_layer.name] if manifest.unit_layer else []
+    for name in dict.fromkeys([*rules.layers(), *unit]):
+        spec = manifest.layers[name]
+        if spec.role == "raster" or name in _WORKER["layers"]:
+            continue
+        try:
+            _WORKER["layers"][name] = read_layer_cached(spec, manifest.working_crs, _WORKER["cache_dir"])
+        except Exception:  # the first chunk reads it again and reports it per project
+            log.debug("layer %r could not be read ahead", name, exc_info=True)
+            return
+
+
+def _ready() -> None:
+    """A task that only makes the pool start its processes."""
 
 
 def die_with_parent(parent: int) -> None:
@@ -223,6 +249,14 @@ class Screener:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
 
+    def start(self) -> None:
+        """Start the worker processes now (they read the layers meanwhile), when more than one chunk is coming."""
+        if self.jobs > 1 and self.pool is None:
+            self.pool = ProcessPoolExecutor(
+                max_workers=self.jobs, initializer=_local_worker, initargs=(os.getpid(), *self.args)
+            )
+            self.pool.submit(_ready)
+
     def map(self, tasks):
         """Yield each task's lines, in the order of the tasks."""
         tasks = iter(tasks)
@@ -230,14 +264,13 @@ class Screener:
         if first is None:
             return
         second = next(tasks, None)
-        if self.jobs <= 1 or second is None:  # one chunk: not worth starting processes for
+        if self.pool is None and (self.jobs <= 1 or second is None):  # one chunk: not worth starting processes for
             init_worker(*self.args)
+            preload()
             for task in (first, *([second] if second is not None else []), *tasks):
                 yield screen_chunk(task)
             return
-        self.pool = ProcessPoolExecutor(
-            max_workers=self.jobs, initializer=_local_worker, initargs=(os.getpid(), *self.args)
-        )
+        self.start()
         pending: deque = deque()
         for task in chain((first, second), tasks):
             pending.append(self.pool.submit(screen_chunk, task))

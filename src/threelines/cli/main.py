@@ -9,7 +9,7 @@ import warnings
 import click
 
 from threelines import __version__
-from threelines.cli import options
+from threelines.cli import options, startup
 from threelines.cli.batch import batch
 from threelines.cli.init import init
 from threelines.cli.layers import layers
@@ -55,6 +55,7 @@ def main() -> None:
     # A kill (SIGTERM, as a supervisor or a timeout sends) ends the run as Ctrl-C does: a running
     # PostGIS statement is cancelled on the server, temporary files and locks are released.
     signal.signal(signal.SIGTERM, _stop)
+    startup.light_cel()
     cli(prog_name="threelines")
 
 

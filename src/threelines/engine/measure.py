@@ -1,8 +1,10 @@
 """Overlap and distance between footprints and a layer's features, in bulk.
 
-One spatial-index query per layer finds every (project, feature) pair within
-reach; intersections are computed only for pairs that intersect, and a
-footprint lying wholly inside a feature is measured without one.
+Two spatial-index queries per layer find every (project, feature) pair within
+reach (those that intersect, and those near enough); intersections are
+computed only for pairs that intersect, a footprint lying wholly inside a
+feature (or a feature inside a footprint) is measured without one, and a
+large feature is cut to the footprint's box before the intersection.
 """
 
 from __future__ import annotations
@@ -219,19 +221,16 @@ def measure_pairs(
     if len(footprints) == 0 or len(features) == 0:
         empty = np.empty(0)
         return Pairs(empty.astype(int), empty.astype(int), empty, empty, empty.astype(bool))
-    # At least the distance floor, so that what counts as touching never depends on the reach
-    # other rules on the layer happen to ask for.
     # The layer's features are prepared once (kept on the geometries) and queried against a tree of
     # the footprints: GEOS then tests each large feature through its own index, not edge by edge.
     features = np.asarray(features)
     shapely.prepare(features)
-    right, left = shapely.STRtree(footprints).query(
-        features, predicate="dwithin", distance=max(reach_m, DISTANCE_FLOOR_M)
-    )
+    # At least the distance floor, so that what counts as touching never depends on the reach
+    # other rules on the layer happen to ask for.
+    left, right, meets = _pairs_within(footprints, features, max(reach_m, DISTANCE_FLOOR_M))
     order = np.lexsort((right, left))  # by footprint, then feature
-    left, right = left[order], right[order]
+    left, right, meets = left[order], right[order], meets[order]
     a, b = footprints[left], features[right]
-    meets = shapely.intersects(b, a)
     distance = np.zeros(len(left))
     distance[~meets] = shapely.distance(a[~meets], b[~meets])
     distance[distance < DISTANCE_FLOOR_M] = 0.0
@@ -239,13 +238,72 @@ def measure_pairs(
     inside[meets] = shapely.covers(b[meets], a[meets])
     overlap = np.zeros(len(left))
     overlap[inside] = areas[left[inside]]
-    cut = meets & ~inside & (areas[left] > 0)
-    overlap[cut] = shapely.area(shapely.intersection(a[cut], b[cut]))
+    cut = np.flatnonzero(meets & ~inside & (areas[left] > 0))
+    overlap[cut] = _overlap_areas(a[cut], b[cut])
     # A footprint drawn along a feature's edge can miss covered_by by float noise.
     inside |= meets & (areas[left] > 0) & (areas[left] - overlap <= OVERLAP_FLOOR_M2)
     if radii is not None:
         _true_circles(footprints, np.asarray(radii, dtype=float), left, b, distance, overlap, inside)
     return Pairs(left, right, distance, overlap, inside)
+
+
+def _pairs_within(footprints: np.ndarray, features: np.ndarray, reach: float):
+    """Every (footprint, feature) pair at most ``reach`` apart: positions, and whether they intersect.
+
+    The pairs that intersect come from one ``intersects`` query of the
+    prepared features against a tree of the footprints; the others are
+    looked for only among the footprints whose boxes come within ``reach``
+    of a feature's box, with one vectorised distance test. Two cheap
+    queries instead of one ``dwithin`` query, which measures a distance for
+    every pair whose boxes meet, and which would still leave the
+    intersection test to do.
+    """
+    tree = shapely.STRtree(footprints)
+    right, left = tree.query(features, predicate="intersects")
+    box = shapely.bounds(features)
+    grown = shapely.box(box[:, 0] - reach, box[:, 1] - reach, box[:, 2] + reach, box[:, 3] + reach)
+    near_right, near_left = tree.query(grown)
+    n = len(footprints)
+    rest = ~np.isin(near_right.astype(np.int64) * n + near_left, right.astype(np.int64) * n + left)
+    near_right, near_left = near_right[rest], near_left[rest]
+    close = shapely.dwithin(features[near_right], footprints[near_left], reach)
+    meets = np.concatenate([np.ones(len(left), dtype=bool), np.zeros(int(close.sum()), dtype=bool)])
+    return np.concatenate([left, near_left[close]]), np.concatenate([right, near_right[close]]), meets
+
+
+#: A feature with more vertices than this is first cut to the box of the footprint it is intersected with.
+CLIP_MIN_VERTICES = 64
+
+
+def _overlap_areas(footprints: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """The area of each footprint's intersection with its feature (pairs that intersect, neither inside the other).
+
+    A feature lying wholly inside the footprint's box (within it, when
+    ``covers`` says so) is its own overlap. A large feature is first cut to
+    the footprint's box (``clip_by_rect``, a linear pass that takes one box
+    per call): the intersection then only sees the few of its vertices
+    near the footprint, which halved its time on features of 300 vertices
+    or more. The cut can leave a feature's ring touching itself; if GEOS
+    refuses such a piece, the intersections are made with the whole features.
+    """
+    out = np.empty(len(footprints))
+    if not len(footprints):
+        return out
+    fp_box, feature_box = shapely.bounds(footprints), shapely.bounds(features)
+    boxed = (fp_box[:, :2] <= feature_box[:, :2]).all(axis=1) & (fp_box[:, 2:] >= feature_box[:, 2:]).all(axis=1)
+    whole = np.zeros(len(footprints), dtype=bool)
+    whole[boxed] = shapely.covers(footprints[boxed], features[boxed])
+    out[whole] = shapely.area(features[whole])
+    rest = np.flatnonzero(~whole)
+    pieces = features[rest].copy()
+    big = np.flatnonzero(~boxed[rest] & (shapely.get_num_coordinates(pieces) > CLIP_MIN_VERTICES))
+    for k, (x0, y0, x1, y1) in zip(big.tolist(), fp_box[rest[big]].tolist(), strict=True):
+        pieces[k] = shapely.clip_by_rect(pieces[k], x0, y0, x1, y1)
+    try:
+        out[rest] = shapely.area(shapely.intersection(footprints[rest], pieces))
+    except shapely.errors.GEOSException:
+        out[rest] = shapely.area(shapely.intersection(footprints[rest], features[rest]))
+    return out
 
 
 def disc_centres(footprints: np.ndarray, radii: np.ndarray) -> np.ndarray:

@@ -1,11 +1,14 @@
-"""The prepared-layer cache: layers read whole, reprojected, repaired and converted, kept as GeoParquet.
+"""The prepared-layer cache: layers read whole, reprojected, repaired and converted, kept as Parquet.
 
 A batch's workers read every layer whole. Parsing a GeoPackage, reprojecting
 and repairing its features and converting its attributes for the rules is
 the same work on every run while the layer file does not change, so the
-result is kept on disk: one GeoParquet file per layer, holding the
-working-CRS geometries and, per feature, its id, name, unit class and rule
+result is kept on disk: one Parquet file per layer, holding the working-CRS
+geometries as WKB and, per feature, its id, name, unit class and rule
 attributes (as JSON, which gives back exactly the values the rules saw).
+It is read with pyarrow alone: the geometries come back in one vectorised
+call, ready for the spatial index, and the attributes in one JSON document,
+without a data frame, a CRS to parse, or a decoder per row.
 
 The file is named after a SHA-256 of everything the result depends on: the
 bytes of the layer's files (with a shapefile's sidecars), the manifest
@@ -20,6 +23,7 @@ half a file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -28,6 +32,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pyproj
 import shapely
 from pyproj import CRS
@@ -40,7 +45,7 @@ from threelines.report.provenance import data_files, sha256_files
 log = logging.getLogger(__name__)
 
 #: Bumped whenever what a cache entry holds, or how a layer is prepared, changes.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 #: The environment variable that sets the cache folder.
 CACHE_ENV = "THREELINES_CACHE"
@@ -69,8 +74,37 @@ def cache_key(spec: LayerSpec, working_crs: CRS) -> str:
         "densify": [DENSIFY_VERSION, densify_step(spec.crs)],
     }  # fmt: skip
     digest.update(json.dumps(options, sort_keys=True, default=str).encode())
-    digest.update(sha256_files(data_files(spec.path)).encode())
+    digest.update(_files_sha256(data_files(spec.path)).encode())
     return digest.hexdigest()
+
+
+#: The sha256 of layer files already hashed in this process (a batch's provenance), by the files' identity.
+_HASHED: dict[tuple, str] = {}
+
+
+def remember_sha256(spec: LayerSpec, sha256: str | None) -> None:
+    """Note a layer's files' sha256, computed elsewhere (for provenance), so that :func:`cache_key` need not hash them.
+
+    It is used only while every file keeps its size, modification time and
+    inode; worker processes started afterwards inherit it.
+    """
+    if spec.source is None and sha256 is not None:
+        with contextlib.suppress(OSError):  # a file gone: cache_key says so when it hashes it
+            _HASHED[_identity(data_files(spec.path))] = sha256
+
+
+def _files_sha256(files: list[Path]) -> str:
+    known = _HASHED.get(_identity(files))
+    return known if known is not None else sha256_files(files)
+
+
+def _identity(files: list[Path]) -> tuple:
+    """What tells that files have not changed since they were hashed: path, size, modification time, inode."""
+    out = []
+    for path in files:
+        info = path.stat()
+        out.append((str(path), info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev))
+    return tuple(out)
 
 
 def read_layer_cached(spec: LayerSpec, working_crs: CRS, folder: Path | None) -> LayerData:
@@ -113,23 +147,28 @@ def read_layer_cached(spec: LayerSpec, working_crs: CRS, folder: Path | None) ->
 
 def _load(path: Path, spec: LayerSpec) -> LayerData | None:
     """A cache entry's layer, or None (with a note at -v) if it cannot be read."""
-    import geopandas as gpd
+    import pyarrow.parquet as pq
 
     try:
-        frame = gpd.read_parquet(path)
-        if frame.attrs.get("threelines_cache") != CACHE_FORMAT:
+        table = pq.read_table(path)
+        meta = orjson.loads((table.schema.metadata or {}).get(b"threelines_cache", b"null"))
+        if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
             raise ValueError(f"not a format {CACHE_FORMAT} cache entry")
-        rows = [json.loads(text) for text in frame["feature"].tolist()]
-        geometry = np.asarray(frame.geometry.values, dtype=object)
+        text = "[" + ",".join(table.column("feature").to_pylist()) + "]"
+        try:
+            rows = orjson.loads(text)
+        except orjson.JSONDecodeError:  # an attribute of Infinity, which only the json module writes and reads
+            rows = json.loads(text)
+        geometry = shapely.from_wkb(table.column("wkb").to_numpy(zero_copy_only=False))
         ids, names, classes, attributes = (list(column) for column in zip(*rows, strict=True)) if rows else ([],) * 4
         layer = LayerData(
             spec=spec,
-            geometry=geometry,
+            geometry=np.asarray(geometry, dtype=object),
             ids=_objects(ids),
             names=_objects(names),
             classes=_objects(classes) if spec.role == "unit" else None,
             attributes=attributes,
-            warnings=list(frame.attrs.get("warnings", [])),
+            warnings=list(meta.get("warnings", [])),
         )
     except Exception as exc:  # any damage to a cache file means: read the layer afresh
         log.info("layer %r: cache entry %s cannot be used (%s); reading the layer again", spec.name, path, exc)
@@ -139,23 +178,26 @@ def _load(path: Path, spec: LayerSpec) -> LayerData | None:
 
 def _store(layer: LayerData, path: Path, working_crs: CRS) -> None:
     """Write a layer's cache entry atomically; a cache that cannot be written is only noted (at -v)."""
-    import geopandas as gpd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     classes = layer.classes if layer.classes is not None else [None] * len(layer)
     rows = zip(layer.ids, layer.names, classes, layer.attributes, strict=True)
     tmp = None
     try:
-        frame = gpd.GeoDataFrame(
-            {"feature": [json.dumps(list(row), ensure_ascii=False) for row in rows]},
-            geometry=gpd.GeoSeries(layer.geometry, crs=working_crs),
+        meta = {"format": CACHE_FORMAT, "layer": layer.spec.name, "crs": working_crs.to_wkt(),
+                "warnings": list(layer.warnings)}  # fmt: skip
+        table = pa.table(
+            {
+                "feature": pa.array([json.dumps(list(row), ensure_ascii=False) for row in rows], type=pa.string()),
+                "wkb": pa.array(shapely.to_wkb(layer.geometry), type=pa.binary()),
+            },
+            metadata={b"threelines_cache": orjson.dumps(meta)},
         )
-        frame.attrs.update(threelines_cache=CACHE_FORMAT, layer=layer.spec.name, warnings=list(layer.warnings))
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
         os.close(fd)
-        # GeoArrow reads about twice as fast as WKB, but makes every part of a mixed layer a multi-part.
-        one_type = len(set(shapely.get_type_id(layer.geometry).tolist())) <= 1
-        frame.to_parquet(tmp, index=False, geometry_encoding="geoarrow" if one_type else "WKB")
+        pq.write_table(table, tmp)
         os.replace(tmp, path)
     except Exception as exc:  # the cache only saves time: never fail a run over it
         log.info("layer %r: cannot write the cache entry %s (%s)", layer.spec.name, path, exc)

@@ -1,0 +1,76 @@
+"""A short run imports only what it uses: screening one project loads no plotting, cluster, database or web code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+#: Packages the screening and batch paths never use unless asked for (a report with a map, --engine dask,
+#: a PostGIS layer, serve, the progress bar), and the CEL package's own interactive shell.
+UNUSED = {
+    "matplotlib", "mplfonts", "dask", "distributed", "dask_geopandas", "psycopg", "xlsxwriter", "fastapi",
+    "uvicorn", "starlette", "tqdm", "jinja2", "prompt_toolkit", "typer", "rich", "pygments",
+}  # fmt: skip
+
+RUN = """
+import json, sys
+from threelines.cli.main import main
+found = sys.argv[2]
+sys.argv = ["threelines", *json.loads(sys.argv[1])]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+with open(found, "w") as fh:
+    json.dump({"code": code, "modules": sorted({name.split(".")[0] for name in sys.modules})}, fh)
+"""
+
+
+def run_cli(tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run the command in a fresh interpreter; return it and what it had imported when it ended."""
+    found = tmp_path / "modules.json"
+    done = subprocess.run(
+        [sys.executable, "-c", RUN, json.dumps([str(a) for a in args]), str(found)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done, json.loads(found.read_text())
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_screening_one_project_imports_nothing_it_does_not_use(tmp_path, sample_dir, fmt):
+    done, seen = run_cli(tmp_path, "screen", sample_dir / "projects" / "P04.geojson", "--format", fmt)
+    assert seen["code"] in (0, None)
+    if fmt == "json":
+        assert json.loads(done.stdout)["verdict"] == "conditional"
+    else:
+        assert "conditional" in done.stdout
+    assert UNUSED.isdisjoint(seen["modules"]), sorted(UNUSED & set(seen["modules"]))
+    assert "cel" in seen["modules"]  # the rules ran, through the binding alone
+
+
+def test_a_quiet_batch_imports_no_workbook_library_nor_progress_bar(tmp_path, sample_dir):
+    out = tmp_path / "out"
+    done, seen = run_cli(tmp_path, "batch", sample_dir / "projects" / "P04.geojson", "-o", out, "--jobs", "1", "-q")
+    assert (seen["code"], done.stderr) == (0, "")
+    assert UNUSED.isdisjoint(seen["modules"]), sorted(UNUSED & set(seen["modules"]))
+    assert json.loads((out / "results.jsonl").read_text())["verdict"] == "conditional"
+
+
+def test_the_cel_binding_loaded_alone_still_offers_the_whole_package():
+    code = """
+import sys
+from threelines.cli.startup import light_cel
+assert light_cel() is True and light_cel() is False  # once only
+import cel
+assert "cel.cli" not in sys.modules and "prompt_toolkit" not in sys.modules
+assert cel.evaluate("a + 1", {"a": 2}) == 3
+assert cel.compile("a * 2").execute(cel.Context(variables={"a": 4})) == 8
+import cel.stdlib  # the parts left out are still there when asked for by name
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout == "ok\n", done.stderr
