@@ -1,6 +1,6 @@
 """Rule files: parse, validate against the schema and the manifest, compile.
 
-A rule file is YAML (see the README for the format). Everything that can be
+A rule file is YAML (see docs/rules.md for the format). Everything that can be
 wrong with a rule is found when the file is loaded, with the file, line and
 rule id: the schema, the expressions (syntax, names, functions, types), the
 layer and field names, the industry codes.
@@ -67,7 +67,7 @@ PAIR_NAMES = (
 
 @dataclass(frozen=True)
 class Rule:
-    """One compiled rule. See the README for the meaning of each field."""
+    """One compiled rule. See docs/rules.md for the meaning of each field."""
 
     id: str
     title: str
