@@ -309,7 +309,7 @@ class _OnLayer:
         # A zone stored as several features (same id) is charged as one; zones in order of first pair.
         charged = (decision_missing == None) & (zone.missing == None)  # noqa: E711
         ks, project, feature = ks[charged], project[charged], feature[charged]
-        zone_code = pd.factorize(pd.Series(layer.ids, dtype=object))[0][feature]
+        zone_code = _zone_codes(layer)[feature]
         keys = project * (zone_code.max(initial=0) + 1) + zone_code
         _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         order = np.argsort(first, kind="stable")
@@ -378,13 +378,28 @@ class _OnLayer:
         return np.array([per_project[p] for p in project.tolist()] + [None], dtype=object)[:-1]
 
 
+def _zone_codes(layer: LayerData) -> np.ndarray:
+    """Per feature: an integer per distinct id, in order of first appearance (made once per layer)."""
+    key = ("zone codes",)
+    if key not in layer.derived:
+        layer.derived[key] = pd.factorize(pd.Series(layer.ids, dtype=object))[0]
+    return layer.derived[key]
+
+
 def _feature_numbers(layer: LayerData, names: tuple[str, ...], label: str | None) -> tuple[np.ndarray, np.ndarray]:
     """Per feature: the first of the attributes ``names`` it has, as a number (NaN if none), and a note.
 
     The note says the attribute is not a number or not given; with ``label``
     None only the layer's declared fields count, and a layer that declares
-    none of them needs no value (no note).
+    none of them needs no value (no note). Made once per layer and arguments.
     """
+    key = ("numbers", names, label)
+    if key not in layer.derived:
+        layer.derived[key] = _read_feature_numbers(layer, names, label)
+    return layer.derived[key]
+
+
+def _read_feature_numbers(layer: LayerData, names: tuple[str, ...], label: str | None) -> tuple[np.ndarray, np.ndarray]:
     if label is None:
         names = tuple(n for n in names if n in layer.spec.fields)
         if not names:
@@ -401,7 +416,18 @@ def _feature_numbers(layer: LayerData, names: tuple[str, ...], label: str | None
 
 
 def _feature_codes(layer: LayerData, reads) -> np.ndarray | None:
-    """Per feature: an integer standing for the values of the ``feature`` map that ``reads`` reads."""
+    """Per feature: an integer standing for the values of the ``feature`` map that ``reads`` reads.
+
+    Made once per layer and ``reads`` (kept with them, so that their id stays theirs).
+    """
+    key = ("codes", id(reads))
+    kept = layer.derived.get(key)
+    if kept is None or kept[0] is not reads:
+        kept = layer.derived[key] = (reads, _read_feature_codes(layer, reads))
+    return kept[1]
+
+
+def _read_feature_codes(layer: LayerData, reads) -> np.ndarray | None:
     seen: dict = {}
     out = np.empty(len(layer), dtype=np.intp)
     for f, attributes in enumerate(layer.attributes):
