@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from threelines.engine.compile import CompiledRule, Decided, Plan, broadcast
+from threelines.engine.compile import CompiledRule, Decided, Plan, broadcast, distinct_rows
 from threelines.engine.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs
 from threelines.engine.pairs import Measured
 from threelines.engine.verdict import ClauseFinding, Requirement, Unresolved
@@ -192,10 +192,10 @@ class _OnLayer:
         if not parts or not len(ks):
             inverse, first = np.zeros(len(ks), dtype=np.intp), np.zeros(min(len(ks), 1), dtype=np.intp)
         else:
-            _, first, inverse = np.unique(np.stack(parts, axis=1), axis=0, return_index=True, return_inverse=True)
+            first, inverse = distinct_rows(np.stack(parts, axis=1))
         cache: dict = {}
         decided = [decide_cached(expr, self.variables(int(ks[i])), cache) for i in first.tolist()]
-        return broadcast(decided, inverse.ravel())
+        return broadcast(decided, inverse)
 
     # --- rows ------------------------------------------------------------------------------------
 
