@@ -117,19 +117,38 @@ def compile_rules(rules: RuleSet, manifest: Manifest, projects: Projects) -> Pla
     -------
     Plan
     """
+    fixed = _fixed(rules, manifest)
     table = _table(projects)
-    unit_layer = manifest.unit_layer.name if manifest.unit_layer else None
-    names = dict.fromkeys([*rules.layers(), *([unit_layer] if unit_layer else [])])
-    return Plan(
-        table=table,
-        rules=[_compile(rule, table) for rule in rules.rules],
-        clauses=rules.clauses,
-        clause_index=clause_index(rules.clauses),
-        whole_level=level_of_adcode((manifest.jurisdiction or {}).get("adcode")),
-        unit_layer=unit_layer,
-        vector_layers=[n for n in names if manifest.layers[n].role != "raster"],
-        reach={name: rules.reach_m(name) for name in names},
-    )
+    return Plan(table=table, rules=[_compile(rule, table) for rule in rules.rules], **fixed)
+
+
+#: What a plan takes from the rules and the manifest alone, by their ids (kept with them, so the ids stay theirs).
+_FIXED: dict[tuple[int, int], tuple[RuleSet, Manifest, dict[str, Any]]] = {}
+
+
+def _fixed(rules: RuleSet, manifest: Manifest) -> dict[str, Any]:
+    """The parts of a plan that depend only on the rules and the manifest, made once per pair of them."""
+    key = (id(rules), id(manifest))
+    kept = _FIXED.get(key)
+    if kept is None or kept[0] is not rules or kept[1] is not manifest:
+        unit_layer = manifest.unit_layer.name if manifest.unit_layer else None
+        names = dict.fromkeys([*rules.layers(), *([unit_layer] if unit_layer else [])])
+        fixed = {
+            "clauses": rules.clauses,
+            "clause_index": clause_index(rules.clauses),
+            "whole_level": level_of_adcode((manifest.jurisdiction or {}).get("adcode")),
+            "unit_layer": unit_layer,
+            "vector_layers": [n for n in names if manifest.layers[n].role != "raster"],
+            "reach": {name: rules.reach_m(name) for name in names},
+        }
+        if len(_FIXED) >= _FIXED_KEPT:  # a process that loads many rule sets (tests) keeps only the latest
+            _FIXED.clear()
+        kept = _FIXED[key] = (rules, manifest, fixed)
+    return kept[2]
+
+
+#: How many (rules, manifest) pairs :func:`_fixed` keeps.
+_FIXED_KEPT = 8
 
 
 def _table(projects: Projects) -> Table:
@@ -163,10 +182,10 @@ def _compile(rule: Rule, table: Table) -> CompiledRule:
         codes = np.stack([codes, np.arange(len(table)) if when is None else when], axis=1)
     if not len(table):
         return CompiledRule(rule, np.zeros(0, dtype=bool), np.full(0, None, dtype=object))
-    _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+    first, inverse = distinct_rows(codes)
     cache: dict = {}
     decided = [applies(rule, table.contexts[p], cache) for p in first.tolist()]
-    found = broadcast(decided, inverse.ravel())
+    found = broadcast(decided, inverse)
     return CompiledRule(rule, found.holds, found.missing)
 
 
@@ -183,6 +202,38 @@ def broadcast(decided: list[Decision], inverse: np.ndarray) -> Decided:
     holds = np.array([d.holds for d in decided] + [False], dtype=bool)[:-1][inverse]
     missing = np.array([d.missing for d in decided] + [None], dtype=object)[:-1][inverse]
     return Decided(holds, missing)
+
+
+#: Up to this many rows, :func:`distinct_rows` groups them in a dict: numpy's sort costs more on so few.
+FEW_ROWS = 64
+
+
+def distinct_rows(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows (or values) of an integer array: the position of each one's first row, and each row's one.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray of int
+        One or two dimensions.
+
+    Returns
+    -------
+    first, inverse : numpy.ndarray of int
+        ``codes[first][inverse]`` equals ``codes``. The distinct rows come in
+        an order of their own (sorted, or by first row for a few rows).
+    """
+    if len(codes) > FEW_ROWS:
+        _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+        return first, inverse.ravel()
+    seen: dict = {}
+    first: list[int] = []
+    inverse = np.empty(len(codes), dtype=np.intp)
+    for i, row in enumerate(codes.tolist()):
+        group = seen.setdefault(tuple(row) if isinstance(row, list) else row, len(seen))
+        if group == len(first):  # a row not seen before
+            first.append(i)
+        inverse[i] = group
+    return np.array(first, dtype=np.intp), inverse
 
 
 def _codes(keys: list) -> np.ndarray:

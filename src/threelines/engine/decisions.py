@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from threelines.engine.compile import CompiledRule, Decided, Plan, broadcast
+from threelines.engine.compile import CompiledRule, Decided, Plan, broadcast, distinct_rows
 from threelines.engine.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs
 from threelines.engine.pairs import Measured
 from threelines.engine.verdict import ClauseFinding, Requirement, Unresolved
@@ -192,10 +192,10 @@ class _OnLayer:
         if not parts or not len(ks):
             inverse, first = np.zeros(len(ks), dtype=np.intp), np.zeros(min(len(ks), 1), dtype=np.intp)
         else:
-            _, first, inverse = np.unique(np.stack(parts, axis=1), axis=0, return_index=True, return_inverse=True)
+            first, inverse = distinct_rows(np.stack(parts, axis=1))
         cache: dict = {}
         decided = [decide_cached(expr, self.variables(int(ks[i])), cache) for i in first.tolist()]
-        return broadcast(decided, inverse.ravel())
+        return broadcast(decided, inverse)
 
     # --- rows ------------------------------------------------------------------------------------
 
@@ -309,7 +309,7 @@ class _OnLayer:
         # A zone stored as several features (same id) is charged as one; zones in order of first pair.
         charged = (decision_missing == None) & (zone.missing == None)  # noqa: E711
         ks, project, feature = ks[charged], project[charged], feature[charged]
-        zone_code = pd.factorize(pd.Series(layer.ids, dtype=object))[0][feature]
+        zone_code = _zone_codes(layer)[feature]
         keys = project * (zone_code.max(initial=0) + 1) + zone_code
         _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         order = np.argsort(first, kind="stable")
@@ -378,13 +378,28 @@ class _OnLayer:
         return np.array([per_project[p] for p in project.tolist()] + [None], dtype=object)[:-1]
 
 
+def _zone_codes(layer: LayerData) -> np.ndarray:
+    """Per feature: an integer per distinct id, in order of first appearance (made once per layer)."""
+    key = ("zone codes",)
+    if key not in layer.derived:
+        layer.derived[key] = pd.factorize(pd.Series(layer.ids, dtype=object))[0]
+    return layer.derived[key]
+
+
 def _feature_numbers(layer: LayerData, names: tuple[str, ...], label: str | None) -> tuple[np.ndarray, np.ndarray]:
     """Per feature: the first of the attributes ``names`` it has, as a number (NaN if none), and a note.
 
     The note says the attribute is not a number or not given; with ``label``
     None only the layer's declared fields count, and a layer that declares
-    none of them needs no value (no note).
+    none of them needs no value (no note). Made once per layer and arguments.
     """
+    key = ("numbers", names, label)
+    if key not in layer.derived:
+        layer.derived[key] = _read_feature_numbers(layer, names, label)
+    return layer.derived[key]
+
+
+def _read_feature_numbers(layer: LayerData, names: tuple[str, ...], label: str | None) -> tuple[np.ndarray, np.ndarray]:
     if label is None:
         names = tuple(n for n in names if n in layer.spec.fields)
         if not names:
@@ -401,7 +416,18 @@ def _feature_numbers(layer: LayerData, names: tuple[str, ...], label: str | None
 
 
 def _feature_codes(layer: LayerData, reads) -> np.ndarray | None:
-    """Per feature: an integer standing for the values of the ``feature`` map that ``reads`` reads."""
+    """Per feature: an integer standing for the values of the ``feature`` map that ``reads`` reads.
+
+    Made once per layer and ``reads`` (kept with them, so that their id stays theirs).
+    """
+    key = ("codes", id(reads))
+    kept = layer.derived.get(key)
+    if kept is None or kept[0] is not reads:
+        kept = layer.derived[key] = (reads, _read_feature_codes(layer, reads))
+    return kept[1]
+
+
+def _read_feature_codes(layer: LayerData, reads) -> np.ndarray | None:
     seen: dict = {}
     out = np.empty(len(layer), dtype=np.intp)
     for f, attributes in enumerate(layer.attributes):

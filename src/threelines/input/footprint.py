@@ -266,18 +266,23 @@ def projects_from_frame(
         raise FootprintError(f"{label}: has no features; a footprint file needs at least one polygon, line or point")
     # Per feature, what keeps it from being screened: broken coordinates, then a CRS it does not fit
     # (when most of the file fits; otherwise the file as a whole is refused).
-    broken = _coordinate_problems(np.asarray(frame.geometry.values, dtype=object))
-    frame, file_crs, misplaced = _footprint_crs(frame, crs, label, bounds, announce, skip=broken)
+    from geopandas.array import from_shapely
+
+    # The geometry column taken once: each lookup of frame.geometry builds a GeoSeries.
+    drawn = np.asarray(frame.geometry.values, dtype=object)
+    broken = _coordinate_problems(drawn)
+    converted, file_crs, misplaced = _footprint_crs(frame, crs, label, bounds, announce, skip=broken, geoms=drawn)
+    if converted is not frame:  # web-map offsets taken off
+        frame, drawn = converted, np.asarray(converted.geometry.values, dtype=object)
     broken.update(misplaced)
-    flat = _flat_polygons(np.asarray(frame.geometry.values, dtype=object))
+    flat = _flat_polygons(drawn)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     # Plain Python values per attribute, read from the frame once.
     cells = {name: plain_column(frame[column]) for name, column in attribute_columns(frame).items()}
-    native = frame.geometry.set_crs(file_crs, allow_override=True)
     # Edges straight in the file's CRS, as GIS draws them, stay straight there.
-    native = type(native)(densify(np.asarray(native.array, dtype=object), file_crs), index=native.index, crs=file_crs)
+    native = from_shapely(densify(drawn, file_crs), crs=file_crs)
     with np.errstate(invalid="ignore"):
-        raw_geoms = shapely.force_2d(np.asarray(native.to_crs(working_crs).array, dtype=object))
+        raw_geoms = shapely.force_2d(np.asarray(native.to_crs(working_crs), dtype=object))
     # Coordinates that do not fit the declared CRS (wrong zone, metres read as degrees)
     # come out of the transformation as inf.
     placed = (
@@ -395,12 +400,12 @@ def _plane_areas(native, file_crs: CRS, working_crs: CRS, geometry, simple, kept
         return np.full(len(kept), np.nan)
     plane = np.empty(len(kept))
     drawn = simple[kept]
-    plane[drawn] = shapely.area(np.asarray(native.array, dtype=object)[kept[drawn]])
+    plane[drawn] = shapely.area(np.asarray(native, dtype=object)[kept[drawn]])
     if (~drawn).any():
-        from geopandas import GeoSeries
+        from geopandas.array import from_shapely
 
-        back = GeoSeries(geometry[~drawn], crs=working_crs).to_crs(file_crs)
-        plane[~drawn] = shapely.area(np.asarray(back.array, dtype=object))
+        back = from_shapely(geometry[~drawn], crs=working_crs).to_crs(file_crs)
+        plane[~drawn] = shapely.area(np.asarray(back, dtype=object))
     return plane
 
 
@@ -421,7 +426,7 @@ def _plain_polygons(geoms: np.ndarray, placed: np.ndarray) -> tuple[np.ndarray, 
     return simple, ready
 
 
-def _footprint_crs(frame, given, label: str, bounds=None, announce: bool = True, skip=()):
+def _footprint_crs(frame, given, label: str, bounds=None, announce: bool = True, skip=(), geoms=None):
     """Decide the footprint's CRS from the file, ``--crs`` and the coordinates themselves.
 
     ``--crs gcj02`` / ``bd09`` convert web-map coordinates to WGS84 first. A
@@ -433,7 +438,8 @@ def _footprint_crs(frame, given, label: str, bounds=None, announce: bool = True,
 
     ``bounds`` (the whole file's, for a piece of it) replaces the frame's
     own; ``announce`` False keeps what was decided out of the log; ``skip``
-    holds positions of features already refused (their coordinates do not count).
+    holds positions of features already refused (their coordinates do not count);
+    ``geoms`` the frame's geometries, when already taken out of it.
 
     Returns
     -------
@@ -442,7 +448,7 @@ def _footprint_crs(frame, given, label: str, bounds=None, announce: bool = True,
         for each feature that does not fit it, by position, what is wrong.
     """
     say = log if announce else _SILENT
-    each = shapely.bounds(np.asarray(frame.geometry.values, dtype=object))
+    each = shapely.bounds(np.asarray(frame.geometry.values, dtype=object) if geoms is None else geoms)
     usable = np.isfinite(each).all(axis=1)
     usable[list(skip)] = False
     if bounds is None:

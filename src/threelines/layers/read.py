@@ -62,6 +62,11 @@ class LayerData:
         return shapely.STRtree(self.geometry)
 
     @cached_property
+    def derived(self) -> dict:
+        """Columns derived from the features alone (feature codes, numbers), kept with the layer for every pass."""
+        return {}
+
+    @cached_property
     def coverage(self):
         """The union of the features, built once on first use (to find where footprints leave the units)."""
         return shapely.union_all(self.geometry)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import shapely
@@ -26,6 +27,11 @@ STATS = ("mean", "max", "min", "share")
 
 #: A footprint smaller than this many cells takes every cell it touches.
 SMALL_FOOTPRINT_CELLS = 4
+
+
+#: A raster band of at most this many cells is read whole once and kept in memory (8 bytes a cell as floats);
+#: a larger one is read by window on every call.
+WHOLE_RASTER_CELLS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -60,26 +66,24 @@ def zonal_stats(
         One per footprint; ``value`` is NaN where the footprint covers only
         nodata cells or lies off the raster.
     """
-    import rasterio
     from affine import Affine
-    from geopandas import GeoSeries
+    from geopandas.array import from_shapely
     from rasterio.errors import RasterioIOError
     from rasterio.features import geometry_mask
 
-    native = np.asarray(GeoSeries(footprints, crs=working_crs).to_crs(spec.crs).values, dtype=object)
+    native = np.asarray(from_shapely(footprints, crs=working_crs).to_crs(spec.crs), dtype=object)
     # A footprint that cannot be placed in the raster's CRS (inf or NaN bounds) has no cells;
     # it must not widen the shared window or break the arithmetic of the others.
     placed = np.isfinite(shapely.bounds(native)).all(axis=1)
     if not placed.any():
         return [Zonal(value=float("nan"), cells=0) for _ in native]
     try:
-        with rasterio.open(spec.path) as src:
-            base = src.transform
-            rows, cols = _span(base, shapely.total_bounds(native[placed]), src.height, src.width)
-            if rows[0] >= rows[1] or cols[0] >= cols[1]:
-                return [Zonal(value=float("nan"), cells=0) for _ in native]
-            window = ((rows[0], rows[1]), (cols[0], cols[1]))
-            values = np.ma.filled(src.read(spec.band, window=window, masked=True).astype(float), np.nan)
+        raster = _open(spec)
+        base, height, width = raster.transform, raster.height, raster.width
+        rows, cols = _span(base, shapely.total_bounds(native[placed]), height, width)
+        if rows[0] >= rows[1] or cols[0] >= cols[1]:
+            return [Zonal(value=float("nan"), cells=0) for _ in native]
+        values = raster.window(rows, cols)
     except RasterioIOError as exc:
         raise ManifestError(f"layer {spec.name!r}: cannot read {spec.path}: {exc}") from None
     cell_area = abs(base.a * base.e)
@@ -93,7 +97,7 @@ def zonal_stats(
         out[i] = zonal
     for i in np.flatnonzero(~small & placed):  # a large footprint masks its own part of the shared window
         geom = native[i]
-        (r0, r1), (c0, c1) = _span(base, shapely.bounds(geom), src.height, src.width)
+        (r0, r1), (c0, c1) = _span(base, shapely.bounds(geom), height, width)
         r0, r1 = max(r0, rows[0]) - rows[0], min(r1, rows[1]) - rows[0]
         c0, c1 = max(c0, cols[0]) - cols[0], min(c1, cols[1]) - cols[0]
         if r0 >= r1 or c0 >= c1:
@@ -106,6 +110,59 @@ def zonal_stats(
         cells = cells[~np.isnan(cells)]
         out[i] = Zonal(value=_stat(cells, stat, classes), cells=int(cells.size))
     return out
+
+
+class _Raster:
+    """One band of a raster file: its grid, and its cells (as floats, nodata NaN) when it is small enough to keep."""
+
+    def __init__(self, spec: LayerSpec):
+        import rasterio
+
+        self.path, self.band = spec.path, spec.band
+        with rasterio.open(self.path) as src:
+            self.transform, self.height, self.width = src.transform, src.height, src.width
+            small = src.height * src.width <= WHOLE_RASTER_CELLS
+            self.cells = _read(src, self.band, None) if small else None
+        if self.cells is not None:
+            self.cells.flags.writeable = False  # shared by every call: windows are views of it
+
+    def window(self, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
+        """The cells of rows and columns (start, stop), as floats with nodata NaN."""
+        if self.cells is not None:
+            return self.cells[rows[0] : rows[1], cols[0] : cols[1]]
+        import rasterio
+
+        with rasterio.open(self.path) as src:
+            return _read(src, self.band, ((rows[0], rows[1]), (cols[0], cols[1])))
+
+
+def _read(src, band: int, window) -> np.ndarray:
+    return np.ma.filled(src.read(band, window=window, masked=True).astype(float), np.nan)
+
+
+#: Rasters opened, by path and band, with the file's size and time they were read at (a changed file is read again).
+_RASTERS: dict[tuple, tuple[tuple, _Raster]] = {}
+
+
+def _open(spec: LayerSpec) -> _Raster:
+    """The raster of a layer, its grid read once (and its cells, when small) while its file stays the same."""
+    from rasterio.errors import RasterioIOError
+
+    try:
+        stat = Path(spec.path).stat()
+        stamp = (stat.st_size, stat.st_mtime_ns)
+    except (OSError, TypeError, ValueError):  # not a local file (a URL, a /vsi path): read as it is each time
+        return _Raster(spec)
+    key = (str(spec.path), spec.band)
+    kept = _RASTERS.get(key)
+    if kept is None or kept[0] != stamp:
+        try:
+            kept = (stamp, _Raster(spec))
+        except RasterioIOError:
+            _RASTERS.pop(key, None)
+            raise
+        _RASTERS[key] = kept
+    return kept[1]
 
 
 def _touched_cells(geoms, which, values, base, rows, cols, stat, classes):

@@ -1,0 +1,124 @@
+"""What one screening pass keeps between passes: whole small rasters, rule-set parts, and the few-row grouping."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import shapely
+from affine import Affine
+from pyproj import CRS
+
+from threelines.engine import compile as compile_module
+from threelines.engine.compile import distinct_rows
+from threelines.layers import zonal
+from threelines.layers.manifest import LayerSpec
+
+X0, Y0 = 400000.0, 3150000.0
+
+
+def write_grid(path, grid: np.ndarray) -> None:
+    import rasterio
+
+    profile = {"driver": "GTiff", "width": grid.shape[1], "height": grid.shape[0], "count": 1, "dtype": "float32",
+               "nodata": -1.0, "crs": "EPSG:4548",
+               "transform": Affine.translation(X0, Y0 + 100 * grid.shape[0]) @ Affine.scale(100, -100)}  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(grid.astype("float32"), 1)
+
+
+@pytest.fixture
+def grid_layer(tmp_path):
+    path = tmp_path / "grid.tif"
+    grid = np.arange(30 * 40, dtype=float).reshape(30, 40)
+    grid[:, 35:] = -1.0  # nodata east of column 35
+    write_grid(path, grid)
+    spec = LayerSpec(name="grid", role="raster", path=path, layer=None, id_field=None, name_field=None,
+                     class_field=None, class_map={}, crs=CRS.from_epsg(4548), encoding=None, fields={},
+                     bounds=(0.0, 0.0, 0.0, 0.0))  # fmt: skip
+    return spec, grid
+
+
+def footprints():
+    box = shapely.box
+    return np.array(
+        [
+            box(X0 + 250, Y0 + 250, X0 + 1250, Y0 + 1750),  # large: masks its own block
+            box(X0 + 510, Y0 + 510, X0 + 530, Y0 + 530),  # small: inside one cell
+            shapely.Point(X0 + 3650, Y0 + 1500),  # on nodata
+            box(X0 + 3300, Y0 + 100, X0 + 3900, Y0 + 900),  # half nodata
+            box(X0 - 5000, Y0 - 5000, X0 - 4000, Y0 - 4000),  # off the raster
+        ],
+        dtype=object,
+    )
+
+
+@pytest.mark.parametrize("stat", ["mean", "max", "min"])
+def test_a_raster_kept_whole_gives_what_a_window_read_gives(grid_layer, monkeypatch, stat):
+    spec, _ = grid_layer
+    kept = zonal.zonal_stats(footprints(), spec.crs, spec, stat)
+    assert zonal._RASTERS[(str(spec.path), spec.band)][1].cells is not None
+    zonal._RASTERS.clear()
+    monkeypatch.setattr(zonal, "WHOLE_RASTER_CELLS", 10)  # now too large to keep: read by window
+    windowed = zonal.zonal_stats(footprints(), spec.crs, spec, stat)
+    assert zonal._RASTERS[(str(spec.path), spec.band)][1].cells is None
+    assert [z.cells for z in kept] == [z.cells for z in windowed] == [160, 1, 0, 16, 0]
+    np.testing.assert_array_equal([z.value for z in kept], [z.value for z in windowed])  # NaN where NaN
+    assert np.isnan(kept[2].value)
+    assert np.isnan(kept[4].value)
+
+
+def test_a_raster_file_rewritten_is_read_again(grid_layer):
+    spec, grid = grid_layer
+    site = footprints()[1:2]
+    (before,) = zonal.zonal_stats(site, spec.crs, spec, "mean")
+    assert before.value == grid[24, 5]  # row 24 from the top holds y 500-600
+    write_grid(spec.path, grid + 1000.0)
+    stat = os.stat(spec.path)
+    os.utime(spec.path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10_000_000))  # a new time even on a coarse clock
+    (after,) = zonal.zonal_stats(site, spec.crs, spec, "mean")
+    assert after.value == grid[24, 5] + 1000.0
+
+
+def test_kept_cells_cannot_be_changed(grid_layer):
+    spec, _ = grid_layer
+    zonal.zonal_stats(footprints(), spec.crs, spec, "mean")
+    cells = zonal._RASTERS[(str(spec.path), spec.band)][1].cells
+    with pytest.raises(ValueError, match="read-only"):
+        cells[0, 0] = 0.0
+
+
+@pytest.mark.parametrize("shape", [(0, 2), (1, 2), (7, 2), (64, 3), (65, 3), (500, 2), (40,)])
+def test_distinct_rows_few_and_many_agree(shape):
+    codes = np.random.default_rng(sum(shape)).integers(0, 4, size=shape)
+    first, inverse = distinct_rows(codes)
+    assert inverse.shape == (shape[0],)
+    assert np.array_equal(codes[first][inverse], codes)  # each row points at its own value
+    assert len(first) == len({tuple(np.atleast_1d(r)) for r in codes.tolist()})  # one per distinct row
+    assert all(first[g] <= i for i, g in enumerate(inverse.tolist()))  # at its first row
+
+
+def test_fixed_parts_are_kept_per_rule_set():
+    import geopandas as gpd
+
+    from threelines.input.footprint import projects_from_frame
+    from threelines.layers.manifest import load_manifest
+    from threelines.rules import load_rules
+    from threelines.sample import resolve_layers, resolve_rules
+
+    manifest = load_manifest(resolve_layers(None))
+    rules = load_rules(resolve_rules(None, manifest.rules), manifest)
+    frame = gpd.GeoDataFrame({"id": ["a"], "industry": ["G5920"]}, geometry=[footprints()[0]], crs=4548)
+    projects = projects_from_frame(frame, manifest.working_crs)
+    one = compile_module.compile_rules(rules, manifest, projects)
+    two = compile_module.compile_rules(rules, manifest, projects)
+    assert one.clause_index is two.clause_index
+    assert one.reach is two.reach
+    again = load_rules(
+        resolve_rules(None, manifest.rules), manifest
+    )  # another rule set: its own parts, equal to the first's
+    three = compile_module.compile_rules(again, manifest, projects)
+    assert three.clause_index is not one.clause_index
+    assert three.reach == one.reach
+    assert three.vector_layers == one.vector_layers
