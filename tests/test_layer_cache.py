@@ -21,7 +21,7 @@ def results(folder):
 
 
 def entries(folder):
-    return sorted(p.name for p in folder.glob("*.parquet"))
+    return sorted(p.name for p in folder.glob("*.npz"))
 
 
 def same_layer(a, b):
@@ -78,14 +78,14 @@ def test_a_changed_layer_file_misses(tmp_path, sample_dir, layer_cache_dir):
     spec = manifest.layers["redline"]
     before = cache_key(spec, manifest.working_crs)
     old = read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
-    assert entries(layer_cache_dir) == [f"{before}.parquet"]
+    assert entries(layer_cache_dir) == [f"{before}.npz"]
     frame = pyogrio.read_dataframe(spec.path, layer=spec.layer)
     frame.loc[0, spec.name_field] = "改过的红线"
     pyogrio.write_dataframe(frame, spec.path, layer=spec.layer)
     after = cache_key(spec, manifest.working_crs)
     assert after != before
     new = read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
-    assert entries(layer_cache_dir) == sorted([f"{before}.parquet", f"{after}.parquet"])
+    assert entries(layer_cache_dir) == sorted([f"{before}.npz", f"{after}.npz"])
     assert new.names[0] == "改过的红线" != old.names[0]
     same_layer(new, read_layer(spec, manifest.working_crs))
 
@@ -100,15 +100,34 @@ def test_a_shapefile_sidecar_is_part_of_the_key(tmp_path, sample_dir):
     assert cache_key(spec, manifest.working_crs) != before
 
 
-@pytest.mark.parametrize("damage", [b"", b"PAR1 not a parquet file", None])
+class _Boom:
+    """Unpickling it would raise: a cache entry holding a pickle must never be unpickled."""
+
+    def __reduce__(self):
+        return (_explode, ())
+
+
+def _explode():
+    raise AssertionError("a cache entry was unpickled")
+
+
+@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 not an archive", "other", "pickle", "offsets"])
 def test_a_damaged_entry_is_rebuilt(manifest, layer_cache_dir, caplog, damage):
     spec = manifest.layers["units"]
     read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
-    (entry,) = layer_cache_dir.glob("*.parquet")
-    if damage is None:  # a valid GeoParquet file that is not a cache entry
-        import geopandas as gpd
-
-        gpd.GeoDataFrame({"x": [1]}, geometry=[shapely.Point(0, 0)]).to_parquet(entry)
+    (entry,) = layer_cache_dir.glob("*.npz")
+    if damage == "other":  # a valid archive that is not a cache entry
+        np.savez(entry, x=np.arange(3))
+    elif damage == "pickle":  # the arrays of an entry, but one of them pickled
+        with np.load(entry) as arrays:
+            kept = dict(arrays)
+        kept["features"] = np.array([_Boom()], dtype=object)
+        np.savez(entry, **kept)
+    elif damage == "offsets":  # geometries cut at the wrong places
+        with np.load(entry) as arrays:
+            kept = dict(arrays)
+        kept["offsets"] = kept["offsets"][:-1]
+        np.savez(entry, **kept)
     else:
         entry.write_bytes(damage)
     with caplog.at_level(logging.INFO, logger="threelines.layers.cache"):

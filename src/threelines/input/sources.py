@@ -13,6 +13,7 @@ zips too.
 from __future__ import annotations
 
 import gc
+import importlib.util
 import logging
 import sys
 import tempfile
@@ -25,7 +26,6 @@ import geopandas as gpd
 import numpy as np
 import orjson
 import pandas as pd
-import pyarrow as pa
 import pyogrio
 import shapely
 
@@ -372,6 +372,10 @@ def _fast_geojson(text: str, layer: str | None, limit: int | None) -> bool:
 _NUMBER_BYTES = b"0123456789.-+eE[],"
 
 
+#: Whether pyarrow (the parquet extra) is installed: it converts vertices about twice as fast as numpy.
+_HAVE_PYARROW = importlib.util.find_spec("pyarrow") is not None
+
+
 class _NotPlain(Exception):
     """The GeoJSON is not in the plain form the fast path reads: GDAL reads it."""
 
@@ -463,12 +467,18 @@ def _geojson_geometries(geometries: list) -> np.ndarray:
 
 
 def _vertices(vertices: list) -> np.ndarray:
-    """JSON ``[x, y]`` pairs as an (n, 2) array, converted in C by pyarrow.
+    """JSON ``[x, y]`` pairs as an (n, 2) array, converted in C (by pyarrow when it is installed).
 
     Anything else raises _NotPlain: 3D or mixed vertices (GDAL gives a 3D
     file a 3D CRS), and text, null or true/false for a coordinate (which
     GDAL reads as no geometry).
     """
+    return _vertices_arrow(vertices) if _HAVE_PYARROW else _vertices_numpy(vertices)
+
+
+def _vertices_arrow(vertices: list) -> np.ndarray:
+    import pyarrow as pa
+
     try:
         pairs = pa.array(vertices, type=pa.list_(pa.float64(), 2))  # refuses other lengths and text
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -478,9 +488,27 @@ def _vertices(vertices: list) -> np.ndarray:
         raise _NotPlain
     out = values.to_numpy()
     # pyarrow takes true and false as 1 and 0: look at the JSON only when such a value is there at all.
-    if ((out == 0) | (out == 1)).any() and orjson.dumps(vertices).translate(None, _NUMBER_BYTES):
+    if ((out == 0) | (out == 1)).any() and _not_only_numbers(vertices):
         raise _NotPlain
     return out.reshape(-1, 2)
+
+
+def _vertices_numpy(vertices: list) -> np.ndarray:
+    # numpy turns "1" into 1.0, null into NaN and true into 1.0: only numbers may be there at all.
+    if _not_only_numbers(vertices):
+        raise _NotPlain
+    try:
+        out = np.array(vertices, dtype=np.float64)
+    except (ValueError, TypeError):  # vertices of mixed lengths
+        raise _NotPlain from None
+    if out.shape != (len(vertices), 2):
+        raise _NotPlain
+    return out
+
+
+def _not_only_numbers(vertices: list) -> bool:
+    """Whether the vertices' JSON holds anything but numbers, brackets and commas (text, null, true, false)."""
+    return bool(orjson.dumps(vertices).translate(None, _NUMBER_BYTES))
 
 
 def _ragged(kind: str, coordinates: list) -> np.ndarray:

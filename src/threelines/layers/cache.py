@@ -1,14 +1,15 @@
-"""The prepared-layer cache: layers read whole, reprojected, repaired and converted, kept as Parquet.
+"""The prepared-layer cache: layers read whole, reprojected, repaired and converted, kept as NumPy archives.
 
 A batch's workers read every layer whole. Parsing a GeoPackage, reprojecting
 and repairing its features and converting its attributes for the rules is
 the same work on every run while the layer file does not change, so the
-result is kept on disk: one Parquet file per layer, holding the working-CRS
-geometries as WKB and, per feature, its id, name, unit class and rule
-attributes (as JSON, which gives back exactly the values the rules saw).
-It is read with pyarrow alone: the geometries come back in one vectorised
-call, ready for the spatial index, and the attributes in one JSON document,
-without a data frame, a CRS to parse, or a decoder per row.
+result is kept on disk: one uncompressed ``.npz`` file per layer, holding the
+working-CRS geometries as WKB (one byte array and its offsets) and, per
+feature, its id, name, unit class and rule attributes (in one JSON document,
+which gives back exactly the values the rules saw). It is read with numpy
+alone, never unpickling anything (the folder may be written by anyone), and
+the geometries come back from one vectorised WKB call, without a data frame,
+a CRS to parse, or a decoder per row.
 
 The file is named after a SHA-256 of everything the result depends on: the
 bytes of the layer's files (with a shapefile's sidecars), the manifest
@@ -45,7 +46,10 @@ from threelines.report.provenance import data_files, sha256_files
 log = logging.getLogger(__name__)
 
 #: Bumped whenever what a cache entry holds, or how a layer is prepared, changes.
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
+
+#: The suffix of a cache entry's file.
+CACHE_SUFFIX = ".npz"
 
 #: The environment variable that sets the cache folder.
 CACHE_ENV = "THREELINES_CACHE"
@@ -131,7 +135,7 @@ def read_layer_cached(spec: LayerSpec, working_crs: CRS, folder: Path | None) ->
     if folder is None or spec.source is not None:  # a database table changes without a file to hash
         return read_layer(spec, working_crs)
     try:
-        path = folder / f"{cache_key(spec, working_crs)}.parquet"
+        path = folder / f"{cache_key(spec, working_crs)}{CACHE_SUFFIX}"
     except OSError:
         return read_layer(spec, working_crs)  # the layer file itself cannot be read: read_layer says so
     if path.exists():
@@ -147,19 +151,24 @@ def read_layer_cached(spec: LayerSpec, working_crs: CRS, folder: Path | None) ->
 
 def _load(path: Path, spec: LayerSpec) -> LayerData | None:
     """A cache entry's layer, or None (with a note at -v) if it cannot be read."""
-    import pyarrow.parquet as pq
-
     try:
-        table = pq.read_table(path)
-        meta = orjson.loads((table.schema.metadata or {}).get(b"threelines_cache", b"null"))
-        if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
-            raise ValueError(f"not a format {CACHE_FORMAT} cache entry")
-        text = "[" + ",".join(table.column("feature").to_pylist()) + "]"
+        # Our own file object: np.load leaves the file it opened open when the archive is damaged.
+        # Never unpickle: anyone may write to the folder.
+        with path.open("rb") as file, np.load(file, allow_pickle=False) as entry:
+            meta = orjson.loads(entry["meta"].tobytes())
+            if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
+                raise ValueError(f"not a format {CACHE_FORMAT} cache entry")
+            text = entry["features"].tobytes()
+            wkb = entry["wkb"].tobytes()
+            offsets = entry["offsets"].tolist()
         try:
             rows = orjson.loads(text)
         except orjson.JSONDecodeError:  # an attribute of Infinity, which only the json module writes and reads
             rows = json.loads(text)
-        geometry = shapely.from_wkb(table.column("wkb").to_numpy(zero_copy_only=False))
+        if len(offsets) != len(rows) + 1 or offsets[0] != 0 or offsets[-1] != len(wkb):
+            raise ValueError("the geometries do not match the features")
+        # An object array: numpy would make a list of bytes a fixed-width array, which drops trailing zero bytes.
+        geometry = shapely.from_wkb(_objects([wkb[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]))
         ids, names, classes, attributes = (list(column) for column in zip(*rows, strict=True)) if rows else ([],) * 4
         layer = LayerData(
             spec=spec,
@@ -178,31 +187,34 @@ def _load(path: Path, spec: LayerSpec) -> LayerData | None:
 
 def _store(layer: LayerData, path: Path, working_crs: CRS) -> None:
     """Write a layer's cache entry atomically; a cache that cannot be written is only noted (at -v)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     classes = layer.classes if layer.classes is not None else [None] * len(layer)
-    rows = zip(layer.ids, layer.names, classes, layer.attributes, strict=True)
+    rows = [list(row) for row in zip(layer.ids, layer.names, classes, layer.attributes, strict=True)]
     tmp = None
     try:
         meta = {"format": CACHE_FORMAT, "layer": layer.spec.name, "crs": working_crs.to_wkt(),
                 "warnings": list(layer.warnings)}  # fmt: skip
-        table = pa.table(
-            {
-                "feature": pa.array([json.dumps(list(row), ensure_ascii=False) for row in rows], type=pa.string()),
-                "wkb": pa.array(shapely.to_wkb(layer.geometry), type=pa.binary()),
-            },
-            metadata={b"threelines_cache": orjson.dumps(meta)},
-        )
+        wkbs = shapely.to_wkb(layer.geometry)
+        offsets = np.zeros(len(wkbs) + 1, dtype=np.int64)
+        np.cumsum([len(b) for b in wkbs], out=offsets[1:])
+        arrays = {
+            "meta": _bytes(orjson.dumps(meta)),
+            "features": _bytes(json.dumps(rows, ensure_ascii=False).encode()),
+            "wkb": _bytes(b"".join(wkbs)),
+            "offsets": offsets,
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-        os.close(fd)
-        pq.write_table(table, tmp)
+        with os.fdopen(fd, "wb") as out:
+            np.savez(out, **arrays)
         os.replace(tmp, path)
     except Exception as exc:  # the cache only saves time: never fail a run over it
         log.info("layer %r: cannot write the cache entry %s (%s)", layer.spec.name, path, exc)
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+
+
+def _bytes(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype=np.uint8)
 
 
 def _objects(values: list) -> np.ndarray:
