@@ -236,13 +236,15 @@ def test_both_vertex_conversions_give_the_same_array_or_refuse_alike(name):
             answers.append(None)
     arrow, plain = answers
     if name in ("pairs", "integers", "zeros and ones", "big and precise"):
-        assert arrow is not None and plain is not None
+        assert arrow is not None
+        assert plain is not None
         assert arrow.dtype == plain.dtype == np.float64
         assert arrow.shape == plain.shape == (len(VERTICES[name]), 2)
         assert arrow.tobytes() == plain.tobytes()
         assert plain.tolist() == [[float(v) for v in pair] for pair in VERTICES[name]]
     else:
-        assert arrow is None and plain is None
+        assert arrow is None
+        assert plain is None
 
 
 def test_without_pyarrow_the_numpy_conversion_is_used(monkeypatch):

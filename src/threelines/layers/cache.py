@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -168,7 +169,7 @@ def _load(path: Path, spec: LayerSpec) -> LayerData | None:
         if len(offsets) != len(rows) + 1 or offsets[0] != 0 or offsets[-1] != len(wkb):
             raise ValueError("the geometries do not match the features")
         # An object array: numpy would make a list of bytes a fixed-width array, which drops trailing zero bytes.
-        geometry = shapely.from_wkb(_objects([wkb[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]))
+        geometry = shapely.from_wkb(_objects([wkb[a:b] for a, b in itertools.pairwise(offsets)]))
         ids, names, classes, attributes = (list(column) for column in zip(*rows, strict=True)) if rows else ([],) * 4
         layer = LayerData(
             spec=spec,
