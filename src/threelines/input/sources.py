@@ -550,6 +550,12 @@ def _read_repairing(text: str, layer: str | None, encoding: str | None, label: s
 
 
 def _read_parquet(text: str, label: str) -> gpd.GeoDataFrame:
+    from threelines.extras import ExtraMissing, require
+
+    try:
+        require("parquet", f"{label}: reading GeoParquet")
+    except ExtraMissing as exc:
+        raise FootprintError(str(exc)) from None
     try:
         return gpd.read_parquet(text)
     except (ValueError, OSError, TypeError, ImportError) as exc:
