@@ -114,7 +114,7 @@ def test_the_base_install_screens_reports_and_batches_without_any_extra(sample_d
     batched = run_without(EXTRA_MODULES, "-q", "batch", sample_dir / "projects.gpkg", "-o", out, "--jobs", "1")
     assert batched.returncode == 0, batched.stderr
     assert len((out / "results.jsonl").read_text("utf-8").splitlines()) == 13
-    assert len(list(layer_cache_dir.glob("*.npz"))) >= 4  # the prepared-layer cache needs no pyarrow either
+    assert len(list(layer_cache_dir.glob("*.layer"))) >= 4  # the prepared-layer cache needs no pyarrow either
 
 
 def test_version(run):
