@@ -138,6 +138,15 @@ DOCUMENTS = {
 }
 
 
+@pytest.fixture(params=["pyarrow", "numpy"])
+def vertex_path(request, monkeypatch):
+    """Each of the fast path's ways of converting vertices: pyarrow's, and numpy's when pyarrow is not installed."""
+    if request.param == "pyarrow":
+        pytest.importorskip("pyarrow")
+    monkeypatch.setattr(sources, "_HAVE_PYARROW", request.param == "pyarrow")
+    return request.param
+
+
 def gdal_frame(path, monkeypatch):
     """The frame GDAL's own reader gives (the fast path switched off)."""
     monkeypatch.setattr(sources, "FAST_GEOJSON_BYTES", float("inf"))
@@ -145,7 +154,7 @@ def gdal_frame(path, monkeypatch):
 
 
 @pytest.mark.parametrize("name", list(DOCUMENTS))
-def test_the_fast_path_reads_a_geojson_file_as_gdal_does(tmp_path, monkeypatch, name):
+def test_the_fast_path_reads_a_geojson_file_as_gdal_does(tmp_path, monkeypatch, vertex_path, name):
     path = tmp_path / "site.geojson"
     path.write_text(json.dumps(DOCUMENTS[name], ensure_ascii=False), encoding="utf-8")
     fast = sources._read_geojson_fast(str(path))
@@ -191,10 +200,59 @@ UNUSUAL = {
 
 
 @pytest.mark.parametrize("name", list(UNUSUAL))
-def test_unusual_geojson_is_left_to_gdal(tmp_path, name):
+def test_unusual_geojson_is_left_to_gdal(tmp_path, vertex_path, name):
     path = tmp_path / "odd.geojson"
     path.write_text(json.dumps(UNUSUAL[name]), encoding="utf-8")
     assert sources._read_geojson_fast(str(path)) is None
+
+
+VERTICES = {
+    "pairs": [[116.0, 28.0], [116.5, 28.25], [-1e-7, 2.5e2]],
+    "integers": [[500000, 3000000], [0, 1]],
+    "zeros and ones": [[0.0, 1.0], [1, 0]],
+    "big and precise": [[116.12345678901234, 28.000000000000004], [1.7976931348623157e308, -5e-324]],
+    "3D": [[116.0, 28.0, 5.0]],
+    "2D and 3D": [[116.0, 28.0], [116.0, 28.0, 5.0]],
+    "one number": [[116.0]],
+    "a bare number": [116.0, 28.0],
+    "text": [["east", 28.0]],
+    "a number as text": [["116.5", 28.0]],
+    "null": [[116.0, None]],
+    "true": [[True, 28.0]],
+    "false": [[116.0, False]],
+    "a nested list": [[[116.0, 28.0], [1.0, 2.0]]],
+    "an object": [{"x": 116.0, "y": 28.0}],
+}
+
+
+@pytest.mark.parametrize("name", list(VERTICES))
+def test_both_vertex_conversions_give_the_same_array_or_refuse_alike(name):
+    pytest.importorskip("pyarrow")
+    answers = []
+    for convert in (sources._vertices_arrow, sources._vertices_numpy):
+        try:
+            answers.append(convert(VERTICES[name]))
+        except sources._NotPlain:
+            answers.append(None)
+    arrow, plain = answers
+    if name in ("pairs", "integers", "zeros and ones", "big and precise"):
+        assert arrow is not None
+        assert plain is not None
+        assert arrow.dtype == plain.dtype == np.float64
+        assert arrow.shape == plain.shape == (len(VERTICES[name]), 2)
+        assert arrow.tobytes() == plain.tobytes()
+        assert plain.tolist() == [[float(v) for v in pair] for pair in VERTICES[name]]
+    else:
+        assert arrow is None
+        assert plain is None
+
+
+def test_without_pyarrow_the_numpy_conversion_is_used(monkeypatch):
+    monkeypatch.setattr(sources, "_HAVE_PYARROW", False)
+    monkeypatch.setattr(sources, "_vertices_arrow", None)  # would fail if called
+    assert sources._vertices([[116, 28.5]]).tolist() == [[116.0, 28.5]]
+    with pytest.raises(sources._NotPlain):
+        sources._vertices([[116, "28.5"]])
 
 
 def test_broken_json_is_left_to_gdal(tmp_path):

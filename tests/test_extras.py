@@ -82,7 +82,22 @@ def test_serve_without_the_serve_extra(module):
     ]
 
 
-def test_the_base_install_screens_reports_and_batches_without_any_extra(sample_dir, tmp_path):
+@pytest.mark.parametrize("suffix", [".parquet", ".geoparquet"])
+def test_a_geoparquet_footprint_without_the_parquet_extra(sample_dir, tmp_path, suffix):
+    import geopandas as gpd
+
+    path = tmp_path / f"site{suffix}"
+    gpd.read_file(sample_dir / "projects" / "P01.geojson").to_parquet(path)
+    result = run_without(["pyarrow"], "screen", path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {path}: reading GeoParquet needs the parquet extra (pyarrow is not installed): "
+        "pip install 'threelines[parquet]'"
+    ]
+    assert run_without([], "screen", path, "--format", "json").returncode == 0  # with it, the same file screens
+
+
+def test_the_base_install_screens_reports_and_batches_without_any_extra(sample_dir, tmp_path, layer_cache_dir):
     """Every extra's modules blocked: screen, an HTML report and a local batch still run in full."""
     screened = run_without(EXTRA_MODULES, "screen", sample_dir / "projects.gpkg", "--format", "json")
     assert screened.returncode == 0, screened.stderr
@@ -99,6 +114,7 @@ def test_the_base_install_screens_reports_and_batches_without_any_extra(sample_d
     batched = run_without(EXTRA_MODULES, "-q", "batch", sample_dir / "projects.gpkg", "-o", out, "--jobs", "1")
     assert batched.returncode == 0, batched.stderr
     assert len((out / "results.jsonl").read_text("utf-8").splitlines()) == 13
+    assert len(list(layer_cache_dir.glob("*.layer"))) >= 4  # the prepared-layer cache needs no pyarrow either
 
 
 def test_version(run):

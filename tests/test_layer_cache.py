@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import shapely
 
 from threelines.batch.local import run_batch
-from threelines.layers.cache import CACHE_ENV, cache_folder, cache_key, read_layer_cached
+from threelines.layers.cache import CACHE_ENV, CACHE_FORMAT, cache_folder, cache_key, read_layer_cached
 from threelines.layers.manifest import load_manifest
 from threelines.layers.read import read_layer
 
@@ -21,7 +22,7 @@ def results(folder):
 
 
 def entries(folder):
-    return sorted(p.name for p in folder.glob("*.parquet"))
+    return sorted(p.name for p in folder.glob("*.layer"))
 
 
 def same_layer(a, b):
@@ -78,14 +79,14 @@ def test_a_changed_layer_file_misses(tmp_path, sample_dir, layer_cache_dir):
     spec = manifest.layers["redline"]
     before = cache_key(spec, manifest.working_crs)
     old = read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
-    assert entries(layer_cache_dir) == [f"{before}.parquet"]
+    assert entries(layer_cache_dir) == [f"{before}.layer"]
     frame = pyogrio.read_dataframe(spec.path, layer=spec.layer)
     frame.loc[0, spec.name_field] = "改过的红线"
     pyogrio.write_dataframe(frame, spec.path, layer=spec.layer)
     after = cache_key(spec, manifest.working_crs)
     assert after != before
     new = read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
-    assert entries(layer_cache_dir) == sorted([f"{before}.parquet", f"{after}.parquet"])
+    assert entries(layer_cache_dir) == sorted([f"{before}.layer", f"{after}.layer"])
     assert new.names[0] == "改过的红线" != old.names[0]
     same_layer(new, read_layer(spec, manifest.working_crs))
 
@@ -100,17 +101,27 @@ def test_a_shapefile_sidecar_is_part_of_the_key(tmp_path, sample_dir):
     assert cache_key(spec, manifest.working_crs) != before
 
 
-@pytest.mark.parametrize("damage", [b"", b"PAR1 not a parquet file", None])
+@pytest.mark.parametrize("damage", [b"", b"THREELINES-LAYER\n", b"PAR1 not a cache entry", "cut short", "too long",
+                                    "other format", "fewer features"])  # fmt: skip
 def test_a_damaged_entry_is_rebuilt(manifest, layer_cache_dir, caplog, damage):
     spec = manifest.layers["units"]
     read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
-    (entry,) = layer_cache_dir.glob("*.parquet")
-    if damage is None:  # a valid GeoParquet file that is not a cache entry
-        import geopandas as gpd
-
-        gpd.GeoDataFrame({"x": [1]}, geometry=[shapely.Point(0, 0)]).to_parquet(entry)
+    (entry,) = layer_cache_dir.glob("*.layer")
+    data = entry.read_bytes()
+    if damage == "cut short":
+        data = data[: len(data) // 2]
+    elif damage == "too long":
+        data += b"\0"
+    elif damage == "other format":  # a cache entry of another version
+        data = data.replace(f'"format":{CACHE_FORMAT}'.encode(), f'"format":{CACHE_FORMAT - 1}'.encode(), 1)
+    elif damage == "fewer features":  # the header disagrees with the offsets and the features
+        features = re.search(rb'"features":(\d+)', data).group(1)
+        data = data.replace(
+            b'"features":' + features, b'"features":' + str(int(features) - 1).encode().rjust(len(features)), 1
+        )
     else:
-        entry.write_bytes(damage)
+        data = damage
+    entry.write_bytes(data)
     with caplog.at_level(logging.INFO, logger="threelines.layers.cache"):
         layer = read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
     assert "cannot be used" in caplog.text

@@ -1,9 +1,10 @@
 """The optional parts of the install: which packages each extra brings, and one message when one is missing.
 
 The base install screens, writes every report and runs batches locally.
-PostGIS layers, the Dask engine and the web service need packages most users
-never use, so they come with ``pip install 'threelines[postgis]'``,
-``'threelines[dask]'``, ``'threelines[serve]'`` (or ``'threelines[all]'``).
+PostGIS layers, the Dask engine, the web service and GeoParquet footprints
+need packages most users never use, so they come with
+``pip install 'threelines[postgis]'``, ``'threelines[dask]'``,
+``'threelines[serve]'``, ``'threelines[parquet]'`` (or ``'threelines[all]'``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "postgis": ("psycopg",),
     "dask": ("dask", "distributed", "dask_geopandas"),
     "serve": ("fastapi", "uvicorn", "python_multipart"),
+    "parquet": ("pyarrow",),
 }
 
 
