@@ -159,25 +159,3 @@ def setup_digest(block: dict[str, Any]) -> str:
     parts += [f"{e['name']}:{e['sha256']}" for e in block["layers"]]
     parts += [f"{Path(e['path']).name}:{e['sha256']}" for e in block["rules"]]
     return hashlib.sha256("\n".join(str(p) for p in parts).encode()).hexdigest()
-
-
-def changed_inputs(recorded: dict[str, Any], manifest=None) -> list[str]:
-    """Which inputs named in a provenance block differ now (or are gone), one line each.
-
-    ``manifest`` (the one the block names, loaded) lets layers in PostGIS be
-    hashed again; without it a layer is looked for as a file.
-    """
-    specs = manifest.layers if manifest is not None else {}
-    out = []
-    entries = [("manifest", recorded["manifest"], None)]
-    entries += [(f"layer {e['name']!r}", e, specs.get(e["name"])) for e in recorded.get("layers", [])]
-    entries += [("rules", e, None) for e in recorded.get("rules", [])]
-    if recorded.get("input", {}).get("path") not in (None, "-"):
-        entries.append(("input", recorded["input"], None))
-    for what, entry, spec in entries:
-        now = layer_sha256(spec) if spec is not None else dataset_sha256(entry["path"])
-        if now is None:
-            out.append(f"{what} {entry['path']}: gone")
-        elif now != entry.get("sha256"):
-            out.append(f"{what} {entry['path']}: changed (sha256 {(entry.get('sha256') or '?')[:12]} -> {now[:12]})")
-    return out

@@ -98,10 +98,6 @@ class Message:
         """The default language's text."""
         return self.templates[0][1].render(variables, bound)
 
-    def render_all(self, variables: dict[str, Any], bound: cel.Context | None = None) -> dict[str, str]:
-        """The text in every language the rule names."""
-        return {lang: t.render(variables, bound) for lang, t in self.templates if lang}
-
 
 _BARE = re.compile(r"(?:(project|feature)\s*\.\s*)?([A-Za-z_]\w*)")
 
