@@ -52,6 +52,21 @@ def test_screening_one_project_imports_nothing_it_does_not_use(tmp_path, sample_
     assert "cel" in seen["modules"]  # the rules ran, through the binding alone
 
 
+#: What reading the manifest and rule file costs when they are checked afresh: the YAML parser and the JSON Schema
+#: validator. A second run reads them back checked (see threelines.yamlio) and needs neither.
+CHECKING = {"yaml", "jsonschema"}
+
+
+def test_a_second_screening_reads_the_checked_manifest_and_rules_without_parsing_them(tmp_path, sample_dir):
+    project = sample_dir / "projects" / "P04.geojson"
+    first, cold = run_cli(tmp_path, "screen", project, "--format", "json")
+    assert CHECKING.issubset(cold["modules"])  # checked afresh: the test would see it if the cache were not used
+    again, warm = run_cli(tmp_path, "screen", project, "--format", "json")
+    assert CHECKING.isdisjoint(warm["modules"]), sorted(CHECKING & set(warm["modules"]))
+    assert json.loads(again.stdout)["verdict"] == json.loads(first.stdout)["verdict"] == "conditional"
+    assert again.stderr == first.stderr
+
+
 def test_a_quiet_batch_imports_no_workbook_library_nor_progress_bar(tmp_path, sample_dir):
     out = tmp_path / "out"
     done, seen = run_cli(tmp_path, "batch", sample_dir / "projects" / "P04.geojson", "-o", out, "--jobs", "1", "-q")
