@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 
+import geopandas as gpd
+import pyogrio
 import pytest
+import rasterio
+from pyproj import CRS
 
 from threelines import yamlio
 from threelines.cachedir import cache_folder
@@ -110,7 +115,7 @@ def test_manifest_and_rules_check_the_same_from_their_entries(sample_dir):
     assert problems == []
     cold_rules, problems = check_rules(sample_dir / "rules.yaml", cold_manifest)
     assert problems == []
-    assert len(entries()) == 2
+    assert len(entries()) == 3  # the two documents, and the manifest checked against its layers
     warm_manifest, problems = check_manifest(sample_dir / "layers.yaml")
     assert problems == []
     assert warm_manifest == cold_manifest
@@ -127,3 +132,57 @@ def test_an_unwritable_cache_only_costs_time(tmp_path, monkeypatch, sample_dir):
     doc, problems = load(sample_dir / "rules.yaml")
     assert problems == []
     assert doc.data["rules"]
+
+
+@pytest.fixture
+def sample_copy(tmp_path, sample_dir):
+    """The sample's manifest and layers, in a folder where a test may change them."""
+    shutil.copytree(sample_dir / "layers", tmp_path / "layers")
+    shutil.copy(sample_dir / "layers.yaml", tmp_path / "layers.yaml")
+    return tmp_path / "layers.yaml"
+
+
+def test_a_kept_manifest_opens_no_layer_file(sample_copy, monkeypatch):
+    cold, _ = check_manifest(sample_copy)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a layer file was opened")
+
+    monkeypatch.setattr(pyogrio, "read_info", refuse)
+    monkeypatch.setattr(rasterio, "open", refuse)
+    warm, problems = check_manifest(sample_copy)
+    assert problems == []
+    assert warm == cold
+    assert [s.crs.to_wkt() for s in warm.layers.values()] == [s.crs.to_wkt() for s in cold.layers.values()]
+    assert warm.working_crs.to_wkt() == cold.working_crs.to_wkt()
+    assert [type(v) for v in warm.extent] == [type(v) for v in cold.extent]
+
+
+def test_a_changed_layer_file_is_checked_again(sample_copy):
+    assert check_manifest(sample_copy)[1] == []
+    units = sample_copy.parent / "layers" / "units.gpkg"
+    frame = gpd.read_file(units).rename(columns={"class": "kind"})
+    units.unlink()
+    frame.to_file(units, layer="units")
+    manifest, problems = check_manifest(sample_copy)
+    assert manifest is None
+    assert "class_field 'class' is not a field of" in problems[0]
+
+
+def test_a_changed_sidecar_of_a_shapefile_is_seen(sample_copy):
+    before = check_manifest(sample_copy)[0].layers["caps"].crs
+    assert check_manifest(sample_copy)[0].layers["caps"].crs == before  # kept
+    (sample_copy.parent / "layers" / "caps.prj").write_text(CRS.from_epsg(4326).to_wkt("WKT1_ESRI"))
+    after = check_manifest(sample_copy)[0].layers["caps"].crs
+    assert after != before
+    assert after.to_epsg() == 4326
+
+
+def test_a_guessed_encoding_is_noted_on_every_run(sample_copy, caplog):
+    text = sample_copy.read_text("utf-8").replace("    encoding: GBK\n", "")
+    sample_copy.write_text(text, "utf-8")
+    for _ in range(2):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="threelines.input.encoding"):
+            check_manifest(sample_copy)
+        assert "no .cpg; attributes read as GB18030" in caplog.text

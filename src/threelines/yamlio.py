@@ -47,6 +47,8 @@ class Located:
     data: Any
     path: Path
     lines: dict[tuple, int] = field(default_factory=dict)
+    #: The SHA-256 naming the checked document (see :func:`load_checked`); None for a document read by :func:`load`.
+    key: str | None = None
 
     def line(self, *keys: object) -> int:
         """Return the line of the value at ``keys``, or of its nearest parent."""
@@ -203,7 +205,9 @@ def load_checked(path: str | Path, schema_name: str, error: type[Exception], wha
     Returns
     -------
     (Located, list of str)
-        The document and one ``file:line: message`` per schema problem.
+        The document and one ``file:line: message`` per schema problem. A
+        document that checked clean before, byte for byte, is read back from
+        its kept entry (see the module's description).
     """
     path = Path(path)
     try:
@@ -222,9 +226,10 @@ def load_checked(path: str | Path, schema_name: str, error: type[Exception], wha
         raise error(f"{path}: cannot read the {what} ({exc.strerror})") from None
     except YAMLFormatError as exc:
         raise error(str(exc)) from None
+    doc.key = key
     problems = [f"{path}:{line}: {message}" for line, message in schema_problems(doc, schema_name)]
     if not problems:
-        _write_checked(key, doc)
+        _write_checked(doc)
     return doc, problems
 
 
@@ -244,41 +249,64 @@ def _checked_key(raw: bytes, schema_name: str) -> str:
 
 
 def _read_checked(key: str, path: Path) -> Located | None:
-    """The document kept under ``key``, or None when there is none or it cannot be read (a note at -v)."""
-    entry_path = cache_folder() / CHECKED_DIR / f"{key}.json"
+    """The document kept under ``key``, or None."""
+    entry = read_kept(key, path)
+    if entry is None:
+        return None
     try:
-        entry = json.loads(entry_path.read_bytes())
-        return Located(data=entry["data"], path=path, lines={tuple(keys): line for keys, line in entry["lines"]})
-    except FileNotFoundError:
-        return None
-    except Exception as exc:  # any damage to an entry means: check the file again
-        log.info("%s: checked-document entry %s cannot be used (%s); checking the file again", path, entry_path, exc)
+        return Located(entry["data"], path, {tuple(keys): line for keys, line in entry["lines"]}, key)
+    except (KeyError, TypeError, ValueError) as exc:
+        log.info("%s: kept entry %s cannot be used (%s); checking the file again", path, key, exc)
         return None
 
 
-def _write_checked(key: str, doc: Located) -> None:
+def _write_checked(doc: Located) -> None:
     """Keep a document that checked clean, if JSON gives back exactly the same data and lines.
 
     A date, a non-text mapping key or a NaN would come back different (or not
     at all) from JSON: such a document is simply checked again each run.
     """
     entry = {"data": doc.data, "lines": [[list(keys), line] for keys, line in doc.lines.items()]}
+    try:
+        back = json.loads(json.dumps(entry, allow_nan=False))
+    except (TypeError, ValueError):
+        return  # not plain JSON data (a date, a NaN): nothing to keep
+    if repr(back["data"]) == repr(doc.data) and repr(back["lines"]) == repr(entry["lines"]):
+        keep(doc.key, entry, doc.path)
+
+
+def read_kept(key: str, path: Path) -> Any:
+    """The JSON entry kept under ``key`` in the cache folder, or None when there is none or it is damaged.
+
+    Parameters
+    ----------
+    key : str
+        The entry's name (a SHA-256 of everything it depends on).
+    path : Path
+        The file it was made from, for the note (at ``-v``) on a damaged entry.
+    """
+    entry_path = cache_folder() / CHECKED_DIR / f"{key}.json"
+    try:
+        return json.loads(entry_path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # any damage to an entry means: check the file again
+        log.info("%s: kept entry %s cannot be used (%s); checking the file again", path, entry_path, exc)
+        return None
+
+
+def keep(key: str, entry: Any, path: Path) -> None:
+    """Write a JSON entry under ``key`` atomically; a cache that cannot be written is only noted (at ``-v``)."""
+    folder = cache_folder() / CHECKED_DIR
     tmp = None
     try:
-        text = json.dumps(entry, ensure_ascii=False, allow_nan=False)
-        back = json.loads(text)
-        if repr(back["data"]) != repr(doc.data) or repr(back["lines"]) != repr(entry["lines"]):
-            return
-        folder = cache_folder() / CHECKED_DIR
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
+            json.dump(entry, out, ensure_ascii=False)
         os.replace(tmp, folder / f"{key}.json")
-    except (TypeError, ValueError):
-        return  # not plain JSON data (a date, a NaN): nothing to keep
-    except OSError as exc:  # the cache only saves time: never fail a run over it
-        log.info("%s: cannot keep the checked document (%s)", doc.path, exc)
+    except (OSError, TypeError, ValueError) as exc:  # the cache only saves time: never fail a run over it
+        log.info("%s: cannot keep what was checked (%s)", path, exc)
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
 
