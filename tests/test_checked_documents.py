@@ -15,8 +15,9 @@ from pyproj import CRS
 from threelines import yamlio
 from threelines.cachedir import cache_folder
 from threelines.errors import ManifestError, RuleError
-from threelines.layers.manifest import check_manifest
+from threelines.layers.manifest import check_manifest, load_manifest
 from threelines.rules import check_rules
+from threelines.rules import load as rules_load
 
 SCHEMA = "rules.schema.json"
 
@@ -115,7 +116,7 @@ def test_manifest_and_rules_check_the_same_from_their_entries(sample_dir):
     assert problems == []
     cold_rules, problems = check_rules(sample_dir / "rules.yaml", cold_manifest)
     assert problems == []
-    assert len(entries()) == 3  # the two documents, and the manifest checked against its layers
+    assert len(entries()) == 4  # the two documents, the manifest checked against its layers, the access list
     warm_manifest, problems = check_manifest(sample_dir / "layers.yaml")
     assert problems == []
     assert warm_manifest == cold_manifest
@@ -186,3 +187,49 @@ def test_a_guessed_encoding_is_noted_on_every_run(sample_copy, caplog):
         with caplog.at_level(logging.INFO, logger="threelines.input.encoding"):
             check_manifest(sample_copy)
         assert "no .cpg; attributes read as GB18030" in caplog.text
+
+
+@pytest.fixture
+def rules_copy(sample_copy, sample_dir):
+    """The sample's rule file and access list beside the copied manifest."""
+    shutil.copy(sample_dir / "rules.yaml", sample_copy.parent / "rules.yaml")
+    shutil.copy(sample_dir / "access_list.csv", sample_copy.parent / "access_list.csv")
+    shutil.copytree(sample_dir / "projects", sample_copy.parent / "projects")
+    return sample_copy.parent / "rules.yaml"
+
+
+def test_a_kept_access_list_reads_neither_the_table_nor_the_unit_layer(sample_copy, rules_copy, monkeypatch):
+    manifest = load_manifest(sample_copy)
+    cold, problems = check_rules(rules_copy, manifest)
+    assert problems == []
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("read again")
+
+    monkeypatch.setattr(rules_load, "read_access_list", refuse)
+    monkeypatch.setattr(rules_load, "unit_codes", refuse)
+    warm, problems = check_rules(rules_copy, manifest)
+    assert problems == []
+    assert warm.clauses == cold.clauses
+    assert warm.clause_layer == cold.clause_layer
+
+
+def test_a_changed_unit_layer_checks_the_access_list_again(sample_copy, rules_copy):
+    assert check_rules(rules_copy, load_manifest(sample_copy))[1] == []
+    units = sample_copy.parent / "layers" / "units.gpkg"
+    frame = gpd.read_file(units)
+    gone = "ZH36012110001"  # a unit the access list names
+    units.unlink()
+    frame[frame["code"] != gone].to_file(units, layer="units")
+    _, problems = check_rules(rules_copy, load_manifest(sample_copy))
+    assert any(f"unit: {gone!r} is not a unit code of layer 'units'" in p for p in problems), problems
+
+
+def test_an_access_list_with_problems_is_never_kept(sample_copy, rules_copy):
+    table = sample_copy.parent / "access_list.csv"
+    text = table.read_text("utf-8") + "YB-07,ZH36019999999,资源开发效率要求,,,要求,text,basis\n"
+    table.write_text(text, "utf-8")
+    manifest = load_manifest(sample_copy)
+    first = check_rules(rules_copy, manifest)[1]
+    assert first == [f"{table}:{len(text.splitlines())}: unit: 'ZH36019999999' is not a unit code of layer 'units'"]
+    assert check_rules(rules_copy, manifest)[1] == first

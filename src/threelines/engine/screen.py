@@ -10,14 +10,14 @@
 from __future__ import annotations
 
 import gc
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
-from geopandas import GeoDataFrame
 
 from threelines import sample
 from threelines.engine.compile import compile_rules
@@ -30,6 +30,9 @@ from threelines.input.footprint import Projects, projects_from_frame, read_proje
 from threelines.layers.manifest import Manifest, load_manifest
 from threelines.layers.read import LayerData
 from threelines.rules import RuleSet, load_rules
+
+if TYPE_CHECKING:
+    from geopandas import GeoDataFrame
 
 
 @dataclass
@@ -97,7 +100,7 @@ def screen(
     """
     manifest = layers if isinstance(layers, Manifest) else load_manifest(sample.resolve_layers(layers))
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(sample.resolve_rules(rules, manifest.rules), manifest)
-    if isinstance(footprint, GeoDataFrame):
+    if _is_frame(footprint):
         label = footprint.attrs.get("label", "<frame>")
         projects = projects_from_frame(
             footprint, manifest.working_crs, label=label, crs=crs, overrides=overrides, line_widths=manifest.line_widths
@@ -186,6 +189,12 @@ def screen_projects(
         decisions = decide_rules(plan, measured, projects.geometry)
         triggers = build_triggers(rules.rules, measured, decisions, len(projects))
         return group_verdicts(plan, measured, decisions, triggers, projects.plane_area_m2, manifest.jurisdiction)
+
+
+def _is_frame(value: object) -> bool:
+    """Whether ``value`` is a GeoDataFrame, without importing geopandas: a caller that made one has imported it."""
+    geopandas = sys.modules.get("geopandas")
+    return geopandas is not None and isinstance(value, geopandas.GeoDataFrame)
 
 
 @contextmanager

@@ -254,7 +254,7 @@ def _kept_key(doc: yamlio.Located) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _layer_files(spec: LayerSpec) -> list[list]:
+def layer_files(spec: LayerSpec) -> list[list]:
     """What tells that a layer's files are unchanged: path, size, modification time and inode of each.
 
     Every file beside the layer's that shares its name or its stem: a
@@ -296,7 +296,7 @@ def _keep(key: str, manifest: Manifest, doc: yamlio.Located) -> None:
                 "name": s.name, "role": s.role, "path": str(s.path), "layer": s.layer, "id_field": s.id_field,
                 "name_field": s.name_field, "class_field": s.class_field, "class_map": s.class_map,
                 "crs": s.crs.srs, "encoding": s.encoding, "fields": s.fields, "bounds": list(s.bounds),
-                "band": s.band, "files": _layer_files(s),
+                "band": s.band, "files": layer_files(s),
             }
             for s in specs
         ]  # fmt: skip
@@ -320,7 +320,7 @@ def _read_kept(key: str, doc: yamlio.Located) -> Manifest | None:
             files = layer.pop("files")
             spec = LayerSpec(**{**layer, "path": Path(layer["path"]), "crs": CRS.from_user_input(layer["crs"]),
                                 "bounds": tuple(layer["bounds"])})  # fmt: skip
-            if _layer_files(spec) != files:
+            if layer_files(spec) != files:
                 return None
             specs[spec.name] = spec
         extent = tuple(np.float64(v) for v in entry["extent"])
