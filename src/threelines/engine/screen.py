@@ -110,7 +110,7 @@ def screen(
             footprint, manifest.working_crs, crs=crs, encoding=encoding, overrides=overrides,
             line_widths=manifest.line_widths,
         )  # fmt: skip
-    results = screen_checked(projects, manifest, ruleset)
+    results = screen_checked(projects, manifest, ruleset, *_layer_reading(manifest))
     screened = [i for i, r in enumerate(results) if isinstance(r, Verdict)]
     return Screening(
         verdicts=[results[i] for i in screened],
@@ -189,6 +189,30 @@ def screen_projects(
         decisions = decide_rules(plan, measured, projects.geometry)
         triggers = build_triggers(rules.rules, measured, decisions, len(projects))
         return group_verdicts(plan, measured, decisions, triggers, projects.plane_area_m2, manifest.jurisdiction)
+
+
+#: A one-off screening reads the layers whole, through the prepared-layer cache, when their files come to at most
+#: this many bytes in all: from the cache that takes milliseconds, less than reading the features near the
+#: footprints from each file (GDAL, and a reprojection per layer). Larger layers are read near the footprints.
+WHOLE_LAYERS_BYTES = 16 * 1024**2
+
+
+def _layer_reading(manifest: Manifest) -> tuple[dict[str, LayerData] | None, Path | None]:
+    """The ``layer_cache`` and ``cache_dir`` for a one-off screening: whole and cached for small layers, else near."""
+    from threelines.cachedir import cache_folder
+    from threelines.report.provenance import data_files
+
+    total = 0
+    for spec in manifest.layers.values():
+        if spec.role == "raster":
+            continue
+        if spec.source is not None:
+            return None, None  # a database table is read near the footprints, through its index
+        try:
+            total += sum(path.stat().st_size for path in data_files(spec.path))
+        except OSError:
+            return None, None  # reading the layer says what is wrong
+    return ({}, cache_folder()) if total <= WHOLE_LAYERS_BYTES else (None, None)
 
 
 def _is_frame(value: object) -> bool:
