@@ -283,16 +283,18 @@ def read_kept(key: str, path: Path) -> Any:
     key : str
         The entry's name (a SHA-256 of everything it depends on).
     path : Path
-        The file it was made from, for the note (at ``-v``) on a damaged entry.
+        The file it was made from, for the notes: at ``-v`` on a damaged entry, at ``-vv`` on each one read back.
     """
     entry_path = cache_folder() / CHECKED_DIR / f"{key}.json"
     try:
-        return json.loads(entry_path.read_bytes())
+        entry = json.loads(entry_path.read_bytes())
     except FileNotFoundError:
         return None
     except Exception as exc:  # any damage to an entry means: check the file again
         log.info("%s: kept entry %s cannot be used (%s); checking the file again", path, entry_path, exc)
         return None
+    log.debug("%s: read back as checked from %s", path, entry_path)
+    return entry
 
 
 def keep(key: str, entry: Any, path: Path) -> None:
