@@ -52,6 +52,48 @@ def test_screening_one_project_imports_nothing_it_does_not_use(tmp_path, sample_
     assert "cel" in seen["modules"]  # the rules ran, through the binding alone
 
 
+#: What reading the manifest and rule file costs when they are checked afresh: the YAML parser and the JSON Schema
+#: validator. A second run reads them back checked (see threelines.yamlio) and needs neither.
+CHECKING = {"yaml", "jsonschema"}
+
+
+def test_a_second_screening_reads_the_checked_manifest_and_rules_without_parsing_them(tmp_path, sample_dir):
+    project = sample_dir / "projects" / "P04.geojson"
+    first, cold = run_cli(tmp_path, "screen", project, "--format", "json")
+    assert CHECKING.issubset(cold["modules"])  # checked afresh: the test would see it if the cache were not used
+    again, warm = run_cli(tmp_path, "screen", project, "--format", "json")
+    assert CHECKING.isdisjoint(warm["modules"]), sorted(CHECKING & set(warm["modules"]))
+    assert json.loads(again.stdout)["verdict"] == json.loads(first.stdout)["verdict"] == "conditional"
+    assert again.stderr == first.stderr
+
+
+#: What checking a manifest and rule file and reading layers from their files needs, and their read-back copies not.
+FILE_READERS = {"pyogrio", "pandas", "geopandas", "pyarrow", "rasterio", "yaml", "jsonschema"}
+
+READ_BACK = """
+import sys
+from threelines.cli.startup import light_cel
+light_cel()
+from threelines.layers.cache import cache_folder, read_layer_cached
+from threelines.layers.manifest import load_manifest
+from threelines.rules import load_rules
+manifest = load_manifest(sys.argv[1])
+load_rules(sys.argv[2], manifest)
+for spec in manifest.layers.values():
+    if spec.role != "raster":
+        read_layer_cached(spec, manifest.working_crs, cache_folder())
+print(" ".join(sorted({name.split(".")[0] for name in sys.modules} & set(sys.argv[3:]))))
+"""
+
+
+def test_manifest_rules_and_layers_read_back_need_neither_gdal_nor_pandas(sample_dir):
+    args = [sys.executable, "-c", READ_BACK, sample_dir / "layers.yaml", sample_dir / "rules.yaml", *FILE_READERS]
+    cold = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert set(cold.stdout.split()) == FILE_READERS, cold.stderr  # checked and read afresh: all of them
+    warm = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert (warm.stdout, warm.stderr) == ("\n", "")
+
+
 def test_a_quiet_batch_imports_no_workbook_library_nor_progress_bar(tmp_path, sample_dir):
     out = tmp_path / "out"
     done, seen = run_cli(tmp_path, "batch", sample_dir / "projects" / "P04.geojson", "-o", out, "--jobs", "1", "-q")

@@ -10,14 +10,14 @@
 from __future__ import annotations
 
 import gc
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
-from geopandas import GeoDataFrame
 
 from threelines import sample
 from threelines.engine.compile import compile_rules
@@ -30,6 +30,9 @@ from threelines.input.footprint import Projects, projects_from_frame, read_proje
 from threelines.layers.manifest import Manifest, load_manifest
 from threelines.layers.read import LayerData
 from threelines.rules import RuleSet, load_rules
+
+if TYPE_CHECKING:
+    from geopandas import GeoDataFrame
 
 
 @dataclass
@@ -97,7 +100,7 @@ def screen(
     """
     manifest = layers if isinstance(layers, Manifest) else load_manifest(sample.resolve_layers(layers))
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(sample.resolve_rules(rules, manifest.rules), manifest)
-    if isinstance(footprint, GeoDataFrame):
+    if _is_frame(footprint):
         label = footprint.attrs.get("label", "<frame>")
         projects = projects_from_frame(
             footprint, manifest.working_crs, label=label, crs=crs, overrides=overrides, line_widths=manifest.line_widths
@@ -107,7 +110,7 @@ def screen(
             footprint, manifest.working_crs, crs=crs, encoding=encoding, overrides=overrides,
             line_widths=manifest.line_widths,
         )  # fmt: skip
-    results = screen_checked(projects, manifest, ruleset)
+    results = screen_checked(projects, manifest, ruleset, *_layer_reading(manifest))
     screened = [i for i, r in enumerate(results) if isinstance(r, Verdict)]
     return Screening(
         verdicts=[results[i] for i in screened],
@@ -186,6 +189,36 @@ def screen_projects(
         decisions = decide_rules(plan, measured, projects.geometry)
         triggers = build_triggers(rules.rules, measured, decisions, len(projects))
         return group_verdicts(plan, measured, decisions, triggers, projects.plane_area_m2, manifest.jurisdiction)
+
+
+#: A one-off screening reads the layers whole, through the prepared-layer cache, when their files come to at most
+#: this many bytes in all: from the cache that takes milliseconds, less than reading the features near the
+#: footprints from each file (GDAL, and a reprojection per layer). Larger layers are read near the footprints.
+WHOLE_LAYERS_BYTES = 16 * 1024**2
+
+
+def _layer_reading(manifest: Manifest) -> tuple[dict[str, LayerData] | None, Path | None]:
+    """The ``layer_cache`` and ``cache_dir`` for a one-off screening: whole and cached for small layers, else near."""
+    from threelines.cachedir import cache_folder
+    from threelines.report.provenance import data_files
+
+    total = 0
+    for spec in manifest.layers.values():
+        if spec.role == "raster":
+            continue
+        if spec.source is not None:
+            return None, None  # a database table is read near the footprints, through its index
+        try:
+            total += sum(path.stat().st_size for path in data_files(spec.path))
+        except OSError:
+            return None, None  # reading the layer says what is wrong
+    return ({}, cache_folder()) if total <= WHOLE_LAYERS_BYTES else (None, None)
+
+
+def _is_frame(value: object) -> bool:
+    """Whether ``value`` is a GeoDataFrame, without importing geopandas: a caller that made one has imported it."""
+    geopandas = sys.modules.get("geopandas")
+    return geopandas is not None and isinstance(value, geopandas.GeoDataFrame)
 
 
 @contextmanager

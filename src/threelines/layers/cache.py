@@ -41,6 +41,8 @@ import pyproj
 import shapely
 from pyproj import CRS
 
+from threelines.cachedir import CACHE_ENV as CACHE_ENV  # the folder's names, as callers know them from here
+from threelines.cachedir import cache_folder as cache_folder
 from threelines.engine.measure import DENSIFY_VERSION, densify_step
 from threelines.layers.manifest import LayerSpec
 from threelines.layers.read import LayerData, read_layer
@@ -57,20 +59,6 @@ CACHE_SUFFIX = ".layer"
 #: The first bytes of a cache entry. It goes on: the length of a JSON header (8 bytes, little-endian), the header
 #: (format, feature count, warnings), the features' JSON document, the WKB offsets (int64) and the WKB.
 _MAGIC = b"THREELINES-LAYER\n"
-
-#: The environment variable that sets the cache folder.
-CACHE_ENV = "THREELINES_CACHE"
-
-
-def cache_folder() -> Path:
-    """Where prepared layers are kept.
-
-    ``$THREELINES_CACHE``, else ``$XDG_CACHE_HOME/threelines``, else ``~/.cache/threelines``.
-    """
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "threelines"
 
 
 def cache_key(spec: LayerSpec, working_crs: CRS) -> str:

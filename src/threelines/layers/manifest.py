@@ -5,18 +5,27 @@ units, quality-baseline zones, resource-cap zones, rasters and its boundary.
 Loading a manifest checks everything that can be checked without reading
 features (files, layers, fields, geometry types, CRS, encodings) and
 chooses the working CRS; :mod:`threelines.layers.read` then reads the features.
+
+A manifest that checked clean is kept as plain JSON next to its checked
+document (see :mod:`threelines.yamlio`), with the size, modification time
+and inode of every file its layers read: while the manifest's bytes and
+those files are unchanged, the next run takes the layers' fields, extents
+and CRSs from there instead of opening each file (which needs GDAL, through
+pyogrio and rasterio). A manifest with a PostGIS layer is checked each run:
+a table changes without a file to look at.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyogrio
 import shapely
 from pyproj import CRS
 
@@ -163,6 +172,19 @@ def check_manifest(path: str | Path) -> tuple[Manifest | None, list[str]]:
     doc, problems = yamlio.load_checked(path, "manifest.schema.json", ManifestError, "manifest (--layers)")
     if problems:
         return None, problems
+    key = _kept_key(doc)
+    kept = _read_kept(key, doc)
+    if kept is not None:
+        return kept, []
+    manifest, problems = _check_document(doc)
+    if manifest is not None:
+        _keep(key, manifest, doc)
+    return manifest, problems
+
+
+def _check_document(doc: yamlio.Located) -> tuple[Manifest | None, list[str]]:
+    """Check a manifest's document, which fits the schema, against its layers' files."""
+    path, problems = doc.path, []
     specs: dict[str, LayerSpec] = {}
     for i, entry in enumerate(doc.data["layers"]):
         where = doc.where("layers", i)
@@ -210,6 +232,110 @@ def check_manifest(path: str | Path) -> tuple[Manifest | None, list[str]]:
         jurisdiction=jurisdiction, rules=rules,
     )  # fmt: skip
     return manifest, []
+
+
+#: Bumped whenever what a kept manifest holds, or how a manifest is checked, changes.
+KEPT_FORMAT = 1
+
+
+def _kept_key(doc: yamlio.Located) -> str:
+    """The SHA-256 naming a kept manifest: the document, where it is (layer paths are relative to it), the libraries."""
+    from importlib import metadata
+
+    import pyproj
+
+    versions = [pyproj.proj_version_str]
+    for package in ("pyogrio", "rasterio"):  # each wheel carries its own GDAL
+        try:
+            versions.append(metadata.version(package))
+        except metadata.PackageNotFoundError:
+            versions.append(None)
+    text = f"{KEPT_FORMAT}\0manifest\0{doc.key}\0{doc.path.resolve()}\0{versions}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def layer_files(spec: LayerSpec) -> list[list]:
+    """What tells that a layer's files are unchanged: path, size, modification time and inode of each.
+
+    Every file beside the layer's that shares its name or its stem: a
+    shapefile's sidecars (whose ``.cpg``, in either case, decides whether the
+    encoding is guessed), a GeoPackage's write-ahead log, a raster's world
+    file and ``.aux.xml``.
+    """
+    path = Path(spec.path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+    else:
+        near = {*path.parent.glob(f"{glob.escape(path.stem)}.*"), *path.parent.glob(f"{glob.escape(path.name)}*")}
+        files = sorted(p for p in near if p.is_file())
+    out = []
+    for file in files:
+        info = file.stat()
+        out.append([str(file), info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev])
+    return out
+
+
+def _keep(key: str, manifest: Manifest, doc: yamlio.Located) -> None:
+    """Keep a manifest that checked clean, if every CRS in it comes back the same from the text it was made from.
+
+    Not kept: one with a PostGIS layer, or a shapefile whose encoding was
+    guessed (the note saying so is given on every run).
+    """
+    specs = list(manifest.layers.values())
+    if any(s.source is not None for s in specs):
+        return
+    given = {entry["name"]: entry.get("encoding") for entry in doc.data["layers"]}
+    if any(s.encoding is not None and given.get(s.name) is None for s in specs):
+        return
+    for spec in specs:
+        if not isinstance(spec.crs.srs, str) or CRS.from_user_input(spec.crs.srs) != spec.crs:
+            return
+    try:
+        layers = [
+            {
+                "name": s.name, "role": s.role, "path": str(s.path), "layer": s.layer, "id_field": s.id_field,
+                "name_field": s.name_field, "class_field": s.class_field, "class_map": s.class_map,
+                "crs": s.crs.srs, "encoding": s.encoding, "fields": s.fields, "bounds": list(s.bounds),
+                "band": s.band, "files": layer_files(s),
+            }
+            for s in specs
+        ]  # fmt: skip
+    except OSError:
+        return
+    entry = {
+        "name": manifest.name, "layers": layers, "extent": [float(v) for v in manifest.extent],
+        "line_widths": manifest.line_widths, "jurisdiction": manifest.jurisdiction,
+    }  # fmt: skip
+    yamlio.keep(key, entry, doc.path)
+
+
+def _read_kept(key: str, doc: yamlio.Located) -> Manifest | None:
+    """The manifest kept under ``key``, or None when there is none or any layer file has changed."""
+    entry = yamlio.read_kept(key, doc.path)
+    if entry is None:
+        return None
+    try:
+        specs = {}
+        for layer in entry["layers"]:
+            files = layer.pop("files")
+            spec = LayerSpec(**{**layer, "path": Path(layer["path"]), "crs": CRS.from_user_input(layer["crs"]),
+                                "bounds": tuple(layer["bounds"])})  # fmt: skip
+            if layer_files(spec) != files:
+                return None
+            specs[spec.name] = spec
+        extent = tuple(np.float64(v) for v in entry["extent"])
+        if "working_crs" in doc.data:
+            working = parse_crs(doc.data["working_crs"], what=f"{doc.where('working_crs')}: working_crs")
+        else:
+            working = fitted_albers(extent)
+        return Manifest(
+            path=doc.path, name=entry["name"], layers=specs, working_crs=working, extent=extent,
+            line_widths=entry["line_widths"], jurisdiction=entry["jurisdiction"],
+            rules=doc.path.parent / doc.data["rules"] if "rules" in doc.data else None,
+        )  # fmt: skip
+    except (OSError, KeyError, TypeError, ValueError, CRSError) as exc:
+        log.info("%s: kept manifest %s cannot be used (%s); checking the layers again", doc.path, key, exc)
+        return None
 
 
 def _jurisdiction(entry: dict[str, Any] | None, name: str, path: Path) -> dict[str, Any] | None:
@@ -271,6 +397,8 @@ def _check_entry(entry: dict[str, Any], base: Path, where: str) -> LayerSpec:
         )
     if entry["role"] == "raster":
         return _check_raster(entry, file, where)
+    import pyogrio
+
     try:
         info = pyogrio.read_info(
             file, layer=entry.get("layer"), encoding=entry.get("encoding"), force_total_bounds=True
@@ -417,6 +545,8 @@ def _check_raster(entry: dict[str, Any], file: Path, where: str) -> LayerSpec:
 
 def _layer_names(file: Path) -> list[str]:
     """Return the layer names of a data source, or [] if it cannot be listed."""
+    import pyogrio
+
     try:
         return [str(row[0]) for row in pyogrio.list_layers(file)]
     except pyogrio.errors.DataSourceError:

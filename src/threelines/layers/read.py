@@ -2,7 +2,9 @@
 
 :func:`read_layer` reads the features of one layer (all, or those meeting a
 box, through the file's spatial index), reprojects them once to the working
-CRS, repairs invalid polygons with a warning, and indexes them.
+CRS, repairs invalid polygons with a warning, and indexes them. GDAL
+(pyogrio) and pandas are imported only when a layer is read from its file:
+one read back from the prepared-layer cache needs neither.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import pyogrio
 import shapely
 from pyproj import CRS, Transformer
 
@@ -97,6 +97,8 @@ def read_layer(spec: LayerSpec, working_crs: CRS, bbox: tuple[float, float, floa
     ManifestError
         If the file cannot be read, or a unit's class is not in ``class_map``.
     """
+    import pyogrio
+
     native_bbox = None
     if bbox is not None:
         to_native = Transformer.from_crs(working_crs, spec.crs, always_xy=True)
@@ -201,6 +203,8 @@ def _records(frame, declared: dict[str, str]) -> list[dict[str, Any]]:
     column with nulls over as 0.0 / 1.0 / NaN), and missing values are left
     out, so that ``has(feature.x)`` tells whether a value is set.
     """
+    import pandas as pd
+
     records = []
     columns = list(frame.columns)
     booleans = {c for c in columns if str(declared.get(c)) == "bool"}
@@ -235,6 +239,8 @@ def read_frame(spec: LayerSpec, native_bbox=None):
             return read_table(spec.source, spec.geometry_column, spec.crs, native_bbox, order_by=spec.id_field)
         except ManifestError as exc:  # a timeout or a lost connection: say which layer
             raise ManifestError(f"layer {spec.name!r}: {exc}") from None
+    import pyogrio
+
     return pyogrio.read_dataframe(
         spec.path, layer=spec.layer, bbox=native_bbox, encoding=spec.encoding, fid_as_index=True
     )
@@ -244,6 +250,8 @@ def unit_codes(spec: LayerSpec) -> set[str]:
     """The unit codes of a unit layer (its ``id_field``, or FIDs), read without geometry."""
     if spec.source is not None:
         return {str(_plain(v)) for v in read_frame(spec)[spec.id_field]}
+    import pyogrio
+
     try:
         frame = pyogrio.read_dataframe(
             spec.path, layer=spec.layer, encoding=spec.encoding, read_geometry=False, fid_as_index=True,

@@ -10,14 +10,17 @@ text and its basis. Headers may be Chinese or English; CSV or XLSX.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from threelines import industry
 from threelines.errors import IndustryCodeError, RuleError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Column -> the headers it may have (compared without case and spaces).
 HEADERS = {
@@ -183,6 +186,8 @@ def _read_table(path: Path) -> pd.DataFrame:
     """Read the cells: text from a CSV, text or numbers (as stored) from an XLSX."""
     import zipfile
 
+    import pandas as pd
+
     if not path.is_file():
         raise RuleError(f"{path}: access list not found (paths are relative to the rule file)")
     try:
@@ -229,7 +234,7 @@ def _columns(table: pd.DataFrame, path: Path) -> dict[str, str]:
 
 
 def _text(value: object) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # a unit class 1 or a number typed into a spreadsheet
