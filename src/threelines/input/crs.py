@@ -11,6 +11,7 @@ error (hence the error of a distance) stays under 0.1 % across a province.
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -115,9 +116,9 @@ def to_crs(geoms: np.ndarray, source: CRS, target: CRS) -> np.ndarray:
     The transformer is built once per pair of CRS: building one from the
     PROJ database costs about a millisecond, more than transforming a footprint.
     """
-    if source.is_exact_same(target):
-        return geoms
     transformer = _transformer(source, target)
+    if transformer is None:
+        return geoms
 
     def move(coords: np.ndarray) -> np.ndarray:
         return np.column_stack(transformer.transform(*coords.T))
@@ -131,9 +132,22 @@ def to_crs(geoms: np.ndarray, source: CRS, target: CRS) -> np.ndarray:
     return out
 
 
-@lru_cache(maxsize=32)
-def _transformer(source: CRS, target: CRS) -> Transformer:
-    return Transformer.from_crs(source, target, always_xy=True)
+#: Transformers by the identity of their CRS objects (hashing a CRS writes its WKT: slower than a transformation).
+_TRANSFORMERS: dict[tuple[int, int], tuple[CRS, CRS, Transformer | None]] = {}
+_TRANSFORMERS_LOCK = threading.Lock()
+
+
+def _transformer(source: CRS, target: CRS) -> Transformer | None:
+    """The transformer between two CRS, built once for the pair of objects (None: they are the same CRS)."""
+    kept = _TRANSFORMERS.get((id(source), id(target)))
+    if kept is not None and kept[0] is source and kept[1] is target:
+        return kept[2]
+    transformer = None if source.is_exact_same(target) else Transformer.from_crs(source, target, always_xy=True)
+    with _TRANSFORMERS_LOCK:  # requests are read in several threads
+        if len(_TRANSFORMERS) >= 64:  # CRS objects of passing files: the oldest pair goes
+            _TRANSFORMERS.pop(next(iter(_TRANSFORMERS)))
+        _TRANSFORMERS[(id(source), id(target))] = (source, target, transformer)
+    return transformer
 
 
 def inside_china(bounds: np.ndarray, crs: CRS) -> np.ndarray:
