@@ -11,7 +11,7 @@ from pyproj import Geod, Transformer
 
 from threelines import screen
 from threelines.errors import CRSError
-from threelines.input.crs import fitted_albers, gcj02_to_wgs84, parse_crs, wgs84_to_gcj02
+from threelines.input.crs import fitted_albers, gcj02_to_wgs84, parse_crs, to_crs, wgs84_to_gcj02
 
 CRSS = ["EPSG:4490", "EPSG:4527", "EPSG:4548", "EPSG:3857", "EPSG:4326"]
 
@@ -110,3 +110,26 @@ def test_parse_crs_errors():
     with pytest.raises(CRSError, match="gcj02 is a web-map offset, not a CRS; it is accepted for footprints"):
         parse_crs("gcj02")
     assert parse_crs("4527").to_epsg() == 4527
+
+
+def test_to_crs_gives_geopandas_coordinates(manifest):
+    """The kept-transformer reprojection is geopandas' to the last bit, for 2D, 3D, missing and empty geometries."""
+    from pyproj import CRS
+
+    geoms = np.array(
+        [
+            shapely.box(115.9, 28.5, 115.91, 28.51),
+            shapely.Point(116.0, 28.6, 35.0),
+            None,
+            shapely.Polygon(),
+            shapely.LineString([(116.1, 28.7, 1.0), (116.2, 28.8, 2.0)]),
+        ],
+        dtype=object,
+    )
+    source = CRS.from_epsg(4490)
+    want = np.asarray(GeoSeries(geoms, crs=source).to_crs(manifest.working_crs).array, dtype=object)
+    got = to_crs(geoms, source, manifest.working_crs)
+    assert got[2] is None
+    assert shapely.equals_exact(got, want, tolerance=0).sum() == 4
+    assert (shapely.has_z(got) == shapely.has_z(want)).all()
+    assert to_crs(geoms, source, CRS.from_epsg(4490)) is geoms

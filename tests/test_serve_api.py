@@ -687,3 +687,55 @@ def test_a_missing_serve_extra_is_one_line(run, monkeypatch):
     assert result.stderr.strip().splitlines() == [
         "Error: threelines serve needs the serve extra (uvicorn is not installed): pip install 'threelines[serve]'"
     ]
+
+
+@pytest.mark.parametrize(
+    ("body", "params"),
+    [
+        ((SAMPLE / "projects" / "P01.geojson").read_bytes(), [("lang", "en")]),
+        ((SAMPLE / "projects" / "P01.geojson").read_bytes(), [("format", "markdown"), ("lang", "zh")]),
+        (b'{"type": "FeatureCollection", "features": []}', []),
+        (b"not json", []),
+        (
+            json.dumps({"type": "FeatureCollection", "features": [
+                json.loads((SAMPLE / "projects" / "P01.geojson").read_bytes())["features"][0],
+                {"type": "Feature", "properties": {"id": "bad", "industry": "X"},
+                 "geometry": {"type": "Point", "coordinates": [115.9, 28.5]}},
+            ]}).encode(),
+            [("lang", "en")],
+        ),
+    ],
+)  # fmt: skip
+def test_lean_route_answers_as_fastapi_does(client, body, params):
+    """A plain GeoJSON screening is answered without FastAPI's routing; a repeated parameter goes through it."""
+    lean = client.post("/v1/screen", content=body, params=params, headers={"Content-Type": "application/geo+json"})
+    routed = client.post(
+        "/v1/screen", content=body, params=[*params, *params], headers={"Content-Type": "application/geo+json"}
+    )
+    assert lean.status_code == routed.status_code
+    drop = ("date", "server-timing", "content-length")
+    assert {k: v for k, v in lean.headers.items() if k not in drop} == {
+        k: v for k, v in routed.headers.items() if k not in drop
+    }
+    stamp = re.compile(r'"screened_at": ?"[^"]*"|screened at [^\n|]*')
+    assert stamp.sub("", lean.text) == stamp.sub("", routed.text)
+
+
+def test_lean_route_takes_only_what_the_route_accepts():
+    from threelines.serve.app import _screen_options
+
+    def options(query: bytes = b"", kind: bytes = b"application/geo+json", method: str = "POST", path="/v1/screen"):
+        scope = {"type": "http", "method": method, "path": path, "query_string": query,
+                 "headers": [(b"content-type", kind)]}  # fmt: skip
+        return _screen_options(scope)
+
+    assert options() == {"fmt": "json", "lang": None, "crs": None}
+    assert options(b"format=html&lang=zh&crs=gcj02&other=1") == {"fmt": "html", "lang": "zh", "crs": "gcj02"}
+    assert options(kind=b"application/json; charset=utf-8") is not None
+    assert options(b"crs=") == {"fmt": "json", "lang": None, "crs": ""}
+    for query in (b"format=pdf", b"lang=", b"lang=fr", b"crs=" + b"x" * 201, b"lang=en&lang=en"):
+        assert options(query) is None, query
+    assert options(kind=b"multipart/form-data; boundary=x") is None
+    assert options(kind=b"text/plain") is None
+    assert options(method="GET") is None
+    assert options(path="/v1/siting") is None

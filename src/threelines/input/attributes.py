@@ -95,9 +95,26 @@ def plain_column(column) -> list[Any]:
     return out
 
 
+def plain_cells(values: list[Any]) -> list[Any]:
+    """JSON property values (one per feature) as :func:`plain_column` gives a table's column of them.
+
+    Blank text is None, and whole numbers beside a missing or fractional one
+    are floats (``7`` is ``7.0``), as a table's column of numbers holds them.
+    """
+    kinds = {type(v) for v in values}
+    if int in kinds and kinds & {float, type(None)} and kinds <= {int, float, type(None)}:
+        return [None if v is None else float(v) for v in values]
+    return [None if type(v) is str and not v.strip() else v for v in values]
+
+
 def attribute_columns(frame) -> dict[str, str]:
     """Map attribute names to the frame's columns (any case, aliases, 10-character shapefile names)."""
-    by_lower = {str(c).lower(): c for c in frame.columns if c != frame.geometry.name}
+    return attribute_names([c for c in frame.columns if c != frame.geometry.name])
+
+
+def attribute_names(columns) -> dict[str, Any]:
+    """Map attribute names to column names (any case, aliases, 10-character shapefile names); the last one wins."""
+    by_lower = {str(c).lower(): c for c in columns}
     out = {}
     for name in ATTRIBUTES:
         for candidate in (name, name[:10], *COLUMN_ALIASES.get(name, ())):

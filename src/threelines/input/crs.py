@@ -11,9 +11,11 @@ error (hence the error of a distance) stays under 0.1 % across a province.
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import numpy as np
+import shapely
 from pyproj import CRS, Transformer
 from pyproj.crs import ProjectedCRS
 from pyproj.crs.coordinate_operation import AlbersEqualAreaConversion
@@ -106,6 +108,46 @@ def bounds_to_lonlat(bounds: tuple[float, float, float, float], crs: CRS) -> tup
 @lru_cache(maxsize=16)
 def _to_lonlat(crs: CRS) -> Transformer:
     return Transformer.from_crs(crs, CGCS2000, always_xy=True)
+
+
+def to_crs(geoms: np.ndarray, source: CRS, target: CRS) -> np.ndarray:
+    """Geometries from one CRS to another (x, y in lon/lat order; z carried where given), as geopandas does.
+
+    The transformer is built once per pair of CRS: building one from the
+    PROJ database costs about a millisecond, more than transforming a footprint.
+    """
+    transformer = _transformer(source, target)
+    if transformer is None:
+        return geoms
+
+    def move(coords: np.ndarray) -> np.ndarray:
+        return np.column_stack(transformer.transform(*coords.T))
+
+    has_z = shapely.has_z(geoms)
+    if not has_z.any():
+        return shapely.transform(geoms, move)
+    out = geoms.copy()
+    out[~has_z] = shapely.transform(geoms[~has_z], move)
+    out[has_z] = shapely.transform(geoms[has_z], move, include_z=True)
+    return out
+
+
+#: Transformers by the identity of their CRS objects (hashing a CRS writes its WKT: slower than a transformation).
+_TRANSFORMERS: dict[tuple[int, int], tuple[CRS, CRS, Transformer | None]] = {}
+_TRANSFORMERS_LOCK = threading.Lock()
+
+
+def _transformer(source: CRS, target: CRS) -> Transformer | None:
+    """The transformer between two CRS, built once for the pair of objects (None: they are the same CRS)."""
+    kept = _TRANSFORMERS.get((id(source), id(target)))
+    if kept is not None and kept[0] is source and kept[1] is target:
+        return kept[2]
+    transformer = None if source.is_exact_same(target) else Transformer.from_crs(source, target, always_xy=True)
+    with _TRANSFORMERS_LOCK:  # requests are read in several threads
+        if len(_TRANSFORMERS) >= 64:  # CRS objects of passing files: the oldest pair goes
+            _TRANSFORMERS.pop(next(iter(_TRANSFORMERS)))
+        _TRANSFORMERS[(id(source), id(target))] = (source, target, transformer)
+    return transformer
 
 
 def inside_china(bounds: np.ndarray, crs: CRS) -> np.ndarray:

@@ -29,7 +29,7 @@ from threelines.input.attributes import (
     check_attributes,
     plain_column,
 )
-from threelines.input.crs import WEB_OFFSETS, diagnose, gk_zone_crs, inside_china, parse_crs
+from threelines.input.crs import WEB_OFFSETS, diagnose, gk_zone_crs, inside_china, parse_crs, to_crs
 from threelines.input.sources import Problem, open_sources, open_vector_file
 
 log = logging.getLogger(__name__)
@@ -218,8 +218,34 @@ def _finite(bounds):
     return bounds if bounds is not None and bool(np.isfinite(bounds).all()) else None
 
 
-def projects_from_frame(
-    frame,
+def projects_from_frame(frame, working_crs: CRS, **options) -> Projects:
+    """Turn a GeoDataFrame of footprints into projects in the working CRS.
+
+    Parameters
+    ----------
+    frame : geopandas.GeoDataFrame
+        One feature per project; attribute columns named as :data:`ATTRIBUTES`.
+    working_crs : pyproj.CRS
+    **options
+        As for :func:`projects_from_arrays`.
+
+    Returns
+    -------
+    Projects
+    """
+    if len(frame) == 0:  # refused, as any input without features
+        return projects_from_arrays(np.empty(0, dtype=object), None, {}, working_crs, **options)
+    # The geometry column taken once: each lookup of frame.geometry builds a GeoSeries.
+    drawn = np.asarray(frame.geometry.values, dtype=object)
+    # Plain Python values per attribute, read from the frame once.
+    cells = {name: plain_column(frame[column]) for name, column in attribute_columns(frame).items()}
+    return projects_from_arrays(drawn, frame.crs, cells, working_crs, **options)
+
+
+def projects_from_arrays(
+    drawn: np.ndarray,
+    drawn_crs,
+    cells: dict[str, list[Any]],
     working_crs: CRS,
     *,
     label: str = "<frame>",
@@ -234,12 +260,17 @@ def projects_from_frame(
     source: str | None = None,
     layer: str | None = None,
 ) -> Projects:
-    """Turn a GeoDataFrame of footprints into projects in the working CRS.
+    """Turn footprints and their attributes into projects in the working CRS.
 
     Parameters
     ----------
-    frame : geopandas.GeoDataFrame
-        One feature per project; attribute columns named as :data:`ATTRIBUTES`.
+    drawn : numpy.ndarray of shapely geometries
+        One footprint per project (None: no geometry), as drawn.
+    drawn_crs : pyproj.CRS or None
+        The CRS the input declares (None: it declares none).
+    cells : dict
+        Per attribute of :data:`ATTRIBUTES` given, one plain value per
+        footprint, None where missing (see :func:`~threelines.input.attributes.plain_column`).
     working_crs : pyproj.CRS
     label : str
         How to name the source in messages.
@@ -262,27 +293,20 @@ def projects_from_frame(
     -------
     Projects
     """
-    if len(frame) == 0:
+    if len(drawn) == 0:
         raise FootprintError(f"{label}: has no features; a footprint file needs at least one polygon, line or point")
     # Per feature, what keeps it from being screened: broken coordinates, then a CRS it does not fit
     # (when most of the file fits; otherwise the file as a whole is refused).
-    from geopandas.array import from_shapely
-
-    # The geometry column taken once: each lookup of frame.geometry builds a GeoSeries.
-    drawn = np.asarray(frame.geometry.values, dtype=object)
     broken = _coordinate_problems(drawn)
-    converted, file_crs, misplaced = _footprint_crs(frame, crs, label, bounds, announce, skip=broken, geoms=drawn)
-    if converted is not frame:  # web-map offsets taken off
-        frame, drawn = converted, np.asarray(converted.geometry.values, dtype=object)
+    file_crs = CRS.from_user_input(drawn_crs) if drawn_crs is not None else None
+    drawn, file_crs, misplaced = _footprint_crs(drawn, file_crs, crs, label, bounds, announce, skip=broken)
     broken.update(misplaced)
     flat = _flat_polygons(drawn)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    # Plain Python values per attribute, read from the frame once.
-    cells = {name: plain_column(frame[column]) for name, column in attribute_columns(frame).items()}
     # Edges straight in the file's CRS, as GIS draws them, stay straight there.
-    native = from_shapely(densify(drawn, file_crs), crs=file_crs)
+    native = densify(drawn, file_crs)
     with np.errstate(invalid="ignore"):
-        raw_geoms = shapely.force_2d(np.asarray(native.to_crs(working_crs), dtype=object))
+        raw_geoms = shapely.force_2d(to_crs(native, file_crs, working_crs))
     # Coordinates that do not fit the declared CRS (wrong zone, metres read as degrees)
     # come out of the transformation as inf.
     placed = (
@@ -292,7 +316,7 @@ def projects_from_frame(
     attrs, geoms, problems, keys, kept = [], [], [], [], []
     source = label if source is None else source
     for i, geom in enumerate(raw_geoms):
-        default_id = stem if (total or len(frame)) == 1 else f"{stem}-{first + i + 1}"
+        default_id = stem if (total or len(drawn)) == 1 else f"{stem}-{first + i + 1}"
         values = {name: cells[name][i] if name in cells else None for name in ATTRIBUTES}
         values.update(overrides)
         values["id"] = default_id if values["id"] is None else str(values["id"])
@@ -400,12 +424,9 @@ def _plane_areas(native, file_crs: CRS, working_crs: CRS, geometry, simple, kept
         return np.full(len(kept), np.nan)
     plane = np.empty(len(kept))
     drawn = simple[kept]
-    plane[drawn] = shapely.area(np.asarray(native, dtype=object)[kept[drawn]])
+    plane[drawn] = shapely.area(native[kept[drawn]])
     if (~drawn).any():
-        from geopandas.array import from_shapely
-
-        back = from_shapely(geometry[~drawn], crs=working_crs).to_crs(file_crs)
-        plane[~drawn] = shapely.area(np.asarray(back, dtype=object))
+        plane[~drawn] = shapely.area(to_crs(geometry[~drawn], working_crs, file_crs))
     return plane
 
 
@@ -426,8 +447,8 @@ def _plain_polygons(geoms: np.ndarray, placed: np.ndarray) -> tuple[np.ndarray, 
     return simple, ready
 
 
-def _footprint_crs(frame, given, label: str, bounds=None, announce: bool = True, skip=(), geoms=None):
-    """Decide the footprint's CRS from the file, ``--crs`` and the coordinates themselves.
+def _footprint_crs(geoms: np.ndarray, file_crs: CRS | None, given, label: str, bounds=None, announce=True, skip=()):
+    """Decide the footprints' CRS from the file, ``--crs`` and the coordinates themselves.
 
     ``--crs gcj02`` / ``bd09`` convert web-map coordinates to WGS84 first. A
     file without a CRS whose eastings carry a Gauss-Kruger zone prefix is
@@ -436,24 +457,23 @@ def _footprint_crs(frame, given, label: str, bounds=None, announce: bool = True,
     for the file as a whole when most of its features make them, otherwise
     for the few that do, which are then that feature's problem.
 
-    ``bounds`` (the whole file's, for a piece of it) replaces the frame's
-    own; ``announce`` False keeps what was decided out of the log; ``skip``
-    holds positions of features already refused (their coordinates do not count);
-    ``geoms`` the frame's geometries, when already taken out of it.
+    ``file_crs`` is the CRS the file declares (None: none); ``bounds`` (the
+    whole file's, for a piece of it) replaces the footprints' own;
+    ``announce`` False keeps what was decided out of the log; ``skip`` holds
+    positions of features already refused (their coordinates do not count).
 
     Returns
     -------
-    (GeoDataFrame, pyproj.CRS, dict)
-        The frame (converted if it was in a web-map offset), its CRS, and
-        for each feature that does not fit it, by position, what is wrong.
+    (numpy.ndarray, pyproj.CRS, dict)
+        The footprints (converted if they were in a web-map offset), their
+        CRS, and for each feature that does not fit it, by position, what is wrong.
     """
     say = log if announce else _SILENT
-    each = shapely.bounds(np.asarray(frame.geometry.values, dtype=object) if geoms is None else geoms)
+    each = shapely.bounds(geoms)
     usable = np.isfinite(each).all(axis=1)
     usable[list(skip)] = False
     if bounds is None:
         bounds = _extent(each[usable])
-    file_crs = CRS.from_user_input(frame.crs) if frame.crs is not None else None
     misfits: dict[int, str] = {}
     try:
         try:
@@ -465,10 +485,9 @@ def _footprint_crs(frame, given, label: str, bounds=None, announce: bool = True,
     except CRSError as exc:
         raise FootprintError(str(exc)) from None
     if given is not None and str(given).strip().lower() in WEB_OFFSETS:
-        to_wgs84 = WEB_OFFSETS[str(given).strip().lower()]
-        frame = frame.set_geometry(shapely.transform(frame.geometry.values, to_wgs84), crs=None)
+        geoms = shapely.transform(geoms, WEB_OFFSETS[str(given).strip().lower()])
         say.info("%s: converted from %s web-map coordinates to WGS84", label, given)
-    return frame, chosen, misfits
+    return geoms, chosen, misfits
 
 
 def _extent(bounds: np.ndarray):

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import orjson
 from fastapi import FastAPI, Query, Request
@@ -113,6 +113,8 @@ def create_app(config: Config, service=None) -> FastAPI:
     _routes(app, service, config)
     static = resources.files("threelines.serve") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    # The innermost middleware: CORS and the guards wrap it as they wrap the routes.
+    app.add_middleware(ScreenRoute, service=service, time_limit_s=config.time_limit_s)
     if config.cors:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -127,6 +129,70 @@ def create_app(config: Config, service=None) -> FastAPI:
         raise ThreelinesError(f"a token is required on this host: set {TOKEN_ENV}, or give --no-auth")
     app.add_middleware(GuardMiddleware, max_body=config.max_upload, token=token)
     return app
+
+
+class ScreenRoute:
+    """``POST /v1/screen`` with a GeoJSON body and valid parameters, answered without FastAPI's routing.
+
+    FastAPI's dispatch (routing, parameter models, exception middleware)
+    costs about as much CPU per request as reading the request's footprint.
+    This answers the common request as the route would, within the same
+    guards (it is the innermost middleware); anything else (an upload, a
+    parameter FastAPI would refuse, another route) goes on to FastAPI, whose
+    route stays the one the OpenAPI document describes.
+    """
+
+    def __init__(self, app: ASGIApp, *, service, time_limit_s: float):
+        self.app, self.service, self.time_limit_s = app, service, time_limit_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Screen a plain GeoJSON request here; hand any other on."""
+        options = _screen_options(scope)
+        if options is None:
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:  # the guard has read the body whole: one message
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        try:
+            answer = await _run_within(self.time_limit_s, self.service.screen_geojson, b"".join(chunks), **options)
+            response = _response(scope, answer)
+        except ThreelinesError as exc:  # as the exception handlers answer it; anything else is a bug, as on any route
+            response = _refusal(exc)
+        await response(scope, receive, send)
+
+
+#: The values ``format`` and ``lang`` may take (the route's patterns), and the longest ``crs``.
+_FORMATS = frozenset({"json", "html", "markdown", "geojson"})
+_LANGS = frozenset({"zh", "en"})
+_CRS_CHARS = 200
+
+
+def _screen_options(scope: Scope) -> dict[str, Any] | None:
+    """The options of a GeoJSON screening request that the route would accept as they are; None for any other."""
+    if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/v1/screen":
+        return None
+    kind = next((v for k, v in scope["headers"] if k == b"content-type"), b"").decode("latin-1")
+    if kind.split(";")[0].strip().lower() not in ("application/json", "application/geo+json", ""):
+        return None
+    options: dict[str, Any] = {"fmt": "json", "lang": None, "crs": None}
+    given = set()
+    for key, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
+        name = "fmt" if key == "format" else key
+        if name not in options:
+            continue
+        if name in given:  # given twice: FastAPI decides which counts
+            return None
+        given.add(name)
+        options[name] = value
+    if options["fmt"] not in _FORMATS or options["lang"] not in (None, *_LANGS):
+        return None
+    if options["crs"] is not None and len(options["crs"]) > _CRS_CHARS:
+        return None
+    return options
 
 
 class GuardMiddleware:
@@ -227,14 +293,21 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+def _refusal(exc: ThreelinesError) -> JSONResponse:
+    """The problem+json answer to a request the service refuses (a 422 for the reader's own errors)."""
+    if isinstance(exc, ServiceError):
+        return problem(exc.status, exc.title, exc.detail, **exc.extra)
+    return problem(422, "Unusable input", str(exc))
+
+
 def _errors(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError):
-        return problem(exc.status, exc.title, exc.detail, **exc.extra)
+        return _refusal(exc)
 
     @app.exception_handler(ThreelinesError)
     async def threelines_error(request: Request, exc: ThreelinesError):
-        return problem(422, "Unusable input", str(exc))
+        return _refusal(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
@@ -254,9 +327,13 @@ def _errors(app: FastAPI) -> None:
 
 async def _run(request: Request, func, *args, **kwargs):
     """Run blocking work in a thread, within the request time limit (503 when it is passed)."""
+    return await _run_within(request.app.state.config.time_limit_s, func, *args, **kwargs)
+
+
+async def _run_within(limit: float, func, *args, **kwargs):
+    """Run blocking work in a thread, within ``limit`` seconds (503 when it is passed)."""
     from starlette.concurrency import run_in_threadpool
 
-    limit = request.app.state.config.time_limit_s
     try:
         return await asyncio.wait_for(run_in_threadpool(func, *args, **kwargs), timeout=limit)
     except TimeoutError:
@@ -269,7 +346,12 @@ async def _run(request: Request, func, *args, **kwargs):
 
 
 def _answer(request: Request, answer) -> Response:
-    request.scope.setdefault("state", {})["projects"] = answer.projects
+    return _response(request.scope, answer)
+
+
+def _response(scope: Scope, answer) -> Response:
+    """An answer of the service as its response; its project count kept for the log line."""
+    scope.setdefault("state", {})["projects"] = answer.projects
     if answer.status != 200:  # some projects refused: the screened ones go with the problems, as the CLI does
         text = answer.body if isinstance(answer.body, str) else answer.body.decode()
         results = json.loads(text) if answer.media == "application/json" else text

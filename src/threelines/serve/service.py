@@ -281,9 +281,16 @@ class Service:
     def screen_geojson(self, body: bytes, *, crs: str | None, fmt: str, lang: str | None) -> Answer:
         """Screen the Feature or FeatureCollection of a request body (properties are project attributes)."""
         with self.coalescer.arriving():
-            frame = geojson_frame(body, "request body")
+            try:
+                projects = geojson_projects(
+                    body, "request body", self.manifest.working_crs, crs=crs, line_widths=self.manifest.line_widths
+                )
+            except ServiceError:
+                raise
+            except ThreelinesError as exc:
+                raise ServiceError(422, "Unusable footprint", str(exc)) from None
             given = {"path": None, "sha256": hashlib.sha256(body).hexdigest(), "upload": "request body (GeoJSON)"}
-            return self._screen_frame(frame, crs=crs, overrides={}, given=given, fmt=fmt, lang=lang)
+            return self._screen_projects(projects, options={"crs": crs}, given=given, fmt=fmt, lang=lang)
 
     def screen_upload(
         self,
@@ -320,23 +327,6 @@ class Service:
         given = {"path": None, "sha256": hashlib.sha256(data).hexdigest(), "upload": name}
         options = {"crs": crs, "encoding": encoding, **overrides}
         return self._screen_projects(projects, options=options, given=given, fmt=fmt, lang=lang)
-
-    def _screen_frame(self, frame, *, crs, overrides, given, fmt, lang) -> Answer:
-        from threelines.input.footprint import projects_from_frame
-
-        frame.attrs["label"] = "request body"
-        try:
-            projects = projects_from_frame(
-                frame,
-                self.manifest.working_crs,
-                label="request body",
-                crs=crs,
-                overrides=overrides,
-                line_widths=self.manifest.line_widths,
-            )
-        except ThreelinesError as exc:
-            raise ServiceError(422, "Unusable footprint", str(exc)) from None
-        return self._screen_projects(projects, options={"crs": crs, **overrides}, given=given, fmt=fmt, lang=lang)
 
     def _screen_projects(self, projects, *, options, given, fmt, lang) -> Answer:
         """The screening itself (the CLI's engine, layers from memory), and its report."""
@@ -439,11 +429,10 @@ class Service:
         """The region to zone, in the working CRS (None: the whole jurisdiction)."""
         if region is None:
             return None
-        frame = geojson_frame(orjson.dumps(region), "region")
-        from threelines.input.footprint import projects_from_frame
-
         try:
-            projects = projects_from_frame(frame, self.manifest.working_crs, label="region", crs=crs)
+            projects = geojson_projects(orjson.dumps(region), "region", self.manifest.working_crs, crs=crs)
+        except ServiceError:
+            raise
         except ThreelinesError as exc:
             raise ServiceError(422, "Unusable region", str(exc)) from None
         areas = projects.geometry[projects.area_m2 > 0]
@@ -579,16 +568,35 @@ def _json(body: bytes, label: str):
         ) from None
 
 
-def geojson_frame(body: bytes, label: str):
-    """A GeoDataFrame from a GeoJSON Feature, FeatureCollection or bare geometry, in its declared CRS.
+def geojson_projects(body: bytes, label: str, working_crs, *, crs=None, line_widths=None):
+    """Projects in the working CRS from a GeoJSON Feature, FeatureCollection or bare geometry.
+
+    The properties are the projects' attributes, checked as ``screen``
+    checks a file's (:func:`~threelines.input.footprint.projects_from_arrays`).
+    A body that is no usable GeoJSON raises :class:`ServiceError`; a file-level
+    problem (no CRS fits) raises the reader's error, the projects' own problems
+    are in their ``problems``.
+    """
+    from threelines.input.attributes import attribute_names, plain_cells
+    from threelines.input.footprint import projects_from_arrays
+
+    doc, geoms, columns = geojson_features(body, label)
+    cells = {name: plain_cells(columns[column]) for name, column in attribute_names(columns).items()}
+    return projects_from_arrays(
+        geoms, _declared_crs(doc, label), cells, working_crs, label=label, crs=crs, line_widths=line_widths
+    )
+
+
+def geojson_features(body: bytes, label: str) -> tuple[dict, np.ndarray, dict[str, list]]:
+    """The document, geometries and property columns of a GeoJSON Feature, FeatureCollection or bare geometry.
 
     RFC 7946 GeoJSON is WGS84 lon/lat; an old-style ``crs`` member (as GDAL
     writes, e.g. ``urn:ogc:def:crs:EPSG::4490``) is honoured, as ``screen``
-    does for a file.
+    does for a file (see :func:`_declared_crs`). Each property is a column
+    (in the order first seen) of one value per feature, None where a feature
+    lacks it; nested values are JSON text. A property named ``geometry`` is
+    left out: the footprint takes its place.
     """
-    import geopandas as gpd
-    import pandas as pd
-
     doc = _json(body, label)
     kind = doc.get("type") if isinstance(doc, dict) else None
     if kind == "FeatureCollection":
@@ -616,7 +624,8 @@ def geojson_frame(body: bytes, label: str):
             "MAX_PROJECTS_PER_REQUEST",
             "split them over several requests, or use `threelines batch`",
         )
-    rows, texts = [], []
+    columns: dict[str, list] = {}
+    texts, names = [], []
     for n, feature in enumerate(features, 1):
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
             raise ServiceError(422, "Invalid GeoJSON", f"{label}: feature {n}: is not a GeoJSON Feature object")
@@ -624,9 +633,13 @@ def geojson_frame(body: bytes, label: str):
         if not isinstance(props, dict):
             raise ServiceError(422, "Invalid GeoJSON", f"{label}: feature {n}: 'properties' must be an object")
         # Nested values are no attribute: as text, they are refused by the attribute's own check.
-        rows.append({k: orjson.dumps(v).decode() if isinstance(v, dict | list) else v for k, v in props.items()})
+        row = {k: orjson.dumps(v).decode() if isinstance(v, dict | list) else v for k, v in props.items()}
+        for key, value in row.items():
+            columns.setdefault(key, [None] * len(features))[n - 1] = value
+        names.append(f"{label}: feature {n}" if row.get("id") is None else f"{label}: project {str(row['id'])!r}")
         geometry = feature.get("geometry")
         texts.append(None if geometry is None else orjson.dumps(geometry))
+    columns.pop("geometry", None)
     geoms = np.empty(len(texts), dtype=object)
     present = [i for i, t in enumerate(texts) if t is not None]
     if present:
@@ -641,14 +654,8 @@ def geojson_frame(body: bytes, label: str):
             )
         geoms[present] = parsed
     # Before any work on them: a footprint of too many vertices is refused here.
-    _check_vertices(geoms, [f"{label}: feature {n}" if row.get("id") is None else f"{label}: project {str(row['id'])!r}"
-                            for n, row in enumerate(rows, 1)])  # fmt: skip
-    table = pd.DataFrame(rows, index=range(len(rows)))
-    if "geometry" in table.columns:  # a property of that name: the footprint takes its place, as it always has
-        return gpd.GeoDataFrame(table, geometry=geoms, crs=_declared_crs(doc, label))
-    # The geometry as a column of its own dtype and CRS, then named: geopandas' quick way to a frame.
-    table["geometry"] = gpd.array.from_shapely(geoms, crs=_declared_crs(doc, label))
-    return gpd.GeoDataFrame(table, geometry="geometry", copy=False)
+    _check_vertices(geoms, names)
+    return doc, geoms, columns
 
 
 def _declared_crs(doc: dict, label: str):
