@@ -1,6 +1,6 @@
 """Overlap and distance between footprints and a layer's features, in bulk.
 
-Two spatial-index queries per layer find every (project, feature) pair within
+One spatial-index query per layer finds every (project, feature) pair within
 reach (those that intersect, and those near enough); intersections are
 computed only for pairs that intersect, a footprint lying wholly inside a
 feature (or a feature inside a footprint) is measured without one, and a
@@ -221,13 +221,13 @@ def measure_pairs(
     if len(footprints) == 0 or len(features) == 0:
         empty = np.empty(0)
         return Pairs(empty.astype(int), empty.astype(int), empty, empty, empty.astype(bool))
-    # The layer's features are prepared once (kept on the geometries) and queried against a tree of
-    # the footprints: GEOS then tests each large feature through its own index, not edge by edge.
+    # The layer's features are prepared once (kept on the geometries): GEOS then tests each large
+    # feature through its own index, not edge by edge.
     features = np.asarray(features)
     shapely.prepare(features)
     # At least the distance floor, so that what counts as touching never depends on the reach
     # other rules on the layer happen to ask for.
-    left, right, meets = _pairs_within(footprints, features, max(reach_m, DISTANCE_FLOOR_M))
+    left, right, meets = _pairs_within(footprints, features, tree, max(reach_m, DISTANCE_FLOOR_M))
     order = np.lexsort((right, left))  # by footprint, then feature
     left, right, meets = left[order], right[order], meets[order]
     a, b = footprints[left], features[right]
@@ -257,28 +257,24 @@ def measure_pairs(
     return Pairs(left, right, distance, overlap, inside)
 
 
-def _pairs_within(footprints: np.ndarray, features: np.ndarray, reach: float):
+def _pairs_within(footprints: np.ndarray, features: np.ndarray, tree: shapely.STRtree, reach: float):
     """Every (footprint, feature) pair at most ``reach`` apart: positions, and whether they intersect.
 
-    The pairs that intersect come from one ``intersects`` query of the
-    prepared features against a tree of the footprints; the others are
-    looked for only among the footprints whose boxes come within ``reach``
-    of a feature's box, with one vectorised distance test. Two cheap
-    queries instead of one ``dwithin`` query, which measures a distance for
-    every pair whose boxes meet, and which would still leave the
-    intersection test to do.
+    One query of the layer's tree with the footprints' boxes grown by
+    ``reach`` gives the candidates (work in proportion to the footprints
+    and what lies near them, not to the whole layer); the prepared features
+    then tell which intersect, and a distance test which of the others come
+    within reach. A feature whose box misses the footprint's is rejected by
+    the prepared test on the boxes alone.
     """
-    tree = shapely.STRtree(footprints)
-    right, left = tree.query(features, predicate="intersects")
-    box = shapely.bounds(features)
+    box = shapely.bounds(footprints)
     grown = shapely.box(box[:, 0] - reach, box[:, 1] - reach, box[:, 2] + reach, box[:, 3] + reach)
-    near_right, near_left = tree.query(grown)
-    n = len(footprints)
-    rest = ~np.isin(near_right.astype(np.int64) * n + near_left, right.astype(np.int64) * n + left)
-    near_right, near_left = near_right[rest], near_left[rest]
-    close = shapely.dwithin(features[near_right], footprints[near_left], reach)
-    meets = np.concatenate([np.ones(len(left), dtype=bool), np.zeros(int(close.sum()), dtype=bool)])
-    return np.concatenate([left, near_left[close]]), np.concatenate([right, near_right[close]]), meets
+    left, right = tree.query(grown)
+    meets = shapely.intersects(features[right], footprints[left])
+    near = np.flatnonzero(~meets)
+    close = np.ones(len(left), dtype=bool)
+    close[near] = shapely.dwithin(features[right[near]], footprints[left[near]], reach)
+    return left[close], right[close], meets[close]
 
 
 #: A feature with more vertices than this is first cut to the box of the footprint it is intersected with.
