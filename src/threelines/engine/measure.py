@@ -1,6 +1,6 @@
 """Overlap and distance between footprints and a layer's features, in bulk.
 
-Two spatial-index queries per layer find every (project, feature) pair within
+One spatial-index query per layer finds every (project, feature) pair within
 reach (those that intersect, and those near enough); intersections are
 computed only for pairs that intersect, a footprint lying wholly inside a
 feature (or a feature inside a footprint) is measured without one, and a
@@ -221,18 +221,24 @@ def measure_pairs(
     if len(footprints) == 0 or len(features) == 0:
         empty = np.empty(0)
         return Pairs(empty.astype(int), empty.astype(int), empty, empty, empty.astype(bool))
-    # The layer's features are prepared once (kept on the geometries) and queried against a tree of
-    # the footprints: GEOS then tests each large feature through its own index, not edge by edge.
+    # The layer's features are prepared once (kept on the geometries): GEOS then tests each large
+    # feature through its own index, not edge by edge.
     features = np.asarray(features)
     shapely.prepare(features)
     # At least the distance floor, so that what counts as touching never depends on the reach
     # other rules on the layer happen to ask for.
-    left, right, meets = _pairs_within(footprints, features, max(reach_m, DISTANCE_FLOOR_M))
+    left, right, meets = _pairs_within(footprints, features, tree, max(reach_m, DISTANCE_FLOOR_M))
     order = np.lexsort((right, left))  # by footprint, then feature
     left, right, meets = left[order], right[order], meets[order]
     a, b = footprints[left], features[right]
+    circle, true = _circle_distances(footprints, radii, left, b)
+    # A disc's polygon is measured only where its true circle comes within the floor of the feature:
+    # elsewhere the circle's distance replaces the polygon's (below), which costs a distance per edge
+    # of the polygon's thousands.
+    polygon = ~meets
+    polygon[circle[true > DISTANCE_FLOOR_M]] = False
     distance = np.zeros(len(left))
-    distance[~meets] = shapely.distance(a[~meets], b[~meets])
+    distance[polygon] = shapely.distance(a[polygon], b[polygon])
     distance[distance < DISTANCE_FLOOR_M] = 0.0
     inside = np.zeros(len(left), dtype=bool)
     inside[meets] = shapely.covers(b[meets], a[meets])
@@ -242,33 +248,33 @@ def measure_pairs(
     overlap[cut] = _overlap_areas(a[cut], b[cut])
     # A footprint drawn along a feature's edge can miss covered_by by float noise.
     inside |= meets & (areas[left] > 0) & (areas[left] - overlap <= OVERLAP_FLOOR_M2)
-    if radii is not None:
-        _true_circles(footprints, np.asarray(radii, dtype=float), left, b, distance, overlap, inside)
+    # The polygon lies up to the curve tolerance outside the circle: where the circle itself
+    # does not reach the feature, neither does the site.
+    apart = circle[true > DISTANCE_FLOOR_M]
+    distance[apart] = true[true > DISTANCE_FLOOR_M]
+    overlap[apart] = 0.0
+    inside[apart] = False
     return Pairs(left, right, distance, overlap, inside)
 
 
-def _pairs_within(footprints: np.ndarray, features: np.ndarray, reach: float):
+def _pairs_within(footprints: np.ndarray, features: np.ndarray, tree: shapely.STRtree, reach: float):
     """Every (footprint, feature) pair at most ``reach`` apart: positions, and whether they intersect.
 
-    The pairs that intersect come from one ``intersects`` query of the
-    prepared features against a tree of the footprints; the others are
-    looked for only among the footprints whose boxes come within ``reach``
-    of a feature's box, with one vectorised distance test. Two cheap
-    queries instead of one ``dwithin`` query, which measures a distance for
-    every pair whose boxes meet, and which would still leave the
-    intersection test to do.
+    One query of the layer's tree with the footprints' boxes grown by
+    ``reach`` gives the candidates (work in proportion to the footprints
+    and what lies near them, not to the whole layer); the prepared features
+    then tell which intersect, and a distance test which of the others come
+    within reach. A feature whose box misses the footprint's is rejected by
+    the prepared test on the boxes alone.
     """
-    tree = shapely.STRtree(footprints)
-    right, left = tree.query(features, predicate="intersects")
-    box = shapely.bounds(features)
+    box = shapely.bounds(footprints)
     grown = shapely.box(box[:, 0] - reach, box[:, 1] - reach, box[:, 2] + reach, box[:, 3] + reach)
-    near_right, near_left = tree.query(grown)
-    n = len(footprints)
-    rest = ~np.isin(near_right.astype(np.int64) * n + near_left, right.astype(np.int64) * n + left)
-    near_right, near_left = near_right[rest], near_left[rest]
-    close = shapely.dwithin(features[near_right], footprints[near_left], reach)
-    meets = np.concatenate([np.ones(len(left), dtype=bool), np.zeros(int(close.sum()), dtype=bool)])
-    return np.concatenate([left, near_left[close]]), np.concatenate([right, near_right[close]]), meets
+    left, right = tree.query(grown)
+    meets = shapely.intersects(features[right], footprints[left])
+    near = np.flatnonzero(~meets)
+    close = np.ones(len(left), dtype=bool)
+    close[near] = shapely.dwithin(features[right[near]], footprints[left[near]], reach)
+    return left[close], right[close], meets[close]
 
 
 #: A feature with more vertices than this is first cut to the box of the footprint it is intersected with.
@@ -316,29 +322,37 @@ def disc_centres(footprints: np.ndarray, radii: np.ndarray) -> np.ndarray:
     out = np.full(len(footprints), None, dtype=object)
     radii = np.nan_to_num(np.asarray(radii, dtype=float), nan=0.0)
     candidates = np.flatnonzero((radii > 0) & (shapely.get_type_id(footprints) == shapely.GeometryType.POLYGON))
-    for p in candidates.tolist():  # point sites with a radius: few
-        r, shape = float(radii[p]), footprints[p]
-        quad_segs = curve_segments(r, CURVE_RELATIVE_TOLERANCE)
-        ring = shapely.get_coordinates(shapely.get_exterior_ring(shape))
-        if len(ring) != 4 * quad_segs + 1 or shapely.get_num_interior_rings(shape):
-            continue
-        centre = shapely.centroid(shape)
-        spread = np.hypot(ring[:, 0] - centre.x, ring[:, 1] - centre.y) - outer_radius(r, quad_segs)
-        if np.abs(spread).max() <= 1e-6 * r:
-            out[p] = centre
+    if not len(candidates):
+        return out
+    shapes, r = footprints[candidates], radii[candidates]
+    # Point sites share a few radii: each radius's segment count and vertex radius are worked out once.
+    kinds, kind = np.unique(r, return_inverse=True)
+    quad_segs = np.array([curve_segments(x, CURVE_RELATIVE_TOLERANCE) for x in kinds.tolist()], dtype=int)
+    vertex_radius = np.array([outer_radius(x, q) for x, q in zip(kinds.tolist(), quad_segs.tolist(), strict=True)])
+    rings = shapely.get_exterior_ring(shapes)
+    shaped = (shapely.get_num_coordinates(rings) == 4 * quad_segs[kind] + 1) & (
+        shapely.get_num_interior_rings(shapes) == 0
+    )
+    if not shaped.any():
+        return out
+    candidates, shapes, r, kind = candidates[shaped], shapes[shaped], r[shaped], kind[shaped]
+    centres = shapely.centroid(shapes)
+    ring, owner = shapely.get_coordinates(rings[shaped], return_index=True)
+    spread = np.abs(
+        np.hypot(ring[:, 0] - shapely.get_x(centres)[owner], ring[:, 1] - shapely.get_y(centres)[owner])
+        - vertex_radius[kind][owner]
+    )
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    round_ = np.maximum.reduceat(spread, starts) <= 1e-6 * r
+    out[candidates[round_]] = centres[round_]
     return out
 
 
-def _true_circles(footprints, radii, left, features, distance, overlap, inside) -> None:
-    """Replace the polygon's distances by the true circle's, for pairs whose footprint is a disc (in place)."""
+def _circle_distances(footprints, radii, left, features) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs whose footprint is a :func:`disc` (positions), and the true circle's distance to each feature."""
+    if radii is None:
+        return np.empty(0, dtype=int), np.empty(0)
+    radii = np.asarray(radii, dtype=float)
     centres = disc_centres(footprints, radii)
     ks = np.flatnonzero(centres[left] != None)  # noqa: E711
-    if not len(ks):
-        return
-    true = shapely.distance(centres[left[ks]], features[ks]) - radii[left[ks]]
-    apart = true > DISTANCE_FLOOR_M
-    # The polygon lies up to the curve tolerance outside the circle: where the circle itself
-    # does not reach the feature, neither does the site.
-    distance[ks[apart]] = true[apart]
-    overlap[ks[apart]] = 0.0
-    inside[ks[apart]] = False
+    return ks, shapely.distance(centres[left[ks]], features[ks]) - radii[left[ks]]

@@ -1,9 +1,9 @@
 """Zonal statistics of a raster layer over each footprint.
 
 The raster is read once, as the window that covers all footprints (in the
-raster's own CRS, so cells are never resampled); each footprint then masks
-only its own part of that window. The cells whose centres lie in the
-footprint count; a footprint narrower than a cell or smaller than four
+raster's own CRS, so cells are never resampled); the cells of every
+footprint's box are then tested against it in bulk. The cells whose centres
+lie in the footprint count; a footprint narrower than a cell or smaller than four
 cells (a road across a 1 km grid, a site, a point) takes every cell it
 touches instead, so its statistic does not depend on where the cell
 centres happen to fall.
@@ -66,12 +66,9 @@ def zonal_stats(
         One per footprint; ``value`` is NaN where the footprint covers only
         nodata cells or lies off the raster.
     """
-    from affine import Affine
-    from geopandas.array import from_shapely
     from rasterio.errors import RasterioIOError
-    from rasterio.features import geometry_mask
 
-    native = np.asarray(from_shapely(footprints, crs=working_crs).to_crs(spec.crs), dtype=object)
+    native = _in_crs(np.asarray(footprints, dtype=object), working_crs, spec.crs)
     # A footprint that cannot be placed in the raster's CRS (inf or NaN bounds) has no cells;
     # it must not widen the shared window or break the arithmetic of the others.
     placed = np.isfinite(shapely.bounds(native)).all(axis=1)
@@ -95,21 +92,37 @@ def zonal_stats(
     out: list[Zonal] = [Zonal(value=float("nan"), cells=0)] * len(native)
     for i, zonal in _touched_cells(native, np.flatnonzero(small), values, base, rows, cols, stat, classes):
         out[i] = zonal
-    for i in np.flatnonzero(~small & placed):  # a large footprint masks its own part of the shared window
-        geom = native[i]
-        (r0, r1), (c0, c1) = _span(base, shapely.bounds(geom), height, width)
-        r0, r1 = max(r0, rows[0]) - rows[0], min(r1, rows[1]) - rows[0]
-        c0, c1 = max(c0, cols[0]) - cols[0], min(c1, cols[1]) - cols[0]
-        if r0 >= r1 or c0 >= c1:
-            out[i] = Zonal(value=float("nan"), cells=0)
-            continue
-        block = values[r0:r1, c0:c1]
-        transform = base @ Affine.translation(cols[0] + c0, rows[0] + r0)
-        inside = ~geometry_mask([geom], out_shape=block.shape, transform=transform)
-        cells = block[inside]
-        cells = cells[~np.isnan(cells)]
-        out[i] = Zonal(value=_stat(cells, stat, classes), cells=int(cells.size))
+    large = np.flatnonzero(~small & placed)
+    on_edge = []
+    for i, zonal in _centre_cells(native, large, values, base, rows, cols, stat, classes):
+        if zonal is None:
+            on_edge.append(i)
+        else:
+            out[i] = zonal
+    for i in on_edge:  # cell centres on the footprint's edge: counted as GDAL's rasterisation counts them
+        out[i] = _masked(native[i], values, base, rows, cols, stat, classes)
     return out
+
+
+#: Transformers from a working CRS to a raster's (None: the same CRS), by the two CRS objects' ids, with
+#: the objects (hashing a CRS writes its WKT, which cost more than measuring a small footprint).
+_TRANSFORMERS: dict[tuple[int, int], tuple[CRS, CRS, object]] = {}
+
+
+def _in_crs(geoms: np.ndarray, crs: CRS, target: CRS) -> np.ndarray:
+    """The geometries (2D) moved from ``crs`` to ``target``."""
+    key = (id(crs), id(target))
+    kept = _TRANSFORMERS.get(key)
+    if kept is None or kept[0] is not crs or kept[1] is not target:
+        from pyproj import Transformer
+
+        same = crs.is_exact_same(target)
+        kept = (crs, target, None if same else Transformer.from_crs(crs, target, always_xy=True))
+        _TRANSFORMERS[key] = kept
+    transformer = kept[2]
+    if transformer is None:
+        return geoms
+    return shapely.transform(geoms, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
 
 
 class _Raster:
@@ -174,28 +187,7 @@ def _touched_cells(geoms, which, values, base, rows, cols, stat, classes):
     """
     if len(which) == 0:
         return []
-    inverse = ~base
-    bounds = shapely.bounds(geoms[which])
-    c_a, r_a = _near(inverse @ (bounds[:, 0], bounds[:, 3]), rows, cols)
-    c_b, r_b = _near(inverse @ (bounds[:, 2], bounds[:, 1]), rows, cols)
-    r0 = np.clip(np.floor(np.minimum(r_a, r_b)).astype(int), rows[0], rows[1])
-    r1 = np.clip(
-        np.maximum(np.ceil(np.maximum(r_a, r_b)).astype(int), np.floor(np.minimum(r_a, r_b)).astype(int) + 1),
-        rows[0],
-        rows[1],
-    )
-    c0 = np.clip(np.floor(np.minimum(c_a, c_b)).astype(int), cols[0], cols[1])
-    c1 = np.clip(
-        np.maximum(np.ceil(np.maximum(c_a, c_b)).astype(int), np.floor(np.minimum(c_a, c_b)).astype(int) + 1),
-        cols[0],
-        cols[1],
-    )
-    heights, widths = np.maximum(r1 - r0, 0), np.maximum(c1 - c0, 0)
-    counts = heights * widths
-    owner = np.repeat(np.arange(len(which)), counts)
-    offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    row = np.repeat(r0, counts) + offset // np.repeat(np.maximum(widths, 1), counts)
-    col = np.repeat(c0, counts) + offset % np.repeat(np.maximum(widths, 1), counts)
+    owner, row, col = _box_cells(shapely.bounds(geoms[which]), base, rows, cols)
     x0, y0 = base @ (col, row)
     x1, y1 = base @ (col + 1, row + 1)
     boxes = shapely.box(np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1))
@@ -216,6 +208,99 @@ def _touched_cells(geoms, which, values, base, rows, cols, stat, classes):
         (np.maximum if stat == "max" else np.minimum).at(result, owner, cell)
     result[counts == 0] = np.nan
     return [(int(i), Zonal(value=float(result[j]), cells=int(counts[j]))) for j, i in enumerate(which)]
+
+
+#: Cells tested against footprints at once: bounds the memory of one vectorised pass.
+CELLS_PER_PASS = 1_000_000
+
+#: A cell centre closer than this share of a cell to a large footprint's edge is left to GDAL's
+#: rasterisation to count or not (its rule for centres on an edge is its own).
+EDGE_SHARE = 1e-6
+
+
+def _box_cells(bounds: np.ndarray, base, rows, cols) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every cell of the window within each box's rows and columns: its box's position, row and column.
+
+    Row-major within each box, boxes in order.
+    """
+    inverse = ~base
+    c_a, r_a = _near(inverse @ (bounds[:, 0], bounds[:, 3]), rows, cols)
+    c_b, r_b = _near(inverse @ (bounds[:, 2], bounds[:, 1]), rows, cols)
+    r0 = np.clip(np.floor(np.minimum(r_a, r_b)).astype(int), rows[0], rows[1])
+    r1 = np.clip(
+        np.maximum(np.ceil(np.maximum(r_a, r_b)).astype(int), np.floor(np.minimum(r_a, r_b)).astype(int) + 1),
+        rows[0],
+        rows[1],
+    )
+    c0 = np.clip(np.floor(np.minimum(c_a, c_b)).astype(int), cols[0], cols[1])
+    c1 = np.clip(
+        np.maximum(np.ceil(np.maximum(c_a, c_b)).astype(int), np.floor(np.minimum(c_a, c_b)).astype(int) + 1),
+        cols[0],
+        cols[1],
+    )
+    heights, widths = np.maximum(r1 - r0, 0), np.maximum(c1 - c0, 0)
+    counts = heights * widths
+    owner = np.repeat(np.arange(len(bounds)), counts)
+    offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    row = np.repeat(r0, counts) + offset // np.repeat(np.maximum(widths, 1), counts)
+    col = np.repeat(c0, counts) + offset % np.repeat(np.maximum(widths, 1), counts)
+    return owner, row, col
+
+
+def _centre_cells(geoms, which, values, base, rows, cols, stat, classes):
+    """Statistics over the cells whose centres lie in each large footprint, in a few vectorised passes.
+
+    Each footprint's box of cells is tested at once against it (prepared),
+    so a batch of large footprints costs no rasterisation per footprint.
+    The statistic of each footprint is taken over its cells in row order,
+    as one masked window of its own would give them. A footprint with a
+    cell centre on its edge (a box drawn on the grid) gets None: which of
+    those cells count is for :func:`_masked` to say.
+    """
+    if len(which) == 0:
+        return
+    bounds = shapely.bounds(geoms[which])
+    inverse = ~base
+    c_a, r_a = _near(inverse @ (bounds[:, 0], bounds[:, 3]), rows, cols)
+    c_b, r_b = _near(inverse @ (bounds[:, 2], bounds[:, 1]), rows, cols)
+    sizes = (np.abs(r_b - r_a) + 2) * (np.abs(c_b - c_a) + 2)  # cells per box, at most
+    passes = np.cumsum(sizes) // CELLS_PER_PASS
+    edge_tolerance = EDGE_SHARE * min(abs(base.a), abs(base.e))
+    for group in np.split(np.arange(len(which)), np.flatnonzero(np.diff(passes)) + 1):
+        shapes = geoms[which[group]]
+        edges = shapely.boundary(shapes)
+        shapely.prepare(shapes)
+        shapely.prepare(edges)
+        owner, row, col = _box_cells(bounds[group], base, rows, cols)
+        x, y = base @ (col + 0.5, row + 0.5)
+        inside = shapely.contains_xy(shapes[owner], x, y)
+        doubtful = np.zeros(len(group), dtype=bool)
+        doubtful[owner[shapely.dwithin(edges[owner], shapely.points(x, y), edge_tolerance)]] = True
+        owner, cell = owner[inside], values[row[inside] - rows[0], col[inside] - cols[0]]
+        keep = ~np.isnan(cell)
+        owner, cell = owner[keep], cell[keep]
+        ends = np.searchsorted(owner, np.arange(len(group)), side="right")
+        for k, part in enumerate(np.split(cell, ends[:-1])):
+            zonal = None if doubtful[k] else Zonal(value=_stat(part, stat, classes), cells=int(part.size))
+            yield int(which[group[k]]), zonal
+
+
+def _masked(geom, values, base, rows, cols, stat, classes) -> Zonal:
+    """The statistic of one footprint over the cells GDAL's rasterisation puts in it (centres inside)."""
+    from affine import Affine
+    from rasterio.features import geometry_mask
+
+    x0, y0, x1, y1 = shapely.bounds(geom)
+    (r0, r1), (c0, c1) = _span(base, (x0, y0, x1, y1), rows[1], cols[1])
+    r0, r1 = max(r0, rows[0]) - rows[0], r1 - rows[0]
+    c0, c1 = max(c0, cols[0]) - cols[0], c1 - cols[0]
+    if r0 >= r1 or c0 >= c1:
+        return Zonal(value=float("nan"), cells=0)
+    block = values[r0:r1, c0:c1]
+    transform = base @ Affine.translation(cols[0] + c0, rows[0] + r0)
+    cells = block[~geometry_mask([geom], out_shape=block.shape, transform=transform)]
+    cells = cells[~np.isnan(cells)]
+    return Zonal(value=_stat(cells, stat, classes), cells=int(cells.size))
 
 
 def _near(col_row, rows, cols):
