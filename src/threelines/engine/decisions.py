@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import shapely
 
 from threelines.engine.compile import CompiledRule, Decided, Plan, broadcast, distinct_rows
@@ -249,7 +248,7 @@ class _OnLayer:
         pair = self.conditions(self.rule.condition, ks)
         keep = pair.holds | (pair.missing != None)  # noqa: E711
         ks, holds, missing = ks[keep], pair.holds[keep], pair.missing[keep]
-        mine = pd.Series(np.arange(len(ks))).groupby(pairs.project[ks]).indices if len(ks) else {}
+        mine = _positions_by(pairs.project[ks])
         for p in np.flatnonzero(self.relevant).tolist():
             rows = mine.get(p, np.arange(0))
             sure = ks[rows[holds[rows] & self.overlapping[ks[rows]]]]
@@ -378,11 +377,19 @@ class _OnLayer:
         return np.array([per_project[p] for p in project.tolist()] + [None], dtype=object)[:-1]
 
 
+def _positions_by(values: np.ndarray) -> dict[int, np.ndarray]:
+    """The positions of each distinct value of an integer array, in order (a group-by's indices)."""
+    order = np.argsort(values, kind="stable")
+    starts = np.flatnonzero(np.diff(values[order], prepend=-1))  # values are positions: never -1
+    return dict(zip(values[order[starts]].tolist(), np.split(order, starts[1:]), strict=True)) if len(values) else {}
+
+
 def _zone_codes(layer: LayerData) -> np.ndarray:
     """Per feature: an integer per distinct id, in order of first appearance (made once per layer)."""
     key = ("zone codes",)
     if key not in layer.derived:
-        layer.derived[key] = pd.factorize(pd.Series(layer.ids, dtype=object))[0]
+        seen: dict = {}
+        layer.derived[key] = np.array([seen.setdefault(i, len(seen)) for i in layer.ids], dtype=np.intp)
     return layer.derived[key]
 
 
@@ -493,7 +500,7 @@ def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tup
         project its (requirements, unresolved, clause table), which depend on
         the distinct key alone.
     """
-    join = _ClauseJoin(plan)
+    join = _clause_join(plan)
     fired: list[ClauseFired] = []
     rows: list[tuple] = []
     decided: dict[tuple, tuple] = {}
@@ -513,14 +520,31 @@ def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tup
     return fired, rows
 
 
+#: The clause joins kept, by the identity of the clauses and the jurisdiction's level (see :func:`_clause_join`).
+_JOINS: dict[tuple[int, str], _ClauseJoin] = {}
+
+#: How many clause joins :func:`_clause_join` keeps.
+_JOINS_KEPT = 8
+
+
+def _clause_join(plan: Plan) -> _ClauseJoin:
+    """The clause join of a plan's access list, kept between calls: what it learns depends on the list alone."""
+    key = (id(plan.clauses), plan.whole_level)
+    join = _JOINS.get(key)
+    if join is None or join.clauses is not plan.clauses:
+        if len(_JOINS) >= _JOINS_KEPT:  # a process that loads many rule sets (tests) keeps only the latest
+            _JOINS.clear()
+        join = _JOINS[key] = _ClauseJoin(plan.clauses, plan.clause_index, plan.whole_level)
+    return join
+
+
 class _ClauseJoin:
     """The clause table, looked up by unit and by industry; the rows it gives are made once and shared."""
 
-    def __init__(self, plan: Plan):
-        self.plan = plan
-        self.clauses = list(plan.clauses)
+    def __init__(self, clauses: tuple[Clause, ...], index: dict[str, list[tuple[int, Clause]]], whole_level: str):
+        self.clauses, self.index, self.whole_level = clauses, index, whole_level
         self._by_unit: dict[tuple[str, str], frozenset[int]] = {}
-        self._by_industry: dict[str | None, list] = {}
+        self._by_industry: dict[str | None, tuple[dict[int, Any], frozenset[int]]] = {}
         self._findings: dict[tuple, ClauseFinding] = {}
 
     def covering(self, unit: tuple[str, str]) -> frozenset[int]:
@@ -528,27 +552,29 @@ class _ClauseJoin:
         found = self._by_unit.get(unit)
         if found is None:
             code, cls = unit
-            index = self.plan.clause_index
-            candidates = {i for key in ("*", cls, code) for i, _ in index.get(key, ())}
+            candidates = {i for key in ("*", cls, code) for i, _ in self.index.get(key, ())}
             found = self._by_unit[unit] = frozenset(i for i in candidates if self.clauses[i].covers(code, cls))
         return found
 
-    def industry(self, code: str | None) -> list:
-        """Per clause: how an industry code stands to it (see :func:`industry_decision`)."""
+    def industry(self, code: str | None) -> tuple[dict[int, Any], frozenset[int]]:
+        """How an industry code stands to each clause it falls under or cannot be told for, and their positions.
+
+        The other clauses do not concern the code (see :func:`industry_decision`).
+        """
         found = self._by_industry.get(code)
         if found is None:
-            found = self._by_industry[code] = [industry_decision(code, c.industry, c.exclude) for c in self.clauses]
+            decisions = [industry_decision(code, c.industry, c.exclude) for c in self.clauses]
+            concerned = {i: d for i, d in enumerate(decisions) if d.holds or d.missing}
+            found = self._by_industry[code] = (concerned, frozenset(concerned))
         return found
 
     def rows(self, industry: str | None, units: tuple[tuple[str, str], ...]) -> tuple:
         """For one industry in some units (largest share first): what fires, requirements, unresolved, table."""
         covering = [self.covering(u) for u in units]
-        decisions = self.industry(industry)
+        decisions, concerned = self.industry(industry)
         firing, requirements, unresolved, table = [], [], [], []
-        for i in sorted(set().union(*covering)):
+        for i in sorted(concerned & frozenset().union(*covering)):
             decision = decisions[i]
-            if not decision.holds and not decision.missing:
-                continue
             clause = self.clauses[i]
             covered = [j for j, found in enumerate(covering) if i in found]
             first = units[covered[0]][0]
@@ -568,7 +594,7 @@ class _ClauseJoin:
     def finding(self, i: int, first: str, finding: str, missing: str | None) -> ClauseFinding:
         """The clause table's row for clause ``i`` (shared by the projects it is the same for)."""
         clause = self.clauses[i]
-        level = clause.level or self.plan.whole_level
+        level = clause.level or self.whole_level
         unit = first if level == "unit" else None
         key = (i, unit, finding, missing)
         if key not in self._findings:
