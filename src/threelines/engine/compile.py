@@ -183,8 +183,7 @@ def _compile(rule: Rule, table: Table) -> CompiledRule:
     if not len(table):
         return CompiledRule(rule, np.zeros(0, dtype=bool), np.full(0, None, dtype=object))
     first, inverse = distinct_rows(codes)
-    cache: dict = {}
-    decided = [applies(rule, table.contexts[p], cache) for p in first.tolist()]
+    decided = [applies(rule, table.contexts[p]) for p in first.tolist()]
     found = broadcast(decided, inverse)
     return CompiledRule(rule, found.holds, found.missing)
 

@@ -192,8 +192,7 @@ class _OnLayer:
             inverse, first = np.zeros(len(ks), dtype=np.intp), np.zeros(min(len(ks), 1), dtype=np.intp)
         else:
             first, inverse = distinct_rows(np.stack(parts, axis=1))
-        cache: dict = {}
-        decided = [decide_cached(expr, self.variables(int(ks[i])), cache) for i in first.tolist()]
+        decided = [decide_cached(expr, self.variables(int(ks[i]))) for i in first.tolist()]
         return broadcast(decided, inverse)
 
     # --- rows ------------------------------------------------------------------------------------
@@ -481,8 +480,7 @@ def _rows_decided(expr: Expr, rows: list[dict[str, Any]], project_codes: np.ndar
     if not rows:
         return Decided(np.zeros(0, dtype=bool), np.full(0, None, dtype=object))
     _, first, inverse = np.unique(np.stack(parts, axis=1), axis=0, return_index=True, return_inverse=True)
-    cache: dict = {}
-    return broadcast([decide_cached(expr, rows[i], cache) for i in first.tolist()], inverse.ravel())
+    return broadcast([decide_cached(expr, rows[i]) for i in first.tolist()], inverse.ravel())
 
 
 def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tuple]]:
