@@ -222,7 +222,8 @@ def distinct_rows(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         an order of their own (sorted, or by first row for a few rows).
     """
     if len(codes) > FEW_ROWS:
-        _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+        axis = 0 if codes.ndim > 1 else None  # unique by rows is slower: only for rows
+        _, first, inverse = np.unique(codes, axis=axis, return_index=True, return_inverse=True)
         return first, inverse.ravel()
     seen: dict = {}
     first: list[int] = []
@@ -233,6 +234,11 @@ def distinct_rows(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             first.append(i)
         inverse[i] = group
     return np.array(first, dtype=np.intp), inverse
+
+
+def value_codes(values: np.ndarray) -> np.ndarray:
+    """An integer per value of an array: equal values, equal integers (see :func:`distinct_rows`)."""
+    return distinct_rows(values)[1]
 
 
 def _codes(keys: list) -> np.ndarray:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-from threelines.engine.compile import CompiledRule, Decided, Plan, broadcast, distinct_rows
+from threelines.engine.compile import CompiledRule, Decided, Plan, broadcast, distinct_rows, value_codes
 from threelines.engine.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs
 from threelines.engine.pairs import Measured
 from threelines.engine.verdict import ClauseFinding, Requirement, Unresolved
@@ -83,12 +83,16 @@ def decide_rules(plan: Plan, measured: Measured, footprints: np.ndarray) -> Deci
     Decisions
     """
     out = Decisions()
+    overlaps: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # per layer: what its rules share
     for compiled in plan.rules:
         rule = compiled.rule
         if rule.test == "zonal":
             fired, notes = _zonal(plan, compiled, measured.zonal[(rule.layer, rule.stat, rule.classes)])
         else:
-            on = _OnLayer(plan, compiled, measured.layers[rule.layer], measured.pairs[rule.layer])
+            pairs = measured.pairs[rule.layer]
+            if rule.layer not in overlaps:
+                overlaps[rule.layer] = _overlapping(plan.table.areas, pairs)
+            on = _OnLayer(plan, compiled, measured.layers[rule.layer], pairs, overlaps[rule.layer])
             fired, notes = on.decide(footprints)
         out.fired.append(fired)
         out.notes.append(notes)
@@ -97,18 +101,24 @@ def decide_rules(plan: Plan, measured: Measured, footprints: np.ndarray) -> Deci
     return out
 
 
-class _OnLayer:
-    """One rule against the pairs of its layer."""
+def _overlapping(areas: np.ndarray, pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair: whether the footprint overlaps the feature; per project: how many features a point touches.
 
-    def __init__(self, plan: Plan, compiled: CompiledRule, layer: LayerData, pairs: Pairs):
+    A point on the boundary of n features counts 1/n in each, as it does for control units.
+    """
+    positive = areas[pairs.project] > 0
+    overlapping = np.where(positive, pairs.overlap_m2 > OVERLAP_FLOOR_M2, pairs.distance_m == 0)
+    return overlapping, np.bincount(pairs.project[overlapping & ~positive], minlength=len(areas))
+
+
+class _OnLayer:
+    """One rule against the pairs of its layer (``overlaps``: :func:`_overlapping` of them)."""
+
+    def __init__(self, plan: Plan, compiled: CompiledRule, layer: LayerData, pairs: Pairs, overlaps: tuple):
         self.plan, self.rule, self.layer, self.pairs = plan, compiled.rule, layer, pairs
         self.table = plan.table
         self.holds, self.missing, self.relevant = compiled.holds, compiled.missing, compiled.relevant
-        areas = self.table.areas
-        positive = areas[pairs.project] > 0
-        self.overlapping = np.where(positive, pairs.overlap_m2 > OVERLAP_FLOOR_M2, pairs.distance_m == 0)
-        # A point on the boundary of n features counts 1/n in each, as it does for control units.
-        self.touches = np.bincount(pairs.project[self.overlapping & ~positive], minlength=len(areas))
+        self.overlapping, self.touches = overlaps
         self.fired: list[Fired] = []
         self.notes: list[tuple[int, Unresolved]] = []
         self._noted: set[int] = set()
@@ -187,7 +197,7 @@ class _OnLayer:
                 codes = _feature_codes(self.layer, reads)
                 parts.append(self.pairs.feature[ks] if codes is None else codes[self.pairs.feature[ks]])
             else:
-                parts.append(np.unique(self.column(name, ks), return_inverse=True)[1].ravel())
+                parts.append(value_codes(self.column(name, ks)))
         if not parts or not len(ks):
             inverse, first = np.zeros(len(ks), dtype=np.intp), np.zeros(min(len(ks), 1), dtype=np.intp)
         else:
@@ -206,7 +216,7 @@ class _OnLayer:
     def notes_first(self, project: np.ndarray, reasons: np.ndarray, fids: np.ndarray) -> None:
         """Note, per project, the first of its rows with a reason (rows in pair order)."""
         noted = np.flatnonzero(reasons != None)  # noqa: E711
-        for i in np.sort(noted[np.unique(project[noted], return_index=True)[1]]).tolist():
+        for i in np.sort(noted[distinct_rows(project[noted])[0]]).tolist():
             self.note(int(project[i]), reasons[i], fids[i])
 
     def per_feature(self, spatial: np.ndarray) -> None:
@@ -305,22 +315,27 @@ class _OnLayer:
             fids[i] = layer.ids[int(feature[i])]
         self.notes_first(project, reasons, fids)
         # A zone stored as several features (same id) is charged as one; zones in order of first pair.
-        charged = (decision_missing == None) & (zone.missing == None)  # noqa: E711
+        # A project that declares none of the rule's loads has nothing to charge (and no zone of it counts).
+        totals = [self.table.number(POLLUTANTS[pollutant][0]) for pollutant in rule.pollutants]
+        loaded = np.logical_or.reduce([total[project] != 0 for total in totals])
+        charged = (decision_missing == None) & (zone.missing == None) & loaded  # noqa: E711
+        if not charged.any():
+            return
         ks, project, feature = ks[charged], project[charged], feature[charged]
         zone_code = _zone_codes(layer)[feature]
         keys = project * (zone_code.max(initial=0) + 1) + zone_code
-        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        first, inverse = distinct_rows(keys)
         order = np.argsort(first, kind="stable")
         rank = np.empty(len(order), dtype=np.intp)
         rank[order] = np.arange(len(order))
-        first, group = first[order], rank[inverse.ravel()]
+        first, group = first[order], rank[inverse]
         overlap = np.bincount(group, weights=pairs.overlap_m2[ks], minlength=len(first))
         share = np.minimum(np.bincount(group, weights=self.ratios(ks), minlength=len(first)), 1.0)
         k0, p0, f0 = ks[first], project[first], feature[first]
         attains = self.conditions(rule.attains, k0) if rule.attains is not None else None
         events = []  # per (zone, pollutant): what happens, decided over arrays
         for j, pollutant in enumerate(rule.pollutants):
-            total = self.table.number(POLLUTANTS[pollutant][0])[p0]
+            total = totals[j][p0]
             load = total * share
             remaining, remaining_note = _feature_numbers(layer, remaining_fields(pollutant), None)
             ratio_note = _feature_numbers(layer, offset_fields(pollutant), f"offset_ratio_{pollutant}")[1]
@@ -476,11 +491,10 @@ def _rows_decided(expr: Expr, rows: list[dict[str, Any]], project_codes: np.ndar
         project_codes = np.arange(len(rows))
     values = np.array([r["value"] for r in rows], dtype=float)
     cells = np.array([r["cells"] for r in rows], dtype=float)
-    parts = [project_codes, np.unique(values, return_inverse=True)[1].ravel(), np.unique(cells, return_inverse=True)[1]]
     if not rows:
         return Decided(np.zeros(0, dtype=bool), np.full(0, None, dtype=object))
-    _, first, inverse = np.unique(np.stack(parts, axis=1), axis=0, return_index=True, return_inverse=True)
-    return broadcast([decide_cached(expr, rows[i]) for i in first.tolist()], inverse.ravel())
+    first, inverse = distinct_rows(np.stack([project_codes, value_codes(values), value_codes(cells)], axis=1))
+    return broadcast([decide_cached(expr, rows[i]) for i in first.tolist()], inverse)
 
 
 def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tuple]]:
