@@ -223,6 +223,8 @@ class _OnLayer:
         """``overlaps`` and ``within_distance``: one trigger per feature that meets the test."""
         pairs = self.pairs
         ks = np.flatnonzero(spatial & self.relevant[pairs.project])
+        if not len(ks):  # no pair to fire or to note (one project per call: often)
+            return
         project = pairs.project[ks]
         pair = self.conditions(self.rule.condition, ks)
         holds, missing = self.holds[project], self.missing[project]
@@ -302,6 +304,8 @@ class _OnLayer:
         """
         rule, pairs, layer = self.rule, self.pairs, self.layer
         ks = np.flatnonzero(self.overlapping & self.relevant[pairs.project])
+        if not len(ks):  # no zone to charge or to note
+            return
         zone = self.conditions(rule.condition, ks)
         live = zone.holds | (zone.missing != None)  # noqa: E711
         ks, zone = ks[live], Decided(zone.holds[live], zone.missing[live])
