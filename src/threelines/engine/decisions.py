@@ -561,7 +561,7 @@ class _ClauseJoin:
         self.clauses, self.index, self.whole_level = clauses, index, whole_level
         self._by_unit: dict[tuple[str, str], frozenset[int]] = {}
         self._by_industry: dict[str | None, tuple[dict[int, Any], frozenset[int]]] = {}
-        self._findings: dict[tuple, ClauseFinding] = {}
+        self._entries: dict[tuple, tuple] = {}
 
     def covering(self, unit: tuple[str, str]) -> frozenset[int]:
         """The positions of the clauses whose scope covers a unit (code, class)."""
@@ -590,33 +590,41 @@ class _ClauseJoin:
         decisions, concerned = self.industry(industry)
         firing, requirements, unresolved, table = [], [], [], []
         for i in sorted(concerned & frozenset().union(*covering)):
-            decision = decisions[i]
-            clause = self.clauses[i]
-            covered = [j for j, found in enumerate(covering) if i in found]
-            first = units[covered[0]][0]
-            finding = "review" if clause.outcome == "review" or decision.missing else clause.outcome
-            table.append(self.finding(i, first, finding, decision.missing))
-            if decision.missing:
-                unresolved.append(Unresolved(rule=clause.id, reason=decision.missing))
-            elif clause.outcome == "review":
-                unresolved.append(Unresolved(clause.id, f"access-list clause for review: {table[-1].reason}"))
-            elif clause.outcome == "requirement":
-                unit = first if clause.names_a_unit else clause.scope
-                requirements.append(Requirement(clause.id, unit, clause.dimension, clause.text, clause.basis))
+            covered = [j for j, found in enumerate(covering) if i in found] if len(covering) > 1 else [0]
+            row, note, requirement = self.entry(i, units[covered[0]][0], decisions[i].missing)
+            table.append(row)
+            if note is not None:
+                unresolved.append(note)
+            elif requirement is not None:
+                requirements.append(requirement)
             else:
-                firing.append((clause, covered))
+                firing.append((self.clauses[i], covered))
         return firing, tuple(requirements), tuple(unresolved), tuple(table)
 
-    def finding(self, i: int, first: str, finding: str, missing: str | None) -> ClauseFinding:
-        """The clause table's row for clause ``i`` (shared by the projects it is the same for)."""
-        clause = self.clauses[i]
-        level = clause.level or self.whole_level
-        unit = first if level == "unit" else None
-        key = (i, unit, finding, missing)
-        if key not in self._findings:
-            self._findings[key] = ClauseFinding(
-                id=clause.id, level=level, unit=unit, dimension=clause.dimension, text=clause.text,
-                basis=clause.basis, finding=finding, source=clause.source, matched=clause.matched,
+    def entry(self, i: int, first: str, missing: str | None) -> tuple:
+        """Clause ``i`` for a project whose first covered unit is ``first``: its table row, and its note or requirement.
+
+        Neither, for a 禁止 / 限制 clause that fires. Made once and shared by
+        the projects it is the same for.
+        """
+        key = (i, first, missing)
+        found = self._entries.get(key)
+        if found is None:
+            clause = self.clauses[i]
+            finding = "review" if clause.outcome == "review" or missing else clause.outcome
+            level = clause.level or self.whole_level
+            row = ClauseFinding(
+                id=clause.id, level=level, unit=first if level == "unit" else None, dimension=clause.dimension,
+                text=clause.text, basis=clause.basis, finding=finding, source=clause.source, matched=clause.matched,
                 reason=missing or (clause.reason or "to be reviewed" if finding == "review" else None),
             )  # fmt: skip
-        return self._findings[key]
+            note = requirement = None
+            if missing:
+                note = Unresolved(rule=clause.id, reason=missing)
+            elif clause.outcome == "review":
+                note = Unresolved(clause.id, f"access-list clause for review: {row.reason}")
+            elif clause.outcome == "requirement":
+                unit = first if clause.names_a_unit else clause.scope
+                requirement = Requirement(clause.id, unit, clause.dimension, clause.text, clause.basis)
+            found = self._entries[key] = (row, note, requirement)
+        return found
