@@ -82,3 +82,14 @@ def test_decisions_are_kept_between_calls():
     assert decide_cached(expr, {"project": {"emit_nox": 2.0}}) is first
     forget_decisions()
     assert decide_cached(expr, {"project": {"emit_nox": 2.0}}) is not first
+
+
+def test_kept_decisions_are_bounded(monkeypatch):
+    from threelines.rules import decide as decide_module
+
+    monkeypatch.setattr(decide_module, "DECISIONS_KEPT", 3)
+    forget_decisions()
+    expr = compile_expr("project.emit_nox > 1.0", NAMES)
+    for value in range(10):
+        decide_cached(expr, {"project": {"emit_nox": float(value)}})
+        assert len(decide_module._DECIDED) <= 3

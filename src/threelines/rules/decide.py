@@ -155,7 +155,7 @@ def decide(expr: Expr, variables: dict[str, Any], bound=None) -> Decision:
 _DECIDED: dict[tuple[int, tuple], tuple[Expr, Decision]] = {}
 
 #: How many decisions :data:`_DECIDED` holds before it forgets them all (a service sees new values without end).
-DECISIONS_KEPT = 100_000
+DECISIONS_KEPT = 20_000  # about 0.5 kB each: a service stays within a few MB
 
 
 def decide_cached(expr: Expr, variables: dict[str, Any], cache: dict | None = None) -> Decision:
