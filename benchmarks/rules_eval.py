@@ -5,6 +5,9 @@ reads the layers whole once, measures the pairs and the raster statistics
 once, then times ``screen_projects`` with those measurements handed back
 from memory: what is left is the rule evaluation and the building of the
 verdicts (and, with ``--records``, their JSON records). One process, one core.
+The decisions the engine keeps between calls (:func:`~threelines.rules.decide.decide_cached`)
+are forgotten before each run, so every run decides its projects afresh, as a batch
+meeting new projects does.
 
 Usage::
 
@@ -31,6 +34,7 @@ from threelines.engine import screen as screen_module
 from threelines.input.footprint import projects_from_frame
 from threelines.layers.manifest import load_manifest
 from threelines.rules import load_rules
+from threelines.rules.decide import forget_decisions
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
@@ -104,6 +108,7 @@ def main() -> int:
     measured_once()
 
     def run():
+        forget_decisions()
         verdicts = screen_module.screen_projects(projects, manifest, rules, cache)
         if args.records:
             for v in verdicts:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from threelines.rules.decide import Decision, decide, decide_cached
+from threelines.rules.decide import Decision, decide, decide_cached, forget_decisions
 from threelines.rules.expr import bind, compile_expr
 from threelines.rules.templates import compile_template
 
@@ -74,3 +74,22 @@ def test_cached_decisions_equal_fresh_ones():
     assert got[3] == Decision(False, "feature attribute 'attainment' is not given")
     assert got[2] == Decision(False)
     assert len(cache) == 4
+
+
+def test_decisions_are_kept_between_calls():
+    expr = compile_expr("project.emit_nox > 1.0", NAMES)
+    first = decide_cached(expr, {"project": {"emit_nox": 2.0}})
+    assert decide_cached(expr, {"project": {"emit_nox": 2.0}}) is first
+    forget_decisions()
+    assert decide_cached(expr, {"project": {"emit_nox": 2.0}}) is not first
+
+
+def test_kept_decisions_are_bounded(monkeypatch):
+    from threelines.rules import decide as decide_module
+
+    monkeypatch.setattr(decide_module, "DECISIONS_KEPT", 3)
+    forget_decisions()
+    expr = compile_expr("project.emit_nox > 1.0", NAMES)
+    for value in range(10):
+        decide_cached(expr, {"project": {"emit_nox": float(value)}})
+        assert len(decide_module._DECIDED) <= 3

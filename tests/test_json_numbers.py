@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from threelines.engine.verdict import Trigger, UnitShare, Unresolved, Verdict
+from threelines.engine.verdict import Texts, Trigger, UnitShare, Unresolved, Verdict
 from threelines.report.json import verdict_json
 
 
@@ -23,7 +23,7 @@ def trigger(**kwargs) -> Trigger:
         overlap_mu=1.851851851,
         overlap_ratio=0.3333333333,
         distance_m=12.3456,
-        message="m",
+        texts=Texts.given("m"),
         basis=None,
     )
     return Trigger(**{**base, **kwargs})

@@ -183,8 +183,7 @@ def _compile(rule: Rule, table: Table) -> CompiledRule:
     if not len(table):
         return CompiledRule(rule, np.zeros(0, dtype=bool), np.full(0, None, dtype=object))
     first, inverse = distinct_rows(codes)
-    cache: dict = {}
-    decided = [applies(rule, table.contexts[p], cache) for p in first.tolist()]
+    decided = [applies(rule, table.contexts[p]) for p in first.tolist()]
     found = broadcast(decided, inverse)
     return CompiledRule(rule, found.holds, found.missing)
 
@@ -222,8 +221,11 @@ def distinct_rows(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ``codes[first][inverse]`` equals ``codes``. The distinct rows come in
         an order of their own (sorted, or by first row for a few rows).
     """
+    if codes.ndim > 1 and len(codes):
+        codes = _fold(codes)
     if len(codes) > FEW_ROWS:
-        _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+        axis = 0 if codes.ndim > 1 else None  # unique by rows sorts them as bytes: slower
+        _, first, inverse = np.unique(codes, axis=axis, return_index=True, return_inverse=True)
         return first, inverse.ravel()
     seen: dict = {}
     first: list[int] = []
@@ -234,6 +236,27 @@ def distinct_rows(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             first.append(i)
         inverse[i] = group
     return np.array(first, dtype=np.intp), inverse
+
+
+def _fold(codes: np.ndarray) -> np.ndarray:
+    """Rows of integers as one integer each (the columns as digits of a mixed radix), when that fits in 63 bits.
+
+    Equal rows give equal integers and distinct rows distinct ones; rows too
+    wide to fold come back as they are.
+    """
+    low, high = codes.min(axis=0), codes.max(axis=0)
+    spans = (high - low + 1).tolist()
+    if float(np.prod(spans, dtype=float)) >= 2.0**63:
+        return codes
+    folded = np.zeros(len(codes), dtype=np.int64)
+    for column, span in enumerate(spans):
+        folded = folded * span + (codes[:, column] - low[column])
+    return folded
+
+
+def value_codes(values: np.ndarray) -> np.ndarray:
+    """An integer per value of an array: equal values, equal integers (see :func:`distinct_rows`)."""
+    return distinct_rows(values)[1]
 
 
 def _codes(keys: list) -> np.ndarray:

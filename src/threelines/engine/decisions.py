@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import shapely
 
-from threelines.engine.compile import CompiledRule, Decided, Plan, broadcast, distinct_rows
+from threelines.engine.compile import CompiledRule, Decided, Plan, broadcast, distinct_rows, value_codes
 from threelines.engine.measure import M2_PER_MU, OVERLAP_FLOOR_M2, Pairs
 from threelines.engine.pairs import Measured
 from threelines.engine.verdict import ClauseFinding, Requirement, Unresolved
@@ -84,12 +83,16 @@ def decide_rules(plan: Plan, measured: Measured, footprints: np.ndarray) -> Deci
     Decisions
     """
     out = Decisions()
+    overlaps: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # per layer: what its rules share
     for compiled in plan.rules:
         rule = compiled.rule
         if rule.test == "zonal":
             fired, notes = _zonal(plan, compiled, measured.zonal[(rule.layer, rule.stat, rule.classes)])
         else:
-            on = _OnLayer(plan, compiled, measured.layers[rule.layer], measured.pairs[rule.layer])
+            pairs = measured.pairs[rule.layer]
+            if rule.layer not in overlaps:
+                overlaps[rule.layer] = _overlapping(plan.table.areas, pairs)
+            on = _OnLayer(plan, compiled, measured.layers[rule.layer], pairs, overlaps[rule.layer])
             fired, notes = on.decide(footprints)
         out.fired.append(fired)
         out.notes.append(notes)
@@ -98,18 +101,24 @@ def decide_rules(plan: Plan, measured: Measured, footprints: np.ndarray) -> Deci
     return out
 
 
-class _OnLayer:
-    """One rule against the pairs of its layer."""
+def _overlapping(areas: np.ndarray, pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair: whether the footprint overlaps the feature; per project: how many features a point touches.
 
-    def __init__(self, plan: Plan, compiled: CompiledRule, layer: LayerData, pairs: Pairs):
+    A point on the boundary of n features counts 1/n in each, as it does for control units.
+    """
+    positive = areas[pairs.project] > 0
+    overlapping = np.where(positive, pairs.overlap_m2 > OVERLAP_FLOOR_M2, pairs.distance_m == 0)
+    return overlapping, np.bincount(pairs.project[overlapping & ~positive], minlength=len(areas))
+
+
+class _OnLayer:
+    """One rule against the pairs of its layer (``overlaps``: :func:`_overlapping` of them)."""
+
+    def __init__(self, plan: Plan, compiled: CompiledRule, layer: LayerData, pairs: Pairs, overlaps: tuple):
         self.plan, self.rule, self.layer, self.pairs = plan, compiled.rule, layer, pairs
         self.table = plan.table
         self.holds, self.missing, self.relevant = compiled.holds, compiled.missing, compiled.relevant
-        areas = self.table.areas
-        positive = areas[pairs.project] > 0
-        self.overlapping = np.where(positive, pairs.overlap_m2 > OVERLAP_FLOOR_M2, pairs.distance_m == 0)
-        # A point on the boundary of n features counts 1/n in each, as it does for control units.
-        self.touches = np.bincount(pairs.project[self.overlapping & ~positive], minlength=len(areas))
+        self.overlapping, self.touches = overlaps
         self.fired: list[Fired] = []
         self.notes: list[tuple[int, Unresolved]] = []
         self._noted: set[int] = set()
@@ -188,13 +197,12 @@ class _OnLayer:
                 codes = _feature_codes(self.layer, reads)
                 parts.append(self.pairs.feature[ks] if codes is None else codes[self.pairs.feature[ks]])
             else:
-                parts.append(np.unique(self.column(name, ks), return_inverse=True)[1].ravel())
+                parts.append(value_codes(self.column(name, ks)))
         if not parts or not len(ks):
             inverse, first = np.zeros(len(ks), dtype=np.intp), np.zeros(min(len(ks), 1), dtype=np.intp)
         else:
             first, inverse = distinct_rows(np.stack(parts, axis=1))
-        cache: dict = {}
-        decided = [decide_cached(expr, self.variables(int(ks[i])), cache) for i in first.tolist()]
+        decided = [decide_cached(expr, self.variables(int(ks[i]))) for i in first.tolist()]
         return broadcast(decided, inverse)
 
     # --- rows ------------------------------------------------------------------------------------
@@ -208,13 +216,15 @@ class _OnLayer:
     def notes_first(self, project: np.ndarray, reasons: np.ndarray, fids: np.ndarray) -> None:
         """Note, per project, the first of its rows with a reason (rows in pair order)."""
         noted = np.flatnonzero(reasons != None)  # noqa: E711
-        for i in np.sort(noted[np.unique(project[noted], return_index=True)[1]]).tolist():
+        for i in np.sort(noted[distinct_rows(project[noted])[0]]).tolist():
             self.note(int(project[i]), reasons[i], fids[i])
 
     def per_feature(self, spatial: np.ndarray) -> None:
         """``overlaps`` and ``within_distance``: one trigger per feature that meets the test."""
         pairs = self.pairs
         ks = np.flatnonzero(spatial & self.relevant[pairs.project])
+        if not len(ks):  # no pair to fire or to note (one project per call: often)
+            return
         project = pairs.project[ks]
         pair = self.conditions(self.rule.condition, ks)
         holds, missing = self.holds[project], self.missing[project]
@@ -249,7 +259,7 @@ class _OnLayer:
         pair = self.conditions(self.rule.condition, ks)
         keep = pair.holds | (pair.missing != None)  # noqa: E711
         ks, holds, missing = ks[keep], pair.holds[keep], pair.missing[keep]
-        mine = pd.Series(np.arange(len(ks))).groupby(pairs.project[ks]).indices if len(ks) else {}
+        mine = _positions_by(pairs.project[ks])
         for p in np.flatnonzero(self.relevant).tolist():
             rows = mine.get(p, np.arange(0))
             sure = ks[rows[holds[rows] & self.overlapping[ks[rows]]]]
@@ -294,6 +304,8 @@ class _OnLayer:
         """
         rule, pairs, layer = self.rule, self.pairs, self.layer
         ks = np.flatnonzero(self.overlapping & self.relevant[pairs.project])
+        if not len(ks):  # no zone to charge or to note
+            return
         zone = self.conditions(rule.condition, ks)
         live = zone.holds | (zone.missing != None)  # noqa: E711
         ks, zone = ks[live], Decided(zone.holds[live], zone.missing[live])
@@ -307,22 +319,27 @@ class _OnLayer:
             fids[i] = layer.ids[int(feature[i])]
         self.notes_first(project, reasons, fids)
         # A zone stored as several features (same id) is charged as one; zones in order of first pair.
-        charged = (decision_missing == None) & (zone.missing == None)  # noqa: E711
+        # A project that declares none of the rule's loads has nothing to charge (and no zone of it counts).
+        totals = [self.table.number(POLLUTANTS[pollutant][0]) for pollutant in rule.pollutants]
+        loaded = np.logical_or.reduce([total[project] != 0 for total in totals])
+        charged = (decision_missing == None) & (zone.missing == None) & loaded  # noqa: E711
+        if not charged.any():
+            return
         ks, project, feature = ks[charged], project[charged], feature[charged]
         zone_code = _zone_codes(layer)[feature]
         keys = project * (zone_code.max(initial=0) + 1) + zone_code
-        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        first, inverse = distinct_rows(keys)
         order = np.argsort(first, kind="stable")
         rank = np.empty(len(order), dtype=np.intp)
         rank[order] = np.arange(len(order))
-        first, group = first[order], rank[inverse.ravel()]
+        first, group = first[order], rank[inverse]
         overlap = np.bincount(group, weights=pairs.overlap_m2[ks], minlength=len(first))
         share = np.minimum(np.bincount(group, weights=self.ratios(ks), minlength=len(first)), 1.0)
         k0, p0, f0 = ks[first], project[first], feature[first]
         attains = self.conditions(rule.attains, k0) if rule.attains is not None else None
         events = []  # per (zone, pollutant): what happens, decided over arrays
         for j, pollutant in enumerate(rule.pollutants):
-            total = self.table.number(POLLUTANTS[pollutant][0])[p0]
+            total = totals[j][p0]
             load = total * share
             remaining, remaining_note = _feature_numbers(layer, remaining_fields(pollutant), None)
             ratio_note = _feature_numbers(layer, offset_fields(pollutant), f"offset_ratio_{pollutant}")[1]
@@ -378,11 +395,19 @@ class _OnLayer:
         return np.array([per_project[p] for p in project.tolist()] + [None], dtype=object)[:-1]
 
 
+def _positions_by(values: np.ndarray) -> dict[int, np.ndarray]:
+    """The positions of each distinct value of an integer array, in order (a group-by's indices)."""
+    order = np.argsort(values, kind="stable")
+    starts = np.flatnonzero(np.diff(values[order], prepend=-1))  # values are positions: never -1
+    return dict(zip(values[order[starts]].tolist(), np.split(order, starts[1:]), strict=True)) if len(values) else {}
+
+
 def _zone_codes(layer: LayerData) -> np.ndarray:
     """Per feature: an integer per distinct id, in order of first appearance (made once per layer)."""
     key = ("zone codes",)
     if key not in layer.derived:
-        layer.derived[key] = pd.factorize(pd.Series(layer.ids, dtype=object))[0]
+        seen: dict = {}
+        layer.derived[key] = np.array([seen.setdefault(i, len(seen)) for i in layer.ids], dtype=np.intp)
     return layer.derived[key]
 
 
@@ -470,12 +495,10 @@ def _rows_decided(expr: Expr, rows: list[dict[str, Any]], project_codes: np.ndar
         project_codes = np.arange(len(rows))
     values = np.array([r["value"] for r in rows], dtype=float)
     cells = np.array([r["cells"] for r in rows], dtype=float)
-    parts = [project_codes, np.unique(values, return_inverse=True)[1].ravel(), np.unique(cells, return_inverse=True)[1]]
     if not rows:
         return Decided(np.zeros(0, dtype=bool), np.full(0, None, dtype=object))
-    _, first, inverse = np.unique(np.stack(parts, axis=1), axis=0, return_index=True, return_inverse=True)
-    cache: dict = {}
-    return broadcast([decide_cached(expr, rows[i], cache) for i in first.tolist()], inverse.ravel())
+    first, inverse = distinct_rows(np.stack([project_codes, value_codes(values), value_codes(cells)], axis=1))
+    return broadcast([decide_cached(expr, rows[i]) for i in first.tolist()], inverse)
 
 
 def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tuple]]:
@@ -493,7 +516,7 @@ def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tup
         project its (requirements, unresolved, clause table), which depend on
         the distinct key alone.
     """
-    join = _ClauseJoin(plan)
+    join = _clause_join(plan)
     fired: list[ClauseFired] = []
     rows: list[tuple] = []
     decided: dict[tuple, tuple] = {}
@@ -513,68 +536,95 @@ def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tup
     return fired, rows
 
 
+#: The clause joins kept, by the identity of the clauses and the jurisdiction's level (see :func:`_clause_join`).
+_JOINS: dict[tuple[int, str], _ClauseJoin] = {}
+
+#: How many clause joins :func:`_clause_join` keeps.
+_JOINS_KEPT = 8
+
+
+def _clause_join(plan: Plan) -> _ClauseJoin:
+    """The clause join of a plan's access list, kept between calls: what it learns depends on the list alone."""
+    key = (id(plan.clauses), plan.whole_level)
+    join = _JOINS.get(key)
+    if join is None or join.clauses is not plan.clauses:
+        if len(_JOINS) >= _JOINS_KEPT:  # a process that loads many rule sets (tests) keeps only the latest
+            _JOINS.clear()
+        join = _JOINS[key] = _ClauseJoin(plan.clauses, plan.clause_index, plan.whole_level)
+    return join
+
+
 class _ClauseJoin:
     """The clause table, looked up by unit and by industry; the rows it gives are made once and shared."""
 
-    def __init__(self, plan: Plan):
-        self.plan = plan
-        self.clauses = list(plan.clauses)
+    def __init__(self, clauses: tuple[Clause, ...], index: dict[str, list[tuple[int, Clause]]], whole_level: str):
+        self.clauses, self.index, self.whole_level = clauses, index, whole_level
         self._by_unit: dict[tuple[str, str], frozenset[int]] = {}
-        self._by_industry: dict[str | None, list] = {}
-        self._findings: dict[tuple, ClauseFinding] = {}
+        self._by_industry: dict[str | None, tuple[dict[int, Any], frozenset[int]]] = {}
+        self._entries: dict[tuple, tuple] = {}
 
     def covering(self, unit: tuple[str, str]) -> frozenset[int]:
         """The positions of the clauses whose scope covers a unit (code, class)."""
         found = self._by_unit.get(unit)
         if found is None:
             code, cls = unit
-            index = self.plan.clause_index
-            candidates = {i for key in ("*", cls, code) for i, _ in index.get(key, ())}
+            candidates = {i for key in ("*", cls, code) for i, _ in self.index.get(key, ())}
             found = self._by_unit[unit] = frozenset(i for i in candidates if self.clauses[i].covers(code, cls))
         return found
 
-    def industry(self, code: str | None) -> list:
-        """Per clause: how an industry code stands to it (see :func:`industry_decision`)."""
+    def industry(self, code: str | None) -> tuple[dict[int, Any], frozenset[int]]:
+        """How an industry code stands to each clause it falls under or cannot be told for, and their positions.
+
+        The other clauses do not concern the code (see :func:`industry_decision`).
+        """
         found = self._by_industry.get(code)
         if found is None:
-            found = self._by_industry[code] = [industry_decision(code, c.industry, c.exclude) for c in self.clauses]
+            decisions = [industry_decision(code, c.industry, c.exclude) for c in self.clauses]
+            concerned = {i: d for i, d in enumerate(decisions) if d.holds or d.missing}
+            found = self._by_industry[code] = (concerned, frozenset(concerned))
         return found
 
     def rows(self, industry: str | None, units: tuple[tuple[str, str], ...]) -> tuple:
         """For one industry in some units (largest share first): what fires, requirements, unresolved, table."""
         covering = [self.covering(u) for u in units]
-        decisions = self.industry(industry)
+        decisions, concerned = self.industry(industry)
         firing, requirements, unresolved, table = [], [], [], []
-        for i in sorted(set().union(*covering)):
-            decision = decisions[i]
-            if not decision.holds and not decision.missing:
-                continue
-            clause = self.clauses[i]
-            covered = [j for j, found in enumerate(covering) if i in found]
-            first = units[covered[0]][0]
-            finding = "review" if clause.outcome == "review" or decision.missing else clause.outcome
-            table.append(self.finding(i, first, finding, decision.missing))
-            if decision.missing:
-                unresolved.append(Unresolved(rule=clause.id, reason=decision.missing))
-            elif clause.outcome == "review":
-                unresolved.append(Unresolved(clause.id, f"access-list clause for review: {table[-1].reason}"))
-            elif clause.outcome == "requirement":
-                unit = first if clause.names_a_unit else clause.scope
-                requirements.append(Requirement(clause.id, unit, clause.dimension, clause.text, clause.basis))
+        for i in sorted(concerned & frozenset().union(*covering)):
+            covered = [j for j, found in enumerate(covering) if i in found] if len(covering) > 1 else [0]
+            row, note, requirement = self.entry(i, units[covered[0]][0], decisions[i].missing)
+            table.append(row)
+            if note is not None:
+                unresolved.append(note)
+            elif requirement is not None:
+                requirements.append(requirement)
             else:
-                firing.append((clause, covered))
+                firing.append((self.clauses[i], covered))
         return firing, tuple(requirements), tuple(unresolved), tuple(table)
 
-    def finding(self, i: int, first: str, finding: str, missing: str | None) -> ClauseFinding:
-        """The clause table's row for clause ``i`` (shared by the projects it is the same for)."""
-        clause = self.clauses[i]
-        level = clause.level or self.plan.whole_level
-        unit = first if level == "unit" else None
-        key = (i, unit, finding, missing)
-        if key not in self._findings:
-            self._findings[key] = ClauseFinding(
-                id=clause.id, level=level, unit=unit, dimension=clause.dimension, text=clause.text,
-                basis=clause.basis, finding=finding, source=clause.source, matched=clause.matched,
+    def entry(self, i: int, first: str, missing: str | None) -> tuple:
+        """Clause ``i`` for a project whose first covered unit is ``first``: its table row, and its note or requirement.
+
+        Neither, for a 禁止 / 限制 clause that fires. Made once and shared by
+        the projects it is the same for.
+        """
+        key = (i, first, missing)
+        found = self._entries.get(key)
+        if found is None:
+            clause = self.clauses[i]
+            finding = "review" if clause.outcome == "review" or missing else clause.outcome
+            level = clause.level or self.whole_level
+            row = ClauseFinding(
+                id=clause.id, level=level, unit=first if level == "unit" else None, dimension=clause.dimension,
+                text=clause.text, basis=clause.basis, finding=finding, source=clause.source, matched=clause.matched,
                 reason=missing or (clause.reason or "to be reviewed" if finding == "review" else None),
             )  # fmt: skip
-        return self._findings[key]
+            note = requirement = None
+            if missing:
+                note = Unresolved(rule=clause.id, reason=missing)
+            elif clause.outcome == "review":
+                note = Unresolved(clause.id, f"access-list clause for review: {row.reason}")
+            elif clause.outcome == "requirement":
+                unit = first if clause.names_a_unit else clause.scope
+                requirement = Requirement(clause.id, unit, clause.dimension, clause.text, clause.basis)
+            found = self._entries[key] = (row, note, requirement)
+        return found

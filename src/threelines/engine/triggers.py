@@ -1,19 +1,21 @@
 """Step 4 of the flow: the fired rows become triggers, with their texts.
 
-Only what fired gets a text: each rule's message is rendered per fired row
-(once per distinct value of what its placeholders read, in each language
-the rule gives); a capacity trigger leads with its charge sentence, an
-access-list trigger carries the clause text.
+Only what fired gets a text, and only when it is read: a trigger holds
+:class:`~threelines.engine.verdict.Texts` that render the rule's message for
+its row on first use (once per distinct value of what CEL placeholders read,
+in each language the rule gives); a capacity trigger leads with its charge
+sentence, an access-list trigger carries the clause text.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from threelines.engine.decisions import ClauseFired, Decisions, Fired
 from threelines.engine.measure import M2_PER_MU
 from threelines.engine.pairs import Measured
-from threelines.engine.verdict import Trigger
+from threelines.engine.verdict import Texts, Trigger
 from threelines.layers.read import LayerData
 from threelines.rules.access_list import DIMENSIONS_ZH
 from threelines.rules.expr import bind
@@ -60,10 +62,10 @@ def _trigger(rule: Rule, layer: LayerData | None, row: Fired, cache: dict) -> Tr
     if row.charge is not None:
         return _capacity_trigger(rule, layer, row, cache)
     extra = {"statistic": rule.stat, "value": row.value} if rule.test == "zonal" else {}
-    return _build(rule, layer, row.f, row.variables, rule_texts(rule, row.variables, cache), **extra)
+    return _build(rule, layer, row.f, row.variables, Texts(partial(rule_texts, rule, row.variables, cache)), **extra)
 
 
-def _build(rule: Rule, layer: LayerData | None, f: int | None, variables: dict, texts: dict, **extra) -> Trigger:
+def _build(rule: Rule, layer: LayerData | None, f: int | None, variables: dict, texts: Texts, **extra) -> Trigger:
     """A trigger with feature ``f`` of ``layer`` as evidence (None: no feature); ``extra`` sets more fields."""
     has_pair = f is not None
     return Trigger(
@@ -79,8 +81,8 @@ def _build(rule: Rule, layer: LayerData | None, f: int | None, variables: dict, 
         overlap_mu=variables["overlap_mu"] if has_pair else None,
         overlap_ratio=variables["overlap_ratio"] if has_pair else None,
         distance_m=variables["distance_m"] if has_pair else None,
+        texts=texts,
         basis=rule.basis,
-        **texts,
         **extra,
     )
 
@@ -91,46 +93,48 @@ def _capacity_trigger(rule: Rule, layer: LayerData, row: Fired, cache: dict) -> 
     The message is the charge sentence, then the rule's own message, per language.
     """
     charge, variables = row.charge, row.variables
-    pollutant, load, remaining, total = (
-        charge["pollutant"],
-        charge["project_load"],
-        charge["remaining_load"],
-        charge["total"],
-    )
-    _, unit, label = POLLUTANTS[pollutant]
-    zone = layer.names[row.f] or layer.ids[row.f]
-    load_text = _charged(label, load, total, variables["overlap_ratio"], unit)
-    extra = {"pollutant": pollutant, "project_load": load, "remaining_load": remaining}
+    pollutant, load = charge["pollutant"], charge["project_load"]
+    extra = {"pollutant": pollutant, "project_load": load, "remaining_load": charge["remaining_load"]}
     if charge["exceeds"]:
-        sentence = {
-            "en": f"{load_text['en']} exceeds the remaining capacity of {quantity(remaining)} {unit} in {zone}",
-            "zh": f"{load_text['zh']}，超过{zone}剩余容量{quantity(remaining)} {UNITS_ZH[unit]}",
-        }
         extra["exceeds"], outcome = True, rule.outcome
     else:
         feature = variables["feature"]
         ratio = next(feature[f] for f in offset_fields(pollutant) if f in feature)
+        extra.update(offset_ratio=ratio, required_offset=load * ratio, exceeds=False)
+        outcome = "conditional"
+    names = {"offset_ratio": None, "required_offset": None, **variables, **extra}
+    zone = layer.names[row.f] or layer.ids[row.f]
+    texts = Texts(partial(_capacity_texts, rule, names, charge["total"], zone, cache))
+    fields = {name: names[name] for name in CAPACITY_FIELDS}
+    return _build(rule, layer, row.f, names, texts, outcome=outcome, **fields)
+
+
+def _capacity_texts(rule: Rule, names: dict[str, Any], total: float, zone: str, cache: dict) -> tuple:
+    """A capacity trigger's ``(message, translations)``: the charge sentence, then the rule's message."""
+    pollutant, load, remaining = names["pollutant"], names["project_load"], names["remaining_load"]
+    _, unit, label = POLLUTANTS[pollutant]
+    load_text = _charged(label, load, total, names["overlap_ratio"], unit)
+    if names["exceeds"]:
+        sentence = {
+            "en": f"{load_text['en']} exceeds the remaining capacity of {quantity(remaining)} {unit} in {zone}",
+            "zh": f"{load_text['zh']}，超过{zone}剩余容量{quantity(remaining)} {UNITS_ZH[unit]}",
+        }
+    else:
+        ratio = names["offset_ratio"]
         offset = quantity(load * ratio)
         sentence = {
             "en": f"{load_text['en']}: offset {offset} {unit} ({quantity(ratio)}x) required in {zone}",
             "zh": f"{load_text['zh']}：须在{zone}内削减替代{offset} {UNITS_ZH[unit]}（{quantity(ratio)}倍）",
         }
-        extra.update(offset_ratio=ratio, required_offset=load * ratio, exceeds=False)
-        outcome = "conditional"
-    names = {"offset_ratio": None, "required_offset": None, **variables, **extra}
-    texts = rule_texts(rule, names, cache)
+    message, translations = rule_texts(rule, names, cache)
     joins = {"en": "; ", "zh": "；"}
     translations = {
         lang: {**text, "message": sentence[lang] + joins[lang] + text["message"]}
-        for lang, text in (texts["translations"] or {}).items()
+        for lang, text in (translations or {}).items()
     } or None
     if translations:
-        message = next(iter(translations.values()))["message"]
-    else:
-        message = sentence["en"] + (f"; {texts['message']}" if texts["message"] else "")
-    texts = {"message": message, "translations": translations}
-    fields = {name: names[name] for name in CAPACITY_FIELDS}
-    return _build(rule, layer, row.f, names, texts, outcome=outcome, **fields)
+        return next(iter(translations.values()))["message"], translations
+    return sentence["en"] + (f"; {message}" if message else ""), None
 
 
 def _clause_trigger(row: ClauseFired) -> Trigger:
@@ -147,13 +151,13 @@ def _clause_trigger(row: ClauseFired) -> Trigger:
     codes = "、".join(u.code for u in covered)
     message_zh = clause.text + (f"（涉及单元 {codes}）" if len(covered) > 1 else "")
     message_zh += f"［由文本识别：{'、'.join(clause.matched)}］" if prose else ""
+    translations = {
+        "zh": {"title": f"准入清单（{DIMENSIONS_ZH[clause.dimension]}）", "message": message_zh},
+        "en": {"title": f"Access list ({clause.dimension.replace('_', ' ')})", "message": message},
+    }
     return Trigger(
         rule=clause.id,
         title=f"准入清单 / access list ({clause.dimension})",
-        translations={
-            "zh": {"title": f"准入清单（{DIMENSIONS_ZH[clause.dimension]}）", "message": message_zh},
-            "en": {"title": f"Access list ({clause.dimension.replace('_', ' ')})", "message": message},
-        },
         outcome=clause.outcome,
         dimension=clause.dimension,
         layer=row.layer,
@@ -164,7 +168,7 @@ def _clause_trigger(row: ClauseFired) -> Trigger:
         overlap_mu=overlap / M2_PER_MU,
         overlap_ratio=min(sum(u.share for u in covered), 1.0),
         distance_m=0.0,
-        message=message,
+        texts=Texts.given(message, translations),
         basis=clause.basis,
     )
 
@@ -200,17 +204,17 @@ def _render(template: Template, variables: dict[str, Any], cache: dict) -> str:
     return cache[key]
 
 
-def rule_texts(rule: Rule, variables: dict[str, Any], cache: dict) -> dict[str, Any]:
-    """A trigger's ``message`` (in the rule's first language) and its ``translations``.
+def rule_texts(rule: Rule, variables: dict[str, Any], cache: dict) -> tuple[str, dict[str, dict[str, str]] | None]:
+    """A trigger's ``(message, translations)``: the message in the rule's first language, and each language's.
 
     Each template is rendered once per distinct value of what it reads
     (``cache``); a rule that names no language has no translations.
     """
     if not rule.message.languages:
-        return {"message": _render(rule.message.templates[0][1], variables, cache), "translations": None}
+        return _render(rule.message.templates[0][1], variables, cache), None
     titles = dict(rule.titles)
     translations = {}
     for lang, template in rule.message.templates:
         message = _render(template, variables, cache.setdefault(lang, {}))
         translations[lang] = {"title": titles.get(lang, rule.title), "message": message}
-    return {"message": next(iter(translations.values()))["message"], "translations": translations}
+    return next(iter(translations.values()))["message"], translations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Any
@@ -34,6 +35,47 @@ def json_numbers(record: dict[str, Any], keys: tuple[tuple[str, int | None], ...
     return record
 
 
+class Texts:
+    """A trigger's message (in the rule's first language) and its translations, rendered when first read.
+
+    Every fired row becomes a trigger, but a batch that counts verdicts, or a
+    report in one language, reads few of the texts: each is rendered by
+    ``render`` (giving ``(message, translations)``) on first use, once.
+    Pickled, texts travel rendered.
+    """
+
+    __slots__ = ("_render", "_rendered")
+
+    def __init__(self, render: Callable[[], tuple[str, dict[str, dict[str, str]] | None]] | None):
+        self._render = render
+        self._rendered: tuple[str, dict[str, dict[str, str]] | None] | None = None
+
+    @classmethod
+    def given(cls, message: str, translations: dict[str, dict[str, str]] | None = None) -> Texts:
+        """Texts already written."""
+        texts = cls(None)
+        texts._rendered = (message, translations)
+        return texts
+
+    def get(self) -> tuple[str, dict[str, dict[str, str]] | None]:
+        """``(message, translations)``, rendered now if not yet."""
+        if self._rendered is None:
+            self._rendered, self._render = self._render(), None
+        return self._rendered
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Texts) and self.get() == other.get()
+
+    def __hash__(self) -> int:
+        return hash(self.get()[0])
+
+    def __repr__(self) -> str:
+        return f"Texts({self.get()[0]!r})"
+
+    def __reduce__(self):
+        return (Texts.given, self.get())
+
+
 @dataclass(frozen=True)
 class Trigger:
     """One rule that fired for a project, with the evidence.
@@ -50,7 +92,8 @@ class Trigger:
     ``value`` over the footprint. ``translations`` holds the title and
     message in each language the rule file gave (``{"zh": {"title": ...,
     "message": ...}, "en": {...}}``); ``title`` and ``message`` are the
-    rule's first language.
+    rule's first language. Both come from ``texts`` (:class:`Texts`), which
+    renders them when first read.
     """
 
     rule: str
@@ -65,7 +108,7 @@ class Trigger:
     overlap_mu: float | None
     overlap_ratio: float | None
     distance_m: float | None
-    message: str
+    texts: Texts
     basis: str | None
     pollutant: str | None = None
     project_load: float | None = None
@@ -74,12 +117,21 @@ class Trigger:
     required_offset: float | None = None
     statistic: str | None = None
     value: float | None = None
-    translations: dict[str, dict[str, str]] | None = None
+
+    @property
+    def message(self) -> str:
+        """The message in the rule's first language."""
+        return self.texts.get()[0]
+
+    @property
+    def translations(self) -> dict[str, dict[str, str]] | None:
+        """The title and message in each language the rule file gave, or None."""
+        return self.texts.get()[1]
 
     def to_dict(self, lang: str | None = None) -> dict[str, Any]:
         """The JSON form: measures rounded (see :data:`DECIMALS`), no NaN, title and message in ``lang``."""
         out = dict(vars(self))  # plain values: asdict's deep copies are not needed
-        translations = out.pop("translations")
+        out["message"], translations = out.pop("texts").get()
         if lang and translations and lang in translations:
             out.update(translations[lang])
         return json_numbers(out, _TRIGGER_NUMBERS)

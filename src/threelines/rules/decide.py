@@ -76,8 +76,8 @@ def not_applicable(decision: Decision, project: dict[str, Any] | None) -> bool:
 def applies(rule: Rule, project: dict[str, Any], cache: dict | None = None) -> Decision:
     """Decide whether a rule concerns a project, before any geometry.
 
-    ``cache`` (see :func:`decide_cached`) lets projects that give the same
-    values to what ``when`` reads share one evaluation.
+    Projects that give the same values to what ``when`` reads share one
+    evaluation (see :func:`decide_cached`; ``cache`` as there).
     """
     if rule.kinds and project.get("kind") not in rule.kinds:
         return Decision(False)
@@ -86,7 +86,7 @@ def applies(rule: Rule, project: dict[str, Any], cache: dict | None = None) -> D
         if not decision.holds:
             return decision
     if rule.when is not None:
-        return decide_cached(rule.when, {"project": project}, {} if cache is None else cache)
+        return decide_cached(rule.when, {"project": project}, cache)
     return Decision(True)
 
 
@@ -151,26 +151,47 @@ def decide(expr: Expr, variables: dict[str, Any], bound=None) -> Decision:
     return Decision(result)
 
 
-def decide_cached(expr: Expr, variables: dict[str, Any], cache: dict) -> Decision:
+#: Decisions kept between calls, by expression and the values it reads (see :func:`decide_cached`).
+_DECIDED: dict[tuple[int, tuple], tuple[Expr, Decision]] = {}
+
+#: How many decisions :data:`_DECIDED` holds before it forgets them all (a service sees new values without end).
+DECISIONS_KEPT = 20_000  # about 0.5 kB each: a service stays within a few MB
+
+
+def decide_cached(expr: Expr, variables: dict[str, Any], cache: dict | None = None) -> Decision:
     """:func:`decide` on only what ``expr`` reads, once per distinct value of that.
+
+    Converting the values for CEL costs far more than deciding; a decision
+    depends only on the expression and the values it reads (types included),
+    so it is kept and shared by every project, pair and call that gives them.
 
     Parameters
     ----------
     expr : Expr
     variables : dict
         Every name; only those the expression reads are converted for CEL.
-    cache : dict
-        Decisions already made, by expression and the values it reads (keep
-        one per batch of projects: it grows with the distinct values).
+    cache : dict, optional
+        Where decisions are kept, by expression and the values it reads;
+        by default the process keeps them (up to :data:`DECISIONS_KEPT`).
     """
     reads = expr.reads
     key = reads.key(variables)
-    decision = cache.get((id(expr), key)) if key is not None else None
-    if decision is None:
+    kept = _DECIDED if cache is None else cache
+    found = kept.get((id(expr), key)) if key is not None else None
+    if found is not None and found[0] is expr:  # the expression kept with its decisions: its id stays its own
+        decision = found[1]
+    else:
         decision = decide(expr, variables, bind(reads.slim(variables)))
         if key is not None:
-            cache[(id(expr), key)] = decision
+            if kept is _DECIDED and len(_DECIDED) >= DECISIONS_KEPT:
+                _DECIDED.clear()
+            kept[(id(expr), key)] = (expr, decision)
     # After the cache: whether the rule can apply depends on the project's kind, which the key may not hold.
     if decision.absent and not_applicable(decision, variables.get("project")):
         return Decision(False)
     return decision
+
+
+def forget_decisions() -> None:
+    """Forget the decisions kept between calls (for timing the first evaluation of new projects)."""
+    _DECIDED.clear()
