@@ -144,6 +144,7 @@ def vertex_path(request, monkeypatch):
     if request.param == "pyarrow":
         pytest.importorskip("pyarrow")
     monkeypatch.setattr(sources, "_HAVE_PYARROW", request.param == "pyarrow")
+    monkeypatch.setattr(sources, "_ARROW_VERTICES", 0)  # the small documents here too
     return request.param
 
 

@@ -116,3 +116,50 @@ print("ok")
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout == "ok\n", done.stderr
+
+
+#: What GDAL's reading of a footprint file imports, and a plain GeoJSON footprint's reading does not.
+GDAL_READERS = {"pyogrio", "pandas", "geopandas", "pyarrow"}
+
+READ_FOOTPRINT = """
+import sys
+from threelines.cli.startup import light_cel
+light_cel()
+from threelines.input.footprint import read_projects
+from threelines.layers.manifest import load_manifest
+projects = read_projects(sys.argv[2], load_manifest(sys.argv[1]).working_crs)
+assert len(projects) == 1, projects.problems
+print(" ".join(sorted({name.split(".")[0] for name in sys.modules} & set(sys.argv[3:]))))
+"""
+
+
+def unplain_copy(tmp_path, project):
+    """The project's GeoJSON with a feature ``id`` member, which only GDAL's reader reads."""
+    doc = json.loads(project.read_text(encoding="utf-8"))
+    doc["features"][0]["id"] = 1
+    path = tmp_path / "unplain.geojson"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_a_plain_geojson_footprint_is_read_without_gdal_or_pandas(tmp_path, sample_dir):
+    project = sample_dir / "projects" / "P04.geojson"
+
+    def imported(path):
+        args = [sys.executable, "-c", READ_FOOTPRINT, sample_dir / "layers.yaml", path, *GDAL_READERS]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return set(done.stdout.split())
+
+    # Read by GDAL (this also leaves the manifest checked, so that it imports none of them itself).
+    assert {"pyogrio", "pandas", "geopandas"} <= imported(unplain_copy(tmp_path, project))
+    assert imported(project) == set()
+
+
+def test_a_warm_screening_of_a_geojson_footprint_does_not_import_pyogrio(tmp_path, sample_dir):
+    project = sample_dir / "projects" / "P04.geojson"
+    other, gdal = run_cli(tmp_path, "screen", unplain_copy(tmp_path, project), "--format", "json")
+    assert "pyogrio" in gdal["modules"]  # the same screening, with the footprint read by GDAL
+    done, seen = run_cli(tmp_path, "screen", project, "--format", "json")
+    assert "pyogrio" not in seen["modules"]
+    assert json.loads(done.stdout)["verdict"] == json.loads(other.stdout)["verdict"] == "conditional"

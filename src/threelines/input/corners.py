@@ -14,13 +14,16 @@ import re
 import unicodedata
 from io import StringIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 
 from threelines.errors import FootprintError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pandas as pd
 
 #: Column -> the headers it may have (compared without case, spaces or brackets' content).
 HEADERS = {
@@ -71,6 +74,9 @@ def read_corners(
     FootprintError
         For an unreadable or empty table, or one without coordinate columns.
     """
+    import geopandas as gpd
+    import pandas as pd
+
     path = Path(path)
     label = label or str(path)
     table = _read(path, label, encoding)
@@ -171,6 +177,8 @@ def _row_problem(label, table, rows, bad, xs, ys, bad_x) -> str:
 
 def _groups(parcel: pd.Series):
     """Parcel names in order of first appearance; row positions by parcel (rows in table order); rows per parcel."""
+    import pandas as pd
+
     codes, names = pd.factorize(parcel.to_numpy(), sort=False)
     order = np.argsort(codes, kind="stable")
     return names, order, np.bincount(codes, minlength=len(names))
@@ -198,6 +206,8 @@ def _polygon(x, y, positions, ring, rows, name, label) -> shapely.Polygon:
 def _read(path: Path, label: str, encoding: str | None) -> pd.DataFrame:
     """Read all cells as text, with the header found below any title rows."""
     import zipfile
+
+    import pandas as pd
 
     try:
         if path.suffix.lower() in (".xlsx", ".xlsm"):
@@ -271,6 +281,8 @@ def _columns(table: pd.DataFrame) -> dict[str, str]:
 
 def _numbers(column: pd.Series, name: str, *, degrees: bool, rows) -> tuple[np.ndarray, np.ndarray]:
     """Parse coordinates (numbers, or DMS for lon/lat); return values and a mask of bad ones."""
+    import pandas as pd
+
     # Plain numbers at once; only the other cells (full-width digits, separators, DMS) one by one.
     try:  # the usual CSV: every cell the text of a plain number (not an XLSX's booleans, refused below)
         if pd.api.types.infer_dtype(column, skipna=False) != "string":

@@ -128,26 +128,22 @@ def read_projects(
     FootprintError
         If the file cannot be read, has no features or no CRS.
     """
-    sources, problems = open_sources(path, encoding)
+    sources, problems = open_sources(path, encoding, plain=True)
     parts = []
     for source in sources:  # a zip or folder holds several; one that fails is reported, the rest go on
         problems += [Problem.at(m, source.file, source.layer) for m in source.problems]
-        if source.frame.empty and source.problems:
+        if source.frame is not None and source.frame.empty and source.problems:
             continue  # a table whose every parcel was refused: its messages say why
+        options = {
+            "label": source.label, "stem": source.stem, "crs": crs, "overrides": overrides,
+            "line_widths": line_widths, "source": source.file, "layer": source.layer,
+        }  # fmt: skip
         try:
-            parts.append(
-                projects_from_frame(
-                    source.frame,
-                    working_crs,
-                    label=source.label,
-                    stem=source.stem,
-                    crs=crs,
-                    overrides=overrides,
-                    line_widths=line_widths,
-                    source=source.file,
-                    layer=source.layer,
-                )
-            )
+            if source.plain is not None:
+                found = source.plain
+                parts.append(projects_from_arrays(found.geometries, found.crs, found.cells, working_crs, **options))
+            else:
+                parts.append(projects_from_frame(source.frame, working_crs, **options))
         except FootprintError as exc:
             if len(sources) == 1 and not problems:
                 raise

@@ -21,12 +21,10 @@ import warnings
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import numpy as np
 import orjson
-import pandas as pd
-import pyogrio
 import shapely
 
 from threelines.errors import FootprintError
@@ -34,6 +32,11 @@ from threelines.input.archives import check_zip_file, extract_zip
 from threelines.input.corners import TABLE_SUFFIXES, is_table, read_corners
 from threelines.input.encoding import guess_encoding
 from threelines.input.shapefile_check import check_shapefile
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from threelines.input.geojson import PlainGeoJSON
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +76,18 @@ class Problem(str):
 
 @dataclass
 class Source:
-    """One readable input: its features, how to name it, the stem of default ids, row problems, and its layer."""
+    """One readable input: its features, how to name it, the stem of default ids, row problems, and its layer.
 
-    frame: gpd.GeoDataFrame
+    ``frame`` holds the features as GDAL read them; a plain GeoJSON read
+    without GDAL has them in ``plain`` instead (and ``frame`` None).
+    """
+
+    frame: gpd.GeoDataFrame | None
     label: str
     stem: str
     problems: list[str] = field(default_factory=list)
     layer: str | None = None
+    plain: PlainGeoJSON | None = None
 
     @property
     def file(self) -> str:
@@ -87,7 +95,9 @@ class Source:
         return self.label.removesuffix(f":{self.layer}") if self.layer else self.label
 
 
-def open_sources(path: str | Path, encoding: str | None = None) -> tuple[list[Source], list[str]]:
+def open_sources(
+    path: str | Path, encoding: str | None = None, *, plain: bool = False
+) -> tuple[list[Source], list[str]]:
     """Open a footprint input as one or more sources.
 
     Parameters
@@ -97,6 +107,9 @@ def open_sources(path: str | Path, encoding: str | None = None) -> tuple[list[So
         files, or ``-`` for GeoJSON or KML on standard input.
     encoding : str, optional
         Attribute encoding for shapefiles (and tables) that do not declare one.
+    plain : bool
+        Read a plain GeoJSON file or standard input without GDAL, into the
+        source's ``plain`` (see :mod:`threelines.input.geojson`).
 
     Returns
     -------
@@ -112,16 +125,27 @@ def open_sources(path: str | Path, encoding: str | None = None) -> tuple[list[So
     """
     text = str(path)
     if text == "-":
-        return [_read_stdin(encoding)], []
-    plain = Path(text)
-    if plain.is_dir():
-        return _several(_members(plain), plain, text, encoding, what="folder")
-    if plain.suffix.lower() == ".zip" and plain.is_file():
+        return [_read_stdin(encoding, plain)], []
+    given = Path(text)
+    if given.is_dir():
+        return _several(_members(given), given, text, encoding, what="folder")
+    if given.suffix.lower() == ".zip" and given.is_file():
         with tempfile.TemporaryDirectory(prefix="threelines-zip-") as folder:
-            extract_zip(plain, Path(folder), text)  # within the archive limits, checked before unpacking
+            extract_zip(given, Path(folder), text)  # within the archive limits, checked before unpacking
             # Everything is read into memory before the folder goes away.
             return _several(_members(Path(folder)), Path(folder), text, encoding, what="zip", inside=True)
+    if plain and given.suffix.lower() in (".geojson", ".json") and given.is_file():
+        features = _plain_geojson(given.read_bytes())
+        if features is not None:
+            return [Source(None, text, given.stem, plain=features)], []
     return [read_source(text, encoding)], []
+
+
+def _plain_geojson(data: bytes) -> PlainGeoJSON | None:
+    """The features of a plain GeoJSON document read without GDAL, or None for GDAL to read."""
+    from threelines.input.geojson import read_plain_geojson
+
+    return read_plain_geojson(data)
 
 
 def _members(folder: Path) -> list[Path]:
@@ -257,6 +281,8 @@ def open_vector_file(path: str | Path, encoding: str | None = None) -> VectorFil
     FootprintError
         For a file that cannot be read, as :func:`read_source` would.
     """
+    import pyogrio
+
     text = str(path)
     if text == "-" or Path(text).is_dir() or (Path(text).suffix.lower() == ".zip" and Path(text).is_file()):
         return None
@@ -289,6 +315,8 @@ _ONE_LAYER = (".geojson", ".json", ".shp", ".fgb")
 
 def _layer_names(text: str, layer: str | None, label: str) -> list[str]:
     """The file's layer names, checking that the layer to read is clear ([None] for a one-layer format)."""
+    import pyogrio
+
     if layer is None and Path(text).suffix.lower() in _ONE_LAYER:
         return [None]
     try:
@@ -308,6 +336,8 @@ def _read_vector(
     text: str, layer: str | None, label: str, encoding: str | None, *, skip: int = 0, limit: int | None = None
 ) -> gpd.GeoDataFrame:
     """Read a vector file (every layer of a KML), or ``limit`` features from position ``skip``."""
+    import pyogrio
+
     if _fast_geojson(text, layer, limit):
         frame = _read_geojson_fast(text)
         if frame is not None:
@@ -339,7 +369,13 @@ def _read_vector(
             ) from None
         except LookupError:
             raise FootprintError(f"{label}: unknown encoding {encoding!r}; try GBK or UTF-8") from None
-    frame = frames[0] if len(frames) == 1 else gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
+    if len(frames) == 1:
+        frame = frames[0]
+    else:  # a KML's folders
+        import geopandas as gpd
+        import pandas as pd
+
+        frame = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
     if not hasattr(frame, "geometry"):
         raise FootprintError(
             f"{label}: has no geometry (a plain table?); give a vector file, or a corner table with X/Y or "
@@ -376,6 +412,10 @@ _NUMBER_BYTES = b"0123456789.-+eE[],"
 _HAVE_PYARROW = importlib.util.find_spec("pyarrow") is not None
 
 
+#: Vertices from which pyarrow converts them (when it is installed).
+_ARROW_VERTICES = 10_000
+
+
 class _NotPlain(Exception):
     """The GeoJSON is not in the plain form the fast path reads: GDAL reads it."""
 
@@ -402,6 +442,9 @@ def _read_geojson_fast(text: str) -> gpd.GeoDataFrame | None:
         collections, empty, unclosed or 3D geometries, a CRS on
         a geometry, ...), which GDAL's reader then reads and judges as usual.
     """
+    import geopandas as gpd
+    import pyogrio
+
     enabled = gc.isenabled()
     gc.disable()  # millions of small lists: the collector's passes over them cost more than the parse
     try:
@@ -473,7 +516,10 @@ def _vertices(vertices: list) -> np.ndarray:
     file a 3D CRS), and text, null or true/false for a coordinate (which
     GDAL reads as no geometry).
     """
-    return _vertices_arrow(vertices) if _HAVE_PYARROW else _vertices_numpy(vertices)
+    # Below some thousands of vertices numpy is as quick, and a footprint needs no pyarrow import (0.1 s).
+    return (
+        _vertices_arrow(vertices) if _HAVE_PYARROW and len(vertices) >= _ARROW_VERTICES else _vertices_numpy(vertices)
+    )
 
 
 def _vertices_arrow(vertices: list) -> np.ndarray:
@@ -539,6 +585,8 @@ def _ragged(kind: str, coordinates: list) -> np.ndarray:
 
 def _read_repairing(text: str, layer: str | None, encoding: str | None, label: str, **piece) -> gpd.GeoDataFrame:
     """Read a file whose rings GEOS refuses (unclosed, too few points), closing them, and say so."""
+    import geopandas as gpd
+    import pandas as pd
     from pyogrio.raw import read
 
     meta, _, wkb, fields = read(text, layer=layer, encoding=encoding, **piece, **_open_options(text))
@@ -551,6 +599,8 @@ def _read_repairing(text: str, layer: str | None, encoding: str | None, label: s
 
 
 def _read_parquet(text: str, label: str) -> gpd.GeoDataFrame:
+    import geopandas as gpd
+
     from threelines.extras import ExtraMissing, require
 
     try:
@@ -563,12 +613,15 @@ def _read_parquet(text: str, label: str) -> gpd.GeoDataFrame:
         raise FootprintError(f"{label}: cannot read it as GeoParquet ({_first_line(exc)})") from None
 
 
-def _read_stdin(encoding: str | None) -> Source:
+def _read_stdin(encoding: str | None, plain: bool = False) -> Source:
     """Standard input, GeoJSON or KML (told apart by the first character), read like a file."""
     data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
     if not data.strip():
         raise FootprintError("<stdin>: nothing was given; pipe a GeoJSON document in, or name a file")
     suffix = ".kml" if data.lstrip().startswith(b"<") else ".geojson"
+    features = _plain_geojson(data) if plain and suffix == ".geojson" else None
+    if features is not None:
+        return Source(None, "<stdin>", "stdin", plain=features)
     with tempfile.TemporaryDirectory(prefix="threelines-stdin-") as folder:
         path = Path(folder) / f"stdin{suffix}"
         path.write_bytes(data)
@@ -585,6 +638,8 @@ def wkt_frame(text: str):
     FootprintError
         As :func:`parse_wkt`.
     """
+    import geopandas as gpd
+
     frame = gpd.GeoDataFrame({"id": ["wkt"]}, geometry=[parse_wkt(text)], crs=None)
     frame.attrs["label"] = "--wkt"
     return frame
@@ -629,6 +684,8 @@ def parse_wkt(text: str):
 
 def _linearised(text: str):
     """A curved WKT geometry linearised by GDAL (its CSV reader parses WKT with curves, shapely does not)."""
+    import pyogrio
+
     with tempfile.TemporaryDirectory(prefix="threelines-wkt-") as folder:
         path = Path(folder) / "wkt.csv"
         path.write_text('WKT\n"' + text.replace('"', "") + '"\n', encoding="utf-8")
@@ -654,6 +711,8 @@ def _cad_outlines(frame: gpd.GeoDataFrame, label: str) -> gpd.GeoDataFrame:
     Labels (the 拐点 numbers), hatches (which repeat an outline), points and
     block references are not footprints and are left out, with a note.
     """
+    import pandas as pd
+
     noise = frame["SubClasses"].fillna("").str.contains("|".join(_CAD_NOISE)) if "SubClasses" in frame else False
     kinds = shapely.get_type_id(frame.geometry.values)
     keep = ~noise & pd.Series(kinds, index=frame.index).isin(
