@@ -193,7 +193,14 @@ PAIR_FIELDS = ("project", "feature", "distance_m", "overlap_m2", "inside")
 
 
 def measure_pairs(
-    footprints: np.ndarray, areas: np.ndarray, tree: shapely.STRtree, reach_m: float, radii: np.ndarray | None = None
+    footprints: np.ndarray,
+    areas: np.ndarray,
+    tree: shapely.STRtree,
+    reach_m: float,
+    radii: np.ndarray | None = None,
+    *,
+    far: np.ndarray | None = None,
+    centres: np.ndarray | None = None,
 ) -> Pairs:
     """Measure every footprint against the features of one layer.
 
@@ -212,6 +219,13 @@ def measure_pairs(
         footprint that is the :func:`disc` of that radius is measured as the
         true circle: its distance to a feature is the centre's distance minus
         the radius.
+    far : numpy.ndarray of bool, optional
+        Per feature of the layer, whether it is wanted up to ``reach_m``; the
+        others only where they touch a footprint (within
+        :data:`DISTANCE_FLOOR_M`). None: every feature up to ``reach_m``.
+    centres : numpy.ndarray, optional
+        The footprints' :func:`disc_centres` for ``radii``, when the caller
+        already has them.
 
     Returns
     -------
@@ -227,11 +241,11 @@ def measure_pairs(
     shapely.prepare(features)
     # At least the distance floor, so that what counts as touching never depends on the reach
     # other rules on the layer happen to ask for.
-    left, right, meets = _pairs_within(footprints, features, tree, max(reach_m, DISTANCE_FLOOR_M))
+    left, right, meets = _pairs_within(footprints, features, tree, max(reach_m, DISTANCE_FLOOR_M), far)
     order = np.lexsort((right, left))  # by footprint, then feature
     left, right, meets = left[order], right[order], meets[order]
     a, b = footprints[left], features[right]
-    circle, true = _circle_distances(footprints, radii, left, b)
+    circle, true = _circle_distances(footprints, radii, left, b, centres)
     # A disc's polygon is measured only where its true circle comes within the floor of the feature:
     # elsewhere the circle's distance replaces the polygon's (below), which costs a distance per edge
     # of the polygon's thousands.
@@ -257,7 +271,9 @@ def measure_pairs(
     return Pairs(left, right, distance, overlap, inside)
 
 
-def _pairs_within(footprints: np.ndarray, features: np.ndarray, tree: shapely.STRtree, reach: float):
+def _pairs_within(
+    footprints: np.ndarray, features: np.ndarray, tree: shapely.STRtree, reach: float, far: np.ndarray | None = None
+):
     """Every (footprint, feature) pair at most ``reach`` apart: positions, and whether they intersect.
 
     One query of the layer's tree with the footprints' boxes grown by
@@ -265,15 +281,26 @@ def _pairs_within(footprints: np.ndarray, features: np.ndarray, tree: shapely.ST
     and what lies near them, not to the whole layer); the prepared features
     then tell which intersect, and a distance test which of the others come
     within reach. A feature whose box misses the footprint's is rejected by
-    the prepared test on the boxes alone.
+    the prepared test on the boxes alone. Features that ``far`` leaves out
+    are kept only within :data:`DISTANCE_FLOOR_M`, their boxes tested first.
     """
     box = shapely.bounds(footprints)
     grown = shapely.box(box[:, 0] - reach, box[:, 1] - reach, box[:, 2] + reach, box[:, 3] + reach)
     left, right = tree.query(grown)
+    if far is not None:
+        # Only touching counts for these: a box farther than the floor from the footprint's cannot.
+        short = np.flatnonzero(~far[right])
+        at, to = shapely.bounds(features[right[short]]), box[left[short]]
+        floor = DISTANCE_FLOOR_M
+        apart = (at[:, :2] > to[:, 2:] + floor).any(axis=1) | (at[:, 2:] < to[:, :2] - floor).any(axis=1)
+        keep = np.ones(len(left), dtype=bool)
+        keep[short[apart]] = False
+        left, right = left[keep], right[keep]
     meets = shapely.intersects(features[right], footprints[left])
     near = np.flatnonzero(~meets)
+    within = reach if far is None else np.where(far[right[near]], reach, min(reach, DISTANCE_FLOOR_M))
     close = np.ones(len(left), dtype=bool)
-    close[near] = shapely.dwithin(features[right[near]], footprints[left[near]], reach)
+    close[near] = shapely.dwithin(features[right[near]], footprints[left[near]], within)
     return left[close], right[close], meets[close]
 
 
@@ -348,11 +375,12 @@ def disc_centres(footprints: np.ndarray, radii: np.ndarray) -> np.ndarray:
     return out
 
 
-def _circle_distances(footprints, radii, left, features) -> tuple[np.ndarray, np.ndarray]:
+def _circle_distances(footprints, radii, left, features, centres=None) -> tuple[np.ndarray, np.ndarray]:
     """The pairs whose footprint is a :func:`disc` (positions), and the true circle's distance to each feature."""
     if radii is None:
         return np.empty(0, dtype=int), np.empty(0)
     radii = np.asarray(radii, dtype=float)
-    centres = disc_centres(footprints, radii)
+    if centres is None:
+        centres = disc_centres(footprints, radii)
     ks = np.flatnonzero(centres[left] != None)  # noqa: E711
     return ks, shapely.distance(centres[left[ks]], features[ks]) - radii[left[ks]]
