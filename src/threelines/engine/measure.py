@@ -316,8 +316,9 @@ def _overlap_areas(footprints: np.ndarray, features: np.ndarray) -> np.ndarray:
     the footprint's box (``clip_by_rect``, a linear pass that takes one box
     per call): the intersection then only sees the few of its vertices
     near the footprint, which halved its time on features of 300 vertices
-    or more. The cut can leave a feature's ring touching itself; if GEOS
-    refuses such a piece, the intersections are made with the whole features.
+    or more (the features of one footprint are cut in one call). The cut can
+    leave a feature's ring touching itself; if GEOS refuses such a piece,
+    the intersections are made with the whole features.
     """
     out = np.empty(len(footprints))
     if not len(footprints):
@@ -330,8 +331,12 @@ def _overlap_areas(footprints: np.ndarray, features: np.ndarray) -> np.ndarray:
     rest = np.flatnonzero(~whole)
     pieces = features[rest].copy()
     big = np.flatnonzero(~boxed[rest] & (shapely.get_num_coordinates(pieces) > CLIP_MIN_VERTICES))
-    for k, (x0, y0, x1, y1) in zip(big.tolist(), fp_box[rest[big]].tolist(), strict=True):
-        pieces[k] = shapely.clip_by_rect(pieces[k], x0, y0, x1, y1)
+    # Pairs come by footprint: one call per footprint cuts every large feature it meets to its box.
+    boxes = fp_box[rest[big]]
+    starts = np.flatnonzero(np.r_[True, (boxes[1:] != boxes[:-1]).any(axis=1)]) if len(big) else big
+    stops = np.r_[starts[1:], len(big)].astype(int)
+    for start, stop, (x0, y0, x1, y1) in zip(starts.tolist(), stops.tolist(), boxes[starts].tolist(), strict=True):
+        pieces[big[start:stop]] = shapely.clip_by_rect(pieces[big[start:stop]], x0, y0, x1, y1)
     try:
         out[rest] = shapely.area(shapely.intersection(footprints[rest], pieces))
     except shapely.errors.GEOSException:
