@@ -333,8 +333,8 @@ def _overlap_areas(footprints: np.ndarray, features: np.ndarray) -> np.ndarray:
     big = np.flatnonzero(~boxed[rest] & (shapely.get_num_coordinates(pieces) > CLIP_MIN_VERTICES))
     # Pairs come by footprint: one call per footprint cuts every large feature it meets to its box.
     boxes = fp_box[rest[big]]
-    starts = np.flatnonzero(np.r_[True, (boxes[1:] != boxes[:-1]).any(axis=1)]) if len(big) else big
-    stops = np.r_[starts[1:], len(big)].astype(int)
+    starts = np.flatnonzero(np.r_[True, (boxes[1:] != boxes[:-1]).any(axis=1)])[: len(big)]
+    stops = np.r_[starts[1:], len(big)][: len(big)]
     for start, stop, (x0, y0, x1, y1) in zip(starts.tolist(), stops.tolist(), boxes[starts].tolist(), strict=True):
         pieces[big[start:stop]] = shapely.clip_by_rect(pieces[big[start:stop]], x0, y0, x1, y1)
     try:
@@ -352,7 +352,10 @@ def disc_centres(footprints: np.ndarray, radii: np.ndarray) -> np.ndarray:
     from its centroid: a drawn polygon with a ``radius`` attribute is not.
     """
     out = np.full(len(footprints), None, dtype=object)
-    radii = np.nan_to_num(np.asarray(radii, dtype=float), nan=0.0)
+    radii = np.asarray(radii, dtype=float)
+    if not (radii > 0).any():  # most batches and every drawn site: no radius to check
+        return out
+    radii = np.nan_to_num(radii, nan=0.0)
     candidates = np.flatnonzero((radii > 0) & (shapely.get_type_id(footprints) == shapely.GeometryType.POLYGON))
     if not len(candidates):
         return out
