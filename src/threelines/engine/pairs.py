@@ -71,9 +71,11 @@ def measure_layers(
     measured = Measured(units=[[] for _ in range(len(projects))])
     radii = np.array([a.get("radius") or 0.0 for a in projects.attrs], dtype=float)
     centres = disc_centres(projects.geometry, radii)
-    box = shapely.total_bounds(projects.geometry)
+    if not (centres != None).any():  # noqa: E711 (no point site: nothing measured as a circle)
+        radii = centres = None
     for name in plan.vector_layers:
         if layer_cache is None:  # one screening: read only what lies near the footprints
+            box = shapely.total_bounds(projects.geometry)
             reach = plan.reach[name] + 1.0
             box_near = (box[0] - reach, box[1] - reach, box[2] + reach, box[3] + reach)
             measured.layers[name] = read_layer(manifest.layers[name], manifest.working_crs, box_near)
