@@ -193,7 +193,14 @@ PAIR_FIELDS = ("project", "feature", "distance_m", "overlap_m2", "inside")
 
 
 def measure_pairs(
-    footprints: np.ndarray, areas: np.ndarray, tree: shapely.STRtree, reach_m: float, radii: np.ndarray | None = None
+    footprints: np.ndarray,
+    areas: np.ndarray,
+    tree: shapely.STRtree,
+    reach_m: float,
+    radii: np.ndarray | None = None,
+    *,
+    far: np.ndarray | None = None,
+    centres: np.ndarray | None = None,
 ) -> Pairs:
     """Measure every footprint against the features of one layer.
 
@@ -212,6 +219,13 @@ def measure_pairs(
         footprint that is the :func:`disc` of that radius is measured as the
         true circle: its distance to a feature is the centre's distance minus
         the radius.
+    far : numpy.ndarray of bool, optional
+        Per feature of the layer, whether it is wanted up to ``reach_m``; the
+        others only where they touch a footprint (within
+        :data:`DISTANCE_FLOOR_M`). None: every feature up to ``reach_m``.
+    centres : numpy.ndarray, optional
+        The footprints' :func:`disc_centres` for ``radii``, when the caller
+        already has them.
 
     Returns
     -------
@@ -227,11 +241,11 @@ def measure_pairs(
     shapely.prepare(features)
     # At least the distance floor, so that what counts as touching never depends on the reach
     # other rules on the layer happen to ask for.
-    left, right, meets = _pairs_within(footprints, features, tree, max(reach_m, DISTANCE_FLOOR_M))
+    left, right, meets = _pairs_within(footprints, features, tree, max(reach_m, DISTANCE_FLOOR_M), far)
     order = np.lexsort((right, left))  # by footprint, then feature
     left, right, meets = left[order], right[order], meets[order]
     a, b = footprints[left], features[right]
-    circle, true = _circle_distances(footprints, radii, left, b)
+    circle, true = _circle_distances(footprints, radii, left, b, centres)
     # A disc's polygon is measured only where its true circle comes within the floor of the feature:
     # elsewhere the circle's distance replaces the polygon's (below), which costs a distance per edge
     # of the polygon's thousands.
@@ -257,7 +271,9 @@ def measure_pairs(
     return Pairs(left, right, distance, overlap, inside)
 
 
-def _pairs_within(footprints: np.ndarray, features: np.ndarray, tree: shapely.STRtree, reach: float):
+def _pairs_within(
+    footprints: np.ndarray, features: np.ndarray, tree: shapely.STRtree, reach: float, far: np.ndarray | None = None
+):
     """Every (footprint, feature) pair at most ``reach`` apart: positions, and whether they intersect.
 
     One query of the layer's tree with the footprints' boxes grown by
@@ -265,15 +281,26 @@ def _pairs_within(footprints: np.ndarray, features: np.ndarray, tree: shapely.ST
     and what lies near them, not to the whole layer); the prepared features
     then tell which intersect, and a distance test which of the others come
     within reach. A feature whose box misses the footprint's is rejected by
-    the prepared test on the boxes alone.
+    the prepared test on the boxes alone. Features that ``far`` leaves out
+    are kept only within :data:`DISTANCE_FLOOR_M`, their boxes tested first.
     """
     box = shapely.bounds(footprints)
     grown = shapely.box(box[:, 0] - reach, box[:, 1] - reach, box[:, 2] + reach, box[:, 3] + reach)
     left, right = tree.query(grown)
+    if far is not None:
+        # Only touching counts for these: a box farther than the floor from the footprint's cannot.
+        short = np.flatnonzero(~far[right])
+        at, to = shapely.bounds(features[right[short]]), box[left[short]]
+        floor = DISTANCE_FLOOR_M
+        apart = (at[:, :2] > to[:, 2:] + floor).any(axis=1) | (at[:, 2:] < to[:, :2] - floor).any(axis=1)
+        keep = np.ones(len(left), dtype=bool)
+        keep[short[apart]] = False
+        left, right = left[keep], right[keep]
     meets = shapely.intersects(features[right], footprints[left])
     near = np.flatnonzero(~meets)
+    within = reach if far is None else np.where(far[right[near]], reach, min(reach, DISTANCE_FLOOR_M))
     close = np.ones(len(left), dtype=bool)
-    close[near] = shapely.dwithin(features[right[near]], footprints[left[near]], reach)
+    close[near] = shapely.dwithin(features[right[near]], footprints[left[near]], within)
     return left[close], right[close], meets[close]
 
 
@@ -289,8 +316,9 @@ def _overlap_areas(footprints: np.ndarray, features: np.ndarray) -> np.ndarray:
     the footprint's box (``clip_by_rect``, a linear pass that takes one box
     per call): the intersection then only sees the few of its vertices
     near the footprint, which halved its time on features of 300 vertices
-    or more. The cut can leave a feature's ring touching itself; if GEOS
-    refuses such a piece, the intersections are made with the whole features.
+    or more (the features of one footprint are cut in one call). The cut can
+    leave a feature's ring touching itself; if GEOS refuses such a piece,
+    the intersections are made with the whole features.
     """
     out = np.empty(len(footprints))
     if not len(footprints):
@@ -303,8 +331,12 @@ def _overlap_areas(footprints: np.ndarray, features: np.ndarray) -> np.ndarray:
     rest = np.flatnonzero(~whole)
     pieces = features[rest].copy()
     big = np.flatnonzero(~boxed[rest] & (shapely.get_num_coordinates(pieces) > CLIP_MIN_VERTICES))
-    for k, (x0, y0, x1, y1) in zip(big.tolist(), fp_box[rest[big]].tolist(), strict=True):
-        pieces[k] = shapely.clip_by_rect(pieces[k], x0, y0, x1, y1)
+    # Pairs come by footprint: one call per footprint cuts every large feature it meets to its box.
+    boxes = fp_box[rest[big]]
+    starts = np.flatnonzero(np.r_[True, (boxes[1:] != boxes[:-1]).any(axis=1)])[: len(big)]
+    stops = np.r_[starts[1:], len(big)][: len(big)]
+    for start, stop, (x0, y0, x1, y1) in zip(starts.tolist(), stops.tolist(), boxes[starts].tolist(), strict=True):
+        pieces[big[start:stop]] = shapely.clip_by_rect(pieces[big[start:stop]], x0, y0, x1, y1)
     try:
         out[rest] = shapely.area(shapely.intersection(footprints[rest], pieces))
     except shapely.errors.GEOSException:
@@ -320,7 +352,10 @@ def disc_centres(footprints: np.ndarray, radii: np.ndarray) -> np.ndarray:
     from its centroid: a drawn polygon with a ``radius`` attribute is not.
     """
     out = np.full(len(footprints), None, dtype=object)
-    radii = np.nan_to_num(np.asarray(radii, dtype=float), nan=0.0)
+    radii = np.asarray(radii, dtype=float)
+    if not (radii > 0).any():  # most batches and every drawn site: no radius to check
+        return out
+    radii = np.nan_to_num(radii, nan=0.0)
     candidates = np.flatnonzero((radii > 0) & (shapely.get_type_id(footprints) == shapely.GeometryType.POLYGON))
     if not len(candidates):
         return out
@@ -348,11 +383,12 @@ def disc_centres(footprints: np.ndarray, radii: np.ndarray) -> np.ndarray:
     return out
 
 
-def _circle_distances(footprints, radii, left, features) -> tuple[np.ndarray, np.ndarray]:
+def _circle_distances(footprints, radii, left, features, centres=None) -> tuple[np.ndarray, np.ndarray]:
     """The pairs whose footprint is a :func:`disc` (positions), and the true circle's distance to each feature."""
     if radii is None:
         return np.empty(0, dtype=int), np.empty(0)
     radii = np.asarray(radii, dtype=float)
-    centres = disc_centres(footprints, radii)
+    if centres is None:
+        centres = disc_centres(footprints, radii)
     ks = np.flatnonzero(centres[left] != None)  # noqa: E711
     return ks, shapely.distance(centres[left[ks]], features[ks]) - radii[left[ks]]

@@ -16,13 +16,15 @@ import numpy as np
 import shapely
 
 from threelines.engine.compile import Plan
-from threelines.engine.measure import OVERLAP_FLOOR_M2, PAIR_FIELDS, Pairs, measure_pairs
+from threelines.engine.measure import OVERLAP_FLOOR_M2, PAIR_FIELDS, Pairs, disc_centres, measure_pairs
 from threelines.engine.verdict import UnitShare
 from threelines.input.footprint import Projects
 from threelines.layers.cache import read_layer_cached
 from threelines.layers.manifest import Manifest
 from threelines.layers.read import LayerData, read_layer
 from threelines.layers.zonal import zonal_stats
+from threelines.rules.decide import decide
+from threelines.rules.expr import Expr
 
 #: A part of a footprint outside every control unit is not reported while it is smaller than both
 #: this area (m2) and :data:`GAP_SHARE` of the footprint: units digitised along a county edge leave
@@ -68,9 +70,12 @@ def measure_layers(
     """
     measured = Measured(units=[[] for _ in range(len(projects))])
     radii = np.array([a.get("radius") or 0.0 for a in projects.attrs], dtype=float)
-    box = shapely.total_bounds(projects.geometry)
+    centres = disc_centres(projects.geometry, radii)
+    if not (centres != None).any():  # noqa: E711 (no point site: nothing measured as a circle)
+        radii = centres = None
     for name in plan.vector_layers:
         if layer_cache is None:  # one screening: read only what lies near the footprints
+            box = shapely.total_bounds(projects.geometry)
             reach = plan.reach[name] + 1.0
             box_near = (box[0] - reach, box[1] - reach, box[2] + reach, box[3] + reach)
             measured.layers[name] = read_layer(manifest.layers[name], manifest.working_crs, box_near)
@@ -78,7 +83,7 @@ def measure_layers(
             if name not in layer_cache:
                 layer_cache[name] = read_layer_cached(manifest.layers[name], manifest.working_crs, cache_dir)
             measured.layers[name] = layer_cache[name]
-        measured.pairs[name] = layer_pairs(plan, projects, name, measured.layers[name].tree, radii)
+        measured.pairs[name] = layer_pairs(plan, projects, name, measured.layers[name], radii, centres)
     for compiled in plan.rules:
         rule = compiled.rule
         key = (rule.layer, rule.stat, rule.classes)
@@ -92,29 +97,82 @@ def measure_layers(
     return measured
 
 
-def layer_pairs(plan: Plan, projects: Projects, name: str, tree, radii: np.ndarray | None = None) -> Pairs:
-    """Measure the projects against one layer, looking far only for the projects a far-looking rule concerns.
+def layer_pairs(
+    plan: Plan,
+    projects: Projects,
+    name: str,
+    layer: LayerData,
+    radii: np.ndarray | None = None,
+    centres: np.ndarray | None = None,
+) -> Pairs:
+    """Measure the projects against one layer, looking far only where a far-looking rule needs it.
 
     Distances to features a footprint does not touch are only read by the
     layer's ``within_distance`` and ``outside`` rules: projects that none of
     them concerns (by kind, industry and ``when``) are measured against the
-    features they touch only. Each project's pairs come in the order one
-    query over every project gives them.
+    features they touch only, and so are the features no such rule's
+    condition can select (see :func:`far_features`). Each project's pairs
+    come in the order one query over every project gives them.
+    ``centres`` are the footprints' disc centres for ``radii``, when known.
     """
-    reach = plan.reach[name]
+    reach, tree = plan.reach[name], layer.tree
     far_rules = [c for c in plan.rules if c.rule.layer == name and c.rule.reach_m > 0]
     if not far_rules:
-        return measure_pairs(projects.geometry, projects.area_m2, tree, reach, radii)
+        return measure_pairs(projects.geometry, projects.area_m2, tree, reach, radii, centres=centres)
+    selectable = far_features(layer, [c.rule.condition for c in far_rules])
     far = np.logical_or.reduce([c.relevant for c in far_rules])
     if far.all():
-        return measure_pairs(projects.geometry, projects.area_m2, tree, reach, radii)
+        return measure_pairs(projects.geometry, projects.area_m2, tree, reach, radii, far=selectable, centres=centres)
     parts = []
     for group, distance in ((np.flatnonzero(far), reach), (np.flatnonzero(~far), 0.0)):
         mine = None if radii is None else radii[group]
-        found = measure_pairs(projects.geometry[group], projects.area_m2[group], tree, distance, mine)
+        kept = None if centres is None else centres[group]
+        found = measure_pairs(
+            projects.geometry[group], projects.area_m2[group], tree, distance, mine, far=selectable, centres=kept
+        )
         parts.append(replace(found, project=group[found.project]))
     order = np.argsort(np.concatenate([p.project for p in parts]), kind="stable")
     return Pairs(*(np.concatenate([getattr(p, f) for p in parts])[order] for f in PAIR_FIELDS))
+
+
+def far_features(layer: LayerData, conditions: list[Expr | None]) -> np.ndarray | None:
+    """Per feature: whether one of the far-looking rules' ``conditions`` may select it (None: any feature).
+
+    A condition that reads only the ``feature`` map is decided once per
+    feature (kept with the layer): a feature it rejects is never the
+    evidence of those rules, so its distance need not be measured. A
+    condition undecided for a feature (an attribute not given) keeps it. A
+    rule without a condition, or one that reads anything else, needs every
+    feature.
+    """
+    masks = []
+    for expr in conditions:
+        if expr is None or expr.reads.names != ("feature",):
+            return None
+        key = ("far", id(expr))
+        kept = layer.derived.get(key)
+        if kept is None or kept[0] is not expr:  # the condition kept too: its id stays its own
+            kept = layer.derived[key] = (expr, _selected(layer, expr))
+        masks.append(kept[1])
+    return np.logical_or.reduce(masks)
+
+
+def _selected(layer: LayerData, expr: Expr) -> np.ndarray:
+    """Per feature: ``expr`` holds for it or cannot be decided; decided once per distinct value it reads."""
+    seen: dict = {}
+    out = np.empty(len(layer), dtype=bool)
+    for f, attributes in enumerate(layer.attributes):
+        variables = {"feature": attributes}
+        key = expr.reads.key(variables)
+        if key is None or key not in seen:
+            decision = decide(expr, variables)
+            value = decision.holds or decision.missing is not None
+            if key is None:
+                out[f] = value
+                continue
+            seen[key] = value
+        out[f] = seen[key]
+    return out
 
 
 def _unit_shares(areas: np.ndarray, units: LayerData, pairs: Pairs) -> tuple[list[list[UnitShare]], np.ndarray]:
