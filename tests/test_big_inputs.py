@@ -9,30 +9,16 @@ import pandas as pd
 import pytest
 import shapely
 
+from geojson_docs import CGCS2000, SQUARE, collection, feature
 from threelines.errors import FootprintError
 from threelines.input import sources
 from threelines.input.corners import read_corners
 
-SQUARE = [[116.0, 28.0], [116.01, 28.0], [116.01, 28.01], [116.0, 28.01], [116.0, 28.0]]
 HOLE = [[116.002, 28.002], [116.004, 28.002], [116.004, 28.004], [116.002, 28.002]]
 FAR = [[[116.1, 28.1], [116.11, 28.1], [116.11, 28.11], [116.1, 28.1]]]
 
 
-def feature(geometry, properties=None, **extra):
-    return {
-        "type": "Feature",
-        "properties": properties if properties is not None else {},
-        "geometry": geometry,
-        **extra,
-    }
-
-
-def collection(*features, **extra):
-    return {"type": "FeatureCollection", **extra, "features": list(features)}
-
-
 POLYGON = {"type": "Polygon", "coordinates": [SQUARE, HOLE]}
-CGCS2000 = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4490"}}
 
 DOCUMENTS = {
     "properties of every kind": collection(

@@ -9,33 +9,19 @@ import numpy as np
 import pytest
 import shapely
 
+from geojson_docs import CGCS2000, SQUARE, collection, feature
 from threelines.errors import FootprintError
 from threelines.input import sources
 from threelines.input.footprint import read_projects
 from threelines.input.geojson import read_plain_geojson
 
-SQUARE = [[116.0, 28.0], [116.01, 28.0], [116.01, 28.01], [116.0, 28.01], [116.0, 28.0]]
 BOWTIE = [[116.0, 28.0], [116.01, 28.01], [116.01, 28.0], [116.0, 28.01], [116.0, 28.0]]
 LINE = {"type": "LineString", "coordinates": [[116.0, 28.0], [116.02, 28.01]]}
 POINT = {"type": "Point", "coordinates": [116.0, 28.0]}
-CGCS2000 = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4490"}}
 
 
 def polygon(ring=SQUARE, dx=0.0):
     return {"type": "Polygon", "coordinates": [[[x + dx, y] for x, y in ring]]}
-
-
-def feature(geometry, properties=None, **extra):
-    return {
-        "type": "Feature",
-        "properties": properties if properties is not None else {},
-        "geometry": geometry,
-        **extra,
-    }
-
-
-def collection(*features, **extra):
-    return {"type": "FeatureCollection", **extra, "features": list(features)}
 
 
 #: Documents the plain reader takes: each must come out as GDAL's reading of it.
