@@ -221,9 +221,9 @@ def distinct_rows(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ``codes[first][inverse]`` equals ``codes``. The distinct rows come in
         an order of their own (sorted, or by first row for a few rows).
     """
-    if codes.ndim > 1 and len(codes):
-        codes = _fold(codes)
     if len(codes) > FEW_ROWS:
+        if codes.ndim > 1:  # a few rows group as tuples: folding them costs more than it saves
+            codes = _fold(codes)
         axis = 0 if codes.ndim > 1 else None  # unique by rows sorts them as bytes: slower
         _, first, inverse = np.unique(codes, axis=axis, return_index=True, return_inverse=True)
         return first, inverse.ravel()

@@ -20,7 +20,6 @@ from threelines.layers.read import LayerData
 from threelines.rules.access_list import DIMENSIONS_ZH
 from threelines.rules.expr import bind
 from threelines.rules.load import POLLUTANTS, Rule, offset_fields
-from threelines.rules.templates import Template
 
 #: Load units in Chinese.
 UNITS_ZH = {"t/a": "吨/年", "m3/a": "立方米/年"}
@@ -191,30 +190,31 @@ def quantity(value: float) -> str:
     return "0" if text in ("", "-0") else text
 
 
-def _render(template: Template, variables: dict[str, Any], cache: dict) -> str:
-    """Render a message; with CEL placeholders, once per distinct value of what they read."""
-    if not template.needs_cel:
-        return template.render(variables)
-    reads = template.reads
-    key = reads.key(variables)
-    if key is None:
-        return template.render(variables, bind(reads.slim(variables)))
-    if key not in cache:
-        cache[key] = template.render(variables, bind(reads.slim(variables)))
-    return cache[key]
-
-
 def rule_texts(rule: Rule, variables: dict[str, Any], cache: dict) -> tuple[str, dict[str, dict[str, str]] | None]:
     """A trigger's ``(message, translations)``: the message in the rule's first language, and each language's.
 
-    Each template is rendered once per distinct value of what it reads
-    (``cache``); a rule that names no language has no translations.
+    All the languages are rendered together, once per distinct value of what
+    their placeholders read (``cache``; rows with equal values share the
+    result, which is read, never changed); a rule that names no language has
+    no translations.
     """
-    if not rule.message.languages:
-        return _render(rule.message.templates[0][1], variables, cache), None
+    key = rule.message.reads.key(variables)
+    if key is None:
+        return _rule_texts(rule, variables)
+    if key not in cache:
+        cache[key] = _rule_texts(rule, variables)
+    return cache[key]
+
+
+def _rule_texts(rule: Rule, variables: dict[str, Any]) -> tuple[str, dict[str, dict[str, str]] | None]:
+    """Render every language of a rule's message for one row (CEL given only what the placeholders read)."""
+    message = rule.message
+    bound = bind(message.reads.slim(variables)) if message.needs_cel else None
+    if not message.languages:
+        return message.templates[0][1].render(variables, bound), None
     titles = dict(rule.titles)
-    translations = {}
-    for lang, template in rule.message.templates:
-        message = _render(template, variables, cache.setdefault(lang, {}))
-        translations[lang] = {"title": titles.get(lang, rule.title), "message": message}
+    translations = {
+        lang: {"title": titles.get(lang, rule.title), "message": template.render(variables, bound)}
+        for lang, template in message.templates
+    }
     return next(iter(translations.values()))["message"], translations

@@ -31,8 +31,20 @@ def json_numbers(record: dict[str, Any], keys: tuple[tuple[str, int | None], ...
     for key, places in keys:
         value = record[key]
         if isinstance(value, float):
-            record[key] = None if not math.isfinite(value) else value if places is None else round(value, places)
+            record[key] = json_number(value, places)
     return record
+
+
+def json_number(value: Any, places: int | None) -> Any:
+    """A float as the JSON form keeps it: rounded to ``places`` (None: as is), None for NaN and infinities.
+
+    Anything but a float is returned as it is.
+    """
+    if not isinstance(value, float):
+        return value
+    if not math.isfinite(value):
+        return None
+    return value if places is None else round(value, places)
 
 
 class Texts:
@@ -149,8 +161,13 @@ class UnitShare:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``class`` is a Python keyword, hence ``class_`` here)."""
-        out = {"code": self.code, "name": self.name, "class": self.class_}
-        return json_numbers({**out, "overlap_m2": self.overlap_m2, "share": self.share}, _UNIT_NUMBERS)
+        return {
+            "code": self.code,
+            "name": self.name,
+            "class": self.class_,
+            "overlap_m2": json_number(self.overlap_m2, _M2),
+            "share": json_number(self.share, _SHARE),
+        }
 
 
 @dataclass(frozen=True)
@@ -211,7 +228,8 @@ class Unresolved:
         out = {"rule": self.rule, "reason": str(self.reason), "feature_id": self.feature_id}
         if self.failed:
             out["failed"] = True
-        return json_numbers(out, (("feature_id", None),))
+        out["feature_id"] = json_number(self.feature_id, None)
+        return out
 
 
 @dataclass
@@ -261,10 +279,9 @@ class Verdict:
 
     def to_dict(self, lang: str | None = None) -> dict[str, Any]:
         """The JSON form (the contract's keys, and more), measures rounded, rule texts in ``lang`` where given."""
-        project = dict(self.project)
-        numbers = tuple((k, decimals(k)) for k, v in project.items() if isinstance(v, float))
+        project = {k: json_number(v, decimals(k)) if isinstance(v, float) else v for k, v in self.project.items()}
         return {
-            "project": json_numbers(project, numbers),
+            "project": project,
             "verdict": self.verdict,
             "triggers": [t.to_dict(lang) for t in self.triggers],
             "units": [u.to_dict() for u in self.units],
@@ -280,4 +297,4 @@ class Verdict:
 _TRIGGER_NUMBERS = tuple(
     (f.name, decimals(f.name)) for f in fields(Trigger) if "float" in str(f.type) or f.name == "feature_id"
 )
-_UNIT_NUMBERS = (("overlap_m2", decimals("overlap_m2")), ("share", decimals("share")))
+_M2, _SHARE = decimals("overlap_m2"), decimals("share")

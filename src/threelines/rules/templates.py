@@ -94,6 +94,16 @@ class Message:
         """The languages the rule names (none for a single unnamed text); asked for every trigger."""
         return tuple(lang for lang, _ in self.templates if lang)
 
+    @cached_property
+    def reads(self) -> Reads:
+        """What the placeholders of every language read, together: one key stands for all the texts of a row."""
+        return Reads.of(self.expressions)
+
+    @cached_property
+    def needs_cel(self) -> bool:
+        """Whether a placeholder of some language is more than a bare name or attribute."""
+        return any(template.needs_cel for _, template in self.templates)
+
     def render(self, variables: dict[str, Any], bound: cel.Context | None = None) -> str:
         """The default language's text."""
         return self.templates[0][1].render(variables, bound)
