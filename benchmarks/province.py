@@ -23,14 +23,15 @@ On each data set:
 
 and once:
 
-4. one project screened as a whole process (``threelines screen``, median of three);
+4. one project against the current set screened as a whole process (``threelines screen``, median of three);
 5. with ``--large N``: the batch of N projects (e.g. 100,000) on the current data set;
 6. the batch on a local Dask cluster of 1 and 2 workers, and a siting over the whole province
    (``--no-dask``, ``--no-siting`` leave them out);
 
 checks that 1-3 find the same pairs and areas, and prints the figures beside the
 targets of issue 16 (10,000 projects <= 2.0 s; N projects <= 8x that per 10,000;
-peak <= 1 GiB; on the hard set, batch <= 1.0x the PostGIS query; one project <= 0.8 s).
+peak <= 1 GiB; on the hard set, batch <= 1.0x the PostGIS query). Issue 16's one-project target
+(<= 0.8 s against the sample) is measured by ``bench_screen.py``.
 
 Usage::
 
@@ -463,7 +464,9 @@ def main() -> None:
         timed([*CLI, "screen", str(current / "single.geojson"), *layers, *rules, "--format", "json"])[0]
         for _ in range(3)
     )
-    rows.append(("one project, whole process (threelines screen, median of 3)", single, "<= 0.8 s"))
+    # The 0.8 s target is for one project against the sample (benchmarks/bench_screen.py); these layers are
+    # far bigger than the whole-read limit, so they are read near the footprint from their files.
+    rows.append(("[current] one project, whole process (threelines screen, median of 3)", single, ""))
     if not args.no_siting:
         zones = current / "zones.gpkg"
         siting = [*CLI, "-q", "siting", *layers, *rules, "--industry", "C2614", "--emit-vocs", "10", "--emit-nox", "5",
