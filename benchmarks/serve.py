@@ -41,6 +41,8 @@ import httpx
 import orjson
 import shapely
 
+from threelines.serve.sharing import connections_held
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
 
@@ -144,6 +146,7 @@ class Load:
         self.server_ms: list[float] = []
         self.client_ms: list[float] = []
         self.failures: list[str] = []
+        self.shared: list[int] = []  # the clients' connections held by each server process
         self.left = count
         self.stop_at = time.monotonic() + max_seconds
         peak = 0
@@ -151,6 +154,8 @@ class Load:
         tasks = [asyncio.create_task(self._client()) for _ in range(clients)]
         while not all(t.done() for t in tasks):
             peak = max(peak, rss_bytes(self.pid))
+            if sum(self.shared) < clients:  # until every client's connection is seen accepted
+                self.shared = connections_held(self.pid, self.port)
             await asyncio.wait(tasks, timeout=0.5)
         seconds = time.perf_counter() - start
         for task in tasks:
@@ -256,6 +261,8 @@ def main() -> None:
     print(f"server CPU per screen: {per:.2f} ms (so about {os.cpu_count() * 1000 / per:.0f} screens/s on all cores); "
           f"the load's own CPU: {client_cpu / len(server_ms) * 1000:.2f} ms per screen")  # fmt: skip
     print(f"server-side ms: p50 {percentile(server_ms, 50):.1f}  p99 {percentile(server_ms, 99):.1f}")
+    # Workers accept on one socket: the one that wakes first may take most connections, and its core sets the pace.
+    print(f"connections per server process: {', '.join(map(str, load.shared)) or 'not seen'}")
     print(f"round-trip ms:  p50 {percentile(client_ms, 50):.1f}  p99 {percentile(client_ms, 99):.1f}")
     mib = 1024**2
     print(f"memory MiB: {before / mib:.0f} after warm-up, {after / mib:.0f} at the end "

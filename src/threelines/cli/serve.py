@@ -119,6 +119,12 @@ def serve(
             options.load_inputs(layers, rules)  # checked once here: a bad manifest is one line, not one per worker
             os.environ[CONFIG_ENV] = config_dict(config)
             click.echo(f"threelines: serving on http://{host}:{port}/ with {workers} workers", err=True)
-            uvicorn.run("threelines.serve.app:factory", factory=True, workers=workers, **settings)
+            uvicorn.run(
+                "threelines.serve.app:factory",
+                factory=True,
+                workers=workers,
+                http="threelines.serve.sharing:SharingProtocol",
+                **settings,
+            )
     except ThreelinesError as exc:
         raise options.InputError(str(exc)) from None
