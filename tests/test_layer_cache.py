@@ -12,7 +12,8 @@ import pytest
 import shapely
 
 from threelines.batch.local import run_batch
-from threelines.layers.cache import CACHE_ENV, CACHE_FORMAT, cache_folder, cache_key, read_layer_cached
+from threelines.cachedir import CACHE_ENV, cache_folder
+from threelines.layers.cache import CACHE_FORMAT, cache_key, read_layer_cached
 from threelines.layers.manifest import load_manifest
 from threelines.layers.read import read_layer
 

@@ -74,7 +74,8 @@ READ_BACK = """
 import sys
 from threelines.cli.startup import light_cel
 light_cel()
-from threelines.layers.cache import cache_folder, read_layer_cached
+from threelines.cachedir import cache_folder
+from threelines.layers.cache import read_layer_cached
 from threelines.layers.manifest import load_manifest
 from threelines.rules import load_rules
 manifest = load_manifest(sys.argv[1])

@@ -41,10 +41,11 @@ import shapely
 from threelines.batch.index import INDEX_NAME, RunIndex, record_key
 from threelines.batch.summary import SUMMARY_COLUMNS, summary_row, write_summaries
 from threelines.batch.workers import Reports, Screener, json_line
+from threelines.cachedir import cache_folder
 from threelines.errors import OutputError, ThreelinesError
 from threelines.input.footprint import Projects, read_projects_in_pieces
 from threelines.input.sources import Problem
-from threelines.layers.cache import cache_folder, remember_sha256
+from threelines.layers.cache import remember_sha256
 from threelines.layers.manifest import Manifest
 from threelines.limits import SHARED_IDS_SHOWN
 from threelines.report.provenance import input_path, setup_digest, setup_provenance, with_input

@@ -41,8 +41,6 @@ import pyproj
 import shapely
 from pyproj import CRS
 
-from threelines.cachedir import CACHE_ENV as CACHE_ENV  # the folder's names, as callers know them from here
-from threelines.cachedir import cache_folder as cache_folder
 from threelines.engine.measure import DENSIFY_VERSION, densify_step
 from threelines.layers.manifest import LayerSpec
 from threelines.layers.read import LayerData, read_layer

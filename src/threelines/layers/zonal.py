@@ -20,6 +20,7 @@ import shapely
 from pyproj import CRS
 
 from threelines.errors import ManifestError
+from threelines.input.crs import to_crs
 from threelines.layers.manifest import LayerSpec
 
 #: Statistics a zonal rule can test.
@@ -68,7 +69,7 @@ def zonal_stats(
     """
     from rasterio.errors import RasterioIOError
 
-    native = _in_crs(np.asarray(footprints, dtype=object), working_crs, spec.crs)
+    native = to_crs(np.asarray(footprints, dtype=object), working_crs, spec.crs)
     # A footprint that cannot be placed in the raster's CRS (inf or NaN bounds) has no cells;
     # it must not widen the shared window or break the arithmetic of the others.
     placed = np.isfinite(shapely.bounds(native)).all(axis=1)
@@ -103,27 +104,6 @@ def zonal_stats(
     for i in on_edge:  # cell centres on the footprint's edge: counted as GDAL's rasterisation counts them
         out[i] = _masked(native[i], values, base, rows, cols, stat, classes)
     return out
-
-
-#: Transformers from a working CRS to a raster's (None: the same CRS), by the two CRS objects' ids, with
-#: the objects (hashing a CRS writes its WKT, which cost more than measuring a small footprint).
-_TRANSFORMERS: dict[tuple[int, int], tuple[CRS, CRS, object]] = {}
-
-
-def _in_crs(geoms: np.ndarray, crs: CRS, target: CRS) -> np.ndarray:
-    """The geometries (2D) moved from ``crs`` to ``target``."""
-    key = (id(crs), id(target))
-    kept = _TRANSFORMERS.get(key)
-    if kept is None or kept[0] is not crs or kept[1] is not target:
-        from pyproj import Transformer
-
-        same = crs.is_exact_same(target)
-        kept = (crs, target, None if same else Transformer.from_crs(crs, target, always_xy=True))
-        _TRANSFORMERS[key] = kept
-    transformer = kept[2]
-    if transformer is None:
-        return geoms
-    return shapely.transform(geoms, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
 
 
 class _Raster:
