@@ -112,7 +112,7 @@ def read_layer_cached(spec: LayerSpec, working_crs: CRS, folder: Path | None) ->
     spec : LayerSpec
     working_crs : pyproj.CRS
     folder : Path or None
-        The cache folder (see :func:`cache_folder`).
+        The cache folder (see :func:`threelines.cachedir.cache_folder`).
 
     Returns
     -------
