@@ -131,6 +131,12 @@ def create_app(config: Config, service=None) -> FastAPI:
     return app
 
 
+#: The values ``format`` and ``lang`` may take, and the longest ``crs``: the route's parameters and the lean route's.
+_FORMATS = ("json", "html", "markdown", "geojson")
+_LANGS = ("zh", "en")
+_CRS_CHARS = 200
+
+
 class ScreenRoute:
     """``POST /v1/screen`` with a GeoJSON body and valid parameters, answered without FastAPI's routing.
 
@@ -163,12 +169,6 @@ class ScreenRoute:
         except ThreelinesError as exc:  # as the exception handlers answer it; anything else is a bug, as on any route
             response = _refusal(exc)
         await response(scope, receive, send)
-
-
-#: The values ``format`` and ``lang`` may take (the route's patterns), and the longest ``crs``.
-_FORMATS = frozenset({"json", "html", "markdown", "geojson"})
-_LANGS = frozenset({"zh", "en"})
-_CRS_CHARS = 200
 
 
 def _screen_options(scope: Scope) -> dict[str, Any] | None:
@@ -366,14 +366,14 @@ def _response(scope: Scope, answer) -> Response:
     return Response(answer.body, media_type=answer.media)
 
 
-FORMAT = Query(
-    "json", pattern="^(json|html|markdown|geojson)$", description="The report: json, html, markdown, geojson."
-)
+FORMAT = Query("json", pattern=f"^({'|'.join(_FORMATS)})$", description="The report: json, html, markdown, geojson.")
 LANG = Query(
-    None, pattern="^(zh|en)$", description="Language of rule texts and reports (default: the server's locale)."
+    None,
+    pattern=f"^({'|'.join(_LANGS)})$",
+    description="Language of rule texts and reports (default: the server's locale).",
 )
 CRS = Query(
-    None, max_length=200, description="CRS of the footprint: EPSG code, gcj02 or bd09 (default: the GeoJSON's)."
+    None, max_length=_CRS_CHARS, description="CRS of the footprint: EPSG code, gcj02 or bd09 (default: the GeoJSON's)."
 )
 
 
