@@ -79,6 +79,13 @@ class Projects:
     def __len__(self) -> int:
         return len(self.attrs)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What is pickled (for a worker process): the footprints as WKB, written in one call, not one per footprint."""
+        return {**self.__dict__, "geometry": shapely.to_wkb(self.geometry, include_srid=True)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, geometry=shapely.from_wkb(state["geometry"]))
+
     def take(self, positions) -> Projects:
         """The projects at some positions (for screening a large input in chunks)."""
         positions = list(positions)
