@@ -32,7 +32,8 @@ from threelines.input.attributes import (
     plain_values,
 )
 from threelines.input.crs import WEB_OFFSETS, diagnose, gk_zone_crs, inside_china, parse_crs, to_crs
-from threelines.input.sources import Problem, open_sources, open_vector_file
+from threelines.input.geopackage import count_features
+from threelines.input.sources import Problem, file_and_layer, open_sources, open_vector_file
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +208,10 @@ def read_projects_in_pieces(
         As :func:`read_projects`, when the file or a piece cannot be read.
     """
     options = {"crs": crs, "overrides": overrides, "line_widths": line_widths}
+    plain = count_features(*file_and_layer(str(path)))
+    if plain is not None and plain <= piece:  # a plain GeoPackage: read whole, without GDAL
+        yield read_projects(path, working_crs, encoding=encoding, **options)
+        return
     whole = open_vector_file(path, encoding)
     if whole is None or whole.features <= piece:
         yield read_projects(path, working_crs, encoding=encoding, **options)

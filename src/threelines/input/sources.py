@@ -138,6 +138,10 @@ def open_sources(
         features = _plain_geojson(given.read_bytes())
         if features is not None:
             return [Source(None, text, given.stem, plain=features)], []
+    if plain:
+        source = _plain_geopackage(text)
+        if source is not None:
+            return [source], []
     return [read_source(text, encoding)], []
 
 
@@ -146,6 +150,25 @@ def _plain_geojson(data: bytes) -> PlainGeoJSON | None:
     from threelines.input.geojson import read_plain_geojson
 
     return read_plain_geojson(data)
+
+
+def _plain_geopackage(text: str) -> Source | None:
+    """A plain GeoPackage file (``file.gpkg:layer`` picks a layer) read without GDAL, or None for GDAL to read."""
+    from threelines.input.geopackage import read_plain_geopackage
+
+    file, layer = file_and_layer(text)
+    if Path(file).suffix.lower() != ".gpkg":
+        return None
+    features = read_plain_geopackage(file, layer)
+    return None if features is None else Source(None, text, Path(file).stem, layer=layer, plain=features)
+
+
+def file_and_layer(text: str) -> tuple[str, str | None]:
+    """A file and the layer in it, from ``file`` or ``file:layer`` (a path that exists is a file, colons and all)."""
+    if not Path(text).exists() and ":" in text:
+        file, layer = text.rsplit(":", 1)
+        return file, layer
+    return text, None
 
 
 def _members(folder: Path) -> list[Path]:
@@ -190,9 +213,7 @@ def _several(members: list[Path], root: Path, label: str, encoding: str | None, 
 
 def read_source(text: str, encoding: str | None = None, *, label: str | None = None) -> Source:
     """Read one file (``file:layer`` picks a layer) into a source, or explain why not."""
-    layer = None
-    if not Path(text).exists() and ":" in text:
-        text, layer = text.rsplit(":", 1)
+    text, layer = file_and_layer(text)
     label = label or (text if layer is None else f"{text}:{layer}")
     path = Path(text)
     _check_files(path, label)
@@ -286,9 +307,7 @@ def open_vector_file(path: str | Path, encoding: str | None = None) -> VectorFil
     text = str(path)
     if text == "-" or Path(text).is_dir() or (Path(text).suffix.lower() == ".zip" and Path(text).is_file()):
         return None
-    layer = None
-    if not Path(text).exists() and ":" in text:
-        text, layer = text.rsplit(":", 1)
+    text, layer = file_and_layer(text)
     label = text if layer is None else f"{text}:{layer}"
     suffix = Path(text).suffix.lower()
     if is_table(text) or suffix in (".parquet", ".geoparquet", ".dxf", ".kml", ".kmz") or not Path(text).is_file():
