@@ -208,7 +208,7 @@ def read_projects_in_pieces(
         As :func:`read_projects`, when the file or a piece cannot be read.
     """
     options = {"crs": crs, "overrides": overrides, "line_widths": line_widths}
-    plain = count_features(*file_and_layer(str(path)))
+    plain = features_known(path)
     if plain is not None and plain <= piece:  # a plain GeoPackage: read whole, without GDAL
         yield read_projects(path, working_crs, encoding=encoding, **options)
         return
@@ -221,6 +221,11 @@ def read_projects_in_pieces(
             frame, working_crs, label=whole.label, stem=whole.stem, first=start, total=whole.features,
             bounds=_finite(whole.bounds), announce=start == 0, source=whole.text, layer=whole.layer, **options,
         )  # fmt: skip
+
+
+def features_known(path: str | Path) -> int | None:
+    """How many features an input holds, where that is known without reading it (a plain GeoPackage); else None."""
+    return count_features(*file_and_layer(str(path)))
 
 
 def _finite(bounds):
