@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 
 import geopandas as gpd
 import numpy as np
@@ -13,6 +15,7 @@ import pytest
 import shapely
 
 from test_plain_geojson import PLAIN, assert_same, outcome
+from test_startup import GDAL_READERS, READ_FOOTPRINT
 from threelines.input import sources
 from threelines.input.footprint import read_projects_in_pieces
 from threelines.input.geopackage import count_features, read_plain_geopackage
@@ -134,3 +137,12 @@ def test_3d_footprints_and_pieces(tmp_path, manifest, monkeypatch, caplog):
         shapely.to_wkb(np.concatenate([p.geometry for p in pieces])).tolist()
         == shapely.to_wkb(whole[0].geometry).tolist()
     )
+
+
+def test_a_plain_geopackage_footprint_is_read_without_gdal_or_pandas(tmp_path, sample_dir):
+    path = gpkg_of(tmp_path, pyogrio.read_dataframe(sample_dir / "projects" / "P04.geojson"))
+    args = [sys.executable, "-c", READ_FOOTPRINT, sample_dir / "layers.yaml", path, *GDAL_READERS]
+    for _ in range(2):  # the first run may check the manifest afresh, which opens its layers with GDAL
+        done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == []
