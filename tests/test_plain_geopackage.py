@@ -102,13 +102,16 @@ def test_a_layer_named_and_a_projected_crs(tmp_path, manifest, monkeypatch, capl
         "UPDATE site SET geom = substr(geom, 1, 3) || X'11' || substr(geom, 5)",  # the empty flag
         "CREATE TABLE notes (x TEXT)",  # a table GDAL lists as a layer
         "DELETE FROM site",  # no features: GDAL's refusal
+        "UPDATE site SET id = 'a' || char(0) || 'b' WHERE fid = 1",  # text GDAL cuts at the NUL
+        "CREATE TABLE gpkg_data_columns (table_name TEXT, column_name TEXT, mime_type TEXT);"
+        "INSERT INTO gpkg_data_columns VALUES ('site', 'id', 'application/json')",  # JSON GDAL parses
     ],
 )
 def test_anything_else_is_left_to_gdal(tmp_path, manifest, monkeypatch, caplog, change):
     frame = gpd.GeoDataFrame({"id": ["a", "b"]}, geometry=squares(2), crs="EPSG:4490")
     path = gpkg_of(tmp_path, frame, SPATIAL_INDEX="NO")  # its triggers call functions only GDAL defines
     with sqlite3.connect(path) as db:
-        db.execute(change)
+        db.executescript(change)
     assert read_plain_geopackage(str(path)) is None
 
 

@@ -159,8 +159,8 @@ def _table(db: sqlite3.Connection, layer: str | None):
         crs = _epsg(organization, code, definition)
         info = db.execute(f"PRAGMA table_info({_quoted(layer)})").fetchall()
         columns = {name: str(kind).upper() for _, name, kind, _, _, pk in info if not pk and name != geometry}
-        keys = [name for _, name, _, _, _, pk in info if pk]
-        if m or crs is None or len(keys) != 1 or geometry not in {row[1] for row in info}:
+        keys = [str(kind).upper() for _, _, kind, _, _, pk in info if pk]
+        if m or crs is None or keys != ["INTEGER"] or geometry not in {row[1] for row in info} or _json(db, layer):
             return None
         if not all(_TEXT.fullmatch(kind) or kind in _INTEGERS + _REALS for kind in columns.values()):
             return None  # dates, booleans, blobs, 32-bit reals: GDAL's types for them
@@ -179,6 +179,17 @@ def _counted(db: sqlite3.Connection, table: str) -> int | None:
     except sqlite3.OperationalError:  # the file has no such table
         return None
     return None if row is None else row[0]
+
+
+def _json(db: sqlite3.Connection, table: str) -> bool:
+    """Whether a column of the table holds JSON (``gpkg_data_columns``), which GDAL's reader parses."""
+    try:
+        row = db.execute(
+            "SELECT 1 FROM gpkg_data_columns WHERE table_name = ? AND mime_type IS NOT NULL", (table,)
+        ).fetchone()
+    except sqlite3.OperationalError:  # the file has no such table
+        return False
+    return row is not None
 
 
 def _epsg(organization, code, definition) -> str | None:
@@ -232,7 +243,8 @@ def _cells(values: list[Any], kind: str):
     if kind in _REALS and types <= {float, type(None)}:
         return np.array([np.nan if v is None else v for v in values], dtype=float)
     if _TEXT.fullmatch(kind) and types <= {str, type(None)}:
-        return [None if v is None or not v.strip() else v for v in values]
+        texts = [None if v is None or not v.strip() else v for v in values]
+        return None if any("\x00" in v for v in texts if v is not None) else texts  # GDAL's text ends at a NUL
     return None
 
 
