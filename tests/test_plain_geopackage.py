@@ -131,7 +131,7 @@ def test_3d_footprints_and_pieces(tmp_path, manifest, monkeypatch, caplog):
     assert count_features(str(path)) == 5
     assert_same(*read_both(path, manifest.working_crs, monkeypatch, caplog))
     whole = list(read_projects_in_pieces(path, manifest.working_crs, piece=10))
-    pieces = list(read_projects_in_pieces(path, manifest.working_crs, piece=2))  # GDAL's reading, a piece at a time
+    pieces = list(read_projects_in_pieces(path, manifest.working_crs, piece=2))
     assert len(whole) == 1
     assert len(pieces) == 3
     assert [a for p in pieces for a in p.attrs] == whole[0].attrs
@@ -140,6 +140,37 @@ def test_3d_footprints_and_pieces(tmp_path, manifest, monkeypatch, caplog):
         shapely.to_wkb(np.concatenate([p.geometry for p in pieces])).tolist()
         == shapely.to_wkb(whole[0].geometry).tolist()
     )
+
+
+def gdal_pieces(path, working_crs, monkeypatch, piece):
+    with monkeypatch.context() as patch:
+        patch.setattr(sources, "_plain_geopackage_file", lambda *args: None)
+        return list(read_projects_in_pieces(path, working_crs, piece=piece))
+
+
+@pytest.mark.parametrize("odd", [None, 3], ids=["plain", "one piece left to GDAL"])
+def test_pieces_read_as_gdal_reads_them(tmp_path, manifest, monkeypatch, caplog, odd):
+    frame = gpd.GeoDataFrame(
+        {"id": [f"P{i}" for i in range(7)], "emit_so2": [1.0, None, -2.0, 3.0, 4.0, 5.0, 1e12]},
+        geometry=[*squares(6), shapely.affinity.translate(SQUARE, 3.0)],  # one further off: the file's extent counts
+        crs="EPSG:4490",
+    )
+    path = gpkg_of(tmp_path, frame, SPATIAL_INDEX="NO")
+    if odd is not None:
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE site SET id = X'00' WHERE fid = ?", (odd + 1,))
+    assert (read_plain_geopackage(str(path), skip=2, limit=2) is None) == (odd is not None)
+    assert read_plain_geopackage(str(path), skip=4, limit=2) is not None
+    assert sources.open_vector_file(path).plain  # its extent declared: no GDAL to open it
+    caplog.clear()
+    plain = list(read_projects_in_pieces(path, manifest.working_crs, piece=2))
+    said = caplog.text
+    caplog.clear()
+    gdal = gdal_pieces(path, manifest.working_crs, monkeypatch, 2)
+    assert said == caplog.text
+    assert len(plain) == len(gdal) == 4
+    for mine, theirs in zip(plain, gdal, strict=True):
+        assert_same(mine, theirs)
 
 
 def test_a_plain_geopackage_footprint_is_read_without_gdal_or_pandas(tmp_path, sample_dir):

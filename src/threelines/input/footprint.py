@@ -32,7 +32,7 @@ from threelines.input.attributes import (
     plain_values,
 )
 from threelines.input.crs import WEB_OFFSETS, diagnose, gk_zone_crs, inside_china, parse_crs, to_crs
-from threelines.input.geopackage import count_features
+from threelines.input.geopackage import PlainGeoPackage, count_features
 from threelines.input.sources import Problem, file_and_layer, open_sources, open_vector_file
 
 log = logging.getLogger(__name__)
@@ -216,11 +216,15 @@ def read_projects_in_pieces(
     if whole is None or whole.features <= piece:
         yield read_projects(path, working_crs, encoding=encoding, **options)
         return
-    for start, frame in whole.pieces(piece):
-        yield projects_from_frame(
-            frame, working_crs, label=whole.label, stem=whole.stem, first=start, total=whole.features,
-            bounds=_finite(whole.bounds), announce=start == 0, source=whole.text, layer=whole.layer, **options,
+    for start, found in whole.pieces(piece):
+        options.update(
+            label=whole.label, stem=whole.stem, first=start, total=whole.features, bounds=_finite(whole.bounds),
+            announce=start == 0, source=whole.text, layer=whole.layer,
         )  # fmt: skip
+        if isinstance(found, PlainGeoPackage):
+            yield projects_from_arrays(found.geometries, found.crs, found.cells, working_crs, **options)
+        else:
+            yield projects_from_frame(found, working_crs, **options)
 
 
 def features_known(path: str | Path) -> int | None:

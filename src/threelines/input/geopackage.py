@@ -70,7 +70,26 @@ def count_features(text: str, layer: str | None = None) -> int | None:
         return None if found is None else found[3]
 
 
-def read_plain_geopackage(text: str, layer: str | None = None) -> PlainGeoPackage | None:
+def extent(text: str, layer: str | None = None) -> tuple[float, float, float, float] | None:
+    """The extent a plain GeoPackage's table declares, as GDAL reports it; None when it declares none."""
+    with _opened(text) as db:
+        found = _table(db, layer) if db is not None else None
+        if found is None:
+            return None
+        try:
+            bounds = db.execute(
+                "SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = ?", (found[0],)
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+    if bounds is None or not all(isinstance(b, int | float) for b in bounds):
+        return None  # GDAL works the extent out from the geometries (or its spatial index)
+    return tuple(float(b) for b in bounds)
+
+
+def read_plain_geopackage(
+    text: str, layer: str | None = None, *, skip: int = 0, limit: int | None = None
+) -> PlainGeoPackage | None:
     """The features of a plain GeoPackage file (its one table, or ``layer``), or None when GDAL is to read it.
 
     Parameters
@@ -79,6 +98,8 @@ def read_plain_geopackage(text: str, layer: str | None = None) -> PlainGeoPackag
         The file.
     layer : str, optional
         The table to read; None: the file's only one.
+    skip, limit : int, optional
+        Read ``limit`` features from position ``skip`` (in the table's order, as GDAL reads them).
 
     Returns
     -------
@@ -91,12 +112,15 @@ def read_plain_geopackage(text: str, layer: str | None = None) -> PlainGeoPackag
         if found is None:
             return None
         table, geometry, columns, _, crs = found
+        piece = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(skip)}"
         try:
             rows = db.execute(
-                f"SELECT {', '.join(_quoted(c) for c in (geometry, *columns))} FROM {_quoted(table)}"
+                f"SELECT {', '.join(_quoted(c) for c in (geometry, *columns))} FROM {_quoted(table)}{piece}"
             ).fetchall()
         except sqlite3.Error:  # text that is not UTF-8, a damaged page: GDAL says what is wrong
             return None
+    if not rows:
+        return None
     cells_by_column = dict(zip((geometry, *columns), map(list, zip(*rows, strict=True)), strict=True))
     geometries = _geometries(cells_by_column.pop(geometry))
     if geometries is None:
