@@ -16,6 +16,7 @@ import shapely
 
 from test_plain_geojson import PLAIN, assert_same, outcome
 from test_startup import GDAL_READERS, READ_FOOTPRINT
+from threelines.errors import FootprintError
 from threelines.input import sources
 from threelines.input.footprint import read_projects_in_pieces
 from threelines.input.geopackage import count_features, read_plain_geopackage
@@ -96,7 +97,6 @@ def test_a_layer_named_and_a_projected_crs(tmp_path, manifest, monkeypatch, capl
     [
         "ALTER TABLE site ADD COLUMN day DATE",  # a type GDAL reads its own way
         "UPDATE site SET id = X'00' WHERE fid = 1",  # bytes in a text column
-        "UPDATE gpkg_ogr_contents SET feature_count = 5",  # a stale count GDAL believes
         "UPDATE gpkg_geometry_columns SET srs_id = 0",  # no CRS
         "UPDATE gpkg_spatial_ref_sys SET definition = 'LOCAL_CS[\"x\"]' WHERE srs_id = 4490",  # not what EPSG says
         "UPDATE site SET geom = substr(geom, 1, 3) || X'11' || substr(geom, 5)",  # the empty flag
@@ -113,6 +113,26 @@ def test_anything_else_is_left_to_gdal(tmp_path, manifest, monkeypatch, caplog, 
     with sqlite3.connect(path) as db:
         db.executescript(change)
     assert read_plain_geopackage(str(path)) is None
+
+
+@pytest.mark.parametrize("count", [1, 5, None], ids=["too few", "too many", "none kept"])
+def test_the_count_gdal_keeps_is_believed_as_gdal_believes_it(tmp_path, manifest, monkeypatch, count):
+    frame = gpd.GeoDataFrame({"id": list("abc")}, geometry=squares(3), crs="EPSG:4490")
+    path = gpkg_of(tmp_path, frame, SPATIAL_INDEX="NO")
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE gpkg_ogr_contents SET feature_count = ?", (count,))
+    assert count_features(str(path)) == (count or 3)
+
+    def pieces():
+        try:
+            return [(p.attrs, p.keys, p.problems) for p in read_projects_in_pieces(path, manifest.working_crs, piece=2)]
+        except FootprintError as exc:
+            return str(exc)
+
+    plain = pieces()
+    with monkeypatch.context() as patch:
+        patch.setattr(sources, "_plain_geopackage_file", lambda *args: None)
+        assert plain == pieces()
 
 
 def test_not_a_geopackage_is_left_to_gdal(tmp_path):

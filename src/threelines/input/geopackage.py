@@ -15,6 +15,7 @@ tables, a damaged file, ...) gives None, and GDAL reads the file.
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 import warnings
@@ -24,6 +25,8 @@ from typing import Any
 
 import numpy as np
 import shapely
+
+from threelines.input.attributes import attribute_names
 
 #: ``PRAGMA application_id`` of a GeoPackage ('GPKG').
 _APPLICATION_ID = 0x47504B47
@@ -105,8 +108,6 @@ def read_plain_geopackage(
     -------
     PlainGeoPackage or None
     """
-    from threelines.input.attributes import attribute_names
-
     with _opened(text) as db:
         found = _table(db, layer) if db is not None else None
         if found is None:
@@ -188,9 +189,11 @@ def _table(db: sqlite3.Connection, layer: str | None):
             return None
         if not all(_TEXT.fullmatch(kind) or kind in _INTEGERS + _REALS for kind in columns.values()):
             return None  # dates, booleans, blobs, 32-bit reals: GDAL's types for them
-        features = db.execute(f"SELECT count(*) FROM {_quoted(layer)}").fetchone()[0]
-        if not features or _counted(db, layer) not in (None, features):
-            return None  # an empty table, or a stale count GDAL would believe
+        features = _counted(db, layer)
+        if features is None:  # GDAL counts the rows (and otherwise believes the count it keeps, as here)
+            features = db.execute(f"SELECT count(*) FROM {_quoted(layer)}").fetchone()[0]
+        if not features:
+            return None  # no features: GDAL's refusal
     except sqlite3.Error:
         return None
     return layer, geometry, columns, features, crs
@@ -216,6 +219,7 @@ def _json(db: sqlite3.Connection, table: str) -> bool:
     return row is not None
 
 
+@functools.lru_cache(maxsize=16)  # a file is opened a few times (counted, then read): its CRS parsed once
 def _epsg(organization, code, definition) -> str | None:
     """``EPSG:code`` for a CRS the file names by its EPSG code and defines as that code does; None otherwise."""
     from pyproj import CRS
