@@ -43,7 +43,7 @@ from threelines.batch.summary import SUMMARY_COLUMNS, summary_row, write_summari
 from threelines.batch.workers import Reports, Screener, json_line
 from threelines.cachedir import cache_folder
 from threelines.errors import OutputError, ThreelinesError
-from threelines.input.footprint import Projects, read_projects_in_pieces
+from threelines.input.footprint import Projects, features_known, read_projects_in_pieces
 from threelines.input.sources import Problem
 from threelines.layers.cache import remember_sha256
 from threelines.layers.manifest import Manifest
@@ -208,6 +208,9 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
             def chunks():
                 """Chunks to screen, input after input and piece after piece, writing unreadable features."""
                 for source in inputs:
+                    if not results.lines and (features_known(source) or 0) > chunk_size:
+                        setup.shared()  # the layers' hashes, for the workers' cache
+                        screener.start()  # several chunks coming: workers read the layers while this reads the input
                     for projects, errors in _pieces(source, manifest, crs, encoding, overrides, piece_size):
                         results.write([_error_line(source, message) for message in errors])
                         hashes = project_hashes(projects, setup.digest(), (source, _recorded(source)))

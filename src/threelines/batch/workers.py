@@ -45,10 +45,51 @@ def spatial_order(projects: Projects, positions: list[int]) -> list[int]:
     """Positions along a Hilbert curve, so that each chunk covers a small area and reads few features."""
     if len(positions) < 2:
         return positions
-    from geopandas import GeoSeries
+    centres = shapely.centroid(projects.geometry[positions])
+    keys = hilbert_distance(shapely.get_x(centres), shapely.get_y(centres))
+    return [positions[i] for i in np.argsort(keys, kind="stable")]
 
-    keys = GeoSeries(shapely.centroid(projects.geometry[positions])).hilbert_distance()
-    return [positions[i] for i in np.argsort(keys.to_numpy(), kind="stable")]
+
+def hilbert_distance(x: np.ndarray, y: np.ndarray, level: int = 16) -> np.ndarray:
+    """Each point's distance along a Hilbert curve over the points' extent (as geopandas' ``hilbert_distance``).
+
+    The extent is divided into a grid of ``2**level - 1`` steps a side; the
+    curve is followed from the grid's top level down, one quadrant per level.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        The points' coordinates.
+    level : int
+        The curve's order (at most 16: the distances fit 32 bits).
+
+    Returns
+    -------
+    numpy.ndarray of int64
+    """
+    side = (1 << level) - 1
+
+    def grid(values: np.ndarray) -> np.ndarray:
+        low, high = np.nanmin(values), np.nanmax(values)
+        if high == low:
+            return np.zeros(len(values), dtype=np.int64)
+        steps = np.clip((values - low) * (side / (high - low)), 0, side)
+        return steps.astype(np.uint32).astype(np.int64)
+
+    x, y = grid(x), grid(y)
+    distance = np.zeros(len(x), dtype=np.int64)
+    half = 1 << (level - 1)
+    while half:
+        right, top = (x & half) > 0, (y & half) > 0
+        distance += half * half * ((3 * right) ^ top)
+        # Within the quadrant: the lower quadrants' curves run turned (and the lower right one mirrored too).
+        x, y = x & (half - 1), y & (half - 1)
+        mirrored = right & ~top
+        x = np.where(mirrored, half - 1 - x, x)
+        y = np.where(mirrored, half - 1 - y, y)
+        x, y = np.where(top, x, y), np.where(top, y, x)
+        half >>= 1
+    return distance
 
 
 _WORKER: dict[str, Any] = {}

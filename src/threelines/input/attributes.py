@@ -95,6 +95,13 @@ def plain_column(column) -> list[Any]:
     return out
 
 
+def column_cells(column) -> list[Any] | np.ndarray:
+    """A table column's cells for :func:`check_columns`: a column of numbers as its numpy array (NaN: missing)."""
+    if column.dtype.kind in "iuf" and isinstance(column.dtype, np.dtype):
+        return column.to_numpy()
+    return plain_column(column)
+
+
 def plain_cells(values: list[Any]) -> list[Any]:
     """JSON property values (one per feature) as :func:`plain_column` gives a table's column of them.
 
@@ -149,31 +156,149 @@ def check_attributes(values: dict[str, Any], label: str) -> dict[str, Any]:
     where = f"{label}: project {values['id']!r}"
     for name in ATTRIBUTES:
         value = values[name]
-        # Most cells are missing, numbers or plain text: only the others are looked at (10,000 projects a batch).
-        if value is None or type(value) in _PLAIN or (type(value) is str and not value.startswith(("[", "{"))):
-            continue
-        _check_scalar(name, value, where)
-    out: dict[str, Any] = {"id": values["id"], "name": None if values["name"] is None else str(values["name"])}
-    out["industry"] = (
-        None if values["industry"] is None else industry.from_cell(values["industry"], what=f"{where}: industry")
-    )
-    kind = values["kind"]
-    if kind is not None and str(kind).strip().lower() not in KINDS:
-        raise FootprintError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
-    out["kind"] = None if kind is None else str(kind).strip().lower()
-    for name, vocabulary in (("fuel", FUELS), ("water_source", WATER_SOURCES)):
-        value = values[name]
-        if value is not None:
-            key = str(value).strip()
-            if key.lower() not in vocabulary and key not in vocabulary:
-                raise FootprintError(
-                    f"{where}: {name} {value!r} is not known; use one of {', '.join(sorted(set(vocabulary.values())))}"
-                )
-            value = vocabulary.get(key.lower(), vocabulary.get(key))
-        out[name] = value
-    for name in ("width", "radius", *QUANTITIES):
-        out[name] = None if values[name] is None else _bounded_number(name, values[name], where)
+        if not _plain_scalar(value):
+            _check_scalar(name, value, where)
+    out: dict[str, Any] = {"id": values["id"]}
+    for name in _CHECKED:
+        out[name] = _normalised(name, values[name], where)
     return out
+
+
+#: The attributes :func:`_normalised` checks, in the order :func:`check_attributes` checks them (and outputs them).
+_CHECKED = ("name", "industry", "kind", "fuel", "water_source", "width", "radius", *QUANTITIES)
+
+
+def _plain_scalar(value: Any) -> bool:
+    """Whether a cell is one value for certain: missing, a number or plain text (most cells are)."""
+    return value is None or type(value) in _PLAIN or (type(value) is str and not value.startswith(("[", "{")))
+
+
+def _normalised(name: str, value: Any, where: str) -> Any:
+    """One attribute's value as a project holds it, or the project's error (``where`` names the project)."""
+    if value is None:
+        return None
+    if name == "name":
+        return str(value)
+    if name == "industry":
+        return industry.from_cell(value, what=f"{where}: industry")
+    if name == "kind":
+        if str(value).strip().lower() not in KINDS:
+            raise FootprintError(f"{where}: kind {value!r} is not one of {', '.join(KINDS)}")
+        return str(value).strip().lower()
+    if name in ("fuel", "water_source"):
+        vocabulary = FUELS if name == "fuel" else WATER_SOURCES
+        key = str(value).strip()
+        if key.lower() not in vocabulary and key not in vocabulary:
+            raise FootprintError(
+                f"{where}: {name} {value!r} is not known; use one of {', '.join(sorted(set(vocabulary.values())))}"
+            )
+        return vocabulary.get(key.lower(), vocabulary.get(key))
+    return _bounded_number(name, value, where)
+
+
+def check_columns(ids: list[str], cells: dict[str, Any], overrides: dict[str, Any]) -> list[dict[str, Any] | None]:
+    """Check and normalise whole attribute columns at once, as :func:`check_attributes` does one project.
+
+    Numbers are checked over the column with numpy, other values once per
+    distinct value. A row with a value that fails (or that is not plainly
+    one value) is left to :func:`check_attributes`, which gives that
+    project's message.
+
+    Parameters
+    ----------
+    ids : list of str
+        Each row's project id.
+    cells : dict
+        Per attribute given, one cell per row: a list of plain values (None:
+        missing) or a numeric numpy array (NaN: missing).
+    overrides : dict
+        Values for every row, which replace the cells.
+
+    Returns
+    -------
+    list
+        Per row, its attributes as :func:`check_attributes` gives them, or
+        None for a row that :func:`check_attributes` has to judge.
+    """
+    count = len(ids)
+    doubtful = np.fromiter((not _plain_scalar(pid) for pid in ids), dtype=bool, count=count)
+    columns = []
+    for name in _CHECKED:
+        if name in overrides:
+            column: Any = [overrides[name]] * count
+        elif name in cells:
+            column = cells[name]
+        else:
+            columns.append([None] * count)
+            continue
+        if name in UPPER_BOUNDS and _numeric(column):
+            values, bad = _number_column(name, column)
+        else:
+            values, bad = _distinct_column(name, plain_values(column))
+        columns.append(values)
+        doubtful |= bad
+    names = ("id", *_CHECKED)
+    return [
+        None if bad else dict(zip(names, row, strict=True))
+        for bad, row in zip(doubtful.tolist(), zip(ids, *columns, strict=True), strict=True)
+    ]
+
+
+def plain_values(column) -> list[Any]:
+    """A column's cells as plain Python values: a numeric array's NaN is None, as :func:`plain_column` gives it."""
+    if not isinstance(column, np.ndarray):
+        return column
+    values = column.astype(object)
+    if column.dtype.kind == "f":
+        values[np.isnan(column)] = None
+    return values.tolist()
+
+
+def _numeric(column) -> bool:
+    """Whether a column is all numbers (and missing cells), to be checked with numpy."""
+    if isinstance(column, np.ndarray):
+        return column.dtype.kind in "iuf"
+    return {type(v) for v in column} <= {int, float, type(None)}
+
+
+def _number_column(name: str, column) -> tuple[list[Any], np.ndarray]:
+    """A column of numbers checked over the array: the values, and the rows :func:`_bounded_number` would refuse."""
+    if isinstance(column, np.ndarray):
+        values = column.astype(float)
+        missing = np.isnan(values)
+    else:
+        missing = np.fromiter((v is None for v in column), dtype=bool, count=len(column))
+        try:
+            values = np.array([np.nan if v is None else v for v in column], dtype=float)
+        except OverflowError:  # an integer beyond any float: that row's own message
+            return [None] * len(column), ~missing
+    bound, _ = UPPER_BOUNDS[name]
+    with np.errstate(invalid="ignore"):
+        good = missing | (np.isfinite(values) & (values >= 0) & (values <= bound))
+    out = values.astype(object)
+    out[missing] = None
+    return out.tolist(), ~good
+
+
+#: A value that :func:`_normalised` refuses, in a column's cache of distinct values.
+_REFUSED = object()
+
+
+def _distinct_column(name: str, column: list[Any]) -> tuple[list[Any], np.ndarray]:
+    """A column checked once per distinct value: the values, and the rows with a value refused or not plain."""
+    keys = list(zip(map(type, column), column, strict=True))  # by type too: 1, 1.0 and True read differently
+    try:
+        distinct = dict.fromkeys(keys)
+    except TypeError:  # an unhashable cell (a list): every row of the column is judged on its own
+        return [None] * len(column), np.ones(len(column), dtype=bool)
+    for key in distinct:
+        value = key[1]
+        try:
+            distinct[key] = _normalised(name, value, "") if _plain_scalar(value) else _REFUSED
+        except Exception:  # whatever it is, check_attributes meets it again and says so
+            distinct[key] = _REFUSED
+    values = [distinct[key] for key in keys]
+    return values, np.fromiter((v is _REFUSED for v in values), dtype=bool, count=len(values))
 
 
 def _bounded_number(name: str, raw: Any, where: str) -> float:

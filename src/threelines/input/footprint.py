@@ -27,10 +27,13 @@ from threelines.input.attributes import (
     ATTRIBUTES,
     attribute_columns,
     check_attributes,
-    plain_column,
+    check_columns,
+    column_cells,
+    plain_values,
 )
 from threelines.input.crs import WEB_OFFSETS, diagnose, gk_zone_crs, inside_china, parse_crs, to_crs
-from threelines.input.sources import Problem, open_sources, open_vector_file
+from threelines.input.geopackage import PlainGeoPackage, count_features
+from threelines.input.sources import Problem, file_and_layer, open_sources, open_vector_file
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,13 @@ class Projects:
 
     def __len__(self) -> int:
         return len(self.attrs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What is pickled (for a worker process): the footprints as WKB, written in one call, not one per footprint."""
+        return {**self.__dict__, "geometry": shapely.to_wkb(self.geometry, include_srid=True)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, geometry=shapely.from_wkb(state["geometry"]))
 
     def take(self, positions) -> Projects:
         """The projects at some positions (for screening a large input in chunks)."""
@@ -198,15 +208,28 @@ def read_projects_in_pieces(
         As :func:`read_projects`, when the file or a piece cannot be read.
     """
     options = {"crs": crs, "overrides": overrides, "line_widths": line_widths}
+    plain = features_known(path)
+    if plain is not None and plain <= piece:  # a plain GeoPackage: read whole, without GDAL
+        yield read_projects(path, working_crs, encoding=encoding, **options)
+        return
     whole = open_vector_file(path, encoding)
     if whole is None or whole.features <= piece:
         yield read_projects(path, working_crs, encoding=encoding, **options)
         return
-    for start, frame in whole.pieces(piece):
-        yield projects_from_frame(
-            frame, working_crs, label=whole.label, stem=whole.stem, first=start, total=whole.features,
-            bounds=_finite(whole.bounds), announce=start == 0, source=whole.text, layer=whole.layer, **options,
+    for start, found in whole.pieces(piece):
+        options.update(
+            label=whole.label, stem=whole.stem, first=start, total=whole.features, bounds=_finite(whole.bounds),
+            announce=start == 0, source=whole.text, layer=whole.layer,
         )  # fmt: skip
+        if isinstance(found, PlainGeoPackage):
+            yield projects_from_arrays(found.geometries, found.crs, found.cells, working_crs, **options)
+        else:
+            yield projects_from_frame(found, working_crs, **options)
+
+
+def features_known(path: str | Path) -> int | None:
+    """How many features an input holds, where that is known without reading it (a plain GeoPackage); else None."""
+    return count_features(*file_and_layer(str(path)))
 
 
 def _finite(bounds):
@@ -233,8 +256,8 @@ def projects_from_frame(frame, working_crs: CRS, **options) -> Projects:
         return projects_from_arrays(np.empty(0, dtype=object), None, {}, working_crs, **options)
     # The geometry column taken once: each lookup of frame.geometry builds a GeoSeries.
     drawn = np.asarray(frame.geometry.values, dtype=object)
-    # Plain Python values per attribute, read from the frame once.
-    cells = {name: plain_column(frame[column]) for name, column in attribute_columns(frame).items()}
+    # Per attribute, its cells read from the frame once (numbers stay an array, checked over it).
+    cells = {name: column_cells(frame[column]) for name, column in attribute_columns(frame).items()}
     return projects_from_arrays(drawn, frame.crs, cells, working_crs, **options)
 
 
@@ -308,32 +331,46 @@ def projects_from_arrays(
     placed = (
         np.isfinite(shapely.bounds(raw_geoms)).all(axis=1) | shapely.is_missing(raw_geoms) | shapely.is_empty(raw_geoms)
     )
-    simple, ready = _plain_polygons(raw_geoms, placed)
+    count = len(drawn)
+    given = [overrides["id"]] * count if "id" in overrides else plain_values(cells.get("id", [None] * count))
+    ids = _project_ids(given, stem, first, total or count)
+    # Attributes checked over whole columns; a row they doubt is checked alone, which says what is wrong.
+    checked = check_columns(ids, cells, overrides)
+    usable = placed & ~flat
+    usable[list(broken)] = False
+    simple, ready = _plain_polygons(raw_geoms, usable)
+    lines = _plain_lines(raw_geoms, usable & ~simple, checked)
+    plain: dict[str, list[Any]] = {}
     attrs, geoms, problems, keys, kept = [], [], [], [], []
     source = label if source is None else source
     for i, geom in enumerate(raw_geoms):
-        default_id = stem if (total or len(drawn)) == 1 else f"{stem}-{first + i + 1}"
-        values = {name: cells[name][i] if name in cells else None for name in ATTRIBUTES}
-        values.update(overrides)
-        values["id"] = default_id if values["id"] is None else str(values["id"])
+        pid = ids[i]
         try:
             if i in broken:
-                raise FootprintError(f"{label}: project {values['id']!r} (feature {first + i + 1}): {broken[i]}")
+                raise FootprintError(f"{label}: project {pid!r} (feature {first + i + 1}): {broken[i]}")
             if flat[i]:
                 raise FootprintError(
-                    f"{label}: project {values['id']!r}: is a polygon with no area (its vertices lie on one line); "
+                    f"{label}: project {pid!r}: is a polygon with no area (its vertices lie on one line); "
                     "check the drawing"
                 )
             if not placed[i]:
                 raise FootprintError(
-                    f"{label}: project {values['id']!r}: its coordinates cannot be placed in {file_crs.name} "
+                    f"{label}: project {pid!r}: its coordinates cannot be placed in {file_crs.name} "
                     f"(EPSG:{file_crs.to_epsg()}); check the CRS (--crs), e.g. a prefixed Gauss-Kruger easting needs "
                     "4513-4533, an unprefixed one 4534-4554"
                 )
-            project = check_attributes(values, label)
+            project = checked[i]
+            if project is None:
+                if not plain:
+                    plain.update((name, plain_values(column)) for name, column in cells.items())
+                values = {name: plain[name][i] if name in plain else None for name in ATTRIBUTES}
+                project = check_attributes({**values, **overrides, "id": pid}, label)
             if simple[i]:  # most footprints: already checked, over the whole array
                 project["kind"] = project["kind"] or "area"
                 geoms.append(ready[i])
+            elif i in lines:  # a plain line with its width: buffered over the array too
+                project["kind"] = project["kind"] or "linear"
+                geoms.append(lines[i])
             else:
                 geoms.append(_footprint(geom, project, label, line_widths or {}))
         except (FootprintError, IndustryCodeError) as exc:
@@ -441,6 +478,39 @@ def _plain_polygons(geoms: np.ndarray, placed: np.ndarray) -> tuple[np.ndarray, 
     single = simple & (kinds == GeometryType.MULTIPOLYGON) & (parts == 1)
     ready[single] = shapely.get_geometry(geoms[single], 0)
     return simple, ready
+
+
+def _plain_lines(geoms: np.ndarray, usable: np.ndarray, checked: list[dict[str, Any] | None]) -> dict[int, Any]:
+    """The footprints of plain lines with a width, by position: buffered over the array, one call per width.
+
+    These are single non-empty linestrings whose attributes passed and give a
+    width: :func:`_footprint` would union each (noding it) and buffer it by
+    half its width, as here. The others (no width, zero length, several
+    parts) go through :func:`_footprint`, which says what is wrong.
+    """
+    kinds = shapely.get_type_id(geoms)
+    candidates = usable & (kinds == GeometryType.LINESTRING) & ~shapely.is_empty(geoms)
+    positions = np.flatnonzero(candidates)
+    positions = np.array([i for i in positions.tolist() if checked[i] is not None and checked[i]["width"]], dtype=int)
+    if not len(positions):
+        return {}
+    lines = shapely.union_all(geoms[positions][:, np.newaxis], axis=1)  # each line alone, as _footprint does
+    keep = shapely.length(lines) > 0
+    positions, lines = positions[keep], lines[keep]
+    widths = np.array([checked[i]["width"] for i in positions.tolist()], dtype=float)
+    out = np.empty(len(positions), dtype=object)
+    for width in np.unique(widths).tolist():
+        same = widths == width
+        out[same] = outer_buffer(lines[same], width / 2.0, cap_style="flat", join_style="round")
+    return dict(zip(positions.tolist(), out.tolist(), strict=True))
+
+
+def _project_ids(given: list[Any], stem: str, first: int, total: int) -> list[str]:
+    """Each feature's project id: its own, as text, or by default ``stem-N`` (``stem`` for a file of one feature)."""
+    return [
+        (stem if total == 1 else f"{stem}-{first + i + 1}") if value is None else str(value)
+        for i, value in enumerate(given)
+    ]
 
 
 def _footprint_crs(geoms: np.ndarray, file_crs: CRS | None, given, label: str, bounds=None, announce=True, skip=()):

@@ -138,6 +138,10 @@ def open_sources(
         features = _plain_geojson(given.read_bytes())
         if features is not None:
             return [Source(None, text, given.stem, plain=features)], []
+    if plain:
+        source = _plain_geopackage(text)
+        if source is not None:
+            return [source], []
     return [read_source(text, encoding)], []
 
 
@@ -146,6 +150,25 @@ def _plain_geojson(data: bytes) -> PlainGeoJSON | None:
     from threelines.input.geojson import read_plain_geojson
 
     return read_plain_geojson(data)
+
+
+def _plain_geopackage(text: str) -> Source | None:
+    """A plain GeoPackage file (``file.gpkg:layer`` picks a layer) read without GDAL, or None for GDAL to read."""
+    from threelines.input.geopackage import read_plain_geopackage
+
+    file, layer = file_and_layer(text)
+    if Path(file).suffix.lower() != ".gpkg":
+        return None
+    features = read_plain_geopackage(file, layer)
+    return None if features is None else Source(None, text, Path(file).stem, layer=layer, plain=features)
+
+
+def file_and_layer(text: str) -> tuple[str, str | None]:
+    """A file and the layer in it, from ``file`` or ``file:layer`` (a path that exists is a file, colons and all)."""
+    if not Path(text).exists() and ":" in text:
+        file, layer = text.rsplit(":", 1)
+        return file, layer
+    return text, None
 
 
 def _members(folder: Path) -> list[Path]:
@@ -190,9 +213,7 @@ def _several(members: list[Path], root: Path, label: str, encoding: str | None, 
 
 def read_source(text: str, encoding: str | None = None, *, label: str | None = None) -> Source:
     """Read one file (``file:layer`` picks a layer) into a source, or explain why not."""
-    layer = None
-    if not Path(text).exists() and ":" in text:
-        text, layer = text.rsplit(":", 1)
+    text, layer = file_and_layer(text)
     label = label or (text if layer is None else f"{text}:{layer}")
     path = Path(text)
     _check_files(path, label)
@@ -246,6 +267,8 @@ class VectorFile:
     bounds : tuple of float or None
         The extent of all its features, in the file's coordinates (None if
         the driver cannot tell).
+    plain : bool
+        A plain GeoPackage, whose pieces are read without GDAL where they can be.
     """
 
     text: str
@@ -255,18 +278,26 @@ class VectorFile:
     encoding: str | None
     features: int
     bounds: tuple[float, float, float, float] | None
+    plain: bool = False
 
     def pieces(self, size: int):
-        """Yield ``(position of the first feature, GeoDataFrame)`` for consecutive pieces of ``size`` features.
+        """Yield ``(position of the first feature, features)`` for consecutive pieces of ``size`` features.
+
+        The features are a GeoDataFrame as GDAL reads them, or a plain
+        GeoPackage's :class:`~threelines.input.geopackage.PlainGeoPackage`.
 
         Raises
         ------
         FootprintError
             If a piece cannot be read.
         """
+        from threelines.input.geopackage import read_plain_geopackage
+
         for start in range(0, self.features, size):
-            frame = _read_vector(self.text, self.layer, self.label, self.encoding, skip=start, limit=size)
-            yield start, frame
+            found = read_plain_geopackage(self.text, self.layer, skip=start, limit=size) if self.plain else None
+            if found is None:
+                found = _read_vector(self.text, self.layer, self.label, self.encoding, skip=start, limit=size)
+            yield start, found
 
 
 def open_vector_file(path: str | Path, encoding: str | None = None) -> VectorFile | None:
@@ -281,19 +312,20 @@ def open_vector_file(path: str | Path, encoding: str | None = None) -> VectorFil
     FootprintError
         For a file that cannot be read, as :func:`read_source` would.
     """
-    import pyogrio
-
     text = str(path)
     if text == "-" or Path(text).is_dir() or (Path(text).suffix.lower() == ".zip" and Path(text).is_file()):
         return None
-    layer = None
-    if not Path(text).exists() and ":" in text:
-        text, layer = text.rsplit(":", 1)
+    text, layer = file_and_layer(text)
     label = text if layer is None else f"{text}:{layer}"
     suffix = Path(text).suffix.lower()
     if is_table(text) or suffix in (".parquet", ".geoparquet", ".dxf", ".kml", ".kmz") or not Path(text).is_file():
         return None
     _check_files(Path(text), label)
+    plain = _plain_geopackage_file(text, layer, label)
+    if plain is not None:
+        return plain
+    import pyogrio
+
     _layer_names(text, layer, label)
     encoding = (encoding if suffix in _ENCODED else None) or guess_encoding(text)
     try:
@@ -307,6 +339,17 @@ def open_vector_file(path: str | Path, encoding: str | None = None) -> VectorFil
     extent = info.get("total_bounds")
     bounds = tuple(float(b) for b in extent) if extent is not None else None
     return VectorFile(text, layer, label, Path(text).stem, encoding, int(info["features"]), bounds)
+
+
+def _plain_geopackage_file(text: str, layer: str | None, label: str) -> VectorFile | None:
+    """A plain GeoPackage that declares its extent, to read in pieces without GDAL; None for GDAL to open."""
+    from threelines.input.geopackage import count_features, extent
+
+    features = count_features(text, layer)
+    bounds = extent(text, layer) if features is not None else None
+    if bounds is None:
+        return None
+    return VectorFile(text, layer, label, Path(text).stem, None, features, bounds, plain=True)
 
 
 #: Formats that hold one layer: listing it would parse a GeoJSON once more (a second over a 45 MB file).
