@@ -15,7 +15,7 @@ in :mod:`threelines.engine.triggers`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -33,19 +33,46 @@ from threelines.rules.load import POLLUTANTS, offset_fields, remaining_fields
 
 
 @dataclass(frozen=True)
-class Fired:
-    """A rule that fired for project ``p``, with feature ``f`` as evidence (None: no feature).
+class Charge:
+    """A capacity rule's rows: the pollutant charged to the zone, the loads, and whether they exceed.
 
-    ``variables`` are the names its message sees; ``charge`` holds a
-    capacity trigger's pollutant, loads and whether it exceeds (else None);
-    ``value`` is a zonal rule's statistic.
+    ``remaining_load`` is NaN where the zone keeps none; ``offset_ratio`` is
+    NaN where the load exceeds (no offset is asked for then).
     """
 
-    p: int
-    f: int | None
-    variables: dict[str, Any]
-    charge: dict[str, Any] | None = None
-    value: float | None = None
+    pollutant: list[str]
+    project_load: np.ndarray
+    total: np.ndarray
+    remaining_load: np.ndarray
+    exceeds: np.ndarray
+    offset_ratio: np.ndarray
+
+
+@dataclass(frozen=True)
+class Fired:
+    """What one rule fired, as columns: a row per trigger, in the order of the project's triggers.
+
+    ``p`` is the project; ``k`` the pair that is the evidence and ``f`` its
+    feature (-1 for both: no feature); ``overlap_m2``, ``overlap_ratio``,
+    ``distance_m`` and ``overlaps`` are the pair's (NaN and false without
+    one; for a capacity row the zone's, its features summed). ``charge``
+    holds a capacity rule's columns; ``value`` and ``cells`` a zonal rule's
+    statistic and cell count per row (as measured).
+    """
+
+    p: np.ndarray
+    k: np.ndarray
+    f: np.ndarray
+    overlap_m2: np.ndarray
+    overlap_ratio: np.ndarray
+    distance_m: np.ndarray
+    overlaps: np.ndarray
+    charge: Charge | None = None
+    value: list[float] | None = None
+    cells: list[float] | None = None
+
+    def __len__(self) -> int:
+        return len(self.p)
 
 
 @dataclass(frozen=True)
@@ -60,9 +87,13 @@ class ClauseFired:
 
 @dataclass
 class Decisions:
-    """Rows: per rule (in file order) what fired and the unresolved notes; per project the access list's rows."""
+    """Rows: per rule (in file order) what fired and the unresolved notes; per project the access list's rows.
 
-    fired: list[list[Fired]] = field(default_factory=list)
+    ``contexts`` are the maps rules see, per project (for the messages of what fired).
+    """
+
+    contexts: list[dict[str, Any]] = field(default_factory=list)
+    fired: list[Fired] = field(default_factory=list)
     notes: list[list[tuple[int, Unresolved]]] = field(default_factory=list)
     clause_fired: list[ClauseFired] = field(default_factory=list)
     clause_rows: list[tuple] = field(default_factory=list)  # per project: (requirements, unresolved, table)
@@ -82,7 +113,7 @@ def decide_rules(plan: Plan, measured: Measured, footprints: np.ndarray) -> Deci
     -------
     Decisions
     """
-    out = Decisions()
+    out = Decisions(contexts=plan.table.contexts)
     overlaps: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # per layer: what its rules share
     for compiled in plan.rules:
         rule = compiled.rule
@@ -119,11 +150,12 @@ class _OnLayer:
         self.table = plan.table
         self.holds, self.missing, self.relevant = compiled.holds, compiled.missing, compiled.relevant
         self.overlapping, self.touches = overlaps
-        self.fired: list[Fired] = []
         self.notes: list[tuple[int, Unresolved]] = []
         self._noted: set[int] = set()
+        self._fired: list[tuple[np.ndarray, np.ndarray]] = []  # (projects, pairs) that fired; pair -1: none
+        self._charged: Fired | None = None
 
-    def decide(self, footprints: np.ndarray) -> tuple[list[Fired], list[tuple[int, Unresolved]]]:
+    def decide(self, footprints: np.ndarray) -> tuple[Fired, list[tuple[int, Unresolved]]]:
         """The rows of the rule: by its test."""
         rule, pairs = self.rule, self.pairs
         if rule.test in ("inside", "outside"):
@@ -137,7 +169,7 @@ class _OnLayer:
             else:
                 spatial = pairs.distance_m <= rule.distance_m
             self.per_feature(spatial)
-        return self.fired, self.notes
+        return self._charged or self.fired_rows(), self.notes
 
     # --- columns the conditions read -------------------------------------------------------------
 
@@ -240,10 +272,29 @@ class _OnLayer:
         self.fire(project[fire], ks[fire])
 
     def fire(self, project: np.ndarray, ks: np.ndarray) -> None:
-        """Rows for the pairs ``ks`` that fired, with the names their messages see."""
-        features, ratios = self.pairs.feature[ks].tolist(), self.ratios(ks).tolist()
-        for p, k, f, ratio in zip(project.tolist(), ks.tolist(), features, ratios, strict=True):
-            self.fired.append(Fired(p, f, self.variables(k, ratio)))
+        """Rows for the pairs ``ks`` that fired (-1: a row with no feature)."""
+        self._fired.append((project, ks))
+
+    def fired_rows(self) -> Fired:
+        """The rows fired, as columns (the pair's measures where there is a pair)."""
+        pairs = self.pairs
+        if self._fired:
+            project, ks = (np.concatenate(column) for column in zip(*self._fired, strict=True))
+        else:
+            project, ks = np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+        has = ks >= 0
+        if has.all():
+            return Fired(
+                project, ks, pairs.feature[ks], pairs.overlap_m2[ks], self.ratios(ks), pairs.distance_m[ks],
+                self.overlapping[ks],
+            )  # fmt: skip
+        f = np.full(len(ks), -1, dtype=np.intp)
+        overlap, ratio, distance = (np.full(len(ks), np.nan) for _ in range(3))
+        overlaps = np.zeros(len(ks), dtype=bool)
+        some = ks[has]
+        f[has], overlap[has], ratio[has] = pairs.feature[some], pairs.overlap_m2[some], self.ratios(some)
+        distance[has], overlaps[has] = pairs.distance_m[some], self.overlapping[some]
+        return Fired(project, ks, f, overlap, ratio, distance, overlaps)
 
     def containment(self, footprints: np.ndarray) -> None:
         """``inside`` and ``outside``: whether the footprint lies within the union of qualifying features.
@@ -277,10 +328,7 @@ class _OnLayer:
             elif outside and not covered:
                 near = ks[rows[holds[rows] & (pairs.distance_m[ks[rows]] <= self.rule.reach_m)]]
                 best = min(near.tolist(), key=lambda k: (-pairs.overlap_m2[k], pairs.distance_m[k]), default=None)
-                if best is None:
-                    self.fired.append(Fired(p, None, {"project": self.table.contexts[p], "feature": {}}))
-                else:
-                    self.fire(np.array([p]), np.array([best]))
+                self.fire(np.array([p]), np.array([-1 if best is None else best]))
 
     def _covered(self, p: int, footprint, ks: np.ndarray) -> bool:
         """Whether the features of pairs ``ks`` together cover the footprint."""
@@ -337,12 +385,15 @@ class _OnLayer:
         share = np.minimum(np.bincount(group, weights=self.ratios(ks), minlength=len(first)), 1.0)
         k0, p0, f0 = ks[first], project[first], feature[first]
         attains = self.conditions(rule.attains, k0) if rule.attains is not None else None
-        events = []  # per (zone, pollutant): what happens, decided over arrays
+        # Per (zone, pollutant), decided over arrays: what happens (0 nothing, then in the order of the checks).
+        shape = (len(first), len(rule.pollutants))
+        kinds, loads, charged_totals = np.zeros(shape, dtype=np.int8), np.empty(shape), np.empty(shape)
+        lefts, ratios, reasons = np.empty(shape), np.empty(shape), np.full(shape, None, dtype=object)
         for j, pollutant in enumerate(rule.pollutants):
             total = totals[j][p0]
             load = total * share
             remaining, remaining_note = _feature_numbers(layer, remaining_fields(pollutant), None)
-            ratio_note = _feature_numbers(layer, offset_fields(pollutant), f"offset_ratio_{pollutant}")[1]
+            ratio, ratio_note = _feature_numbers(layer, offset_fields(pollutant), f"offset_ratio_{pollutant}")
             given = total != 0
             bad_remaining = given & (remaining_note[f0] != None)  # noqa: E711
             live = given & ~bad_remaining
@@ -351,34 +402,27 @@ class _OnLayer:
             attains_missing = rest & (attains.missing != None) if attains else np.zeros_like(rest)  # noqa: E711
             offset = rest & ~attains_missing & (~attains.holds if attains else np.zeros_like(rest))
             bad_ratio = offset & (ratio_note[f0] != None)  # noqa: E711
-            kind = np.zeros(len(first), dtype=np.int8)  # 0 nothing, then in the order of the checks
+            kind = kinds[:, j]
             kind[bad_remaining], kind[exceeds], kind[attains_missing] = 1, 2, 3
             kind[bad_ratio], kind[offset & ~bad_ratio] = 4, 5
-            for g in np.flatnonzero(kind).tolist():
-                left = None if np.isnan(remaining[f0[g]]) else float(remaining[f0[g]])
-                events.append((g, j, int(kind[g]), pollutant, float(load[g]), float(total[g]), left))
-                if kind[g] == 1:
-                    events[-1] += (remaining_note[f0[g]],)
-                elif kind[g] == 4:
-                    events[-1] += (ratio_note[f0[g]],)
-        events.sort(key=lambda e: (e[0], e[1]))  # zone order, then the rule's pollutant order
-        variables_of: dict[int, dict[str, Any]] = {}
-        for g, _, kind, pollutant, load, total, left, *note in events:
-            p, fid = int(p0[g]), layer.ids[int(f0[g])]
-            if kind in (1, 4):
-                self.note(p, note[0], fid)
-            elif kind == 3:
-                self.note(p, attains.missing[g], fid)
-            else:
-                if g not in variables_of:
-                    variables_of[g] = self.variables(int(k0[g]))
-                    variables_of[g].update(
-                        overlap_m2=float(overlap[g]), overlap_ha=float(overlap[g]) / 1e4,
-                        overlap_mu=float(overlap[g]) / M2_PER_MU, overlap_ratio=float(share[g]),
-                    )  # fmt: skip
-                charge = {"pollutant": pollutant, "project_load": load, "remaining_load": left, "total": total}
-                charge["exceeds"] = kind == 2
-                self.fired.append(Fired(p, int(f0[g]), variables_of[g], charge=charge))
+            loads[:, j], charged_totals[:, j], lefts[:, j], ratios[:, j] = load, total, remaining[f0], ratio[f0]
+            reasons[:, j] = np.where(bad_remaining, remaining_note[f0], np.where(bad_ratio, ratio_note[f0], None))
+            if attains:
+                reasons[attains_missing, j] = attains.missing[attains_missing]
+        g, j = np.nonzero(kinds)  # zone order, then the rule's pollutant order
+        kind = kinds[g, j]
+        for e in np.flatnonzero((kind == 1) | (kind == 3) | (kind == 4)).tolist():
+            self.note(int(p0[g[e]]), reasons[g[e], j[e]], layer.ids[int(f0[g[e]])])
+        fires = (kind == 2) | (kind == 5)
+        g, j, exceeds = g[fires], j[fires], kind[fires] == 2
+        charge = Charge(
+            pollutant=[rule.pollutants[x] for x in j.tolist()], project_load=loads[g, j], total=charged_totals[g, j],
+            remaining_load=lefts[g, j], exceeds=exceeds, offset_ratio=np.where(exceeds, np.nan, ratios[g, j]),
+        )  # fmt: skip
+        k = k0[g]
+        self._charged = Fired(
+            p0[g], k, f0[g], overlap[g], share[g], pairs.distance_m[k], self.overlapping[k], charge=charge
+        )
 
     def _loads_missing(self, project: np.ndarray) -> np.ndarray:
         """Per row: why its project's loads cannot all be charged (the pollutants it does not declare), or None."""
@@ -463,42 +507,47 @@ def _read_feature_codes(layer: LayerData, reads) -> np.ndarray | None:
     return out
 
 
-def _zonal(plan: Plan, compiled: CompiledRule, stats) -> tuple[list[Fired], list[tuple[int, Unresolved]]]:
+def _zonal(plan: Plan, compiled: CompiledRule, stats) -> tuple[Fired, list[tuple[int, Unresolved]]]:
     """A zonal rule: each footprint's raster statistic tested by the rule's condition."""
     rule, table = compiled.rule, plan.table
-    fired, notes = [], []
+    notes = []
     live = np.flatnonzero(compiled.relevant)
-    values = np.array([stats[p].value for p in live.tolist()], dtype=float)
-    no_data = np.isnan(values)
+    found = [stats[p] for p in live.tolist()]
+    no_data = np.isnan(np.array([s.value for s in found], dtype=float))
     for p in live[no_data & compiled.holds[live]].tolist():
         notes.append((p, Unresolved(rule=rule.id, reason=f"layer {rule.layer!r} has no data under the footprint")))
-    live, values = live[~no_data], values[~no_data]
-    rows = [
-        {"project": table.contexts[p], "value": stats[p].value, "cells": float(stats[p].cells)} for p in live.tolist()
-    ]
-    pair = _rows_decided(rule.condition, rows, table.codes(rule.condition.reads)[live] if len(live) else live)
-    for i, p in enumerate(live.tolist()):
-        missing, holds, undecided = compiled.missing[p], pair.holds[i], pair.missing[i]
-        if missing and (holds or undecided):
-            notes.append((p, Unresolved(rule.id, str(missing), failed=isinstance(missing, Failure))))
-        elif undecided and compiled.holds[p]:
-            notes.append((p, Unresolved(rule.id, str(undecided), failed=isinstance(undecided, Failure))))
-        elif compiled.holds[p] and holds:
-            fired.append(Fired(p, None, rows[i], value=stats[p].value))
+    live = live[~no_data]
+    found = [s for s, none in zip(found, no_data.tolist(), strict=True) if not none]
+    values, cells = [s.value for s in found], [float(s.cells) for s in found]
+    pair = _rows_decided(rule.condition, table, live, values, cells)
+    missing, holds = compiled.missing[live], compiled.holds[live]
+    by_project = missing.astype(bool) & (pair.holds | pair.missing.astype(bool))
+    by_pair = ~by_project & pair.missing.astype(bool) & holds
+    for i in np.flatnonzero(by_project | by_pair).tolist():
+        reason = missing[i] if by_project[i] else pair.missing[i]
+        notes.append((int(live[i]), Unresolved(rule.id, str(reason), failed=isinstance(reason, Failure))))
     notes.sort(key=lambda n: n[0])
-    return fired, notes
+    fire = np.flatnonzero(~by_project & ~by_pair & holds & pair.holds)
+    none = np.full(len(fire), -1, dtype=np.intp)
+    nan = np.full(len(fire), np.nan)
+    rows = Fired(live[fire], none, none, nan, nan, nan, np.zeros(len(fire), dtype=bool))
+    picked = fire.tolist()
+    return replace(rows, value=[values[i] for i in picked], cells=[cells[i] for i in picked]), notes
 
 
-def _rows_decided(expr: Expr, rows: list[dict[str, Any]], project_codes: np.ndarray | None) -> Decided:
-    """A zonal condition over rows of (project, value, cells), once per distinct value of what it reads."""
-    if project_codes is None:
-        project_codes = np.arange(len(rows))
-    values = np.array([r["value"] for r in rows], dtype=float)
-    cells = np.array([r["cells"] for r in rows], dtype=float)
-    if not rows:
+def _rows_decided(expr: Expr, table, live: np.ndarray, values: list[float], cells: list[float]) -> Decided:
+    """A zonal condition per project ``live`` (its statistic and cells), once per distinct value of what it reads."""
+    if not len(live):
         return Decided(np.zeros(0, dtype=bool), np.full(0, None, dtype=object))
-    first, inverse = distinct_rows(np.stack([project_codes, value_codes(values), value_codes(cells)], axis=1))
-    return broadcast([decide_cached(expr, rows[i]) for i in first.tolist()], inverse)
+    codes = table.codes(expr.reads)
+    project_codes = live if codes is None else codes[live]
+    value_columns = [value_codes(np.array(column, dtype=float)) for column in (values, cells)]
+    first, inverse = distinct_rows(np.stack([project_codes, *value_columns], axis=1))
+    decided = [
+        decide_cached(expr, {"project": table.contexts[live[i]], "value": values[i], "cells": cells[i]})
+        for i in first.tolist()
+    ]
+    return broadcast(decided, inverse)
 
 
 def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tuple]]:

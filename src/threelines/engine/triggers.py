@@ -10,16 +10,18 @@ sentence, an access-list trigger carries the clause text.
 from __future__ import annotations
 
 from functools import partial
+from itertools import repeat
 from typing import Any
 
-from threelines.engine.decisions import ClauseFired, Decisions, Fired
+from threelines.engine.decisions import Charge, ClauseFired, Decisions, Fired
 from threelines.engine.measure import M2_PER_MU
 from threelines.engine.pairs import Measured
 from threelines.engine.verdict import Texts, Trigger
 from threelines.layers.read import LayerData
 from threelines.rules.access_list import DIMENSIONS_ZH
-from threelines.rules.expr import bind
-from threelines.rules.load import POLLUTANTS, Rule, offset_fields
+from threelines.rules.expr import Reads, bind
+from threelines.rules.load import CAPACITY_NAMES, POLLUTANTS, Rule
+from threelines.rules.templates import ABSENT
 
 #: Load units in Chinese.
 UNITS_ZH = {"t/a": "吨/年", "m3/a": "立方米/年"}
@@ -47,85 +49,213 @@ def build_triggers(rules: list[Rule], measured: Measured, decisions: Decisions, 
     """
     out: list[list[Trigger]] = [[] for _ in range(n)]
     for rule, fired in zip(rules, decisions.fired, strict=True):
-        layer = measured.layers.get(rule.layer)
-        cache: dict = {}  # rendered messages, by language and the values their placeholders read
-        for row in fired:
-            out[row.p].append(_trigger(rule, layer, row, cache))
+        if len(fired):
+            _rule_triggers(rule, measured.layers.get(rule.layer), fired, decisions.contexts, out)
     for row in decisions.clause_fired:
         out[row.p].append(_clause_trigger(row))
     return out
 
 
-def _trigger(rule: Rule, layer: LayerData | None, row: Fired, cache: dict) -> Trigger:
-    """The trigger of one fired row."""
-    if row.charge is not None:
-        return _capacity_trigger(rule, layer, row, cache)
-    extra = {"statistic": rule.stat, "value": row.value} if rule.test == "zonal" else {}
-    return _build(rule, layer, row.f, row.variables, Texts(partial(rule_texts, rule, row.variables, cache)), **extra)
+def _rule_triggers(rule: Rule, layer: LayerData | None, fired: Fired, contexts: list[dict], out: list[list]) -> None:
+    """A trigger per row the rule fired, added to its project's; the rule's fields are the same in all."""
+    texts = _RuleTexts(rule, layer, fired, contexts)
+    same = {"rule": rule.id, "title": rule.title, "dimension": rule.dimension, "layer": rule.layer, "basis": rule.basis}
+    if rule.test == "zonal":
+        for i, (p, value) in enumerate(zip(fired.p.tolist(), fired.value, strict=True)):
+            out[p].append(
+                Trigger(
+                    **same, outcome=rule.outcome, feature_id=None, feature_name=None, overlap_m2=None,
+                    overlap_ha=None, overlap_mu=None, overlap_ratio=None, distance_m=None,
+                    texts=Texts(partial(texts.get, i)), statistic=rule.stat, value=value,
+                )
+            )  # fmt: skip
+        return
+    m2 = fired.overlap_m2
+    columns = (
+        fired.p.tolist(), fired.f.tolist(), m2.tolist(), (m2 / 1e4).tolist(), (m2 / M2_PER_MU).tolist(),
+        fired.overlap_ratio.tolist(), fired.distance_m.tolist(),
+        _charge_fields(rule, fired.charge) if fired.charge is not None else repeat({"outcome": rule.outcome}),
+    )  # fmt: skip
+    for i, (p, f, m2, ha, mu, ratio, distance, extra) in enumerate(zip(*columns, strict=False)):  # extra may repeat
+        if f < 0:  # no feature is the evidence
+            trigger = Trigger(
+                **same, **extra, feature_id=None, feature_name=None, overlap_m2=None, overlap_ha=None,
+                overlap_mu=None, overlap_ratio=None, distance_m=None, texts=Texts(partial(texts.get, i)),
+            )  # fmt: skip
+        else:
+            trigger = Trigger(
+                **same, **extra, feature_id=layer.ids[f], feature_name=layer.names[f], overlap_m2=m2,
+                overlap_ha=ha, overlap_mu=mu, overlap_ratio=ratio, distance_m=distance,
+                texts=Texts(partial(texts.get, i)),
+            )  # fmt: skip
+        out[p].append(trigger)
 
 
-def _build(rule: Rule, layer: LayerData | None, f: int | None, variables: dict, texts: Texts, **extra) -> Trigger:
-    """A trigger with feature ``f`` of ``layer`` as evidence (None: no feature); ``extra`` sets more fields."""
-    has_pair = f is not None
-    return Trigger(
-        rule=rule.id,
-        title=rule.title,
-        outcome=extra.pop("outcome", rule.outcome),
-        dimension=rule.dimension,
-        layer=rule.layer,
-        feature_id=layer.ids[f] if has_pair else None,
-        feature_name=layer.names[f] if has_pair else None,
-        overlap_m2=variables["overlap_m2"] if has_pair else None,
-        overlap_ha=variables["overlap_ha"] if has_pair else None,
-        overlap_mu=variables["overlap_mu"] if has_pair else None,
-        overlap_ratio=variables["overlap_ratio"] if has_pair else None,
-        distance_m=variables["distance_m"] if has_pair else None,
-        texts=texts,
-        basis=rule.basis,
-        **extra,
-    )
+def _charge_fields(rule: Rule, charge: Charge) -> list[dict[str, Any]]:
+    """Per capacity row: its outcome and charge fields (over the remaining capacity, or fitting with an offset)."""
+    out = []
+    columns = (charge.pollutant, charge.project_load.tolist(), charge.remaining_load.tolist(), charge.exceeds.tolist())
+    for pollutant, load, left, exceeds, ratio in zip(*columns, charge.offset_ratio.tolist(), strict=True):
+        fields = {"pollutant": pollutant, "project_load": load, "remaining_load": None if left != left else left}
+        if exceeds:
+            fields.update(outcome=rule.outcome, offset_ratio=None, required_offset=None)
+        else:
+            fields.update(outcome="conditional", offset_ratio=ratio, required_offset=load * ratio)
+        out.append(fields)
+    return out
 
 
-def _capacity_trigger(rule: Rule, layer: LayerData, row: Fired, cache: dict) -> Trigger:
-    """A pollutant charged to a zone: over its remaining capacity, or fitting with an offset required.
+class _RuleTexts:
+    """The messages of every row one rule fired, rendered together when the first of them is read.
 
-    The message is the charge sentence, then the rule's own message, per language.
+    A template that only reads values is filled column by column; one that
+    needs CEL is run once per distinct value of what it reads. A capacity
+    row's message leads with its charge sentence.
     """
-    charge, variables = row.charge, row.variables
-    pollutant, load = charge["pollutant"], charge["project_load"]
-    extra = {"pollutant": pollutant, "project_load": load, "remaining_load": charge["remaining_load"]}
-    if charge["exceeds"]:
-        extra["exceeds"], outcome = True, rule.outcome
-    else:
-        feature = variables["feature"]
-        ratio = next(feature[f] for f in offset_fields(pollutant) if f in feature)
-        extra.update(offset_ratio=ratio, required_offset=load * ratio, exceeds=False)
-        outcome = "conditional"
-    names = {"offset_ratio": None, "required_offset": None, **variables, **extra}
-    zone = layer.names[row.f] or layer.ids[row.f]
-    texts = Texts(partial(_capacity_texts, rule, names, charge["total"], zone, cache))
-    fields = {name: names[name] for name in CAPACITY_FIELDS}
-    return _build(rule, layer, row.f, names, texts, outcome=outcome, **fields)
+
+    def __init__(self, rule: Rule, layer: LayerData | None, fired: Fired, contexts: list[dict]):
+        self.rule, self.layer, self.fired, self.contexts = rule, layer, fired, contexts
+        self._columns: dict[str, list] = {}
+        self._texts: list[tuple] | None = None
+
+    def get(self, i: int) -> tuple[str, dict[str, dict[str, str]] | None]:
+        """Row ``i``'s ``(message, translations)``."""
+        if self._texts is None:
+            self._texts = self._render()
+        return self._texts[i]
+
+    def column(self, name: str) -> list:
+        """Per row: the value of a name the message may read (:data:`ABSENT` where the row has none)."""
+        if name not in self._columns:
+            self._columns[name] = self._read(name)
+        return self._columns[name]
+
+    def _read(self, name: str) -> list:
+        fired, n = self.fired, len(self.fired)
+        if name == "project":
+            return [self.contexts[p] for p in fired.p.tolist()]
+        if fired.value is not None:  # a zonal row sees the project, the value and its cells
+            return {"value": fired.value, "cells": fired.cells}.get(name, [ABSENT] * n)
+        has = (fired.k >= 0).tolist()
+        if name == "feature":
+            attributes = self.layer.attributes
+            return [attributes[f] if f >= 0 else {} for f in fired.f.tolist()]
+        pair = {
+            "overlaps": fired.overlaps, "overlap_m2": fired.overlap_m2, "overlap_ha": fired.overlap_m2 / 1e4,
+            "overlap_mu": fired.overlap_m2 / M2_PER_MU, "overlap_ratio": fired.overlap_ratio,
+            "distance_m": fired.distance_m,
+        }  # fmt: skip
+        if name in pair:
+            return [value if there else ABSENT for value, there in zip(pair[name].tolist(), has, strict=True)]
+        if fired.charge is not None and name in CAPACITY_NAMES:
+            if name == "exceeds":
+                return fired.charge.exceeds.tolist()
+            fields = self.column(" charge")
+            return [row[name] for row in fields]
+        if name == " charge":
+            return _charge_fields(self.rule, fired.charge)
+        return [ABSENT] * n
+
+    def variables(self, i: int, names: tuple[str, ...]) -> dict[str, Any]:
+        """The names of row ``i`` among ``names``, as a message sees them."""
+        values = {name: self.column(name)[i] for name in names}
+        return {name: value for name, value in values.items() if value is not ABSENT}
+
+    def _render(self) -> list[tuple]:
+        messages = self._messages()
+        if self.fired.charge is None:
+            return messages
+        return [
+            _with_charge(sentence, message)
+            for sentence, message in zip(self._charge_sentences(), messages, strict=True)
+        ]
+
+    def _messages(self) -> list[tuple]:
+        """Per row: the rule's ``(message, translations)``."""
+        rule, message, n = self.rule, self.rule.message, len(self.fired)
+        if not message.needs_cel:
+            per_language = [template.render_rows(self.column, n) for _, template in message.templates]
+            if not message.languages:
+                return [(text, None) for text in per_language[0]]
+            titles = dict(rule.titles)
+            heads = [(lang, titles.get(lang, rule.title)) for lang, _ in message.templates]
+            rows = [
+                {lang: {"title": title, "message": text} for (lang, title), text in zip(heads, texts, strict=True)}
+                for texts in zip(*per_language, strict=True)
+            ]
+            return [(next(iter(translations.values()))["message"], translations) for translations in rows]
+        reads = message.reads
+        keys = self._keys(reads)
+        out, kept = [], {}
+        for i, key in enumerate(keys):
+            found = kept.get(key) if key is not None else None
+            if found is None:
+                found = _rule_texts(rule, self.variables(i, reads.names))
+                if key is not None:
+                    kept[key] = found
+            out.append(found)
+        return out
+
+    def _keys(self, reads: Reads) -> list:
+        """Per row: a hashable stand-in for what ``reads`` reads (types included: CEL tells 1.0 from true), or None."""
+        n = len(self.fired)
+        parts = []
+        for name in reads.names:
+            values = self.column(name)
+            if name in ("project", "feature"):
+                if name not in reads.keys:
+                    return [None] * n  # the whole map is read: no cheap key
+                keys, made = reads.keys[name], {}
+                part = []
+                for value in values:
+                    if id(value) not in made:
+                        made[id(value)] = tuple((v.__class__, v) for v in (value.get(k, ABSENT) for k in keys))
+                    part.append(made[id(value)])
+                parts.append(part)
+            else:
+                parts.append([(v.__class__, v) for v in values])
+        out = []
+        for key in zip(*parts, strict=True) if parts else [()] * n:
+            try:
+                hash(key)
+            except TypeError:
+                key = None
+            out.append(key)
+        return out
+
+    def _charge_sentences(self) -> list[dict[str, str]]:
+        """Per capacity row: the load charged to the zone and what it meets, in both languages."""
+        fired, layer = self.fired, self.layer
+        out = []
+        rows = zip(
+            self.column(" charge"), fired.charge.exceeds.tolist(), fired.charge.total.tolist(),
+            fired.overlap_ratio.tolist(), fired.f.tolist(), strict=True,
+        )  # fmt: skip
+        for fields, exceeds, total, share, f in rows:
+            pollutant, load = fields["pollutant"], fields["project_load"]
+            _, unit, label = POLLUTANTS[pollutant]
+            zone = layer.names[f] or layer.ids[f]
+            charged = _charged(label, load, total, share, unit)
+            if exceeds:
+                remaining = quantity(fields["remaining_load"])
+                sentence = {
+                    "en": f"{charged['en']} exceeds the remaining capacity of {remaining} {unit} in {zone}",
+                    "zh": f"{charged['zh']}，超过{zone}剩余容量{remaining} {UNITS_ZH[unit]}",
+                }
+            else:
+                ratio = fields["offset_ratio"]
+                offset = quantity(load * ratio)
+                sentence = {
+                    "en": f"{charged['en']}: offset {offset} {unit} ({quantity(ratio)}x) required in {zone}",
+                    "zh": f"{charged['zh']}：须在{zone}内削减替代{offset} {UNITS_ZH[unit]}（{quantity(ratio)}倍）",
+                }
+            out.append(sentence)
+        return out
 
 
-def _capacity_texts(rule: Rule, names: dict[str, Any], total: float, zone: str, cache: dict) -> tuple:
-    """A capacity trigger's ``(message, translations)``: the charge sentence, then the rule's message."""
-    pollutant, load, remaining = names["pollutant"], names["project_load"], names["remaining_load"]
-    _, unit, label = POLLUTANTS[pollutant]
-    load_text = _charged(label, load, total, names["overlap_ratio"], unit)
-    if names["exceeds"]:
-        sentence = {
-            "en": f"{load_text['en']} exceeds the remaining capacity of {quantity(remaining)} {unit} in {zone}",
-            "zh": f"{load_text['zh']}，超过{zone}剩余容量{quantity(remaining)} {UNITS_ZH[unit]}",
-        }
-    else:
-        ratio = names["offset_ratio"]
-        offset = quantity(load * ratio)
-        sentence = {
-            "en": f"{load_text['en']}: offset {offset} {unit} ({quantity(ratio)}x) required in {zone}",
-            "zh": f"{load_text['zh']}：须在{zone}内削减替代{offset} {UNITS_ZH[unit]}（{quantity(ratio)}倍）",
-        }
-    message, translations = rule_texts(rule, names, cache)
+def _with_charge(sentence: dict[str, str], texts: tuple) -> tuple:
+    """A capacity row's ``(message, translations)``: the charge sentence, then the rule's message."""
+    message, translations = texts
     joins = {"en": "; ", "zh": "；"}
     translations = {
         lang: {**text, "message": sentence[lang] + joins[lang] + text["message"]}
@@ -188,22 +318,6 @@ def quantity(value: float) -> str:
     """A quantity with at most two decimals: 12.5, 25, 0.33."""
     text = f"{value:,.2f}".rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
-
-
-def rule_texts(rule: Rule, variables: dict[str, Any], cache: dict) -> tuple[str, dict[str, dict[str, str]] | None]:
-    """A trigger's ``(message, translations)``: the message in the rule's first language, and each language's.
-
-    All the languages are rendered together, once per distinct value of what
-    their placeholders read (``cache``; rows with equal values share the
-    result, which is read, never changed); a rule that names no language has
-    no translations.
-    """
-    key = rule.message.reads.key(variables)
-    if key is None:
-        return _rule_texts(rule, variables)
-    if key not in cache:
-        cache[key] = _rule_texts(rule, variables)
-    return cache[key]
 
 
 def _rule_texts(rule: Rule, variables: dict[str, Any]) -> tuple[str, dict[str, dict[str, str]] | None]:
