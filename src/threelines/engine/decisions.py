@@ -152,6 +152,7 @@ class _OnLayer:
         self.overlapping, self.touches = overlaps
         self.notes: list[tuple[int, Unresolved]] = []
         self._noted: set[int] = set()
+        self._unresolved: dict[tuple, Unresolved] = {}
         self._fired: list[tuple[np.ndarray, np.ndarray]] = []  # (projects, pairs) that fired; pair -1: none
         self._charged: Fired | None = None
 
@@ -243,7 +244,13 @@ class _OnLayer:
         """Record that the rule could not be decided for project ``p`` (once per project)."""
         if p not in self._noted:
             self._noted.add(p)
-            self.notes.append((p, Unresolved(self.rule.id, str(reason), feature_id, isinstance(reason, Failure))))
+            key = (reason, reason.__class__, feature_id)  # a Failure is not the same note as its text
+            note = self._unresolved.get(key)
+            if note is None:  # one note per reason and feature, shared by the projects it stands for: never changed
+                note = self._unresolved[key] = Unresolved(
+                    self.rule.id, str(reason), feature_id, isinstance(reason, Failure)
+                )
+            self.notes.append((p, note))
 
     def notes_first(self, project: np.ndarray, reasons: np.ndarray, fids: np.ndarray) -> None:
         """Note, per project, the first of its rows with a reason (rows in pair order)."""
@@ -303,41 +310,65 @@ class _OnLayer:
         into two units) is inside their union. ``inside`` fires once per
         qualifying feature it overlaps; ``outside`` fires once, with the
         qualifying feature it overlaps most (else the nearest within reach)
-        as evidence.
+        as evidence. Decided for all projects at once: the features that
+        surely qualify (``sure``), then those that may (``maybe``, their
+        condition undecided).
         """
-        pairs, outside = self.pairs, self.rule.test == "outside"
-        ks = np.flatnonzero(self.relevant[pairs.project] & (self.overlapping | outside))
+        pairs, outside, relevant = self.pairs, self.rule.test == "outside", self.relevant
+        ks = np.flatnonzero(relevant[pairs.project] & (self.overlapping | outside))
         pair = self.conditions(self.rule.condition, ks)
         keep = pair.holds | (pair.missing != None)  # noqa: E711
         ks, holds, missing = ks[keep], pair.holds[keep], pair.missing[keep]
-        mine = _positions_by(pairs.project[ks])
-        for p in np.flatnonzero(self.relevant).tolist():
-            rows = mine.get(p, np.arange(0))
-            sure = ks[rows[holds[rows] & self.overlapping[ks[rows]]]]
-            maybe = rows[self.overlapping[ks[rows]]]
-            covered = self._covered(p, footprints[p], sure)
-            if not covered and self._covered(p, footprints[p], ks[maybe]):
-                self.note(p, next(missing[i] for i in maybe.tolist() if missing[i] is not None))
-                continue
-            if self.missing[p] is not None:
-                if covered == (not outside):
-                    self.note(p, self.missing[p])
-                continue
-            if not outside and covered:
-                self.fire(np.full(len(sure), p), sure)
-            elif outside and not covered:
-                near = ks[rows[holds[rows] & (pairs.distance_m[ks[rows]] <= self.rule.reach_m)]]
-                best = min(near.tolist(), key=lambda k: (-pairs.overlap_m2[k], pairs.distance_m[k]), default=None)
-                self.fire(np.array([p]), np.array([-1 if best is None else best]))
+        project, overlapping = pairs.project[ks], self.overlapping[ks]
+        sure = holds & overlapping
+        covered = self._covered(project, ks, sure, footprints)
+        maybe = overlapping & ~covered[project]
+        by_maybe = relevant & ~covered & self._covered(project, ks, maybe, footprints)
+        # Covered only if an undecided feature qualifies: the first such feature's reason.
+        undecided = np.flatnonzero(maybe & (missing != None) & by_maybe[project])  # noqa: E711
+        for i in np.sort(undecided[distinct_rows(project[undecided])[0]]).tolist():
+            self.note(int(project[i]), missing[i])
+        rest = relevant & ~by_maybe
+        project_missing = self.missing != None  # noqa: E711
+        for p in np.flatnonzero(rest & project_missing & (covered == (not outside))).tolist():
+            self.note(p, self.missing[p])
+        decided = rest & ~project_missing
+        if not outside:
+            fire = sure & (decided & covered)[project]
+            self.fire(project[fire], ks[fire])
+            return
+        lacking = decided & ~covered
+        near = np.flatnonzero(holds & (pairs.distance_m[ks] <= self.rule.reach_m) & lacking[project])
+        # The most overlapped, then the nearest, then the first: first in this order per project.
+        order = near[np.lexsort((near, pairs.distance_m[ks[near]], -pairs.overlap_m2[ks[near]], project[near]))]
+        best = order[distinct_rows(project[order])[0]] if len(order) else order
+        alone = np.setdiff1d(np.flatnonzero(lacking), project[best])
+        self.fire(np.concatenate([project[best], alone]), np.concatenate([ks[best], np.full(len(alone), -1)]))
 
-    def _covered(self, p: int, footprint, ks: np.ndarray) -> bool:
-        """Whether the features of pairs ``ks`` together cover the footprint."""
-        if not len(ks):
-            return False
-        if self.pairs.inside[ks].any():
-            return True
+    def _covered(self, project: np.ndarray, ks: np.ndarray, rows: np.ndarray, footprints: np.ndarray) -> np.ndarray:
+        """Per project: whether the features of its pairs ``ks[rows]`` (a mask) together cover its footprint.
+
+        A feature holding the whole footprint covers it; features whose
+        overlaps do not even add up to the footprint's area do not; the
+        others are tested against the union of the features.
+        """
+        n, pairs, areas = len(self.table), self.pairs, self.table.areas
+        mine, k = project[rows], ks[rows]
+        counted = np.bincount(mine, minlength=n) > 0
+        covered = np.bincount(mine, weights=pairs.inside[k], minlength=n) > 0
+        total = np.bincount(mine, weights=pairs.overlap_m2[k], minlength=n)
+        # Sums that are clearly short need no geometry (the margin is far above any rounding of the sum).
+        doubt = np.flatnonzero(counted & ~covered & (areas > 0) & (total >= (areas - OVERLAP_FLOOR_M2) * (1 - 1e-9)))
+        if len(doubt):
+            positions = _positions_by(mine)
+            for p in doubt.tolist():
+                covered[p] = self._union_covers(p, footprints[p], k[positions[p]])
+        return covered
+
+    def _union_covers(self, p: int, footprint, ks: np.ndarray) -> bool:
+        """Whether the features of pairs ``ks`` (none holding the whole footprint) together cover the footprint."""
         area = self.table.areas[p]
-        if area == 0 or self.pairs.overlap_m2[ks].sum() < area - OVERLAP_FLOOR_M2:
+        if self.pairs.overlap_m2[ks].sum() < area - OVERLAP_FLOOR_M2:
             return False  # even all together they do not reach the footprint's area
         union = shapely.union_all(self.layer.geometry[self.pairs.feature[ks]])
         return bool(area - shapely.area(shapely.intersection(footprint, union)) <= OVERLAP_FLOOR_M2)
@@ -427,16 +458,15 @@ class _OnLayer:
     def _loads_missing(self, project: np.ndarray) -> np.ndarray:
         """Per row: why its project's loads cannot all be charged (the pollutants it does not declare), or None."""
         names = [POLLUTANTS[x][0] for x in self.rule.pollutants]
-        reasons: dict[tuple, str | None] = {}
-        per_project = {}
-        for p in np.unique(project).tolist():
-            context = self.table.contexts[p]
-            # A road or a tower with no loads declared: the rule cannot apply, nothing is missing.
-            absent = () if self.table.quiet[p] else tuple(n for n in names if n not in context)
-            if absent not in reasons:
-                reasons[absent] = not_given("project", list(absent)) if absent else None
-            per_project[p] = reasons[absent]
-        return np.array([per_project[p] for p in project.tolist()] + [None], dtype=object)[:-1]
+        projects, inverse = np.unique(project, return_inverse=True)
+        contexts = self.table.contexts
+        absent = np.array([[n not in contexts[p] for n in names] for p in projects.tolist()], dtype=bool)
+        # A road or a tower with no loads declared: the rule cannot apply, nothing is missing.
+        absent = absent.reshape(len(projects), len(names)) & ~self.table.quiet[projects][:, None]
+        kinds, which = np.unique(absent, axis=0, return_inverse=True)
+        reasons = [not_given("project", [n for n, a in zip(names, row, strict=True) if a]) if row.any() else None
+                   for row in kinds]  # fmt: skip
+        return np.array([*reasons, None], dtype=object)[:-1][which.ravel()][inverse.ravel()]
 
 
 def _positions_by(values: np.ndarray) -> dict[int, np.ndarray]:
@@ -540,9 +570,11 @@ def _rows_decided(expr: Expr, table, live: np.ndarray, values: list[float], cell
     if not len(live):
         return Decided(np.zeros(0, dtype=bool), np.full(0, None, dtype=object))
     codes = table.codes(expr.reads)
-    project_codes = live if codes is None else codes[live]
-    value_columns = [value_codes(np.array(column, dtype=float)) for column in (values, cells)]
-    first, inverse = distinct_rows(np.stack([project_codes, *value_columns], axis=1))
+    columns = [live if codes is None else codes[live]]
+    columns += [
+        value_codes(np.array(c, dtype=float)) for n, c in (("value", values), ("cells", cells)) if n in expr.reads.names
+    ]
+    first, inverse = distinct_rows(np.stack(columns, axis=1))
     decided = [
         decide_cached(expr, {"project": table.contexts[live[i]], "value": values[i], "cells": cells[i]})
         for i in first.tolist()
@@ -569,15 +601,16 @@ def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tup
     fired: list[ClauseFired] = []
     rows: list[tuple] = []
     decided: dict[tuple, tuple] = {}
-    empty = ((), (), (), ())
-    for p, (shares, industry) in enumerate(zip(units, plan.table.industries.tolist(), strict=True)):
+    empty = ((), (), ())
+    standings = [join.industry(code) for code in plan.table.industries.tolist()]
+    for p, (shares, standing) in enumerate(zip(units, standings, strict=True)):
         if not shares:
-            rows.append(empty[1:])
+            rows.append(empty)
             continue
-        key = (industry, *[(u.code, u.class_) for u in shares])
+        key = (standing, *[(u.code, u.class_) for u in shares])
         entry = decided.get(key)
         if entry is None:
-            entry = decided[key] = join.rows(industry, key[1:])
+            entry = decided[key] = join.rows(standing, key[1:])
         if entry[0]:
             for clause, covered in entry[0]:
                 fired.append(ClauseFired(p, clause, tuple(shares[i] for i in covered), plan.unit_layer))
@@ -609,7 +642,9 @@ class _ClauseJoin:
     def __init__(self, clauses: tuple[Clause, ...], index: dict[str, list[tuple[int, Clause]]], whole_level: str):
         self.clauses, self.index, self.whole_level = clauses, index, whole_level
         self._by_unit: dict[tuple[str, str], frozenset[int]] = {}
-        self._by_industry: dict[str | None, tuple[dict[int, Any], frozenset[int]]] = {}
+        self._by_industry: dict[str | None, int] = {}
+        self._standings: dict[tuple, int] = {}  # each distinct standing: its position in _concerned
+        self._concerned: list[tuple[dict[int, str | None], frozenset[int]]] = []
         self._entries: dict[tuple, tuple] = {}
 
     def covering(self, unit: tuple[str, str]) -> frozenset[int]:
@@ -621,26 +656,37 @@ class _ClauseJoin:
             found = self._by_unit[unit] = frozenset(i for i in candidates if self.clauses[i].covers(code, cls))
         return found
 
-    def industry(self, code: str | None) -> tuple[dict[int, Any], frozenset[int]]:
-        """How an industry code stands to each clause it falls under or cannot be told for, and their positions.
+    def industry(self, code: str | None) -> int:
+        """How an industry code stands to the clauses, as a number: codes that stand alike share it.
 
-        The other clauses do not concern the code (see :func:`industry_decision`).
+        A code stands to each clause as falling under it, or as not told
+        (with the reason); the other clauses do not concern it (see
+        :func:`industry_decision`). Many codes stand alike (those no clause
+        names), and their projects share their rows.
         """
         found = self._by_industry.get(code)
         if found is None:
             decisions = [industry_decision(code, c.industry, c.exclude) for c in self.clauses]
-            concerned = {i: d for i, d in enumerate(decisions) if d.holds or d.missing}
-            found = self._by_industry[code] = (concerned, frozenset(concerned))
+            concerned = {i: d.missing for i, d in enumerate(decisions) if d.holds or d.missing}
+            standing = tuple(concerned.items())
+            found = self._standings.get(standing)
+            if found is None:
+                found = self._standings[standing] = len(self._concerned)
+                self._concerned.append((concerned, frozenset(concerned)))
+            self._by_industry[code] = found
         return found
 
-    def rows(self, industry: str | None, units: tuple[tuple[str, str], ...]) -> tuple:
-        """For one industry in some units (largest share first): what fires, requirements, unresolved, table."""
+    def rows(self, standing: int, units: tuple[tuple[str, str], ...]) -> tuple:
+        """For an industry's standing (:meth:`industry`) in some units (largest share first).
+
+        Returns what fires, the requirements, the unresolved notes and the clause table.
+        """
         covering = [self.covering(u) for u in units]
-        decisions, concerned = self.industry(industry)
+        reasons, concerned = self._concerned[standing]
         firing, requirements, unresolved, table = [], [], [], []
         for i in sorted(concerned & frozenset().union(*covering)):
             covered = [j for j, found in enumerate(covering) if i in found] if len(covering) > 1 else [0]
-            row, note, requirement = self.entry(i, units[covered[0]][0], decisions[i].missing)
+            row, note, requirement = self.entry(i, units[covered[0]][0], reasons[i])
             table.append(row)
             if note is not None:
                 unresolved.append(note)
