@@ -225,31 +225,35 @@ class _RuleTexts:
 
     def _charge_sentences(self) -> list[dict[str, str]]:
         """Per capacity row: the load charged to the zone and what it meets, in both languages."""
-        fired, layer = self.fired, self.layer
+        fired, layer, charge = self.fired, self.layer, self.fired.charge
+        zones: dict[int, Any] = {}
         out = []
         rows = zip(
-            self.column(" charge"), fired.charge.exceeds.tolist(), fired.charge.total.tolist(),
-            fired.overlap_ratio.tolist(), fired.f.tolist(), strict=True,
+            charge.pollutant, charge.exceeds.tolist(), charge.project_load.tolist(), charge.total.tolist(),
+            charge.remaining_load.tolist(), charge.offset_ratio.tolist(), fired.overlap_ratio.tolist(),
+            fired.f.tolist(), strict=True,
         )  # fmt: skip
-        for fields, exceeds, total, share, f in rows:
-            pollutant, load = fields["pollutant"], fields["project_load"]
+        for pollutant, exceeds, load, total, left, ratio, share, f in rows:
             _, unit, label = POLLUTANTS[pollutant]
-            zone = layer.names[f] or layer.ids[f]
-            charged = _charged(label, load, total, share, unit)
-            if exceeds:
-                remaining = quantity(fields["remaining_load"])
-                sentence = {
-                    "en": f"{charged['en']} exceeds the remaining capacity of {remaining} {unit} in {zone}",
-                    "zh": f"{charged['zh']}，超过{zone}剩余容量{remaining} {UNITS_ZH[unit]}",
-                }
+            unit_zh, label_zh, load_text = UNITS_ZH[unit], LABELS_ZH.get(label, label), quantity(load)
+            if f not in zones:
+                zones[f] = layer.names[f] or layer.ids[f]
+            zone = zones[f]
+            if share >= 1:
+                en, zh = f"{label} {load_text} {unit}", f"{label_zh} {load_text} {unit_zh}"
             else:
-                ratio = fields["offset_ratio"]
-                offset = quantity(load * ratio)
-                sentence = {
-                    "en": f"{charged['en']}: offset {offset} {unit} ({quantity(ratio)}x) required in {zone}",
-                    "zh": f"{charged['zh']}：须在{zone}内削减替代{offset} {UNITS_ZH[unit]}（{quantity(ratio)}倍）",
-                }
-            out.append(sentence)
+                total_text = quantity(total)
+                en = f"{label} {load_text} {unit} ({share:.0%} of {total_text} {unit}, by area share)"
+                zh = f"{label_zh} {load_text} {unit_zh}（按面积占比{share:.0%}，总量{total_text} {unit_zh}）"
+            if exceeds:
+                left = quantity(left)
+                en += f" exceeds the remaining capacity of {left} {unit} in {zone}"
+                zh += f"，超过{zone}剩余容量{left} {unit_zh}"
+            else:
+                offset, ratio = quantity(load * ratio), quantity(ratio)
+                en += f": offset {offset} {unit} ({ratio}x) required in {zone}"
+                zh += f"：须在{zone}内削减替代{offset} {unit_zh}（{ratio}倍）"
+            out.append({"en": en, "zh": zh})
         return out
 
 
@@ -302,21 +306,11 @@ def _clause_trigger(row: ClauseFired) -> Trigger:
     )
 
 
-def _charged(label: str, load: float, total: float, share: float, unit: str) -> dict[str, str]:
-    """The load charged to a zone, in both languages."""
-    if share >= 1:
-        zh = LABELS_ZH.get(label, label)
-        return {"en": f"{label} {quantity(load)} {unit}", "zh": f"{zh} {quantity(load)} {UNITS_ZH[unit]}"}
-    return {
-        "en": f"{label} {quantity(load)} {unit} ({share:.0%} of {quantity(total)} {unit}, by area share)",
-        "zh": f"{LABELS_ZH.get(label, label)} {quantity(load)} {UNITS_ZH[unit]}"
-        f"（按面积占比{share:.0%}，总量{quantity(total)} {UNITS_ZH[unit]}）",
-    }
-
-
 def quantity(value: float) -> str:
-    """A quantity with at most two decimals: 12.5, 25, 0.33."""
-    text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    """A quantity with at most two decimals: 12.5, 25, 0.33 (thousands grouped: 1,250)."""
+    # Below 999.99 there are no thousands to group, and formatting without grouping is quicker.
+    text = f"{value:.2f}" if abs(value) < 999.99 else f"{value:,.2f}"
+    text = text.rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
 
 
