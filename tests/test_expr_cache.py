@@ -6,7 +6,7 @@ import pytest
 
 from threelines.rules.decide import Decision, decide, decide_cached, forget_decisions
 from threelines.rules.expr import bind, compile_expr
-from threelines.rules.templates import compile_template
+from threelines.rules.templates import ABSENT, compile_template
 
 NAMES = ("project", "feature", "overlaps", "overlap_ha", "offset_ratio")
 VARIABLES = {
@@ -41,6 +41,26 @@ def test_plain_placeholders_render_as_cel_does(source, in_cel, expected):
     assert through_cel.needs_cel
     assert template.render(VARIABLES) == expected
     assert through_cel.render(VARIABLES) == expected.replace("<", "<(").replace("?>", ")?>")
+
+
+def test_rows_render_column_by_column_as_row_by_row():
+    """A template filled for many rows at once gives each row what rendering it alone gives."""
+    template = compile_template(
+        "{feature.name}: {overlap_ha:.2f} ha ({overlap_ha}), {overlaps}, {offset_ratio} {feature.ratio:.1f}{{x}}", NAMES
+    )
+    rows = [
+        VARIABLES,
+        {**VARIABLES, "feature": {}, "overlap_ha": 12345.678, "overlaps": False, "offset_ratio": 1.5},
+        {"project": {}, "feature": {"name": 7, "ratio": "two"}},  # names absent, a value the format does not fit
+    ]
+
+    def column(name):
+        return [row.get(name, ABSENT) for row in rows]
+
+    assert template.render_rows(column, len(rows)) == [template.render(row) for row in rows]
+    assert compile_template("", NAMES).render_rows(column, 2) == ["", ""]
+    with pytest.raises(ValueError, match="needs CEL"):
+        compile_template("{overlaps ? 'a' : 'b'}", NAMES).render_rows(column, 1)
 
 
 def test_cel_placeholders_still_run_in_cel():

@@ -3,11 +3,15 @@
 Per rule, over the pairs of its layer: the spatial test is a mask, the
 ``condition`` is decided once per distinct value of what it reads and
 broadcast back (:func:`conditions`), and what fires or is left unresolved
-becomes a row: a :class:`Fired` row per trigger (the project, the pair that
-is its evidence, and for a capacity charge the load and what it meets), a
-note per project that cannot be decided. Capacity is a group-by over
-(project, zone); the access list is decided per distinct (industry, units)
-of the projects, and its rows keep the units they cover.
+becomes rows: the rule's :class:`Fired` table, a row per trigger held as
+columns (the project, the pair that is its evidence, and for a capacity
+charge the load and what it meets), and a note per project that cannot be
+decided. ``inside`` and ``outside`` are decided over all projects at once
+(the geometry of a union only where the overlaps could cover the
+footprint); capacity is a group-by over (project, zone), its outcomes
+decided over (zone, pollutant) arrays; the access list is decided per
+distinct (industry standing, units) of the projects, and its rows keep the
+units they cover.
 
 Nothing here writes a text: messages are rendered for the fired rows only,
 in :mod:`threelines.engine.triggers`.

@@ -1,10 +1,14 @@
 """Step 4 of the flow: the fired rows become triggers, with their texts.
 
-Only what fired gets a text, and only when it is read: a trigger holds
-:class:`~threelines.engine.verdict.Texts` that render the rule's message for
-its row on first use (once per distinct value of what CEL placeholders read,
-in each language the rule gives); a capacity trigger leads with its charge
-sentence, an access-list trigger carries the clause text.
+A trigger is made per fired row from the rule's fixed fields and the row's
+columns. Only what fired gets a text, and only when it is read: a trigger
+holds :class:`~threelines.engine.verdict.Texts` that render, on the first
+read of any of them, the messages of all the rows the rule fired: a
+template that only reads values is filled placeholder by placeholder over
+the rows, one that needs CEL once per distinct value of what it reads, in
+each language the rule gives. A capacity trigger leads with its charge
+sentence; an access-list trigger carries the clause text, made once per
+clause and units covered.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from threelines.engine.measure import M2_PER_MU
 from threelines.engine.pairs import Measured
 from threelines.engine.verdict import Texts, Trigger
 from threelines.layers.read import LayerData
-from threelines.rules.access_list import DIMENSIONS_ZH
+from threelines.rules.access_list import DIMENSIONS_ZH, Clause
 from threelines.rules.expr import Reads, bind
 from threelines.rules.load import CAPACITY_NAMES, POLLUTANTS, Rule
 from threelines.rules.templates import ABSENT
@@ -51,8 +55,9 @@ def build_triggers(rules: list[Rule], measured: Measured, decisions: Decisions, 
     for rule, fired in zip(rules, decisions.fired, strict=True):
         if len(fired):
             _rule_triggers(rule, measured.layers.get(rule.layer), fired, decisions.contexts, out)
+    texts: dict[tuple, Texts] = {}  # a clause's texts, by the clause and the units it covers
     for row in decisions.clause_fired:
-        out[row.p].append(_clause_trigger(row))
+        out[row.p].append(_clause_trigger(row, texts))
     return out
 
 
@@ -76,17 +81,21 @@ def _rule_triggers(rule: Rule, layer: LayerData | None, fired: Fired, contexts: 
         fired.overlap_ratio.tolist(), fired.distance_m.tolist(),
         _charge_fields(rule, fired.charge) if fired.charge is not None else repeat({"outcome": rule.outcome}),
     )  # fmt: skip
+    rule_id, title, dimension, name, basis, ids, names = (
+        rule.id, rule.title, rule.dimension, rule.layer, rule.basis, layer.ids, layer.names
+    )  # fmt: skip
     for i, (p, f, m2, ha, mu, ratio, distance, extra) in enumerate(zip(*columns, strict=False)):  # extra may repeat
         if f < 0:  # no feature is the evidence
             trigger = Trigger(
-                **same, **extra, feature_id=None, feature_name=None, overlap_m2=None, overlap_ha=None,
-                overlap_mu=None, overlap_ratio=None, distance_m=None, texts=Texts(partial(texts.get, i)),
+                rule=rule_id, title=title, dimension=dimension, layer=name, basis=basis, **extra, feature_id=None,
+                feature_name=None, overlap_m2=None, overlap_ha=None, overlap_mu=None, overlap_ratio=None,
+                distance_m=None, texts=Texts(partial(texts.get, i)),
             )  # fmt: skip
         else:
             trigger = Trigger(
-                **same, **extra, feature_id=layer.ids[f], feature_name=layer.names[f], overlap_m2=m2,
-                overlap_ha=ha, overlap_mu=mu, overlap_ratio=ratio, distance_m=distance,
-                texts=Texts(partial(texts.get, i)),
+                rule=rule_id, title=title, dimension=dimension, layer=name, basis=basis, **extra,
+                feature_id=ids[f], feature_name=names[f], overlap_m2=m2, overlap_ha=ha, overlap_mu=mu,
+                overlap_ratio=ratio, distance_m=distance, texts=Texts(partial(texts.get, i)),
             )  # fmt: skip
         out[p].append(trigger)
 
@@ -270,24 +279,20 @@ def _with_charge(sentence: dict[str, str], texts: tuple) -> tuple:
     return sentence["en"] + (f"; {message}" if message else ""), None
 
 
-def _clause_trigger(row: ClauseFired) -> Trigger:
+def _clause_trigger(row: ClauseFired, kept: dict[tuple, Texts]) -> Trigger:
     """The trigger of a 禁止 / 限制 clause: one per clause, with the covered unit of the largest share as evidence.
 
     The overlap is the footprint's area in all the units the clause covers.
+    Its texts depend on the clause and those units alone: made once for
+    them (``kept``), shared by the projects they are the same for.
     """
     clause, covered = row.clause, row.covered
     main = covered[0]
     overlap = sum(u.overlap_m2 for u in covered)
-    others = f" (units {', '.join(u.code for u in covered)})" if len(covered) > 1 else ""
-    prose = f" [from prose: {'、'.join(clause.matched)}]" if clause.source == "prose" and clause.matched else ""
-    message = clause.text + others + prose
-    codes = "、".join(u.code for u in covered)
-    message_zh = clause.text + (f"（涉及单元 {codes}）" if len(covered) > 1 else "")
-    message_zh += f"［由文本识别：{'、'.join(clause.matched)}］" if prose else ""
-    translations = {
-        "zh": {"title": f"准入清单（{DIMENSIONS_ZH[clause.dimension]}）", "message": message_zh},
-        "en": {"title": f"Access list ({clause.dimension.replace('_', ' ')})", "message": message},
-    }
+    codes = tuple(u.code for u in covered)
+    texts = kept.get((id(clause), codes))
+    if texts is None:
+        texts = kept[(id(clause), codes)] = _clause_texts(clause, codes)
     return Trigger(
         rule=clause.id,
         title=f"准入清单 / access list ({clause.dimension})",
@@ -301,9 +306,23 @@ def _clause_trigger(row: ClauseFired) -> Trigger:
         overlap_mu=overlap / M2_PER_MU,
         overlap_ratio=min(sum(u.share for u in covered), 1.0),
         distance_m=0.0,
-        texts=Texts.given(message, translations),
+        texts=texts,
         basis=clause.basis,
     )
+
+
+def _clause_texts(clause: Clause, codes: tuple[str, ...]) -> Texts:
+    """A clause trigger's message and translations, for the units it covers (their codes, largest share first)."""
+    others = f" (units {', '.join(codes)})" if len(codes) > 1 else ""
+    prose = f" [from prose: {'、'.join(clause.matched)}]" if clause.source == "prose" and clause.matched else ""
+    message = clause.text + others + prose
+    message_zh = clause.text + (f"（涉及单元 {'、'.join(codes)}）" if len(codes) > 1 else "")
+    message_zh += f"［由文本识别：{'、'.join(clause.matched)}］" if prose else ""
+    translations = {
+        "zh": {"title": f"准入清单（{DIMENSIONS_ZH[clause.dimension]}）", "message": message_zh},
+        "en": {"title": f"Access list ({clause.dimension.replace('_', ' ')})", "message": message},
+    }
+    return Texts.given(message, translations)
 
 
 def quantity(value: float) -> str:
