@@ -14,10 +14,9 @@ clause and units covered.
 from __future__ import annotations
 
 from functools import partial
-from itertools import repeat
 from typing import Any
 
-from threelines.engine.decisions import Charge, ClauseFired, Decisions, Fired
+from threelines.engine.decisions import ClauseFired, Decisions, Fired
 from threelines.engine.measure import M2_PER_MU
 from threelines.engine.pairs import Measured
 from threelines.engine.verdict import Texts, Trigger
@@ -75,43 +74,57 @@ def _rule_triggers(rule: Rule, layer: LayerData | None, fired: Fired, contexts: 
                 )
             )  # fmt: skip
         return
-    m2 = fired.overlap_m2
+    rule_id, title, outcome, dimension, name, basis = (
+        rule.id, rule.title, rule.outcome, rule.dimension, rule.layer, rule.basis
+    )  # fmt: skip
+    ids, names, m2 = layer.ids, layer.names, fired.overlap_m2
     columns = (
         fired.p.tolist(), fired.f.tolist(), m2.tolist(), (m2 / 1e4).tolist(), (m2 / M2_PER_MU).tolist(),
         fired.overlap_ratio.tolist(), fired.distance_m.tolist(),
-        _charge_fields(rule, fired.charge) if fired.charge is not None else repeat({"outcome": rule.outcome}),
     )  # fmt: skip
-    rule_id, title, dimension, name, basis, ids, names = (
-        rule.id, rule.title, rule.dimension, rule.layer, rule.basis, layer.ids, layer.names
-    )  # fmt: skip
-    for i, (p, f, m2, ha, mu, ratio, distance, extra) in enumerate(zip(*columns, strict=False)):  # extra may repeat
+    if fired.charge is not None:
+        _capacity_triggers(rule, layer, fired, texts, columns, out)
+        return
+    for i, (p, f, m2, ha, mu, ratio, distance) in enumerate(zip(*columns, strict=True)):
         if f < 0:  # no feature is the evidence
             trigger = Trigger(
-                rule=rule_id, title=title, dimension=dimension, layer=name, basis=basis, **extra, feature_id=None,
+                rule=rule_id, title=title, outcome=outcome, dimension=dimension, layer=name, feature_id=None,
                 feature_name=None, overlap_m2=None, overlap_ha=None, overlap_mu=None, overlap_ratio=None,
-                distance_m=None, texts=Texts(partial(texts.get, i)),
+                distance_m=None, texts=Texts(partial(texts.get, i)), basis=basis,
             )  # fmt: skip
         else:
             trigger = Trigger(
-                rule=rule_id, title=title, dimension=dimension, layer=name, basis=basis, **extra,
-                feature_id=ids[f], feature_name=names[f], overlap_m2=m2, overlap_ha=ha, overlap_mu=mu,
-                overlap_ratio=ratio, distance_m=distance, texts=Texts(partial(texts.get, i)),
+                rule=rule_id, title=title, outcome=outcome, dimension=dimension, layer=name, feature_id=ids[f],
+                feature_name=names[f], overlap_m2=m2, overlap_ha=ha, overlap_mu=mu, overlap_ratio=ratio,
+                distance_m=distance, texts=Texts(partial(texts.get, i)), basis=basis,
             )  # fmt: skip
         out[p].append(trigger)
 
 
-def _charge_fields(rule: Rule, charge: Charge) -> list[dict[str, Any]]:
-    """Per capacity row: its outcome and charge fields (over the remaining capacity, or fitting with an offset)."""
-    out = []
-    columns = (charge.pollutant, charge.project_load.tolist(), charge.remaining_load.tolist(), charge.exceeds.tolist())
-    for pollutant, load, left, exceeds, ratio in zip(*columns, charge.offset_ratio.tolist(), strict=True):
-        fields = {"pollutant": pollutant, "project_load": load, "remaining_load": None if left != left else left}
-        if exceeds:
-            fields.update(outcome=rule.outcome, offset_ratio=None, required_offset=None)
-        else:
-            fields.update(outcome="conditional", offset_ratio=ratio, required_offset=load * ratio)
-        out.append(fields)
-    return out
+def _capacity_triggers(rule: Rule, layer: LayerData, fired: Fired, texts: _RuleTexts, columns: tuple, out: list):
+    """A capacity rule's triggers: a pollutant charged to a zone, over its remaining capacity or with an offset.
+
+    A load that exceeds takes the rule's outcome; one that fits with an
+    offset required is conditional. ``columns`` are the rows' pair columns
+    (see :func:`_rule_triggers`).
+    """
+    rule_id, title, dimension, name, basis, ids, names = (
+        rule.id, rule.title, rule.dimension, rule.layer, rule.basis, layer.ids, layer.names
+    )  # fmt: skip
+    charge = fired.charge
+    rows = zip(
+        *columns, charge.pollutant, charge.project_load.tolist(), texts.column("remaining_load"),
+        texts.column("offset_ratio"), texts.column("required_offset"), strict=True,
+    )  # fmt: skip
+    for i, (p, f, m2, ha, mu, ratio, distance, pollutant, load, left, offset_ratio, offset) in enumerate(rows):
+        trigger = Trigger(
+            rule=rule_id, title=title, outcome="conditional" if offset_ratio is not None else rule.outcome,
+            dimension=dimension, layer=name, feature_id=ids[f], feature_name=names[f], overlap_m2=m2,
+            overlap_ha=ha, overlap_mu=mu, overlap_ratio=ratio, distance_m=distance,
+            texts=Texts(partial(texts.get, i)), basis=basis, pollutant=pollutant, project_load=load,
+            remaining_load=left, offset_ratio=offset_ratio, required_offset=offset,
+        )  # fmt: skip
+        out[p].append(trigger)
 
 
 class _RuleTexts:
@@ -157,13 +170,24 @@ class _RuleTexts:
         if name in pair:
             return [value if there else ABSENT for value, there in zip(pair[name].tolist(), has, strict=True)]
         if fired.charge is not None and name in CAPACITY_NAMES:
-            if name == "exceeds":
-                return fired.charge.exceeds.tolist()
-            fields = self.column(" charge")
-            return [row[name] for row in fields]
-        if name == " charge":
-            return _charge_fields(self.rule, fired.charge)
+            return self._charge_column(name)
         return [ABSENT] * n
+
+    def _charge_column(self, name: str) -> list:
+        """A capacity name per row: ``offset_ratio`` and ``required_offset`` are None where the load exceeds."""
+        charge = self.fired.charge
+        if name == "pollutant":
+            return charge.pollutant
+        if name == "exceeds":
+            return charge.exceeds.tolist()
+        if name == "project_load":
+            return charge.project_load.tolist()
+        if name == "remaining_load":
+            return [None if left != left else left for left in charge.remaining_load.tolist()]  # NaN: none kept
+        rows = zip(charge.exceeds.tolist(), charge.project_load.tolist(), charge.offset_ratio.tolist(), strict=True)
+        if name == "offset_ratio":
+            return [None if exceeds else ratio for exceeds, _, ratio in rows]
+        return [None if exceeds else load * ratio for exceeds, load, ratio in rows]  # required_offset
 
     def variables(self, i: int, names: tuple[str, ...]) -> dict[str, Any]:
         """The names of row ``i`` among ``names``, as a message sees them."""
