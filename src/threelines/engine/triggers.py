@@ -29,6 +29,8 @@ from threelines.rules.templates import ABSENT
 #: Load units in Chinese.
 UNITS_ZH = {"t/a": "吨/年", "m3/a": "立方米/年"}
 LABELS_ZH = {"water": "用水量"}
+#: What joins a capacity trigger's charge sentence to the rule's message, per language.
+CHARGE_JOINS = {"en": "; ", "zh": "；"}
 #: The charge's names a capacity trigger carries.
 CAPACITY_FIELDS = ("pollutant", "project_load", "remaining_load", "offset_ratio", "required_offset")
 
@@ -293,9 +295,8 @@ class _RuleTexts:
 def _with_charge(sentence: dict[str, str], texts: tuple) -> tuple:
     """A capacity row's ``(message, translations)``: the charge sentence, then the rule's message."""
     message, translations = texts
-    joins = {"en": "; ", "zh": "；"}
     translations = {
-        lang: {**text, "message": sentence[lang] + joins[lang] + text["message"]}
+        lang: {**text, "message": sentence[lang] + CHARGE_JOINS[lang] + text["message"]}
         for lang, text in (translations or {}).items()
     } or None
     if translations:

@@ -84,7 +84,8 @@ class Template:
                         value = value[key]  # absent: not subscriptable, as a missing key fails
                     elif value is ABSENT:
                         raise LookupError(name)
-                    texts.append(_format(value, spec))
+                    # _format, its common case first
+                    texts.append(format(value, spec) if spec and value is not None else _format(value, spec))
                 except _FAILURES:
                     texts.append(failed)
             parts.append(texts)
