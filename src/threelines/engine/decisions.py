@@ -20,7 +20,7 @@ in :mod:`threelines.engine.triggers`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import shapely
@@ -79,8 +79,7 @@ class Fired:
         return len(self.p)
 
 
-@dataclass(frozen=True)
-class ClauseFired:
+class ClauseFired(NamedTuple):
     """A 禁止 / 限制 clause that fired for project ``p``, with the units it covers (largest share first)."""
 
     p: int
@@ -463,14 +462,18 @@ class _OnLayer:
         """Per row: why its project's loads cannot all be charged (the pollutants it does not declare), or None."""
         names = [POLLUTANTS[x][0] for x in self.rule.pollutants]
         projects, inverse = np.unique(project, return_inverse=True)
-        contexts = self.table.contexts
-        absent = np.array([[n not in contexts[p] for n in names] for p in projects.tolist()], dtype=bool)
-        # A road or a tower with no loads declared: the rule cannot apply, nothing is missing.
-        absent = absent.reshape(len(projects), len(names)) & ~self.table.quiet[projects][:, None]
-        kinds, which = np.unique(absent, axis=0, return_inverse=True)
-        reasons = [not_given("project", [n for n, a in zip(names, row, strict=True) if a]) if row.any() else None
-                   for row in kinds]  # fmt: skip
-        return np.array([*reasons, None], dtype=object)[:-1][which.ravel()][inverse.ravel()]
+        contexts = [self.table.contexts[p] for p in projects.tolist()]
+        # Which of the names each project does not declare, as the bits of an integer.
+        gaps = np.zeros(len(projects), dtype=np.int64)
+        for bit, name in enumerate(names):
+            gaps |= np.array([name not in c for c in contexts], dtype=np.int64) << bit
+        gaps[self.table.quiet[projects]] = 0  # a road or a tower with no loads declared: nothing is missing
+        kinds, which = np.unique(gaps, return_inverse=True)
+        reasons = [
+            not_given("project", [n for bit, n in enumerate(names) if kind >> bit & 1]) if kind else None
+            for kind in kinds.tolist()
+        ]
+        return np.array([*reasons, None], dtype=object)[:-1][which][inverse]
 
 
 def _positions_by(values: np.ndarray) -> dict[int, np.ndarray]:
