@@ -594,8 +594,11 @@ def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tup
 
     Each distinct unit (code and class) gets the clauses whose scope covers it
     (:class:`_ClauseJoin`); each distinct industry code the clauses it falls
-    under or cannot be told for. A project's rows are decided once per
-    distinct (industry, units) and shared by the projects that have them.
+    under or cannot be told for (codes that stand alike share a standing). A
+    project's rows are decided once per distinct (standing, units) and shared
+    by the projects that have them, in this call and later ones (the join
+    keeps up to :data:`ROWS_KEPT` of them: a province's chunks meet the same
+    units and industries again and again).
 
     Returns
     -------
@@ -607,7 +610,9 @@ def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tup
     join = _clause_join(plan)
     fired: list[ClauseFired] = []
     rows: list[tuple] = []
-    decided: dict[tuple, tuple] = {}
+    decided = join.decided
+    if len(decided) >= ROWS_KEPT:  # a service meets new units and industries without end
+        decided.clear()
     empty = ((), (), ())
     standings = [join.industry(code) for code in plan.table.industries.tolist()]
     for p, (shares, standing) in enumerate(zip(units, standings, strict=True)):
@@ -624,6 +629,9 @@ def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tup
         rows.append(entry[1:])
     return fired, rows
 
+
+#: How many (industry standing, units) rows a clause join keeps between calls (a few kB each at most).
+ROWS_KEPT = 20_000
 
 #: The clause joins kept, by the identity of the clauses and the jurisdiction's level (see :func:`_clause_join`).
 _JOINS: dict[tuple[int, str], _ClauseJoin] = {}
@@ -653,6 +661,7 @@ class _ClauseJoin:
         self._standings: dict[tuple, int] = {}  # each distinct standing: its position in _concerned
         self._concerned: list[tuple[dict[int, str | None], frozenset[int]]] = []
         self._entries: dict[tuple, tuple] = {}
+        self.decided: dict[tuple, tuple] = {}  # rows by (standing, units), kept between calls: see _clauses
 
     def covering(self, unit: tuple[str, str]) -> frozenset[int]:
         """The positions of the clauses whose scope covers a unit (code, class)."""
