@@ -43,10 +43,6 @@ class Decision:
     absent: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
 
-#: The decided outcomes, made once: a decision is never changed, and making one costs more than deciding.
-HOLDS, FAILS = Decision(True), Decision(False)
-
-
 #: What a project declares about its operation: emissions, water and fuel.
 OPERATION_ATTRIBUTES = frozenset({*QUANTITIES, "water_source", "fuel"})
 
@@ -84,14 +80,14 @@ def applies(rule: Rule, project: dict[str, Any], cache: dict | None = None) -> D
     evaluation (see :func:`decide_cached`; ``cache`` as there).
     """
     if rule.kinds and project.get("kind") not in rule.kinds:
-        return FAILS
+        return Decision(False)
     if rule.industry or rule.industry_exclude:
         decision = industry_decision(project.get("industry"), rule.industry, rule.industry_exclude)
         if not decision.holds:
             return decision
     if rule.when is not None:
         return decide_cached(rule.when, {"project": project}, cache)
-    return HOLDS
+    return Decision(True)
 
 
 def industry_decision(code: str | None, include: tuple[str, ...], exclude: tuple[str, ...]) -> Decision:
@@ -101,18 +97,18 @@ def industry_decision(code: str | None, include: tuple[str, ...], exclude: tuple
     fall under it: that is undecided, as is a code not given.
     """
     if not include and not exclude:
-        return HOLDS
+        return Decision(True)
     if code is None:
         return Decision(False, "the project's industry code is not given")
     if industry.matches(code, exclude):
-        return FAILS
+        return Decision(False)
     if include and not industry.matches(code, include):
         finer = _finer(code, include)
         return Decision(False, _too_coarse(code, finer[0]) if finer else None)
     finer = _finer(code, exclude)
     if finer:
         return Decision(False, _too_coarse(code, finer[0]))
-    return HOLDS
+    return Decision(True)
 
 
 def not_given(owner: str, names: list[str]) -> str:
@@ -152,7 +148,7 @@ def decide(expr: Expr, variables: dict[str, Any], bound=None) -> Decision:
     if not isinstance(result, bool):  # never read as truthy: a string 'false' would fire the rule
         shown = repr(result) if len(repr(result)) <= 40 else f"a {type(result).__name__}"
         return Decision(False, Failure(f"{expr.source!r} gives {shown}, not true or false"))
-    return HOLDS if result else FAILS
+    return Decision(result)
 
 
 #: Decisions kept between calls, by expression and the values it reads (see :func:`decide_cached`).
@@ -192,7 +188,7 @@ def decide_cached(expr: Expr, variables: dict[str, Any], cache: dict | None = No
             kept[(id(expr), key)] = (expr, decision)
     # After the cache: whether the rule can apply depends on the project's kind, which the key may not hold.
     if decision.absent and not_applicable(decision, variables.get("project")):
-        return FAILS
+        return Decision(False)
     return decision
 
 
