@@ -258,8 +258,10 @@ class _OnLayer:
     def notes_first(self, project: np.ndarray, reasons: np.ndarray, fids: np.ndarray) -> None:
         """Note, per project, the first of its rows with a reason (rows in pair order)."""
         noted = np.flatnonzero(reasons != None)  # noqa: E711
-        for i in np.sort(noted[distinct_rows(project[noted])[0]]).tolist():
-            self.note(int(project[i]), reasons[i], fids[i])
+        first = np.sort(noted[distinct_rows(project[noted])[0]])
+        rows = zip(project[first].tolist(), reasons[first].tolist(), fids[first].tolist(), strict=True)
+        for p, reason, fid in rows:
+            self.note(p, reason, fid)
 
     def per_feature(self, spatial: np.ndarray) -> None:
         """``overlaps`` and ``within_distance``: one trigger per feature that meets the test."""
