@@ -113,3 +113,28 @@ def test_kept_decisions_are_bounded(monkeypatch):
     for value in range(10):
         decide_cached(expr, {"project": {"emit_nox": float(value)}})
         assert len(decide_module._DECIDED) <= 3
+
+
+@pytest.mark.parametrize(
+    ("source", "parsed"),
+    [
+        ("value > 35.0", ("value", 35.0)),
+        (" cells<=-2.5 ", ("cells", -2.5)),
+        ("value == 0.0", ("value", 0.0)),
+        ("value > 35", None),  # an int literal: CEL does not compare it with a double as Python does
+        ("value > 35.0 && cells > 1.0", None),
+        ("35.0 < value", None),
+        ("project > 1.0", ("project", 1.0)),  # a name the caller must know holds doubles
+    ],
+)
+def test_comparisons_with_a_double_are_decided_over_arrays_as_cel_decides_them(source, parsed):
+    import numpy as np
+
+    expr = compile_expr(source, ("project", "value", "cells"))
+    found = expr.comparison
+    assert (found and (found[0], found[2])) == (parsed or None)
+    if found is None or found[0] == "project":
+        return
+    values = [-1e300, -2.5, -0.0, 0.0, 1.0, 34.999999999, 35.0, 35.000000001, 1e300, float("inf"), float("-inf")]
+    expected = [expr.evaluate({"value": 0.0, "cells": 0.0, "project": {}, found[0]: v}) for v in values]
+    assert found[1](np.array(values), found[2]).tolist() == expected

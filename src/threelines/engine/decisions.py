@@ -578,6 +578,11 @@ def _rows_decided(expr: Expr, table, live: np.ndarray, values: list[float], cell
     """A zonal condition per project ``live`` (its statistic and cells), once per distinct value of what it reads."""
     if not len(live):
         return Decided(np.zeros(0, dtype=bool), np.full(0, None, dtype=object))
+    comparison = expr.comparison
+    if comparison is not None and comparison[0] in ("value", "cells"):  # doubles: compared over the arrays
+        name, compare, number = comparison
+        column = np.array(values if name == "value" else cells, dtype=float)
+        return Decided(compare(column, number), np.full(len(live), None, dtype=object))
     codes = table.codes(expr.reads)
     columns = [live if codes is None else codes[live]]
     columns += [
