@@ -247,21 +247,28 @@ class _OnLayer:
         """Record that the rule could not be decided for project ``p`` (once per project)."""
         if p not in self._noted:
             self._noted.add(p)
-            key = (reason, reason.__class__, feature_id)  # a Failure is not the same note as its text
-            note = self._unresolved.get(key)
-            if note is None:  # one note per reason and feature, shared by the projects it stands for: never changed
-                note = self._unresolved[key] = Unresolved(
-                    self.rule.id, str(reason), feature_id, isinstance(reason, Failure)
-                )
-            self.notes.append((p, note))
+            self.notes.append((p, self._note_of(reason, feature_id)))
+
+    def _note_of(self, reason: str, feature_id) -> Unresolved:
+        """The note for a reason and feature: one, shared by the projects it stands for (it is never changed)."""
+        key = (reason, reason.__class__, feature_id)  # a Failure is not the same note as its text
+        note = self._unresolved.get(key)
+        if note is None:
+            note = self._unresolved[key] = Unresolved(
+                self.rule.id, str(reason), feature_id, isinstance(reason, Failure)
+            )
+        return note
 
     def notes_first(self, project: np.ndarray, reasons: np.ndarray, fids: np.ndarray) -> None:
         """Note, per project, the first of its rows with a reason (rows in pair order)."""
         noted = np.flatnonzero(reasons != None)  # noqa: E711
         first = np.sort(noted[distinct_rows(project[noted])[0]])
         rows = zip(project[first].tolist(), reasons[first].tolist(), fids[first].tolist(), strict=True)
+        note, seen, notes = self._note_of, self._noted, self.notes
         for p, reason, fid in rows:
-            self.note(p, reason, fid)
+            if p not in seen:
+                seen.add(p)
+                notes.append((p, note(reason, fid)))
 
     def per_feature(self, spatial: np.ndarray) -> None:
         """``overlaps`` and ``within_distance``: one trigger per feature that meets the test."""
@@ -396,8 +403,9 @@ class _OnLayer:
         project, feature = pairs.project[ks], pairs.feature[ks]
         # The first reason per project, in pair order (a project is noted once per rule).
         decision_missing = self.missing[project]
-        reasons = np.where(zone.missing != None, zone.missing, self._loads_missing(project))  # noqa: E711
-        reasons = np.where(decision_missing != None, decision_missing, reasons)  # noqa: E711
+        reasons = np.where(decision_missing != None, decision_missing, zone.missing)  # noqa: E711
+        loads = reasons == None  # noqa: E711  (no other reason comes first: the loads not declared)
+        reasons[loads] = self._loads_missing(project[loads])
         fids = np.full(len(ks), None, dtype=object)
         for i in np.flatnonzero(zone.missing != None).tolist():  # noqa: E711
             fids[i] = layer.ids[int(feature[i])]
@@ -630,10 +638,10 @@ def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tup
         entry = decided.get(key)
         if entry is None:
             entry = decided[key] = join.rows(standing, key[1:])
-        if entry[0]:
-            for clause, covered in entry[0]:
-                fired.append(ClauseFired(p, clause, tuple(shares[i] for i in covered), plan.unit_layer))
-        rows.append(entry[1:])
+        firing, rest = entry
+        for clause, covered in firing:
+            fired.append(ClauseFired(p, clause, tuple([shares[i] for i in covered]), plan.unit_layer))
+        rows.append(rest)
     return fired, rows
 
 
@@ -702,7 +710,7 @@ class _ClauseJoin:
     def rows(self, standing: int, units: tuple[tuple[str, str], ...]) -> tuple:
         """For an industry's standing (:meth:`industry`) in some units (largest share first).
 
-        Returns what fires, the requirements, the unresolved notes and the clause table.
+        Returns what fires, and (the requirements, the unresolved notes, the clause table).
         """
         covering = [self.covering(u) for u in units]
         reasons, concerned = self._concerned[standing]
@@ -717,7 +725,7 @@ class _ClauseJoin:
                 requirements.append(requirement)
             else:
                 firing.append((self.clauses[i], covered))
-        return firing, tuple(requirements), tuple(unresolved), tuple(table)
+        return firing, (tuple(requirements), tuple(unresolved), tuple(table))
 
     def entry(self, i: int, first: str, missing: str | None) -> tuple:
         """Clause ``i`` for a project whose first covered unit is ``first``: its table row, and its note or requirement.
