@@ -6,7 +6,7 @@ import pytest
 
 from threelines.rules.decide import Decision, decide, decide_cached, forget_decisions
 from threelines.rules.expr import bind, compile_expr
-from threelines.rules.templates import compile_template
+from threelines.rules.templates import ABSENT, compile_template
 
 NAMES = ("project", "feature", "overlaps", "overlap_ha", "offset_ratio")
 VARIABLES = {
@@ -41,6 +41,26 @@ def test_plain_placeholders_render_as_cel_does(source, in_cel, expected):
     assert through_cel.needs_cel
     assert template.render(VARIABLES) == expected
     assert through_cel.render(VARIABLES) == expected.replace("<", "<(").replace("?>", ")?>")
+
+
+def test_rows_render_column_by_column_as_row_by_row():
+    """A template filled for many rows at once gives each row what rendering it alone gives."""
+    template = compile_template(
+        "{feature.name}: {overlap_ha:.2f} ha ({overlap_ha}), {overlaps}, {offset_ratio} {feature.ratio:.1f}{{x}}", NAMES
+    )
+    rows = [
+        VARIABLES,
+        {**VARIABLES, "feature": {}, "overlap_ha": 12345.678, "overlaps": False, "offset_ratio": 1.5},
+        {"project": {}, "feature": {"name": 7, "ratio": "two"}},  # names absent, a value the format does not fit
+    ]
+
+    def column(name):
+        return [row.get(name, ABSENT) for row in rows]
+
+    assert template.render_rows(column, len(rows)) == [template.render(row) for row in rows]
+    assert compile_template("", NAMES).render_rows(column, 2) == ["", ""]
+    with pytest.raises(ValueError, match="needs CEL"):
+        compile_template("{overlaps ? 'a' : 'b'}", NAMES).render_rows(column, 1)
 
 
 def test_cel_placeholders_still_run_in_cel():
@@ -93,3 +113,28 @@ def test_kept_decisions_are_bounded(monkeypatch):
     for value in range(10):
         decide_cached(expr, {"project": {"emit_nox": float(value)}})
         assert len(decide_module._DECIDED) <= 3
+
+
+@pytest.mark.parametrize(
+    ("source", "parsed"),
+    [
+        ("value > 35.0", ("value", 35.0)),
+        (" cells<=-2.5 ", ("cells", -2.5)),
+        ("value == 0.0", ("value", 0.0)),
+        ("value > 35", None),  # an int literal: CEL does not compare it with a double as Python does
+        ("value > 35.0 && cells > 1.0", None),
+        ("35.0 < value", None),
+        ("project > 1.0", ("project", 1.0)),  # a name the caller must know holds doubles
+    ],
+)
+def test_comparisons_with_a_double_are_decided_over_arrays_as_cel_decides_them(source, parsed):
+    import numpy as np
+
+    expr = compile_expr(source, ("project", "value", "cells"))
+    found = expr.comparison
+    assert (found and (found[0], found[2])) == (parsed or None)
+    if found is None or found[0] == "project":
+        return
+    values = [-1e300, -2.5, -0.0, 0.0, 1.0, 34.999999999, 35.0, 35.000000001, 1e300, float("inf"), float("-inf")]
+    expected = [expr.evaluate({"value": 0.0, "cells": 0.0, "project": {}, found[0]: v}) for v in values]
+    assert found[1](np.array(values), found[2]).tolist() == expected

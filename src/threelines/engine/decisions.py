@@ -3,11 +3,15 @@
 Per rule, over the pairs of its layer: the spatial test is a mask, the
 ``condition`` is decided once per distinct value of what it reads and
 broadcast back (:func:`conditions`), and what fires or is left unresolved
-becomes a row: a :class:`Fired` row per trigger (the project, the pair that
-is its evidence, and for a capacity charge the load and what it meets), a
-note per project that cannot be decided. Capacity is a group-by over
-(project, zone); the access list is decided per distinct (industry, units)
-of the projects, and its rows keep the units they cover.
+becomes rows: the rule's :class:`Fired` table, a row per trigger held as
+columns (the project, the pair that is its evidence, and for a capacity
+charge the load and what it meets), and a note per project that cannot be
+decided. ``inside`` and ``outside`` are decided over all projects at once
+(the geometry of a union only where the overlaps could cover the
+footprint); capacity is a group-by over (project, zone), its outcomes
+decided over (zone, pollutant) arrays; the access list is decided per
+distinct (industry standing, units) of the projects, and its rows keep the
+units they cover.
 
 Nothing here writes a text: messages are rendered for the fired rows only,
 in :mod:`threelines.engine.triggers`.
@@ -15,8 +19,8 @@ in :mod:`threelines.engine.triggers`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
 import numpy as np
 import shapely
@@ -33,23 +37,49 @@ from threelines.rules.load import POLLUTANTS, offset_fields, remaining_fields
 
 
 @dataclass(frozen=True)
-class Fired:
-    """A rule that fired for project ``p``, with feature ``f`` as evidence (None: no feature).
+class Charge:
+    """A capacity rule's rows: the pollutant charged to the zone, the loads, and whether they exceed.
 
-    ``variables`` are the names its message sees; ``charge`` holds a
-    capacity trigger's pollutant, loads and whether it exceeds (else None);
-    ``value`` is a zonal rule's statistic.
+    ``remaining_load`` is NaN where the zone keeps none; ``offset_ratio`` is
+    NaN where the load exceeds (no offset is asked for then).
     """
 
-    p: int
-    f: int | None
-    variables: dict[str, Any]
-    charge: dict[str, Any] | None = None
-    value: float | None = None
+    pollutant: list[str]
+    project_load: np.ndarray
+    total: np.ndarray
+    remaining_load: np.ndarray
+    exceeds: np.ndarray
+    offset_ratio: np.ndarray
 
 
 @dataclass(frozen=True)
-class ClauseFired:
+class Fired:
+    """What one rule fired, as columns: a row per trigger, in the order of the project's triggers.
+
+    ``p`` is the project; ``k`` the pair that is the evidence and ``f`` its
+    feature (-1 for both: no feature); ``overlap_m2``, ``overlap_ratio``,
+    ``distance_m`` and ``overlaps`` are the pair's (NaN and false without
+    one; for a capacity row the zone's, its features summed). ``charge``
+    holds a capacity rule's columns; ``value`` and ``cells`` a zonal rule's
+    statistic and cell count per row (as measured).
+    """
+
+    p: np.ndarray
+    k: np.ndarray
+    f: np.ndarray
+    overlap_m2: np.ndarray
+    overlap_ratio: np.ndarray
+    distance_m: np.ndarray
+    overlaps: np.ndarray
+    charge: Charge | None = None
+    value: list[float] | None = None
+    cells: list[float] | None = None
+
+    def __len__(self) -> int:
+        return len(self.p)
+
+
+class ClauseFired(NamedTuple):
     """A 禁止 / 限制 clause that fired for project ``p``, with the units it covers (largest share first)."""
 
     p: int
@@ -60,9 +90,13 @@ class ClauseFired:
 
 @dataclass
 class Decisions:
-    """Rows: per rule (in file order) what fired and the unresolved notes; per project the access list's rows."""
+    """Rows: per rule (in file order) what fired and the unresolved notes; per project the access list's rows.
 
-    fired: list[list[Fired]] = field(default_factory=list)
+    ``contexts`` are the maps rules see, per project (for the messages of what fired).
+    """
+
+    contexts: list[dict[str, Any]] = field(default_factory=list)
+    fired: list[Fired] = field(default_factory=list)
     notes: list[list[tuple[int, Unresolved]]] = field(default_factory=list)
     clause_fired: list[ClauseFired] = field(default_factory=list)
     clause_rows: list[tuple] = field(default_factory=list)  # per project: (requirements, unresolved, table)
@@ -82,7 +116,7 @@ def decide_rules(plan: Plan, measured: Measured, footprints: np.ndarray) -> Deci
     -------
     Decisions
     """
-    out = Decisions()
+    out = Decisions(contexts=plan.table.contexts)
     overlaps: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # per layer: what its rules share
     for compiled in plan.rules:
         rule = compiled.rule
@@ -119,11 +153,13 @@ class _OnLayer:
         self.table = plan.table
         self.holds, self.missing, self.relevant = compiled.holds, compiled.missing, compiled.relevant
         self.overlapping, self.touches = overlaps
-        self.fired: list[Fired] = []
         self.notes: list[tuple[int, Unresolved]] = []
         self._noted: set[int] = set()
+        self._unresolved: dict[tuple, Unresolved] = {}
+        self._fired: list[tuple[np.ndarray, np.ndarray]] = []  # (projects, pairs) that fired; pair -1: none
+        self._charged: Fired | None = None
 
-    def decide(self, footprints: np.ndarray) -> tuple[list[Fired], list[tuple[int, Unresolved]]]:
+    def decide(self, footprints: np.ndarray) -> tuple[Fired, list[tuple[int, Unresolved]]]:
         """The rows of the rule: by its test."""
         rule, pairs = self.rule, self.pairs
         if rule.test in ("inside", "outside"):
@@ -137,7 +173,7 @@ class _OnLayer:
             else:
                 spatial = pairs.distance_m <= rule.distance_m
             self.per_feature(spatial)
-        return self.fired, self.notes
+        return self._charged or self.fired_rows(), self.notes
 
     # --- columns the conditions read -------------------------------------------------------------
 
@@ -211,13 +247,28 @@ class _OnLayer:
         """Record that the rule could not be decided for project ``p`` (once per project)."""
         if p not in self._noted:
             self._noted.add(p)
-            self.notes.append((p, Unresolved(self.rule.id, str(reason), feature_id, isinstance(reason, Failure))))
+            self.notes.append((p, self._note_of(reason, feature_id)))
+
+    def _note_of(self, reason: str, feature_id) -> Unresolved:
+        """The note for a reason and feature: one, shared by the projects it stands for (it is never changed)."""
+        key = (reason, reason.__class__, feature_id)  # a Failure is not the same note as its text
+        note = self._unresolved.get(key)
+        if note is None:
+            note = self._unresolved[key] = Unresolved(
+                self.rule.id, str(reason), feature_id, isinstance(reason, Failure)
+            )
+        return note
 
     def notes_first(self, project: np.ndarray, reasons: np.ndarray, fids: np.ndarray) -> None:
         """Note, per project, the first of its rows with a reason (rows in pair order)."""
         noted = np.flatnonzero(reasons != None)  # noqa: E711
-        for i in np.sort(noted[distinct_rows(project[noted])[0]]).tolist():
-            self.note(int(project[i]), reasons[i], fids[i])
+        first = np.sort(noted[distinct_rows(project[noted])[0]])
+        rows = zip(project[first].tolist(), reasons[first].tolist(), fids[first].tolist(), strict=True)
+        note, seen, notes = self._note_of, self._noted, self.notes
+        for p, reason, fid in rows:
+            if p not in seen:
+                seen.add(p)
+                notes.append((p, note(reason, fid)))
 
     def per_feature(self, spatial: np.ndarray) -> None:
         """``overlaps`` and ``within_distance``: one trigger per feature that meets the test."""
@@ -240,10 +291,29 @@ class _OnLayer:
         self.fire(project[fire], ks[fire])
 
     def fire(self, project: np.ndarray, ks: np.ndarray) -> None:
-        """Rows for the pairs ``ks`` that fired, with the names their messages see."""
-        features, ratios = self.pairs.feature[ks].tolist(), self.ratios(ks).tolist()
-        for p, k, f, ratio in zip(project.tolist(), ks.tolist(), features, ratios, strict=True):
-            self.fired.append(Fired(p, f, self.variables(k, ratio)))
+        """Rows for the pairs ``ks`` that fired (-1: a row with no feature)."""
+        self._fired.append((project, ks))
+
+    def fired_rows(self) -> Fired:
+        """The rows fired, as columns (the pair's measures where there is a pair)."""
+        pairs = self.pairs
+        if self._fired:
+            project, ks = (np.concatenate(column) for column in zip(*self._fired, strict=True))
+        else:
+            project, ks = np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+        has = ks >= 0
+        if has.all():
+            return Fired(
+                project, ks, pairs.feature[ks], pairs.overlap_m2[ks], self.ratios(ks), pairs.distance_m[ks],
+                self.overlapping[ks],
+            )  # fmt: skip
+        f = np.full(len(ks), -1, dtype=np.intp)
+        overlap, ratio, distance = (np.full(len(ks), np.nan) for _ in range(3))
+        overlaps = np.zeros(len(ks), dtype=bool)
+        some = ks[has]
+        f[has], overlap[has], ratio[has] = pairs.feature[some], pairs.overlap_m2[some], self.ratios(some)
+        distance[has], overlaps[has] = pairs.distance_m[some], self.overlapping[some]
+        return Fired(project, ks, f, overlap, ratio, distance, overlaps)
 
     def containment(self, footprints: np.ndarray) -> None:
         """``inside`` and ``outside``: whether the footprint lies within the union of qualifying features.
@@ -252,44 +322,65 @@ class _OnLayer:
         into two units) is inside their union. ``inside`` fires once per
         qualifying feature it overlaps; ``outside`` fires once, with the
         qualifying feature it overlaps most (else the nearest within reach)
-        as evidence.
+        as evidence. Decided for all projects at once: the features that
+        surely qualify (``sure``), then those that may (``maybe``, their
+        condition undecided).
         """
-        pairs, outside = self.pairs, self.rule.test == "outside"
-        ks = np.flatnonzero(self.relevant[pairs.project] & (self.overlapping | outside))
+        pairs, outside, relevant = self.pairs, self.rule.test == "outside", self.relevant
+        ks = np.flatnonzero(relevant[pairs.project] & (self.overlapping | outside))
         pair = self.conditions(self.rule.condition, ks)
         keep = pair.holds | (pair.missing != None)  # noqa: E711
         ks, holds, missing = ks[keep], pair.holds[keep], pair.missing[keep]
-        mine = _positions_by(pairs.project[ks])
-        for p in np.flatnonzero(self.relevant).tolist():
-            rows = mine.get(p, np.arange(0))
-            sure = ks[rows[holds[rows] & self.overlapping[ks[rows]]]]
-            maybe = rows[self.overlapping[ks[rows]]]
-            covered = self._covered(p, footprints[p], sure)
-            if not covered and self._covered(p, footprints[p], ks[maybe]):
-                self.note(p, next(missing[i] for i in maybe.tolist() if missing[i] is not None))
-                continue
-            if self.missing[p] is not None:
-                if covered == (not outside):
-                    self.note(p, self.missing[p])
-                continue
-            if not outside and covered:
-                self.fire(np.full(len(sure), p), sure)
-            elif outside and not covered:
-                near = ks[rows[holds[rows] & (pairs.distance_m[ks[rows]] <= self.rule.reach_m)]]
-                best = min(near.tolist(), key=lambda k: (-pairs.overlap_m2[k], pairs.distance_m[k]), default=None)
-                if best is None:
-                    self.fired.append(Fired(p, None, {"project": self.table.contexts[p], "feature": {}}))
-                else:
-                    self.fire(np.array([p]), np.array([best]))
+        project, overlapping = pairs.project[ks], self.overlapping[ks]
+        sure = holds & overlapping
+        covered = self._covered(project, ks, sure, footprints)
+        maybe = overlapping & ~covered[project]
+        by_maybe = relevant & ~covered & self._covered(project, ks, maybe, footprints)
+        # Covered only if an undecided feature qualifies: the first such feature's reason.
+        undecided = np.flatnonzero(maybe & (missing != None) & by_maybe[project])  # noqa: E711
+        for i in np.sort(undecided[distinct_rows(project[undecided])[0]]).tolist():
+            self.note(int(project[i]), missing[i])
+        rest = relevant & ~by_maybe
+        project_missing = self.missing != None  # noqa: E711
+        for p in np.flatnonzero(rest & project_missing & (covered == (not outside))).tolist():
+            self.note(p, self.missing[p])
+        decided = rest & ~project_missing
+        if not outside:
+            fire = sure & (decided & covered)[project]
+            self.fire(project[fire], ks[fire])
+            return
+        lacking = decided & ~covered
+        near = np.flatnonzero(holds & (pairs.distance_m[ks] <= self.rule.reach_m) & lacking[project])
+        # The most overlapped, then the nearest, then the first: first in this order per project.
+        order = near[np.lexsort((near, pairs.distance_m[ks[near]], -pairs.overlap_m2[ks[near]], project[near]))]
+        best = order[distinct_rows(project[order])[0]] if len(order) else order
+        alone = np.setdiff1d(np.flatnonzero(lacking), project[best])
+        self.fire(np.concatenate([project[best], alone]), np.concatenate([ks[best], np.full(len(alone), -1)]))
 
-    def _covered(self, p: int, footprint, ks: np.ndarray) -> bool:
-        """Whether the features of pairs ``ks`` together cover the footprint."""
-        if not len(ks):
-            return False
-        if self.pairs.inside[ks].any():
-            return True
+    def _covered(self, project: np.ndarray, ks: np.ndarray, rows: np.ndarray, footprints: np.ndarray) -> np.ndarray:
+        """Per project: whether the features of its pairs ``ks[rows]`` (a mask) together cover its footprint.
+
+        A feature holding the whole footprint covers it; features whose
+        overlaps do not even add up to the footprint's area do not; the
+        others are tested against the union of the features.
+        """
+        n, pairs, areas = len(self.table), self.pairs, self.table.areas
+        mine, k = project[rows], ks[rows]
+        counted = np.bincount(mine, minlength=n) > 0
+        covered = np.bincount(mine, weights=pairs.inside[k], minlength=n) > 0
+        total = np.bincount(mine, weights=pairs.overlap_m2[k], minlength=n)
+        # Sums that are clearly short need no geometry (the margin is far above any rounding of the sum).
+        doubt = np.flatnonzero(counted & ~covered & (areas > 0) & (total >= (areas - OVERLAP_FLOOR_M2) * (1 - 1e-9)))
+        if len(doubt):
+            positions = _positions_by(mine)
+            for p in doubt.tolist():
+                covered[p] = self._union_covers(p, footprints[p], k[positions[p]])
+        return covered
+
+    def _union_covers(self, p: int, footprint, ks: np.ndarray) -> bool:
+        """Whether the features of pairs ``ks`` (none holding the whole footprint) together cover the footprint."""
         area = self.table.areas[p]
-        if area == 0 or self.pairs.overlap_m2[ks].sum() < area - OVERLAP_FLOOR_M2:
+        if self.pairs.overlap_m2[ks].sum() < area - OVERLAP_FLOOR_M2:
             return False  # even all together they do not reach the footprint's area
         union = shapely.union_all(self.layer.geometry[self.pairs.feature[ks]])
         return bool(area - shapely.area(shapely.intersection(footprint, union)) <= OVERLAP_FLOOR_M2)
@@ -312,8 +403,9 @@ class _OnLayer:
         project, feature = pairs.project[ks], pairs.feature[ks]
         # The first reason per project, in pair order (a project is noted once per rule).
         decision_missing = self.missing[project]
-        reasons = np.where(zone.missing != None, zone.missing, self._loads_missing(project))  # noqa: E711
-        reasons = np.where(decision_missing != None, decision_missing, reasons)  # noqa: E711
+        reasons = np.where(decision_missing != None, decision_missing, zone.missing)  # noqa: E711
+        loads = reasons == None  # noqa: E711  (no other reason comes first: the loads not declared)
+        reasons[loads] = self._loads_missing(project[loads])
         fids = np.full(len(ks), None, dtype=object)
         for i in np.flatnonzero(zone.missing != None).tolist():  # noqa: E711
             fids[i] = layer.ids[int(feature[i])]
@@ -337,12 +429,15 @@ class _OnLayer:
         share = np.minimum(np.bincount(group, weights=self.ratios(ks), minlength=len(first)), 1.0)
         k0, p0, f0 = ks[first], project[first], feature[first]
         attains = self.conditions(rule.attains, k0) if rule.attains is not None else None
-        events = []  # per (zone, pollutant): what happens, decided over arrays
+        # Per (zone, pollutant), decided over arrays: what happens (0 nothing, then in the order of the checks).
+        shape = (len(first), len(rule.pollutants))
+        kinds, loads, charged_totals = np.zeros(shape, dtype=np.int8), np.empty(shape), np.empty(shape)
+        lefts, ratios, reasons = np.empty(shape), np.empty(shape), np.full(shape, None, dtype=object)
         for j, pollutant in enumerate(rule.pollutants):
             total = totals[j][p0]
             load = total * share
             remaining, remaining_note = _feature_numbers(layer, remaining_fields(pollutant), None)
-            ratio_note = _feature_numbers(layer, offset_fields(pollutant), f"offset_ratio_{pollutant}")[1]
+            ratio, ratio_note = _feature_numbers(layer, offset_fields(pollutant), f"offset_ratio_{pollutant}")
             given = total != 0
             bad_remaining = given & (remaining_note[f0] != None)  # noqa: E711
             live = given & ~bad_remaining
@@ -351,48 +446,44 @@ class _OnLayer:
             attains_missing = rest & (attains.missing != None) if attains else np.zeros_like(rest)  # noqa: E711
             offset = rest & ~attains_missing & (~attains.holds if attains else np.zeros_like(rest))
             bad_ratio = offset & (ratio_note[f0] != None)  # noqa: E711
-            kind = np.zeros(len(first), dtype=np.int8)  # 0 nothing, then in the order of the checks
+            kind = kinds[:, j]
             kind[bad_remaining], kind[exceeds], kind[attains_missing] = 1, 2, 3
             kind[bad_ratio], kind[offset & ~bad_ratio] = 4, 5
-            for g in np.flatnonzero(kind).tolist():
-                left = None if np.isnan(remaining[f0[g]]) else float(remaining[f0[g]])
-                events.append((g, j, int(kind[g]), pollutant, float(load[g]), float(total[g]), left))
-                if kind[g] == 1:
-                    events[-1] += (remaining_note[f0[g]],)
-                elif kind[g] == 4:
-                    events[-1] += (ratio_note[f0[g]],)
-        events.sort(key=lambda e: (e[0], e[1]))  # zone order, then the rule's pollutant order
-        variables_of: dict[int, dict[str, Any]] = {}
-        for g, _, kind, pollutant, load, total, left, *note in events:
-            p, fid = int(p0[g]), layer.ids[int(f0[g])]
-            if kind in (1, 4):
-                self.note(p, note[0], fid)
-            elif kind == 3:
-                self.note(p, attains.missing[g], fid)
-            else:
-                if g not in variables_of:
-                    variables_of[g] = self.variables(int(k0[g]))
-                    variables_of[g].update(
-                        overlap_m2=float(overlap[g]), overlap_ha=float(overlap[g]) / 1e4,
-                        overlap_mu=float(overlap[g]) / M2_PER_MU, overlap_ratio=float(share[g]),
-                    )  # fmt: skip
-                charge = {"pollutant": pollutant, "project_load": load, "remaining_load": left, "total": total}
-                charge["exceeds"] = kind == 2
-                self.fired.append(Fired(p, int(f0[g]), variables_of[g], charge=charge))
+            loads[:, j], charged_totals[:, j], lefts[:, j], ratios[:, j] = load, total, remaining[f0], ratio[f0]
+            reasons[:, j] = np.where(bad_remaining, remaining_note[f0], np.where(bad_ratio, ratio_note[f0], None))
+            if attains:
+                reasons[attains_missing, j] = attains.missing[attains_missing]
+        g, j = np.nonzero(kinds)  # zone order, then the rule's pollutant order
+        kind = kinds[g, j]
+        for e in np.flatnonzero((kind == 1) | (kind == 3) | (kind == 4)).tolist():
+            self.note(int(p0[g[e]]), reasons[g[e], j[e]], layer.ids[int(f0[g[e]])])
+        fires = (kind == 2) | (kind == 5)
+        g, j, exceeds = g[fires], j[fires], kind[fires] == 2
+        charge = Charge(
+            pollutant=[rule.pollutants[x] for x in j.tolist()], project_load=loads[g, j], total=charged_totals[g, j],
+            remaining_load=lefts[g, j], exceeds=exceeds, offset_ratio=np.where(exceeds, np.nan, ratios[g, j]),
+        )  # fmt: skip
+        k = k0[g]
+        self._charged = Fired(
+            p0[g], k, f0[g], overlap[g], share[g], pairs.distance_m[k], self.overlapping[k], charge=charge
+        )
 
     def _loads_missing(self, project: np.ndarray) -> np.ndarray:
         """Per row: why its project's loads cannot all be charged (the pollutants it does not declare), or None."""
         names = [POLLUTANTS[x][0] for x in self.rule.pollutants]
-        reasons: dict[tuple, str | None] = {}
-        per_project = {}
-        for p in np.unique(project).tolist():
-            context = self.table.contexts[p]
-            # A road or a tower with no loads declared: the rule cannot apply, nothing is missing.
-            absent = () if self.table.quiet[p] else tuple(n for n in names if n not in context)
-            if absent not in reasons:
-                reasons[absent] = not_given("project", list(absent)) if absent else None
-            per_project[p] = reasons[absent]
-        return np.array([per_project[p] for p in project.tolist()] + [None], dtype=object)[:-1]
+        projects, inverse = np.unique(project, return_inverse=True)
+        contexts = [self.table.contexts[p] for p in projects.tolist()]
+        # Which of the names each project does not declare, as the bits of an integer.
+        gaps = np.zeros(len(projects), dtype=np.int64)
+        for bit, name in enumerate(names):
+            gaps |= np.array([name not in c for c in contexts], dtype=np.int64) << bit
+        gaps[self.table.quiet[projects]] = 0  # a road or a tower with no loads declared: nothing is missing
+        kinds, which = np.unique(gaps, return_inverse=True)
+        reasons = [
+            not_given("project", [n for bit, n in enumerate(names) if kind >> bit & 1]) if kind else None
+            for kind in kinds.tolist()
+        ]
+        return np.array([*reasons, None], dtype=object)[:-1][which][inverse]
 
 
 def _positions_by(values: np.ndarray) -> dict[int, np.ndarray]:
@@ -463,42 +554,54 @@ def _read_feature_codes(layer: LayerData, reads) -> np.ndarray | None:
     return out
 
 
-def _zonal(plan: Plan, compiled: CompiledRule, stats) -> tuple[list[Fired], list[tuple[int, Unresolved]]]:
+def _zonal(plan: Plan, compiled: CompiledRule, stats) -> tuple[Fired, list[tuple[int, Unresolved]]]:
     """A zonal rule: each footprint's raster statistic tested by the rule's condition."""
     rule, table = compiled.rule, plan.table
-    fired, notes = [], []
+    notes = []
     live = np.flatnonzero(compiled.relevant)
-    values = np.array([stats[p].value for p in live.tolist()], dtype=float)
-    no_data = np.isnan(values)
+    found = [stats[p] for p in live.tolist()]
+    no_data = np.isnan(np.array([s.value for s in found], dtype=float))
     for p in live[no_data & compiled.holds[live]].tolist():
         notes.append((p, Unresolved(rule=rule.id, reason=f"layer {rule.layer!r} has no data under the footprint")))
-    live, values = live[~no_data], values[~no_data]
-    rows = [
-        {"project": table.contexts[p], "value": stats[p].value, "cells": float(stats[p].cells)} for p in live.tolist()
-    ]
-    pair = _rows_decided(rule.condition, rows, table.codes(rule.condition.reads)[live] if len(live) else live)
-    for i, p in enumerate(live.tolist()):
-        missing, holds, undecided = compiled.missing[p], pair.holds[i], pair.missing[i]
-        if missing and (holds or undecided):
-            notes.append((p, Unresolved(rule.id, str(missing), failed=isinstance(missing, Failure))))
-        elif undecided and compiled.holds[p]:
-            notes.append((p, Unresolved(rule.id, str(undecided), failed=isinstance(undecided, Failure))))
-        elif compiled.holds[p] and holds:
-            fired.append(Fired(p, None, rows[i], value=stats[p].value))
+    live = live[~no_data]
+    found = [s for s, none in zip(found, no_data.tolist(), strict=True) if not none]
+    values, cells = [s.value for s in found], [float(s.cells) for s in found]
+    pair = _rows_decided(rule.condition, table, live, values, cells)
+    missing, holds = compiled.missing[live], compiled.holds[live]
+    by_project = missing.astype(bool) & (pair.holds | pair.missing.astype(bool))
+    by_pair = ~by_project & pair.missing.astype(bool) & holds
+    for i in np.flatnonzero(by_project | by_pair).tolist():
+        reason = missing[i] if by_project[i] else pair.missing[i]
+        notes.append((int(live[i]), Unresolved(rule.id, str(reason), failed=isinstance(reason, Failure))))
     notes.sort(key=lambda n: n[0])
-    return fired, notes
+    fire = np.flatnonzero(~by_project & ~by_pair & holds & pair.holds)
+    none = np.full(len(fire), -1, dtype=np.intp)
+    nan = np.full(len(fire), np.nan)
+    rows = Fired(live[fire], none, none, nan, nan, nan, np.zeros(len(fire), dtype=bool))
+    picked = fire.tolist()
+    return replace(rows, value=[values[i] for i in picked], cells=[cells[i] for i in picked]), notes
 
 
-def _rows_decided(expr: Expr, rows: list[dict[str, Any]], project_codes: np.ndarray | None) -> Decided:
-    """A zonal condition over rows of (project, value, cells), once per distinct value of what it reads."""
-    if project_codes is None:
-        project_codes = np.arange(len(rows))
-    values = np.array([r["value"] for r in rows], dtype=float)
-    cells = np.array([r["cells"] for r in rows], dtype=float)
-    if not rows:
+def _rows_decided(expr: Expr, table, live: np.ndarray, values: list[float], cells: list[float]) -> Decided:
+    """A zonal condition per project ``live`` (its statistic and cells), once per distinct value of what it reads."""
+    if not len(live):
         return Decided(np.zeros(0, dtype=bool), np.full(0, None, dtype=object))
-    first, inverse = distinct_rows(np.stack([project_codes, value_codes(values), value_codes(cells)], axis=1))
-    return broadcast([decide_cached(expr, rows[i]) for i in first.tolist()], inverse)
+    comparison = expr.comparison
+    if comparison is not None and comparison[0] in ("value", "cells"):  # doubles: compared over the arrays
+        name, compare, number = comparison
+        column = np.array(values if name == "value" else cells, dtype=float)
+        return Decided(compare(column, number), np.full(len(live), None, dtype=object))
+    codes = table.codes(expr.reads)
+    columns = [live if codes is None else codes[live]]
+    columns += [
+        value_codes(np.array(c, dtype=float)) for n, c in (("value", values), ("cells", cells)) if n in expr.reads.names
+    ]
+    first, inverse = distinct_rows(np.stack(columns, axis=1))
+    decided = [
+        decide_cached(expr, {"project": table.contexts[live[i]], "value": values[i], "cells": cells[i]})
+        for i in first.tolist()
+    ]
+    return broadcast(decided, inverse)
 
 
 def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tuple]]:
@@ -506,8 +609,11 @@ def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tup
 
     Each distinct unit (code and class) gets the clauses whose scope covers it
     (:class:`_ClauseJoin`); each distinct industry code the clauses it falls
-    under or cannot be told for. A project's rows are decided once per
-    distinct (industry, units) and shared by the projects that have them.
+    under or cannot be told for (codes that stand alike share a standing). A
+    project's rows are decided once per distinct (standing, units) and shared
+    by the projects that have them, in this call and later ones (the join
+    keeps up to :data:`ROWS_KEPT` of them: a province's chunks meet the same
+    units and industries again and again).
 
     Returns
     -------
@@ -519,22 +625,28 @@ def _clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tup
     join = _clause_join(plan)
     fired: list[ClauseFired] = []
     rows: list[tuple] = []
-    decided: dict[tuple, tuple] = {}
-    empty = ((), (), (), ())
-    for p, (shares, industry) in enumerate(zip(units, plan.table.industries.tolist(), strict=True)):
+    decided = join.decided
+    if len(decided) >= ROWS_KEPT:  # a service meets new units and industries without end
+        decided.clear()
+    empty = ((), (), ())
+    standings = [join.industry(code) for code in plan.table.industries.tolist()]
+    for p, (shares, standing) in enumerate(zip(units, standings, strict=True)):
         if not shares:
-            rows.append(empty[1:])
+            rows.append(empty)
             continue
-        key = (industry, *[(u.code, u.class_) for u in shares])
+        key = (standing, *[(u.code, u.class_) for u in shares])
         entry = decided.get(key)
         if entry is None:
-            entry = decided[key] = join.rows(industry, key[1:])
-        if entry[0]:
-            for clause, covered in entry[0]:
-                fired.append(ClauseFired(p, clause, tuple(shares[i] for i in covered), plan.unit_layer))
-        rows.append(entry[1:])
+            entry = decided[key] = join.rows(standing, key[1:])
+        firing, rest = entry
+        for clause, covered in firing:
+            fired.append(ClauseFired(p, clause, tuple([shares[i] for i in covered]), plan.unit_layer))
+        rows.append(rest)
     return fired, rows
 
+
+#: How many (industry standing, units) rows a clause join keeps between calls (a few kB each at most).
+ROWS_KEPT = 20_000
 
 #: The clause joins kept, by the identity of the clauses and the jurisdiction's level (see :func:`_clause_join`).
 _JOINS: dict[tuple[int, str], _ClauseJoin] = {}
@@ -560,8 +672,11 @@ class _ClauseJoin:
     def __init__(self, clauses: tuple[Clause, ...], index: dict[str, list[tuple[int, Clause]]], whole_level: str):
         self.clauses, self.index, self.whole_level = clauses, index, whole_level
         self._by_unit: dict[tuple[str, str], frozenset[int]] = {}
-        self._by_industry: dict[str | None, tuple[dict[int, Any], frozenset[int]]] = {}
+        self._by_industry: dict[str | None, int] = {}
+        self._standings: dict[tuple, int] = {}  # each distinct standing: its position in _concerned
+        self._concerned: list[tuple[dict[int, str | None], frozenset[int]]] = []
         self._entries: dict[tuple, tuple] = {}
+        self.decided: dict[tuple, tuple] = {}  # rows by (standing, units), kept between calls: see _clauses
 
     def covering(self, unit: tuple[str, str]) -> frozenset[int]:
         """The positions of the clauses whose scope covers a unit (code, class)."""
@@ -572,26 +687,37 @@ class _ClauseJoin:
             found = self._by_unit[unit] = frozenset(i for i in candidates if self.clauses[i].covers(code, cls))
         return found
 
-    def industry(self, code: str | None) -> tuple[dict[int, Any], frozenset[int]]:
-        """How an industry code stands to each clause it falls under or cannot be told for, and their positions.
+    def industry(self, code: str | None) -> int:
+        """How an industry code stands to the clauses, as a number: codes that stand alike share it.
 
-        The other clauses do not concern the code (see :func:`industry_decision`).
+        A code stands to each clause as falling under it, or as not told
+        (with the reason); the other clauses do not concern it (see
+        :func:`industry_decision`). Many codes stand alike (those no clause
+        names), and their projects share their rows.
         """
         found = self._by_industry.get(code)
         if found is None:
             decisions = [industry_decision(code, c.industry, c.exclude) for c in self.clauses]
-            concerned = {i: d for i, d in enumerate(decisions) if d.holds or d.missing}
-            found = self._by_industry[code] = (concerned, frozenset(concerned))
+            concerned = {i: d.missing for i, d in enumerate(decisions) if d.holds or d.missing}
+            standing = tuple(concerned.items())
+            found = self._standings.get(standing)
+            if found is None:
+                found = self._standings[standing] = len(self._concerned)
+                self._concerned.append((concerned, frozenset(concerned)))
+            self._by_industry[code] = found
         return found
 
-    def rows(self, industry: str | None, units: tuple[tuple[str, str], ...]) -> tuple:
-        """For one industry in some units (largest share first): what fires, requirements, unresolved, table."""
+    def rows(self, standing: int, units: tuple[tuple[str, str], ...]) -> tuple:
+        """For an industry's standing (:meth:`industry`) in some units (largest share first).
+
+        Returns what fires, and (the requirements, the unresolved notes, the clause table).
+        """
         covering = [self.covering(u) for u in units]
-        decisions, concerned = self.industry(industry)
+        reasons, concerned = self._concerned[standing]
         firing, requirements, unresolved, table = [], [], [], []
         for i in sorted(concerned & frozenset().union(*covering)):
             covered = [j for j, found in enumerate(covering) if i in found] if len(covering) > 1 else [0]
-            row, note, requirement = self.entry(i, units[covered[0]][0], decisions[i].missing)
+            row, note, requirement = self.entry(i, units[covered[0]][0], reasons[i])
             table.append(row)
             if note is not None:
                 unresolved.append(note)
@@ -599,7 +725,7 @@ class _ClauseJoin:
                 requirements.append(requirement)
             else:
                 firing.append((self.clauses[i], covered))
-        return firing, tuple(requirements), tuple(unresolved), tuple(table)
+        return firing, (tuple(requirements), tuple(unresolved), tuple(table))
 
     def entry(self, i: int, first: str, missing: str | None) -> tuple:
         """Clause ``i`` for a project whose first covered unit is ``first``: its table row, and its note or requirement.

@@ -1,10 +1,14 @@
 """Step 4 of the flow: the fired rows become triggers, with their texts.
 
-Only what fired gets a text, and only when it is read: a trigger holds
-:class:`~threelines.engine.verdict.Texts` that render the rule's message for
-its row on first use (once per distinct value of what CEL placeholders read,
-in each language the rule gives); a capacity trigger leads with its charge
-sentence, an access-list trigger carries the clause text.
+A trigger is made per fired row from the rule's fixed fields and the row's
+columns. Only what fired gets a text, and only when it is read: a trigger
+holds :class:`~threelines.engine.verdict.Texts` that render, on the first
+read of any of them, the messages of all the rows the rule fired: a
+template that only reads values is filled placeholder by placeholder over
+the rows, one that needs CEL once per distinct value of what it reads, in
+each language the rule gives. A capacity trigger leads with its charge
+sentence; an access-list trigger carries the clause text, made once per
+clause and units covered.
 """
 
 from __future__ import annotations
@@ -17,13 +21,16 @@ from threelines.engine.measure import M2_PER_MU
 from threelines.engine.pairs import Measured
 from threelines.engine.verdict import Texts, Trigger
 from threelines.layers.read import LayerData
-from threelines.rules.access_list import DIMENSIONS_ZH
-from threelines.rules.expr import bind
-from threelines.rules.load import POLLUTANTS, Rule, offset_fields
+from threelines.rules.access_list import DIMENSIONS_ZH, Clause
+from threelines.rules.expr import Reads, bind
+from threelines.rules.load import CAPACITY_NAMES, POLLUTANTS, Rule
+from threelines.rules.templates import ABSENT
 
 #: Load units in Chinese.
 UNITS_ZH = {"t/a": "吨/年", "m3/a": "立方米/年"}
 LABELS_ZH = {"water": "用水量"}
+#: What joins a capacity trigger's charge sentence to the rule's message, per language.
+CHARGE_JOINS = {"en": "; ", "zh": "；"}
 #: The charge's names a capacity trigger carries.
 CAPACITY_FIELDS = ("pollutant", "project_load", "remaining_load", "offset_ratio", "required_offset")
 
@@ -47,88 +54,249 @@ def build_triggers(rules: list[Rule], measured: Measured, decisions: Decisions, 
     """
     out: list[list[Trigger]] = [[] for _ in range(n)]
     for rule, fired in zip(rules, decisions.fired, strict=True):
-        layer = measured.layers.get(rule.layer)
-        cache: dict = {}  # rendered messages, by language and the values their placeholders read
-        for row in fired:
-            out[row.p].append(_trigger(rule, layer, row, cache))
+        if len(fired):
+            _rule_triggers(rule, measured.layers.get(rule.layer), fired, decisions.contexts, out)
+    texts: dict[tuple, Texts] = {}  # a clause's texts, by the clause and the units it covers
     for row in decisions.clause_fired:
-        out[row.p].append(_clause_trigger(row))
+        out[row.p].append(_clause_trigger(row, texts))
     return out
 
 
-def _trigger(rule: Rule, layer: LayerData | None, row: Fired, cache: dict) -> Trigger:
-    """The trigger of one fired row."""
-    if row.charge is not None:
-        return _capacity_trigger(rule, layer, row, cache)
-    extra = {"statistic": rule.stat, "value": row.value} if rule.test == "zonal" else {}
-    return _build(rule, layer, row.f, row.variables, Texts(partial(rule_texts, rule, row.variables, cache)), **extra)
+def _rule_triggers(rule: Rule, layer: LayerData | None, fired: Fired, contexts: list[dict], out: list[list]) -> None:
+    """A trigger per row the rule fired, added to its project's; the rule's fields are the same in all."""
+    texts = _RuleTexts(rule, layer, fired, contexts)
+    same = {"rule": rule.id, "title": rule.title, "dimension": rule.dimension, "layer": rule.layer, "basis": rule.basis}
+    if rule.test == "zonal":
+        for i, (p, value) in enumerate(zip(fired.p.tolist(), fired.value, strict=True)):
+            out[p].append(
+                Trigger(
+                    **same, outcome=rule.outcome, feature_id=None, feature_name=None, overlap_m2=None,
+                    overlap_ha=None, overlap_mu=None, overlap_ratio=None, distance_m=None,
+                    texts=Texts(partial(texts.get, i)), statistic=rule.stat, value=value,
+                )
+            )  # fmt: skip
+        return
+    rule_id, title, outcome, dimension, name, basis = (
+        rule.id, rule.title, rule.outcome, rule.dimension, rule.layer, rule.basis
+    )  # fmt: skip
+    ids, names, m2 = layer.ids, layer.names, fired.overlap_m2
+    columns = (
+        fired.p.tolist(), fired.f.tolist(), m2.tolist(), (m2 / 1e4).tolist(), (m2 / M2_PER_MU).tolist(),
+        fired.overlap_ratio.tolist(), fired.distance_m.tolist(),
+    )  # fmt: skip
+    if fired.charge is not None:
+        _capacity_triggers(rule, layer, fired, texts, columns, out)
+        return
+    for i, (p, f, m2, ha, mu, ratio, distance) in enumerate(zip(*columns, strict=True)):
+        if f < 0:  # no feature is the evidence
+            trigger = Trigger(
+                rule=rule_id, title=title, outcome=outcome, dimension=dimension, layer=name, feature_id=None,
+                feature_name=None, overlap_m2=None, overlap_ha=None, overlap_mu=None, overlap_ratio=None,
+                distance_m=None, texts=Texts(partial(texts.get, i)), basis=basis,
+            )  # fmt: skip
+        else:
+            trigger = Trigger(
+                rule=rule_id, title=title, outcome=outcome, dimension=dimension, layer=name, feature_id=ids[f],
+                feature_name=names[f], overlap_m2=m2, overlap_ha=ha, overlap_mu=mu, overlap_ratio=ratio,
+                distance_m=distance, texts=Texts(partial(texts.get, i)), basis=basis,
+            )  # fmt: skip
+        out[p].append(trigger)
 
 
-def _build(rule: Rule, layer: LayerData | None, f: int | None, variables: dict, texts: Texts, **extra) -> Trigger:
-    """A trigger with feature ``f`` of ``layer`` as evidence (None: no feature); ``extra`` sets more fields."""
-    has_pair = f is not None
-    return Trigger(
-        rule=rule.id,
-        title=rule.title,
-        outcome=extra.pop("outcome", rule.outcome),
-        dimension=rule.dimension,
-        layer=rule.layer,
-        feature_id=layer.ids[f] if has_pair else None,
-        feature_name=layer.names[f] if has_pair else None,
-        overlap_m2=variables["overlap_m2"] if has_pair else None,
-        overlap_ha=variables["overlap_ha"] if has_pair else None,
-        overlap_mu=variables["overlap_mu"] if has_pair else None,
-        overlap_ratio=variables["overlap_ratio"] if has_pair else None,
-        distance_m=variables["distance_m"] if has_pair else None,
-        texts=texts,
-        basis=rule.basis,
-        **extra,
-    )
+def _capacity_triggers(rule: Rule, layer: LayerData, fired: Fired, texts: _RuleTexts, columns: tuple, out: list):
+    """A capacity rule's triggers: a pollutant charged to a zone, over its remaining capacity or with an offset.
 
-
-def _capacity_trigger(rule: Rule, layer: LayerData, row: Fired, cache: dict) -> Trigger:
-    """A pollutant charged to a zone: over its remaining capacity, or fitting with an offset required.
-
-    The message is the charge sentence, then the rule's own message, per language.
+    A load that exceeds takes the rule's outcome; one that fits with an
+    offset required is conditional. ``columns`` are the rows' pair columns
+    (see :func:`_rule_triggers`).
     """
-    charge, variables = row.charge, row.variables
-    pollutant, load = charge["pollutant"], charge["project_load"]
-    extra = {"pollutant": pollutant, "project_load": load, "remaining_load": charge["remaining_load"]}
-    if charge["exceeds"]:
-        extra["exceeds"], outcome = True, rule.outcome
-    else:
-        feature = variables["feature"]
-        ratio = next(feature[f] for f in offset_fields(pollutant) if f in feature)
-        extra.update(offset_ratio=ratio, required_offset=load * ratio, exceeds=False)
-        outcome = "conditional"
-    names = {"offset_ratio": None, "required_offset": None, **variables, **extra}
-    zone = layer.names[row.f] or layer.ids[row.f]
-    texts = Texts(partial(_capacity_texts, rule, names, charge["total"], zone, cache))
-    fields = {name: names[name] for name in CAPACITY_FIELDS}
-    return _build(rule, layer, row.f, names, texts, outcome=outcome, **fields)
+    rule_id, title, dimension, name, basis, ids, names = (
+        rule.id, rule.title, rule.dimension, rule.layer, rule.basis, layer.ids, layer.names
+    )  # fmt: skip
+    charge = fired.charge
+    rows = zip(
+        *columns, charge.pollutant, charge.project_load.tolist(), texts.column("remaining_load"),
+        texts.column("offset_ratio"), texts.column("required_offset"), strict=True,
+    )  # fmt: skip
+    for i, (p, f, m2, ha, mu, ratio, distance, pollutant, load, left, offset_ratio, offset) in enumerate(rows):
+        trigger = Trigger(
+            rule=rule_id, title=title, outcome="conditional" if offset_ratio is not None else rule.outcome,
+            dimension=dimension, layer=name, feature_id=ids[f], feature_name=names[f], overlap_m2=m2,
+            overlap_ha=ha, overlap_mu=mu, overlap_ratio=ratio, distance_m=distance,
+            texts=Texts(partial(texts.get, i)), basis=basis, pollutant=pollutant, project_load=load,
+            remaining_load=left, offset_ratio=offset_ratio, required_offset=offset,
+        )  # fmt: skip
+        out[p].append(trigger)
 
 
-def _capacity_texts(rule: Rule, names: dict[str, Any], total: float, zone: str, cache: dict) -> tuple:
-    """A capacity trigger's ``(message, translations)``: the charge sentence, then the rule's message."""
-    pollutant, load, remaining = names["pollutant"], names["project_load"], names["remaining_load"]
-    _, unit, label = POLLUTANTS[pollutant]
-    load_text = _charged(label, load, total, names["overlap_ratio"], unit)
-    if names["exceeds"]:
-        sentence = {
-            "en": f"{load_text['en']} exceeds the remaining capacity of {quantity(remaining)} {unit} in {zone}",
-            "zh": f"{load_text['zh']}，超过{zone}剩余容量{quantity(remaining)} {UNITS_ZH[unit]}",
-        }
-    else:
-        ratio = names["offset_ratio"]
-        offset = quantity(load * ratio)
-        sentence = {
-            "en": f"{load_text['en']}: offset {offset} {unit} ({quantity(ratio)}x) required in {zone}",
-            "zh": f"{load_text['zh']}：须在{zone}内削减替代{offset} {UNITS_ZH[unit]}（{quantity(ratio)}倍）",
-        }
-    message, translations = rule_texts(rule, names, cache)
-    joins = {"en": "; ", "zh": "；"}
+class _RuleTexts:
+    """The messages of every row one rule fired, rendered together when the first of them is read.
+
+    A template that only reads values is filled column by column; one that
+    needs CEL is run once per distinct value of what it reads. A capacity
+    row's message leads with its charge sentence.
+    """
+
+    def __init__(self, rule: Rule, layer: LayerData | None, fired: Fired, contexts: list[dict]):
+        self.rule, self.layer, self.fired, self.contexts = rule, layer, fired, contexts
+        self._columns: dict[str, list] = {}
+        self._texts: list[tuple] | None = None
+
+    def get(self, i: int) -> tuple[str, dict[str, dict[str, str]] | None]:
+        """Row ``i``'s ``(message, translations)``."""
+        if self._texts is None:
+            self._texts = self._render()
+        return self._texts[i]
+
+    def column(self, name: str) -> list:
+        """Per row: the value of a name the message may read (:data:`ABSENT` where the row has none)."""
+        if name not in self._columns:
+            self._columns[name] = self._read(name)
+        return self._columns[name]
+
+    def _read(self, name: str) -> list:
+        fired, n = self.fired, len(self.fired)
+        if name == "project":
+            return [self.contexts[p] for p in fired.p.tolist()]
+        if fired.value is not None:  # a zonal row sees the project, the value and its cells
+            return {"value": fired.value, "cells": fired.cells}.get(name, [ABSENT] * n)
+        has = (fired.k >= 0).tolist()
+        if name == "feature":
+            attributes = self.layer.attributes
+            return [attributes[f] if f >= 0 else {} for f in fired.f.tolist()]
+        pair = {
+            "overlaps": fired.overlaps, "overlap_m2": fired.overlap_m2, "overlap_ha": fired.overlap_m2 / 1e4,
+            "overlap_mu": fired.overlap_m2 / M2_PER_MU, "overlap_ratio": fired.overlap_ratio,
+            "distance_m": fired.distance_m,
+        }  # fmt: skip
+        if name in pair:
+            return [value if there else ABSENT for value, there in zip(pair[name].tolist(), has, strict=True)]
+        if fired.charge is not None and name in CAPACITY_NAMES:
+            return self._charge_column(name)
+        return [ABSENT] * n
+
+    def _charge_column(self, name: str) -> list:
+        """A capacity name per row: ``offset_ratio`` and ``required_offset`` are None where the load exceeds."""
+        charge = self.fired.charge
+        if name == "pollutant":
+            return charge.pollutant
+        if name == "exceeds":
+            return charge.exceeds.tolist()
+        if name == "project_load":
+            return charge.project_load.tolist()
+        if name == "remaining_load":
+            return [None if left != left else left for left in charge.remaining_load.tolist()]  # NaN: none kept
+        rows = zip(charge.exceeds.tolist(), charge.project_load.tolist(), charge.offset_ratio.tolist(), strict=True)
+        if name == "offset_ratio":
+            return [None if exceeds else ratio for exceeds, _, ratio in rows]
+        return [None if exceeds else load * ratio for exceeds, load, ratio in rows]  # required_offset
+
+    def variables(self, i: int, names: tuple[str, ...]) -> dict[str, Any]:
+        """The names of row ``i`` among ``names``, as a message sees them."""
+        values = {name: self.column(name)[i] for name in names}
+        return {name: value for name, value in values.items() if value is not ABSENT}
+
+    def _render(self) -> list[tuple]:
+        messages = self._messages()
+        if self.fired.charge is None:
+            return messages
+        return [
+            _with_charge(sentence, message)
+            for sentence, message in zip(self._charge_sentences(), messages, strict=True)
+        ]
+
+    def _messages(self) -> list[tuple]:
+        """Per row: the rule's ``(message, translations)``."""
+        rule, message, n = self.rule, self.rule.message, len(self.fired)
+        if not message.needs_cel:
+            per_language = [template.render_rows(self.column, n) for _, template in message.templates]
+            if not message.languages:
+                return [(text, None) for text in per_language[0]]
+            titles = dict(rule.titles)
+            heads = [(lang, titles.get(lang, rule.title)) for lang, _ in message.templates]
+            rows = [
+                {lang: {"title": title, "message": text} for (lang, title), text in zip(heads, texts, strict=True)}
+                for texts in zip(*per_language, strict=True)
+            ]
+            return [(next(iter(translations.values()))["message"], translations) for translations in rows]
+        reads = message.reads
+        keys = self._keys(reads)
+        out, kept = [], {}
+        for i, key in enumerate(keys):
+            found = kept.get(key) if key is not None else None
+            if found is None:
+                found = _rule_texts(rule, self.variables(i, reads.names))
+                if key is not None:
+                    kept[key] = found
+            out.append(found)
+        return out
+
+    def _keys(self, reads: Reads) -> list:
+        """Per row: a hashable stand-in for what ``reads`` reads (types included: CEL tells 1.0 from true), or None."""
+        n = len(self.fired)
+        parts = []
+        for name in reads.names:
+            values = self.column(name)
+            if name in ("project", "feature"):
+                if name not in reads.keys:
+                    return [None] * n  # the whole map is read: no cheap key
+                keys, made = reads.keys[name], {}
+                part = []
+                for value in values:
+                    if id(value) not in made:
+                        made[id(value)] = tuple((v.__class__, v) for v in (value.get(k, ABSENT) for k in keys))
+                    part.append(made[id(value)])
+                parts.append(part)
+            else:
+                parts.append([(v.__class__, v) for v in values])
+        out = []
+        for key in zip(*parts, strict=True) if parts else [()] * n:
+            try:
+                hash(key)
+            except TypeError:
+                key = None
+            out.append(key)
+        return out
+
+    def _charge_sentences(self) -> list[dict[str, str]]:
+        """Per capacity row: the load charged to the zone and what it meets, in both languages."""
+        fired, layer, charge = self.fired, self.layer, self.fired.charge
+        zones: dict[int, Any] = {}
+        out = []
+        rows = zip(
+            charge.pollutant, charge.exceeds.tolist(), charge.project_load.tolist(), charge.total.tolist(),
+            charge.remaining_load.tolist(), charge.offset_ratio.tolist(), fired.overlap_ratio.tolist(),
+            fired.f.tolist(), strict=True,
+        )  # fmt: skip
+        for pollutant, exceeds, load, total, left, ratio, share, f in rows:
+            _, unit, label = POLLUTANTS[pollutant]
+            unit_zh, label_zh, load_text = UNITS_ZH[unit], LABELS_ZH.get(label, label), quantity(load)
+            if f not in zones:
+                zones[f] = layer.names[f] or layer.ids[f]
+            zone = zones[f]
+            if share >= 1:
+                en, zh = f"{label} {load_text} {unit}", f"{label_zh} {load_text} {unit_zh}"
+            else:
+                total_text = quantity(total)
+                en = f"{label} {load_text} {unit} ({share:.0%} of {total_text} {unit}, by area share)"
+                zh = f"{label_zh} {load_text} {unit_zh}（按面积占比{share:.0%}，总量{total_text} {unit_zh}）"
+            if exceeds:
+                left = quantity(left)
+                en += f" exceeds the remaining capacity of {left} {unit} in {zone}"
+                zh += f"，超过{zone}剩余容量{left} {unit_zh}"
+            else:
+                offset, ratio = quantity(load * ratio), quantity(ratio)
+                en += f": offset {offset} {unit} ({ratio}x) required in {zone}"
+                zh += f"：须在{zone}内削减替代{offset} {unit_zh}（{ratio}倍）"
+            out.append({"en": en, "zh": zh})
+        return out
+
+
+def _with_charge(sentence: dict[str, str], texts: tuple) -> tuple:
+    """A capacity row's ``(message, translations)``: the charge sentence, then the rule's message."""
+    message, translations = texts
     translations = {
-        lang: {**text, "message": sentence[lang] + joins[lang] + text["message"]}
+        lang: {**text, "message": sentence[lang] + CHARGE_JOINS[lang] + text["message"]}
         for lang, text in (translations or {}).items()
     } or None
     if translations:
@@ -136,24 +304,20 @@ def _capacity_texts(rule: Rule, names: dict[str, Any], total: float, zone: str, 
     return sentence["en"] + (f"; {message}" if message else ""), None
 
 
-def _clause_trigger(row: ClauseFired) -> Trigger:
+def _clause_trigger(row: ClauseFired, kept: dict[tuple, Texts]) -> Trigger:
     """The trigger of a 禁止 / 限制 clause: one per clause, with the covered unit of the largest share as evidence.
 
     The overlap is the footprint's area in all the units the clause covers.
+    Its texts depend on the clause and those units alone: made once for
+    them (``kept``), shared by the projects they are the same for.
     """
     clause, covered = row.clause, row.covered
     main = covered[0]
     overlap = sum(u.overlap_m2 for u in covered)
-    others = f" (units {', '.join(u.code for u in covered)})" if len(covered) > 1 else ""
-    prose = f" [from prose: {'、'.join(clause.matched)}]" if clause.source == "prose" and clause.matched else ""
-    message = clause.text + others + prose
-    codes = "、".join(u.code for u in covered)
-    message_zh = clause.text + (f"（涉及单元 {codes}）" if len(covered) > 1 else "")
-    message_zh += f"［由文本识别：{'、'.join(clause.matched)}］" if prose else ""
-    translations = {
-        "zh": {"title": f"准入清单（{DIMENSIONS_ZH[clause.dimension]}）", "message": message_zh},
-        "en": {"title": f"Access list ({clause.dimension.replace('_', ' ')})", "message": message},
-    }
+    codes = tuple(u.code for u in covered)
+    texts = kept.get((id(clause), codes))
+    if texts is None:
+        texts = kept[(id(clause), codes)] = _clause_texts(clause, codes)
     return Trigger(
         rule=clause.id,
         title=f"准入清单 / access list ({clause.dimension})",
@@ -167,43 +331,31 @@ def _clause_trigger(row: ClauseFired) -> Trigger:
         overlap_mu=overlap / M2_PER_MU,
         overlap_ratio=min(sum(u.share for u in covered), 1.0),
         distance_m=0.0,
-        texts=Texts.given(message, translations),
+        texts=texts,
         basis=clause.basis,
     )
 
 
-def _charged(label: str, load: float, total: float, share: float, unit: str) -> dict[str, str]:
-    """The load charged to a zone, in both languages."""
-    if share >= 1:
-        zh = LABELS_ZH.get(label, label)
-        return {"en": f"{label} {quantity(load)} {unit}", "zh": f"{zh} {quantity(load)} {UNITS_ZH[unit]}"}
-    return {
-        "en": f"{label} {quantity(load)} {unit} ({share:.0%} of {quantity(total)} {unit}, by area share)",
-        "zh": f"{LABELS_ZH.get(label, label)} {quantity(load)} {UNITS_ZH[unit]}"
-        f"（按面积占比{share:.0%}，总量{quantity(total)} {UNITS_ZH[unit]}）",
+def _clause_texts(clause: Clause, codes: tuple[str, ...]) -> Texts:
+    """A clause trigger's message and translations, for the units it covers (their codes, largest share first)."""
+    others = f" (units {', '.join(codes)})" if len(codes) > 1 else ""
+    prose = f" [from prose: {'、'.join(clause.matched)}]" if clause.source == "prose" and clause.matched else ""
+    message = clause.text + others + prose
+    message_zh = clause.text + (f"（涉及单元 {'、'.join(codes)}）" if len(codes) > 1 else "")
+    message_zh += f"［由文本识别：{'、'.join(clause.matched)}］" if prose else ""
+    translations = {
+        "zh": {"title": f"准入清单（{DIMENSIONS_ZH[clause.dimension]}）", "message": message_zh},
+        "en": {"title": f"Access list ({clause.dimension.replace('_', ' ')})", "message": message},
     }
+    return Texts.given(message, translations)
 
 
 def quantity(value: float) -> str:
-    """A quantity with at most two decimals: 12.5, 25, 0.33."""
-    text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    """A quantity with at most two decimals: 12.5, 25, 0.33 (thousands grouped: 1,250)."""
+    # Below 999.99 there are no thousands to group, and formatting without grouping is quicker.
+    text = f"{value:.2f}" if abs(value) < 999.99 else f"{value:,.2f}"
+    text = text.rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
-
-
-def rule_texts(rule: Rule, variables: dict[str, Any], cache: dict) -> tuple[str, dict[str, dict[str, str]] | None]:
-    """A trigger's ``(message, translations)``: the message in the rule's first language, and each language's.
-
-    All the languages are rendered together, once per distinct value of what
-    their placeholders read (``cache``; rows with equal values share the
-    result, which is read, never changed); a rule that names no language has
-    no translations.
-    """
-    key = rule.message.reads.key(variables)
-    if key is None:
-        return _rule_texts(rule, variables)
-    if key not in cache:
-        cache[key] = _rule_texts(rule, variables)
-    return cache[key]
 
 
 def _rule_texts(rule: Rule, variables: dict[str, Any]) -> tuple[str, dict[str, dict[str, str]] | None]:

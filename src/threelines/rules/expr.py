@@ -15,6 +15,7 @@ time, not in the middle of a batch.
 from __future__ import annotations
 
 import logging
+import operator
 import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -107,6 +108,17 @@ def _call_arguments(source: str, name: str) -> list[list[str]]:
         calls.append([a for a in args if a])
     return calls
 
+
+#: A condition that compares a name with a double literal: ``value > 35.0`` (an int literal is another type in CEL).
+_COMPARISON = re.compile(r"\s*([A-Za-z_]\w*)\s*(<=|>=|<|>|==|!=)\s*(-?[0-9]+\.[0-9]+)\s*")
+_OPERATORS = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
 
 _STRING = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'")
 
@@ -224,6 +236,19 @@ class Expr:
     def reads(self) -> Reads:
         """The names and attributes this expression reads."""
         return Reads.of([self])
+
+    @cached_property
+    def comparison(self) -> tuple[str, Any, float] | None:
+        """``(name, operator, number)`` when the expression only compares a name with a double literal, else None.
+
+        Such a condition (``value > 35.0``) on doubles is decided for a whole
+        array at once with the operator, as CEL decides each double (IEEE
+        comparison); only for names known to hold doubles.
+        """
+        found = _COMPARISON.fullmatch(self.source)
+        if found is None or found[1] not in self.program.variables():
+            return None
+        return found[1], _OPERATORS[found[2]], float(found[3])
 
     def evaluate(self, variables: dict[str, Any] | cel.Context) -> Any:
         """Run the expression.
