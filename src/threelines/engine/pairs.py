@@ -184,16 +184,29 @@ def _unit_shares(areas: np.ndarray, units: LayerData, pairs: Pairs) -> tuple[lis
     touched = np.bincount(project, minlength=len(areas))
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(areas[project] == 0, 1.0 / touched[project], np.minimum(overlap / areas[project], 1.0))
-    codes = np.array([str(c) for c in units.ids], dtype=object)[feature]
+    unit_codes, unit_classes = _unit_texts(units)
+    codes = unit_codes[feature]
     # Largest share first, then by code; the shares summed in that order.
     order = np.lexsort((codes.astype(str), -share, project)) if len(hit) else np.arange(0)
     out: list[list[UnitShare]] = [[] for _ in range(len(areas))]
-    inside = np.zeros(len(areas))
-    for i in order.tolist():
-        p, f = int(project[i]), int(feature[i])
-        out[p].append(UnitShare(codes[i], units.names[f], str(units.classes[f]), float(overlap[i]), float(share[i])))
-        inside[p] += share[i]
-    return out, 1.0 - inside
+    inside = [0.0] * len(areas)
+    names, classes = units.names.tolist(), unit_classes.tolist()
+    columns = (project[order], feature[order], codes[order], overlap[order], share[order])
+    for p, f, code, overlap_m2, part in zip(*(c.tolist() for c in columns), strict=True):
+        out[p].append(UnitShare(code, names[f], classes[f], overlap_m2, part))
+        inside[p] += part
+    return out, 1.0 - np.array(inside)
+
+
+def _unit_texts(units: LayerData) -> tuple[np.ndarray, np.ndarray]:
+    """Each unit's code and class as text (kept with the layer: the same for every chunk)."""
+    kept = units.derived.get("texts")
+    if kept is None:
+        kept = units.derived["texts"] = (
+            np.array([str(c) for c in units.ids], dtype=object),
+            np.array([str(c) for c in units.classes], dtype=object),
+        )
+    return kept
 
 
 def unit_gaps(projects: Projects, outside: np.ndarray, units: LayerData, working_crs: Any) -> dict[int, str]:
