@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 import shapely
+from pyproj import CRS
 
 from threelines.engine.compile import Plan
 from threelines.engine.measure import OVERLAP_FLOOR_M2, PAIR_FIELDS, Pairs, disc_centres, measure_pairs
 from threelines.engine.verdict import UnitShare
+from threelines.input.crs import CGCS2000, to_crs
 from threelines.input.footprint import Projects
 from threelines.layers.cache import read_layer_cached
 from threelines.layers.manifest import Manifest
@@ -25,6 +27,9 @@ from threelines.layers.read import LayerData, read_layer
 from threelines.layers.zonal import zonal_stats
 from threelines.rules.decide import decide
 from threelines.rules.expr import Expr
+
+#: CGCS2000 longitude/latitude, one object for the process: transformers are kept by the identity of their CRSs.
+_LONLAT = CRS(CGCS2000)
 
 #: A part of a footprint outside every control unit is not reported while it is smaller than both
 #: this area (m2) and :data:`GAP_SHARE` of the footprint: units digitised along a county edge leave
@@ -229,10 +234,8 @@ def unit_gaps(projects: Projects, outside: np.ndarray, units: LayerData, working
         found[p] = shapely.point_on_surface(parts[int(np.argmax(shapely.area(parts)))])
     if not found:
         return {}
-    from pyproj import Transformer
-
-    at = shapely.get_coordinates(np.array(list(found.values()), dtype=object))
-    lon, lat = Transformer.from_crs(working_crs, "EPSG:4490", always_xy=True).transform(at[:, 0], at[:, 1])
+    at = shapely.get_coordinates(to_crs(np.array(list(found.values()), dtype=object), working_crs, _LONLAT))
+    lon, lat = at[:, 0], at[:, 1]
     return {
         p: f"{outside[p]:.1%} of the footprint lies outside every control unit of layer {units.spec.name!r} "
         f"({gap[p]:,.1f} m2, its largest part around lon {x:.6f}, lat {y:.6f}): rules cannot see it; "
