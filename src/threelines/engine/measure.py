@@ -241,9 +241,9 @@ def measure_pairs(
     shapely.prepare(features)
     # At least the distance floor, so that what counts as touching never depends on the reach
     # other rules on the layer happen to ask for.
-    left, right, meets, inside = _pairs_within(footprints, features, tree, max(reach_m, DISTANCE_FLOOR_M), far)
+    left, right, meets = _pairs_within(footprints, features, tree, max(reach_m, DISTANCE_FLOOR_M), far)
     order = np.lexsort((right, left))  # by footprint, then feature
-    left, right, meets, inside = left[order], right[order], meets[order], inside[order]
+    left, right, meets = left[order], right[order], meets[order]
     a, b = footprints[left], features[right]
     circle, true = _circle_distances(footprints, radii, left, b, centres)
     # A disc's polygon is measured only where its true circle comes within the floor of the feature:
@@ -254,6 +254,8 @@ def measure_pairs(
     distance = np.zeros(len(left))
     distance[polygon] = shapely.distance(a[polygon], b[polygon])
     distance[distance < DISTANCE_FLOOR_M] = 0.0
+    inside = np.zeros(len(left), dtype=bool)
+    inside[meets] = shapely.covers(b[meets], a[meets])
     overlap = np.zeros(len(left))
     overlap[inside] = areas[left[inside]]
     cut = np.flatnonzero(meets & ~inside & (areas[left] > 0))
@@ -272,19 +274,15 @@ def measure_pairs(
 def _pairs_within(
     footprints: np.ndarray, features: np.ndarray, tree: shapely.STRtree, reach: float, far: np.ndarray | None = None
 ):
-    """Every (footprint, feature) pair at most ``reach`` apart: positions, whether they intersect, whether it covers it.
+    """Every (footprint, feature) pair at most ``reach`` apart: positions, and whether they intersect.
 
     One query of the layer's tree with the footprints' boxes grown by
     ``reach`` gives the candidates (work in proportion to the footprints
     and what lies near them, not to the whole layer); the prepared features
-    then tell which cover their footprint, which of the others intersect it,
-    and a distance test which of the rest come within reach. Only a feature
-    whose box holds the footprint's can cover it: the others take the
-    intersection test alone, and a feature that covers it needs none (most
-    footprints lie inside the zones of a layer that tiles the jurisdiction).
-    A feature whose box misses the footprint's is rejected by the prepared
-    test on the boxes alone. Features that ``far`` leaves out are kept only
-    within :data:`DISTANCE_FLOOR_M`, their boxes tested first.
+    then tell which intersect, and a distance test which of the others come
+    within reach. A feature whose box misses the footprint's is rejected by
+    the prepared test on the boxes alone. Features that ``far`` leaves out
+    are kept only within :data:`DISTANCE_FLOOR_M`, their boxes tested first.
     """
     box = shapely.bounds(footprints)
     grown = shapely.box(box[:, 0] - reach, box[:, 1] - reach, box[:, 2] + reach, box[:, 3] + reach)
@@ -298,18 +296,12 @@ def _pairs_within(
         keep = np.ones(len(left), dtype=bool)
         keep[short[apart]] = False
         left, right = left[keep], right[keep]
-    held = shapely.bounds(features[right])
-    held = (held[:, :2] <= box[left, :2]).all(axis=1) & (held[:, 2:] >= box[left, 2:]).all(axis=1)
-    inside = np.zeros(len(left), dtype=bool)
-    inside[held] = shapely.covers(features[right[held]], footprints[left[held]])
-    meets = inside.copy()
-    rest = np.flatnonzero(~inside)
-    meets[rest] = shapely.intersects(features[right[rest]], footprints[left[rest]])
+    meets = shapely.intersects(features[right], footprints[left])
     near = np.flatnonzero(~meets)
     within = reach if far is None else np.where(far[right[near]], reach, min(reach, DISTANCE_FLOOR_M))
     close = np.ones(len(left), dtype=bool)
     close[near] = shapely.dwithin(features[right[near]], footprints[left[near]], within)
-    return left[close], right[close], meets[close], inside[close]
+    return left[close], right[close], meets[close]
 
 
 #: A feature with more vertices than this is first cut to the box of the footprint it is intersected with.
