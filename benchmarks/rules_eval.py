@@ -1,9 +1,9 @@
 """In-process rule evaluation: projects per second with the pairs already measured.
 
 Generates projects against the sample (as ``scripts/make_golden.py`` does),
-reads the layers whole once, measures the pairs and the raster statistics
-once, then times ``screen_projects`` with those measurements handed back
-from memory: what is left is the rule evaluation and the building of the
+reads the layers whole once, measures the footprints against them once (the
+whole measuring step: pairs, raster statistics, control units), then times
+``screen_projects`` with that step answered from memory: what is left is the rule evaluation and the building of the
 verdicts (and, with ``--records``, their JSON records). One process, one core.
 The decisions the engine keeps between calls (:func:`~threelines.rules.decide.decide_cached`)
 are forgotten before each run, so every run decides its projects afresh, as a batch
@@ -20,7 +20,6 @@ import argparse
 import cProfile
 import importlib.util
 import logging
-import pkgutil
 import pstats
 import statistics
 import sys
@@ -29,7 +28,6 @@ from pathlib import Path
 
 import orjson
 
-import threelines.engine
 from threelines.engine import screen as screen_module
 from threelines.input.footprint import projects_from_frame
 from threelines.layers.manifest import load_manifest
@@ -48,38 +46,24 @@ def _generator():
 
 
 def measured_once() -> None:
-    """Make the engine's geometric measures answer from memory after their first call.
+    """Make step 2 of the flow (:func:`~threelines.engine.pairs.measure_layers`) answer from memory after its first call.
 
-    ``measure_pairs`` (pairs against a layer), ``zonal_stats`` (raster
-    statistics) and the unit-gap check (footprint minus the unit coverage)
-    are measurement, not rule evaluation: each is kept by the identity of
-    what it measures, wherever an engine module holds it.
+    All of it is measurement, not rule evaluation: the pairs against each
+    layer, the disc centres of point sites, the raster statistics (with their
+    reprojection), the control units and their gaps. It is kept by the
+    identity of the projects and the manifest (held with the answer, so that
+    the ids stay theirs); every run still compiles the rules afresh.
     """
+    measure = screen_module.measure_layers
+    kept = {}
 
-    def remember(function, key_of):
-        kept = {}
+    def kept_measure(plan, projects, manifest, *rest):
+        key = (id(projects), id(manifest))
+        if key not in kept:
+            kept[key] = (projects, manifest, measure(plan, projects, manifest, *rest))
+        return kept[key][2]
 
-        def kept_function(*args, **kwargs):
-            key = key_of(*args)
-            if key not in kept:
-                kept[key] = function(*args, **kwargs)
-            return kept[key]
-
-        return kept_function
-
-    keys = {
-        "measure_pairs": lambda geometry, areas, tree, distance, *rest: (id(tree), distance, tuple(map(id, geometry))),
-        "zonal_stats": lambda geometry, crs, spec, stat, classes: (tuple(map(id, geometry)), spec.name, stat, classes),
-        "unit_gaps": lambda projects, outside, units, crs: (id(projects), id(units)),
-        "_unit_gaps": lambda *args: tuple(id(a) for a in args if not isinstance(a, list)),
-    }
-    for info in pkgutil.iter_modules(threelines.engine.__path__):
-        if info.name == "measure":
-            continue
-        module = importlib.import_module(f"threelines.engine.{info.name}")
-        for name, key_of in keys.items():
-            if hasattr(module, name):
-                setattr(module, name, remember(getattr(module, name), key_of))
+    screen_module.measure_layers = kept_measure
 
 
 def main() -> int:

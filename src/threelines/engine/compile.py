@@ -63,10 +63,8 @@ class Table:
                 codes = None  # the whole map is read
             else:  # what Reads.key holds of the project: each value with its type (CEL tells 1.0 from true)
                 absent = object()
-                keys = [
-                    (q, *[(v.__class__, v) for v in [c.get(n, absent) for n in names]])
-                    for c, q in zip(self.contexts, self.quiet.tolist(), strict=True)
-                ]
+                values = [[(v.__class__, v) for v in [c.get(n, absent) for c in self.contexts]] for n in names]
+                keys = list(zip(self.quiet.tolist(), *values, strict=True))  # a column at a time, then rows
                 try:
                     codes = _codes(keys)
                 except TypeError:  # a value that cannot be hashed: no cheap stand-in
@@ -153,7 +151,7 @@ _FIXED_KEPT = 8
 
 def _table(projects: Projects) -> Table:
     """The project table: each record made once, the map rules see is its given values."""
-    records = [project_record(a, area) for a, area in zip(projects.attrs, projects.area_m2, strict=True)]
+    records = [project_record(a, area) for a, area in zip(projects.attrs, projects.area_m2.tolist(), strict=True)]
     contexts = [{k: v for k, v in r.items() if v is not None} for r in records]
     kinds = [c.get("kind") for c in contexts]
     industries = [c.get("industry") for c in contexts]

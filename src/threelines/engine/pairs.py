@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 import shapely
+from pyproj import CRS
 
 from threelines.engine.compile import Plan
 from threelines.engine.measure import OVERLAP_FLOOR_M2, PAIR_FIELDS, Pairs, disc_centres, measure_pairs
 from threelines.engine.verdict import UnitShare
+from threelines.input.crs import CGCS2000, to_crs
 from threelines.input.footprint import Projects
 from threelines.layers.cache import read_layer_cached
 from threelines.layers.manifest import Manifest
@@ -25,6 +27,9 @@ from threelines.layers.read import LayerData, read_layer
 from threelines.layers.zonal import zonal_stats
 from threelines.rules.decide import decide
 from threelines.rules.expr import Expr
+
+#: CGCS2000 longitude/latitude, one object for the process: transformers are kept by the identity of their CRSs.
+_LONLAT = CRS(CGCS2000)
 
 #: A part of a footprint outside every control unit is not reported while it is smaller than both
 #: this area (m2) and :data:`GAP_SHARE` of the footprint: units digitised along a county edge leave
@@ -184,16 +189,29 @@ def _unit_shares(areas: np.ndarray, units: LayerData, pairs: Pairs) -> tuple[lis
     touched = np.bincount(project, minlength=len(areas))
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(areas[project] == 0, 1.0 / touched[project], np.minimum(overlap / areas[project], 1.0))
-    codes = np.array([str(c) for c in units.ids], dtype=object)[feature]
+    unit_codes, unit_classes = _unit_texts(units)
+    codes = unit_codes[feature]
     # Largest share first, then by code; the shares summed in that order.
     order = np.lexsort((codes.astype(str), -share, project)) if len(hit) else np.arange(0)
     out: list[list[UnitShare]] = [[] for _ in range(len(areas))]
-    inside = np.zeros(len(areas))
-    for i in order.tolist():
-        p, f = int(project[i]), int(feature[i])
-        out[p].append(UnitShare(codes[i], units.names[f], str(units.classes[f]), float(overlap[i]), float(share[i])))
-        inside[p] += share[i]
-    return out, 1.0 - inside
+    inside = [0.0] * len(areas)
+    names, classes = units.names.tolist(), unit_classes.tolist()
+    columns = (project[order], feature[order], codes[order], overlap[order], share[order])
+    for p, f, code, overlap_m2, part in zip(*(c.tolist() for c in columns), strict=True):
+        out[p].append(UnitShare(code, names[f], classes[f], overlap_m2, part))
+        inside[p] += part
+    return out, 1.0 - np.array(inside)
+
+
+def _unit_texts(units: LayerData) -> tuple[np.ndarray, np.ndarray]:
+    """Each unit's code and class as text (kept with the layer: the same for every chunk)."""
+    kept = units.derived.get("texts")
+    if kept is None:
+        kept = units.derived["texts"] = (
+            np.array([str(c) for c in units.ids], dtype=object),
+            np.array([str(c) for c in units.classes], dtype=object),
+        )
+    return kept
 
 
 def unit_gaps(projects: Projects, outside: np.ndarray, units: LayerData, working_crs: Any) -> dict[int, str]:
@@ -216,10 +234,8 @@ def unit_gaps(projects: Projects, outside: np.ndarray, units: LayerData, working
         found[p] = shapely.point_on_surface(parts[int(np.argmax(shapely.area(parts)))])
     if not found:
         return {}
-    from pyproj import Transformer
-
-    at = shapely.get_coordinates(np.array(list(found.values()), dtype=object))
-    lon, lat = Transformer.from_crs(working_crs, "EPSG:4490", always_xy=True).transform(at[:, 0], at[:, 1])
+    at = shapely.get_coordinates(to_crs(np.array(list(found.values()), dtype=object), working_crs, _LONLAT))
+    lon, lat = at[:, 0], at[:, 1]
     return {
         p: f"{outside[p]:.1%} of the footprint lies outside every control unit of layer {units.spec.name!r} "
         f"({gap[p]:,.1f} m2, its largest part around lon {x:.6f}, lat {y:.6f}): rules cannot see it; "

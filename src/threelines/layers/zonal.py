@@ -164,17 +164,27 @@ def _touched_cells(geoms, which, values, base, rows, cols, stat, classes):
 
     The cells of each footprint's box are tested against it at once with
     shapely (a polygon must reach into a cell, not just share its edge; a
-    point or line takes the cells it lies in or on).
+    point or line takes the cells it lies in or on). A cell with one of the
+    footprint's vertices inside it, off its edges, needs no test: a valid
+    polygon's inside comes up to each of its vertices. That is most cells of
+    a small footprint; shapely tests the others (a cell an edge only
+    crosses, or only the footprint's box reaches).
     """
     if len(which) == 0:
         return []
-    owner, row, col = _box_cells(shapely.bounds(geoms[which]), base, rows, cols)
+    shapes = geoms[which]
+    owner, row, col = _box_cells(shapely.bounds(shapes), base, rows, cols)
     x0, y0 = base @ (col, row)
     x1, y1 = base @ (col + 1, row + 1)
-    boxes = shapely.box(np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1))
-    mine = geoms[which][owner]
-    areal = shapely.area(mine) > 0
-    hit = shapely.intersects(mine, boxes) & ~(areal & shapely.touches(mine, boxes))
+    x0, y0, x1, y1 = np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1)
+    hit = np.zeros(len(owner), dtype=bool)
+    hit[_vertex_cells(shapes, owner, row, col, base)] = True
+    test = np.flatnonzero(~hit)
+    boxes = shapely.box(x0[test], y0[test], x1[test], y1[test])
+    mine = shapes[owner[test]]
+    hit[test] = shapely.intersects(mine, boxes)
+    edge = np.flatnonzero(hit[test] & (shapely.area(shapes) > 0)[owner[test]])
+    hit[test[edge]] = ~shapely.touches(mine[edge], boxes[edge])
     cell = values[row - rows[0], col - cols[0]]
     keep = hit & ~np.isnan(cell)
     owner, cell = owner[keep], cell[keep]
@@ -188,7 +198,8 @@ def _touched_cells(geoms, which, values, base, rows, cols, stat, classes):
         result = np.full(n, -np.inf if stat == "max" else np.inf)
         (np.maximum if stat == "max" else np.minimum).at(result, owner, cell)
     result[counts == 0] = np.nan
-    return [(int(i), Zonal(value=float(result[j]), cells=int(counts[j]))) for j, i in enumerate(which)]
+    found = zip(which.tolist(), result.tolist(), counts.tolist(), strict=True)
+    return [(i, Zonal(value=value, cells=cells)) for i, value, cells in found]
 
 
 #: Cells tested against footprints at once: bounds the memory of one vectorised pass.
@@ -226,6 +237,38 @@ def _box_cells(bounds: np.ndarray, base, rows, cols) -> tuple[np.ndarray, np.nda
     row = np.repeat(r0, counts) + offset // np.repeat(np.maximum(widths, 1), counts)
     col = np.repeat(c0, counts) + offset % np.repeat(np.maximum(widths, 1), counts)
     return owner, row, col
+
+
+def _vertex_cells(shapes, owner, row, col, base) -> np.ndarray:
+    """Positions in ``owner, row, col`` (as :func:`_box_cells` gives them) of cells with a vertex of their shape inside.
+
+    Inside off the edges, the edges placed as the cells' boxes are (the
+    same arithmetic), so that a vertex on or next to an edge is left out.
+    """
+    counts = np.bincount(owner, minlength=len(shapes))
+    start = np.cumsum(counts) - counts
+    filled = counts > 0
+    r0, c0 = np.zeros(len(shapes), dtype=int), np.zeros(len(shapes), dtype=int)
+    r0[filled], c0[filled] = row[start[filled]], col[start[filled]]
+    height = np.ones(len(shapes), dtype=int)
+    height[filled] = row[start[filled] + counts[filled] - 1] - r0[filled] + 1
+    width = counts // height
+    xy, of = shapely.get_coordinates(shapes, return_index=True)
+    c, r = ~base @ (xy[:, 0], xy[:, 1])
+    with np.errstate(invalid="ignore"):
+        c, r = np.floor(c), np.floor(r)
+        mine = (r >= r0[of]) & (r < r0[of] + height[of]) & (c >= c0[of]) & (c < c0[of] + width[of])
+    xy, of, r, c = xy[mine], of[mine], r[mine].astype(int), c[mine].astype(int)
+    x0, y0 = base @ (c, r)
+    x1, y1 = base @ (c + 1, r + 1)
+    off_edges = (
+        (np.minimum(x0, x1) < xy[:, 0])
+        & (xy[:, 0] < np.maximum(x0, x1))
+        & (np.minimum(y0, y1) < xy[:, 1])
+        & (xy[:, 1] < np.maximum(y0, y1))
+    )
+    of, r, c = of[off_edges], r[off_edges], c[off_edges]
+    return start[of] + (r - r0[of]) * width[of] + (c - c0[of])
 
 
 def _centre_cells(geoms, which, values, base, rows, cols, stat, classes):
