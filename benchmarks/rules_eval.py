@@ -5,8 +5,8 @@ reads the layers whole once, measures the footprints against them once (the
 whole measuring step: pairs, raster statistics, control units), then times
 ``screen_projects`` with that step answered from memory: what is left is the rule evaluation and the building of the
 verdicts (and, with ``--records``, their JSON records). One process, one core.
-The decisions the engine keeps between calls (:func:`~threelines.rules.decide.decide_cached`)
-are forgotten before each run, so every run decides its projects afresh, as a batch
+The decisions the engine keeps between calls (:func:`~threelines.rules.decide.decide_cached`, and the
+access-list rows of :func:`~threelines.engine.decisions.forget_joins`) are forgotten before each run, so every run decides its projects afresh, as a batch
 meeting new projects does.
 
 Usage::
@@ -29,6 +29,7 @@ from pathlib import Path
 import orjson
 
 from threelines.engine import screen as screen_module
+from threelines.engine.decisions import forget_joins
 from threelines.input.footprint import projects_from_frame
 from threelines.layers.manifest import load_manifest
 from threelines.rules import load_rules
@@ -93,6 +94,7 @@ def main() -> int:
 
     def run():
         forget_decisions()
+        forget_joins()
         verdicts = screen_module.screen_projects(projects, manifest, rules, cache)
         if args.records:
             for v in verdicts:

@@ -655,6 +655,11 @@ _JOINS: dict[tuple[int, str], _ClauseJoin] = {}
 _JOINS_KEPT = 8
 
 
+def forget_joins() -> None:
+    """Forget the clause joins and the access-list rows they keep (for timing the first evaluation of new projects)."""
+    _JOINS.clear()
+
+
 def _clause_join(plan: Plan) -> _ClauseJoin:
     """The clause join of a plan's access list, kept between calls: what it learns depends on the list alone."""
     key = (id(plan.clauses), plan.whole_level)
