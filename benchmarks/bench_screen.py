@@ -10,7 +10,10 @@ CPU time is the steadier figure), the in-process throughput of
 :func:`threelines.screen_projects` on random footprints in the sample county,
 and the peak memory of this process. One project is screened twice over: with
 an empty cache folder each run (the manifest and rules checked afresh, the
-layers read from their files) and with the cache the first run left. It checks
+layers read from their files) and with the cache the first run left; and once
+more with the package's compiled bytecode kept, as an installed package has it
+(``PYTHONDONTWRITEBYTECODE`` in the environment, or a source tree that cannot be
+written to, makes every run compile the package's modules again). It checks
 figures, not correctness: the tests do that.
 """
 
@@ -36,15 +39,19 @@ SAMPLE = ROOT / "data" / "sample"
 CLI = [sys.executable, "-m", "threelines"]
 
 
-def wall(cmd: list[str], repeat: int, *, cold: bool = False) -> tuple[float, float]:
+def wall(cmd: list[str], repeat: int, *, cold: bool = False, bytecode: bool = False) -> tuple[float, float]:
     """Median wall time and median user+sys CPU time of a command, in seconds.
 
     The runs share one cache folder, warmed by a first run that is not
-    counted; ``cold`` empties it before each run instead.
+    counted; ``cold`` empties it before each run instead. ``bytecode`` keeps
+    the modules' compiled bytecode (in a folder of its own) from that first run on.
     """
     times, cpus = [], []
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as cache:
         env = {**os.environ, "THREELINES_CACHE": cache}
+        if bytecode:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(Path(cache) / "bytecode")
         if not cold:
             subprocess.run(cmd, check=True, capture_output=True, env=env)
         for _ in range(repeat):
@@ -104,6 +111,7 @@ def main() -> None:
         ("threelines --help (whole process)", wall([*CLI, "--help"], args.repeat)),
         ("screen 1 project, sample layers, empty cache (whole process)", wall(one, args.repeat, cold=True)),
         ("screen 1 project, sample layers (whole process)", wall(one, args.repeat)),
+        ("screen 1 project, sample layers, bytecode kept (whole process)", wall(one, args.repeat, bytecode=True)),
         (
             "screen 13 sample projects (whole process)",
             wall([*CLI, "screen", str(SAMPLE / "projects.gpkg"), "--format", "json"], args.repeat),

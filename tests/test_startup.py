@@ -25,7 +25,10 @@ try:
 except SystemExit as exc:
     code = exc.code
 with open(found, "w") as fh:
-    json.dump({"code": code, "modules": sorted({name.split(".")[0] for name in sys.modules})}, fh)
+    json.dump({
+        "code": code, "modules": sorted({name.split(".")[0] for name in sys.modules}),
+        "commands": sorted(name for name in sys.modules if name.startswith("threelines.cli.")),
+    }, fh)  # fmt: skip
 """
 
 
@@ -50,6 +53,9 @@ def test_screening_one_project_imports_nothing_it_does_not_use(tmp_path, sample_
         assert "conditional" in done.stdout
     assert UNUSED.isdisjoint(seen["modules"]), sorted(UNUSED & set(seen["modules"]))
     assert "cel" in seen["modules"]  # the rules ran, through the binding alone
+    # Of the subcommands, only the one that ran is imported (with the options and start-up modules all use).
+    assert seen["commands"] == ["threelines.cli.main", "threelines.cli.options", "threelines.cli.screen",
+                                "threelines.cli.startup"]  # fmt: skip
 
 
 #: What reading the manifest and rule file costs when they are checked afresh: the YAML parser and the JSON Schema

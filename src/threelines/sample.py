@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tomllib
 from pathlib import Path
 
 from threelines.errors import ManifestError
@@ -68,6 +67,8 @@ def _setting(key: str) -> Path | None:
     for file in config_files():
         if not file.is_file():
             continue
+        import tomllib  # only when there is a file to read: most runs have none
+
         try:
             settings = tomllib.loads(file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

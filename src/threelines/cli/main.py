@@ -5,22 +5,35 @@ from __future__ import annotations
 import logging
 import signal
 import warnings
+from importlib import import_module
 
 import click
 
 from threelines import __version__
 from threelines.cli import options, startup
-from threelines.cli.batch import batch
-from threelines.cli.init import init
-from threelines.cli.layers import layers
-from threelines.cli.rules import rules
-from threelines.cli.screen import screen
-from threelines.cli.serve import serve
-from threelines.cli.siting import siting
-from threelines.cli.verify import verify
+
+#: The subcommands, each in the module of its name under threelines.cli: a run imports only the one it runs
+#: (``threelines --help`` all of them, for their short help).
+COMMANDS = ("batch", "init", "layers", "rules", "screen", "serve", "siting", "verify")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A command group that imports a subcommand's module when the subcommand is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The names of all the subcommands, without importing them."""
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The subcommand ``cmd_name``, its module imported (and its -v/-q options added) on first use."""
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            command = getattr(import_module(f"threelines.cli.{cmd_name}"), cmd_name)
+            options.add_verbosity(command)
+            self.add_command(command)
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="threelines")
 @click.option("-v", "--verbose", count=True, help="More messages on stderr (-vv for debugging).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr (no progress bar).")
@@ -37,17 +50,6 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     # Library warnings (GDAL's among them) become one log line each, without source lines.
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"{category.__name__}: {message}"
     logging.captureWarnings(True)
-
-
-cli.add_command(screen)
-cli.add_command(batch)
-cli.add_command(rules)
-cli.add_command(layers)
-cli.add_command(verify)
-cli.add_command(siting)
-cli.add_command(init)
-cli.add_command(serve)
-options.add_verbosity(cli)
 
 
 def main() -> None:

@@ -129,14 +129,14 @@ def verbosity_options() -> list[click.Option]:
     ]  # fmt: skip
 
 
-def add_verbosity(group: click.Group) -> None:
-    """Give every subcommand of ``group`` (and of its subgroups) the options of :func:`verbosity_options`."""
-    for command in group.commands.values():
-        names = {name for param in command.params for name in param.opts}
-        if not names & {"-q", "-v", "--quiet", "--verbose"}:
-            command.params.extend(verbosity_options())
-        if isinstance(command, click.Group):
-            add_verbosity(command)
+def add_verbosity(command: click.Command) -> None:
+    """Give ``command`` (and each subcommand of a group) the options of :func:`verbosity_options`."""
+    names = {name for param in command.params for name in param.opts}
+    if not names & {"-q", "-v", "--quiet", "--verbose"}:
+        command.params.extend(verbosity_options())
+    if isinstance(command, click.Group):
+        for subcommand in command.commands.values():
+            add_verbosity(subcommand)
 
 
 def report_problems(problems: list[str], where: str) -> None:
