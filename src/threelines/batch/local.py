@@ -314,12 +314,12 @@ class Results:
             os.close(self._fd)
             self._fd = None
 
-    def write(self, lines: list[tuple[str, tuple]]) -> None:
+    def write(self, lines: list[tuple[bytes, tuple]]) -> None:
         """Append records (results line and summary row each), and index them."""
         if not lines:
             return
         try:
-            write_all(self._fd, "".join(line for line, _ in lines).encode())
+            write_all(self._fd, b"".join([line for line, _ in lines]))
         except OSError as exc:
             raise _cannot_write(self.path.parent, exc) from None
         first = self.lines
@@ -555,7 +555,7 @@ def _write_provenance(out: Path, shared: dict, inputs: list[str]) -> None:
     write_output(json.dumps(block, ensure_ascii=False, indent=1) + "\n", out / PROVENANCE, overwrite=True)
 
 
-def _error_line(source: str, message: str) -> tuple[str, tuple]:
+def _error_line(source: str, message: str) -> tuple[bytes, tuple]:
     """The results line and summary row of a feature or file that could not be read (keyed where it came from)."""
     file = getattr(message, "file", None) or source
     record = {

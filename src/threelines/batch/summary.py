@@ -10,7 +10,6 @@ process on everything else).
 from __future__ import annotations
 
 import csv
-from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def summary_row(record: dict[str, Any]) -> tuple:
     """One project's summary row (in :data:`SUMMARY_COLUMNS` order) from its results record."""
     triggers = record.get("triggers", [])
-    outcomes = Counter(t["outcome"] for t in triggers)
+    outcomes = [t["outcome"] for t in triggers]
     return (
         record["project"].get("id"),
         record["project"].get("name"),
@@ -37,10 +36,10 @@ def summary_row(record: dict[str, Any]) -> tuple:
         record.get("layer"),
         record.get("feature"),
         record.get("verdict", ""),
-        outcomes["reject"],
-        outcomes["conditional"],
+        outcomes.count("reject"),
+        outcomes.count("conditional"),
         len(record.get("unresolved", [])),
-        ", ".join(dict.fromkeys(t["rule"] for t in triggers)),
+        ", ".join(dict.fromkeys([t["rule"] for t in triggers])),
         record.get("error", ""),
     )
 
