@@ -399,3 +399,20 @@ def test_quiet_and_verbose_work_after_the_subcommand(run, tmp_path, sample_dir):
     checked = run("rules", "check", "-q")
     assert checked.exit_code == 0
     assert checked.stdout.endswith("no problems\n")
+
+
+def test_the_summary_tables_are_written_while_the_records_come(run, tmp_path, sample_dir, monkeypatch):
+    def at_the_end(*args):
+        raise AssertionError("the tables were written again at the end")
+
+    monkeypatch.setattr(batch_module, "write_summaries", at_the_end)
+    out = tmp_path / "out"
+    assert run("batch", sample_dir / "projects.gpkg", "-o", out, "--jobs", "1", "--chunk-size", "5").exit_code == 0
+    assert sorted(summary(out).id) == [f"P{i:02d}" for i in range(1, 14)]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".threelines.lock", "provenance.json", "results.jsonl", "summary.csv", "summary.xlsx",
+    ]  # fmt: skip
+    # a rerun that only adds records (here: none) keeps writing them as they come, after the earlier ones
+    again = run("batch", sample_dir / "projects.gpkg", "-o", out, "--jobs", "1")
+    assert again.exit_code == 0
+    assert len(summary(out)) == 13
