@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -43,21 +43,30 @@ def json_changes(values: Sequence[Any], places: int | None) -> list[tuple[int, A
     A column of floats (and None) is rounded in numpy (see :func:`rounded`);
     one that also holds other numbers (ints, numpy scalars) goes value by
     value, so that each keeps the type and rounding it had. Records are
-    many and their numbers mostly whole or None: only the changes are
-    written back.
+    many, and most of their numbers are kept as they are: only the changes
+    are written back.
     """
+    if places is None:
+        try:
+            if math.isfinite(sum(filter(None, values))):  # no NaN nor infinity among them: nothing to change
+                return []
+        except (TypeError, OverflowError):  # text, or an int too large for a float
+            pass
     kinds = set(map(type, values))
     if not any(issubclass(kind, float) for kind in kinds):
         return []
     if not kinds <= {float, type(None)}:
         return [(i, new) for i, value in enumerate(values) if (new := json_number(value, places)) is not value]
-    objects = np.array(values, dtype=object)
-    where = np.flatnonzero(np.not_equal(objects, None)) if type(None) in kinds else np.arange(len(objects))
-    numbers = objects[where].astype(float)
+    numbers = np.array(values, dtype=float)  # None becomes NaN
     new = numbers if places is None else rounded(numbers, places)
-    finite = np.isfinite(new)
-    changed = ~finite | (new != numbers)
-    return list(zip(where[changed].tolist(), np.where(finite, new, None)[changed].tolist(), strict=True))
+    changed = ~np.isfinite(new) | (new != numbers)
+    nones = values.count(None)
+    if nones:  # None stays None: its NaN is no change
+        nan = np.isnan(numbers)
+        changed &= ~nan if nan.sum() == nones else np.not_equal(np.array(values, dtype=object), None)
+    where = np.flatnonzero(changed)
+    new = new[where]
+    return list(zip(where.tolist(), np.where(np.isfinite(new), new, None).tolist(), strict=True))
 
 
 def rounded(numbers: np.ndarray, places: int) -> np.ndarray:
@@ -67,14 +76,14 @@ def rounded(numbers: np.ndarray, places: int) -> np.ndarray:
     across a half (halves are doubles below 2**52): unless it lands on one,
     ``rint`` of it is the rint of the exact product, and dividing gives the
     double nearest the rounded decimal, as Python's ``round`` does. The few
-    that land on a half, or lie beyond 2**52 (or are not finite), are rounded
-    by Python.
+    that land on a half, or lie beyond 2**52, are rounded by Python. NaN and
+    infinities stay as they are.
     """
     scale = 10.0**places
-    with np.errstate(over="ignore", invalid="ignore"):  # infinities and NaN are left to Python below
+    with np.errstate(over="ignore", invalid="ignore"):
         scaled = numbers * scale
         nearest = np.rint(scaled)
-        sure = (np.abs(scaled - nearest) != 0.5) & (np.abs(scaled) < 2.0**52)
+        sure = (np.abs(scaled - nearest) != 0.5) & (np.abs(scaled) < 2.0**52) | ~np.isfinite(numbers)
     out = nearest / scale
     for i in np.flatnonzero(~sure).tolist():
         out[i] = round(float(numbers[i]), places)
@@ -363,7 +372,7 @@ def trigger_records(triggers: Sequence[Trigger], lang: str | None = None) -> lis
         if lang and translations and lang in translations:
             record.update(translations[lang])
         records.append(record)
-    json_numbers(records, _columns(map(_trigger_numbers, triggers), _TRIGGER_PLACES), _TRIGGER_PLACES)
+    json_numbers(records, _columns(map(_trigger_numbers, records), _TRIGGER_PLACES), _TRIGGER_PLACES)
     return records
 
 
@@ -403,5 +412,5 @@ def _columns(rows: Iterable[Iterable[Any]], keys: Iterable[str]) -> dict[str, tu
 _TRIGGER_PLACES = {
     f.name: decimals(f.name) for f in fields(Trigger) if "float" in str(f.type) or f.name == "feature_id"
 }
-_trigger_numbers = attrgetter(*_TRIGGER_PLACES)
+_trigger_numbers = itemgetter(*_TRIGGER_PLACES)
 _UNIT_PLACES = {"overlap_m2": decimals("overlap_m2"), "share": decimals("share")}
