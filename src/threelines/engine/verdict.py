@@ -41,8 +41,8 @@ def json_changes(values: Sequence[Any], places: int | None) -> list[tuple[int, A
     """Where :func:`json_number` changes a column of values (one per record): ``(position, new value)`` pairs.
 
     A column of floats (and None) is rounded in numpy (see :func:`rounded`);
-    one that also holds other numbers (ints, numpy scalars) goes value by
-    value, so that each keeps the type and rounding it had. Records are
+    a short one, or one that also holds other numbers (ints, numpy scalars),
+    goes value by value, so that each keeps the type and rounding it had. Records are
     many, and most of their numbers are kept as they are: only the changes
     are written back.
     """
@@ -55,7 +55,7 @@ def json_changes(values: Sequence[Any], places: int | None) -> list[tuple[int, A
     kinds = set(map(type, values))
     if not any(issubclass(kind, float) for kind in kinds):
         return []
-    if not kinds <= {float, type(None)}:
+    if len(values) < _FEW or not kinds <= {float, type(None)}:
         return [(i, new) for i, value in enumerate(values) if (new := json_number(value, places)) is not value]
     numbers = np.array(values, dtype=float)  # None becomes NaN
     new = numbers if places is None else rounded(numbers, places)
@@ -67,6 +67,10 @@ def json_changes(values: Sequence[Any], places: int | None) -> list[tuple[int, A
     where = np.flatnonzero(changed)
     new = new[where]
     return list(zip(where.tolist(), np.where(np.isfinite(new), new, None).tolist(), strict=True))
+
+
+#: Columns shorter than this (one verdict's) go value by value: numpy's set-up would cost more.
+_FEW = 64
 
 
 def rounded(numbers: np.ndarray, places: int) -> np.ndarray:
