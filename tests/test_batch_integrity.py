@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fcntl
 import json
@@ -22,6 +23,7 @@ import pytest
 from threelines.batch import local as batch_module
 from threelines.batch.local import run_batch
 from threelines.engine import screen as engine
+from threelines.engine.verdict import Texts
 
 BAD = Path(__file__).parent / "data" / "bad"
 
@@ -85,6 +87,33 @@ def test_a_project_whose_screening_raises_is_its_own_error(run, tmp_path, sample
         "13 projects: 2 pass, 5 conditional, 6 reject, 0 errors; 12 already"
     )
     assert sorted(r["project"]["id"] for r in records(out)) == [f"P{i:02d}" for i in range(1, 14)]
+
+
+def test_a_verdict_that_cannot_be_written_down_is_its_projects_error(run, tmp_path, sample_dir, monkeypatch):
+    real = engine.screen_checked
+
+    def unwritable(message):
+        raise KeyError(message)
+
+    def screened(projects, *args, **kwargs):
+        outcomes = real(projects, *args, **kwargs)
+        for verdict in outcomes:
+            if verdict.project["id"] == "P05":  # its first rule text fails to render
+                first = dataclasses.replace(verdict.triggers[0], texts=Texts(lambda: unwritable("limit")))
+                verdict.triggers = [first, *verdict.triggers[1:]]
+        return outcomes
+
+    monkeypatch.setattr(engine, "screen_checked", screened)
+    out = tmp_path / "out"
+    result = run("batch", sample_dir / "projects.gpkg", "-o", out, "--jobs", "1")
+    assert result.exit_code == 2
+    no_traceback(result)
+    assert result.stderr.splitlines()[-1] == "13 projects: 2 pass, 5 conditional, 5 reject, 1 error"
+    by_id = {r["project"]["id"]: r for r in records(out)}
+    assert by_id["P05"]["error"] == (
+        f"{sample_dir / 'projects.gpkg'}: project 'P05': could not be screened (KeyError: 'limit')"
+    )
+    assert all("verdict" in r for pid, r in by_id.items() if pid != "P05")
 
 
 def test_a_worker_that_dies_stops_the_run_with_one_line_and_a_rerun_completes(run, tmp_path, sample_dir, monkeypatch):
@@ -370,3 +399,20 @@ def test_quiet_and_verbose_work_after_the_subcommand(run, tmp_path, sample_dir):
     checked = run("rules", "check", "-q")
     assert checked.exit_code == 0
     assert checked.stdout.endswith("no problems\n")
+
+
+def test_the_summary_tables_are_written_while_the_records_come(run, tmp_path, sample_dir, monkeypatch):
+    def at_the_end(*args):
+        raise AssertionError("the tables were written again at the end")
+
+    monkeypatch.setattr(batch_module, "write_summaries", at_the_end)
+    out = tmp_path / "out"
+    assert run("batch", sample_dir / "projects.gpkg", "-o", out, "--jobs", "1", "--chunk-size", "5").exit_code == 0
+    assert sorted(summary(out).id) == [f"P{i:02d}" for i in range(1, 14)]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".threelines.lock", "provenance.json", "results.jsonl", "summary.csv", "summary.xlsx",
+    ]  # fmt: skip
+    # a rerun that only adds records (here: none) keeps writing them as they come, after the earlier ones
+    again = run("batch", sample_dir / "projects.gpkg", "-o", out, "--jobs", "1")
+    assert again.exit_code == 0
+    assert len(summary(out)) == 13

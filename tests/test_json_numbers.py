@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import math
 
-from threelines.engine.verdict import Texts, Trigger, UnitShare, Unresolved, Verdict
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from threelines.engine.verdict import Texts, Trigger, UnitShare, Unresolved, Verdict, json_changes, json_number
 from threelines.report.json import verdict_json
 
 
@@ -63,3 +67,28 @@ def test_measures_are_rounded_by_their_names():
     assert doc["unresolved"] == [{"rule": "r", "reason": "x", "feature_id": None}]
     # the verdict's own records keep full precision
     assert verdict.triggers[0].overlap_m2 == 1234.56789
+
+
+def column_as_python_rounds(values: list, places: int | None) -> list:
+    """The column after json_changes, compared by repr (so that -0.0 and 0.0 differ)."""
+    out = list(values)
+    for i, value in json_changes(values, places):
+        out[i] = value
+    return [repr(v) for v in out]
+
+
+halves = st.builds(lambda n, k: (n + 0.5) / 10**k, st.integers(-(10**12), 10**12), st.integers(0, 9))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(st.floats(), halves, st.none()), max_size=40),
+    st.sampled_from([None, 0, 2, 4, 6, 9]),
+)
+def test_a_column_is_rounded_as_python_rounds_each_number(values, places):
+    assert column_as_python_rounds(values, places) == [repr(json_number(v, places)) for v in values]
+
+
+def test_a_column_of_other_numbers_keeps_their_types():
+    values = [np.float64(2.675), 3, 1.005, None, "x", math.nan]
+    assert column_as_python_rounds(values, 2) == [repr(json_number(v, 2)) for v in values]

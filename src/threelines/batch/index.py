@@ -78,6 +78,8 @@ class RunIndex:
     def new(self, hashes: list[str]) -> list[bool]:
         """For each hash, whether it has not been screened yet."""
         cursor = self._db.cursor()
+        if cursor.execute("SELECT 1 FROM done LIMIT 1").fetchone() is None:  # a first run: none has
+            return [True] * len(hashes)
         return [cursor.execute("SELECT 1 FROM done WHERE hash = ?", (h,)).fetchone() is None for h in hashes]
 
     def put(self, entries: Iterable[tuple[tuple, int, tuple]], *, earlier: bool = False) -> None:
@@ -122,6 +124,10 @@ class RunIndex:
         )
         keys.clear()
         rows.clear()
+
+    def replaced(self) -> int:
+        """How many records were replaced so far (see :meth:`stale`)."""
+        return self._db.execute("SELECT COUNT(*) FROM stale").fetchone()[0]
 
     def stale(self) -> set[int]:
         """Lines of ``results.jsonl`` whose records were replaced."""

@@ -39,7 +39,7 @@ import orjson
 import shapely
 
 from threelines.batch.index import INDEX_NAME, RunIndex, record_key
-from threelines.batch.summary import SUMMARY_COLUMNS, summary_row, write_summaries
+from threelines.batch.summary import SUMMARY_COLUMNS, SummaryStream, partial, summary_row, write_summaries
 from threelines.batch.workers import Reports, Screener, json_line
 from threelines.cachedir import cache_folder
 from threelines.errors import OutputError, ThreelinesError
@@ -58,8 +58,10 @@ log = logging.getLogger(__name__)
 RESULTS, SUMMARY_CSV, SUMMARY_XLSX, PROVENANCE = "results.jsonl", "summary.csv", "summary.xlsx", "provenance.json"
 #: Lines of results.jsonl that were not whole records, set aside; the lock file held by a running batch.
 DAMAGED, LOCK = "results.jsonl.damaged", ".threelines.lock"
+#: The summary tables while they are written (see :class:`~threelines.batch.summary.SummaryStream`).
+PARTIAL = (partial(Path(SUMMARY_CSV)).name, partial(Path(SUMMARY_XLSX)).name)
 #: Everything a batch keeps in its output folder.
-OWN_FILES = (RESULTS, SUMMARY_CSV, SUMMARY_XLSX, PROVENANCE, DAMAGED, LOCK, INDEX_NAME)
+OWN_FILES = (RESULTS, SUMMARY_CSV, SUMMARY_XLSX, PROVENANCE, DAMAGED, LOCK, INDEX_NAME, *PARTIAL)
 
 #: Features read from a large vector file at a time: enough for whole chunks of neighbours,
 #: few enough that the projects in memory stay small.
@@ -194,48 +196,6 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
             screener = DaskScreener(worker_setup, scheduler, jobs)
         else:
             screener = Screener(manifest, rules, jobs, cache_dir, lang, reports)
-        with results, _progress(progress) as bar, screener:
-            stamps: dict[str, dict] = {}
-
-            def stamp(source: str) -> dict | None:
-                """The provenance block of an input's reports (hashing the input once)."""
-                if reports is None:
-                    return None
-                if source not in stamps:
-                    stamps[source] = with_input(setup.shared(), source)
-                return stamps[source]
-
-            def chunks():
-                """Chunks to screen, input after input and piece after piece, writing unreadable features."""
-                for source in inputs:
-                    if not results.lines and (features_known(source) or 0) > chunk_size:
-                        setup.shared()  # the layers' hashes, for the workers' cache
-                        screener.start()  # several chunks coming: workers read the layers while this reads the input
-                    for projects, errors in _pieces(source, manifest, crs, encoding, overrides, piece_size):
-                        results.write([_error_line(source, message) for message in errors])
-                        hashes = project_hashes(projects, setup.digest(), (source, _recorded(source)))
-                        todo = [i for i, new in enumerate(index.new(hashes)) if new]
-                        if len(todo) > chunk_size:  # several chunks: workers read the layers while these are ordered
-                            screener.start()
-                        todo = screener.order(projects, todo)
-                        index.stage(hashes)  # a file reached twice (a folder and a file in it) is screened once
-                        result.resumed += len(projects) - len(todo)
-                        bar.total = (bar.total or 0) + len(todo)
-                        for i in range(0, len(todo), chunk_size):
-                            positions = todo[i : i + chunk_size]
-                            yield projects.take(positions), source, [hashes[j] for j in positions], stamp(source)
-                    index.commit()
-
-            failures = RuleFailures()
-            for lines in screener.map(chunks()):
-                results.write(lines)
-                failures.add_lines(line for line, _ in lines)
-                bar.update(len(lines))
-                result.screened += len(lines)
-        setup.shared()  # provenance.json, also for a run whose inputs held no project
-        results.compact()
-        result.rule_failures = failures.report()
-        _warn_shared_ids(index.shared_ids())
 
         def counted(rows):
             error, verdict, unresolved = (SUMMARY_COLUMNS.index(c) for c in ("error", "verdict", "unresolved"))
@@ -247,10 +207,59 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                 result.unresolved += bool(row[unresolved])
                 yield row
 
-        try:
-            write_summaries(counted(index.rows()), out / SUMMARY_CSV, out / SUMMARY_XLSX)
-        except OSError as exc:
-            raise _cannot_write(out, exc) from None
+        with SummaryStream(out / SUMMARY_CSV, out / SUMMARY_XLSX, counted) as summaries:
+            replaced = results.summarise(summaries)
+            with results, _progress(progress) as bar, screener:
+                stamps: dict[str, dict] = {}
+
+                def stamp(source: str) -> dict | None:
+                    """The provenance block of an input's reports (hashing the input once)."""
+                    if reports is None:
+                        return None
+                    if source not in stamps:
+                        stamps[source] = with_input(setup.shared(), source)
+                    return stamps[source]
+
+                def chunks():
+                    """Chunks to screen, input after input and piece after piece, writing unreadable features."""
+                    for source in inputs:
+                        if not results.lines and (features_known(source) or 0) > chunk_size:
+                            setup.shared()  # the layers' hashes, for the workers' cache
+                            screener.start()  # several chunks coming: workers read the layers while this reads
+                        for projects, errors in _pieces(source, manifest, crs, encoding, overrides, piece_size):
+                            results.write([_error_line(source, message) for message in errors])
+                            hashes = project_hashes(projects, setup.digest(), (source, _recorded(source)))
+                            todo = [i for i, new in enumerate(index.new(hashes)) if new]
+                            if len(todo) > chunk_size:  # several chunks: workers read the layers meanwhile
+                                screener.start()
+                            todo = screener.order(projects, todo)
+                            index.stage(hashes)  # a file reached twice (a folder and a file in it) is screened once
+                            result.resumed += len(projects) - len(todo)
+                            bar.total = (bar.total or 0) + len(todo)
+                            for i in range(0, len(todo), chunk_size):
+                                positions = todo[i : i + chunk_size]
+                                yield projects.take(positions), source, [hashes[j] for j in positions], stamp(source)
+                        index.commit()
+
+                failures = RuleFailures()
+                for lines in screener.map(chunks()):
+                    results.write(lines)
+                    failures.add_lines(line for line, _ in lines)
+                    bar.update(len(lines))
+                    result.screened += len(lines)
+            setup.shared()  # provenance.json, also for a run whose inputs held no project
+            results.compact()
+            result.rule_failures = failures.report()
+            _warn_shared_ids(index.shared_ids())
+            try:
+                if index.replaced() == replaced:  # records were only added: the tables written meanwhile are whole
+                    summaries.finish()
+                else:  # written again, in the index's order, from the rows that stand
+                    summaries.discard()
+                    result.verdicts, result.errors, result.unresolved = Counter(), 0, 0
+                    write_summaries(counted(index.rows()), out / SUMMARY_CSV, out / SUMMARY_XLSX)
+            except OSError as exc:
+                raise _cannot_write(out, exc) from None
     return result
 
 
@@ -302,6 +311,7 @@ class Results:
         self.path, self.index = path, index
         self.lines = _earlier(path, index)
         self._fd: int | None = None
+        self.summaries: SummaryStream | None = None
 
     def __enter__(self) -> Results:
         try:
@@ -317,12 +327,29 @@ class Results:
             os.close(self._fd)
             self._fd = None
 
-    def write(self, lines: list[tuple[str, tuple]]) -> None:
-        """Append records (results line and summary row each), and index them."""
+    def summarise(self, summaries: SummaryStream) -> int:
+        """Hand the summary rows to ``summaries``: the earlier records' now, each record's as it is written.
+
+        Returns how many records were replaced so far (see :meth:`RunIndex.replaced`).
+        """
+        self.summaries = summaries
+        batch: list[tuple] = []
+        for row in self.index.rows():
+            batch.append(row)
+            if len(batch) >= 10_000:  # in batches: memory stays flat however long the file
+                summaries.write(batch)
+                batch = []
+        summaries.write(batch)
+        return self.index.replaced()
+
+    def write(self, lines: list[tuple[bytes, tuple]]) -> None:
+        """Append records (results line and summary row each), index them, and hand their rows on."""
         if not lines:
             return
         try:
-            write_all(self._fd, "".join(line for line, _ in lines).encode())
+            write_all(self._fd, b"".join([line for line, _ in lines]))
+            if self.summaries is not None:
+                self.summaries.write([row for _, row in lines])
         except OSError as exc:
             raise _cannot_write(self.path.parent, exc) from None
         first = self.lines
@@ -409,7 +436,7 @@ def _prepare(out: Path, overwrite: bool) -> Path:
 
 def _clear(out: Path) -> None:
     """Remove an earlier batch's files (for ``overwrite``)."""
-    for name in (RESULTS, SUMMARY_CSV, SUMMARY_XLSX, PROVENANCE, DAMAGED):
+    for name in (RESULTS, SUMMARY_CSV, SUMMARY_XLSX, PROVENANCE, DAMAGED, *PARTIAL):
         (out / name).unlink(missing_ok=True)
 
 
@@ -558,7 +585,7 @@ def _write_provenance(out: Path, shared: dict, inputs: list[str]) -> None:
     write_output(json.dumps(block, ensure_ascii=False, indent=1) + "\n", out / PROVENANCE, overwrite=True)
 
 
-def _error_line(source: str, message: str) -> tuple[str, tuple]:
+def _error_line(source: str, message: str) -> tuple[bytes, tuple]:
     """The results line and summary row of a feature or file that could not be read (keyed where it came from)."""
     file = getattr(message, "file", None) or source
     record = {

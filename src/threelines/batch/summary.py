@@ -10,8 +10,10 @@ process on everything else).
 from __future__ import annotations
 
 import csv
-from collections import Counter
-from collections.abc import Iterable
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def summary_row(record: dict[str, Any]) -> tuple:
     """One project's summary row (in :data:`SUMMARY_COLUMNS` order) from its results record."""
     triggers = record.get("triggers", [])
-    outcomes = Counter(t["outcome"] for t in triggers)
+    outcomes = [t["outcome"] for t in triggers]
     return (
         record["project"].get("id"),
         record["project"].get("name"),
@@ -37,10 +39,10 @@ def summary_row(record: dict[str, Any]) -> tuple:
         record.get("layer"),
         record.get("feature"),
         record.get("verdict", ""),
-        outcomes["reject"],
-        outcomes["conditional"],
+        outcomes.count("reject"),
+        outcomes.count("conditional"),
         len(record.get("unresolved", [])),
-        ", ".join(dict.fromkeys(t["rule"] for t in triggers)),
+        ", ".join(dict.fromkeys([t["rule"] for t in triggers])),
         record.get("error", ""),
     )
 
@@ -61,6 +63,85 @@ def write_summaries(rows: Iterable[tuple], csv_path: Path, xlsx_path: Path) -> N
         for row in rows:
             writer.writerow([csv_cell(value) for value in row])
             sheet.write(row)
+
+
+def partial(path: Path) -> Path:
+    """Where a :class:`SummaryStream` writes the table ``path`` until the run ends."""
+    return path.with_name(f".{path.name}.tmp")
+
+
+class SummaryStream:
+    """The summary tables written while the batch runs, in a thread, from the rows as they come.
+
+    Rows go to temporary files beside ``csv_path`` and ``xlsx_path``, which
+    :meth:`finish` renames into place; :meth:`discard` drops them (when rows
+    were replaced along the way, and the tables must be written again from
+    the run index). Nothing is left to write at the end of a run, and the
+    thread works while the parent process waits for its workers.
+
+    Parameters
+    ----------
+    csv_path, xlsx_path : Path
+        The tables' final places.
+    rows : callable
+        Applied to the stream of rows before they are written (a counter, say).
+    """
+
+    def __init__(self, csv_path: Path, xlsx_path: Path, rows: Callable[[Iterator[tuple]], Iterator[tuple]]) -> None:
+        self.paths = [(partial(Path(path)), Path(path)) for path in (csv_path, xlsx_path)]
+        self._queue: queue.SimpleQueue[list[tuple] | None] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        (csv_temporary, _), (xlsx_temporary, _) = self.paths
+        self._thread = threading.Thread(
+            target=self._write,
+            args=(rows(self._rows()), csv_temporary, xlsx_temporary),
+            name="threelines-summary",
+            daemon=True,  # never keeps a failing run from ending
+        )
+        self._thread.start()
+
+    def __enter__(self) -> SummaryStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if exc[0] is not None and self._thread.is_alive():
+            self.discard()
+
+    def write(self, rows: list[tuple]) -> None:
+        """Queue rows to be written (raising the error that stopped the writing, if one did)."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put(rows)
+
+    def finish(self) -> None:
+        """Write the last rows, and put the tables in their places."""
+        self._end()
+        for temporary, path in self.paths:
+            os.replace(temporary, path)
+
+    def discard(self) -> None:
+        """Stop, and remove what was written."""
+        try:
+            self._end()
+        finally:
+            for temporary, _ in self.paths:
+                temporary.unlink(missing_ok=True)
+
+    def _end(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _rows(self) -> Iterator[tuple]:
+        while (rows := self._queue.get()) is not None:
+            yield from rows
+
+    def _write(self, rows: Iterator[tuple], csv_temporary: Path, xlsx_temporary: Path) -> None:
+        try:
+            write_summaries(rows, csv_temporary, xlsx_temporary)
+        except BaseException as exc:  # handed to the parent's next write, or to its end
+            self._error = exc
 
 
 def csv_cell(value: Any) -> Any:

@@ -31,6 +31,7 @@ import orjson
 import shapely
 
 from threelines.batch.summary import summary_row
+from threelines.engine.verdict import verdict_records
 from threelines.errors import ThreelinesError
 from threelines.input.footprint import Projects
 from threelines.layers.manifest import Manifest
@@ -131,7 +132,7 @@ def init_worker(
     _WORKER.update(manifest=manifest, rules=rules, layers={}, cache_dir=cache_dir, lang=lang, reports=reports)
 
 
-def screen_chunk(task: tuple[Projects, str, list[str], dict | None]) -> list[tuple[str, tuple]]:
+def screen_chunk(task: tuple[Projects, str, list[str], dict | None]) -> list[tuple[bytes, tuple]]:
     """Screen one chunk (in a worker or in this process) into results lines and summary rows.
 
     ``task`` is the chunk's projects, their input, their input hashes and the
@@ -142,25 +143,47 @@ def screen_chunk(task: tuple[Projects, str, list[str], dict | None]) -> list[tup
     """
     projects, _, hashes, stamp = task
     keys = projects.keys or [(projects.source, None, i) for i in range(len(projects))]
+    outcomes = _screen_isolated(projects)
+    records = iter(_records([outcome for outcome in outcomes if not isinstance(outcome, str)]))
     out = []
     for project, outcome, key, hashed, geometry in zip(
-        projects.attrs, _screen_isolated(projects), keys, hashes, projects.geometry, strict=True
+        projects.attrs, outcomes, keys, hashes, projects.geometry, strict=True
     ):
+        record = outcome if isinstance(outcome, str) else next(records)
         try:
-            out.append(_line(project, outcome, key, hashed, geometry, projects.crs, stamp))
+            if isinstance(record, Exception):
+                raise record
+            out.append(_line(project, outcome, record, key, hashed, geometry, projects.crs, stamp))
         except Exception as exc:  # a verdict that cannot be written down is that project's error
-            out.append(_line(project, failure_message(projects.source, project["id"], exc), key, hashed))
+            out.append(_line(project, outcome, failure_message(projects.source, project["id"], exc), key, hashed))
     return out
 
 
-def _line(project, outcome, key, hashed, geometry=None, crs=None, stamp=None) -> tuple[str, tuple]:
-    """A project's results line and summary row, from its verdict (writing its report) or its error."""
-    if isinstance(outcome, str):
-        record = {"project": {"id": project["id"], "name": project["name"]}, "error": outcome}
-    else:
-        record = outcome.to_dict(_WORKER["lang"])
-        if _WORKER["reports"] is not None:
-            record.update(_write_report(outcome, geometry, crs, key, stamp))
+def _records(verdicts: list) -> list:
+    """The JSON form of each verdict, made for all at once.
+
+    If that fails, they are made one by one, so that only those that fail
+    are lost: each as its exception.
+    """
+    lang = _WORKER["lang"]
+    try:
+        return verdict_records(verdicts, lang)
+    except Exception:  # a rule text that cannot be rendered, say: find whose
+        out = []
+        for verdict in verdicts:
+            try:
+                out.append(verdict.to_dict(lang))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+
+def _line(project, outcome, record, key, hashed, geometry=None, crs=None, stamp=None) -> tuple[bytes, tuple]:
+    """A project's results line and summary row, from its verdict and record (writing its report) or its error."""
+    if isinstance(record, str):
+        record = {"project": {"id": project["id"], "name": project["name"]}, "error": record}
+    elif _WORKER["reports"] is not None:
+        record.update(_write_report(outcome, geometry, crs, key, stamp))
     record.update(source=key[0], layer=key[1], feature=key[2], input_hash=hashed)
     return json_line(record), summary_row(record)
 
@@ -325,7 +348,7 @@ class WorkerError(ThreelinesError, RuntimeError):
     """A worker process ended abruptly (killed, out of memory, crashed) while screening."""
 
 
-def _result(future) -> list[tuple[str, tuple]]:
+def _result(future) -> list[tuple[bytes, tuple]]:
     try:
         return future.result()
     except BrokenProcessPool:
@@ -335,6 +358,9 @@ def _result(future) -> list[tuple[str, tuple]]:
         ) from None
 
 
-def json_line(record: dict[str, Any]) -> str:
-    """One line of results.jsonl (keys sorted, Chinese kept as UTF-8)."""
-    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode() + "\n"
+def json_line(record: dict[str, Any]) -> bytes:
+    """One line of results.jsonl, as it is written (keys sorted, UTF-8)."""
+    return orjson.dumps(record, option=_LINE)
+
+
+_LINE = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE

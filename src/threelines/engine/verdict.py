@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
+
+import numpy as np
 
 #: Verdicts from best to worst; a project's verdict is the worst triggered outcome.
 VERDICTS = ("pass", "conditional", "reject")
@@ -22,19 +25,6 @@ def decimals(key: str) -> int | None:
     return next((d for suffix, d in DECIMALS.items() if key.endswith(suffix)), None)
 
 
-def json_numbers(record: dict[str, Any], keys: tuple[tuple[str, int | None], ...]) -> dict[str, Any]:
-    """Round the floats under ``keys`` (name, decimals) in place, and turn NaN and infinities into None.
-
-    The JSON form is rounded where it is made, once per record, rather than
-    by walking every finished result.
-    """
-    for key, places in keys:
-        value = record[key]
-        if isinstance(value, float):
-            record[key] = json_number(value, places)
-    return record
-
-
 def json_number(value: Any, places: int | None) -> Any:
     """A float as the JSON form keeps it: rounded to ``places`` (None: as is), None for NaN and infinities.
 
@@ -45,6 +35,76 @@ def json_number(value: Any, places: int | None) -> Any:
     if not math.isfinite(value):
         return None
     return value if places is None else round(value, places)
+
+
+def json_changes(values: Sequence[Any], places: int | None) -> list[tuple[int, Any]]:
+    """Where :func:`json_number` changes a column of values (one per record): ``(position, new value)`` pairs.
+
+    A column of floats (and None) is rounded in numpy (see :func:`rounded`);
+    a short one, or one that also holds other numbers (ints, numpy scalars),
+    goes value by value, so that each keeps the type and rounding it had. Records are
+    many, and most of their numbers are kept as they are: only the changes
+    are written back.
+    """
+    if places is None:
+        try:
+            if math.isfinite(sum(filter(None, values))):  # no NaN nor infinity among them: nothing to change
+                return []
+        except (TypeError, OverflowError):  # text, or an int too large for a float
+            pass
+    kinds = set(map(type, values))
+    if not any(issubclass(kind, float) for kind in kinds):
+        return []
+    if len(values) < _FEW or not kinds <= {float, type(None)}:
+        return [(i, new) for i, value in enumerate(values) if (new := json_number(value, places)) is not value]
+    numbers = np.array(values, dtype=float)  # None becomes NaN
+    new = numbers if places is None else rounded(numbers, places)
+    changed = ~np.isfinite(new) | (new != numbers)
+    nones = values.count(None)
+    if nones:  # None stays None: its NaN is no change
+        nan = np.isnan(numbers)
+        changed &= ~nan if nan.sum() == nones else np.not_equal(np.array(values, dtype=object), None)
+    where = np.flatnonzero(changed)
+    new = new[where]
+    return list(zip(where.tolist(), np.where(np.isfinite(new), new, None).tolist(), strict=True))
+
+
+#: Columns shorter than this (one verdict's) go value by value: numpy's set-up would cost more.
+_FEW = 64
+
+
+def rounded(numbers: np.ndarray, places: int) -> np.ndarray:
+    """``round(x, places)`` of each number, exactly as Python rounds (the decimal nearest to the binary value).
+
+    ``x * 10**places`` is rounded to a double, which moves it but never
+    across a half (halves are doubles below 2**52): unless it lands on one,
+    ``rint`` of it is the rint of the exact product, and dividing gives the
+    double nearest the rounded decimal, as Python's ``round`` does. The few
+    that land on a half, or lie beyond 2**52, are rounded by Python. NaN and
+    infinities stay as they are.
+    """
+    scale = 10.0**places
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = numbers * scale
+        nearest = np.rint(scaled)
+        sure = (np.abs(scaled - nearest) != 0.5) & (np.abs(scaled) < 2.0**52) | ~np.isfinite(numbers)
+    out = nearest / scale
+    for i in np.flatnonzero(~sure).tolist():
+        out[i] = round(float(numbers[i]), places)
+    return out
+
+
+def json_numbers(
+    records: list[dict[str, Any]], columns: dict[str, Sequence[Any]], places: dict[str, int | None]
+) -> None:
+    """Apply :func:`json_number` in place to the records' values under each key, a column at a time.
+
+    ``columns`` holds, by key, the records' values (in the records' order);
+    ``places`` the decimals of each key.
+    """
+    for key, values in columns.items():
+        for i, value in json_changes(values, places[key]):
+            records[i][key] = value
 
 
 class Texts:
@@ -142,11 +202,7 @@ class Trigger:
 
     def to_dict(self, lang: str | None = None) -> dict[str, Any]:
         """The JSON form: measures rounded (see :data:`DECIMALS`), no NaN, title and message in ``lang``."""
-        out = dict(vars(self))  # plain values: asdict's deep copies are not needed
-        out["message"], translations = out.pop("texts").get()
-        if lang and translations and lang in translations:
-            out.update(translations[lang])
-        return json_numbers(out, _TRIGGER_NUMBERS)
+        return trigger_records([self], lang)[0]
 
 
 @dataclass(frozen=True)
@@ -161,13 +217,7 @@ class UnitShare:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``class`` is a Python keyword, hence ``class_`` here)."""
-        return {
-            "code": self.code,
-            "name": self.name,
-            "class": self.class_,
-            "overlap_m2": json_number(self.overlap_m2, _M2),
-            "share": json_number(self.share, _SHARE),
-        }
+        return unit_records([self])[0]
 
 
 @dataclass(frozen=True)
@@ -271,7 +321,7 @@ class Verdict:
     @property
     def verdict(self) -> str:
         """The worst outcome among the triggers, ``pass`` when none fired."""
-        return max((t.outcome for t in self.triggers), key=VERDICTS.index, default="pass")
+        return worst([t.outcome for t in self.triggers])
 
     def reaches(self, level: str) -> bool:
         """Tell whether the verdict is at least as bad as ``level``."""
@@ -279,22 +329,92 @@ class Verdict:
 
     def to_dict(self, lang: str | None = None) -> dict[str, Any]:
         """The JSON form (the contract's keys, and more), measures rounded, rule texts in ``lang`` where given."""
-        project = {k: json_number(v, decimals(k)) if isinstance(v, float) else v for k, v in self.project.items()}
-        return {
-            "project": project,
-            "verdict": self.verdict,
-            "triggers": [t.to_dict(lang) for t in self.triggers],
-            "units": [u.to_dict() for u in self.units],
-            "unresolved": [u.to_dict() for u in self.unresolved],
-            "requirements": [dict(vars(r)) for r in self.requirements],
-            "warnings": list(self.warnings),
-            "clauses": [c.to_dict() for c in self.clauses],
-            "jurisdiction": self.jurisdiction,
-        }
+        return verdict_records([self], lang)[0]
 
 
-#: The number fields of each record, with the decimals they keep.
-_TRIGGER_NUMBERS = tuple(
-    (f.name, decimals(f.name)) for f in fields(Trigger) if "float" in str(f.type) or f.name == "feature_id"
-)
-_M2, _SHARE = decimals("overlap_m2"), decimals("share")
+def worst(outcomes: Sequence[str]) -> str:
+    """The worst of some outcomes (see :data:`VERDICTS`), ``pass`` for none."""
+    return VERDICTS[max(map(VERDICTS.index, outcomes), default=0)]
+
+
+def verdict_records(verdicts: Sequence[Verdict], lang: str | None = None) -> list[dict[str, Any]]:
+    """The JSON form of each verdict (see :meth:`Verdict.to_dict`), made for many at once.
+
+    The triggers, units and projects of all the verdicts are made as
+    columns, so that their measures are rounded a column at a time rather
+    than value by value: a batch writes every record it screens.
+    """
+    triggers = trigger_records([t for verdict in verdicts for t in verdict.triggers], lang)
+    units = unit_records([u for verdict in verdicts for u in verdict.units])
+    outcomes = [t["outcome"] for t in triggers]
+    records, t, u = [], 0, 0
+    for verdict, project in zip(verdicts, project_records([v.project for v in verdicts]), strict=True):
+        t_end, u_end = t + len(verdict.triggers), u + len(verdict.units)
+        records.append(
+            {
+                "project": project,
+                "verdict": worst(outcomes[t:t_end]),
+                "triggers": triggers[t:t_end],
+                "units": units[u:u_end],
+                "unresolved": [note.to_dict() for note in verdict.unresolved],
+                "requirements": [dict(vars(r)) for r in verdict.requirements],
+                "warnings": list(verdict.warnings),
+                "clauses": [c.to_dict() for c in verdict.clauses],
+                "jurisdiction": verdict.jurisdiction,
+            }
+        )
+        t, u = t_end, u_end
+    return records
+
+
+def trigger_records(triggers: Sequence[Trigger], lang: str | None = None) -> list[dict[str, Any]]:
+    """The JSON form of each trigger (see :meth:`Trigger.to_dict`)."""
+    records = []
+    for trigger in triggers:
+        record = trigger.__dict__.copy()  # plain values: asdict's deep copies are not needed
+        record["message"], translations = record.pop("texts").get()
+        if lang and translations and lang in translations:
+            record.update(translations[lang])
+        records.append(record)
+    json_numbers(records, _columns(map(_trigger_numbers, records), _TRIGGER_PLACES), _TRIGGER_PLACES)
+    return records
+
+
+def unit_records(units: Sequence[UnitShare]) -> list[dict[str, Any]]:
+    """The JSON form of each unit share (see :meth:`UnitShare.to_dict`)."""
+    records = [
+        {"code": u.code, "name": u.name, "class": u.class_, "overlap_m2": u.overlap_m2, "share": u.share} for u in units
+    ]
+    json_numbers(
+        records, {"overlap_m2": [u.overlap_m2 for u in units], "share": [u.share for u in units]}, _UNIT_PLACES
+    )
+    return records
+
+
+def project_records(projects: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Projects' attributes as the JSON form keeps them: each float rounded by its name (see :func:`decimals`).
+
+    Projects with the same attributes (all of one input, usually) are
+    rounded together, a column per attribute.
+    """
+    records = [dict(project) for project in projects]
+    alike: dict[tuple[str, ...], list[int]] = {}
+    for i, project in enumerate(projects):
+        alike.setdefault(tuple(project), []).append(i)
+    for keys, positions in alike.items():
+        rows = [records[i] for i in positions]
+        json_numbers(rows, _columns(map(dict.values, rows), keys), {key: decimals(key) for key in keys})
+    return records
+
+
+def _columns(rows: Iterable[Iterable[Any]], keys: Iterable[str]) -> dict[str, tuple]:
+    """Rows of values (in the order of ``keys``) as a column per key."""
+    return dict(zip(keys, zip(*rows, strict=True), strict=False))  # no rows: no columns
+
+
+#: The number fields of a trigger, with the decimals the JSON form keeps.
+_TRIGGER_PLACES = {
+    f.name: decimals(f.name) for f in fields(Trigger) if "float" in str(f.type) or f.name == "feature_id"
+}
+_trigger_numbers = itemgetter(*_TRIGGER_PLACES)
+_UNIT_PLACES = {"overlap_m2": decimals("overlap_m2"), "share": decimals("share")}

@@ -19,7 +19,7 @@ import orjson
 from threelines.limits import RULE_FAILURE_MIN, RULE_FAILURE_SHARE
 
 #: How a results line with a failed rule looks (orjson's compact form; a quote inside a value is escaped).
-_FAILED = '"failed":true'
+_FAILED = b'"failed":true'
 
 
 @dataclass
@@ -42,7 +42,7 @@ class RuleFailures:
         for verdict in verdicts:
             self.add(((u.rule, u.reason) for u in verdict.unresolved if u.failed), projects=1)
 
-    def add_lines(self, lines: Iterable[str]) -> None:
+    def add_lines(self, lines: Iterable[bytes]) -> None:
         """Count the failed notes in batch results lines; only lines that have one are parsed."""
         for line in lines:
             self.projects += 1
