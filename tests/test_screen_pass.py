@@ -12,7 +12,7 @@ from pyproj import CRS
 
 from threelines.engine import compile as compile_module
 from threelines.engine.compile import distinct_rows
-from threelines.layers import zonal
+from threelines.layers import grids, zonal
 from threelines.layers.manifest import LayerSpec
 
 X0, Y0 = 400000.0, 3150000.0
@@ -140,3 +140,79 @@ def test_fixed_parts_are_kept_per_rule_set():
     assert three.clause_index is not one.clause_index
     assert three.reach == one.reach
     assert three.vector_layers == one.vector_layers
+
+
+def kept_grids(folder):
+    return sorted(folder.glob(f"*{grids.GRID_SUFFIX}"))
+
+
+@pytest.mark.parametrize("stat", ["mean", "max", "min"])
+def test_a_grid_kept_on_disk_gives_what_the_raster_gives(grid_layer, tmp_path, stat):
+    spec, _ = grid_layer
+    folder = tmp_path / "cache"
+    shapes = footprints()
+    fresh = zonal.zonal_stats(shapes, spec.crs, spec, stat, cache_dir=folder)  # read with rasterio, grid written
+    (kept,) = kept_grids(folder)
+    zonal._RASTERS.clear()
+    grid = grids.load_grid(kept, spec)
+    assert (grid.height, grid.width, grid.transform) == (30, 40, zonal._open(spec).transform)
+    assert "4548" in grid.crs
+    zonal._RASTERS.clear()
+    again = zonal.zonal_stats(shapes, spec.crs, spec, stat, cache_dir=folder)  # from the grid
+    assert [z.cells for z in fresh] == [z.cells for z in again] == [160, 1, 0, 16, 0]
+    np.testing.assert_array_equal([z.value for z in fresh], [z.value for z in again])  # NaN where NaN
+
+
+def damage_cut(path):
+    path.write_bytes(path.read_bytes()[:-100])
+
+
+def damage_garbage(path):
+    path.write_bytes(b"not a grid at all")
+
+
+def damage_cells(path):
+    """A well-formed archive whose cells no longer match the grid's size."""
+    with np.load(path) as archive:
+        members = {name: archive[name] for name in archive.files}
+    members["cells"] = members["cells"][:-1]
+    with path.open("wb") as out:
+        np.savez(out, **members)
+
+
+@pytest.mark.parametrize("damage", [damage_cut, damage_garbage, damage_cells])
+def test_a_damaged_grid_file_is_ignored_and_the_raster_read_again(grid_layer, tmp_path, caplog, damage):
+    spec, _ = grid_layer
+    folder = tmp_path / "cache"
+    fresh = zonal.zonal_stats(footprints(), spec.crs, spec, "mean", cache_dir=folder)
+    (kept,) = kept_grids(folder)
+    damage(kept)
+    zonal._RASTERS.clear()
+    with caplog.at_level("INFO", logger="threelines.layers.grids"):
+        again = zonal.zonal_stats(footprints(), spec.crs, spec, "mean", cache_dir=folder)
+    assert "cannot be used" in caplog.text
+    np.testing.assert_array_equal([z.value for z in fresh], [z.value for z in again])
+    assert grids.load_grid(kept, spec) is not None  # written afresh
+
+
+def test_another_rasters_grid_is_not_taken_for_this_one(grid_layer, tmp_path):
+    spec, grid = grid_layer
+    folder = tmp_path / "cache"
+    (before,) = zonal.zonal_stats(footprints()[1:2], spec.crs, spec, "mean", cache_dir=folder)
+    (old,) = kept_grids(folder)
+    write_grid(spec.path, grid + 1000.0)  # the file changed: its grid is named after its new bytes
+    new = grids.grid_path(spec, folder)
+    assert new != old
+    old.rename(new)  # the old grid put in its place
+    assert grids.load_grid(new, spec) is None
+    zonal._RASTERS.clear()
+    (after,) = zonal.zonal_stats(footprints()[1:2], spec.crs, spec, "mean", cache_dir=folder)
+    assert after.value == before.value + 1000.0
+
+
+def test_a_raster_too_large_to_keep_is_read_from_its_file(grid_layer, tmp_path, monkeypatch):
+    spec, _ = grid_layer
+    folder = tmp_path / "cache"
+    monkeypatch.setattr(grids, "MAX_CACHED_GRID_CELLS", 30 * 40 - 1)
+    zonal.zonal_stats(footprints(), spec.crs, spec, "mean", cache_dir=folder)
+    assert kept_grids(folder) == []

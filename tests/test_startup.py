@@ -73,6 +73,22 @@ def test_a_second_screening_reads_the_checked_manifest_and_rules_without_parsing
     assert again.stderr == first.stderr
 
 
+def without_time(stdout: str) -> dict:
+    doc = json.loads(stdout)
+    doc["provenance"].pop("screened_at")
+    return doc
+
+
+def test_a_second_screening_reads_the_kept_raster_grid_without_rasterio(tmp_path, sample_dir):
+    project = sample_dir / "projects" / "P08.geojson"  # above the PM2.5 limit: its zonal rule triggers
+    first, cold = run_cli(tmp_path, "screen", project, "--format", "json")
+    assert "rasterio" in cold["modules"]  # read from the file: the test would see it if the grid were not kept
+    again, warm = run_cli(tmp_path, "screen", project, "--format", "json")
+    assert "rasterio" not in warm["modules"]
+    assert without_time(again.stdout) == without_time(first.stdout)
+    assert "pm25-exceed" in [t["rule"] for t in json.loads(again.stdout)["triggers"]]
+
+
 #: What checking a manifest and rule file and reading layers from their files needs, and their read-back copies not.
 FILE_READERS = {"pyogrio", "pandas", "geopandas", "pyarrow", "rasterio", "yaml", "jsonschema"}
 

@@ -83,6 +83,9 @@ MAX_REPORT_BYTES = 512 * 1024**2
 SHARED_IDS_SHOWN = 10
 #: Bytes of a report's file name made from its project's file and id (a short hash keeps names apart).
 MAX_REPORT_NAME_BYTES = 120
+#: Cells of a raster band kept in the cache folder as a grid of floats (8 bytes a cell), so that a run reads it
+#: without GDAL; a larger band is read from its file each run.
+MAX_CACHED_GRID_CELLS = 1_000_000
 
 
 # -- Published packages (threelines init) -----------------------------------------------------------

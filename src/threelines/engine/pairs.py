@@ -94,7 +94,9 @@ def measure_layers(
         key = (rule.layer, rule.stat, rule.classes)
         if rule.test == "zonal" and key not in measured.zonal:
             spec = manifest.layers[rule.layer]
-            measured.zonal[key] = zonal_stats(projects.geometry, manifest.working_crs, spec, rule.stat, rule.classes)
+            measured.zonal[key] = zonal_stats(
+                projects.geometry, manifest.working_crs, spec, rule.stat, rule.classes, cache_dir
+            )
     if plan.unit_layer:
         units, pairs = measured.layers[plan.unit_layer], measured.pairs[plan.unit_layer]
         measured.units, outside = _unit_shares(plan.table.areas, units, pairs)

@@ -71,7 +71,7 @@ def cache_key(spec: LayerSpec, working_crs: CRS) -> str:
         "densify": [DENSIFY_VERSION, densify_step(spec.crs)],
     }  # fmt: skip
     digest.update(json.dumps(options, sort_keys=True, default=str).encode())
-    digest.update(_files_sha256(data_files(spec.path)).encode())
+    digest.update(files_sha256(data_files(spec.path)).encode())
     return digest.hexdigest()
 
 
@@ -90,7 +90,8 @@ def remember_sha256(spec: LayerSpec, sha256: str | None) -> None:
             _HASHED[_identity(data_files(spec.path))] = sha256
 
 
-def _files_sha256(files: list[Path]) -> str:
+def files_sha256(files: list[Path]) -> str:
+    """One sha256 over the files' bytes, as :func:`threelines.report.provenance.sha256_files`, or the one noted."""
     known = _HASHED.get(_identity(files))
     return known if known is not None else sha256_files(files)
 

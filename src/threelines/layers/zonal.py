@@ -7,6 +7,12 @@ lie in the footprint count; a footprint narrower than a cell or smaller than fou
 cells (a road across a 1 km grid, a site, a point) takes every cell it
 touches instead, so its statistic does not depend on where the cell
 centres happen to fall.
+
+A small band's grid is kept in the cache folder (see
+:mod:`threelines.layers.grids`): a run that finds it there reads its cells
+without importing rasterio, which it needs only to read the raster afresh,
+to read a large raster by window, and for a footprint with cell centres on
+its edge (:func:`_masked`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pyproj import CRS
 
 from threelines.errors import ManifestError
 from threelines.input.crs import to_crs
+from threelines.layers.grids import Grid, grid_path, load_grid, store_grid
 from threelines.layers.manifest import LayerSpec
 
 #: Statistics a zonal rule can test.
@@ -44,7 +51,12 @@ class Zonal:
 
 
 def zonal_stats(
-    footprints: np.ndarray, working_crs: CRS, spec: LayerSpec, stat: str, classes: tuple[float, ...] = ()
+    footprints: np.ndarray,
+    working_crs: CRS,
+    spec: LayerSpec,
+    stat: str,
+    classes: tuple[float, ...] = (),
+    cache_dir: Path | None = None,
 ) -> list[Zonal]:
     """Compute a statistic of a raster band over each footprint.
 
@@ -60,6 +72,9 @@ def zonal_stats(
         value is one of ``classes``).
     classes : tuple of float
         The cell values ``share`` counts.
+    cache_dir : Path, optional
+        The cache folder that keeps small rasters' grids (None: read the
+        raster from its file).
 
     Returns
     -------
@@ -67,8 +82,6 @@ def zonal_stats(
         One per footprint; ``value`` is NaN where the footprint covers only
         nodata cells or lies off the raster.
     """
-    from rasterio.errors import RasterioIOError
-
     native = to_crs(np.asarray(footprints, dtype=object), working_crs, spec.crs)
     # A footprint that cannot be placed in the raster's CRS (inf or NaN bounds) has no cells;
     # it must not widen the shared window or break the arithmetic of the others.
@@ -76,14 +89,14 @@ def zonal_stats(
     if not placed.any():
         return [Zonal(value=float("nan"), cells=0) for _ in native]
     try:
-        raster = _open(spec)
+        raster = _open(spec, cache_dir)
         base, height, width = raster.transform, raster.height, raster.width
         bounds = shapely.bounds(native[placed])  # all finite: plain minima and maxima
         rows, cols = _span(base, (*bounds[:, :2].min(axis=0), *bounds[:, 2:].max(axis=0)), height, width)
         if rows[0] >= rows[1] or cols[0] >= cols[1]:
             return [Zonal(value=float("nan"), cells=0) for _ in native]
         values = raster.window(rows, cols)
-    except RasterioIOError as exc:
+    except _io_error() as exc:  # evaluated only when an exception is raised: no rasterio import otherwise
         raise ManifestError(f"layer {spec.name!r}: cannot read {spec.path}: {exc}") from None
     cell_area = abs(base.a * base.e)
     cell_size = min(abs(base.a), abs(base.e))
@@ -106,17 +119,34 @@ def zonal_stats(
     return out
 
 
+def _io_error() -> type[Exception]:
+    """The error rasterio raises for a file it cannot read."""
+    from rasterio.errors import RasterioIOError
+
+    return RasterioIOError
+
+
 class _Raster:
-    """One band of a raster file: its grid, and its cells (as floats, nodata NaN) when it is small enough to keep."""
+    """One band of a raster file: its grid, and its cells (as floats, nodata NaN) when it is small enough to keep.
 
-    def __init__(self, spec: LayerSpec):
-        import rasterio
+    Read from the grid kept in ``folder`` when there is one; else from the
+    file, keeping the grid there for the next run when it is small enough.
+    """
 
+    def __init__(self, spec: LayerSpec, folder: Path | None = None):
         self.path, self.band = spec.path, spec.band
-        with rasterio.open(self.path) as src:
-            self.transform, self.height, self.width = src.transform, src.height, src.width
-            small = src.height * src.width <= WHOLE_RASTER_CELLS
-            self.cells = _read(src, self.band, None) if small else None
+        kept_at = grid_path(spec, folder) if folder is not None else None
+        grid = load_grid(kept_at, spec) if kept_at is not None else None
+        if grid is None:
+            import rasterio
+
+            with rasterio.open(self.path) as src:
+                small = src.height * src.width <= WHOLE_RASTER_CELLS
+                cells = _read(src, self.band, None) if small else None
+                grid = Grid(src.transform, src.height, src.width, src.crs.to_wkt() if src.crs else "", cells)
+            if kept_at is not None and cells is not None:
+                store_grid(grid, kept_at, spec)
+        self.transform, self.height, self.width, self.cells = grid.transform, grid.height, grid.width, grid.cells
         if self.cells is not None:
             self.cells.flags.writeable = False  # shared by every call: windows are views of it
 
@@ -138,21 +168,22 @@ def _read(src, band: int, window) -> np.ndarray:
 _RASTERS: dict[tuple, tuple[tuple, _Raster]] = {}
 
 
-def _open(spec: LayerSpec) -> _Raster:
-    """The raster of a layer, its grid read once (and its cells, when small) while its file stays the same."""
-    from rasterio.errors import RasterioIOError
+def _open(spec: LayerSpec, folder: Path | None = None) -> _Raster:
+    """The raster of a layer, its grid read once (and its cells, when small) while its file stays the same.
 
+    ``folder`` is the cache folder that may keep its grid (None: none).
+    """
     try:
         stat = Path(spec.path).stat()
         stamp = (stat.st_size, stat.st_mtime_ns)
     except (OSError, TypeError, ValueError):  # not a local file (a URL, a /vsi path): read as it is each time
-        return _Raster(spec)
+        return _Raster(spec, folder)
     key = (str(spec.path), spec.band)
     kept = _RASTERS.get(key)
     if kept is None or kept[0] != stamp:
         try:
-            kept = (stamp, _Raster(spec))
-        except RasterioIOError:
+            kept = (stamp, _Raster(spec, folder))
+        except _io_error():
             _RASTERS.pop(key, None)
             raise
         _RASTERS[key] = kept
