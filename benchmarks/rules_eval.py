@@ -30,6 +30,7 @@ import orjson
 
 from threelines.engine import screen as screen_module
 from threelines.engine.decisions import forget_joins
+from threelines.engine.verdict import verdict_records
 from threelines.input.footprint import projects_from_frame
 from threelines.layers.manifest import load_manifest
 from threelines.rules import load_rules
@@ -97,8 +98,8 @@ def main() -> int:
         forget_joins()
         verdicts = screen_module.screen_projects(projects, manifest, rules, cache)
         if args.records:
-            for v in verdicts:
-                orjson.dumps(v.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+            for record in verdict_records(verdicts):  # as a batch makes them, a chunk at a time
+                orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
         return verdicts
 
     run()  # reads the layers, measures and remembers
