@@ -24,10 +24,10 @@ EXPECTED = {
     "random_dbf.shp": "cannot read the attribute table random_dbf.dbf (it is not a dBase table",
     "list_attribute.geojson": "project 'L1': industry ['C3311'] is not a code; give one code as text",
     "flat_polygon.geojson": "project 'F1': is a polygon with no area (its vertices lie on one line)",
-    "nan_coordinate.geojson": "project 'N1' (feature 1): has a NaN or infinite coordinate",
-    "huge_vertex.geojson": "project 'H1' (feature 1): has a coordinate of 1e+308, too large for a place on Earth",
+    "nan_coordinate.geojson": "project 'N1', feature 0 (0-based): has a NaN or infinite coordinate",
+    "huge_vertex.geojson": "project 'H1', feature 0 (0-based): has a coordinate of 1e+308, too large for a place on Earth",
     "huge_radius.geojson": "project 'R1': radius 1e+12 m is beyond the plausible limit of 50000 m",
-    "gk_outlier.geojson": "project 'G4' (feature 4): in CGCS2000 / 3-degree Gauss-Kruger zone 39 coordinates such as "
+    "gk_outlier.geojson": "project 'G4', feature 3 (0-based): in CGCS2000 / 3-degree Gauss-Kruger zone 39 coordinates such as "
     "0.0, 0.0 cannot be placed on Earth",
     "zip_slip.zip": "member '../evil.geojson' would be unpacked outside the archive's folder; the archive is refused",
     "zip_bomb.zip": "member 'site.geojson' unpacks 1,028 times larger than it is packed, beyond the limit of 200:1",

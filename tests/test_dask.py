@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 import pytest
 import shapely
@@ -134,3 +137,70 @@ def test_scheduler_needs_the_dask_engine(run, sample_dir, tmp_path):
     result = run("batch", sample_dir / "projects.gpkg", "-o", tmp_path / "o", "--scheduler", "tcp://127.0.0.1:1")
     assert result.exit_code == 2
     assert result.stderr.strip().endswith("Error: --scheduler is for --engine dask")
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes started by ``pid`` and by its children, from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        found += (children := parents.get(todo.pop(), []))
+        todo += children
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def worker_processes(pid: int) -> list[int]:
+    """The local cluster's worker processes under ``pid`` (started by multiprocessing's spawn)."""
+    return [p for p in descendants(pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+@pytest.mark.parametrize("when", ["starting", "screening"])
+def test_a_killed_batch_leaves_no_cluster_process(tmp_path, sample_projects, when):
+    # The cluster's scheduler runs in the batch's process; its workers, each watching a pipe to it, end with it.
+    frame = gpd.GeoDataFrame(pd.concat([sample_projects] * 60, ignore_index=True), crs=sample_projects.crs)
+    frame["id"] = [f"X{i}" for i in range(len(frame))]
+    path = tmp_path / "many.gpkg"
+    pyogrio.write_dataframe(frame, path)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "threelines", "-q", "batch", str(path), "-o", str(out), "--engine", "dask",
+               "--jobs", "2", "--chunk-size", "5"]  # fmt: skip
+    parent = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(worker_processes(parent.pid)) < 2 and time.monotonic() < deadline and parent.poll() is None:
+            time.sleep(0.02)
+        if when == "screening":  # killed once some chunks are written
+            results = out / "results.jsonl"
+            while (not results.exists() or results.read_bytes().count(b"\n") < 100) and time.monotonic() < deadline:
+                time.sleep(0.02)
+        started = descendants(parent.pid)
+        assert len(worker_processes(parent.pid)) == 2, "the batch ended before its workers could be seen"
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        # A worker still starting ends when its start-up reaches the watch (a few seconds on a busy host).
+        deadline = time.monotonic() + (5 if when == "screening" else 30)
+        while any(alive(p) for p in started) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = [p for p in started if alive(p)]
+        for p in left:
+            os.kill(p, signal.SIGKILL)
+        assert not left
+    finally:
+        if parent.poll() is None:
+            parent.kill()

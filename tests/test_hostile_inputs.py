@@ -115,7 +115,7 @@ def test_one_feature_outside_the_crs_does_not_refuse_the_other_49(tmp_path, samp
     pyogrio.write_dataframe(frame, path)
     result = screen(path)
     assert result.problems == [
-        f"{path}: project 'S50' (feature 50): in CGCS2000 / 3-degree Gauss-Kruger zone 39 coordinates such as "
+        f"{path}: project 'S50', feature 49 (0-based): in CGCS2000 / 3-degree Gauss-Kruger zone 39 coordinates such as "
         "0.0, 0.0 cannot be placed on Earth; check --crs (the zone, and whether X and Y are swapped)"
     ]
     assert len(result.verdicts) == 49
@@ -130,8 +130,20 @@ def test_a_swapped_feature_among_good_ones_is_its_own_problem(tmp_path, sample):
     pyogrio.write_dataframe(frame, path)
     result = screen(path)
     (problem,) = result.problems
-    assert problem.startswith(f"{path}: project 'P04' (feature 3): latitude and longitude look swapped")
+    assert problem.startswith(f"{path}: project 'P04', feature 2 (0-based): latitude and longitude look swapped")
     assert [(v.project["id"], v.verdict) for v in result.verdicts] == [("P05", "reject"), ("P01", "pass")]
+
+
+def test_a_message_numbers_the_feature_as_its_batch_record_does(run, tmp_path, sample):
+    frame = frame_of(sample, ["P05", "P01", "P04"])
+    frame.loc[2, "geometry"] = shapely.transform(frame.geometry.iloc[2], lambda xy: xy[:, ::-1])
+    path = tmp_path / "three.geojson"
+    pyogrio.write_dataframe(frame, path)
+    run("batch", path, "-o", tmp_path / "out", "-q")
+    lines = (tmp_path / "out" / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    (refused,) = [record for record in map(json.loads, lines) if "error" in record]
+    assert refused["feature"] == 2
+    assert "project 'P04', feature 2 (0-based): latitude and longitude look swapped" in refused["error"]
 
 
 def test_when_most_features_fail_the_file_is_refused_as_a_whole(tmp_path, sample):

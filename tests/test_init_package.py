@@ -299,6 +299,10 @@ def _twice(folder):
     write_package(folder, units_frame(codes=("ZH36012120001", "ZH36012120001")))
 
 
+def _empty_code(folder):
+    write_package(folder, units_frame(codes=("ZH36012120001", "")))
+
+
 def _bad_class(folder):
     write_package(folder, units_frame(classes=("2", "重点区")))
 
@@ -322,6 +326,7 @@ def _unknown_unit(folder):
 BAD = [
     (_no_code, "units.gpkg: looks like the control units but has no code field (one of HJZHGKDYBM, "),
     (_twice, "units.gpkg: unit code 'ZH36012120001' is used by 2 features; codes must be unique"),
+    (_empty_code, "units.gpkg: feature 1 (0-based) has an empty unit code (HJZHGKDYBM); fill it in"),
     (_bad_class, "units.gpkg: class value '重点区' of unit ZH36012130001 (ZHGKDYFL) is not 1 / 2 / 3 or"),
     (_overlap, "units.gpkg: units ZH36012120001 and ZH36012130001 overlap by "),
     (_no_crs, "单元.shp: has no CRS (a shapefile needs its .prj); give it with --crs, e.g. --crs 4490"),

@@ -37,6 +37,16 @@ def test_sample_manifest(manifest):
     assert "Albers" in manifest.working_crs.name
 
 
+@pytest.mark.parametrize("marked", [True, False])
+def test_a_copy_of_the_sample_keeps_its_mark_when_it_says_so(workdir, sample_dir, manifest, marked):
+    # The mark goes with the bundled file's path; a copy elsewhere (as layers push writes) says `sample: true`.
+    text = (sample_dir / "layers.yaml").read_text("utf-8")
+    copy = load_manifest(write(workdir, text + ("sample: true\n" if marked else "")))
+    assert manifest.jurisdiction["sample"] == "SAMPLE DATA — synthetic layers"
+    unmarked = {k: v for k, v in manifest.jurisdiction.items() if k != "sample"}
+    assert copy.jurisdiction == (manifest.jurisdiction if marked else unmarked)
+
+
 def test_gbk_shapefile_reads_with_encoding(manifest):
     caps = read_layer(manifest.layers["caps"], manifest.working_crs)
     assert sorted(caps.names) == [

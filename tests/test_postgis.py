@@ -62,8 +62,7 @@ def test_verdicts_from_postgis_equal_verdicts_from_files(run, pushed, sample_dir
     from_files = records(run, sample_dir / "projects.gpkg")
     from_db = records(run, sample_dir / "projects.gpkg", "--layers", pushed)
     assert [r["verdict"] for r in from_db] == [r["verdict"] for r in from_files]
-    for record in from_files:  # the pushed manifest is not the bundled sample's file, so it carries no sample mark
-        del record["jurisdiction"]["sample"]
+    assert {r["jurisdiction"]["sample"] for r in from_db} == {"SAMPLE DATA — synthetic layers"}  # a copy keeps it
     for db, files in zip(from_db, from_files, strict=True):
         for key in sorted(set(db) | set(files)):
             assert db.get(key) == files.get(key), key  # every trigger, area, distance, unit and message
@@ -79,6 +78,7 @@ def test_pushed_manifest_points_at_the_tables(pushed, pg):
     assert paths["pm25"].endswith("pm25.tif")
     caps = next(e for e in doc["layers"] if e["name"] == "caps")
     assert "encoding" not in caps  # the GBK shapefile's text is UTF-8 in the database
+    assert doc["sample"] is True  # the sample's layers, so the sample's mark
 
 
 def test_only_features_near_the_footprint_are_read(pushed):

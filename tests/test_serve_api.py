@@ -425,7 +425,11 @@ def test_garbage_upload(client):
 
 
 @pytest.mark.parametrize(("body", "phrase"), [
-    ('{"type": "Polygon"}', "feature 1: its geometry is not valid GeoJSON"),
+    ('{"type": "Polygon"}', "feature 0 (0-based): its geometry is not valid GeoJSON"),
+    ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": null}, 3]}',
+     "request body: feature 1 (0-based): is not a GeoJSON Feature object"),
+    ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": 3, "geometry": null}]}',
+     "request body: feature 0 (0-based): 'properties' must be an object"),
     ('{"type": "FeatureCollection", "features": []}', "has no features"),
     ('{"type": "Topology"}', "is not a GeoJSON Feature or FeatureCollection"),
     ('{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [[1, 2]]}}', "not valid GeoJSON"),

@@ -8,6 +8,15 @@ it; the CLI turns them into one line on stderr and exit code 2.
 from __future__ import annotations
 
 
+def feature_at(position: int) -> str:
+    """How a message names a feature by its position in its file or collection.
+
+    0-based, as a batch record's ``feature`` is, and saying so: a reader
+    counting from 1 would otherwise look at the wrong feature.
+    """
+    return f"feature {position} (0-based)"
+
+
 class ThreelinesError(Exception):
     """Root of every error caused by the user's input."""
 

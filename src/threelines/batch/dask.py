@@ -85,7 +85,9 @@ class DaskScreener:
             if self.scheduler:
                 self.client = Client(self.scheduler, timeout="20s")
             else:
-                # The dashboard on any free port: the default 8787 may be another cluster's.
+                # The dashboard on any free port: the default 8787 may be another cluster's. Nothing more is
+                # needed for the workers to end with this process, even killed: distributed keeps a pipe
+                # open to each, and a worker exits when it closes (tests/test_dask.py kills a batch).
                 self.cluster = LocalCluster(
                     n_workers=self.jobs, threads_per_worker=1, processes=True, dashboard_address=":0"
                 )

@@ -22,7 +22,7 @@ from pyproj import CRS
 from shapely import GeometryType
 
 from threelines.engine.measure import densify, disc, disc_area, disc_centres, outer_buffer
-from threelines.errors import CRSError, FootprintError, IndustryCodeError
+from threelines.errors import CRSError, FootprintError, IndustryCodeError, feature_at
 from threelines.input.attributes import (
     ATTRIBUTES,
     attribute_columns,
@@ -347,7 +347,7 @@ def projects_from_arrays(
         pid = ids[i]
         try:
             if i in broken:
-                raise FootprintError(f"{label}: project {pid!r} (feature {first + i + 1}): {broken[i]}")
+                raise FootprintError(f"{label}: project {pid!r}, {feature_at(first + i)}: {broken[i]}")
             if flat[i]:
                 raise FootprintError(
                     f"{label}: project {pid!r}: is a polygon with no area (its vertices lie on one line); "

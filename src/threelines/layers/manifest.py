@@ -225,7 +225,7 @@ def _check_document(doc: yamlio.Located) -> tuple[Manifest | None, list[str]]:
             widths[prefix if prefix == "*" else industry.normalise(prefix, what="line_widths code")] = float(width)
         except IndustryCodeError as exc:
             return None, [f"{doc.where('line_widths', prefix)}: {exc}"]
-    jurisdiction = _jurisdiction(doc.data.get("jurisdiction"), name, path)
+    jurisdiction = _jurisdiction(doc.data.get("jurisdiction"), name, path, doc.data.get("sample") is True)
     rules = path.parent / doc.data["rules"] if "rules" in doc.data else None
     manifest = Manifest(
         path=path, name=name, layers=specs, working_crs=working, extent=extent, line_widths=widths,
@@ -338,15 +338,17 @@ def _read_kept(key: str, doc: yamlio.Located) -> Manifest | None:
         return None
 
 
-def _jurisdiction(entry: dict[str, Any] | None, name: str, path: Path) -> dict[str, Any] | None:
+def _jurisdiction(entry: dict[str, Any] | None, name: str, path: Path, marked: bool) -> dict[str, Any] | None:
     """The manifest's ``jurisdiction`` block with all four keys (null where not given); None without one.
 
-    The bundled sample's carries ``sample``: the mark every report of it shows.
+    The bundled sample's carries ``sample``: the mark every report of it
+    shows. So does a manifest ``marked`` (``sample: true``): a copy of the
+    sample's layers elsewhere, such as the one ``layers push`` writes.
     """
     from threelines import sample
 
     out = None if entry is None else {k: None if entry.get(k) is None else str(entry[k]) for k in JURISDICTION_KEYS}
-    if sample.is_sample(path):
+    if marked or sample.is_sample(path):
         out = (out or {k: None for k in JURISDICTION_KEYS}) | {"sample": sample.SAMPLE_MARK}
         out["name"] = out["name"] or name
     return out

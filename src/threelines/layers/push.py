@@ -4,7 +4,8 @@ Each vector layer becomes a table ``schema.name`` with the file's FID kept
 as ``fid`` (the primary key), every attribute, and a GiST-indexed geometry
 column in the layer's own CRS; raster layers stay files and the new
 manifest names them by absolute path. Verdicts from the new manifest equal
-those from the files: the same features, ids and attributes.
+those from the files: the same features, ids and attributes, and the sample
+mark for the bundled sample's layers (``sample: true``).
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ def push_layers(
     except psycopg.Error as exc:
         raise ManifestError(f"--to {url}: {str(exc).strip().splitlines()[0]}") from None
     doc["layers"] = [entries[e["name"]] for e in doc["layers"]]
+    if (manifest.jurisdiction or {}).get("sample"):  # the sample's layers, wherever they are, keep its mark
+        doc["sample"] = True
     _write_yaml(doc, out, manifest.path)
     return lines
 

@@ -26,7 +26,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from threelines.errors import RuleError
+from threelines.errors import RuleError, feature_at
 from threelines.layers.check import SLIVER_WIDTH_M, TILING_TOLERANCE_M2
 from threelines.layers.manifest import DEFAULT_CLASS_MAP
 from threelines.limits import MAX_PACKAGE_FEATURES
@@ -271,7 +271,7 @@ def _unit_columns(item: Item, frame: gpd.GeoDataFrame) -> dict[str, str | None]:
     code = frame[cols["code"]].astype(str).str.strip()
     empty = frame.index[(code == "") | frame[cols["code"]].isna()]
     if len(empty):
-        raise PackageError(f"{item.label}: feature {empty[0]} has an empty unit code ({cols['code']}); fill it in")
+        raise PackageError(f"{item.label}: {feature_at(empty[0])} has an empty unit code ({cols['code']}); fill it in")
     twice = code[code.duplicated()]
     if len(twice):
         raise PackageError(

@@ -31,7 +31,7 @@ import orjson
 import shapely
 
 from threelines import limits
-from threelines.errors import ThreelinesError
+from threelines.errors import ThreelinesError, feature_at
 
 #: Suffixes an upload may have (what ``screen`` reads); a name is kept only with one of them.
 UPLOAD_SUFFIXES = (
@@ -626,17 +626,17 @@ def geojson_features(body: bytes, label: str) -> tuple[dict, np.ndarray, dict[st
         )
     columns: dict[str, list] = {}
     texts, names = [], []
-    for n, feature in enumerate(features, 1):
+    for n, feature in enumerate(features):
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
-            raise ServiceError(422, "Invalid GeoJSON", f"{label}: feature {n}: is not a GeoJSON Feature object")
+            raise ServiceError(422, "Invalid GeoJSON", f"{label}: {feature_at(n)}: is not a GeoJSON Feature object")
         props = feature.get("properties") or {}
         if not isinstance(props, dict):
-            raise ServiceError(422, "Invalid GeoJSON", f"{label}: feature {n}: 'properties' must be an object")
+            raise ServiceError(422, "Invalid GeoJSON", f"{label}: {feature_at(n)}: 'properties' must be an object")
         # Nested values are no attribute: as text, they are refused by the attribute's own check.
         row = {k: orjson.dumps(v).decode() if isinstance(v, dict | list) else v for k, v in props.items()}
         for key, value in row.items():
-            columns.setdefault(key, [None] * len(features))[n - 1] = value
-        names.append(f"{label}: feature {n}" if row.get("id") is None else f"{label}: project {str(row['id'])!r}")
+            columns.setdefault(key, [None] * len(features))[n] = value
+        names.append(f"{label}: {feature_at(n)}" if row.get("id") is None else f"{label}: project {str(row['id'])!r}")
         geometry = feature.get("geometry")
         texts.append(None if geometry is None else orjson.dumps(geometry))
     columns.pop("geometry", None)
@@ -649,7 +649,7 @@ def geojson_features(body: bytes, label: str) -> tuple[dict, np.ndarray, dict[st
             raise ServiceError(
                 422,
                 "Invalid GeoJSON",
-                f"{label}: feature {bad[0] + 1}: its geometry is not valid "
+                f"{label}: {feature_at(bad[0])}: its geometry is not valid "
                 "GeoJSON (type and coordinates); fix it or leave the feature out",
             )
         geoms[present] = parsed
