@@ -331,12 +331,10 @@ def _overlap_areas(footprints: np.ndarray, features: np.ndarray) -> np.ndarray:
     rest = np.flatnonzero(~whole)
     pieces = features[rest].copy()
     big = np.flatnonzero(~boxed[rest] & (shapely.get_num_coordinates(pieces) > CLIP_MIN_VERTICES))
-    # Pairs come by footprint: one call per footprint cuts every large feature it meets to its box.
+    # One call cuts every large feature to its own footprint's box: shapely.clip_by_rect takes a single
+    # box, the ufunc under it one per geometry (the same GEOS operation, without a call per footprint).
     boxes = fp_box[rest[big]]
-    starts = np.flatnonzero(np.r_[True, (boxes[1:] != boxes[:-1]).any(axis=1)])[: len(big)]
-    stops = np.r_[starts[1:], len(big)][: len(big)]
-    for start, stop, (x0, y0, x1, y1) in zip(starts.tolist(), stops.tolist(), boxes[starts].tolist(), strict=True):
-        pieces[big[start:stop]] = shapely.clip_by_rect(pieces[big[start:stop]], x0, y0, x1, y1)
+    pieces[big] = shapely.lib.clip_by_rect(pieces[big], boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3])
     try:
         out[rest] = shapely.area(shapely.intersection(footprints[rest], pieces))
     except shapely.errors.GEOSException:
