@@ -278,16 +278,17 @@ def _pairs_within(
     One query of the layer's tree with the footprints' boxes grown by
     ``reach`` gives the candidates (work in proportion to the footprints
     and what lies near them, not to the whole layer); the features (those
-    met by several footprints prepared) then tell which intersect, and the distances of the others (see
-    :func:`_distances`) which come within reach. A feature whose box misses
-    the footprint's is rejected by the test on the boxes alone.
-    Features that ``far`` leaves out are kept only within
-    :data:`DISTANCE_FLOOR_M`, their boxes tested first. The distance is 0
-    for the pairs that intersect, and for a :func:`disc` (``radii``,
-    ``centres`` as for :func:`measure_pairs`) whose true circle lies
-    beyond the floor from the feature: the circle's distance replaces the
-    polygon's, which is only tested for reach (a distance would cost one per
-    edge of the polygon's thousands).
+    met by several footprints prepared) then tell which intersect, and the
+    distances of the others (see :func:`_distances`) which come within
+    reach. A feature whose box misses the footprint's is rejected by the
+    test on the boxes alone. Features that ``far`` leaves out are kept only
+    within :data:`DISTANCE_FLOOR_M`, their boxes tested first.
+
+    The distance is 0 for the pairs that intersect, and for a :func:`disc`
+    (``radii``, ``centres`` as for :func:`measure_pairs`) whose true circle
+    lies beyond the floor from the feature: the circle's distance replaces
+    the polygon's, which is only tested for reach (a distance would cost
+    one per edge of the polygon's thousands).
     """
     box = shapely.bounds(footprints)
     grown = shapely.box(box[:, 0] - reach, box[:, 1] - reach, box[:, 2] + reach, box[:, 3] + reach)
