@@ -24,7 +24,7 @@ from threelines.input.footprint import Projects
 from threelines.layers.cache import read_layer_cached
 from threelines.layers.manifest import Manifest
 from threelines.layers.read import LayerData, read_layer
-from threelines.layers.zonal import zonal_stats
+from threelines.layers.zonal import Zonal, zonal_stats
 from threelines.rules.decide import decide
 from threelines.rules.expr import Expr
 
@@ -89,19 +89,38 @@ def measure_layers(
                 layer_cache[name] = read_layer_cached(manifest.layers[name], manifest.working_crs, cache_dir)
             measured.layers[name] = layer_cache[name]
         measured.pairs[name] = layer_pairs(plan, projects, name, measured.layers[name], radii, centres)
-    for compiled in plan.rules:
-        rule = compiled.rule
-        key = (rule.layer, rule.stat, rule.classes)
-        if rule.test == "zonal" and key not in measured.zonal:
-            spec = manifest.layers[rule.layer]
-            measured.zonal[key] = zonal_stats(
-                projects.geometry, manifest.working_crs, spec, rule.stat, rule.classes, cache_dir
-            )
+    measured.zonal = _zonal(plan, projects, manifest, cache_dir)
     if plan.unit_layer:
         units, pairs = measured.layers[plan.unit_layer], measured.pairs[plan.unit_layer]
         measured.units, outside = _unit_shares(plan.table.areas, units, pairs)
         measured.gaps = unit_gaps(projects, outside, units, manifest.working_crs)
     return measured
+
+
+def _zonal(plan: Plan, projects: Projects, manifest: Manifest, cache_dir: Path | None) -> dict[tuple, list[Zonal]]:
+    """Per (raster layer, statistic, classes) of the zonal rules, the statistic of each footprint.
+
+    Only the footprints one of those rules concerns are measured (the
+    decisions read no other): the others get no data.
+    """
+    wanted: dict[tuple, np.ndarray] = {}
+    for compiled in plan.rules:
+        rule = compiled.rule
+        if rule.test == "zonal":
+            key = (rule.layer, rule.stat, rule.classes)
+            wanted[key] = wanted[key] | compiled.relevant if key in wanted else compiled.relevant
+    out = {}
+    for (layer, stat, classes), relevant in wanted.items():
+        which = np.flatnonzero(relevant)
+        found = zonal_stats(
+            projects.geometry[which], manifest.working_crs, manifest.layers[layer], stat, classes, cache_dir
+        )
+        if len(which) < len(projects):
+            stats = np.full(len(projects), Zonal(value=float("nan"), cells=0), dtype=object)
+            stats[which] = found
+            found = stats.tolist()
+        out[(layer, stat, classes)] = found
+    return out
 
 
 def layer_pairs(
