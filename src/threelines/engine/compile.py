@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from threelines.input.attributes import project_record
+from threelines.input.attributes import project_records
 from threelines.input.footprint import Projects
 from threelines.layers.manifest import Manifest
 from threelines.rules import RuleSet
@@ -166,8 +166,7 @@ _FIXED_KEPT = 8
 
 def _table(projects: Projects) -> Table:
     """The project table: each record made once, the map rules see is its given values."""
-    records = [project_record(a, area) for a, area in zip(projects.attrs, projects.area_m2.tolist(), strict=True)]
-    contexts = [{k: v for k, v in r.items() if v is not None} for r in records]
+    records, contexts = project_records(projects.attrs, projects.area_m2.tolist())
     kinds = list(map(itemgetter("kind"), records))
     industries = list(map(itemgetter("industry"), records))
     quiet = np.zeros(len(records), dtype=bool)  # only a line or a point can be quiet: the others are not asked
