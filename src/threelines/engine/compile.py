@@ -3,8 +3,10 @@
 Each project becomes a row of a :class:`Table` (its record, the map rules
 see, its kind and industry); each rule's kind, industry and ``when`` filters
 become two columns over the projects: whether the rule concerns the project,
-and why that cannot be told (or None). The ``when`` condition runs once per
-distinct value of what it reads, and the industry test once per distinct code.
+and why that cannot be told (or None). The kind and industry filters run once
+per distinct kind, industry code and operation; the ``when`` condition runs
+over the columns of what it reads (:mod:`threelines.rules.columns`), and
+through CEL only for the projects those cannot decide, once per group of them.
 """
 
 from __future__ import annotations
