@@ -3,25 +3,32 @@
 Each project becomes a row of a :class:`Table` (its record, the map rules
 see, its kind and industry); each rule's kind, industry and ``when`` filters
 become two columns over the projects: whether the rule concerns the project,
-and why that cannot be told (or None). The ``when`` condition runs once per
-distinct value of what it reads, and the industry test once per distinct code.
+and why that cannot be told (or None). The kind and industry filters run once
+per distinct kind, industry code and operation; the ``when`` condition runs
+over the columns of what it reads (:mod:`threelines.rules.columns`), and
+through CEL only for the projects those cannot decide, once per group of them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import repeat
+from operator import contains, itemgetter
 from typing import Any
 
 import numpy as np
 
-from threelines.input.attributes import project_record
+from threelines.input.attributes import project_records
 from threelines.input.footprint import Projects
 from threelines.layers.manifest import Manifest
 from threelines.rules import RuleSet
 from threelines.rules.access_list import Clause, clause_index, level_of_adcode
-from threelines.rules.decide import Decision, applies, declares_no_operation
+from threelines.rules.columns import decide_columns
+from threelines.rules.decide import QUIET_KINDS, Decision, decide_cached, declares_no_operation, filtered
+from threelines.rules.expr import Expr
 from threelines.rules.load import Rule
+from threelines.rules.templates import ABSENT
 
 
 @dataclass
@@ -56,21 +63,31 @@ class Table:
         then its own value.
         """
         if id(reads) not in self._codes:
-            names = reads.keys.get("project")
-            if "project" not in reads.names:
-                codes = np.zeros(len(self), dtype=np.intp)
-            elif names is None:
-                codes = None  # the whole map is read
-            else:  # what Reads.key holds of the project: each value with its type (CEL tells 1.0 from true)
-                absent = object()
-                values = [[(v.__class__, v) for v in [c.get(n, absent) for c in self.contexts]] for n in names]
-                keys = list(zip(self.quiet.tolist(), *values, strict=True))  # a column at a time, then rows
-                try:
-                    codes = _codes(keys)
-                except TypeError:  # a value that cannot be hashed: no cheap stand-in
-                    codes = None
-            self._codes[id(reads)] = (reads, codes)  # the reads kept: their id stays theirs
+            self._codes[id(reads)] = (reads, self.row_codes(reads, None))  # the reads kept: their id stays theirs
         return self._codes[id(reads)][1]
+
+    def row_codes(self, reads, rows: np.ndarray | None) -> np.ndarray | None:
+        """:meth:`codes` for the projects ``rows`` only (None: all), made afresh."""
+        contexts = self.contexts if rows is None else list(map(self.contexts.__getitem__, rows.tolist()))
+        names = reads.keys.get("project")
+        if "project" not in reads.names:
+            return np.zeros(len(contexts), dtype=np.intp)
+        if names is None:
+            return None  # the whole map is read
+        # what Reads.key holds of the project: each value with its type (CEL tells 1.0 from true)
+        values = [[c.get(n, ABSENT) for c in contexts] for n in names]
+        quiet = self.quiet if rows is None else self.quiet[rows]
+        typed = (zip(map(type, v), v, strict=True) for v in values)
+        keys = list(zip(quiet.tolist(), *typed, strict=True))  # a column at a time, then rows
+        try:
+            return _codes(keys)
+        except TypeError:  # a value that cannot be hashed: no cheap stand-in
+            return None
+
+    @cached_property
+    def groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct values of :attr:`base` (see :func:`distinct_rows`): what the kind and industry filters read."""
+        return distinct_rows(self.base)
 
 
 @dataclass(frozen=True)
@@ -151,39 +168,90 @@ _FIXED_KEPT = 8
 
 def _table(projects: Projects) -> Table:
     """The project table: each record made once, the map rules see is its given values."""
-    records = [project_record(a, area) for a, area in zip(projects.attrs, projects.area_m2.tolist(), strict=True)]
-    contexts = [{k: v for k, v in r.items() if v is not None} for r in records]
-    kinds = [c.get("kind") for c in contexts]
-    industries = [c.get("industry") for c in contexts]
-    quiet = [declares_no_operation(c) for c in contexts]
+    records, contexts = project_records(projects.attrs, projects.area_m2.tolist())
+    kinds = list(map(itemgetter("kind"), records))
+    industries = list(map(itemgetter("industry"), records))
+    quiet = np.zeros(len(records), dtype=bool)  # only a line or a point can be quiet: the others are not asked
+    maybe = np.flatnonzero(np.isin(np.array(kinds, dtype=object), QUIET_KINDS))
+    quiet[maybe] = [declares_no_operation(contexts[p]) for p in maybe.tolist()]
     return Table(
         records=records,
         contexts=contexts,
         areas=np.asarray(projects.area_m2, dtype=float),
         kinds=np.array(kinds, dtype=object),
         industries=np.array(industries, dtype=object),
-        quiet=np.array(quiet, dtype=bool),
-        base=_codes(list(zip(kinds, industries, quiet, strict=True))),
+        quiet=quiet,
+        base=_codes(list(zip(kinds, industries, quiet.tolist(), strict=True))),
     )
 
 
 def _compile(rule: Rule, table: Table) -> CompiledRule:
     """The rule's kind, industry and ``when`` filters as two columns over the projects.
 
-    :func:`~threelines.rules.decide.applies` runs once per distinct kind,
-    industry, operation and value of what ``when`` reads, and its answer is
-    spread back to every project that shares them.
+    The kind and industry filters run once per distinct kind, industry and
+    operation (:func:`~threelines.rules.decide.filtered`); ``when`` runs on
+    the projects they keep, over the columns of what it reads (:func:`_when`).
     """
-    codes = table.base
-    if rule.when is not None:
-        when = table.codes(rule.when.reads)
-        codes = np.stack([codes, np.arange(len(table)) if when is None else when], axis=1)
     if not len(table):
         return CompiledRule(rule, np.zeros(0, dtype=bool), np.full(0, None, dtype=object))
-    first, inverse = distinct_rows(codes)
-    decided = [applies(rule, table.contexts[p]) for p in first.tolist()]
-    found = broadcast(decided, inverse)
+    first, inverse = table.groups
+    decided = [filtered(rule, table.contexts[p]) for p in first.tolist()]
+    found = broadcast([Decision(True) if d is None else d for d in decided], inverse)
+    if rule.when is None:
+        return CompiledRule(rule, found.holds, found.missing)
+    kept = np.flatnonzero(np.array([d is None for d in decided] + [False], dtype=bool)[:-1][inverse])
+    when = _when(rule.when, table, kept)
+    found.holds[kept], found.missing[kept] = when.holds, when.missing
     return CompiledRule(rule, found.holds, found.missing)
+
+
+def _when(expr: Expr, table: Table, rows: np.ndarray) -> Decided:
+    """A ``when`` condition for the projects ``rows``.
+
+    It is decided over the columns of what it reads where that is certain to
+    give CEL's answer (:func:`~threelines.rules.columns.decide_columns`). The
+    other projects are decided by CEL, once per group that must get the same
+    answer (:func:`~threelines.rules.decide.decide_cached`), and the answer
+    is spread back to the group: for a project that fails for want of an
+    attribute, the group of those that lack the same attributes and are as
+    quiet (what the answer says); for the rest, the group of those that give
+    the same values to what it reads.
+    """
+    contexts = list(map(table.contexts.__getitem__, rows.tolist()))
+    found = decide_columns(expr, lambda name: contexts if name == "project" else [ABSENT] * len(rows), len(rows))
+    holds, missing = np.zeros(len(rows), dtype=bool), np.full(len(rows), None, dtype=object)
+    if found is None:
+        groups = [(np.arange(len(rows)), table.row_codes(expr.reads, rows))]
+    else:
+        holds[:] = found.holds
+        lacking, rest = np.flatnonzero(found.missing), np.flatnonzero(~found.known & ~found.missing)
+        groups = [
+            (lacking, _absences(table, expr.reads, rows[lacking])),
+            (rest, table.row_codes(expr.reads, rows[rest])),
+        ]
+    for group, codes in groups:
+        if len(group):
+            first, inverse = distinct_rows(np.arange(len(group)) if codes is None else codes)
+            decided = broadcast([decide_cached(expr, {"project": contexts[i]}) for i in group[first].tolist()], inverse)
+            holds[group], missing[group] = decided.holds, decided.missing
+    return Decided(holds, missing)
+
+
+def _absences(table: Table, reads, rows: np.ndarray) -> np.ndarray | None:
+    """Per project of ``rows``: an integer for the ``project`` attributes ``reads`` reads that it does not give.
+
+    Whether the project is quiet is part of it (see
+    :func:`~threelines.rules.decide.not_applicable`). None if the attributes
+    are too many to stand for in one integer.
+    """
+    names = reads.keys.get("project", ())
+    if len(names) > 60:  # the integer would overflow
+        return None
+    contexts = list(map(table.contexts.__getitem__, rows.tolist()))
+    codes = table.quiet[rows].astype(np.int64)
+    for name in names:
+        codes = codes * 2 + np.array(list(map(contains, contexts, repeat(name))), dtype=bool)
+    return codes
 
 
 @dataclass(frozen=True)
@@ -258,6 +326,6 @@ def value_codes(values: np.ndarray) -> np.ndarray:
 
 
 def _codes(keys: list) -> np.ndarray:
-    """An integer per row standing for its key: equal keys, equal integers."""
-    seen: dict = {}
-    return np.array([seen.setdefault(key, len(seen)) for key in keys], dtype=np.intp)
+    """An integer per row standing for its key: equal keys, equal integers (numbered in order of first row)."""
+    number = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    return np.fromiter(map(number.__getitem__, keys), dtype=np.intp, count=len(keys))

@@ -75,11 +75,32 @@ COLUMN_ALIASES = {
 
 def project_record(attrs: dict[str, Any], area_m2: float) -> dict[str, Any]:
     """A project as results show it: every attribute (None where not given), the industry name, the areas."""
-    out = {key: attrs.get(key) for key in ATTRIBUTES}
-    out["industry_name"] = industry.name(attrs["industry"]) if attrs.get("industry") else None
-    area = float(area_m2)
-    out.update(area_m2=area, area_ha=area / 1e4, area_mu=area / M2_PER_MU)
-    return out
+    return project_records([attrs], [area_m2])[0][0]
+
+
+#: A record with nothing given, in the order records hold their fields.
+_NOTHING_GIVEN = dict.fromkeys((*ATTRIBUTES, "industry_name", "area_m2", "area_ha", "area_mu"))
+
+
+def project_records(attrs: list[dict[str, Any]], areas_m2) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Projects as results show them (see :func:`project_record`), and the maps rules see: their given values only.
+
+    Each map is made first, from the given values; its record is then a copy
+    of a record with nothing given, updated with it (the fields keep their order).
+    """
+    records, given = [], []
+    for project, area in zip(attrs, areas_m2, strict=True):
+        values = {key: value for key in ATTRIBUTES if (value := project.get(key)) is not None}
+        name = industry.name(project["industry"]) if project.get("industry") else None
+        if name is not None:
+            values["industry_name"] = name
+        area = float(area)
+        values.update(area_m2=area, area_ha=area / 1e4, area_mu=area / M2_PER_MU)
+        record = _NOTHING_GIVEN.copy()
+        record.update(values)
+        records.append(record)
+        given.append(values)
+    return records, given
 
 
 def plain_column(column) -> list[Any]:

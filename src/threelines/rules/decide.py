@@ -79,15 +79,26 @@ def applies(rule: Rule, project: dict[str, Any], cache: dict | None = None) -> D
     Projects that give the same values to what ``when`` reads share one
     evaluation (see :func:`decide_cached`; ``cache`` as there).
     """
+    decision = filtered(rule, project)
+    if decision is not None:
+        return decision
+    if rule.when is not None:
+        return decide_cached(rule.when, {"project": project}, cache)
+    return Decision(True)
+
+
+def filtered(rule: Rule, project: dict[str, Any]) -> Decision | None:
+    """The rule's kind and industry filters: their decision when they leave the project out (or cannot tell), else None.
+
+    None means that the filters keep the project: ``when``, if the rule has one, decides.
+    """
     if rule.kinds and project.get("kind") not in rule.kinds:
         return Decision(False)
     if rule.industry or rule.industry_exclude:
         decision = industry_decision(project.get("industry"), rule.industry, rule.industry_exclude)
         if not decision.holds:
             return decision
-    if rule.when is not None:
-        return decide_cached(rule.when, {"project": project}, cache)
-    return Decision(True)
+    return None
 
 
 def industry_decision(code: str | None, include: tuple[str, ...], exclude: tuple[str, ...]) -> Decision:
