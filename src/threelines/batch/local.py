@@ -406,13 +406,49 @@ def project_hashes(projects: Projects, digest: str, anchor: tuple[str, str] | No
     if anchor is not None and anchor[0] != "-":
         given, recorded = str(input_path(anchor[0])), anchor[1]
         keys = [(recorded + f[len(given) :] if f.startswith(given) else f, *rest) for f, *rest in keys]
+    start = hashlib.sha256(digest.encode())
     out = []
-    for key, attrs, wkb in zip(keys, projects.attrs, wkbs, strict=True):
-        h = hashlib.sha256(digest.encode())
-        h.update(json.dumps([key, attrs], sort_keys=True, default=str).encode())
+    for text, wkb in zip(_key_and_attrs_json(keys, projects.attrs), wkbs, strict=True):
+        h = start.copy()
+        h.update(text.encode())
         h.update(wkb)
         out.append(h.hexdigest()[:32])
     return out
+
+
+#: How a project's key and attributes are written into its input hash (as ``json.dumps`` with these options).
+_HASHED_JSON = json.JSONEncoder(sort_keys=True, default=str)
+
+
+def _key_and_attrs_json(keys: list[tuple], attrs: list[dict]) -> list[str]:
+    """Each project's ``json.dumps([key, attrs], sort_keys=True, default=str)``, the same text, made column by column.
+
+    Projects of one input share their attribute names, so the text is a
+    template with one gap per value; each column's values are encoded in one
+    call of the JSON encoder (:func:`_json_tokens`). Projects whose
+    attribute names differ are encoded one by one.
+    """
+    names = attrs[0].keys() if attrs else {}
+    if not all(type(n) is str for n in names) or any(a.keys() != names for a in attrs) or {*map(len, keys)} - {3}:
+        return [_HASHED_JSON.encode([key, a]) for key, a in zip(keys, attrs, strict=True)]
+    order = sorted(names)
+    template = "[[%s, %s, %s], {" + ", ".join(_HASHED_JSON.encode(n).replace("%", "%%") + ": %s" for n in order)
+    columns = [_json_tokens([key[i] for key in keys]) for i in range(3)]
+    columns += [_json_tokens([a[n] for a in attrs]) for n in order]
+    return [template % values + "}]" for values in zip(*columns, strict=True)]
+
+
+def _json_tokens(values: list) -> list[str]:
+    """Each value's JSON text (as :data:`_HASHED_JSON` writes it), from one encoding of the whole list.
+
+    The list's text is its values' texts joined by ``", "``; a value whose
+    own text holds ``", "`` (a string, a nested list) makes the split come out
+    longer, and then each value is encoded on its own.
+    """
+    tokens = _HASHED_JSON.encode(values)[1:-1].split(", ") if values else []
+    if len(tokens) != len(values):
+        tokens = [_HASHED_JSON.encode(v) for v in values]
+    return tokens
 
 
 def _recorded(source: str) -> str:
