@@ -47,7 +47,7 @@ from threelines.input.footprint import Projects, features_known, read_projects_i
 from threelines.input.sources import Problem
 from threelines.layers.cache import remember_sha256
 from threelines.layers.manifest import Manifest
-from threelines.limits import SHARED_IDS_SHOWN
+from threelines.limits import BATCH_ERRORS_SHOWN, SHARED_IDS_SHOWN
 from threelines.report.provenance import input_path, setup_digest, setup_provenance, with_input
 from threelines.rules import RuleSet
 from threelines.rules.failures import RuleFailures
@@ -78,6 +78,7 @@ class BatchResult:
     screened: int = 0
     unresolved: int = 0  # projects with a rule that could not be decided
     rule_failures: list[str] = field(default_factory=list)  # one line per rule failing on many projects
+    error_messages: list[str] = field(default_factory=list)  # the first errors' (BATCH_ERRORS_SHOWN)
 
     def describe(self) -> str:
         """One line for stderr."""
@@ -85,6 +86,19 @@ class BatchResult:
         counts = ", ".join(f"{self.verdicts[v]} {v}" for v in ("pass", "conditional", "reject"))
         resumed = f"; {self.resumed} already screened, not screened again" if self.resumed else ""
         return f"{total} projects: {counts}, {self.errors} error{'s' * (self.errors != 1)}{resumed}"
+
+    def error_lines(self, results: str | Path) -> list[str]:
+        """The errors for stderr, even when quiet: one line each for the first few, then how many more.
+
+        Each message names its file (and project) and says what to do; all
+        of them are in ``results`` (the run's results.jsonl).
+        """
+        lines = [f"Error: {message}" for message in self.error_messages]
+        more = self.errors - len(self.error_messages)
+        if more > 0:
+            lines.append(f"Error: {more} more project{'s' * (more != 1)} or input{'s' * (more != 1)} "
+                         f"could not be screened; every error is in {results}")  # fmt: skip
+        return lines
 
 
 def run_batch(
@@ -197,15 +211,17 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
         else:
             screener = Screener(manifest, rules, jobs, cache_dir, lang, reports)
 
-        def counted(rows):
+        def counted(rows: list[tuple]) -> None:
+            """Count a batch of summary rows into the result, keeping the first errors' messages."""
             error, verdict, unresolved = (SUMMARY_COLUMNS.index(c) for c in ("error", "verdict", "unresolved"))
             for row in rows:
                 if row[error]:
                     result.errors += 1
+                    if len(result.error_messages) < BATCH_ERRORS_SHOWN:
+                        result.error_messages.append(row[error])
                 elif row[verdict]:
                     result.verdicts[row[verdict]] += 1
                 result.unresolved += bool(row[unresolved])
-                yield row
 
         with SummaryStream(out / SUMMARY_CSV, out / SUMMARY_XLSX, counted) as summaries:
             replaced = results.summarise(summaries)
@@ -256,8 +272,8 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                     summaries.finish()
                 else:  # written again, in the index's order, from the rows that stand
                     summaries.discard()
-                    result.verdicts, result.errors, result.unresolved = Counter(), 0, 0
-                    write_summaries(counted(index.rows()), out / SUMMARY_CSV, out / SUMMARY_XLSX)
+                    result.verdicts, result.errors, result.unresolved, result.error_messages = Counter(), 0, 0, []
+                    write_summaries(index.rows(), out / SUMMARY_CSV, out / SUMMARY_XLSX, counted)
             except OSError as exc:
                 raise _cannot_write(out, exc) from None
     return result
