@@ -63,7 +63,8 @@ def write_summaries(
         Called with each batch of rows before it is written (a counter, say).
     """
     rows = iter(rows)
-    with SheetWriter(xlsx_path, SUMMARY_COLUMNS) as sheet, csv_path.open("w", encoding="utf-8-sig", newline="") as fh:
+    with SheetWriter(xlsx_path, SUMMARY_COLUMNS) as sheet, csv_path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write("\ufeff")  # the BOM (as utf-8-sig writes it, whose encoder runs in Python for every row)
         writer = csv.writer(fh, lineterminator="\r\n")  # RFC 4180; a CR inside a cell is quoted too
         writer.writerow(SUMMARY_COLUMNS)
         # A batch of rows at a time, each table written a column at a time where it can be.
@@ -155,12 +156,25 @@ class SummaryStream:
 
 def csv_rows(rows: list[tuple]) -> list[tuple] | list[list]:
     """Rows as :func:`csv_cell` makes each cell; most batches of rows hold no text that starts like a formula."""
-    if len({len(row) for row in rows}) == 1 and not any(
-        any(type(value) is str and value.startswith(FORMULA_STARTS) for value in column)
-        for column in zip(*rows, strict=True)
-    ):
+    if len({len(row) for row in rows}) == 1 and not any(map(_formula_like, zip(*rows, strict=True))):
         return rows
     return [[csv_cell(value) for value in row] for row in rows]
+
+
+#: A line break followed by each of :data:`FORMULA_STARTS`.
+_FORMULA_AFTER_BREAK = tuple(f"\n{start}" for start in FORMULA_STARTS)
+
+
+def _formula_like(column: tuple) -> bool:
+    """Whether a column may hold text that starts like a formula (checked on the column's texts joined)."""
+    kinds = {*map(type, column)}
+    if str not in kinds:
+        return False
+    if kinds <= {str, type(None)}:
+        # Every text follows a line break here; a break inside a text may make a false alarm, never a miss.
+        joined = "\n" + "\n".join(filter(None, column))
+        return any(start in joined for start in _FORMULA_AFTER_BREAK)
+    return any(type(value) is str and value.startswith(FORMULA_STARTS) for value in column)
 
 
 def csv_cell(value: Any) -> Any:

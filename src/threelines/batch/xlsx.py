@@ -112,7 +112,7 @@ class SheetWriter:
     """
 
     def __init__(self, path: Path, header: Sequence[str]) -> None:
-        self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6)
+        self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=3)
         self._letters = [column_letters(i) for i in range(len(header))]
         # The rows go to a temporary file first: the sheet starts with its dimension (the last row), which
         # readers use to size the rows they return.
