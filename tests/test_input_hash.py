@@ -70,3 +70,20 @@ def test_an_input_hash_is_the_one_earlier_versions_wrote():
         "0acc24241185532a97a9282e5c234f7c",
         "213f258df062f768fbff4f6a17b2f68b",
     ]
+
+
+def test_columns_of_numbers_are_written_as_repr_writes_them():
+    rng = np.random.default_rng(16)
+    anywhere = rng.integers(0, 2**64 - 1, 200_000, dtype=np.uint64, endpoint=True).view(np.float64)
+    drawn = rng.random(50_000) * 10.0 ** rng.integers(-12, 22, 50_000)
+    edges = [0.0, -0.0, 1e-4, 9.999999999999999e-05, 1e16, 9999999999999998.0, 5e-324, 1.7976931348623157e308, 0.1]
+    values = [*anywhere[np.isfinite(anywhere)].tolist(), *drawn.tolist(), *edges, None]
+    keys = [("a.gpkg", None, i) for i in range(len(values))]
+    attrs = [{"emit_so2": v, "water_m3": None if v is None else -v} for v in values]
+    want = [json.dumps([key, a], sort_keys=True, default=str) for key, a in zip(keys, attrs, strict=True)]
+    assert _key_and_attrs_json(keys, attrs) == want
+    # NaN and infinities are JSON's NaN and Infinity, as before
+    odd = [{"x": v} for v in (float("nan"), float("inf"), -float("inf"), 1.5)]
+    assert _key_and_attrs_json(keys[:4], odd) == [
+        json.dumps([k, a], sort_keys=True) for k, a in zip(keys[:4], odd, strict=True)
+    ]

@@ -461,9 +461,33 @@ def _json_tokens(values: list) -> list[str]:
     own text holds ``", "`` (a string, a nested list) makes the split come out
     longer, and then each value is encoded on its own.
     """
+    if values and {*map(type, values)} <= {float, type(None)}:
+        tokens = _float_tokens(values)
+        if tokens is not None:
+            return tokens
     tokens = _HASHED_JSON.encode(values)[1:-1].split(", ") if values else []
     if len(tokens) != len(values):
         tokens = [_HASHED_JSON.encode(v) for v in values]
+    return tokens
+
+
+def _float_tokens(values: list[float | None]) -> list[str] | None:
+    """A column of numbers' JSON texts, as :data:`_HASHED_JSON` writes them (``repr``), written by orjson.
+
+    orjson writes the same shortest digits as ``repr`` (both round-trip
+    exactly, and pick the nearest of the shortest), over ten times faster;
+    only its exponent form differs (``1e-7`` for ``1e-07``, and no exponent
+    under 1e-4), so numbers written with one, or that small, are written by
+    ``repr``. None for a column with NaN or an infinity (orjson's ``null``).
+    """
+    text = orjson.dumps(values).decode()
+    if text.count("null") != values.count(None):
+        return None
+    tokens = text[1:-1].split(",")
+    if "e" in text or "0.0000" in text:
+        tokens = [
+            _HASHED_JSON.encode(v) if "e" in t or "0.0000" in t else t for t, v in zip(tokens, values, strict=True)
+        ]
     return tokens
 
 
