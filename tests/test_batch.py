@@ -199,3 +199,33 @@ def test_quiet_and_verbose_long_forms_after_batch(run, tmp_path, sample_dir):
     assert loud.exit_code == 0
     assert "threelines: DEBUG: " in loud.stderr
     assert loud.stderr.endswith("1 projects: 0 pass, 1 conditional, 0 reject, 0 errors\n")
+
+
+def test_errors_reach_stderr_even_when_quiet(run, tmp_path, sample_dir, monkeypatch):
+    bad = tmp_path / "broken.geojson"
+    bad.write_text("{not json", encoding="utf-8")
+    quiet = run("-q", "batch", bad, "-o", tmp_path / "q")
+    assert quiet.exit_code == 2
+    # one line naming the file and what to give instead; -q silences progress, not errors
+    assert quiet.stderr.splitlines() == [
+        f"Error: {bad}: cannot read it as a vector file (its content is not in any vector format GDAL reads, whatever "
+        "its name ends with); give a Shapefile, GeoJSON, GeoPackage, KML, DXF, FlatGeobuf, GeoParquet or a "
+        "corner-coordinate table"
+    ]
+    assert [r["error"] for r in lines(tmp_path / "q")] == [quiet.stderr.removeprefix("Error: ").rstrip("\n")]
+    # past the first few, the rest are counted
+    monkeypatch.setattr("threelines.batch.local.BATCH_ERRORS_SHOWN", 1)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("broken1.geojson", "broken2.geojson", "broken3.geojson"):
+        (folder / name).write_text("{not json", encoding="utf-8")
+    shutil.copy(sample_dir / "projects" / "P04.geojson", folder)
+    loud = run("batch", folder, "-o", tmp_path / "o", "-q")
+    assert loud.exit_code == 2
+    said = loud.stderr.splitlines()
+    assert len(said) == 2
+    assert said[0].startswith(f"Error: {folder / 'broken1.geojson'}: ")
+    assert (
+        said[1]
+        == f"Error: 2 more projects or inputs could not be screened; every error is in {tmp_path / 'o' / 'results.jsonl'}"
+    )

@@ -81,6 +81,9 @@ MAX_REPORT_BYTES = 512 * 1024**2
 
 #: Project ids carried by several projects that are named one by one on stderr (the rest are counted).
 SHARED_IDS_SHOWN = 10
+#: A batch's errors (unreadable inputs and features, projects that could not be screened) written one by one on
+#: stderr, even with -q (the rest are counted; every one is in results.jsonl).
+BATCH_ERRORS_SHOWN = 10
 #: Bytes of a report's file name made from its project's file and id (a short hash keeps names apart).
 MAX_REPORT_NAME_BYTES = 120
 #: Cells of a raster band kept in the cache folder as a grid of floats (8 bytes a cell), so that a run reads it

@@ -50,8 +50,11 @@ class RunIndex:
             "CREATE TABLE done (hash TEXT PRIMARY KEY) WITHOUT ROWID;"
             "CREATE TABLE staged (hash TEXT);"
             "CREATE TABLE rows (key TEXT PRIMARY KEY, file TEXT, loose INTEGER, line INTEGER, id TEXT, row TEXT);"
-            "CREATE INDEX rows_file ON rows (file, loose);"
+            # Only the loose rows are looked up by file (once per file): the index holds just them.
+            "CREATE INDEX rows_loose ON rows (file) WHERE loose = 1;"
             "CREATE TABLE stale (line INTEGER);"
+            # A row replaced in its place leaves its line stale: noted by SQLite as it updates, not by a query per row.
+            "CREATE TRIGGER replaced AFTER UPDATE OF line ON rows BEGIN INSERT INTO stale VALUES (old.line); END;"
         )
         self._seen: set[str] = set()
 
@@ -92,37 +95,33 @@ class RunIndex:
         format), which it answers anew.
         """
         db = self._db
-        keys: list[tuple[str]] = []
         rows: list[tuple] = []
         batch: set[str] = set()  # a key twice in one batch: the first is written before the second replaces it
         for (file, layer, feature), line, row in entries:
             if not earlier and file not in self._seen:
                 self._seen.add(file)
-                self._flush(keys, rows)
+                self._flush(rows)
                 db.execute("INSERT INTO stale SELECT line FROM rows WHERE file = ? AND loose = 1", (file,))
                 db.execute("DELETE FROM rows WHERE file = ? AND loose = 1", (file,))
             loose = feature is None
             # Records without a feature never replace each other: each is its own row.
             key = orjson.dumps([file, layer, feature, line if loose else None]).decode()
             if key in batch:
-                self._flush(keys, rows)
+                self._flush(rows)
                 batch.clear()
             batch.add(key)
-            keys.append((key,))
             rows.append((key, file, int(loose), line, None if row[0] is None else str(row[0]), orjson.dumps(row)))
-        self._flush(keys, rows)
+        self._flush(rows)
 
-    def _flush(self, keys: list, rows: list) -> None:
-        """Write gathered rows (one statement each for all of them), making stale the lines they replace."""
+    def _flush(self, rows: list) -> None:
+        """Write gathered rows (one statement for all of them); the trigger makes stale the lines they replace."""
         if not rows:
             return
-        self._db.executemany("INSERT INTO stale SELECT line FROM rows WHERE key = ?", keys)
         self._db.executemany(
             "INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE "
             "SET line = excluded.line, id = excluded.id, row = excluded.row",
             rows,
         )
-        keys.clear()
         rows.clear()
 
     def replaced(self) -> int:

@@ -47,7 +47,7 @@ from threelines.input.footprint import Projects, features_known, read_projects_i
 from threelines.input.sources import Problem
 from threelines.layers.cache import remember_sha256
 from threelines.layers.manifest import Manifest
-from threelines.limits import SHARED_IDS_SHOWN
+from threelines.limits import BATCH_ERRORS_SHOWN, SHARED_IDS_SHOWN
 from threelines.report.provenance import input_path, setup_digest, setup_provenance, with_input
 from threelines.rules import RuleSet
 from threelines.rules.failures import RuleFailures
@@ -78,6 +78,7 @@ class BatchResult:
     screened: int = 0
     unresolved: int = 0  # projects with a rule that could not be decided
     rule_failures: list[str] = field(default_factory=list)  # one line per rule failing on many projects
+    error_messages: list[str] = field(default_factory=list)  # the first errors' (BATCH_ERRORS_SHOWN)
 
     def describe(self) -> str:
         """One line for stderr."""
@@ -85,6 +86,19 @@ class BatchResult:
         counts = ", ".join(f"{self.verdicts[v]} {v}" for v in ("pass", "conditional", "reject"))
         resumed = f"; {self.resumed} already screened, not screened again" if self.resumed else ""
         return f"{total} projects: {counts}, {self.errors} error{'s' * (self.errors != 1)}{resumed}"
+
+    def error_lines(self, results: str | Path) -> list[str]:
+        """The errors for stderr, even when quiet: one line each for the first few, then how many more.
+
+        Each message names its file (and project) and says what to do; all
+        of them are in ``results`` (the run's results.jsonl).
+        """
+        lines = [f"Error: {message}" for message in self.error_messages]
+        more = self.errors - len(self.error_messages)
+        if more > 0:
+            lines.append(f"Error: {more} more project{'s' * (more != 1)} or input{'s' * (more != 1)} "
+                         f"could not be screened; every error is in {results}")  # fmt: skip
+        return lines
 
 
 def run_batch(
@@ -197,15 +211,17 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
         else:
             screener = Screener(manifest, rules, jobs, cache_dir, lang, reports)
 
-        def counted(rows):
+        def counted(rows: list[tuple]) -> None:
+            """Count a batch of summary rows into the result, keeping the first errors' messages."""
             error, verdict, unresolved = (SUMMARY_COLUMNS.index(c) for c in ("error", "verdict", "unresolved"))
             for row in rows:
                 if row[error]:
                     result.errors += 1
+                    if len(result.error_messages) < BATCH_ERRORS_SHOWN:
+                        result.error_messages.append(row[error])
                 elif row[verdict]:
                     result.verdicts[row[verdict]] += 1
                 result.unresolved += bool(row[unresolved])
-                yield row
 
         with SummaryStream(out / SUMMARY_CSV, out / SUMMARY_XLSX, counted) as summaries:
             replaced = results.summarise(summaries)
@@ -256,8 +272,8 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                     summaries.finish()
                 else:  # written again, in the index's order, from the rows that stand
                     summaries.discard()
-                    result.verdicts, result.errors, result.unresolved = Counter(), 0, 0
-                    write_summaries(counted(index.rows()), out / SUMMARY_CSV, out / SUMMARY_XLSX)
+                    result.verdicts, result.errors, result.unresolved, result.error_messages = Counter(), 0, 0, []
+                    write_summaries(index.rows(), out / SUMMARY_CSV, out / SUMMARY_XLSX, counted)
             except OSError as exc:
                 raise _cannot_write(out, exc) from None
     return result
@@ -406,13 +422,73 @@ def project_hashes(projects: Projects, digest: str, anchor: tuple[str, str] | No
     if anchor is not None and anchor[0] != "-":
         given, recorded = str(input_path(anchor[0])), anchor[1]
         keys = [(recorded + f[len(given) :] if f.startswith(given) else f, *rest) for f, *rest in keys]
+    start = hashlib.sha256(digest.encode())
     out = []
-    for key, attrs, wkb in zip(keys, projects.attrs, wkbs, strict=True):
-        h = hashlib.sha256(digest.encode())
-        h.update(json.dumps([key, attrs], sort_keys=True, default=str).encode())
+    for text, wkb in zip(_key_and_attrs_json(keys, projects.attrs), wkbs, strict=True):
+        h = start.copy()
+        h.update(text.encode())
         h.update(wkb)
         out.append(h.hexdigest()[:32])
     return out
+
+
+#: How a project's key and attributes are written into its input hash (as ``json.dumps`` with these options).
+_HASHED_JSON = json.JSONEncoder(sort_keys=True, default=str)
+
+
+def _key_and_attrs_json(keys: list[tuple], attrs: list[dict]) -> list[str]:
+    """Each project's ``json.dumps([key, attrs], sort_keys=True, default=str)``, the same text, made column by column.
+
+    Projects of one input share their attribute names, so the text is a
+    template with one gap per value; each column's values are encoded in one
+    call of the JSON encoder (:func:`_json_tokens`). Projects whose
+    attribute names differ are encoded one by one.
+    """
+    names = attrs[0].keys() if attrs else {}
+    if not all(type(n) is str for n in names) or any(a.keys() != names for a in attrs) or {*map(len, keys)} - {3}:
+        return [_HASHED_JSON.encode([key, a]) for key, a in zip(keys, attrs, strict=True)]
+    order = sorted(names)
+    template = "[[%s, %s, %s], {" + ", ".join(_HASHED_JSON.encode(n).replace("%", "%%") + ": %s" for n in order)
+    columns = [_json_tokens([key[i] for key in keys]) for i in range(3)]
+    columns += [_json_tokens([a[n] for a in attrs]) for n in order]
+    return [template % values + "}]" for values in zip(*columns, strict=True)]
+
+
+def _json_tokens(values: list) -> list[str]:
+    """Each value's JSON text (as :data:`_HASHED_JSON` writes it), from one encoding of the whole list.
+
+    The list's text is its values' texts joined by ``", "``; a value whose
+    own text holds ``", "`` (a string, a nested list) makes the split come out
+    longer, and then each value is encoded on its own.
+    """
+    if values and {*map(type, values)} <= {float, type(None)}:
+        tokens = _float_tokens(values)
+        if tokens is not None:
+            return tokens
+    tokens = _HASHED_JSON.encode(values)[1:-1].split(", ") if values else []
+    if len(tokens) != len(values):
+        tokens = [_HASHED_JSON.encode(v) for v in values]
+    return tokens
+
+
+def _float_tokens(values: list[float | None]) -> list[str] | None:
+    """A column of numbers' JSON texts, as :data:`_HASHED_JSON` writes them (``repr``), written by orjson.
+
+    orjson writes the same shortest digits as ``repr`` (both round-trip
+    exactly, and pick the nearest of the shortest), over ten times faster;
+    only its exponent form differs (``1e-7`` for ``1e-07``, and no exponent
+    under 1e-4), so numbers written with one, or that small, are written by
+    ``repr``. None for a column with NaN or an infinity (orjson's ``null``).
+    """
+    text = orjson.dumps(values).decode()
+    if text.count("null") != values.count(None):
+        return None
+    tokens = text[1:-1].split(",")
+    if "e" in text or "0.0000" in text:
+        tokens = [
+            _HASHED_JSON.encode(v) if "e" in t or "0.0000" in t else t for t, v in zip(tokens, values, strict=True)
+        ]
+    return tokens
 
 
 def _recorded(source: str) -> str:

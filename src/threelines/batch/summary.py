@@ -14,6 +14,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,9 @@ def summary_row(record: dict[str, Any]) -> tuple:
     )
 
 
-def write_summaries(rows: Iterable[tuple], csv_path: Path, xlsx_path: Path) -> None:
+def write_summaries(
+    rows: Iterable[tuple], csv_path: Path, xlsx_path: Path, seen: Callable[[list[tuple]], None] | None = None
+) -> None:
     """Write the rows to a CSV file (UTF-8 with a BOM, so Excel reads the Chinese) and a workbook.
 
     Parameters
@@ -56,13 +59,24 @@ def write_summaries(rows: Iterable[tuple], csv_path: Path, xlsx_path: Path) -> N
         Rows in :data:`SUMMARY_COLUMNS` order; None is an empty cell.
     csv_path, xlsx_path : Path
         Where to write them.
+    seen : callable, optional
+        Called with each batch of rows before it is written (a counter, say).
     """
-    with SheetWriter(xlsx_path, SUMMARY_COLUMNS) as sheet, csv_path.open("w", encoding="utf-8-sig", newline="") as fh:
+    rows = iter(rows)
+    with SheetWriter(xlsx_path, SUMMARY_COLUMNS) as sheet, csv_path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write("\ufeff")  # the BOM (as utf-8-sig writes it, whose encoder runs in Python for every row)
         writer = csv.writer(fh, lineterminator="\r\n")  # RFC 4180; a CR inside a cell is quoted too
         writer.writerow(SUMMARY_COLUMNS)
-        for row in rows:
-            writer.writerow([csv_cell(value) for value in row])
-            sheet.write(row)
+        # A batch of rows at a time, each table written a column at a time where it can be.
+        for batch in iter(lambda: list(islice(rows, _BATCH_ROWS)), []):
+            if seen is not None:
+                seen(batch)
+            writer.writerows(csv_rows(batch))
+            sheet.write_rows(batch)
+
+
+#: Rows written together.
+_BATCH_ROWS = 2_000
 
 
 def partial(path: Path) -> Path:
@@ -83,18 +97,18 @@ class SummaryStream:
     ----------
     csv_path, xlsx_path : Path
         The tables' final places.
-    rows : callable
-        Applied to the stream of rows before they are written (a counter, say).
+    seen : callable, optional
+        Called with each batch of rows before it is written (a counter, say).
     """
 
-    def __init__(self, csv_path: Path, xlsx_path: Path, rows: Callable[[Iterator[tuple]], Iterator[tuple]]) -> None:
+    def __init__(self, csv_path: Path, xlsx_path: Path, seen: Callable[[list[tuple]], None] | None = None) -> None:
         self.paths = [(partial(Path(path)), Path(path)) for path in (csv_path, xlsx_path)]
         self._queue: queue.SimpleQueue[list[tuple] | None] = queue.SimpleQueue()
         self._error: BaseException | None = None
         (csv_temporary, _), (xlsx_temporary, _) = self.paths
         self._thread = threading.Thread(
             target=self._write,
-            args=(rows(self._rows()), csv_temporary, xlsx_temporary),
+            args=(chain.from_iterable(iter(self._queue.get, None)), csv_temporary, xlsx_temporary, seen),
             name="threelines-summary",
             daemon=True,  # never keeps a failing run from ending
         )
@@ -133,15 +147,34 @@ class SummaryStream:
         if self._error is not None:
             raise self._error
 
-    def _rows(self) -> Iterator[tuple]:
-        while (rows := self._queue.get()) is not None:
-            yield from rows
-
-    def _write(self, rows: Iterator[tuple], csv_temporary: Path, xlsx_temporary: Path) -> None:
+    def _write(self, rows: Iterator[tuple], csv_temporary: Path, xlsx_temporary: Path, seen) -> None:
         try:
-            write_summaries(rows, csv_temporary, xlsx_temporary)
+            write_summaries(rows, csv_temporary, xlsx_temporary, seen)
         except BaseException as exc:  # handed to the parent's next write, or to its end
             self._error = exc
+
+
+def csv_rows(rows: list[tuple]) -> list[tuple] | list[list]:
+    """Rows as :func:`csv_cell` makes each cell; most batches of rows hold no text that starts like a formula."""
+    if len({len(row) for row in rows}) == 1 and not any(map(_formula_like, zip(*rows, strict=True))):
+        return rows
+    return [[csv_cell(value) for value in row] for row in rows]
+
+
+#: A line break followed by each of :data:`FORMULA_STARTS`.
+_FORMULA_AFTER_BREAK = tuple(f"\n{start}" for start in FORMULA_STARTS)
+
+
+def _formula_like(column: tuple) -> bool:
+    """Whether a column may hold text that starts like a formula (checked on the column's texts joined)."""
+    kinds = {*map(type, column)}
+    if str not in kinds:
+        return False
+    if kinds <= {str, type(None)}:
+        # Every text follows a line break here; a break inside a text may make a false alarm, never a miss.
+        joined = "\n" + "\n".join(filter(None, column))
+        return any(start in joined for start in _FORMULA_AFTER_BREAK)
+    return any(type(value) is str and value.startswith(FORMULA_STARTS) for value in column)
 
 
 def csv_cell(value: Any) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import shutil
 import tempfile
 import zipfile
@@ -111,7 +112,7 @@ class SheetWriter:
     """
 
     def __init__(self, path: Path, header: Sequence[str]) -> None:
-        self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6)
+        self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=3)
         self._letters = [column_letters(i) for i in range(len(header))]
         # The rows go to a temporary file first: the sheet starts with its dimension (the last row), which
         # readers use to size the rows they return.
@@ -144,30 +145,67 @@ class SheetWriter:
 
     def write(self, row: Sequence[Any]) -> None:
         """Add a row: strings stay strings (never formulas), numbers numbers; None and "" leave the cell empty."""
-        if self._rows >= EXCEL_MAX_ROWS:
-            self._dropped += 1
+        self.write_rows([row])
+
+    def write_rows(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Add rows, as :meth:`write` adds one, a column at a time (most columns hold one type of value)."""
+        room = EXCEL_MAX_ROWS - self._rows
+        if len(rows) > room:
+            self._dropped += len(rows) - room
+            rows = rows[:room]
+        if not rows:
             return
-        self._row(row, "")
+        width = len(self._letters)
+        if any(len(row) != width for row in rows):  # cells past the header are left out, missing ones are empty
+            rows = [(*row[:width], *[None] * (width - len(row))) for row in rows]
+        numbers = range(self._rows + 1, self._rows + 1 + len(rows))
+        columns = [
+            _column(letter, values, numbers)
+            for letter, values in zip(self._letters, zip(*rows, strict=True), strict=True)
+        ]
+        cells = zip(*columns, strict=True) if columns else [()] * len(rows)
+        self._buffer.extend(f'<row r="{r}">{"".join(row)}</row>' for r, row in zip(numbers, cells, strict=True))
+        self._rows += len(rows)
         if len(self._buffer) >= _FLUSH_ROWS:
             self._flush()
 
     def _row(self, row: Sequence[Any], style: str) -> None:
         self._rows += 1
         r = self._rows
-        cells = [f'<row r="{r}">']
-        for letter, value in zip(self._letters, row, strict=False):
-            if value is None or value == "":
-                continue
-            if isinstance(value, int | float) and math.isfinite(value):
-                cells.append(
-                    f'<c r="{letter}{r}"{style}><v>{int(value) if isinstance(value, bool) else value!r}</v></c>'
-                )
-            else:
-                text = str(value).translate(_ESCAPES)
-                cells.append(f'<c r="{letter}{r}"{style} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>')
-        cells.append("</row>")
-        self._buffer.append("".join(cells))
+        cells = "".join(_cell(f"{letter}{r}", value, style) for letter, value in zip(self._letters, row, strict=False))
+        self._buffer.append(f'<row r="{r}">{cells}</row>')
 
     def _flush(self) -> None:
         self._body.write("".join(self._buffer).encode("utf-8", errors="replace"))
         self._buffer.clear()
+
+
+#: The characters :data:`_ESCAPES` changes: a text without them is written as it is.
+_SPECIAL = re.compile("[&<>\x00-\x08\x0b-\x1f]")
+
+
+def _cell(ref: str, value: Any, style: str = "") -> str:
+    """One cell's XML: a number as a number, anything else as text; empty for None and ""."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, int | float) and math.isfinite(value):
+        return f'<c r="{ref}"{style}><v>{int(value) if isinstance(value, bool) else value!r}</v></c>'
+    text = str(value).translate(_ESCAPES)
+    return f'<c r="{ref}"{style} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+
+
+def _column(letter: str, values: tuple, numbers: range) -> list[str]:
+    """The cells of one column of rows (numbered ``numbers``), as :func:`_cell` writes them one by one."""
+    kinds = set(map(type, values))
+    if kinds <= {str, type(None)}:  # text: escaped only where it needs to be
+        if _SPECIAL.search("".join(filter(None, values))):
+            values = tuple(v.translate(_ESCAPES) if v else v for v in values)
+        return [
+            f'<c r="{letter}{r}" t="inlineStr"><is><t xml:space="preserve">{v}</t></is></c>' if v else ""
+            for r, v in zip(numbers, values, strict=True)
+        ]
+    if kinds <= {int, type(None)}:  # whole numbers (not booleans)
+        return [
+            f'<c r="{letter}{r}"><v>{v}</v></c>' if v is not None else "" for r, v in zip(numbers, values, strict=True)
+        ]
+    return [_cell(f"{letter}{r}", v) for r, v in zip(numbers, values, strict=True)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from threelines.cli import options
@@ -88,6 +90,8 @@ def batch(
         )  # fmt: skip
     except ThreelinesError as exc:
         raise options.InputError(str(exc)) from None
+    for line in result.error_lines(Path(out) / "results.jsonl"):  # even when quiet: -q silences progress, not errors
+        click.echo(line, err=True)
     if not quiet:
         click.echo(result.describe(), err=True)
     for line in result.rule_failures:

@@ -10,6 +10,7 @@ non-negative numbers) or refused with a message naming the project.
 from __future__ import annotations
 
 import json
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -242,7 +243,10 @@ def check_columns(ids: list[str], cells: dict[str, Any], overrides: dict[str, An
         None for a row that :func:`check_attributes` has to judge.
     """
     count = len(ids)
-    doubtful = np.fromiter((not _plain_scalar(pid) for pid in ids), dtype=bool, count=count)
+    if {*map(type, ids)} <= {str}:  # the usual ids: text, doubtful only if it starts like a list or an object
+        doubtful = np.fromiter(map(str.startswith, ids, repeat(("[", "{"))), dtype=bool, count=count)
+    else:
+        doubtful = np.fromiter((not _plain_scalar(pid) for pid in ids), dtype=bool, count=count)
     columns = []
     for name in _CHECKED:
         if name in overrides:
@@ -319,6 +323,8 @@ def _distinct_column(name: str, column: list[Any]) -> tuple[list[Any], np.ndarra
         except Exception:  # whatever it is, check_attributes meets it again and says so
             distinct[key] = _REFUSED
     values = [distinct[key] for key in keys]
+    if not any(v is _REFUSED for v in distinct.values()):  # most columns: every value accepted
+        return values, np.zeros(len(values), dtype=bool)
     return values, np.fromiter((v is _REFUSED for v in values), dtype=bool, count=len(values))
 
 

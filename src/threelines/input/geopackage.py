@@ -238,17 +238,18 @@ def _epsg(organization, code, definition) -> str | None:
 
 def _geometries(blobs: list[Any]) -> np.ndarray | None:
     """Shapely geometries of GeoPackage geometry blobs (None stays None), or None when one is not plain WKB."""
-    wkbs = []
-    for blob in blobs:
-        if blob is None:
-            wkbs.append(None)
-            continue
-        if type(blob) is not bytes or len(blob) < 8 or blob[:3] != b"GP\x00" or blob[3] & (_EMPTY | _EXTENDED):
+    given = [blob for blob in blobs if blob is not None]
+    if {*map(type, given)} - {bytes} or (given and min(map(len, given)) < 8):
+        return None
+    starts = {}  # per header start (magic, version, flags), checked once: where its WKB starts
+    for head in {blob[:4] for blob in given}:
+        if head[:3] != b"GP\x00" or head[3] & (_EMPTY | _EXTENDED):
             return None
-        envelope = _ENVELOPE_BYTES.get((blob[3] >> 1) & 0b111)
+        envelope = _ENVELOPE_BYTES.get((head[3] >> 1) & 0b111)
         if envelope is None:
             return None
-        wkbs.append(blob[8 + envelope :])
+        starts[head] = 8 + envelope
+    wkbs = [None if blob is None else blob[starts[blob[:4]] :] for blob in blobs]
     try:
         with warnings.catch_warnings():
             # shapely's note on NaN coordinates: the footprint reader names each such feature (as from GDAL).
@@ -269,10 +270,14 @@ def _cells(values: list[Any], kind: str):
             return np.array([np.nan if v is None else v for v in values], dtype=float)
         return np.array(values, dtype=np.int64)
     if kind in _REALS and types <= {float, type(None)}:
-        return np.array([np.nan if v is None else v for v in values], dtype=float)
+        return np.array([np.nan if v is None else v for v in values] if None in values else values, dtype=float)
     if _TEXT.fullmatch(kind) and types <= {str, type(None)}:
-        texts = [None if v is None or not v.strip() else v for v in values]
-        return None if any("\x00" in v for v in texts if v is not None) else texts  # GDAL's text ends at a NUL
+        given = [v for v in values if v is not None]
+        if "\x00" in "".join(given):
+            return None  # GDAL's text ends at a NUL
+        if all(map(str.strip, given)):  # no blank text: the column as it is
+            return values
+        return [None if v is None or not v.strip() else v for v in values]
     return None
 
 
