@@ -13,13 +13,14 @@ clause and units covered.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
+
+import numpy as np
 
 from threelines.engine.decisions import ClauseFired, Decisions, Fired
 from threelines.engine.measure import M2_PER_MU
 from threelines.engine.pairs import Measured
-from threelines.engine.verdict import Texts, Trigger
+from threelines.engine.verdict import Texts, Trigger, TriggerRows
 from threelines.layers.read import LayerData
 from threelines.rules.access_list import DIMENSIONS_ZH, Clause
 from threelines.rules.expr import Reads, bind
@@ -65,68 +66,50 @@ def build_triggers(rules: list[Rule], measured: Measured, decisions: Decisions, 
 def _rule_triggers(rule: Rule, layer: LayerData | None, fired: Fired, contexts: list[dict], out: list[list]) -> None:
     """A trigger per row the rule fired, added to its project's; the rule's fields are the same in all."""
     texts = _RuleTexts(rule, layer, fired, contexts)
-    same = {"rule": rule.id, "title": rule.title, "dimension": rule.dimension, "layer": rule.layer, "basis": rule.basis}
+    same = {"rule": rule.id, "title": rule.title, "outcome": rule.outcome, "dimension": rule.dimension,
+            "layer": rule.layer, "basis": rule.basis}  # fmt: skip
     if rule.test == "zonal":
-        for i, (p, value) in enumerate(zip(fired.p.tolist(), fired.value, strict=True)):
-            out[p].append(
-                Trigger(
-                    **same, outcome=rule.outcome, feature_id=None, feature_name=None, overlap_m2=None,
-                    overlap_ha=None, overlap_mu=None, overlap_ratio=None, distance_m=None,
-                    texts=Texts(partial(texts.get, i)), statistic=rule.stat, value=value,
-                )
-            )  # fmt: skip
-        return
-    rule_id, title, outcome, dimension, name, basis = (
-        rule.id, rule.title, rule.outcome, rule.dimension, rule.layer, rule.basis
-    )  # fmt: skip
-    ids, names, m2 = layer.ids, layer.names, fired.overlap_m2
-    columns = (
-        fired.p.tolist(), fired.f.tolist(), m2.tolist(), (m2 / 1e4).tolist(), (m2 / M2_PER_MU).tolist(),
-        fired.overlap_ratio.tolist(), fired.distance_m.tolist(),
-    )  # fmt: skip
-    if fired.charge is not None:
-        _capacity_triggers(rule, layer, fired, texts, columns, out)
-        return
-    for i, (p, f, m2, ha, mu, ratio, distance) in enumerate(zip(*columns, strict=True)):
-        if f < 0:  # no feature is the evidence
-            trigger = Trigger(
-                rule=rule_id, title=title, outcome=outcome, dimension=dimension, layer=name, feature_id=None,
-                feature_name=None, overlap_m2=None, overlap_ha=None, overlap_mu=None, overlap_ratio=None,
-                distance_m=None, texts=Texts(partial(texts.get, i)), basis=basis,
-            )  # fmt: skip
-        else:
-            trigger = Trigger(
-                rule=rule_id, title=title, outcome=outcome, dimension=dimension, layer=name, feature_id=ids[f],
-                feature_name=names[f], overlap_m2=m2, overlap_ha=ha, overlap_mu=mu, overlap_ratio=ratio,
-                distance_m=distance, texts=Texts(partial(texts.get, i)), basis=basis,
-            )  # fmt: skip
+        same["statistic"] = rule.stat
+        columns = {"value": list(fired.value)}
+    elif fired.charge is not None:
+        columns = _capacity_columns(rule, layer, fired, texts)
+    else:
+        columns = _pair_columns(layer, fired)
+    rows = TriggerRows(same, columns, texts.render)
+    for p, trigger in zip(fired.p.tolist(), rows.triggers(), strict=True):
         out[p].append(trigger)
 
 
-def _capacity_triggers(rule: Rule, layer: LayerData, fired: Fired, texts: _RuleTexts, columns: tuple, out: list):
-    """A capacity rule's triggers: a pollutant charged to a zone, over its remaining capacity or with an offset.
+def _pair_columns(layer: LayerData, fired: Fired) -> dict[str, list]:
+    """The evidence of each row: its feature and the pair's measures (None for all where no feature is)."""
+    ids, names, m2, f = layer.ids, layer.names, fired.overlap_m2, fired.f.tolist()
+    columns = {
+        "feature_id": [ids[i] for i in f], "feature_name": [names[i] for i in f], "overlap_m2": m2.tolist(),
+        "overlap_ha": (m2 / 1e4).tolist(), "overlap_mu": (m2 / M2_PER_MU).tolist(),
+        "overlap_ratio": fired.overlap_ratio.tolist(), "distance_m": fired.distance_m.tolist(),
+    }  # fmt: skip
+    if min(f, default=0) < 0:  # rows that have no feature as their evidence
+        for values in columns.values():
+            for i in np.flatnonzero(fired.f < 0).tolist():
+                values[i] = None
+    return columns
+
+
+def _capacity_columns(rule: Rule, layer: LayerData, fired: Fired, texts: _RuleTexts) -> dict[str, list]:
+    """A capacity rule's rows: a pollutant charged to a zone, over its remaining capacity or with an offset.
 
     A load that exceeds takes the rule's outcome; one that fits with an
-    offset required is conditional. ``columns`` are the rows' pair columns
-    (see :func:`_rule_triggers`).
+    offset required is conditional.
     """
-    rule_id, title, dimension, name, basis, ids, names = (
-        rule.id, rule.title, rule.dimension, rule.layer, rule.basis, layer.ids, layer.names
+    columns = _pair_columns(layer, fired)
+    offset_ratio = texts.column("offset_ratio")
+    columns.update(
+        outcome=[rule.outcome if ratio is None else "conditional" for ratio in offset_ratio],
+        pollutant=fired.charge.pollutant, project_load=fired.charge.project_load.tolist(),
+        remaining_load=texts.column("remaining_load"), offset_ratio=offset_ratio,
+        required_offset=texts.column("required_offset"),
     )  # fmt: skip
-    charge = fired.charge
-    rows = zip(
-        *columns, charge.pollutant, charge.project_load.tolist(), texts.column("remaining_load"),
-        texts.column("offset_ratio"), texts.column("required_offset"), strict=True,
-    )  # fmt: skip
-    for i, (p, f, m2, ha, mu, ratio, distance, pollutant, load, left, offset_ratio, offset) in enumerate(rows):
-        trigger = Trigger(
-            rule=rule_id, title=title, outcome="conditional" if offset_ratio is not None else rule.outcome,
-            dimension=dimension, layer=name, feature_id=ids[f], feature_name=names[f], overlap_m2=m2,
-            overlap_ha=ha, overlap_mu=mu, overlap_ratio=ratio, distance_m=distance,
-            texts=Texts(partial(texts.get, i)), basis=basis, pollutant=pollutant, project_load=load,
-            remaining_load=left, offset_ratio=offset_ratio, required_offset=offset,
-        )  # fmt: skip
-        out[p].append(trigger)
+    return columns
 
 
 class _RuleTexts:
@@ -140,13 +123,16 @@ class _RuleTexts:
     def __init__(self, rule: Rule, layer: LayerData | None, fired: Fired, contexts: list[dict]):
         self.rule, self.layer, self.fired, self.contexts = rule, layer, fired, contexts
         self._columns: dict[str, list] = {}
-        self._texts: list[tuple] | None = None
 
-    def get(self, i: int) -> tuple[str, dict[str, dict[str, str]] | None]:
-        """Row ``i``'s ``(message, translations)``."""
-        if self._texts is None:
-            self._texts = self._render()
-        return self._texts[i]
+    def render(self) -> list[tuple[str, dict[str, dict[str, str]] | None]]:
+        """Every row's ``(message, translations)``."""
+        messages = self._messages()
+        if self.fired.charge is None:
+            return messages
+        return [
+            _with_charge(sentence, message)
+            for sentence, message in zip(self._charge_sentences(), messages, strict=True)
+        ]
 
     def column(self, name: str) -> list:
         """Per row: the value of a name the message may read (:data:`ABSENT` where the row has none)."""
@@ -195,15 +181,6 @@ class _RuleTexts:
         """The names of row ``i`` among ``names``, as a message sees them."""
         values = {name: self.column(name)[i] for name in names}
         return {name: value for name, value in values.items() if value is not ABSENT}
-
-    def _render(self) -> list[tuple]:
-        messages = self._messages()
-        if self.fired.charge is None:
-            return messages
-        return [
-            _with_charge(sentence, message)
-            for sentence, message in zip(self._charge_sentences(), messages, strict=True)
-        ]
 
     def _messages(self) -> list[tuple]:
         """Per row: the rule's ``(message, translations)``."""
