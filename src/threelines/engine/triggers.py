@@ -32,6 +32,11 @@ UNITS_ZH = {"t/a": "吨/年", "m3/a": "立方米/年"}
 LABELS_ZH = {"water": "用水量"}
 #: What joins a capacity trigger's charge sentence to the rule's message, per language.
 CHARGE_JOINS = {"en": "; ", "zh": "；"}
+#: Per pollutant: its label and load unit, in English and in Chinese.
+_LOAD_WORDS = {
+    pollutant: (label, unit, LABELS_ZH.get(label, label), UNITS_ZH[unit])
+    for pollutant, (_, unit, label) in POLLUTANTS.items()
+}
 #: The charge's names a capacity trigger carries.
 CAPACITY_FIELDS = ("pollutant", "project_load", "remaining_load", "offset_ratio", "required_offset")
 
@@ -129,10 +134,7 @@ class _RuleTexts:
         messages = self._messages()
         if self.fired.charge is None:
             return messages
-        return [
-            _with_charge(sentence, message)
-            for sentence, message in zip(self._charge_sentences(), messages, strict=True)
-        ]
+        return _with_charges(self._charge_sentences(), messages)
 
     def column(self, name: str) -> list:
         """Per row: the value of a name the message may read (:data:`ABSENT` where the row has none)."""
@@ -198,87 +200,101 @@ class _RuleTexts:
             return [(next(iter(translations.values()))["message"], translations) for translations in rows]
         reads = message.reads
         keys = self._keys(reads)
+        if keys is None:  # no cheap key: every row rendered
+            return [_rule_texts(rule, self.variables(i, reads.names)) for i in range(n)]
         out, kept = [], {}
         for i, key in enumerate(keys):
-            found = kept.get(key) if key is not None else None
+            found = kept.get(key)
             if found is None:
-                found = _rule_texts(rule, self.variables(i, reads.names))
-                if key is not None:
-                    kept[key] = found
+                found = kept[key] = _rule_texts(rule, self.variables(i, reads.names))
             out.append(found)
         return out
 
-    def _keys(self, reads: Reads) -> list:
-        """Per row: a hashable stand-in for what ``reads`` reads (types included: CEL tells 1.0 from true), or None."""
+    def _keys(self, reads: Reads) -> list | None:
+        """Per row: a hashable stand-in for what ``reads`` reads (types included: CEL tells 1.0 from true).
+
+        None when a whole map is read (there is no cheap key); a row whose
+        values cannot be hashed gets a key of its own.
+        """
         n = len(self.fired)
         parts = []
         for name in reads.names:
             values = self.column(name)
             if name in ("project", "feature"):
                 if name not in reads.keys:
-                    return [None] * n  # the whole map is read: no cheap key
+                    return None
                 keys, made = reads.keys[name], {}
-                part = []
-                for value in values:
+                for value in values:  # the same map for many rows: its key made once
                     if id(value) not in made:
                         made[id(value)] = tuple((v.__class__, v) for v in (value.get(k, ABSENT) for k in keys))
-                    part.append(made[id(value)])
-                parts.append(part)
+                parts.append([made[id(value)] for value in values])
             else:
-                parts.append([(v.__class__, v) for v in values])
-        out = []
-        for key in zip(*parts, strict=True) if parts else [()] * n:
-            try:
-                hash(key)
-            except TypeError:
-                key = None
-            out.append(key)
-        return out
+                parts.append(list(zip(map(type, values), values, strict=True)))
+        keys = list(zip(*parts, strict=True)) if parts else [()] * n
+        try:
+            dict.fromkeys(keys)
+        except TypeError:  # some value is a list or a map
+            keys = [key if _hashable(key) else object() for key in keys]
+        return keys
 
-    def _charge_sentences(self) -> list[dict[str, str]]:
-        """Per capacity row: the load charged to the zone and what it meets, in both languages."""
+    def _charge_sentences(self) -> dict[str, list[str]]:
+        """Per language, per capacity row: the load charged to the zone and what it meets.
+
+        Zones, remaining capacities and offset ratios repeat from row to row:
+        each is written once.
+        """
         fired, layer, charge = self.fired, self.layer, self.fired.charge
-        zones: dict[int, Any] = {}
-        out = []
+        zones = {f: layer.names[f] or layer.ids[f] for f in set(fired.f.tolist())}
+        said: dict[float, str] = {}  # a repeating quantity's text
+        en, zh = [], []
         rows = zip(
             charge.pollutant, charge.exceeds.tolist(), charge.project_load.tolist(), charge.total.tolist(),
             charge.remaining_load.tolist(), charge.offset_ratio.tolist(), fired.overlap_ratio.tolist(),
             fired.f.tolist(), strict=True,
         )  # fmt: skip
         for pollutant, exceeds, load, total, left, ratio, share, f in rows:
-            _, unit, label = POLLUTANTS[pollutant]
-            unit_zh, label_zh, load_text = UNITS_ZH[unit], LABELS_ZH.get(label, label), quantity(load)
-            if f not in zones:
-                zones[f] = layer.names[f] or layer.ids[f]
-            zone = zones[f]
+            label, unit, label_zh, unit_zh = _LOAD_WORDS[pollutant]
+            load_text, zone = quantity(load), zones[f]
             if share >= 1:
-                en, zh = f"{label} {load_text} {unit}", f"{label_zh} {load_text} {unit_zh}"
+                row_en, row_zh = f"{label} {load_text} {unit}", f"{label_zh} {load_text} {unit_zh}"
             else:
                 total_text = quantity(total)
-                en = f"{label} {load_text} {unit} ({share:.0%} of {total_text} {unit}, by area share)"
-                zh = f"{label_zh} {load_text} {unit_zh}（按面积占比{share:.0%}，总量{total_text} {unit_zh}）"
+                row_en = f"{label} {load_text} {unit} ({share:.0%} of {total_text} {unit}, by area share)"
+                row_zh = f"{label_zh} {load_text} {unit_zh}（按面积占比{share:.0%}，总量{total_text} {unit_zh}）"
             if exceeds:
-                left = quantity(left)
-                en += f" exceeds the remaining capacity of {left} {unit} in {zone}"
-                zh += f"，超过{zone}剩余容量{left} {unit_zh}"
+                left = said.get(left) or said.setdefault(left, quantity(left))
+                row_en += f" exceeds the remaining capacity of {left} {unit} in {zone}"
+                row_zh += f"，超过{zone}剩余容量{left} {unit_zh}"
             else:
-                offset, ratio = quantity(load * ratio), quantity(ratio)
-                en += f": offset {offset} {unit} ({ratio}x) required in {zone}"
-                zh += f"：须在{zone}内削减替代{offset} {unit_zh}（{ratio}倍）"
-            out.append({"en": en, "zh": zh})
-        return out
+                offset, ratio = quantity(load * ratio), said.get(ratio) or said.setdefault(ratio, quantity(ratio))
+                row_en += f": offset {offset} {unit} ({ratio}x) required in {zone}"
+                row_zh += f"：须在{zone}内削减替代{offset} {unit_zh}（{ratio}倍）"
+            en.append(row_en)
+            zh.append(row_zh)
+        return {"en": en, "zh": zh}
 
 
-def _with_charge(sentence: dict[str, str], texts: tuple) -> tuple:
-    """A capacity row's ``(message, translations)``: the charge sentence, then the rule's message."""
-    message, translations = texts
-    translations = {
-        lang: {**text, "message": sentence[lang] + CHARGE_JOINS[lang] + text["message"]}
-        for lang, text in (translations or {}).items()
-    } or None
-    if translations:
-        return next(iter(translations.values()))["message"], translations
-    return sentence["en"] + (f"; {message}" if message else ""), None
+def _with_charges(sentences: dict[str, list[str]], messages: list[tuple]) -> list[tuple]:
+    """Capacity rows' ``(message, translations)``: each row's charge sentence, then the rule's message."""
+    out = []
+    for i, (message, translations) in enumerate(messages):
+        if translations:
+            translations = {
+                lang: {**text, "message": sentences[lang][i] + CHARGE_JOINS[lang] + text["message"]}
+                for lang, text in translations.items()
+            }
+            out.append((next(iter(translations.values()))["message"], translations))
+        else:
+            out.append((sentences["en"][i] + (f"; {message}" if message else ""), None))
+    return out
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _clause_trigger(row: ClauseFired, kept: dict[tuple, Texts]) -> Trigger:
