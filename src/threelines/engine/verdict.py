@@ -74,6 +74,27 @@ def json_changes(values: Sequence[Any], places: int | None) -> list[tuple[int, A
 _FEW = 64
 
 
+def json_column(values: Sequence[Any], places: int | None) -> list[Any]:
+    """:func:`json_number` of each value of a column, as a new list.
+
+    A column of floats (and None) is rounded in numpy as a whole (see
+    :func:`rounded`), where most values change; any other goes through
+    :func:`json_changes`.
+    """
+    if len(values) < _FEW or not set(map(type, values)) <= {float, type(None)}:
+        out = list(values)
+        for i, value in json_changes(values, places):
+            out[i] = value
+        return out
+    numbers = np.array(values, dtype=float)  # None becomes NaN, and NaN None again below
+    if places is not None:
+        numbers = rounded(numbers, places)
+    out = numbers.tolist()
+    for i in np.flatnonzero(~np.isfinite(numbers)).tolist():
+        out[i] = None
+    return out
+
+
 def rounded(numbers: np.ndarray, places: int) -> np.ndarray:
     """``round(x, places)`` of each number, exactly as Python rounds (the decimal nearest to the binary value).
 
@@ -232,7 +253,7 @@ class TriggerRows:
     def __init__(self, same: dict[str, Any], columns: dict[str, list], texts: Callable[[], list[tuple]]):
         self.same, self.columns, self._render = same, columns, texts
         self._texts: list[tuple] | None = None
-        self._records: dict[str | None, list[dict[str, Any]]] = {}
+        self._records: dict[str | None, tuple] = {}  # per language: see _json_columns
 
     def text(self, i: int) -> tuple[str, dict[str, dict[str, str]] | None]:
         """Row ``i``'s ``(message, translations)``, every row's rendered on the first call."""
@@ -259,20 +280,23 @@ class TriggerRows:
         return self.columns[name] if name in self.columns else repeat(self.same.get(name))
 
     def record(self, i: int, lang: str | None) -> dict[str, Any]:
-        """Row ``i``'s JSON form (as :meth:`Trigger.to_dict`), every row's made on the first call (per ``lang``)."""
+        """Row ``i``'s JSON form (as :meth:`Trigger.to_dict`): the fields every row has alike, then its own."""
         if lang not in self._records:
-            self._records[lang] = self._make_records(lang)
-        return dict(self._records[lang][i])  # a record of its own: the caller may change it
+            self._records[lang] = self._json_columns(lang)
+        same, names, rows = self._records[lang]
+        record = same.copy()
+        record.update(zip(names, rows[i], strict=True))
+        return record
 
-    def _make_records(self, lang: str | None) -> list[dict[str, Any]]:
-        """Every row's JSON form: measures rounded a column at a time, title and message in ``lang``."""
+    def _json_columns(self, lang: str | None) -> tuple[dict[str, Any], tuple[str, ...], list[tuple]]:
+        """Every row's JSON form, in parts: the fields alike, and the names and values (per row) of the others.
+
+        Measures are rounded a column at a time; title and message are in ``lang`` where the row has it.
+        """
         texts = [self.text(i) for i in range(len(next(iter(self.columns.values()))))]
-        columns = dict(self.columns)
-        for name, values in columns.items():
-            if name in _TRIGGER_PLACES:
-                columns[name] = values = list(values)
-                for i, value in json_changes(values, _TRIGGER_PLACES[name]):
-                    values[i] = value
+        columns = {}
+        for name, values in self.columns.items():
+            columns[name] = json_column(values, _TRIGGER_PLACES[name]) if name in _TRIGGER_PLACES else values
         columns["message"] = [message for message, _ in texts]
         if lang:
             picked = [(translations or {}).get(lang) for _, translations in texts]
@@ -282,8 +306,8 @@ class TriggerRows:
                 columns["message"] = [
                     text["message"] if text else message for text, (message, _) in zip(picked, texts, strict=True)
                 ]
-        values = [columns[name] if name in columns else repeat(self.same.get(name)) for name in _RECORD_KEYS]
-        return [dict(zip(_RECORD_KEYS, row, strict=True)) for row in zip(*values, strict=False)]  # the same repeat
+        same = {name: self.same.get(name) for name in _RECORD_KEYS}  # in the record's order, each row's set after
+        return same, tuple(columns), list(zip(*columns.values(), strict=True))
 
 
 @dataclass(frozen=True)
