@@ -504,13 +504,12 @@ def _alone_record(trigger: Trigger, lang: str | None) -> dict[str, Any]:
 
 def unit_records(units: Sequence[UnitShare]) -> list[dict[str, Any]]:
     """The JSON form of each unit share (see :meth:`UnitShare.to_dict`)."""
-    records = [
-        {"code": u.code, "name": u.name, "class": u.class_, "overlap_m2": u.overlap_m2, "share": u.share} for u in units
+    areas = json_column([u.overlap_m2 for u in units], _UNIT_PLACES["overlap_m2"])
+    shares = json_column([u.share for u in units], _UNIT_PLACES["share"])
+    return [
+        {"code": u.code, "name": u.name, "class": u.class_, "overlap_m2": area, "share": share}
+        for u, area, share in zip(units, areas, shares, strict=True)
     ]
-    json_numbers(
-        records, {"overlap_m2": [u.overlap_m2 for u in units], "share": [u.share for u in units]}, _UNIT_PLACES
-    )
-    return records
 
 
 def project_records(projects: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
