@@ -87,17 +87,21 @@ def _rule_triggers(rule: Rule, layer: LayerData | None, fired: Fired, contexts: 
 
 def _pair_columns(layer: LayerData, fired: Fired) -> dict[str, list]:
     """The evidence of each row: its feature and the pair's measures (None for all where no feature is)."""
-    ids, names, m2, f = layer.ids, layer.names, fired.overlap_m2, fired.f.tolist()
+    m2, f = fired.overlap_m2, fired.f.tolist()
     columns = {
-        "feature_id": [ids[i] for i in f], "feature_name": [names[i] for i in f], "overlap_m2": m2.tolist(),
-        "overlap_ha": (m2 / 1e4).tolist(), "overlap_mu": (m2 / M2_PER_MU).tolist(),
+        "feature_id": [layer.ids[i] if i >= 0 else None for i in f],
+        "feature_name": [layer.names[i] if i >= 0 else None for i in f],
+        "overlap_m2": m2.tolist(), "overlap_ha": (m2 / 1e4).tolist(), "overlap_mu": (m2 / M2_PER_MU).tolist(),
         "overlap_ratio": fired.overlap_ratio.tolist(), "distance_m": fired.distance_m.tolist(),
     }  # fmt: skip
-    if min(f, default=0) < 0:  # rows that have no feature as their evidence
-        for values in columns.values():
-            for i in np.flatnonzero(fired.f < 0).tolist():
-                values[i] = None
+    for i in np.flatnonzero(fired.f < 0).tolist():  # no feature is the evidence (a layer read near may have none)
+        for name in _PAIR_MEASURES:
+            columns[name][i] = None
     return columns
+
+
+#: The measures of a pair a trigger carries.
+_PAIR_MEASURES = ("overlap_m2", "overlap_ha", "overlap_mu", "overlap_ratio", "distance_m")
 
 
 def _capacity_columns(rule: Rule, layer: LayerData, fired: Fired, texts: _RuleTexts) -> dict[str, list]:
@@ -278,9 +282,9 @@ def _with_charges(sentences: dict[str, list[str]], messages: list[tuple]) -> lis
     """Capacity rows' ``(message, translations)``: each row's charge sentence, then the rule's message."""
     out = []
     for i, (message, translations) in enumerate(messages):
-        if translations:
+        if translations:  # each language's title and message (see _rule_texts), the first language's leading
             translations = {
-                lang: {**text, "message": sentences[lang][i] + CHARGE_JOINS[lang] + text["message"]}
+                lang: {"title": text["title"], "message": sentences[lang][i] + CHARGE_JOINS[lang] + text["message"]}
                 for lang, text in translations.items()
             }
             out.append((next(iter(translations.values()))["message"], translations))
