@@ -77,13 +77,13 @@ _FEW = 64
 def json_column(values: Sequence[Any], places: int | None) -> list[Any]:
     """:func:`json_number` of each value of a column, as a new list.
 
-    A column of floats (and None) is rounded in numpy as a whole (see
-    :func:`rounded`), where most values change; any other goes through
-    :func:`json_changes`.
+    A column of floats (and None) to be rounded is rounded in numpy as a
+    whole (see :func:`rounded`), where most values change; any other goes
+    through :func:`json_changes`.
     """
-    if len(values) < _FEW or not set(map(type, values)) <= {float, type(None)}:
+    if places is None or len(values) < _FEW or not set(map(type, values)) <= {float, type(None)}:
         out = list(values)
-        for i, value in json_changes(values, places):
+        for i, value in json_changes(values, places):  # kept as they are, mostly (None: not rounded)
             out[i] = value
         return out
     numbers = np.array(values, dtype=float)  # None becomes NaN, and NaN None again below
