@@ -86,9 +86,7 @@ def json_column(values: Sequence[Any], places: int | None) -> list[Any]:
         for i, value in json_changes(values, places):  # kept as they are, mostly (None: not rounded)
             out[i] = value
         return out
-    numbers = np.array(values, dtype=float)  # None becomes NaN, and NaN None again below
-    if places is not None:
-        numbers = rounded(numbers, places)
+    numbers = rounded(np.array(values, dtype=float), places)  # None becomes NaN, and NaN None again below
     out = numbers.tolist()
     for i in np.flatnonzero(~np.isfinite(numbers)).tolist():
         out[i] = None
