@@ -98,8 +98,9 @@ def main() -> int:
         forget_joins()
         verdicts = screen_module.screen_projects(projects, manifest, rules, cache)
         if args.records:
-            for record in verdict_records(verdicts):  # as a batch makes them, a chunk at a time
-                orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+            with screen_module.few_collections():  # as a batch worker holds the collector while it makes them
+                for record in verdict_records(verdicts):
+                    orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
         return verdicts
 
     run()  # reads the layers, measures and remembers

@@ -208,6 +208,15 @@ def test_outside_evidence_is_limited_to_the_rule_distance(world):
     assert [(t.rule, t.feature_id, t.message) for t in far.triggers] == [("outside-park", None, "nearest none")]
 
 
+def test_outside_with_no_feature_of_the_layer_near_has_no_evidence(world):
+    # 20 km away: the units read near the footprint are none at all
+    v = screen_one(world, square(20000, 20000, 200), industry="C2614")
+    assert [(t.rule, t.feature_id, t.feature_name, t.overlap_m2, t.distance_m, t.message) for t in v.triggers] == [
+        ("outside-park", None, None, None, None, "nearest none")
+    ]
+    assert v.to_dict()["triggers"][0]["overlap_ratio"] is None
+
+
 def test_unknown_park_status_is_unresolved_not_a_reject(world):
     # Unit D's is_park is null: whether the project is in a park cannot be told.
     v = screen_one(world, square(3400, 100, 200), industry="C2614")

@@ -141,21 +141,24 @@ def screen_chunk(task: tuple[Projects, str, list[str], dict | None]) -> list[tup
     unexpectedly is screened again in halves, down to single projects, so
     that only the projects that fail get an error record and the run goes on.
     """
+    from threelines.engine.screen import few_collections
+
     projects, _, hashes, stamp = task
     keys = projects.keys or [(projects.source, None, i) for i in range(len(projects))]
     outcomes = _screen_isolated(projects)
-    records = iter(_records([outcome for outcome in outcomes if not isinstance(outcome, str)]))
     out = []
-    for project, outcome, key, hashed, geometry in zip(
-        projects.attrs, outcomes, keys, hashes, projects.geometry, strict=True
-    ):
-        record = outcome if isinstance(outcome, str) else next(records)
-        try:
-            if isinstance(record, Exception):
-                raise record
-            out.append(_line(project, outcome, record, key, hashed, geometry, projects.crs, stamp))
-        except Exception as exc:  # a verdict that cannot be written down is that project's error
-            out.append(_line(project, outcome, failure_message(projects.source, project["id"], exc), key, hashed))
+    with few_collections():  # the records are many small objects, as the verdicts are
+        records = iter(_records([outcome for outcome in outcomes if not isinstance(outcome, str)]))
+        for project, outcome, key, hashed, geometry in zip(
+            projects.attrs, outcomes, keys, hashes, projects.geometry, strict=True
+        ):
+            record = outcome if isinstance(outcome, str) else next(records)
+            try:
+                if isinstance(record, Exception):
+                    raise record
+                out.append(_line(project, outcome, record, key, hashed, geometry, projects.crs, stamp))
+            except Exception as exc:  # a verdict that cannot be written down is that project's error
+                out.append(_line(project, outcome, failure_message(projects.source, project["id"], exc), key, hashed))
     return out
 
 

@@ -183,7 +183,7 @@ def screen_projects(
     """
     if len(projects) == 0:
         return []
-    with _few_collections():
+    with few_collections():
         plan = compile_rules(rules, manifest, projects)
         measured = measure_layers(plan, projects, manifest, layer_cache, cache_dir)
         decisions = decide_rules(plan, measured, projects.geometry)
@@ -222,12 +222,13 @@ def _is_frame(value: object) -> bool:
 
 
 @contextmanager
-def _few_collections():
+def few_collections():
     """Hold the cyclic garbage collector while the flow runs.
 
     The flow makes many small objects that all live on (rows, triggers,
-    verdicts): each collection would walk them, and the layers, for nothing.
-    Any cycles left are collected once the flow is done.
+    verdicts, and a batch's JSON records of them): each collection would walk
+    them, and the layers, for nothing. Any cycles left are collected once the
+    flow is done.
     """
     enabled = gc.isenabled()
     gc.disable()

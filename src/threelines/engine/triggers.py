@@ -13,13 +13,14 @@ clause and units covered.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
+
+import numpy as np
 
 from threelines.engine.decisions import ClauseFired, Decisions, Fired
 from threelines.engine.measure import M2_PER_MU
 from threelines.engine.pairs import Measured
-from threelines.engine.verdict import Texts, Trigger
+from threelines.engine.verdict import Texts, Trigger, TriggerRows
 from threelines.layers.read import LayerData
 from threelines.rules.access_list import DIMENSIONS_ZH, Clause
 from threelines.rules.expr import Reads, bind
@@ -31,6 +32,11 @@ UNITS_ZH = {"t/a": "吨/年", "m3/a": "立方米/年"}
 LABELS_ZH = {"water": "用水量"}
 #: What joins a capacity trigger's charge sentence to the rule's message, per language.
 CHARGE_JOINS = {"en": "; ", "zh": "；"}
+#: Per pollutant: its label and load unit, in English and in Chinese.
+_LOAD_WORDS = {
+    pollutant: (label, unit, LABELS_ZH.get(label, label), UNITS_ZH[unit])
+    for pollutant, (_, unit, label) in POLLUTANTS.items()
+}
 #: The charge's names a capacity trigger carries.
 CAPACITY_FIELDS = ("pollutant", "project_load", "remaining_load", "offset_ratio", "required_offset")
 
@@ -65,68 +71,54 @@ def build_triggers(rules: list[Rule], measured: Measured, decisions: Decisions, 
 def _rule_triggers(rule: Rule, layer: LayerData | None, fired: Fired, contexts: list[dict], out: list[list]) -> None:
     """A trigger per row the rule fired, added to its project's; the rule's fields are the same in all."""
     texts = _RuleTexts(rule, layer, fired, contexts)
-    same = {"rule": rule.id, "title": rule.title, "dimension": rule.dimension, "layer": rule.layer, "basis": rule.basis}
+    same = {"rule": rule.id, "title": rule.title, "outcome": rule.outcome, "dimension": rule.dimension,
+            "layer": rule.layer, "basis": rule.basis}  # fmt: skip
     if rule.test == "zonal":
-        for i, (p, value) in enumerate(zip(fired.p.tolist(), fired.value, strict=True)):
-            out[p].append(
-                Trigger(
-                    **same, outcome=rule.outcome, feature_id=None, feature_name=None, overlap_m2=None,
-                    overlap_ha=None, overlap_mu=None, overlap_ratio=None, distance_m=None,
-                    texts=Texts(partial(texts.get, i)), statistic=rule.stat, value=value,
-                )
-            )  # fmt: skip
-        return
-    rule_id, title, outcome, dimension, name, basis = (
-        rule.id, rule.title, rule.outcome, rule.dimension, rule.layer, rule.basis
-    )  # fmt: skip
-    ids, names, m2 = layer.ids, layer.names, fired.overlap_m2
-    columns = (
-        fired.p.tolist(), fired.f.tolist(), m2.tolist(), (m2 / 1e4).tolist(), (m2 / M2_PER_MU).tolist(),
-        fired.overlap_ratio.tolist(), fired.distance_m.tolist(),
-    )  # fmt: skip
-    if fired.charge is not None:
-        _capacity_triggers(rule, layer, fired, texts, columns, out)
-        return
-    for i, (p, f, m2, ha, mu, ratio, distance) in enumerate(zip(*columns, strict=True)):
-        if f < 0:  # no feature is the evidence
-            trigger = Trigger(
-                rule=rule_id, title=title, outcome=outcome, dimension=dimension, layer=name, feature_id=None,
-                feature_name=None, overlap_m2=None, overlap_ha=None, overlap_mu=None, overlap_ratio=None,
-                distance_m=None, texts=Texts(partial(texts.get, i)), basis=basis,
-            )  # fmt: skip
-        else:
-            trigger = Trigger(
-                rule=rule_id, title=title, outcome=outcome, dimension=dimension, layer=name, feature_id=ids[f],
-                feature_name=names[f], overlap_m2=m2, overlap_ha=ha, overlap_mu=mu, overlap_ratio=ratio,
-                distance_m=distance, texts=Texts(partial(texts.get, i)), basis=basis,
-            )  # fmt: skip
+        same["statistic"] = rule.stat
+        columns = {"value": list(fired.value)}
+    elif fired.charge is not None:
+        columns = _capacity_columns(rule, layer, fired, texts)
+    else:
+        columns = _pair_columns(layer, fired)
+    rows = TriggerRows(same, columns, texts.render)
+    for p, trigger in zip(fired.p.tolist(), rows.triggers(), strict=True):
         out[p].append(trigger)
 
 
-def _capacity_triggers(rule: Rule, layer: LayerData, fired: Fired, texts: _RuleTexts, columns: tuple, out: list):
-    """A capacity rule's triggers: a pollutant charged to a zone, over its remaining capacity or with an offset.
+def _pair_columns(layer: LayerData, fired: Fired) -> dict[str, list]:
+    """The evidence of each row: its feature and the pair's measures (None for all where no feature is)."""
+    m2, f = fired.overlap_m2, fired.f.tolist()
+    columns = {
+        "feature_id": [layer.ids[i] if i >= 0 else None for i in f],
+        "feature_name": [layer.names[i] if i >= 0 else None for i in f],
+        "overlap_m2": m2.tolist(), "overlap_ha": (m2 / 1e4).tolist(), "overlap_mu": (m2 / M2_PER_MU).tolist(),
+        "overlap_ratio": fired.overlap_ratio.tolist(), "distance_m": fired.distance_m.tolist(),
+    }  # fmt: skip
+    for i in np.flatnonzero(fired.f < 0).tolist():  # no feature is the evidence (a layer read near may have none)
+        for name in _PAIR_MEASURES:
+            columns[name][i] = None
+    return columns
+
+
+#: The measures of a pair a trigger carries.
+_PAIR_MEASURES = ("overlap_m2", "overlap_ha", "overlap_mu", "overlap_ratio", "distance_m")
+
+
+def _capacity_columns(rule: Rule, layer: LayerData, fired: Fired, texts: _RuleTexts) -> dict[str, list]:
+    """A capacity rule's rows: a pollutant charged to a zone, over its remaining capacity or with an offset.
 
     A load that exceeds takes the rule's outcome; one that fits with an
-    offset required is conditional. ``columns`` are the rows' pair columns
-    (see :func:`_rule_triggers`).
+    offset required is conditional.
     """
-    rule_id, title, dimension, name, basis, ids, names = (
-        rule.id, rule.title, rule.dimension, rule.layer, rule.basis, layer.ids, layer.names
+    columns = _pair_columns(layer, fired)
+    offset_ratio = texts.column("offset_ratio")
+    columns.update(
+        outcome=[rule.outcome if ratio is None else "conditional" for ratio in offset_ratio],
+        pollutant=fired.charge.pollutant, project_load=fired.charge.project_load.tolist(),
+        remaining_load=texts.column("remaining_load"), offset_ratio=offset_ratio,
+        required_offset=texts.column("required_offset"),
     )  # fmt: skip
-    charge = fired.charge
-    rows = zip(
-        *columns, charge.pollutant, charge.project_load.tolist(), texts.column("remaining_load"),
-        texts.column("offset_ratio"), texts.column("required_offset"), strict=True,
-    )  # fmt: skip
-    for i, (p, f, m2, ha, mu, ratio, distance, pollutant, load, left, offset_ratio, offset) in enumerate(rows):
-        trigger = Trigger(
-            rule=rule_id, title=title, outcome="conditional" if offset_ratio is not None else rule.outcome,
-            dimension=dimension, layer=name, feature_id=ids[f], feature_name=names[f], overlap_m2=m2,
-            overlap_ha=ha, overlap_mu=mu, overlap_ratio=ratio, distance_m=distance,
-            texts=Texts(partial(texts.get, i)), basis=basis, pollutant=pollutant, project_load=load,
-            remaining_load=left, offset_ratio=offset_ratio, required_offset=offset,
-        )  # fmt: skip
-        out[p].append(trigger)
+    return columns
 
 
 class _RuleTexts:
@@ -140,13 +132,13 @@ class _RuleTexts:
     def __init__(self, rule: Rule, layer: LayerData | None, fired: Fired, contexts: list[dict]):
         self.rule, self.layer, self.fired, self.contexts = rule, layer, fired, contexts
         self._columns: dict[str, list] = {}
-        self._texts: list[tuple] | None = None
 
-    def get(self, i: int) -> tuple[str, dict[str, dict[str, str]] | None]:
-        """Row ``i``'s ``(message, translations)``."""
-        if self._texts is None:
-            self._texts = self._render()
-        return self._texts[i]
+    def render(self) -> list[tuple[str, dict[str, dict[str, str]] | None]]:
+        """Every row's ``(message, translations)``."""
+        messages = self._messages()
+        if self.fired.charge is None:
+            return messages
+        return _with_charges(self._charge_sentences(), messages)
 
     def column(self, name: str) -> list:
         """Per row: the value of a name the message may read (:data:`ABSENT` where the row has none)."""
@@ -196,15 +188,6 @@ class _RuleTexts:
         values = {name: self.column(name)[i] for name in names}
         return {name: value for name, value in values.items() if value is not ABSENT}
 
-    def _render(self) -> list[tuple]:
-        messages = self._messages()
-        if self.fired.charge is None:
-            return messages
-        return [
-            _with_charge(sentence, message)
-            for sentence, message in zip(self._charge_sentences(), messages, strict=True)
-        ]
-
     def _messages(self) -> list[tuple]:
         """Per row: the rule's ``(message, translations)``."""
         rule, message, n = self.rule, self.rule.message, len(self.fired)
@@ -221,87 +204,101 @@ class _RuleTexts:
             return [(next(iter(translations.values()))["message"], translations) for translations in rows]
         reads = message.reads
         keys = self._keys(reads)
+        if keys is None:  # no cheap key: every row rendered
+            return [_rule_texts(rule, self.variables(i, reads.names)) for i in range(n)]
         out, kept = [], {}
         for i, key in enumerate(keys):
-            found = kept.get(key) if key is not None else None
+            found = kept.get(key)
             if found is None:
-                found = _rule_texts(rule, self.variables(i, reads.names))
-                if key is not None:
-                    kept[key] = found
+                found = kept[key] = _rule_texts(rule, self.variables(i, reads.names))
             out.append(found)
         return out
 
-    def _keys(self, reads: Reads) -> list:
-        """Per row: a hashable stand-in for what ``reads`` reads (types included: CEL tells 1.0 from true), or None."""
+    def _keys(self, reads: Reads) -> list | None:
+        """Per row: a hashable stand-in for what ``reads`` reads (types included: CEL tells 1.0 from true).
+
+        None when a whole map is read (there is no cheap key); a row whose
+        values cannot be hashed gets a key of its own.
+        """
         n = len(self.fired)
         parts = []
         for name in reads.names:
             values = self.column(name)
             if name in ("project", "feature"):
                 if name not in reads.keys:
-                    return [None] * n  # the whole map is read: no cheap key
+                    return None
                 keys, made = reads.keys[name], {}
-                part = []
-                for value in values:
+                for value in values:  # the same map for many rows: its key made once
                     if id(value) not in made:
                         made[id(value)] = tuple((v.__class__, v) for v in (value.get(k, ABSENT) for k in keys))
-                    part.append(made[id(value)])
-                parts.append(part)
+                parts.append([made[id(value)] for value in values])
             else:
-                parts.append([(v.__class__, v) for v in values])
-        out = []
-        for key in zip(*parts, strict=True) if parts else [()] * n:
-            try:
-                hash(key)
-            except TypeError:
-                key = None
-            out.append(key)
-        return out
+                parts.append(list(zip(map(type, values), values, strict=True)))
+        keys = list(zip(*parts, strict=True)) if parts else [()] * n
+        try:
+            dict.fromkeys(keys)
+        except TypeError:  # some value is a list or a map
+            keys = [key if _hashable(key) else object() for key in keys]
+        return keys
 
-    def _charge_sentences(self) -> list[dict[str, str]]:
-        """Per capacity row: the load charged to the zone and what it meets, in both languages."""
+    def _charge_sentences(self) -> dict[str, list[str]]:
+        """Per language, per capacity row: the load charged to the zone and what it meets.
+
+        Zones, remaining capacities and offset ratios repeat from row to row:
+        each is written once.
+        """
         fired, layer, charge = self.fired, self.layer, self.fired.charge
-        zones: dict[int, Any] = {}
-        out = []
+        zones = {f: layer.names[f] or layer.ids[f] for f in set(fired.f.tolist())}
+        said: dict[float, str] = {}  # a repeating quantity's text
+        en, zh = [], []
         rows = zip(
             charge.pollutant, charge.exceeds.tolist(), charge.project_load.tolist(), charge.total.tolist(),
             charge.remaining_load.tolist(), charge.offset_ratio.tolist(), fired.overlap_ratio.tolist(),
             fired.f.tolist(), strict=True,
         )  # fmt: skip
         for pollutant, exceeds, load, total, left, ratio, share, f in rows:
-            _, unit, label = POLLUTANTS[pollutant]
-            unit_zh, label_zh, load_text = UNITS_ZH[unit], LABELS_ZH.get(label, label), quantity(load)
-            if f not in zones:
-                zones[f] = layer.names[f] or layer.ids[f]
-            zone = zones[f]
+            label, unit, label_zh, unit_zh = _LOAD_WORDS[pollutant]
+            load_text, zone = quantity(load), zones[f]
             if share >= 1:
-                en, zh = f"{label} {load_text} {unit}", f"{label_zh} {load_text} {unit_zh}"
+                row_en, row_zh = f"{label} {load_text} {unit}", f"{label_zh} {load_text} {unit_zh}"
             else:
                 total_text = quantity(total)
-                en = f"{label} {load_text} {unit} ({share:.0%} of {total_text} {unit}, by area share)"
-                zh = f"{label_zh} {load_text} {unit_zh}（按面积占比{share:.0%}，总量{total_text} {unit_zh}）"
+                row_en = f"{label} {load_text} {unit} ({share:.0%} of {total_text} {unit}, by area share)"
+                row_zh = f"{label_zh} {load_text} {unit_zh}（按面积占比{share:.0%}，总量{total_text} {unit_zh}）"
             if exceeds:
-                left = quantity(left)
-                en += f" exceeds the remaining capacity of {left} {unit} in {zone}"
-                zh += f"，超过{zone}剩余容量{left} {unit_zh}"
+                left = said.get(left) or said.setdefault(left, quantity(left))
+                row_en += f" exceeds the remaining capacity of {left} {unit} in {zone}"
+                row_zh += f"，超过{zone}剩余容量{left} {unit_zh}"
             else:
-                offset, ratio = quantity(load * ratio), quantity(ratio)
-                en += f": offset {offset} {unit} ({ratio}x) required in {zone}"
-                zh += f"：须在{zone}内削减替代{offset} {unit_zh}（{ratio}倍）"
-            out.append({"en": en, "zh": zh})
-        return out
+                offset, ratio = quantity(load * ratio), said.get(ratio) or said.setdefault(ratio, quantity(ratio))
+                row_en += f": offset {offset} {unit} ({ratio}x) required in {zone}"
+                row_zh += f"：须在{zone}内削减替代{offset} {unit_zh}（{ratio}倍）"
+            en.append(row_en)
+            zh.append(row_zh)
+        return {"en": en, "zh": zh}
 
 
-def _with_charge(sentence: dict[str, str], texts: tuple) -> tuple:
-    """A capacity row's ``(message, translations)``: the charge sentence, then the rule's message."""
-    message, translations = texts
-    translations = {
-        lang: {**text, "message": sentence[lang] + CHARGE_JOINS[lang] + text["message"]}
-        for lang, text in (translations or {}).items()
-    } or None
-    if translations:
-        return next(iter(translations.values()))["message"], translations
-    return sentence["en"] + (f"; {message}" if message else ""), None
+def _with_charges(sentences: dict[str, list[str]], messages: list[tuple]) -> list[tuple]:
+    """Capacity rows' ``(message, translations)``: each row's charge sentence, then the rule's message."""
+    out = []
+    for i, (message, translations) in enumerate(messages):
+        if translations:  # each language's title and message (see _rule_texts), the first language's leading
+            translations = {
+                lang: {"title": text["title"], "message": sentences[lang][i] + CHARGE_JOINS[lang] + text["message"]}
+                for lang, text in translations.items()
+            }
+            out.append((next(iter(translations.values()))["message"], translations))
+        else:
+            out.append((sentences["en"][i] + (f"; {message}" if message else ""), None))
+    return out
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _clause_trigger(row: ClauseFired, kept: dict[tuple, Texts]) -> Trigger:

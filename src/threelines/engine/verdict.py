@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
-from functools import lru_cache
+from functools import lru_cache, partial
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -71,6 +72,25 @@ def json_changes(values: Sequence[Any], places: int | None) -> list[tuple[int, A
 
 #: Columns shorter than this (one verdict's) go value by value: numpy's set-up would cost more.
 _FEW = 64
+
+
+def json_column(values: Sequence[Any], places: int | None) -> list[Any]:
+    """:func:`json_number` of each value of a column, as a new list.
+
+    A column of floats (and None) to be rounded is rounded in numpy as a
+    whole (see :func:`rounded`), where most values change; any other goes
+    through :func:`json_changes`.
+    """
+    if places is None or len(values) < _FEW or not set(map(type, values)) <= {float, type(None)}:
+        out = list(values)
+        for i, value in json_changes(values, places):  # kept as they are, mostly (None: not rounded)
+            out[i] = value
+        return out
+    numbers = rounded(np.array(values, dtype=float), places)  # None becomes NaN, and NaN None again below
+    out = numbers.tolist()
+    for i in np.flatnonzero(~np.isfinite(numbers)).tolist():
+        out[i] = None
+    return out
 
 
 def rounded(numbers: np.ndarray, places: int) -> np.ndarray:
@@ -189,6 +209,8 @@ class Trigger:
     required_offset: float | None = None
     statistic: str | None = None
     value: float | None = None
+    row: tuple[TriggerRows, int] | None = field(default=None, init=False, repr=False, compare=False)
+    """The :class:`TriggerRows` that made this trigger, and which of their rows it is (None: made alone)."""
 
     @property
     def message(self) -> str:
@@ -203,6 +225,87 @@ class Trigger:
     def to_dict(self, lang: str | None = None) -> dict[str, Any]:
         """The JSON form: measures rounded (see :data:`DECIMALS`), no NaN, title and message in ``lang``."""
         return trigger_records([self], lang)[0]
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled, a trigger stands alone: its rows stay behind (its texts travel rendered)."""
+        return {**self.__dict__, "row": None}
+
+
+class TriggerRows:
+    """Triggers made together from columns (the rows one rule fired), and their JSON records, made together too.
+
+    A batch writes the record of every trigger: made for all the rows of a
+    rule at once, each measure is rounded a column at a time and the fields
+    the rule gives every row are set once, rather than trigger by trigger.
+
+    Parameters
+    ----------
+    same : dict
+        The fields every row has alike (the rule's id, title, ...): text or None.
+    columns : dict
+        The other fields of :class:`Trigger` (but ``texts``): a list with a value per row.
+    texts : callable
+        Gives every row's ``(message, translations)``, rendered together when first called.
+    """
+
+    def __init__(self, same: dict[str, Any], columns: dict[str, list], texts: Callable[[], list[tuple]]):
+        self.same, self.columns, self._render = same, columns, texts
+        self._texts: list[tuple] | None = None
+        self._records: dict[str | None, tuple] = {}  # per language: see _json_columns
+
+    def text(self, i: int) -> tuple[str, dict[str, dict[str, str]] | None]:
+        """Row ``i``'s ``(message, translations)``, every row's rendered on the first call."""
+        if self._texts is None:
+            self._texts = self._render()
+        return self._texts[i]
+
+    def triggers(self) -> list[Trigger]:
+        """A trigger per row, each knowing its row (see :meth:`record`)."""
+        n = len(next(iter(self.columns.values())))
+        texts = [Texts(partial(self.text, i)) for i in range(n)]
+        values = [self._column(name, texts) for name in _TRIGGER_FIELDS]
+        made = []
+        for row in zip(*values, [(self, i) for i in range(n)], strict=False):  # the same fields repeat
+            # A frozen dataclass's __init__ sets its 22 fields one object.__setattr__ at a time: three times slower.
+            trigger = object.__new__(Trigger)
+            vars(trigger).update(zip(_TRIGGER_KEYS, row, strict=True))
+            made.append(trigger)
+        return made
+
+    def _column(self, name: str, texts: list[Texts]) -> Iterable[Any]:
+        if name == "texts":
+            return texts
+        return self.columns[name] if name in self.columns else repeat(self.same.get(name))
+
+    def record(self, i: int, lang: str | None) -> dict[str, Any]:
+        """Row ``i``'s JSON form (as :meth:`Trigger.to_dict`): the fields every row has alike, then its own."""
+        if lang not in self._records:
+            self._records[lang] = self._json_columns(lang)
+        same, names, rows = self._records[lang]
+        record = same.copy()
+        record.update(zip(names, rows[i], strict=True))
+        return record
+
+    def _json_columns(self, lang: str | None) -> tuple[dict[str, Any], tuple[str, ...], list[tuple]]:
+        """Every row's JSON form, in parts: the fields alike, and the names and values (per row) of the others.
+
+        Measures are rounded a column at a time; title and message are in ``lang`` where the row has it.
+        """
+        texts = [self.text(i) for i in range(len(next(iter(self.columns.values()))))]
+        columns = {}
+        for name, values in self.columns.items():
+            columns[name] = json_column(values, _TRIGGER_PLACES[name]) if name in _TRIGGER_PLACES else values
+        columns["message"] = [message for message, _ in texts]
+        if lang:
+            picked = [(translations or {}).get(lang) for _, translations in texts]
+            if any(picked):
+                title = self.same["title"]
+                columns["title"] = [text["title"] if text else title for text in picked]
+                columns["message"] = [
+                    text["message"] if text else message for text, (message, _) in zip(picked, texts, strict=True)
+                ]
+        same = {name: self.same.get(name) for name in _RECORD_KEYS}  # in the record's order, each row's set after
+        return same, tuple(columns), list(zip(*columns.values(), strict=True))
 
 
 @dataclass(frozen=True)
@@ -368,27 +471,43 @@ def verdict_records(verdicts: Sequence[Verdict], lang: str | None = None) -> lis
 
 
 def trigger_records(triggers: Sequence[Trigger], lang: str | None = None) -> list[dict[str, Any]]:
-    """The JSON form of each trigger (see :meth:`Trigger.to_dict`)."""
-    records = []
+    """The JSON form of each trigger (see :meth:`Trigger.to_dict`).
+
+    A trigger made by :class:`TriggerRows` takes its record from them (made
+    for all their rows at once); one made alone is made here.
+    """
+    records: list[dict[str, Any]] = []
+    alone = []
     for trigger in triggers:
-        record = trigger.__dict__.copy()  # plain values: asdict's deep copies are not needed
-        record["message"], translations = record.pop("texts").get()
-        if lang and translations and lang in translations:
-            record.update(translations[lang])
-        records.append(record)
-    json_numbers(records, _columns(map(_trigger_numbers, records), _TRIGGER_PLACES), _TRIGGER_PLACES)
+        if trigger.row is None:
+            alone.append(len(records))
+            records.append(_alone_record(trigger, lang))
+        else:
+            rows, i = trigger.row
+            records.append(rows.record(i, lang))
+    made_alone = [records[i] for i in alone]
+    json_numbers(made_alone, _columns(map(_trigger_numbers, made_alone), _TRIGGER_PLACES), _TRIGGER_PLACES)
     return records
+
+
+def _alone_record(trigger: Trigger, lang: str | None) -> dict[str, Any]:
+    """The JSON form of a trigger made alone, its measures not yet rounded."""
+    record = trigger.__dict__.copy()  # plain values: asdict's deep copies are not needed
+    record.pop("row", None)  # set only on a trigger made by TriggerRows
+    record["message"], translations = record.pop("texts").get()
+    if lang and translations and lang in translations:
+        record.update(translations[lang])
+    return record
 
 
 def unit_records(units: Sequence[UnitShare]) -> list[dict[str, Any]]:
     """The JSON form of each unit share (see :meth:`UnitShare.to_dict`)."""
-    records = [
-        {"code": u.code, "name": u.name, "class": u.class_, "overlap_m2": u.overlap_m2, "share": u.share} for u in units
+    areas = json_column([u.overlap_m2 for u in units], _UNIT_PLACES["overlap_m2"])
+    shares = json_column([u.share for u in units], _UNIT_PLACES["share"])
+    return [
+        {"code": u.code, "name": u.name, "class": u.class_, "overlap_m2": area, "share": share}
+        for u, area, share in zip(units, areas, shares, strict=True)
     ]
-    json_numbers(
-        records, {"overlap_m2": [u.overlap_m2 for u in units], "share": [u.share for u in units]}, _UNIT_PLACES
-    )
-    return records
 
 
 def project_records(projects: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -417,4 +536,8 @@ _TRIGGER_PLACES = {
     f.name: decimals(f.name) for f in fields(Trigger) if "float" in str(f.type) or f.name == "feature_id"
 }
 _trigger_numbers = itemgetter(*_TRIGGER_PLACES)
+#: The fields a trigger is made of, and those of its JSON form (``message`` for ``texts``), in order.
+_TRIGGER_FIELDS = tuple(f.name for f in fields(Trigger) if f.init)
+_TRIGGER_KEYS = (*_TRIGGER_FIELDS, "row")
+_RECORD_KEYS = (*(name for name in _TRIGGER_FIELDS if name != "texts"), "message")
 _UNIT_PLACES = {"overlap_m2": decimals("overlap_m2"), "share": decimals("share")}
