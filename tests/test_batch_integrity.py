@@ -20,6 +20,7 @@ import pandas as pd
 import pyogrio
 import pytest
 
+from process_helpers import alive, children
 from threelines.batch import local as batch_module
 from threelines.batch.local import run_batch
 from threelines.engine import screen as engine
@@ -321,28 +322,6 @@ def test_a_full_disk_stops_cleanly_and_a_rerun_completes(run, tmp_path, sample_d
 
 
 # -- Item 5: no orphans ---------------------------------------------------------------------------
-
-
-def children(pid: int) -> list[int]:
-    """Process ids whose parent is ``pid`` (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")

@@ -18,6 +18,8 @@ import pyogrio
 import pytest
 import shapely
 
+from process_helpers import alive, descendants
+
 DASK = str(Path(sys.executable).with_name("dask"))
 
 
@@ -137,31 +139,6 @@ def test_scheduler_needs_the_dask_engine(run, sample_dir, tmp_path):
     result = run("batch", sample_dir / "projects.gpkg", "-o", tmp_path / "o", "--scheduler", "tcp://127.0.0.1:1")
     assert result.exit_code == 2
     assert result.stderr.strip().endswith("Error: --scheduler is for --engine dask")
-
-
-def descendants(pid: int) -> list[int]:
-    """The processes started by ``pid`` and by its children, from /proc."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        found += (children := parents.get(todo.pop(), []))
-        todo += children
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def worker_processes(pid: int) -> list[int]:
