@@ -36,3 +36,18 @@ def test_formula_cells_are_neutralised_in_csv_and_strings_in_xlsx(run, tmp_path,
     assert [c.value.replace("_x000D_", "\r") for c in ids] == HOSTILE
     assert [c.value.replace("_x000D_", "\r") for c in names] == list(reversed(HOSTILE))
     assert sheet.cell(row=2, column=5).data_type == "n"  # the feature column stays a number
+
+
+def test_a_batch_of_rows_is_neutralised_whatever_kind_of_text_it_holds():
+    from threelines.batch.summary import csv_rows
+
+    class Text(str):  # text from a library that subclasses str (numpy's str_ does)
+        pass
+
+    plain = [("P1", "ok", 1), ("P2", "fine", 2)]
+    assert csv_rows(plain) == plain  # nothing formula-like: the rows as they are
+    for formula in ("=HYPERLINK(1)", Text("=cmd|x"), Text("-1+2")):
+        rows = [("P1", "ok", 1), ("P2", formula, None)]
+        assert csv_rows(rows)[1][1] == "'" + formula
+        mixed = [("P1", 3, 1), ("P2", formula, None)]  # a column of numbers and text
+        assert csv_rows(mixed)[1][1] == "'" + formula

@@ -168,13 +168,13 @@ _FORMULA_AFTER_BREAK = tuple(f"\n{start}" for start in FORMULA_STARTS)
 def _formula_like(column: tuple) -> bool:
     """Whether a column may hold text that starts like a formula (checked on the column's texts joined)."""
     kinds = {*map(type, column)}
-    if str not in kinds:
+    if not any(issubclass(kind, str) for kind in kinds):
         return False
     if kinds <= {str, type(None)}:
         # Every text follows a line break here; a break inside a text may make a false alarm, never a miss.
         joined = "\n" + "\n".join(filter(None, column))
         return any(start in joined for start in _FORMULA_AFTER_BREAK)
-    return any(type(value) is str and value.startswith(FORMULA_STARTS) for value in column)
+    return any(isinstance(value, str) and value.startswith(FORMULA_STARTS) for value in column)
 
 
 def csv_cell(value: Any) -> Any:
