@@ -199,7 +199,7 @@ def _compile(rule: Rule, table: Table) -> CompiledRule:
     found = broadcast([Decision(True) if d is None else d for d in decided], inverse)
     if rule.when is None:
         return CompiledRule(rule, found.holds, found.missing)
-    kept = np.flatnonzero(np.array([d is None for d in decided] + [False], dtype=bool)[:-1][inverse])
+    kept = np.flatnonzero(np.array([d is None for d in decided], dtype=bool)[inverse])
     when = _when(rule.when, table, kept)
     found.holds[kept], found.missing[kept] = when.holds, when.missing
     return CompiledRule(rule, found.holds, found.missing)
