@@ -181,7 +181,7 @@ class SheetWriter:
 
 
 #: The characters :data:`_ESCAPES` changes: a text without them is written as it is.
-_SPECIAL = re.compile("[&<>\x00-\x08\x0b-\x1f]")
+_SPECIAL = re.compile("[" + re.escape("".join(map(chr, _ESCAPES))) + "]")
 
 
 def _cell(ref: str, value: Any, style: str = "") -> str:
