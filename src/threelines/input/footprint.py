@@ -246,8 +246,9 @@ def read_projects_in_pieces(
             yield drawn.place()
         else:
             positions = np.asarray(order(drawn.boxes), dtype=np.intp)
-            for start in range(0, len(positions), part or len(positions)):
-                yield drawn.place(positions[start : start + (part or len(positions))])
+            step = part or len(positions)
+            for start in range(0, len(positions), step):
+                yield drawn.place(positions[start : start + step])
 
     plain = features_known(path)
     whole = None if plain is not None and plain <= piece else open_vector_file(path, encoding)
