@@ -16,7 +16,9 @@ second run out of the folder while one is running.
 Projects are screened in chunks of neighbours (in Hilbert-curve order, so
 each chunk reads few features), in worker processes when ``jobs`` > 1, and
 results are written as each chunk finishes, so memory does not grow with
-the number of projects.
+the number of projects. A file is judged as a whole first (its CRS), then
+its footprints are placed and hashed a chunk at a time, so that the workers
+screen the first chunks while this process prepares the others.
 """
 
 from __future__ import annotations
@@ -247,9 +249,9 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                             results.write([_error_line(source, message) for message in errors])
                             hashes = project_hashes(projects, setup.digest(), (source, _recorded(source)))
                             todo = [i for i, new in enumerate(index.new(hashes)) if new]
-                            if len(todo) > chunk_size:  # several chunks: workers read the layers meanwhile
-                                screener.start()
-                            todo = screener.order(projects, todo)
+                            if len(todo) > chunk_size:  # several chunks (an input read whole): neighbours together
+                                screener.start()  # workers read the layers meanwhile
+                                todo = screener.order(projects, todo)
                             index.stage(hashes)  # a file reached twice (a folder and a file in it) is screened once
                             result.resumed += len(projects) - len(todo)
                             bar.total = (bar.total or 0) + len(todo)
