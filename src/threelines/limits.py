@@ -89,6 +89,9 @@ MAX_REPORT_NAME_BYTES = 120
 #: Cells of a raster band kept in the cache folder as a grid of floats (8 bytes a cell), so that a run reads it
 #: without GDAL; a larger band is read from its file each run.
 MAX_CACHED_GRID_CELLS = 1_000_000
+#: Files (or sets of a shapefile's files) whose sha256 the cache folder remembers by their identity, the most
+#: recently used; the others are hashed again when they are next used.
+MAX_HASH_MEMO = 1_000
 
 
 # -- Published packages (threelines init) -----------------------------------------------------------

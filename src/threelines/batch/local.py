@@ -16,7 +16,9 @@ second run out of the folder while one is running.
 Projects are screened in chunks of neighbours (in Hilbert-curve order, so
 each chunk reads few features), in worker processes when ``jobs`` > 1, and
 results are written as each chunk finishes, so memory does not grow with
-the number of projects.
+the number of projects. A file is judged as a whole first (its CRS), then
+its footprints are placed and hashed a chunk at a time, so that the workers
+screen the first chunks while this process prepares the others.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import shapely
 
 from threelines.batch.index import INDEX_NAME, RunIndex, record_key
 from threelines.batch.summary import SUMMARY_COLUMNS, SummaryStream, partial, summary_row, write_summaries
-from threelines.batch.workers import Reports, Screener, json_line
+from threelines.batch.workers import Reports, Screener, hilbert_distance, json_line
 from threelines.cachedir import cache_folder
 from threelines.errors import OutputError, ThreelinesError
 from threelines.input.footprint import Projects, features_known, read_projects_in_pieces
@@ -48,7 +50,7 @@ from threelines.input.sources import Problem
 from threelines.layers.cache import remember_sha256
 from threelines.layers.manifest import Manifest
 from threelines.limits import BATCH_ERRORS_SHOWN, SHARED_IDS_SHOWN
-from threelines.report.provenance import input_path, setup_digest, setup_provenance, with_input
+from threelines.report.provenance import HashMemo, input_path, setup_digest, setup_provenance, with_input
 from threelines.rules import RuleSet
 from threelines.rules.failures import RuleFailures
 
@@ -190,7 +192,8 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
          piece_size, lang, reports, reports_format, engine, scheduler) -> BatchResult:  # fmt: skip
     """:func:`run_batch` in its locked, prepared output folder."""
     options = {"crs": crs, "encoding": encoding, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    setup = _Setup(out, manifest, rules, options, inputs)
+    cache_dir = cache_folder() if cache else None
+    setup = _Setup(out, manifest, rules, options, inputs, cache_dir)
     result = BatchResult()
     with RunIndex(out) as index:
         results = Results(out / RESULTS, index)
@@ -200,7 +203,6 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                 reports.folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise OutputError(f"{reports.folder}: cannot create the reports folder ({exc.strerror})") from None
-        cache_dir = cache_folder() if cache else None
         if engine == "dask":
             from threelines.batch.dask import DaskScreener, WorkerSetup
 
@@ -242,13 +244,14 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                         if not results.lines and (features_known(source) or 0) > chunk_size:
                             setup.shared()  # the layers' hashes, for the workers' cache
                             screener.start()  # several chunks coming: workers read the layers while this reads
-                        for projects, errors in _pieces(source, manifest, crs, encoding, overrides, piece_size):
+                        for projects, errors in _pieces(source, manifest, crs, encoding, overrides, piece_size,
+                                                        chunk_size):  # fmt: skip
                             results.write([_error_line(source, message) for message in errors])
                             hashes = project_hashes(projects, setup.digest(), (source, _recorded(source)))
                             todo = [i for i, new in enumerate(index.new(hashes)) if new]
-                            if len(todo) > chunk_size:  # several chunks: workers read the layers meanwhile
-                                screener.start()
-                            todo = screener.order(projects, todo)
+                            if len(todo) > chunk_size:  # several chunks (an input read whole): neighbours together
+                                screener.start()  # workers read the layers meanwhile
+                                todo = screener.order(projects, todo)
                             index.stage(hashes)  # a file reached twice (a folder and a file in it) is screened once
                             result.resumed += len(projects) - len(todo)
                             bar.total = (bar.total or 0) + len(todo)
@@ -284,17 +287,20 @@ class _Setup:
 
     Hashing large layer files takes as long as reading the projects, and
     both mostly wait on the disk or run in C without the GIL: the projects
-    are read meanwhile. The first use writes ``provenance.json`` and hands
-    the layers' hashes to the prepared-layer cache (before any worker
-    process starts, so that they do not hash the files again).
+    are read meanwhile. With a cache folder, the hashes of files that have
+    not changed since an earlier run are taken from its memo
+    (:class:`~threelines.report.provenance.HashMemo`). The first use writes
+    ``provenance.json`` and hands the layers' hashes to the prepared-layer
+    cache (before any worker process starts, so that they do not hash the
+    files again).
     """
 
-    def __init__(self, out: Path, manifest, rules, options: dict, inputs: list[str]) -> None:
+    def __init__(self, out: Path, manifest, rules, options: dict, inputs: list[str], cache_dir: Path | None) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self.out, self.manifest, self.inputs, self._shared = out, manifest, inputs, None
         pool = ThreadPoolExecutor(1, thread_name_prefix="threelines-hash")
-        self._future = pool.submit(setup_provenance, manifest, rules, options)
+        self._future = pool.submit(_hashed_setup, manifest, rules, options, cache_dir)
         pool.shutdown(wait=False)  # the thread ends with its one task
 
     def shared(self) -> dict:
@@ -310,6 +316,15 @@ class _Setup:
     def digest(self) -> str:
         """The hash of the manifest, layers and rules that every project's input hash includes."""
         return setup_digest(self.shared())
+
+
+def _hashed_setup(manifest, rules, options: dict, cache_dir: Path | None) -> dict:
+    """The shared provenance block, the files' hashes remembered in the cache folder's memo (when there is one)."""
+    memo = HashMemo(cache_dir) if cache_dir is not None else None
+    shared = setup_provenance(manifest, rules, options, memo=memo)
+    if memo is not None:
+        memo.save()
+    return shared
 
 
 class Results:
@@ -636,11 +651,17 @@ def _ends_with_newline(path: Path) -> bool:
         return fh.read(1) == b"\n"
 
 
-def _pieces(source: str, manifest: Manifest, crs, encoding, overrides, piece: int):
-    """Yield ``(projects, problems)`` for consecutive pieces of one input; a read that fails ends it with one error."""
+def _pieces(source: str, manifest: Manifest, crs, encoding, overrides, piece: int, part: int):
+    """Yield ``(projects, problems)`` for one input, ``part`` projects at a time along a Hilbert curve.
+
+    The input is read ``piece`` features at a time; each piece is judged as
+    a whole (its CRS), then its features are placed along the curve through
+    their boxes, a part at a time, so that the first chunks are screened
+    while the rest is placed. A read that fails ends the input with one error.
+    """
     pieces = read_projects_in_pieces(
         source, manifest.working_crs, piece=piece, crs=crs, encoding=encoding, overrides=overrides,
-        line_widths=manifest.line_widths,
+        line_widths=manifest.line_widths, order=_along_curve, part=part,
     )  # fmt: skip
     try:
         for projects in pieces:
@@ -651,6 +672,17 @@ def _pieces(source: str, manifest: Manifest, crs, encoding, overrides, piece: in
         if not Path(source).exists() and ":" in source:  # file.gpkg:layer, keyed as its features are
             file, layer = source.rsplit(":", 1)
         yield empty, [Problem(str(exc), file, layer)]
+
+
+def _along_curve(boxes: np.ndarray) -> np.ndarray:
+    """Positions of boxes along a Hilbert curve through their centres (those without coordinates first)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        x, y = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    located = np.isfinite(x) & np.isfinite(y)
+    keys = np.full(len(boxes), -1, dtype=np.int64)
+    if located.any():
+        keys[located] = hilbert_distance(x[located], y[located])
+    return np.argsort(keys, kind="stable")
 
 
 def _write_provenance(out: Path, shared: dict, inputs: list[str]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,6 +138,12 @@ def read_projects(
     FootprintError
         If the file cannot be read, has no features or no CRS.
     """
+    read = _read_whole(path, working_crs, crs=crs, encoding=encoding, overrides=overrides, line_widths=line_widths)
+    return read.place() if isinstance(read, DrawnProjects) else read
+
+
+def _read_whole(path, working_crs: CRS, *, crs, encoding, overrides, line_widths) -> Projects | DrawnProjects:
+    """:func:`read_projects`, but a file of one source without problems is only judged, still to be placed."""
     sources, problems = open_sources(path, encoding, plain=True)
     parts = []
     for source in sources:  # a zip or folder holds several; one that fails is reported, the rest go on
@@ -151,15 +157,17 @@ def read_projects(
         try:
             if source.plain is not None:
                 found = source.plain
-                parts.append(projects_from_arrays(found.geometries, found.crs, found.cells, working_crs, **options))
+                drawn = drawn_projects(found.geometries, found.crs, found.cells, working_crs, **options)
             else:
-                parts.append(projects_from_frame(source.frame, working_crs, **options))
+                drawn = _drawn_frame(source.frame, working_crs, **options)
         except FootprintError as exc:
             if len(sources) == 1 and not problems:
                 raise
             problems.append(Problem(str(exc), source.file, source.layer))
-    if len(parts) == 1 and not problems:
-        return parts[0]
+            continue
+        if len(sources) == 1 and not problems:
+            return drawn
+        parts.append(drawn.place())
     geometry = np.concatenate([p.geometry for p in parts]) if parts else np.empty(0, dtype=object)
     return Projects(
         source=str(path),
@@ -189,6 +197,8 @@ def read_projects_in_pieces(
     encoding: str | None = None,
     overrides: dict[str, Any] | None = None,
     line_widths: dict[str, float] | None = None,
+    order: Callable[[np.ndarray], np.ndarray] | None = None,
+    part: int | None = None,
 ) -> Iterator[Projects]:
     """Read a footprint input as consecutive pieces of at most ``piece`` features, to bound memory.
 
@@ -197,6 +207,26 @@ def read_projects_in_pieces(
     gives the projects :func:`read_projects` would give for those features
     (the same ids, the CRS decided once from the whole file's extent). Any
     other input is read whole, as one piece.
+
+    With ``order``, what is read at once (a file of one source, or a piece)
+    is first judged as a whole (:func:`drawn_projects`: its CRS, ids and
+    attribute columns), then its features are placed in the working CRS and
+    yielded ``part`` at a time, in the order ``order`` gives: the first
+    projects are ready to screen while the others are still to be placed.
+    Each feature gives the same project or problem either way.
+
+    Parameters
+    ----------
+    path, working_crs, crs, encoding, overrides, line_widths
+        As for :func:`read_projects`.
+    piece : int
+        Features read at a time.
+    order : callable, optional
+        Given the features' boxes as drawn (rows of minx, miny, maxx, maxy;
+        NaN for a feature without coordinates), their positions in the
+        order to yield them.
+    part : int, optional
+        Features placed and yielded at a time, with ``order``.
 
     Yields
     ------
@@ -208,13 +238,22 @@ def read_projects_in_pieces(
         As :func:`read_projects`, when the file or a piece cannot be read.
     """
     options = {"crs": crs, "overrides": overrides, "line_widths": line_widths}
+
+    def placed(drawn: DrawnProjects | Projects) -> Iterator[Projects]:
+        if isinstance(drawn, Projects):  # read from several sources, or with problems: already placed
+            yield drawn
+        elif order is None:
+            yield drawn.place()
+        else:
+            positions = np.asarray(order(drawn.boxes), dtype=np.intp)
+            step = part or len(positions)
+            for start in range(0, len(positions), step):
+                yield drawn.place(positions[start : start + step])
+
     plain = features_known(path)
-    if plain is not None and plain <= piece:  # a plain GeoPackage: read whole, without GDAL
-        yield read_projects(path, working_crs, encoding=encoding, **options)
-        return
-    whole = open_vector_file(path, encoding)
-    if whole is None or whole.features <= piece:
-        yield read_projects(path, working_crs, encoding=encoding, **options)
+    whole = None if plain is not None and plain <= piece else open_vector_file(path, encoding)
+    if whole is None or whole.features <= piece:  # a plain GeoPackage or any other input: read whole
+        yield from placed(_read_whole(path, working_crs, encoding=encoding, **options))
         return
     for start, found in whole.pieces(piece):
         options.update(
@@ -222,9 +261,9 @@ def read_projects_in_pieces(
             announce=start == 0, source=whole.text, layer=whole.layer,
         )  # fmt: skip
         if isinstance(found, PlainGeoPackage):
-            yield projects_from_arrays(found.geometries, found.crs, found.cells, working_crs, **options)
+            yield from placed(drawn_projects(found.geometries, found.crs, found.cells, working_crs, **options))
         else:
-            yield projects_from_frame(found, working_crs, **options)
+            yield from placed(_drawn_frame(found, working_crs, **options))
 
 
 def features_known(path: str | Path) -> int | None:
@@ -252,16 +291,38 @@ def projects_from_frame(frame, working_crs: CRS, **options) -> Projects:
     -------
     Projects
     """
+    return _drawn_frame(frame, working_crs, **options).place()
+
+
+def _drawn_frame(frame, working_crs: CRS, **options) -> DrawnProjects:
+    """A GeoDataFrame of footprints judged over the whole frame (see :func:`drawn_projects`)."""
     if len(frame) == 0:  # refused, as any input without features
-        return projects_from_arrays(np.empty(0, dtype=object), None, {}, working_crs, **options)
+        return drawn_projects(np.empty(0, dtype=object), None, {}, working_crs, **options)
     # The geometry column taken once: each lookup of frame.geometry builds a GeoSeries.
     drawn = np.asarray(frame.geometry.values, dtype=object)
     # Per attribute, its cells read from the frame once (numbers stay an array, checked over it).
     cells = {name: column_cells(frame[column]) for name, column in attribute_columns(frame).items()}
-    return projects_from_arrays(drawn, frame.crs, cells, working_crs, **options)
+    return drawn_projects(drawn, frame.crs, cells, working_crs, **options)
 
 
 def projects_from_arrays(
+    drawn: np.ndarray, drawn_crs, cells: dict[str, list[Any]], working_crs: CRS, **options
+) -> Projects:
+    """Turn footprints and their attributes into projects in the working CRS.
+
+    Parameters
+    ----------
+    drawn, drawn_crs, cells, working_crs, **options
+        As for :func:`drawn_projects`.
+
+    Returns
+    -------
+    Projects
+    """
+    return drawn_projects(drawn, drawn_crs, cells, working_crs, **options).place()
+
+
+def drawn_projects(
     drawn: np.ndarray,
     drawn_crs,
     cells: dict[str, list[Any]],
@@ -278,8 +339,14 @@ def projects_from_arrays(
     announce: bool = True,
     source: str | None = None,
     layer: str | None = None,
-) -> Projects:
-    """Turn footprints and their attributes into projects in the working CRS.
+) -> DrawnProjects:
+    """Judge footprints and their attributes over the whole file: what is decided once for all of them.
+
+    That is the file's CRS (from the features' coordinates, see
+    :func:`_footprint_crs`), the features it does not fit, broken
+    coordinates, flat polygons, the project ids and the attribute columns.
+    :meth:`DrawnProjects.place` then makes projects in the working CRS of
+    any of the features, all at once or a part at a time.
 
     Parameters
     ----------
@@ -310,7 +377,12 @@ def projects_from_arrays(
 
     Returns
     -------
-    Projects
+    DrawnProjects
+
+    Raises
+    ------
+    FootprintError
+        For a file without features, or whose CRS is wrong for most of them.
     """
     if len(drawn) == 0:
         raise FootprintError(f"{label}: has no features; a footprint file needs at least one polygon, line or point")
@@ -320,72 +392,140 @@ def projects_from_arrays(
     file_crs = CRS.from_user_input(drawn_crs) if drawn_crs is not None else None
     drawn, file_crs, misplaced = _footprint_crs(drawn, file_crs, crs, label, bounds, announce, skip=broken)
     broken.update(misplaced)
-    flat = _flat_polygons(drawn)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    # Edges straight in the file's CRS, as GIS draws them, stay straight there.
-    native = densify(drawn, file_crs)
-    with np.errstate(invalid="ignore"):
-        raw_geoms = shapely.force_2d(to_crs(native, file_crs, working_crs))
-    # Coordinates that do not fit the declared CRS (wrong zone, metres read as degrees)
-    # come out of the transformation as inf.
-    placed = (
-        np.isfinite(shapely.bounds(raw_geoms)).all(axis=1) | shapely.is_missing(raw_geoms) | shapely.is_empty(raw_geoms)
-    )
     count = len(drawn)
     given = [overrides["id"]] * count if "id" in overrides else plain_values(cells.get("id", [None] * count))
     ids = _project_ids(given, stem, first, total or count)
-    # Attributes checked over whole columns; a row they doubt is checked alone, which says what is wrong.
-    checked = check_columns(ids, cells, overrides)
-    usable = placed & ~flat
-    usable[list(broken)] = False
-    simple, ready = _plain_polygons(raw_geoms, usable)
-    lines = _plain_lines(raw_geoms, usable & ~simple, checked)
-    plain: dict[str, list[Any]] = {}
-    attrs, geoms, problems, keys, kept = [], [], [], [], []
-    source = label if source is None else source
-    for i, geom in enumerate(raw_geoms):
-        pid = ids[i]
-        try:
-            if i in broken:
-                raise FootprintError(f"{label}: project {pid!r}, {feature_at(first + i)}: {broken[i]}")
-            if flat[i]:
-                raise FootprintError(
-                    f"{label}: project {pid!r}: is a polygon with no area (its vertices lie on one line); "
-                    "check the drawing"
-                )
-            if not placed[i]:
-                raise FootprintError(
-                    f"{label}: project {pid!r}: its coordinates cannot be placed in {file_crs.name} "
-                    f"(EPSG:{file_crs.to_epsg()}); check the CRS (--crs), e.g. a prefixed Gauss-Kruger easting needs "
-                    "4513-4533, an unprefixed one 4534-4554"
-                )
-            project = checked[i]
-            if project is None:
-                if not plain:
-                    plain.update((name, plain_values(column)) for name, column in cells.items())
-                values = {name: plain[name][i] if name in plain else None for name in ATTRIBUTES}
-                project = check_attributes({**values, **overrides, "id": pid}, label)
-            if simple[i]:  # most footprints: already checked, over the whole array
-                project["kind"] = project["kind"] or "area"
-                geoms.append(ready[i])
-            elif i in lines:  # a plain line with its width: buffered over the array too
-                project["kind"] = project["kind"] or "linear"
-                geoms.append(lines[i])
-            else:
-                geoms.append(_footprint(geom, project, label, line_widths or {}))
-        except (FootprintError, IndustryCodeError) as exc:
-            problems.append(Problem(str(exc), source, layer, first + i))
-            continue
-        attrs.append(project)
-        keys.append((source, layer, first + i))
-        kept.append(i)
-    geometry = np.array(geoms, dtype=object) if geoms else np.empty(0, dtype=object)
-    area = _areas(geometry, attrs)
-    plane = _plane_areas(native, file_crs, working_crs, geometry, simple, np.array(kept, dtype=int))
-    return Projects(
-        source=label, attrs=attrs, geometry=geometry, area_m2=area, problems=problems, crs=file_crs,
-        plane_area_m2=plane, keys=keys,
+    return DrawnProjects(
+        drawn=drawn, crs=file_crs, working_crs=working_crs, broken=broken, flat=_flat_polygons(drawn), ids=ids,
+        cells=cells, overrides=overrides, label=label, source=label if source is None else source, layer=layer,
+        first=first, line_widths=line_widths or {},
     )  # fmt: skip
+
+
+@dataclass
+class DrawnProjects:
+    """A file's footprints as drawn, judged over the whole file (:func:`drawn_projects`), to be placed.
+
+    Attributes
+    ----------
+    drawn : numpy.ndarray of shapely geometries
+        The footprints in ``crs`` (web-map offsets already removed).
+    crs : pyproj.CRS
+        The CRS decided for the file.
+    broken : dict
+        By position, why a feature cannot be placed (broken coordinates, a CRS it does not fit).
+    flat : numpy.ndarray of bool
+        Polygons without area.
+    ids : list of str
+    cells : dict
+        The attribute columns (see :func:`drawn_projects`).
+    """
+
+    drawn: np.ndarray
+    crs: CRS
+    working_crs: CRS
+    broken: dict[int, str]
+    flat: np.ndarray
+    ids: list[str]
+    cells: dict[str, Any]
+    overrides: dict[str, Any]
+    label: str
+    source: str
+    layer: str | None
+    first: int
+    line_widths: dict[str, float]
+    _plain: dict[str, list[Any]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.drawn)
+
+    @property
+    def boxes(self) -> np.ndarray:
+        """Each footprint's box as drawn (rows of minx, miny, maxx, maxy in ``crs``; NaN for none)."""
+        return shapely.bounds(self.drawn)
+
+    def place(self, positions: np.ndarray | None = None) -> Projects:
+        """The projects of some features (their positions; None: all), in that order, in the working CRS.
+
+        A feature gives the same project (or problem) whichever others are
+        placed with it.
+        """
+        at = np.arange(len(self.drawn)) if positions is None else np.asarray(positions, dtype=np.intp)
+        label, first, file_crs = self.label, self.first, self.crs
+        drawn = self.drawn[at]
+        # Edges straight in the file's CRS, as GIS draws them, stay straight there.
+        native = densify(drawn, file_crs)
+        with np.errstate(invalid="ignore"):
+            raw_geoms = shapely.force_2d(to_crs(native, file_crs, self.working_crs))
+        # Coordinates that do not fit the declared CRS (wrong zone, metres read as degrees)
+        # come out of the transformation as inf.
+        placed = (
+            np.isfinite(shapely.bounds(raw_geoms)).all(axis=1)
+            | shapely.is_missing(raw_geoms)
+            | shapely.is_empty(raw_geoms)
+        )
+        flat = self.flat[at]
+        # Attributes checked over whole columns; a row they doubt is checked alone, which says what is wrong.
+        ids = [self.ids[i] for i in at.tolist()]
+        checked = check_columns(ids, {name: _taken(column, at) for name, column in self.cells.items()}, self.overrides)
+        usable = placed & ~flat
+        usable[[j for j, i in enumerate(at.tolist()) if i in self.broken]] = False
+        simple, ready = _plain_polygons(raw_geoms, usable)
+        lines = _plain_lines(raw_geoms, usable & ~simple, checked)
+        attrs, geoms, problems, keys, kept = [], [], [], [], []
+        for j, (i, pid, geom) in enumerate(zip(at.tolist(), ids, raw_geoms, strict=True)):
+            try:
+                if i in self.broken:
+                    raise FootprintError(f"{label}: project {pid!r}, {feature_at(first + i)}: {self.broken[i]}")
+                if flat[j]:
+                    raise FootprintError(
+                        f"{label}: project {pid!r}: is a polygon with no area (its vertices lie on one line); "
+                        "check the drawing"
+                    )
+                if not placed[j]:
+                    raise FootprintError(
+                        f"{label}: project {pid!r}: its coordinates cannot be placed in {file_crs.name} "
+                        f"(EPSG:{file_crs.to_epsg()}); check the CRS (--crs), e.g. a prefixed Gauss-Kruger easting "
+                        "needs 4513-4533, an unprefixed one 4534-4554"
+                    )
+                project = checked[j]
+                if project is None:
+                    project = check_attributes({**self._values(i), **self.overrides, "id": pid}, label)
+                if simple[j]:  # most footprints: already checked, over the whole array
+                    project["kind"] = project["kind"] or "area"
+                    geoms.append(ready[j])
+                elif j in lines:  # a plain line with its width: buffered over the array too
+                    project["kind"] = project["kind"] or "linear"
+                    geoms.append(lines[j])
+                else:
+                    geoms.append(_footprint(geom, project, label, self.line_widths))
+            except (FootprintError, IndustryCodeError) as exc:
+                problems.append(Problem(str(exc), self.source, self.layer, first + i))
+                continue
+            attrs.append(project)
+            keys.append((self.source, self.layer, first + i))
+            kept.append(j)
+        geometry = np.array(geoms, dtype=object) if geoms else np.empty(0, dtype=object)
+        area = _areas(geometry, attrs)
+        plane = _plane_areas(native, file_crs, self.working_crs, geometry, simple, np.array(kept, dtype=int))
+        return Projects(
+            source=label, attrs=attrs, geometry=geometry, area_m2=area, problems=problems, crs=file_crs,
+            plane_area_m2=plane, keys=keys,
+        )  # fmt: skip
+
+    def _values(self, i: int) -> dict[str, Any]:
+        """Every attribute of one feature, as read (its cells made plain values once per column)."""
+        if not self._plain:
+            self._plain.update((name, plain_values(column)) for name, column in self.cells.items())
+        return {name: self._plain[name][i] if name in self._plain else None for name in ATTRIBUTES}
+
+
+def _taken(column, positions: np.ndarray):
+    """Some cells of an attribute column (a list or a numpy array), in the order of ``positions``."""
+    if isinstance(column, np.ndarray):
+        return column[positions]
+    return [column[i] for i in positions.tolist()]
 
 
 #: Coordinates beyond this are no place on Earth in any CRS (prefixed Gauss-Kruger eastings stay under 4.6e7 m).

@@ -9,15 +9,24 @@ from this block and compares.
 A layer or input that is a Shapefile is hashed with its sidecar files
 (``.shp``, ``.shx``, ``.dbf``, ``.prj``, ``.cpg``, in that order), since
 each of them changes what is read; a folder is hashed file by file in name
-order.
+order. A batch remembers the hashes in its cache folder (:class:`HashMemo`),
+so that layer files that have not changed are not read again on every run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
+
+from threelines.limits import MAX_HASH_MEMO
 
 #: Files that make up a Shapefile, in the order they are hashed.
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
@@ -44,22 +53,120 @@ def sha256_files(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def dataset_sha256(path: str | Path) -> str | None:
-    """The sha256 of a dataset's files, or None when it cannot be read (gone, or not a file)."""
+#: The file of a cache folder that holds a :class:`HashMemo`, and the format its first key names.
+HASH_MEMO, HASH_MEMO_FORMAT = "sha256-memo.json", "threelines sha256 memo 1"
+
+#: A file changed this recently (ns) when it is hashed is not remembered (see :class:`HashMemo`).
+SETTLED_NS = 2_000_000_000
+
+
+class HashMemo:
+    """Files' sha256 remembered by the files' identity, in a cache folder, as git's index remembers its files.
+
+    A file's identity is its device, inode, size, modification time and
+    change time (ns). The kernel sets the change time on every write and
+    every change of the file's metadata, and no tool can set it back
+    (``touch -d`` and ``cp -p`` set the modification time only), so a file
+    changed in place, even to the same size and modification time, no
+    longer has the identity it was hashed with, and is hashed again. So is
+    one replaced by another file (a new inode). File systems stamp times in
+    ticks (up to 2 s), so a second write within the tick of a first could
+    leave the identity unchanged: a file changed less than
+    :data:`SETTLED_NS` before it was hashed is not remembered.
+
+    The memo is one JSON file (:data:`HASH_MEMO`) of at most
+    :data:`~threelines.limits.MAX_HASH_MEMO` entries, the most recently
+    used; it is written to a temporary file that is renamed into place. A
+    memo that cannot be read, or is of another format, is an empty one: the
+    files are hashed again.
+
+    Parameters
+    ----------
+    folder : Path
+        The cache folder (see :func:`threelines.cachedir.cache_folder`).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / HASH_MEMO
+        self.changed = False
+        try:
+            memo = orjson.loads(self.path.read_bytes())
+            entries = memo[HASH_MEMO_FORMAT]
+            self.entries: dict[str, Any] = entries if isinstance(entries, dict) else {}
+        except Exception:  # none yet, damaged, another program's: every file is hashed again
+            self.entries = {}
+
+    def sha256(self, files: list[Path]) -> str:
+        """One sha256 over the files' bytes, as :func:`sha256_files` gives it: remembered, or hashed and noted.
+
+        Raises
+        ------
+        OSError
+            If a file cannot be read.
+        """
+        key = "\n".join(os.path.abspath(f) for f in files)
+        before, now = _identities(files), time.time_ns()
+        known = self.entries.pop(key, None)
+        if isinstance(known, dict) and known.get("files") == before and _is_sha256(known.get("sha256")):
+            self.entries[key] = known  # the most recently used last: the oldest go first
+            return known["sha256"]
+        self.changed = self.changed or known is not None
+        digest = sha256_files(files)
+        settled = all(now - max(i[3], i[4]) >= SETTLED_NS for i in before)
+        if settled and _identities(files) == before:  # not written to while it was read
+            self.entries[key] = {"files": before, "sha256": digest}
+            self.changed = True
+        return digest
+
+    def save(self) -> None:
+        """Write the memo, if it changed (a memo that cannot be written only costs hashing next time)."""
+        if not self.changed:
+            return
+        kept = dict(list(self.entries.items())[-MAX_HASH_MEMO:])
+        tmp = None
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=".tmp")
+            with os.fdopen(fd, "wb") as out:
+                out.write(orjson.dumps({HASH_MEMO_FORMAT: kept}))
+            os.replace(tmp, self.path)
+            tmp = None
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        self.changed = False
+
+
+def _is_sha256(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def _identities(files: list[Path]) -> list[list[int]]:
+    """Each file's identity: device, inode, size, modification and change time (ns)."""
+    out = []
+    for path in files:
+        info = os.stat(path)
+        out.append([info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns])
+    return out
+
+
+def dataset_sha256(path: str | Path, memo: HashMemo | None = None) -> str | None:
+    """The sha256 of a dataset's files (remembered in ``memo`` if given), or None when it cannot be read."""
     try:
         files = data_files(path)
-        return sha256_files(files) if files else None
+        if not files:
+            return None
+        return memo.sha256(files) if memo is not None else sha256_files(files)
     except OSError:
         return None
 
 
-def layer_sha256(spec) -> str | None:
+def layer_sha256(spec, memo: HashMemo | None = None) -> str | None:
     """A layer's sha256: of its files, or for a PostGIS layer of its rows (see :func:`postgis.content_sha256`)."""
     if spec.source is not None:
         from threelines.layers.postgis import content_sha256
 
         return content_sha256(spec.source, spec.id_field)
-    return dataset_sha256(spec.path)
+    return dataset_sha256(spec.path, memo)
 
 
 def input_path(text: str) -> Path:
@@ -116,23 +223,32 @@ def provenance(
     return block if project_count is None else {**block, "project_count": project_count}
 
 
-def setup_provenance(manifest, rules, options: dict[str, Any] | None = None, screened_at: datetime | None = None):
-    """The part of a provenance block every project of a run shares (hashed once): all but ``input``."""
+def setup_provenance(
+    manifest,
+    rules,
+    options: dict[str, Any] | None = None,
+    screened_at: datetime | None = None,
+    memo: HashMemo | None = None,
+):
+    """The part of a provenance block every project of a run shares (hashed once): all but ``input``.
+
+    ``memo`` remembers the files' hashes from run to run (None: every file is hashed).
+    """
     from threelines import __version__
 
     when = (screened_at or datetime.now(UTC)).astimezone(UTC)
     return {
         "tool_version": __version__,
-        "manifest": {"path": str(Path(manifest.path).resolve()), "sha256": dataset_sha256(manifest.path)},
+        "manifest": {"path": str(Path(manifest.path).resolve()), "sha256": dataset_sha256(manifest.path, memo)},
         "layers": [
             {
                 "name": spec.name,
                 "path": spec.location if spec.source is not None else str(Path(spec.path).resolve()),
-                "sha256": layer_sha256(spec),
+                "sha256": layer_sha256(spec, memo),
             }
             for spec in manifest.layers.values()
         ],
-        "rules": [{"path": str(p.resolve()), "sha256": dataset_sha256(p)} for p in rule_files(rules)],
+        "rules": [{"path": str(p.resolve()), "sha256": dataset_sha256(p, memo)} for p in rule_files(rules)],
         "crs": manifest.working_crs.to_wkt(),
         "options": {k: v for k, v in (options or {}).items() if v is not None},
         "screened_at": when.isoformat(timespec="seconds").replace("+00:00", "Z"),
