@@ -197,6 +197,8 @@ def _geometries(data: memoryview, at: int, groups: list[dict], n: int) -> np.nda
     coordinates, so that damaged arrays fail here and never read past them.
     """
     geometry = np.full(n, None, dtype=object)
+    if sum(int(group["rows"]) for group in groups) != n:
+        raise ValueError("the geometries do not match the features")
     for group in groups:
         rows, kind = int(group["rows"]), shapely.GeometryType(int(group["type"]))
         where = np.frombuffer(data, dtype="<i8", count=rows, offset=at)
@@ -217,7 +219,7 @@ def _geometries(data: memoryview, at: int, groups: list[dict], n: int) -> np.nda
         geometry[where] = shapely.from_ragged_array(kind, coords, tuple(offsets) or None)
     if at != len(data):
         raise ValueError("cut short or too long")
-    if shapely.is_missing(geometry).any():  # a position given twice leaves another without its geometry
+    if shapely.is_missing(geometry).any():  # n positions, one given twice: another is left without its geometry
         raise ValueError("a feature without its geometry")
     return geometry
 
@@ -253,7 +255,7 @@ def _ragged(geometry: np.ndarray) -> tuple[list[dict], list[np.ndarray]]:
     ------
     ValueError
         If the arrays would not give back a geometry identically (a
-        geometry collection, a mix of 2D and 3D coordinates).
+        geometry collection) or hold more than x and y (a z).
     """
     groups, arrays = [], []
     types = shapely.get_type_id(geometry)
