@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import shutil
+import struct
 
 import numpy as np
 import pytest
@@ -13,9 +14,10 @@ import shapely
 
 from threelines.batch.local import run_batch
 from threelines.cachedir import CACHE_ENV, cache_folder
+from threelines.layers import cache
 from threelines.layers.cache import CACHE_FORMAT, cache_key, read_layer_cached
 from threelines.layers.manifest import load_manifest
-from threelines.layers.read import read_layer
+from threelines.layers.read import LayerData, read_layer
 
 
 def results(folder):
@@ -28,7 +30,11 @@ def entries(folder):
 
 def same_layer(a, b):
     assert len(a) == len(b) > 0
-    assert shapely.equals_exact(a.geometry, b.geometry, tolerance=0).all()
+    # The same types, parts and rings, in the same order, and the coordinates bit for bit.
+    assert shapely.equals_identical(a.geometry, b.geometry).all()
+    np.testing.assert_array_equal(shapely.get_type_id(a.geometry), shapely.get_type_id(b.geometry))
+    xy_a, xy_b = shapely.get_coordinates(a.geometry), shapely.get_coordinates(b.geometry)
+    assert xy_a.tobytes() == xy_b.tobytes()
     assert list(a.ids) == list(b.ids)
     assert list(a.names) == list(b.names)
     assert a.attributes == b.attributes
@@ -102,14 +108,33 @@ def test_a_shapefile_sidecar_is_part_of_the_key(tmp_path, sample_dir):
     assert cache_key(spec, manifest.working_crs) != before
 
 
+def arrays_start(data: bytes) -> tuple[dict, int]:
+    """A cache entry's header and where its arrays begin."""
+    (size,) = struct.unpack_from("<Q", data, 17)
+    header = json.loads(data[25 : 25 + size])
+    return header, -(-(25 + size + header["text"]) // 8) * 8
+
+
 @pytest.mark.parametrize("damage", [b"", b"THREELINES-LAYER\n", b"PAR1 not a cache entry", "cut short", "too long",
-                                    "other format", "fewer features"])  # fmt: skip
+                                    "other format", "fewer features", "offset past the end", "offsets backwards",
+                                    "a position twice", "a position out of range"])  # fmt: skip
 def test_a_damaged_entry_is_rebuilt(manifest, layer_cache_dir, caplog, damage):
     spec = manifest.layers["units"]
     read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
     (entry,) = layer_cache_dir.glob("*.layer")
     data = entry.read_bytes()
-    if damage == "cut short":
+    header, at = arrays_start(data)
+    group = header["geometry"][0]  # the sample's units: polygons, then multipolygons
+    rings = at + 8 * group["rows"] + 16 * group["coords"]  # the offsets of the rings into the coordinates
+    if damage == "offset past the end":  # GEOS would read past the coordinates: refused before
+        data = data[:rings] + struct.pack("<q", 10**9) + data[rings + 8 :]
+    elif damage == "offsets backwards":
+        data = data[: rings + 8] + struct.pack("<q", 10**9) + data[rings + 16 :]
+    elif damage == "a position twice":  # the group's second geometry given to its first one's feature too
+        data = data[:at] + data[at + 8 : at + 16] + data[at + 8 :]
+    elif damage == "a position out of range":
+        data = data[:at] + struct.pack("<q", header["features"]) + data[at + 8 :]
+    elif damage == "cut short":
         data = data[: len(data) // 2]
     elif damage == "too long":
         data += b"\0"
@@ -171,3 +196,54 @@ def test_cli_no_cache_leaves_the_cache_alone(run, tmp_path, sample_dir, layer_ca
     assert run("-q", "batch", site, "-o", tmp_path / "b").exit_code == 0
     assert len(entries(layer_cache_dir)) >= 4
     assert results(tmp_path / "a")[0]["verdict"] == results(tmp_path / "b")[0]["verdict"] == "conditional"
+
+
+def mixed_layer(spec) -> LayerData:
+    """A layer of polygons and multipolygons, with holes, rings either way round, and an empty polygon."""
+    clockwise = shapely.Polygon([(0, 0), (0, 10), (10, 10), (10, 0)])
+    holed = shapely.Polygon([(20, 0), (30, 0), (30, 10), (20, 10)], [[(22, 2), (22, 4), (24, 4), (24, 2)]])
+    parts = shapely.MultiPolygon([holed, shapely.Polygon([(40, 0.1), (50, 0.3), (45, 7.7)])])
+    geometry = np.array([clockwise, parts, holed, shapely.Polygon(), shapely.MultiPolygon([clockwise])], dtype=object)
+    n = len(geometry)
+    return LayerData(spec=spec, geometry=geometry, ids=np.array([f"f{i}" for i in range(n)], dtype=object),
+                     names=np.array([None] * n, dtype=object), classes=None,
+                     attributes=[{"i": i} for i in range(n)], warnings=["noted"])  # fmt: skip
+
+
+def test_geometries_of_every_kind_come_back_as_they_were(manifest, layer_cache_dir, monkeypatch):
+    spec = manifest.layers["redline"]
+    layer = mixed_layer(spec)
+    monkeypatch.setattr(cache, "read_layer", lambda *_: layer)
+    assert read_layer_cached(spec, manifest.working_crs, layer_cache_dir) is layer  # a miss: written
+    monkeypatch.setattr(cache, "read_layer", None)  # a hit cannot read the layer
+    again = read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
+    same_layer(again, layer)
+    assert shapely.is_ccw(shapely.get_exterior_ring(again.geometry[0])) == shapely.is_ccw(
+        shapely.get_exterior_ring(layer.geometry[0])
+    )
+    assert again.warnings == ["noted"]
+    assert again.attributes == layer.attributes
+
+
+def test_geometries_the_arrays_cannot_hold_are_not_cached(manifest, layer_cache_dir, monkeypatch, caplog):
+    spec = manifest.layers["redline"]
+    layer = mixed_layer(spec)
+    layer.geometry[2] = shapely.GeometryCollection([shapely.box(0, 0, 1, 1), shapely.Point(5, 5)])
+    monkeypatch.setattr(cache, "read_layer", lambda *_: layer)
+    with caplog.at_level(logging.INFO, logger="threelines.layers.cache"):
+        assert read_layer_cached(spec, manifest.working_crs, layer_cache_dir) is layer
+    assert "cannot write the cache entry" in caplog.text
+    assert entries(layer_cache_dir) == []
+    assert list(layer_cache_dir.glob("*.tmp")) == []
+
+
+def test_an_entry_of_the_former_format_is_not_read(manifest, layer_cache_dir, monkeypatch):
+    spec = manifest.layers["units"]
+    monkeypatch.setattr(cache, "CACHE_FORMAT", CACHE_FORMAT - 1)
+    read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
+    (old,) = entries(layer_cache_dir)
+    monkeypatch.setattr(cache, "CACHE_FORMAT", CACHE_FORMAT)
+    layer = read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
+    assert len(entries(layer_cache_dir)) == 2
+    assert old in entries(layer_cache_dir)
+    same_layer(layer, read_layer(spec, manifest.working_crs))

@@ -7,7 +7,7 @@ import shapely
 
 from threelines.engine import pairs as pairs_module
 from threelines.engine.compile import compile_rules
-from threelines.engine.measure import RING_BLOCK, _distances, measure_pairs
+from threelines.engine.measure import RING_BLOCK, _distances, _pairs_within, measure_pairs
 from threelines.input.footprint import read_projects
 from threelines.layers.read import read_layer
 from threelines.layers.zonal import zonal_stats
@@ -52,6 +52,23 @@ def test_distances_are_those_of_the_whole_features():
         assert close.any() or reach < 1
         np.testing.assert_array_equal(got[close], exact[close])  # to the last bit
         assert (got[~close] > reach).all()
+
+
+def test_covered_and_met_as_the_predicates_say():
+    features = _features()
+    footprints = _footprints(np.random.default_rng(11), 600)
+    # Inside a feature, across its edge, in its hole, on a vertex: every relation the two tests answer.
+    extra = shapely.box(
+        [-100, 900, -50, 3590, 1000], [-100, -50, -50, -10, -1], [100, 1100, 50, 3610, 1001], [100, 50, 50, 10, 1]
+    )
+    footprints = np.concatenate([footprints, extra, [shapely.Point(1000, 0)]])
+    tree = shapely.STRtree(features)
+    for reach in (0.001, 300.0):
+        left, right, meets, inside, _ = _pairs_within(footprints, features, tree, reach)
+        assert inside.sum() > 20
+        assert (meets & ~inside).sum() > 20
+        np.testing.assert_array_equal(meets, shapely.intersects(features[right], footprints[left]))
+        np.testing.assert_array_equal(inside, shapely.covers(features[right], footprints[left]))
 
 
 def test_pairs_beyond_reach_are_left_out(sample_dir, manifest):

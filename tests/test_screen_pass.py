@@ -216,3 +216,22 @@ def test_a_raster_too_large_to_keep_is_read_from_its_file(grid_layer, tmp_path, 
     monkeypatch.setattr(grids, "MAX_CACHED_GRID_CELLS", 30 * 40 - 1)
     zonal.zonal_stats(footprints(), spec.crs, spec, "mean", cache_dir=folder)
     assert kept_grids(folder) == []
+
+
+@pytest.mark.parametrize("stat", ["mean", "max", "min", "share"])
+def test_statistics_of_many_footprints_at_once_are_those_of_each_alone(stat):
+    # Sums of hundreds of cells: numpy's pairwise sum of each footprint's cells, not one running sum of all.
+    rng = np.random.default_rng(7)
+    counts = np.concatenate([rng.integers(0, 400, 60), [0, 1, 7, 8, 9, 128, 129, 129]])
+    owner = np.repeat(np.arange(len(counts)), counts)
+    cells = rng.uniform(0, 80, len(owner))
+    cells[::3] = cells[::3].round(1)
+    classes = (12.0, 40.0, 41.5)
+    cells[::5] = rng.choice(classes, len(cells[::5]))
+    value, found = zonal._row_stats(owner, cells, len(counts), stat, classes)
+    alone = [zonal._stat(part, stat, classes) for part in np.split(cells, np.cumsum(counts)[:-1])]
+    np.testing.assert_array_equal(found, counts)
+    np.testing.assert_array_equal(value, alone)  # to the last bit, NaN without cells
+    if stat == "mean":  # one running sum per footprint would not do: it differs here
+        running = np.bincount(owner, weights=cells, minlength=len(counts)) / np.maximum(counts, 1)
+        assert (running[counts > 0] != value[counts > 0]).any()

@@ -241,14 +241,12 @@ def measure_pairs(
     reach_m = max(reach_m, DISTANCE_FLOOR_M)
     if radii is not None and centres is None:
         centres = disc_centres(footprints, radii)
-    left, right, meets, distance = _pairs_within(footprints, features, tree, reach_m, far, radii, centres)
+    left, right, meets, inside, distance = _pairs_within(footprints, features, tree, reach_m, far, radii, centres)
     order = np.lexsort((right, left))  # by footprint, then feature
-    left, right, meets, distance = left[order], right[order], meets[order], distance[order]
+    left, right, meets, inside, distance = left[order], right[order], meets[order], inside[order], distance[order]
     a, b = footprints[left], features[right]
     circle, true = _circle_distances(footprints, radii, left, b, centres)
     distance[distance < DISTANCE_FLOOR_M] = 0.0
-    inside = np.zeros(len(left), dtype=bool)
-    inside[meets] = shapely.covers(b[meets], a[meets])
     overlap = np.zeros(len(left))
     overlap[inside] = areas[left[inside]]
     cut = np.flatnonzero(meets & ~inside & (areas[left] > 0))
@@ -273,16 +271,19 @@ def _pairs_within(
     radii: np.ndarray | None = None,
     centres: np.ndarray | None = None,
 ):
-    """Every (footprint, feature) pair at most ``reach`` apart: positions, whether they intersect, and distance.
+    """Every (footprint, feature) pair at most ``reach`` apart: positions, whether they meet, covered, distance.
 
     One query of the layer's tree with the footprints' boxes grown by
     ``reach`` gives the candidates (work in proportion to the footprints
     and what lies near them, not to the whole layer); the features (those
-    met by several footprints prepared) then tell which intersect, and the
-    distances of the others (see :func:`_distances`) which come within
-    reach. A feature whose box misses the footprint's is rejected by the
-    test on the boxes alone. Features that ``far`` leaves out are kept only
-    within :data:`DISTANCE_FLOOR_M`, their boxes tested first.
+    met by several footprints prepared) then tell which cover their
+    footprint (only a feature whose box holds the footprint's can), which
+    of the others intersect theirs (a feature that covers a footprint
+    intersects it: it is not asked twice), and the distances of the rest
+    (see :func:`_distances`) which come within reach. A feature whose box
+    misses the footprint's is rejected by the test on the boxes alone.
+    Features that ``far`` leaves out are kept only within
+    :data:`DISTANCE_FLOOR_M`, their boxes tested first.
 
     The distance is 0 for the pairs that intersect, and for a :func:`disc`
     (``radii``, ``centres`` as for :func:`measure_pairs`) whose true circle
@@ -293,20 +294,23 @@ def _pairs_within(
     box = shapely.bounds(footprints)
     grown = shapely.box(box[:, 0] - reach, box[:, 1] - reach, box[:, 2] + reach, box[:, 3] + reach)
     left, right = tree.query(grown)
+    at, to = shapely.bounds(features[right]), box[left]
     if far is not None:
         # Only touching counts for these: a box farther than the floor from the footprint's cannot.
-        short = np.flatnonzero(~far[right])
-        at, to = shapely.bounds(features[right[short]]), box[left[short]]
         floor = DISTANCE_FLOOR_M
         apart = (at[:, :2] > to[:, 2:] + floor).any(axis=1) | (at[:, 2:] < to[:, :2] - floor).any(axis=1)
-        keep = np.ones(len(left), dtype=bool)
-        keep[short[apart]] = False
-        left, right = left[keep], right[keep]
+        keep = far[right] | ~apart
+        left, right, at, to = left[keep], right[keep], at[keep], to[keep]
     # A feature tested against several footprints is prepared (GEOS keeps the index on the geometry, for
     # later chunks too): it is then tested through its index, not edge by edge. One met by a few footprints
     # is tested as it is: building its index would cost more than it saves.
     shapely.prepare(features[np.bincount(right, minlength=len(features)) >= PREPARE_MIN_PAIRS])
-    meets = shapely.intersects(features[right], footprints[left])
+    inside = np.zeros(len(left), dtype=bool)
+    boxed = np.flatnonzero((at[:, :2] <= to[:, :2]).all(axis=1) & (at[:, 2:] >= to[:, 2:]).all(axis=1))
+    inside[boxed] = shapely.covers(features[right[boxed]], footprints[left[boxed]])
+    meets = inside.copy()
+    rest = np.flatnonzero(~inside)
+    meets[rest] = shapely.intersects(features[right[rest]], footprints[left[rest]])
     near = np.flatnonzero(~meets)
     within = (
         np.full(len(near), reach) if far is None else np.where(far[right[near]], reach, min(reach, DISTANCE_FLOOR_M))
@@ -320,7 +324,7 @@ def _pairs_within(
     distance = np.zeros(len(left))
     distance[measured] = _distances(footprints, features, left[measured], right[measured], within[~circle])
     close[measured] = distance[measured] <= within[~circle]
-    return left[close], right[close], meets[close], distance[close]
+    return left[close], right[close], meets[close], inside[close], distance[close]
 
 
 #: A feature is prepared for the predicates when it is tested against at least this many footprints at once

@@ -4,32 +4,40 @@ A batch's workers read every layer whole. Parsing a GeoPackage, reprojecting
 and repairing its features and converting its attributes for the rules is
 the same work on every run while the layer file does not change, so the
 result is kept on disk: one file per layer, holding the working-CRS
-geometries as WKB (the bytes of all of them and their offsets) and, per
-feature, its id, name, unit class and rule attributes (in one JSON document,
-which gives back exactly the values the rules saw). It is read in one go
-with numpy and orjson, never unpickling anything (the folder may be written
-by anyone); the geometries come back from one vectorised WKB call, without a
-data frame, a CRS to parse, or a decoder per row. (An ``.npz`` archive took
-half as long again to read: its members go through zipfile in small chunks.)
+geometries as coordinate arrays and, per feature, its id, name, unit class
+and rule attributes (in one JSON document, which gives back exactly the
+values the rules saw). It is mapped into memory and read with numpy and
+orjson, never unpickling anything (the folder may be written by anyone).
+
+The geometries are kept as shapely's ragged arrays (one array of all the
+coordinates and the offsets of the rings, polygons and parts: the layout of
+GeoArrow), one set per geometry type, so that a worker builds them straight
+from the coordinates in one vectorised call per type, without cutting out
+each feature's bytes: 0.08 s for 12,000 red-line polygons of 4.3 million
+vertices, against 0.47 s from WKB (0.13 s cutting out, 0.34 s parsing). Each geometry comes back exactly as it was
+stored: the same type, parts, rings and coordinates bit for bit, in the same
+order; a layer whose geometries the arrays would not give back identically
+is not cached. (An ``.npz`` archive took half as long again to read: its
+members go through zipfile in small chunks.)
 
 The file is named after a SHA-256 of everything the result depends on: the
 bytes of the layer's files (with a shapefile's sidecars), the manifest
 entry's reading options, the working CRS, the GEOS and PROJ versions and
 :data:`CACHE_FORMAT` with how long edges are densified
 (:data:`threelines.engine.measure.DENSIFY_VERSION` and the step). A changed layer file therefore misses and is read
-afresh; old entries are never read again and the folder can be emptied at
+afresh; old entries (of another format too) are never read again and the folder can be emptied at
 any time. A cache entry that cannot be read is ignored and rebuilt; writes
 go to a temporary file that is renamed into place, so a reader never sees
-half a file.
+half a file (nor a file changing under its mapping).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import json
 import logging
+import mmap
 import os
 import struct
 import tempfile
@@ -49,13 +57,15 @@ from threelines.report.provenance import data_files, sha256_files
 log = logging.getLogger(__name__)
 
 #: Bumped whenever what a cache entry holds, or how a layer is prepared, changes.
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 
 #: The suffix of a cache entry's file.
 CACHE_SUFFIX = ".layer"
 
 #: The first bytes of a cache entry. It goes on: the length of a JSON header (8 bytes, little-endian), the header
-#: (format, feature count, warnings), the features' JSON document, the WKB offsets (int64) and the WKB.
+#: (format, feature count, warnings, the size of each array), the features' JSON document, zero bytes up to a
+#: multiple of 8, and the arrays of each geometry type in turn: its features' positions in the layer (int64),
+#: its coordinates (x, y float64 pairs) and its offsets (int64, innermost first), as :func:`shapely.to_ragged_array`.
 _MAGIC = b"THREELINES-LAYER\n"
 
 
@@ -146,7 +156,8 @@ def read_layer_cached(spec: LayerSpec, working_crs: CRS, folder: Path | None) ->
 def _load(path: Path, spec: LayerSpec) -> LayerData | None:
     """A cache entry's layer, or None (with a note at -v) if it cannot be read."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:  # mapped: the coordinates go from the page cache to GEOS in one copy
+            data = memoryview(mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ))
         if data[: len(_MAGIC)] != _MAGIC:
             raise ValueError("not a cache entry")
         (size,) = struct.unpack_from("<Q", data, len(_MAGIC))
@@ -155,23 +166,18 @@ def _load(path: Path, spec: LayerSpec) -> LayerData | None:
         if not isinstance(header, dict) or header.get("format") != CACHE_FORMAT:
             raise ValueError(f"not a format {CACHE_FORMAT} cache entry")
         n, text_size = int(header["features"]), int(header["text"])
-        offsets = np.frombuffer(data, dtype="<i8", count=n + 1, offset=start + text_size).tolist()
-        base = start + text_size + 8 * (n + 1)
-        if offsets[0] != 0 or base + offsets[-1] != len(data):
-            raise ValueError("cut short or too long")
         text = data[start : start + text_size]
         try:
             rows = orjson.loads(text)
         except orjson.JSONDecodeError:  # an attribute of Infinity, which only the json module writes and reads
-            rows = json.loads(text)
+            rows = json.loads(bytes(text))
         if len(rows) != n:
             raise ValueError("the geometries do not match the features")
-        # An object array: numpy would make a list of bytes a fixed-width array, which drops trailing zero bytes.
-        geometry = shapely.from_wkb(_objects([data[base + a : base + b] for a, b in itertools.pairwise(offsets)]))
+        geometry = _geometries(data, _aligned(start + text_size), header["geometry"], n)
         ids, names, classes, attributes = (list(column) for column in zip(*rows, strict=True)) if rows else ([],) * 4
         layer = LayerData(
             spec=spec,
-            geometry=np.asarray(geometry, dtype=object),
+            geometry=geometry,
             ids=_objects(ids),
             names=_objects(names),
             classes=_objects(classes) if spec.role == "unit" else None,
@@ -184,6 +190,40 @@ def _load(path: Path, spec: LayerSpec) -> LayerData | None:
     return layer
 
 
+def _geometries(data: memoryview, at: int, groups: list[dict], n: int) -> np.ndarray:
+    """The ``n`` geometries of a cache entry, from its arrays from ``at`` on (described by ``groups``).
+
+    The offsets are checked before GEOS sees them: they must stay within the
+    coordinates, so that damaged arrays fail here and never read past them.
+    """
+    geometry = np.full(n, None, dtype=object)
+    if sum(int(group["rows"]) for group in groups) != n:
+        raise ValueError("the geometries do not match the features")
+    for group in groups:
+        rows, kind = int(group["rows"]), shapely.GeometryType(int(group["type"]))
+        where = np.frombuffer(data, dtype="<i8", count=rows, offset=at)
+        at += 8 * rows
+        coords = np.frombuffer(data, dtype="<f8", count=2 * int(group["coords"]), offset=at).reshape(-1, 2)
+        at += coords.nbytes
+        offsets = []
+        inner = len(coords)
+        for count in group["offsets"]:
+            level = np.frombuffer(data, dtype="<i8", count=int(count), offset=at)
+            at += level.nbytes
+            if not len(level) or level[0] != 0 or level[-1] != inner or (np.diff(level) < 0).any():
+                raise ValueError("offsets out of order")
+            offsets.append(level)
+            inner = len(level) - 1
+        if inner != rows or not ((where >= 0) & (where < n)).all():
+            raise ValueError("the geometries do not match the features")
+        geometry[where] = shapely.from_ragged_array(kind, coords, tuple(offsets) or None)
+    if at != len(data):
+        raise ValueError("cut short or too long")
+    if shapely.is_missing(geometry).any():  # n positions, one given twice: another is left without its geometry
+        raise ValueError("a feature without its geometry")
+    return geometry
+
+
 def _store(layer: LayerData, path: Path, working_crs: CRS) -> None:
     """Write a layer's cache entry atomically; a cache that cannot be written is only noted (at -v)."""
     classes = layer.classes if layer.classes is not None else [None] * len(layer)
@@ -191,20 +231,50 @@ def _store(layer: LayerData, path: Path, working_crs: CRS) -> None:
     tmp = None
     try:
         text = json.dumps(rows, ensure_ascii=False).encode()
-        wkbs = shapely.to_wkb(layer.geometry)
-        offsets = np.zeros(len(wkbs) + 1, dtype="<i8")
-        np.cumsum([len(b) for b in wkbs], out=offsets[1:])
+        groups, arrays = _ragged(np.asarray(layer.geometry, dtype=object))
         header = orjson.dumps({"format": CACHE_FORMAT, "layer": layer.spec.name, "crs": working_crs.to_wkt(),
-                               "warnings": list(layer.warnings), "features": len(wkbs), "text": len(text)})  # fmt: skip
+                               "warnings": list(layer.warnings), "features": len(layer), "text": len(text),
+                               "geometry": groups})  # fmt: skip
+        head = [_MAGIC, struct.pack("<Q", len(header)), header, text]
+        padding = bytes(_aligned(sum(map(len, head))) - sum(map(len, head)))
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as out:
-            out.writelines([_MAGIC, struct.pack("<Q", len(header)), header, text, offsets.tobytes(), *wkbs])
+            out.writelines([*head, padding, *(a.tobytes() for a in arrays)])
         os.replace(tmp, path)
     except Exception as exc:  # the cache only saves time: never fail a run over it
         log.info("layer %r: cannot write the cache entry %s (%s)", layer.spec.name, path, exc)
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+
+
+def _ragged(geometry: np.ndarray) -> tuple[list[dict], list[np.ndarray]]:
+    """The ragged arrays of each geometry type's features, and what the header says of them.
+
+    Raises
+    ------
+    ValueError
+        If the arrays would not give back a geometry identically (a
+        geometry collection) or hold more than x and y (a z).
+    """
+    groups, arrays = [], []
+    types = shapely.get_type_id(geometry)
+    for kind in np.unique(types).tolist():
+        where = np.flatnonzero(types == kind)
+        ragged_type, coords, offsets = shapely.to_ragged_array(geometry[where])
+        back = shapely.from_ragged_array(ragged_type, coords, offsets)
+        if coords.shape[1] != 2 or not shapely.equals_identical(back, geometry[where]).all():
+            raise ValueError("geometries that coordinate arrays do not give back as they are")
+        offsets = [np.asarray(level, dtype="<i8") for level in offsets]
+        groups.append({"type": int(ragged_type), "rows": len(where), "coords": len(coords),
+                       "offsets": [len(level) for level in offsets]})  # fmt: skip
+        arrays += [where.astype("<i8"), np.ascontiguousarray(coords, dtype="<f8"), *offsets]
+    return groups, arrays
+
+
+def _aligned(size: int) -> int:
+    """``size`` rounded up to a multiple of 8 (where the arrays start, for numpy to read them in place)."""
+    return -(-size // 8) * 8
 
 
 def _objects(values: list) -> np.ndarray:

@@ -104,19 +104,15 @@ def zonal_stats(
         area, length = shapely.area(native), shapely.length(native)
         small = (area < SMALL_FOOTPRINT_CELLS * cell_area) | ((length > 0) & (2 * area / length < cell_size))
     small &= placed
-    out: list[Zonal] = [Zonal(value=float("nan"), cells=0)] * len(native)
-    for i, zonal in _touched_cells(native, np.flatnonzero(small), values, base, rows, cols, stat, classes):
-        out[i] = zonal
-    large = np.flatnonzero(~small & placed)
-    on_edge = []
-    for i, zonal in _centre_cells(native, large, values, base, rows, cols, stat, classes):
-        if zonal is None:
-            on_edge.append(i)
-        else:
-            out[i] = zonal
-    for i in on_edge:  # cell centres on the footprint's edge: counted as GDAL's rasterisation counts them
-        out[i] = _masked(native[i], values, base, rows, cols, stat, classes)
-    return out
+    value, cells = np.full(len(native), np.nan), np.zeros(len(native), dtype=np.int64)
+    which = np.flatnonzero(small)
+    value[which], cells[which] = _touched_cells(native[which], values, base, rows, cols, stat, classes)
+    which = np.flatnonzero(~small & placed)
+    value[which], cells[which], on_edge = _centre_cells(native[which], values, base, rows, cols, stat, classes)
+    for i in which[on_edge].tolist():  # cell centres on its edge: counted as GDAL's rasterisation counts them
+        masked = _masked(native[i], values, base, rows, cols, stat, classes)
+        value[i], cells[i] = masked.value, masked.cells
+    return [Zonal(value=v, cells=c) for v, c in zip(value.tolist(), cells.tolist(), strict=True)]
 
 
 def _io_error() -> type[Exception]:
@@ -190,7 +186,7 @@ def _open(spec: LayerSpec, folder: Path | None = None) -> _Raster:
     return kept[1]
 
 
-def _touched_cells(geoms, which, values, base, rows, cols, stat, classes):
+def _touched_cells(shapes, values, base, rows, cols, stat, classes) -> tuple[np.ndarray, np.ndarray]:
     """Statistics over every cell small footprints touch, for all of them in a few vectorised calls.
 
     The cells of each footprint's box are tested against it at once with
@@ -199,11 +195,11 @@ def _touched_cells(geoms, which, values, base, rows, cols, stat, classes):
     footprint's vertices inside it, off its edges, needs no test: a valid
     polygon's inside comes up to each of its vertices. That is most cells of
     a small footprint; shapely tests the others (a cell an edge only
-    crosses, or only the footprint's box reaches).
+    crosses, or only the footprint's box reaches). Returns each footprint's
+    value (NaN without cells) and count of cells.
     """
-    if len(which) == 0:
-        return []
-    shapes = geoms[which]
+    if len(shapes) == 0:
+        return np.empty(0), np.empty(0, dtype=np.int64)
     owner, row, col = _box_cells(shapely.bounds(shapes), base, rows, cols)
     x0, y0 = base @ (col, row)
     x1, y1 = base @ (col + 1, row + 1)
@@ -219,7 +215,7 @@ def _touched_cells(geoms, which, values, base, rows, cols, stat, classes):
     cell = values[row - rows[0], col - cols[0]]
     keep = hit & ~np.isnan(cell)
     owner, cell = owner[keep], cell[keep]
-    n = len(which)
+    n = len(shapes)
     counts = np.bincount(owner, minlength=n)
     if stat == "mean":
         result = np.bincount(owner, weights=cell, minlength=n) / np.maximum(counts, 1)
@@ -229,8 +225,7 @@ def _touched_cells(geoms, which, values, base, rows, cols, stat, classes):
         result = np.full(n, -np.inf if stat == "max" else np.inf)
         (np.maximum if stat == "max" else np.minimum).at(result, owner, cell)
     result[counts == 0] = np.nan
-    found = zip(which.tolist(), result.tolist(), counts.tolist(), strict=True)
-    return [(i, Zonal(value=value, cells=cells)) for i, value, cells in found]
+    return result, counts
 
 
 #: Cells tested against footprints at once: bounds the memory of one vectorised pass.
@@ -302,42 +297,62 @@ def _vertex_cells(shapes, owner, row, col, base) -> np.ndarray:
     return start[of] + (r - r0[of]) * width[of] + (c - c0[of])
 
 
-def _centre_cells(geoms, which, values, base, rows, cols, stat, classes):
+def _centre_cells(shapes, values, base, rows, cols, stat, classes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Statistics over the cells whose centres lie in each large footprint, in a few vectorised passes.
 
     Each footprint's box of cells is tested at once against it (prepared),
     so a batch of large footprints costs no rasterisation per footprint.
     The statistic of each footprint is taken over its cells in row order,
-    as one masked window of its own would give them. A footprint with a
-    cell centre on its edge (a box drawn on the grid) gets None: which of
-    those cells count is for :func:`_masked` to say.
+    as one masked window of its own would give them (see :func:`_row_stats`).
+    Returns each footprint's value (NaN without cells), count of cells, and
+    whether it has a cell centre on its edge (a box drawn on the grid):
+    which of those cells count is for :func:`_masked` to say.
     """
-    if len(which) == 0:
-        return
-    bounds = shapely.bounds(geoms[which])
+    value, cells = np.full(len(shapes), np.nan), np.zeros(len(shapes), dtype=np.int64)
+    doubtful = np.zeros(len(shapes), dtype=bool)
+    if len(shapes) == 0:
+        return value, cells, doubtful
+    bounds = shapely.bounds(shapes)
     inverse = ~base
     c_a, r_a = _near(inverse @ (bounds[:, 0], bounds[:, 3]), rows, cols)
     c_b, r_b = _near(inverse @ (bounds[:, 2], bounds[:, 1]), rows, cols)
     sizes = (np.abs(r_b - r_a) + 2) * (np.abs(c_b - c_a) + 2)  # cells per box, at most
     passes = np.cumsum(sizes) // CELLS_PER_PASS
     edge_tolerance = EDGE_SHARE * min(abs(base.a), abs(base.e))
-    for group in np.split(np.arange(len(which)), np.flatnonzero(np.diff(passes)) + 1):
-        shapes = geoms[which[group]]
-        edges = shapely.boundary(shapes)
-        shapely.prepare(shapes)
+    for group in np.split(np.arange(len(shapes)), np.flatnonzero(np.diff(passes)) + 1):
+        mine = shapes[group]
+        edges = shapely.boundary(mine)
+        shapely.prepare(mine)
         shapely.prepare(edges)
         owner, row, col = _box_cells(bounds[group], base, rows, cols)
         x, y = base @ (col + 0.5, row + 0.5)
-        inside = shapely.contains_xy(shapes[owner], x, y)
-        doubtful = np.zeros(len(group), dtype=bool)
-        doubtful[owner[shapely.dwithin(edges[owner], shapely.points(x, y), edge_tolerance)]] = True
+        inside = shapely.contains_xy(mine[owner], x, y)
+        doubtful[group[owner[shapely.dwithin(edges[owner], shapely.points(x, y), edge_tolerance)]]] = True
         owner, cell = owner[inside], values[row[inside] - rows[0], col[inside] - cols[0]]
         keep = ~np.isnan(cell)
-        owner, cell = owner[keep], cell[keep]
-        ends = np.searchsorted(owner, np.arange(len(group)), side="right")
-        for k, part in enumerate(np.split(cell, ends[:-1])):
-            zonal = None if doubtful[k] else Zonal(value=_stat(part, stat, classes), cells=int(part.size))
-            yield int(which[group[k]]), zonal
+        value[group], cells[group] = _row_stats(owner[keep], cell[keep], len(group), stat, classes)
+    return value, cells, doubtful
+
+
+def _row_stats(owner: np.ndarray, cell: np.ndarray, n: int, stat: str, classes) -> tuple[np.ndarray, np.ndarray]:
+    """The statistic of each of ``n`` footprints over its cells (``owner`` ascending), and its count of cells.
+
+    Exactly what :func:`_stat` gives for each footprint's cells alone: a sum
+    of floats depends on its order (numpy sums by pairs), so the
+    footprints with the same count of cells are stacked as the rows of one
+    array, each summed on its own.
+    """
+    counts = np.bincount(owner, minlength=n)
+    value = np.full(n, np.nan)
+    start = np.cumsum(counts) - counts
+    for size in np.unique(counts[counts > 0]).tolist():  # a few dozen counts, however many footprints
+        which = np.flatnonzero(counts == size)
+        block = cell[start[which][:, None] + np.arange(size)]
+        if stat == "share":
+            value[which] = np.isin(block, classes).mean(axis=1)
+        else:
+            value[which] = {"mean": np.mean, "max": np.max, "min": np.min}[stat](block, axis=1)
+    return value, counts
 
 
 def _masked(geom, values, base, rows, cols, stat, classes) -> Zonal:
