@@ -31,7 +31,7 @@ import orjson
 import shapely
 
 from threelines.batch.summary import summary_row
-from threelines.engine.verdict import verdict_records
+from threelines.engine.verdict import JSON_OPTIONS, batch_records
 from threelines.errors import ThreelinesError
 from threelines.input.footprint import Projects
 from threelines.layers.manifest import Manifest
@@ -163,14 +163,14 @@ def screen_chunk(task: tuple[Projects, str, list[str], dict | None]) -> list[tup
 
 
 def _records(verdicts: list) -> list:
-    """The JSON form of each verdict, made for all at once.
+    """The JSON form of each verdict, made for all at once (their triggers already JSON text).
 
-    If that fails, they are made one by one, so that only those that fail
-    are lost: each as its exception.
+    If that fails, they are made one by one (as :meth:`Verdict.to_dict`),
+    so that only those that fail are lost: each as its exception.
     """
     lang = _WORKER["lang"]
     try:
-        return verdict_records(verdicts, lang)
+        return batch_records(verdicts, lang)
     except Exception:  # a rule text that cannot be rendered, say: find whose
         out = []
         for verdict in verdicts:
@@ -183,12 +183,15 @@ def _records(verdicts: list) -> list:
 
 def _line(project, outcome, record, key, hashed, geometry=None, crs=None, stamp=None) -> tuple[bytes, tuple]:
     """A project's results line and summary row, from its verdict and record (writing its report) or its error."""
+    triggers = None  # the verdict's, for the summary: the record's may be JSON text already
     if isinstance(record, str):
         record = {"project": {"id": project["id"], "name": project["name"]}, "error": record}
-    elif _WORKER["reports"] is not None:
-        record.update(_write_report(outcome, geometry, crs, key, stamp))
+    else:
+        triggers = outcome.triggers
+        if _WORKER["reports"] is not None:
+            record.update(_write_report(outcome, geometry, crs, key, stamp))
     record.update(source=key[0], layer=key[1], feature=key[2], input_hash=hashed)
-    return json_line(record), summary_row(record)
+    return json_line(record), summary_row(record, triggers)
 
 
 def _screen_isolated(projects: Projects) -> list:
@@ -366,4 +369,4 @@ def json_line(record: dict[str, Any]) -> bytes:
     return orjson.dumps(record, option=_LINE)
 
 
-_LINE = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+_LINE = JSON_OPTIONS | orjson.OPT_APPEND_NEWLINE
