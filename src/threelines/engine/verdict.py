@@ -6,7 +6,6 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache, partial
-from itertools import repeat
 from operator import itemgetter
 from typing import Any, Protocol
 
@@ -296,21 +295,18 @@ class TriggerRows:
 
     def triggers(self) -> list[Trigger]:
         """A trigger per row, each knowing its row (see :meth:`record`)."""
-        n = len(self)
-        texts = [Texts(partial(self.text, i)) for i in range(n)]
-        values = [self._column(name, texts) for name in _TRIGGER_FIELDS]
+        alike = {name: self.same.get(name) for name in _TRIGGER_FIELDS}  # in the fields' order, each row's set after
+        own = [name for name in _TRIGGER_FIELDS if name in self.columns]
         made = []
-        for row in zip(*values, [(self, i) for i in range(n)], strict=False):  # the same fields repeat
-            # A frozen dataclass's __init__ sets its 22 fields one object.__setattr__ at a time: three times slower.
+        for i, values in enumerate(zip(*(self.columns[name] for name in own), strict=True)):
+            fields = alike.copy()
+            fields.update(zip(own, values, strict=True))
+            fields.update(texts=Texts(partial(self.text, i)), row=(self, i))
+            # A frozen dataclass's __init__ sets its 22 fields one object.__setattr__ at a time: far slower.
             trigger = object.__new__(Trigger)
-            vars(trigger).update(zip(_TRIGGER_KEYS, row, strict=True))
+            object.__setattr__(trigger, "__dict__", fields)
             made.append(trigger)
         return made
-
-    def _column(self, name: str, texts: list[Texts]) -> Iterable[Any]:
-        if name == "texts":
-            return texts
-        return self.columns[name] if name in self.columns else repeat(self.same.get(name))
 
     def record(self, i: int, lang: str | None) -> dict[str, Any]:
         """Row ``i``'s JSON form (as :meth:`Trigger.to_dict`): the fields every row has alike, then its own."""
@@ -670,6 +666,5 @@ _TRIGGER_PLACES = {
 _trigger_numbers = itemgetter(*_TRIGGER_PLACES)
 #: The fields a trigger is made of, and those of its JSON form (``message`` for ``texts``), in order.
 _TRIGGER_FIELDS = tuple(f.name for f in fields(Trigger) if f.init)
-_TRIGGER_KEYS = (*_TRIGGER_FIELDS, "row")
 _RECORD_KEYS = (*(name for name in _TRIGGER_FIELDS if name != "texts"), "message")
 _UNIT_PLACES = {"overlap_m2": decimals("overlap_m2"), "share": decimals("share")}
