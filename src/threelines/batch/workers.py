@@ -144,21 +144,27 @@ def screen_chunk(task: tuple[Projects, str, list[str], dict | None]) -> list[tup
     from threelines.engine.screen import few_collections
 
     projects, _, hashes, stamp = task
+    # The collector is held while the chunk is screened and written down: the verdicts and records are many
+    # small objects, all freed (without it) before it runs again, so that it never walks them.
+    with few_collections():
+        return _lines(projects, _screen_isolated(projects), hashes, stamp)
+
+
+def _lines(projects: Projects, outcomes: list, hashes: list[str], stamp: dict | None) -> list[tuple[bytes, tuple]]:
+    """Each project's results line and summary row, from its verdict (or the message saying why it has none)."""
     keys = projects.keys or [(projects.source, None, i) for i in range(len(projects))]
-    outcomes = _screen_isolated(projects)
+    records = iter(_records([outcome for outcome in outcomes if not isinstance(outcome, str)]))
     out = []
-    with few_collections():  # the records are many small objects, as the verdicts are
-        records = iter(_records([outcome for outcome in outcomes if not isinstance(outcome, str)]))
-        for project, outcome, key, hashed, geometry in zip(
-            projects.attrs, outcomes, keys, hashes, projects.geometry, strict=True
-        ):
-            record = outcome if isinstance(outcome, str) else next(records)
-            try:
-                if isinstance(record, Exception):
-                    raise record
-                out.append(_line(project, outcome, record, key, hashed, geometry, projects.crs, stamp))
-            except Exception as exc:  # a verdict that cannot be written down is that project's error
-                out.append(_line(project, outcome, failure_message(projects.source, project["id"], exc), key, hashed))
+    for project, outcome, key, hashed, geometry in zip(
+        projects.attrs, outcomes, keys, hashes, projects.geometry, strict=True
+    ):
+        record = outcome if isinstance(outcome, str) else next(records)
+        try:
+            if isinstance(record, Exception):
+                raise record
+            out.append(_line(project, outcome, record, key, hashed, geometry, projects.crs, stamp))
+        except Exception as exc:  # a verdict that cannot be written down is that project's error
+            out.append(_line(project, outcome, failure_message(projects.source, project["id"], exc), key, hashed))
     return out
 
 

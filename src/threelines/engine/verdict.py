@@ -330,8 +330,10 @@ class TriggerRows:
             for key in sorted(same):  # the columns' names are among the fields alike
                 head = orjson.dumps(key) + b":"
                 if key in columns:
-                    pattern.append(head + b"%b")
-                    tokens.append(json_tokens(columns[key]))
+                    values = columns[key]
+                    texts = _string_contents(values) if set(map(type, values)) == {str} else None
+                    pattern.append(head + (b"%b" if texts is None else b'"%b"'))  # a column of texts: quoted here
+                    tokens.append(json_tokens(values) if texts is None else texts)
                 else:
                     pattern.append((head + orjson.dumps(same[key], option=JSON_OPTIONS)).replace(b"%", b"%%"))
             line = b"{" + b",".join(pattern) + b"}"
@@ -369,23 +371,21 @@ def json_tokens(values: Sequence[Any]) -> list[bytes]:
         return orjson.dumps(values, option=JSON_OPTIONS)[1:-1].split(b",")
     if kinds <= {str, type(None)}:
         texts = [value for value in values if value is not None]
-        inner = _text_tokens(texts) if texts else []
-        if inner is not None:
-            if len(texts) == len(values):
-                return inner
-            made = iter(inner)
-            return [b"null" if value is None else next(made) for value in values]
+        contents = _string_contents(texts) if texts else []
+        if contents is not None:
+            made = iter(contents)
+            return [b"null" if value is None else b'"' + next(made) + b'"' for value in values]
     return [orjson.dumps(value, option=JSON_OPTIONS) for value in values]
 
 
-def _text_tokens(texts: list[str]) -> list[bytes] | None:
-    """Each text as a JSON string, cut from one array; None where a text may hold what looks like a cut."""
+def _string_contents(texts: list[str]) -> list[bytes] | None:
+    """Each text as the inside of a JSON string, cut from one array; None where a cut may be false."""
     array = orjson.dumps(texts)
     # Between two texts stands '","'; within one, a quote is escaped ('\"'): a '","' whose first quote is
     # escaped is the only false cut, and then a backslash comes before it.
     if b'\\","' in array:
         return None
-    return [b'"' + inner + b'"' for inner in array[2:-2].split(b'","')]
+    return array[2:-2].split(b'","')
 
 
 #: How records are written as JSON (keys sorted; a numpy value as its Python equivalent).
