@@ -1,14 +1,14 @@
 """Step 4 of the flow: the fired rows become triggers, with their texts.
 
 A trigger is made per fired row from the rule's fixed fields and the row's
-columns. Only what fired gets a text, and only when it is read: a trigger
-holds :class:`~threelines.engine.verdict.Texts` that render, on the first
-read of any of them, the messages of all the rows the rule fired: a
-template that only reads values is filled placeholder by placeholder over
-the rows, one that needs CEL once per distinct value of what it reads, in
-each language the rule gives. A capacity trigger leads with its charge
-sentence; an access-list trigger carries the clause text, made once per
-clause and units covered.
+columns. Only what fired gets a text, and only when it is read, a language
+at a time: the first read of a message in one language (a trigger's
+:class:`~threelines.engine.verdict.Texts`, or a batch record) renders it
+for all the rows the rule fired: a template that only reads values is
+filled placeholder by placeholder over the rows, one that needs CEL once
+per distinct value of what it reads. A capacity trigger leads with its
+charge sentence; an access-list trigger carries the clause text, made once
+per clause and units covered.
 """
 
 from __future__ import annotations

@@ -267,7 +267,7 @@ class TriggerRows:
         self.same, self.columns, self.texts = same, columns, texts
         self._texts: list[tuple] | None = None
         self._rounded: dict[str, list] | None = None  # the columns as the JSON form keeps them
-        self._records: dict[str | None, tuple] = {}  # per language: see _record_rows
+        self._records: dict[str | None, tuple] = {}  # per language: the fields alike, and each row's own
         self._fragments: dict[str | None, list[bytes]] = {}
 
     def __len__(self) -> int:
@@ -550,6 +550,7 @@ def batch_records(verdicts: Sequence[Verdict], lang: str | None = None) -> list[
 
 
 def _json_list(fragments: list[bytes]) -> orjson.Fragment:
+    """A JSON array of values already JSON text."""
     return orjson.Fragment(b"[" + b",".join(fragments) + b"]")
 
 
