@@ -30,7 +30,7 @@ import orjson
 
 from threelines.engine import screen as screen_module
 from threelines.engine.decisions import forget_joins
-from threelines.engine.verdict import verdict_records
+from threelines.engine.verdict import JSON_OPTIONS, batch_records
 from threelines.input.footprint import projects_from_frame
 from threelines.layers.manifest import load_manifest
 from threelines.rules import load_rules
@@ -99,8 +99,8 @@ def main() -> int:
         verdicts = screen_module.screen_projects(projects, manifest, rules, cache)
         if args.records:
             with screen_module.few_collections():  # as a batch worker holds the collector while it makes them
-                for record in verdict_records(verdicts):
-                    orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+                for record in batch_records(verdicts):
+                    orjson.dumps(record, option=JSON_OPTIONS)
         return verdicts
 
     run()  # reads the layers, measures and remembers

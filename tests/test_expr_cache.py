@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from threelines.rules.decide import Decision, decide, decide_cached, forget_decisions
 from threelines.rules.expr import bind, compile_expr
@@ -138,3 +140,29 @@ def test_comparisons_with_a_double_are_decided_over_arrays_as_cel_decides_them(s
     values = [-1e300, -2.5, -0.0, 0.0, 1.0, 34.999999999, 35.0, 35.000000001, 1e300, float("inf"), float("-inf")]
     expected = [expr.evaluate({"value": 0.0, "cells": 0.0, "project": {}, found[0]: v}) for v in values]
     assert found[1](np.array(values), found[2]).tolist() == expected
+
+
+cells = st.one_of(
+    st.just(ABSENT), st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(), st.text(max_size=3)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(
+        ["{overlap_ha:.2f}", "{overlap_ha}", "{feature.name}", "{feature.name:>4}", "a{offset_ratio:.0%}b"]
+    ),
+    st.lists(st.tuples(cells, st.one_of(st.just(ABSENT), st.dictionaries(st.just("name"), cells))), max_size=5),
+)
+def test_a_column_filled_at_once_is_each_row_filled_alone(source, rows):
+    """Whatever the rows hold (absent names, None, texts where numbers are formatted), as row by row."""
+    template = compile_template(source, NAMES)
+    named = [
+        {name: value for name, value in (("overlap_ha", a), ("offset_ratio", a), ("feature", f)) if value is not ABSENT}
+        for a, f in rows
+    ]
+
+    def column(name):
+        return [row.get(name, ABSENT) for row in named]
+
+    assert template.render_rows(column, len(rows)) == [template.render(row) for row in named]

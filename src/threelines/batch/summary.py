@@ -13,12 +13,15 @@ import csv
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from threelines.batch.xlsx import SheetWriter
+
+if TYPE_CHECKING:
+    from threelines.engine.verdict import Trigger
 
 #: Summary columns, in order. ``source``, ``layer`` and ``feature`` (0-based) say where the project came from.
 SUMMARY_COLUMNS = (
@@ -29,10 +32,17 @@ SUMMARY_COLUMNS = (
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def summary_row(record: dict[str, Any]) -> tuple:
-    """One project's summary row (in :data:`SUMMARY_COLUMNS` order) from its results record."""
-    triggers = record.get("triggers", [])
-    outcomes = [t["outcome"] for t in triggers]
+def summary_row(record: dict[str, Any], triggers: Sequence[Trigger] | None = None) -> tuple:
+    """One project's summary row (in :data:`SUMMARY_COLUMNS` order) from its results record.
+
+    ``triggers`` are the verdict's, for a record whose triggers are JSON
+    text already (see :func:`~threelines.engine.verdict.batch_records`).
+    """
+    if triggers is None:
+        rules = [t["rule"] for t in record.get("triggers", [])]
+        outcomes = [t["outcome"] for t in record.get("triggers", [])]
+    else:
+        rules, outcomes = [t.rule for t in triggers], [t.outcome for t in triggers]
     return (
         record["project"].get("id"),
         record["project"].get("name"),
@@ -43,7 +53,7 @@ def summary_row(record: dict[str, Any]) -> tuple:
         outcomes.count("reject"),
         outcomes.count("conditional"),
         len(record.get("unresolved", [])),
-        ", ".join(dict.fromkeys([t["rule"] for t in triggers])),
+        ", ".join(dict.fromkeys(rules)),
         record.get("error", ""),
     )
 

@@ -31,7 +31,7 @@ import orjson
 import shapely
 
 from threelines.batch.summary import summary_row
-from threelines.engine.verdict import verdict_records
+from threelines.engine.verdict import JSON_OPTIONS, batch_records
 from threelines.errors import ThreelinesError
 from threelines.input.footprint import Projects
 from threelines.layers.manifest import Manifest
@@ -144,33 +144,39 @@ def screen_chunk(task: tuple[Projects, str, list[str], dict | None]) -> list[tup
     from threelines.engine.screen import few_collections
 
     projects, _, hashes, stamp = task
+    # The collector is held while the chunk is screened and written down: the verdicts and records are many
+    # small objects, all freed (without it) before it runs again, so that it never walks them.
+    with few_collections():
+        return _lines(projects, _screen_isolated(projects), hashes, stamp)
+
+
+def _lines(projects: Projects, outcomes: list, hashes: list[str], stamp: dict | None) -> list[tuple[bytes, tuple]]:
+    """Each project's results line and summary row, from its verdict (or the message saying why it has none)."""
     keys = projects.keys or [(projects.source, None, i) for i in range(len(projects))]
-    outcomes = _screen_isolated(projects)
+    records = iter(_records([outcome for outcome in outcomes if not isinstance(outcome, str)]))
     out = []
-    with few_collections():  # the records are many small objects, as the verdicts are
-        records = iter(_records([outcome for outcome in outcomes if not isinstance(outcome, str)]))
-        for project, outcome, key, hashed, geometry in zip(
-            projects.attrs, outcomes, keys, hashes, projects.geometry, strict=True
-        ):
-            record = outcome if isinstance(outcome, str) else next(records)
-            try:
-                if isinstance(record, Exception):
-                    raise record
-                out.append(_line(project, outcome, record, key, hashed, geometry, projects.crs, stamp))
-            except Exception as exc:  # a verdict that cannot be written down is that project's error
-                out.append(_line(project, outcome, failure_message(projects.source, project["id"], exc), key, hashed))
+    for project, outcome, key, hashed, geometry in zip(
+        projects.attrs, outcomes, keys, hashes, projects.geometry, strict=True
+    ):
+        record = outcome if isinstance(outcome, str) else next(records)
+        try:
+            if isinstance(record, Exception):
+                raise record
+            out.append(_line(project, outcome, record, key, hashed, geometry, projects.crs, stamp))
+        except Exception as exc:  # a verdict that cannot be written down is that project's error
+            out.append(_line(project, outcome, failure_message(projects.source, project["id"], exc), key, hashed))
     return out
 
 
 def _records(verdicts: list) -> list:
-    """The JSON form of each verdict, made for all at once.
+    """The JSON form of each verdict, made for all at once (their triggers already JSON text).
 
-    If that fails, they are made one by one, so that only those that fail
-    are lost: each as its exception.
+    If that fails, they are made one by one (as :meth:`Verdict.to_dict`),
+    so that only those that fail are lost: each as its exception.
     """
     lang = _WORKER["lang"]
     try:
-        return verdict_records(verdicts, lang)
+        return batch_records(verdicts, lang)
     except Exception:  # a rule text that cannot be rendered, say: find whose
         out = []
         for verdict in verdicts:
@@ -183,12 +189,15 @@ def _records(verdicts: list) -> list:
 
 def _line(project, outcome, record, key, hashed, geometry=None, crs=None, stamp=None) -> tuple[bytes, tuple]:
     """A project's results line and summary row, from its verdict and record (writing its report) or its error."""
+    triggers = None  # the verdict's, for the summary: the record's may be JSON text already
     if isinstance(record, str):
         record = {"project": {"id": project["id"], "name": project["name"]}, "error": record}
-    elif _WORKER["reports"] is not None:
-        record.update(_write_report(outcome, geometry, crs, key, stamp))
+    else:
+        triggers = outcome.triggers
+        if _WORKER["reports"] is not None:
+            record.update(_write_report(outcome, geometry, crs, key, stamp))
     record.update(source=key[0], layer=key[1], feature=key[2], input_hash=hashed)
-    return json_line(record), summary_row(record)
+    return json_line(record), summary_row(record, triggers)
 
 
 def _screen_isolated(projects: Projects) -> list:
@@ -366,4 +375,4 @@ def json_line(record: dict[str, Any]) -> bytes:
     return orjson.dumps(record, option=_LINE)
 
 
-_LINE = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
+_LINE = JSON_OPTIONS | orjson.OPT_APPEND_NEWLINE

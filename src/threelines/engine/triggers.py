@@ -1,14 +1,14 @@
 """Step 4 of the flow: the fired rows become triggers, with their texts.
 
 A trigger is made per fired row from the rule's fixed fields and the row's
-columns. Only what fired gets a text, and only when it is read: a trigger
-holds :class:`~threelines.engine.verdict.Texts` that render, on the first
-read of any of them, the messages of all the rows the rule fired: a
-template that only reads values is filled placeholder by placeholder over
-the rows, one that needs CEL once per distinct value of what it reads, in
-each language the rule gives. A capacity trigger leads with its charge
-sentence; an access-list trigger carries the clause text, made once per
-clause and units covered.
+columns. Only what fired gets a text, and only when it is read, a language
+at a time: the first read of a message in one language (a trigger's
+:class:`~threelines.engine.verdict.Texts`, or a batch record) renders it
+for all the rows the rule fired: a template that only reads values is
+filled placeholder by placeholder over the rows, one that needs CEL once
+per distinct value of what it reads. A capacity trigger leads with its
+charge sentence; an access-list trigger carries the clause text, made once
+per clause and units covered.
 """
 
 from __future__ import annotations
@@ -16,16 +16,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import orjson
 
 from threelines.engine.decisions import ClauseFired, Decisions, Fired
 from threelines.engine.measure import M2_PER_MU
 from threelines.engine.pairs import Measured
-from threelines.engine.verdict import Texts, Trigger, TriggerRows
+from threelines.engine.verdict import Texts, Trigger, TriggerRows, rounded
 from threelines.layers.read import LayerData
 from threelines.rules.access_list import DIMENSIONS_ZH, Clause
-from threelines.rules.expr import Reads, bind
+from threelines.rules.expr import bind
 from threelines.rules.load import CAPACITY_NAMES, POLLUTANTS, Rule
-from threelines.rules.templates import ABSENT
+from threelines.rules.templates import ABSENT, Template
 
 #: Load units in Chinese.
 UNITS_ZH = {"t/a": "吨/年", "m3/a": "立方米/年"}
@@ -80,7 +81,7 @@ def _rule_triggers(rule: Rule, layer: LayerData | None, fired: Fired, contexts: 
         columns = _capacity_columns(rule, layer, fired, texts)
     else:
         columns = _pair_columns(layer, fired)
-    rows = TriggerRows(same, columns, texts.render)
+    rows = TriggerRows(same, columns, texts)
     for p, trigger in zip(fired.p.tolist(), rows.triggers(), strict=True):
         out[p].append(trigger)
 
@@ -122,23 +123,45 @@ def _capacity_columns(rule: Rule, layer: LayerData, fired: Fired, texts: _RuleTe
 
 
 class _RuleTexts:
-    """The messages of every row one rule fired, rendered together when the first of them is read.
+    """The messages of every row one rule fired, rendered a language at a time when first asked for.
 
     A template that only reads values is filled column by column; one that
     needs CEL is run once per distinct value of what it reads. A capacity
-    row's message leads with its charge sentence.
+    row's message leads with its charge sentence. A batch record shows one
+    language: the others are never rendered.
     """
 
     def __init__(self, rule: Rule, layer: LayerData | None, fired: Fired, contexts: list[dict]):
         self.rule, self.layer, self.fired, self.contexts = rule, layer, fired, contexts
+        self.languages = rule.message.languages
         self._columns: dict[str, list] = {}
+        self._messages: dict[str, list[str]] = {}  # by language ("" for a single unnamed text)
+        self._keys: list | None = None  # per row, what the message reads (see _row_keys)
+        self._bound: dict = {}  # per such key: the row's variables, and them bound for CEL
 
-    def render(self) -> list[tuple[str, dict[str, dict[str, str]] | None]]:
-        """Every row's ``(message, translations)``."""
-        messages = self._messages()
-        if self.fired.charge is None:
-            return messages
-        return _with_charges(self._charge_sentences(), messages)
+    def title(self, lang: str) -> str:
+        """The rule's title in ``lang`` (its only title where it gives one)."""
+        return dict(self.rule.titles).get(lang, self.rule.title)
+
+    def messages(self, lang: str | None) -> list[str]:
+        """Per row: the message in ``lang`` (None: the first language, or the only text), its charge sentence first."""
+        templates = self.rule.message.templates
+        lang = templates[0][0] if lang is None else lang
+        if lang not in self._messages:
+            texts = self._render(dict(templates)[lang])
+            if self.fired.charge is not None:
+                sentences = self._charge_sentences(lang or "en")
+                if lang:
+                    texts = [
+                        sentence + CHARGE_JOINS[lang] + text for sentence, text in zip(sentences, texts, strict=True)
+                    ]
+                else:
+                    texts = [
+                        f"{sentence}; {text}" if text else sentence
+                        for sentence, text in zip(sentences, texts, strict=True)
+                    ]
+            self._messages[lang] = texts
+        return self._messages[lang]
 
     def column(self, name: str) -> list:
         """Per row: the value of a name the message may read (:data:`ABSENT` where the row has none)."""
@@ -188,45 +211,39 @@ class _RuleTexts:
         values = {name: self.column(name)[i] for name in names}
         return {name: value for name, value in values.items() if value is not ABSENT}
 
-    def _messages(self) -> list[tuple]:
-        """Per row: the rule's ``(message, translations)``."""
-        rule, message, n = self.rule, self.rule.message, len(self.fired)
-        if not message.needs_cel:
-            per_language = [template.render_rows(self.column, n) for _, template in message.templates]
-            if not message.languages:
-                return [(text, None) for text in per_language[0]]
-            titles = dict(rule.titles)
-            heads = [(lang, titles.get(lang, rule.title)) for lang, _ in message.templates]
-            rows = [
-                {lang: {"title": title, "message": text} for (lang, title), text in zip(heads, texts, strict=True)}
-                for texts in zip(*per_language, strict=True)
-            ]
-            return [(next(iter(translations.values()))["message"], translations) for translations in rows]
-        reads = message.reads
-        keys = self._keys(reads)
-        if keys is None:  # no cheap key: every row rendered
-            return [_rule_texts(rule, self.variables(i, reads.names)) for i in range(n)]
-        out, kept = [], {}
-        for i, key in enumerate(keys):
-            found = kept.get(key)
-            if found is None:
-                found = kept[key] = _rule_texts(rule, self.variables(i, reads.names))
-            out.append(found)
+    def _render(self, template: Template) -> list[str]:
+        """Per row: one language's template filled in."""
+        n = len(self.fired)
+        if not template.needs_cel:
+            return template.render_rows(self.column, n)
+        message = self.rule.message
+        out, made = [], {}
+        for i, key in enumerate(self._row_keys()):
+            text = made.get(key)
+            if text is None:
+                if key not in self._bound:  # the same for every language: bound once
+                    variables = self.variables(i, message.reads.names)
+                    self._bound[key] = variables, bind(message.reads.slim(variables))
+                text = made[key] = template.render(*self._bound[key])
+            out.append(text)
         return out
 
-    def _keys(self, reads: Reads) -> list | None:
-        """Per row: a hashable stand-in for what ``reads`` reads (types included: CEL tells 1.0 from true).
+    def _row_keys(self) -> list:
+        """Per row: a hashable stand-in for what the message reads (types included: CEL tells 1.0 from true).
 
-        None when a whole map is read (there is no cheap key); a row whose
-        values cannot be hashed gets a key of its own.
+        Where a whole map is read (there is no cheap key), or a row's values
+        cannot be hashed, the row gets a key of its own.
         """
-        n = len(self.fired)
+        if self._keys is not None:
+            return self._keys
+        reads, n = self.rule.message.reads, len(self.fired)
         parts = []
         for name in reads.names:
             values = self.column(name)
             if name in ("project", "feature"):
                 if name not in reads.keys:
-                    return None
+                    self._keys = [object() for _ in range(n)]
+                    return self._keys
                 keys, made = reads.keys[name], {}
                 for value in values:  # the same map for many rows: its key made once
                     if id(value) not in made:
@@ -239,58 +256,48 @@ class _RuleTexts:
             dict.fromkeys(keys)
         except TypeError:  # some value is a list or a map
             keys = [key if _hashable(key) else object() for key in keys]
+        self._keys = keys
         return keys
 
-    def _charge_sentences(self) -> dict[str, list[str]]:
-        """Per language, per capacity row: the load charged to the zone and what it meets.
+    def _charge_sentences(self, lang: str) -> list[str]:
+        """Per capacity row, in ``lang`` (``en`` or ``zh``): the load charged to the zone and what it meets.
 
-        Zones, remaining capacities and offset ratios repeat from row to row:
-        each is written once.
+        The quantities are written a column at a time; zones repeat from row
+        to row, and each is named once.
         """
         fired, layer, charge = self.fired, self.layer, self.fired.charge
         zones = {f: layer.names[f] or layer.ids[f] for f in set(fired.f.tolist())}
-        said: dict[float, str] = {}  # a repeating quantity's text
-        en, zh = [], []
+        zh = {"en": False, "zh": True}[lang]
+        words = {
+            pollutant: (label_zh, unit_zh) if zh else (label, unit)
+            for pollutant, (label, unit, label_zh, unit_zh) in _LOAD_WORDS.items()
+        }
         rows = zip(
-            charge.pollutant, charge.exceeds.tolist(), charge.project_load.tolist(), charge.total.tolist(),
-            charge.remaining_load.tolist(), charge.offset_ratio.tolist(), fired.overlap_ratio.tolist(),
-            fired.f.tolist(), strict=True,
+            charge.pollutant, quantities(charge.project_load), charge.exceeds.tolist(),
+            quantities(charge.remaining_load), quantities(charge.project_load * charge.offset_ratio),
+            quantities(charge.offset_ratio), fired.overlap_ratio.tolist(), charge.total.tolist(), fired.f.tolist(),
+            strict=True,
         )  # fmt: skip
-        for pollutant, exceeds, load, total, left, ratio, share, f in rows:
-            label, unit, label_zh, unit_zh = _LOAD_WORDS[pollutant]
-            load_text, zone = quantity(load), zones[f]
-            if share >= 1:
-                row_en, row_zh = f"{label} {load_text} {unit}", f"{label_zh} {load_text} {unit_zh}"
-            else:
-                total_text = quantity(total)
-                row_en = f"{label} {load_text} {unit} ({share:.0%} of {total_text} {unit}, by area share)"
-                row_zh = f"{label_zh} {load_text} {unit_zh}（按面积占比{share:.0%}，总量{total_text} {unit_zh}）"
+        out = []
+        for pollutant, load, exceeds, left, offset, ratio, share, total, f in rows:
+            label, unit = words[pollutant]
+            sentence, zone = f"{label} {load} {unit}", zones[f]
+            if not share >= 1:  # a part of the load (NaN too)
+                if zh:
+                    sentence += f"（按面积占比{share:.0%}，总量{quantity(total)} {unit}）"
+                else:
+                    sentence += f" ({share:.0%} of {quantity(total)} {unit}, by area share)"
             if exceeds:
-                left = said.get(left) or said.setdefault(left, quantity(left))
-                row_en += f" exceeds the remaining capacity of {left} {unit} in {zone}"
-                row_zh += f"，超过{zone}剩余容量{left} {unit_zh}"
+                if zh:
+                    sentence += f"，超过{zone}剩余容量{left} {unit}"
+                else:
+                    sentence += f" exceeds the remaining capacity of {left} {unit} in {zone}"
+            elif zh:
+                sentence += f"：须在{zone}内削减替代{offset} {unit}（{ratio}倍）"
             else:
-                offset, ratio = quantity(load * ratio), said.get(ratio) or said.setdefault(ratio, quantity(ratio))
-                row_en += f": offset {offset} {unit} ({ratio}x) required in {zone}"
-                row_zh += f"：须在{zone}内削减替代{offset} {unit_zh}（{ratio}倍）"
-            en.append(row_en)
-            zh.append(row_zh)
-        return {"en": en, "zh": zh}
-
-
-def _with_charges(sentences: dict[str, list[str]], messages: list[tuple]) -> list[tuple]:
-    """Capacity rows' ``(message, translations)``: each row's charge sentence, then the rule's message."""
-    out = []
-    for i, (message, translations) in enumerate(messages):
-        if translations:  # each language's title and message (see _rule_texts), the first language's leading
-            translations = {
-                lang: {"title": text["title"], "message": sentences[lang][i] + CHARGE_JOINS[lang] + text["message"]}
-                for lang, text in translations.items()
-            }
-            out.append((next(iter(translations.values()))["message"], translations))
-        else:
-            out.append((sentences["en"][i] + (f"; {message}" if message else ""), None))
-    return out
+                sentence += f": offset {offset} {unit} ({ratio}x) required in {zone}"
+            out.append(sentence)
+        return out
 
 
 def _hashable(value: Any) -> bool:
@@ -355,15 +362,29 @@ def quantity(value: float) -> str:
     return "0" if text in ("", "-0") else text
 
 
-def _rule_texts(rule: Rule, variables: dict[str, Any]) -> tuple[str, dict[str, dict[str, str]] | None]:
-    """Render every language of a rule's message for one row (CEL given only what the placeholders read)."""
-    message = rule.message
-    bound = bind(message.reads.slim(variables)) if message.needs_cel else None
-    if not message.languages:
-        return message.templates[0][1].render(variables, bound), None
-    titles = dict(rule.titles)
-    translations = {
-        lang: {"title": titles.get(lang, rule.title), "message": template.render(variables, bound)}
-        for lang, template in message.templates
-    }
-    return next(iter(translations.values()))["message"], translations
+def quantities(values: np.ndarray) -> list[str]:
+    """:func:`quantity` of each value, a column at a time.
+
+    Below 999.99, a value's text is that of the value rounded to two
+    decimals (see :func:`~threelines.engine.verdict.rounded`): the shortest
+    text that reads back as it (as ``repr`` writes it, which orjson does
+    for a whole column at once), a whole number without its ``.0``. Larger
+    values, whose thousands are grouped, and NaN and infinities are written
+    one by one.
+    """
+    values = np.asarray(values, dtype=float)
+    plain = np.abs(values) < 999.99
+    near = rounded(values[plain], 2)
+    whole = near == np.trunc(near)
+    texts = np.empty(len(near), dtype=object)
+    texts[whole] = _number_texts(near[whole].astype(np.int64).tolist())  # -0.0 too: "0"
+    texts[~whole] = _number_texts(near[~whole].tolist())
+    out = np.empty(len(values), dtype=object)
+    out[plain] = texts
+    out[~plain] = [quantity(value) for value in values[~plain].tolist()]
+    return out.tolist()
+
+
+def _number_texts(numbers: list) -> np.ndarray:
+    """Each number's shortest text (as ``repr``), written as one JSON array and cut at its commas."""
+    return np.array(orjson.dumps(numbers).decode().strip("[]").split(",") if numbers else [], dtype=object)

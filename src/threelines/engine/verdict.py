@@ -6,11 +6,11 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache, partial
-from itertools import repeat
 from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+import orjson
 
 #: Verdicts from best to worst; a project's verdict is the worst triggered outcome.
 VERDICTS = ("pass", "conditional", "reject")
@@ -231,12 +231,27 @@ class Trigger:
         return {**self.__dict__, "row": None}
 
 
+class RowTexts(Protocol):
+    """The messages of rows made together (see :class:`TriggerRows`), each language rendered when first asked for."""
+
+    #: The languages the rule names (none for a single unnamed text), the first the default.
+    languages: tuple[str, ...]
+
+    def title(self, lang: str) -> str:
+        """The rule's title in ``lang``."""
+
+    def messages(self, lang: str | None) -> list[str]:
+        """Per row: the message in ``lang``, one of :attr:`languages` (None: the first, or the only text)."""
+
+
 class TriggerRows:
     """Triggers made together from columns (the rows one rule fired), and their JSON records, made together too.
 
     A batch writes the record of every trigger: made for all the rows of a
     rule at once, each measure is rounded a column at a time and the fields
-    the rule gives every row are set once, rather than trigger by trigger.
+    the rule gives every row are set once, rather than trigger by trigger;
+    :meth:`fragments` writes them as JSON straight from those columns. Only
+    the language a record shows is rendered.
 
     Parameters
     ----------
@@ -244,68 +259,139 @@ class TriggerRows:
         The fields every row has alike (the rule's id, title, ...): text or None.
     columns : dict
         The other fields of :class:`Trigger` (but ``texts``): a list with a value per row.
-    texts : callable
-        Gives every row's ``(message, translations)``, rendered together when first called.
+    texts : RowTexts
+        Every row's message, a language at a time.
     """
 
-    def __init__(self, same: dict[str, Any], columns: dict[str, list], texts: Callable[[], list[tuple]]):
-        self.same, self.columns, self._render = same, columns, texts
+    def __init__(self, same: dict[str, Any], columns: dict[str, list], texts: RowTexts):
+        self.same, self.columns, self.texts = same, columns, texts
         self._texts: list[tuple] | None = None
-        self._records: dict[str | None, tuple] = {}  # per language: see _json_columns
+        self._rounded: dict[str, list] | None = None  # the columns as the JSON form keeps them
+        self._records: dict[str | None, tuple] = {}  # per language: the fields alike, and each row's own
+        self._fragments: dict[str | None, list[bytes]] = {}
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values())))
 
     def text(self, i: int) -> tuple[str, dict[str, dict[str, str]] | None]:
-        """Row ``i``'s ``(message, translations)``, every row's rendered on the first call."""
+        """Row ``i``'s ``(message, translations)``, every row's in every language rendered on the first call."""
         if self._texts is None:
-            self._texts = self._render()
+            self._texts = self._all_texts()
         return self._texts[i]
+
+    def _all_texts(self) -> list[tuple[str, dict[str, dict[str, str]] | None]]:
+        texts = self.texts
+        if not texts.languages:
+            return [(message, None) for message in texts.messages(None)]
+        heads = [(lang, texts.title(lang)) for lang in texts.languages]
+        out = []
+        for messages in zip(*(texts.messages(lang) for lang in texts.languages), strict=True):
+            translations = {
+                lang: {"title": title, "message": message}
+                for (lang, title), message in zip(heads, messages, strict=True)
+            }
+            out.append((messages[0], translations))
+        return out
 
     def triggers(self) -> list[Trigger]:
         """A trigger per row, each knowing its row (see :meth:`record`)."""
-        n = len(next(iter(self.columns.values())))
-        texts = [Texts(partial(self.text, i)) for i in range(n)]
-        values = [self._column(name, texts) for name in _TRIGGER_FIELDS]
+        alike = {name: self.same.get(name) for name in _TRIGGER_FIELDS}  # in the fields' order, each row's set after
+        own = [name for name in _TRIGGER_FIELDS if name in self.columns]
         made = []
-        for row in zip(*values, [(self, i) for i in range(n)], strict=False):  # the same fields repeat
-            # A frozen dataclass's __init__ sets its 22 fields one object.__setattr__ at a time: three times slower.
+        for i, values in enumerate(zip(*(self.columns[name] for name in own), strict=True)):
+            fields = alike.copy()
+            fields.update(zip(own, values, strict=True))
+            fields.update(texts=Texts(partial(self.text, i)), row=(self, i))
+            # A frozen dataclass's __init__ sets its 22 fields one object.__setattr__ at a time: far slower.
             trigger = object.__new__(Trigger)
-            vars(trigger).update(zip(_TRIGGER_KEYS, row, strict=True))
+            object.__setattr__(trigger, "__dict__", fields)
             made.append(trigger)
         return made
-
-    def _column(self, name: str, texts: list[Texts]) -> Iterable[Any]:
-        if name == "texts":
-            return texts
-        return self.columns[name] if name in self.columns else repeat(self.same.get(name))
 
     def record(self, i: int, lang: str | None) -> dict[str, Any]:
         """Row ``i``'s JSON form (as :meth:`Trigger.to_dict`): the fields every row has alike, then its own."""
         if lang not in self._records:
-            self._records[lang] = self._json_columns(lang)
+            same, columns = self._json_columns(lang)
+            self._records[lang] = same, tuple(columns), list(zip(*columns.values(), strict=True))
         same, names, rows = self._records[lang]
         record = same.copy()
         record.update(zip(names, rows[i], strict=True))
         return record
 
-    def _json_columns(self, lang: str | None) -> tuple[dict[str, Any], tuple[str, ...], list[tuple]]:
-        """Every row's JSON form, in parts: the fields alike, and the names and values (per row) of the others.
+    def fragments(self, lang: str | None) -> list[bytes]:
+        """Every row's JSON form as JSON text, as :data:`JSON_OPTIONS` writes :meth:`record` (keys sorted).
 
-        Measures are rounded a column at a time; title and message are in ``lang`` where the row has it.
+        The fields every row has alike are written once into a pattern of
+        the record, and the others a column at a time into it.
         """
-        texts = [self.text(i) for i in range(len(next(iter(self.columns.values()))))]
-        columns = {}
-        for name, values in self.columns.items():
-            columns[name] = json_column(values, _TRIGGER_PLACES[name]) if name in _TRIGGER_PLACES else values
-        columns["message"] = [message for message, _ in texts]
-        if lang:
-            picked = [(translations or {}).get(lang) for _, translations in texts]
-            if any(picked):
-                title = self.same["title"]
-                columns["title"] = [text["title"] if text else title for text in picked]
-                columns["message"] = [
-                    text["message"] if text else message for text, (message, _) in zip(picked, texts, strict=True)
-                ]
+        if lang not in self._fragments:
+            same, columns = self._json_columns(lang)
+            pattern, tokens = [], []
+            for key in sorted(same):  # the columns' names are among the fields alike
+                head = orjson.dumps(key) + b":"
+                if key in columns:
+                    values = columns[key]
+                    texts = _string_contents(values) if set(map(type, values)) == {str} else None
+                    pattern.append(head + (b"%b" if texts is None else b'"%b"'))  # a column of texts: quoted here
+                    tokens.append(json_tokens(values) if texts is None else texts)
+                else:
+                    pattern.append((head + orjson.dumps(same[key], option=JSON_OPTIONS)).replace(b"%", b"%%"))
+            line = b"{" + b",".join(pattern) + b"}"
+            self._fragments[lang] = [line % row for row in zip(*tokens, strict=True)]
+        return self._fragments[lang]
+
+    def _json_columns(self, lang: str | None) -> tuple[dict[str, Any], dict[str, list]]:
+        """The JSON form of every row, in parts: all its fields (those alike set), and the columns of the others.
+
+        Measures are rounded a column at a time; title and message are in ``lang`` where the rule has it.
+        """
+        if self._rounded is None:
+            self._rounded = {
+                name: json_column(values, _TRIGGER_PLACES[name]) if name in _TRIGGER_PLACES else values
+                for name, values in self.columns.items()
+            }
         same = {name: self.same.get(name) for name in _RECORD_KEYS}  # in the record's order, each row's set after
-        return same, tuple(columns), list(zip(*columns.values(), strict=True))
+        if lang and lang in self.texts.languages:
+            same["title"] = self.texts.title(lang)
+            return same, {**self._rounded, "message": self.texts.messages(lang)}
+        return same, {**self._rounded, "message": self.texts.messages(None)}
+
+
+def json_tokens(values: Sequence[Any]) -> list[bytes]:
+    """Each value as JSON text, as :data:`JSON_OPTIONS` writes it in a record.
+
+    A column of numbers (and None), or of texts (and None), is written as
+    one array and cut at the commas between its values; any other value by
+    value.
+    """
+    if not values:
+        return []
+    kinds = set(map(type, values))
+    if kinds <= _NUMBER_TYPES:  # no comma in any value's text
+        return orjson.dumps(values, option=JSON_OPTIONS)[1:-1].split(b",")
+    if kinds <= {str, type(None)}:
+        texts = [value for value in values if value is not None]
+        contents = _string_contents(texts) if texts else []
+        if contents is not None:
+            made = iter(contents)
+            return [b"null" if value is None else b'"' + next(made) + b'"' for value in values]
+    return [orjson.dumps(value, option=JSON_OPTIONS) for value in values]
+
+
+def _string_contents(texts: list[str]) -> list[bytes] | None:
+    """Each text as the inside of a JSON string, cut from one array; None where a cut may be false."""
+    array = orjson.dumps(texts)
+    # Between two texts stands '","'; within one, a quote is escaped ('\"'): a '","' whose first quote is
+    # escaped is the only false cut, and then a backslash comes before it.
+    if b'\\","' in array:
+        return None
+    return array[2:-2].split(b'","')
+
+
+#: How records are written as JSON (keys sorted; a numpy value as its Python equivalent).
+JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY
+#: Types whose JSON text holds no comma.
+_NUMBER_TYPES = {float, int, bool, type(None), np.float64, np.float32, np.int64, np.int32, np.bool_}
 
 
 @dataclass(frozen=True)
@@ -448,8 +534,31 @@ def verdict_records(verdicts: Sequence[Verdict], lang: str | None = None) -> lis
     than value by value: a batch writes every record it screens.
     """
     triggers = trigger_records([t for verdict in verdicts for t in verdict.triggers], lang)
+    return _verdict_records(verdicts, triggers, [t["outcome"] for t in triggers], list)
+
+
+def batch_records(verdicts: Sequence[Verdict], lang: str | None = None) -> list[dict[str, Any]]:
+    """:func:`verdict_records`, each record's triggers already JSON text (an :class:`orjson.Fragment`).
+
+    A batch writes its records with :data:`JSON_OPTIONS` and reads none of
+    them back: the triggers (most of a record) are written a rule's rows at
+    a time (see :meth:`TriggerRows.fragments`), into the text that dumping
+    their records would give.
+    """
+    triggers = [t for verdict in verdicts for t in verdict.triggers]
+    return _verdict_records(verdicts, trigger_fragments(triggers, lang), [t.outcome for t in triggers], _json_list)
+
+
+def _json_list(fragments: list[bytes]) -> orjson.Fragment:
+    """A JSON array of values already JSON text."""
+    return orjson.Fragment(b"[" + b",".join(fragments) + b"]")
+
+
+def _verdict_records(
+    verdicts: Sequence[Verdict], triggers: list, outcomes: list[str], listed: Callable[[list], Any]
+) -> list[dict[str, Any]]:
+    """Each verdict's record, given all their triggers' forms and outcomes (in order), ``listed`` a verdict's."""
     units = unit_records([u for verdict in verdicts for u in verdict.units])
-    outcomes = [t["outcome"] for t in triggers]
     records, t, u = [], 0, 0
     for verdict, project in zip(verdicts, project_records([v.project for v in verdicts]), strict=True):
         t_end, u_end = t + len(verdict.triggers), u + len(verdict.units)
@@ -457,7 +566,7 @@ def verdict_records(verdicts: Sequence[Verdict], lang: str | None = None) -> lis
             {
                 "project": project,
                 "verdict": worst(outcomes[t:t_end]),
-                "triggers": triggers[t:t_end],
+                "triggers": listed(triggers[t:t_end]),
                 "units": units[u:u_end],
                 "unresolved": [note.to_dict() for note in verdict.unresolved],
                 "requirements": [dict(vars(r)) for r in verdict.requirements],
@@ -488,6 +597,26 @@ def trigger_records(triggers: Sequence[Trigger], lang: str | None = None) -> lis
     made_alone = [records[i] for i in alone]
     json_numbers(made_alone, _columns(map(_trigger_numbers, made_alone), _TRIGGER_PLACES), _TRIGGER_PLACES)
     return records
+
+
+def trigger_fragments(triggers: Sequence[Trigger], lang: str | None = None) -> list[bytes]:
+    """The JSON form of each trigger as JSON text (see :func:`trigger_records` and :data:`JSON_OPTIONS`)."""
+    out: list = []
+    alone = []
+    made: dict[TriggerRows, list[bytes]] = {}
+    for trigger in triggers:
+        if trigger.row is None:
+            alone.append(len(out))
+            out.append(trigger)
+        else:
+            rows, i = trigger.row
+            fragments = made.get(rows)
+            if fragments is None:
+                fragments = made[rows] = rows.fragments(lang)
+            out.append(fragments[i])
+    for i, record in zip(alone, trigger_records([out[i] for i in alone], lang), strict=True):
+        out[i] = orjson.dumps(record, option=JSON_OPTIONS)
+    return out
 
 
 def _alone_record(trigger: Trigger, lang: str | None) -> dict[str, Any]:
@@ -538,6 +667,5 @@ _TRIGGER_PLACES = {
 _trigger_numbers = itemgetter(*_TRIGGER_PLACES)
 #: The fields a trigger is made of, and those of its JSON form (``message`` for ``texts``), in order.
 _TRIGGER_FIELDS = tuple(f.name for f in fields(Trigger) if f.init)
-_TRIGGER_KEYS = (*_TRIGGER_FIELDS, "row")
 _RECORD_KEYS = (*(name for name in _TRIGGER_FIELDS if name != "texts"), "message")
 _UNIT_PLACES = {"overlap_m2": decimals("overlap_m2"), "share": decimals("share")}

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import cel
@@ -75,21 +76,10 @@ class Template:
         for part, lookup in zip(self.parts, self._lookups, strict=True):
             if isinstance(part, str):
                 parts.append(repeat(part, n))
-                continue
-            (expr, spec), (name, key) = part, lookup
-            failed, texts = f"<{expr.source}?>", []
-            for value in column(name):
-                try:
-                    if key is not None:
-                        value = value[key]  # absent: not subscriptable, as a missing key fails
-                    elif value is ABSENT:
-                        raise LookupError(name)
-                    # _format, its common case first
-                    texts.append(format(value, spec) if spec and value is not None else _format(value, spec))
-                except _FAILURES:
-                    texts.append(failed)
-            parts.append(texts)
-        return ["".join(row) for row in zip(*parts, strict=False)] if parts else [""] * n  # literals repeat
+            else:
+                (expr, spec), (name, key) = part, lookup
+                parts.append(_column_texts(column(name), key, spec, f"<{expr.source}?>"))
+        return list(map("".join, zip(*parts, strict=False))) if parts else [""] * n  # literals repeat
 
     @cached_property
     def _lookups(self) -> tuple[tuple[str, str | None] | None, ...]:
@@ -221,6 +211,39 @@ def _check_spec(placeholder: str, spec: str) -> None:
         raise ExpressionError(
             f"placeholder {{{placeholder}}}: format precision {digits} is over the limit of {MAX_FORMAT_PRECISION}"
         )
+
+
+def _column_texts(values: list, key: str | None, spec: str, failed: str) -> list[str]:
+    """A placeholder's text in each row: ``values`` (a map's ``key`` of each, if given) formatted by ``spec``.
+
+    Where every row has a value, and all are formatted alike (a format
+    given, or texts as they are), the column is formatted in one pass;
+    else value by value, a value that cannot be read or formatted giving
+    ``failed``.
+    """
+    try:
+        read = values if key is None else list(map(itemgetter(key), values))  # absent: not subscriptable
+        if key is None and ABSENT in values:
+            raise LookupError
+        kinds = set(map(type, read))
+        if spec and type(None) not in kinds:
+            return list(map(format, read, repeat(spec)))
+        if not spec and kinds == {str}:
+            return read
+    except _FAILURES:
+        pass
+    texts = []
+    for value in values:
+        try:
+            if key is not None:
+                value = value[key]  # absent: not subscriptable, as a missing key fails
+            elif value is ABSENT:
+                raise LookupError
+            # _format, its common case first
+            texts.append(format(value, spec) if spec and value is not None else _format(value, spec))
+        except _FAILURES:
+            texts.append(failed)
+    return texts
 
 
 def _format(value: Any, spec: str) -> str:

@@ -1,0 +1,110 @@
+"""A batch's records, written as JSON a rule's rows at a time, are the text of the records the engine gives."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from threelines.engine.screen import screen
+from threelines.engine.triggers import quantities, quantity
+from threelines.engine.verdict import JSON_OPTIONS, batch_records, json_tokens, verdict_records
+from threelines.rules import load_rules
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+
+texts = st.text(alphabet=st.sampled_from([*'ab,"\\:{}[] ', "\n", "\x00", "地", "😀", "\u2028"]), max_size=6)
+numbers = st.one_of(
+    st.floats(), st.integers(-(2**63), 2**63 - 1), st.booleans(), st.floats().map(np.float64),
+    st.integers(-(2**31), 2**31 - 1).map(np.int64),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.lists(st.one_of(st.none(), numbers), max_size=6),
+        st.lists(st.one_of(st.none(), texts), max_size=6),
+        st.lists(st.one_of(st.none(), texts, numbers), max_size=6),
+    )
+)
+def test_a_column_cut_from_one_array_is_each_value_written_alone(values):
+    assert json_tokens(values) == [orjson.dumps(value, option=JSON_OPTIONS) for value in values]
+
+
+def test_a_text_that_looks_like_a_cut_between_texts():
+    values = ['a",', "b", '",', "\\", ",", "", "\\\\", '"', None]
+    assert json_tokens(values) == [orjson.dumps(value) for value in values]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(),
+            st.floats(-1000, 1000),
+            st.integers(-200_000, 200_000).map(lambda n: n / 200),  # halves of a cent, and exact cents
+            st.sampled_from([999.985, 999.99, 999.995, -0.004, -0.0, 2.675, 1.005]),
+        ),
+        max_size=8,
+    )
+)
+def test_quantities_a_column_at_a_time_are_each_written_alone(values):
+    assert quantities(np.array(values, dtype=float)) == [quantity(value) for value in values]
+
+
+def _generated(n: int):
+    spec = importlib.util.spec_from_file_location("make_golden", ROOT / "scripts" / "make_golden.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.generated_projects(n, seed=7)
+
+
+def _rules(tmp_path, manifest, variant: str):
+    """The sample's rules; ``zh-first`` gives every text in Chinese first, ``one-text`` a single unnamed one."""
+    doc = yaml.safe_load((SAMPLE / "rules.yaml").read_text(encoding="utf-8"))
+    for rule in doc["rules"]:
+        rule.pop("examples", None)  # their footprints lie beside the sample's rules
+        for key in ("title", "message"):
+            if isinstance(rule.get(key), dict):
+                texts = rule[key]
+                rule[key] = {"zh": texts["zh"], "en": texts["en"]} if variant == "zh-first" else texts["en"]
+    doc["access_list"]["path"] = str(SAMPLE / doc["access_list"]["path"])
+    path = tmp_path / f"rules-{variant}.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return load_rules(path, manifest)
+
+
+@pytest.mark.parametrize("variant", ["sample", "zh-first", "one-text"])
+def test_batch_records_are_the_text_of_the_records(tmp_path, manifest, variant):
+    rules = load_rules(SAMPLE / "rules.yaml", manifest) if variant == "sample" else _rules(tmp_path, manifest, variant)
+    frame = _generated(400)
+    for lang in (None, "en", "zh"):
+        # Each from verdicts of its own, so that neither reads what the other made.
+        written = [
+            orjson.dumps(r, option=JSON_OPTIONS) for r in batch_records(screen(frame, manifest, rules).verdicts, lang)
+        ]
+        verdicts = screen(frame, manifest, rules).verdicts
+        records = verdict_records(verdicts, lang)
+        assert written == [orjson.dumps(r, option=JSON_OPTIONS) for r in records]
+        fired = [
+            (t, r)
+            for v, record in zip(verdicts, records, strict=True)
+            for t, r in zip(v.triggers, record["triggers"], strict=True)
+        ]
+        assert len(fired) > 400
+        for trigger, record in fired:  # the texts in one language, as a trigger's in all of them
+            translation = (trigger.translations or {}).get(lang)
+            if translation:
+                assert (record["title"], record["message"]) == (translation["title"], translation["message"])
+            else:
+                assert (record["title"], record["message"]) == (trigger.title, trigger.message)
+        if variant == "one-text":  # the access list's clauses still speak both languages
+            assert all(trigger.translations is None for trigger, _ in fired if trigger.row is not None)
