@@ -10,6 +10,8 @@ non-negative numbers) or refused with a message naming the project.
 from __future__ import annotations
 
 import json
+import operator
+from collections.abc import Sequence
 from itertools import repeat
 from typing import Any
 
@@ -79,29 +81,80 @@ def project_record(attrs: dict[str, Any], area_m2: float) -> dict[str, Any]:
     return project_records([attrs], [area_m2])[0][0]
 
 
-#: A record with nothing given, in the order records hold their fields.
-_NOTHING_GIVEN = dict.fromkeys((*ATTRIBUTES, "industry_name", "area_m2", "area_ha", "area_mu"))
+#: The fields of a project's record, in order: its attributes, the industry's name, the areas.
+FIELDS = (*ATTRIBUTES, "industry_name", "area_m2", "area_ha", "area_mu")
 
 
-def project_records(attrs: list[dict[str, Any]], areas_m2) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def project_records(attrs: list[dict[str, Any]], areas_m2) -> tuple[list[dict[str, Any]], ProjectMaps]:
     """Projects as results show them (see :func:`project_record`), and the maps rules see: their given values only.
 
-    Each map is made first, from the given values; its record is then a copy
-    of a record with nothing given, updated with it (the fields keep their order).
+    Both are made from the projects' columns (:func:`project_columns`): each
+    record zips a row of them; the maps are made when first read.
     """
-    records, given = [], []
-    for project, area in zip(attrs, areas_m2, strict=True):
-        values = {key: value for key in ATTRIBUTES if (value := project.get(key)) is not None}
-        name = industry.name(project["industry"]) if project.get("industry") else None
-        if name is not None:
-            values["industry_name"] = name
-        area = float(area)
-        values.update(area_m2=area, area_ha=area / 1e4, area_mu=area / M2_PER_MU)
-        record = _NOTHING_GIVEN.copy()
-        record.update(values)
-        records.append(record)
-        given.append(values)
-    return records, given
+    columns = project_columns(attrs, areas_m2)
+    records = [dict(zip(FIELDS, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    return records, ProjectMaps(columns)
+
+
+def project_columns(attrs: list[dict[str, Any]], areas_m2) -> dict[str, list[Any]]:
+    """Per field of :data:`FIELDS`, its value for each project (None where not given).
+
+    The industry's name is looked up once per distinct code.
+    """
+    columns = {key: [project.get(key) for project in attrs] for key in ATTRIBUTES}
+    names = {code: industry.name(code) for code in set(columns["industry"]) if code}
+    columns["industry_name"] = [names[code] if code else None for code in columns["industry"]]
+    area = np.asarray(areas_m2, dtype=float).reshape(-1)
+    columns.update(area_m2=area.tolist(), area_ha=(area / 1e4).tolist(), area_mu=(area / M2_PER_MU).tolist())
+    return columns
+
+
+class ProjectMaps(Sequence):
+    """Per project, the ``project`` map rules see: its given values only, in the order of :data:`FIELDS`.
+
+    A map is made when first read (most projects' maps never are: rules read
+    the values a column at a time, with :meth:`column` and :meth:`given`).
+    :meth:`take` gives the maps of some projects, made once for all.
+    """
+
+    def __init__(self, columns: dict[str, list[Any]], rows: np.ndarray | None = None, made: list | None = None):
+        self._columns, self._rows = columns, rows
+        self._made = [None] * len(columns["id"]) if made is None else made
+
+    def __len__(self) -> int:
+        return len(self._made) if self._rows is None else len(self._rows)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        p = i if self._rows is None else int(self._rows[i])
+        found = self._made[p]
+        if found is None:
+            found = self._made[p] = {key: v for key in FIELDS if (v := self._columns[key][p]) is not None}
+        return found
+
+    def __iter__(self):
+        return map(self.__getitem__, range(len(self)))
+
+    def take(self, rows: np.ndarray) -> ProjectMaps:
+        """The maps of the projects ``rows`` (positions in these)."""
+        return ProjectMaps(self._columns, rows if self._rows is None else self._rows[rows], self._made)
+
+    def column(self, key: str, absent: Any) -> list[Any]:
+        """Per project: the map's value for ``key``, ``absent`` where the map has none."""
+        values = self._values(key)
+        return [absent] * len(self) if values is None else [absent if v is None else v for v in values]
+
+    def given(self, key: str) -> np.ndarray:
+        """Per project: whether the map has ``key``."""
+        values = self._values(key)
+        if values is None:
+            return np.zeros(len(self), dtype=bool)
+        return np.fromiter(map(operator.is_not, values, repeat(None)), dtype=bool, count=len(values))
+
+    def _values(self, key: str) -> list[Any] | None:
+        values = self._columns.get(key)
+        if values is None or self._rows is None:
+            return values
+        return list(map(values.__getitem__, self._rows.tolist()))
 
 
 def plain_column(column) -> list[Any]:
