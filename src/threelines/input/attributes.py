@@ -88,47 +88,52 @@ FIELDS = (*ATTRIBUTES, "industry_name", "area_m2", "area_ha", "area_mu")
 def project_records(attrs: list[dict[str, Any]], areas_m2) -> tuple[list[dict[str, Any]], ProjectMaps]:
     """Projects as results show them (see :func:`project_record`), and the maps rules see: their given values only.
 
-    Both are made from the projects' columns (:func:`project_columns`): each
-    record zips a row of them; the maps are made when first read.
+    Each record is a copy of a record with nothing given, updated with the
+    project's attributes (the fields keep their order); the maps are made
+    from the records when first read (see :class:`ProjectMaps`).
     """
-    columns = project_columns(attrs, areas_m2)
-    records = [dict(zip(FIELDS, row, strict=True)) for row in zip(*columns.values(), strict=True)]
-    return records, ProjectMaps(columns)
-
-
-def project_columns(attrs: list[dict[str, Any]], areas_m2) -> dict[str, list[Any]]:
-    """Per field of :data:`FIELDS`, its value for each project (None where not given).
-
-    The industry's name is looked up once per distinct code.
-    """
-    columns = {key: [project.get(key) for project in attrs] for key in ATTRIBUTES}
-    names = {code: industry.name(code) for code in set(columns["industry"]) if code}
-    columns["industry_name"] = [names[code] if code else None for code in columns["industry"]]
     area = np.asarray(areas_m2, dtype=float).reshape(-1)
-    columns.update(area_m2=area.tolist(), area_ha=(area / 1e4).tolist(), area_mu=(area / M2_PER_MU).tolist())
-    return columns
+    codes = [project.get("industry") for project in attrs]
+    names = {code: industry.name(code) for code in set(codes) if code}  # once per distinct code
+    records = []
+    columns = zip(attrs, codes, area.tolist(), (area / 1e4).tolist(), (area / M2_PER_MU).tolist(), strict=True)
+    for project, code, m2, ha, mu in columns:
+        record = _NOTHING_GIVEN.copy()
+        record.update(project)
+        if len(record) > len(_NOTHING_GIVEN):  # names that are not attributes: the attributes only
+            record = _NOTHING_GIVEN | {key: project.get(key) for key in ATTRIBUTES}
+        record["industry_name"] = names[code] if code else None
+        record["area_m2"], record["area_ha"], record["area_mu"] = m2, ha, mu
+        records.append(record)
+    return records, ProjectMaps(records)
+
+
+#: A record with nothing given, in the order records hold their fields.
+_NOTHING_GIVEN = dict.fromkeys(FIELDS)
 
 
 class ProjectMaps(Sequence):
-    """Per project, the ``project`` map rules see: its given values only, in the order of :data:`FIELDS`.
+    """Per project, the ``project`` map rules see: its record's given values only (in the order of :data:`FIELDS`).
 
-    A map is made when first read (most projects' maps never are: rules read
-    the values a column at a time, with :meth:`column` and :meth:`given`).
-    :meth:`take` gives the maps of some projects, made once for all.
+    A map is made when first read; most never are: rules read the values a
+    column at a time (:meth:`column`, :meth:`given`), each column made once.
+    :meth:`take` gives the maps of some of the projects.
     """
 
-    def __init__(self, columns: dict[str, list[Any]], rows: np.ndarray | None = None, made: list | None = None):
-        self._columns, self._rows = columns, rows
-        self._made = [None] * len(columns["id"]) if made is None else made
+    def __init__(self, records: list[dict[str, Any]], rows: np.ndarray | None = None, shared: tuple | None = None):
+        self._records, self._rows = records, rows
+        # What every take of these projects shares: the maps made, the columns and where they are given.
+        self._made, self._columns, self._given = shared or ([None] * len(records), {}, {})
 
     def __len__(self) -> int:
-        return len(self._made) if self._rows is None else len(self._rows)
+        return len(self._records) if self._rows is None else len(self._rows)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         p = i if self._rows is None else int(self._rows[i])
         found = self._made[p]
         if found is None:
-            found = self._made[p] = {key: v for key in FIELDS if (v := self._columns[key][p]) is not None}
+            record = self._records[p]
+            found = self._made[p] = {key: v for key in FIELDS if (v := record[key]) is not None}
         return found
 
     def __iter__(self):
@@ -136,25 +141,41 @@ class ProjectMaps(Sequence):
 
     def take(self, rows: np.ndarray) -> ProjectMaps:
         """The maps of the projects ``rows`` (positions in these)."""
-        return ProjectMaps(self._columns, rows if self._rows is None else self._rows[rows], self._made)
+        rows = rows if self._rows is None else self._rows[rows]
+        return ProjectMaps(self._records, rows, (self._made, self._columns, self._given))
 
     def column(self, key: str, absent: Any) -> list[Any]:
         """Per project: the map's value for ``key``, ``absent`` where the map has none."""
-        values = self._values(key)
-        return [absent] * len(self) if values is None else [absent if v is None else v for v in values]
+        if key not in _NOTHING_GIVEN:
+            return [absent] * len(self)
+        values, given = self._column(key), self._given_all(key)
+        if self._rows is not None:
+            values, given = values[self._rows], given[self._rows]
+        if not given.all():
+            values = np.where(given, values, absent)
+        return values.tolist()
 
     def given(self, key: str) -> np.ndarray:
         """Per project: whether the map has ``key``."""
-        values = self._values(key)
-        if values is None:
+        if key not in _NOTHING_GIVEN:
             return np.zeros(len(self), dtype=bool)
-        return np.fromiter(map(operator.is_not, values, repeat(None)), dtype=bool, count=len(values))
+        given = self._given_all(key)
+        return given if self._rows is None else given[self._rows]
 
-    def _values(self, key: str) -> list[Any] | None:
-        values = self._columns.get(key)
-        if values is None or self._rows is None:
-            return values
-        return list(map(values.__getitem__, self._rows.tolist()))
+    def _column(self, key: str) -> np.ndarray:
+        """Every project's value for the field ``key`` (None where not given), as an array of objects."""
+        found = self._columns.get(key)
+        if found is None:
+            found = self._columns[key] = np.fromiter(
+                map(operator.itemgetter(key), self._records), dtype=object, count=len(self._records)
+            )
+        return found
+
+    def _given_all(self, key: str) -> np.ndarray:
+        found = self._given.get(key)
+        if found is None:
+            found = self._given[key] = self._column(key) != None  # noqa: E711  (plain values: not None)
+        return found
 
 
 def plain_column(column) -> list[Any]:
