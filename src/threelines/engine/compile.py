@@ -47,10 +47,14 @@ class Table:
         return len(self.records)
 
     def number(self, attribute: str) -> np.ndarray:
-        """Per project: a declared quantity, 0 when not given."""
+        """Per project: a declared quantity (a checked number), 0 when not given."""
         if attribute not in self._numbers:
-            values = self.contexts.column(attribute, None)
-            self._numbers[attribute] = np.array([v or 0.0 for v in values], dtype=float)
+            values = self.contexts.values(attribute)
+            given = values != None  # noqa: E711
+            numbers = np.zeros(len(values))
+            numbers[given] = values[given].astype(float)
+            numbers[numbers == 0] = 0.0  # -0.0 too, as ``value or 0.0`` gives it
+            self._numbers[attribute] = numbers
         return self._numbers[attribute]
 
     def codes(self, reads) -> np.ndarray | None:

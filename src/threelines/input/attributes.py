@@ -10,9 +10,9 @@ non-negative numbers) or refused with a message naming the project.
 from __future__ import annotations
 
 import json
-import operator
 from collections.abc import Sequence
 from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -116,14 +116,14 @@ class ProjectMaps(Sequence):
     """Per project, the ``project`` map rules see: its record's given values only (in the order of :data:`FIELDS`).
 
     A map is made when first read; most never are: rules read the values a
-    column at a time (:meth:`column`, :meth:`given`), each column made once.
-    :meth:`take` gives the maps of some of the projects.
+    column at a time (:meth:`values`, :meth:`column`, :meth:`given`), each
+    column made once. :meth:`take` gives the maps of some of the projects.
     """
 
     def __init__(self, records: list[dict[str, Any]], rows: np.ndarray | None = None, shared: tuple | None = None):
         self._records, self._rows = records, rows
-        # What every take of these projects shares: the maps made, the columns and where they are given.
-        self._made, self._columns, self._given = shared or ([None] * len(records), {}, {})
+        # What every take of these projects shares: the maps made, and the columns.
+        self._made, self._columns = shared or ([None] * len(records), {})
 
     def __len__(self) -> int:
         return len(self._records) if self._rows is None else len(self._rows)
@@ -142,40 +142,27 @@ class ProjectMaps(Sequence):
     def take(self, rows: np.ndarray) -> ProjectMaps:
         """The maps of the projects ``rows`` (positions in these)."""
         rows = rows if self._rows is None else self._rows[rows]
-        return ProjectMaps(self._records, rows, (self._made, self._columns, self._given))
+        return ProjectMaps(self._records, rows, (self._made, self._columns))
+
+    def values(self, key: str) -> np.ndarray:
+        """Per project: the value of the field ``key`` (None where not given), as an array of objects."""
+        if key not in _NOTHING_GIVEN:
+            return np.full(len(self), None, dtype=object)
+        column = self._columns.get(key)
+        if column is None:
+            records = self._records
+            column = self._columns[key] = np.fromiter(map(itemgetter(key), records), dtype=object, count=len(records))
+        return column if self._rows is None else column[self._rows]
 
     def column(self, key: str, absent: Any) -> list[Any]:
         """Per project: the map's value for ``key``, ``absent`` where the map has none."""
-        if key not in _NOTHING_GIVEN:
-            return [absent] * len(self)
-        values, given = self._column(key), self._given_all(key)
-        if self._rows is not None:
-            values, given = values[self._rows], given[self._rows]
-        if not given.all():
-            values = np.where(given, values, absent)
-        return values.tolist()
+        values = self.values(key)
+        given = values != None  # noqa: E711  (plain values: not None)
+        return (values if given.all() else np.where(given, values, absent)).tolist()
 
     def given(self, key: str) -> np.ndarray:
         """Per project: whether the map has ``key``."""
-        if key not in _NOTHING_GIVEN:
-            return np.zeros(len(self), dtype=bool)
-        given = self._given_all(key)
-        return given if self._rows is None else given[self._rows]
-
-    def _column(self, key: str) -> np.ndarray:
-        """Every project's value for the field ``key`` (None where not given), as an array of objects."""
-        found = self._columns.get(key)
-        if found is None:
-            found = self._columns[key] = np.fromiter(
-                map(operator.itemgetter(key), self._records), dtype=object, count=len(self._records)
-            )
-        return found
-
-    def _given_all(self, key: str) -> np.ndarray:
-        found = self._given.get(key)
-        if found is None:
-            found = self._given[key] = self._column(key) != None  # noqa: E711  (plain values: not None)
-        return found
+        return self.values(key) != None  # noqa: E711  (plain values: not None)
 
 
 def plain_column(column) -> list[Any]:
