@@ -45,7 +45,6 @@ def clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tupl
     empty = ((), (), ())
     industries = plan.table.industries.tolist()
     standings = {code: join.industry(code) for code in set(industries)}  # once per distinct code
-    layer = plan.unit_layer
     for p, (shares, code) in enumerate(zip(units, industries, strict=True)):
         if not shares:
             rows.append(empty)
@@ -56,7 +55,7 @@ def clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tupl
             entry = decided[key] = join.rows(key[0], key[1:])
         firing, rest = entry
         for clause, covered in firing:
-            fired.append(ClauseFired(p, clause, tuple([shares[i] for i in covered]), layer))
+            fired.append(ClauseFired(p, clause, tuple([shares[i] for i in covered]), plan.unit_layer))
         rows.append(rest)
     return fired, rows
 
@@ -101,6 +100,10 @@ class _ClauseJoin:
         self._standings: dict[tuple, int] = {}  # each distinct standing: its position in _concerned
         self._concerned: list[tuple[dict[int, str | None], frozenset[int]]] = []
         self._entries: dict[tuple, tuple] = {}
+        # Per clause: whether its row or requirement names the project's first covered unit (else they are shared).
+        self._by_first = [
+            (c.level or whole_level) == "unit" or (c.outcome == "requirement" and c.names_a_unit) for c in clauses
+        ]
         self.decided: dict[tuple, tuple] = {}  # rows by (standing, units), kept between calls: see clauses
 
     def covering(self, unit: tuple[str, str]) -> frozenset[int]:
@@ -144,10 +147,10 @@ class _ClauseJoin:
         else:
             hit, covers = concerned.intersection(frozenset().union(*covering)), list(enumerate(covering))
         firing, requirements, unresolved, table = [], [], [], []
-        entries = self._entries
+        entries, by_first = self._entries, self._by_first
         for i in sorted(hit):
             covered = _FIRST if covers is None else [j for j, found in covers if i in found]
-            key = (i, units[covered[0]][0], reasons[i])
+            key = (i, units[covered[0]][0] if by_first[i] else None, reasons[i])
             row, note, requirement = entries.get(key) or self.entry(*key)
             table.append(row)
             if note is not None:
@@ -158,11 +161,12 @@ class _ClauseJoin:
                 firing.append((self.clauses[i], covered))
         return firing, (tuple(requirements), tuple(unresolved), tuple(table))
 
-    def entry(self, i: int, first: str, missing: str | None) -> tuple:
+    def entry(self, i: int, first: str | None, missing: str | None) -> tuple:
         """Clause ``i`` for a project whose first covered unit is ``first``: its table row, and its note or requirement.
 
         Neither, for a 禁止 / 限制 clause that fires. Made once and shared by
-        the projects it is the same for.
+        the projects it is the same for (``first`` is None for a clause whose
+        row and requirement do not name the unit).
         """
         key = (i, first, missing)
         found = self._entries.get(key)
