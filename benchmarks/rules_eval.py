@@ -11,7 +11,7 @@ meeting new projects does.
 
 Usage::
 
-    .venv/bin/python benchmarks/rules_eval.py [--projects 10000] [--repeat 5] [--records] [--profile]
+    .venv/bin/python benchmarks/rules_eval.py [--projects 10000] [--repeat 5] [--records] [--profile] [--steps]
 """
 
 from __future__ import annotations
@@ -68,12 +68,34 @@ def measured_once() -> None:
     screen_module.measure_layers = kept_measure
 
 
+#: The steps of the flow timed by ``--steps`` (step 2, measuring, answers from memory).
+STEPS = ("compile_rules", "decide_rules", "build_triggers", "group_verdicts")
+
+
+def timed_steps() -> dict[str, list[float]]:
+    """Time each step of the flow in this process's CPU seconds: per step, one entry per call."""
+    spent: dict[str, list[float]] = {name: [] for name in STEPS}
+    for name in STEPS:
+        step = getattr(screen_module, name)
+
+        def timed(*args, _step=step, _spent=spent[name]):
+            start = time.process_time()
+            try:
+                return _step(*args)
+            finally:
+                _spent.append(time.process_time() - start)
+
+        setattr(screen_module, name, timed)
+    return spent
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--projects", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--records", action="store_true", help="also build each verdict's JSON record (orjson)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile table of one run, whole")
+    parser.add_argument("--steps", action="store_true", help="also print the median CPU time of each step")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
 
@@ -104,6 +126,7 @@ def main() -> int:
         return verdicts
 
     run()  # reads the layers, measures and remembers
+    spent = timed_steps() if args.steps else {}
     times, cpu = [], []  # wall and this process's CPU time: the machine may be shared
     for _ in range(args.repeat):
         start, start_cpu = time.perf_counter(), time.process_time()
@@ -117,6 +140,8 @@ def main() -> int:
         f"median wall {wall * 1e3:.0f} ms (min {min(times) * 1e3:.0f}) = {len(projects) / wall:,.0f} projects/s; "
         f"median CPU {busy * 1e3:.0f} ms (min {min(cpu) * 1e3:.0f}) = {len(projects) / busy:,.0f} projects/s"
     )
+    for name, seconds in spent.items():
+        print(f"  {name}: median CPU {statistics.median(seconds) * 1e3:.0f} ms (min {min(seconds) * 1e3:.0f})")
     return 0
 
 

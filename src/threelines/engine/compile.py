@@ -1,7 +1,7 @@
 """Step 1 of the flow: the rules compiled against the projects, as columns.
 
 Each project becomes a row of a :class:`Table` (its record, the map rules
-see, its kind and industry); each rule's kind, industry and ``when`` filters
+see, its kind and industry), the values rules read held as columns; each rule's kind, industry and ``when`` filters
 become two columns over the projects: whether the rule concerns the project,
 and why that cannot be told (or None). The kind and industry filters run once
 per distinct kind, industry code and operation; the ``when`` condition runs
@@ -13,19 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import repeat
-from operator import contains, itemgetter
 from typing import Any
 
 import numpy as np
 
-from threelines.input.attributes import project_records
+from threelines.input.attributes import ProjectMaps, project_records
 from threelines.input.footprint import Projects
 from threelines.layers.manifest import Manifest
 from threelines.rules import RuleSet
 from threelines.rules.access_list import Clause, clause_index, level_of_adcode
 from threelines.rules.columns import decide_columns
-from threelines.rules.decide import QUIET_KINDS, Decision, decide_cached, declares_no_operation, filtered
+from threelines.rules.decide import OPERATION_ATTRIBUTES, QUIET_KINDS, Decision, decide_cached, filtered
 from threelines.rules.expr import Expr
 from threelines.rules.load import Rule
 from threelines.rules.templates import ABSENT
@@ -36,7 +34,7 @@ class Table:
     """The projects as columns: records (as results show them), the maps rules see, and the columns rules test."""
 
     records: list[dict[str, Any]]
-    contexts: list[dict[str, Any]]
+    contexts: ProjectMaps
     areas: np.ndarray
     kinds: np.ndarray
     industries: np.ndarray
@@ -49,9 +47,14 @@ class Table:
         return len(self.records)
 
     def number(self, attribute: str) -> np.ndarray:
-        """Per project: a declared quantity, 0 when not given."""
+        """Per project: a declared quantity (a checked number), 0 when not given."""
         if attribute not in self._numbers:
-            self._numbers[attribute] = np.array([c.get(attribute) or 0.0 for c in self.contexts], dtype=float)
+            values = self.contexts.values(attribute)
+            given = values != None  # noqa: E711
+            numbers = np.zeros(len(values))
+            numbers[given] = values[given].astype(float)
+            numbers[numbers == 0] = 0.0  # -0.0 too, as ``value or 0.0`` gives it
+            self._numbers[attribute] = numbers
         return self._numbers[attribute]
 
     def codes(self, reads) -> np.ndarray | None:
@@ -68,14 +71,14 @@ class Table:
 
     def row_codes(self, reads, rows: np.ndarray | None) -> np.ndarray | None:
         """:meth:`codes` for the projects ``rows`` only (None: all), made afresh."""
-        contexts = self.contexts if rows is None else list(map(self.contexts.__getitem__, rows.tolist()))
+        maps = self.contexts if rows is None else self.contexts.take(rows)
         names = reads.keys.get("project")
         if "project" not in reads.names:
-            return np.zeros(len(contexts), dtype=np.intp)
+            return np.zeros(len(maps), dtype=np.intp)
         if names is None:
             return None  # the whole map is read
         # what Reads.key holds of the project: each value with its type (CEL tells 1.0 from true)
-        values = [[c.get(n, ABSENT) for c in contexts] for n in names]
+        values = [maps.column(n, ABSENT) for n in names]
         quiet = self.quiet if rows is None else self.quiet[rows]
         typed = (zip(map(type, v), v, strict=True) for v in values)
         keys = list(zip(quiet.tolist(), *typed, strict=True))  # a column at a time, then rows
@@ -167,18 +170,18 @@ _FIXED_KEPT = 8
 
 
 def _table(projects: Projects) -> Table:
-    """The project table: each record made once, the map rules see is its given values."""
-    records, contexts = project_records(projects.attrs, projects.area_m2.tolist())
-    kinds = list(map(itemgetter("kind"), records))
-    industries = list(map(itemgetter("industry"), records))
-    quiet = np.zeros(len(records), dtype=bool)  # only a line or a point can be quiet: the others are not asked
-    maybe = np.flatnonzero(np.isin(np.array(kinds, dtype=object), QUIET_KINDS))
-    quiet[maybe] = [declares_no_operation(contexts[p]) for p in maybe.tolist()]
+    """The project table: each record made once, the maps rules see made when read (their values read as columns)."""
+    records, contexts = project_records(projects.attrs, projects.area_m2)
+    kinds, industries = contexts.column("kind", None), contexts.column("industry", None)
+    kind_column = np.array(kinds, dtype=object)
+    # Lines and points that give none of the operation attributes (see declares_no_operation).
+    operation = np.logical_or.reduce([contexts.given(name) for name in sorted(OPERATION_ATTRIBUTES)])
+    quiet = np.isin(kind_column, QUIET_KINDS) & ~operation
     return Table(
         records=records,
         contexts=contexts,
         areas=np.asarray(projects.area_m2, dtype=float),
-        kinds=np.array(kinds, dtype=object),
+        kinds=kind_column,
         industries=np.array(industries, dtype=object),
         quiet=quiet,
         base=_codes(list(zip(kinds, industries, quiet.tolist(), strict=True))),
@@ -217,8 +220,8 @@ def _when(expr: Expr, table: Table, rows: np.ndarray) -> Decided:
     quiet (what the answer says); for the rest, the group of those that give
     the same values to what it reads.
     """
-    contexts = list(map(table.contexts.__getitem__, rows.tolist()))
-    found = decide_columns(expr, lambda name: contexts if name == "project" else [ABSENT] * len(rows), len(rows))
+    maps = table.contexts.take(rows)
+    found = decide_columns(expr, lambda name: maps if name == "project" else [ABSENT] * len(rows), len(rows))
     holds, missing = np.zeros(len(rows), dtype=bool), np.full(len(rows), None, dtype=object)
     if found is None:
         groups = [(np.arange(len(rows)), table.row_codes(expr.reads, rows))]
@@ -232,7 +235,7 @@ def _when(expr: Expr, table: Table, rows: np.ndarray) -> Decided:
     for group, codes in groups:
         if len(group):
             first, inverse = distinct_rows(np.arange(len(group)) if codes is None else codes)
-            decided = broadcast([decide_cached(expr, {"project": contexts[i]}) for i in group[first].tolist()], inverse)
+            decided = broadcast([decide_cached(expr, {"project": maps[i]}) for i in group[first].tolist()], inverse)
             holds[group], missing[group] = decided.holds, decided.missing
     return Decided(holds, missing)
 
@@ -247,10 +250,10 @@ def _absences(table: Table, reads, rows: np.ndarray) -> np.ndarray | None:
     names = reads.keys.get("project", ())
     if len(names) > 60:  # the integer would overflow
         return None
-    contexts = list(map(table.contexts.__getitem__, rows.tolist()))
+    maps = table.contexts.take(rows)
     codes = table.quiet[rows].astype(np.int64)
     for name in names:
-        codes = codes * 2 + np.array(list(map(contains, contexts, repeat(name))), dtype=bool)
+        codes = codes * 2 + maps.given(name)
     return codes
 
 

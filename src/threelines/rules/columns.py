@@ -42,6 +42,7 @@ from typing import Any, NamedTuple
 import cel
 import numpy as np
 
+from threelines.input.attributes import ProjectMaps
 from threelines.rules import celcheck
 from threelines.rules.expr import Expr
 
@@ -255,6 +256,8 @@ _TYPES[_NoKey] = MISSING
 
 def _attribute_values(maps: Sequence, key: str) -> Values:
     """Per row, a map's value for ``key``: MISSING where the map has none, UNKNOWN where it is no map."""
+    if isinstance(maps, ProjectMaps):  # the projects' values held as columns
+        return _typed(maps.column(key, _NO_KEY))
     if set(map(type, maps)) <= {dict}:
         return _typed([m.get(key, _NO_KEY) for m in maps])
     return _typed([m.get(key, _NO_KEY) if type(m) is dict else _NOT_A_MAP for m in maps])

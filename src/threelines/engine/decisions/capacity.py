@@ -112,11 +112,11 @@ class Capacity(OnLayer):
         """Per row: why its project's loads cannot all be charged (the pollutants it does not declare), or None."""
         names = [POLLUTANTS[x][0] for x in self.rule.pollutants]
         projects, inverse = np.unique(project, return_inverse=True)
-        contexts = [self.table.contexts[p] for p in projects.tolist()]
+        maps = self.table.contexts.take(projects)
         # Which of the names each project does not declare, as the bits of an integer.
         gaps = np.zeros(len(projects), dtype=np.int64)
         for bit, name in enumerate(names):
-            gaps |= np.array([name not in c for c in contexts], dtype=np.int64) << bit
+            gaps |= (~maps.given(name)).astype(np.int64) << bit
         gaps[self.table.quiet[projects]] = 0  # a road or a tower with no loads declared: nothing is missing
         kinds, which = np.unique(gaps, return_inverse=True)
         reasons = [

@@ -9,6 +9,8 @@ cover.
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from threelines.engine.compile import Plan
 from threelines.engine.decisions.rows import ClauseFired
 from threelines.engine.verdict import ClauseFinding, Requirement, Unresolved
@@ -41,20 +43,25 @@ def clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tupl
     if len(decided) >= ROWS_KEPT:  # a service meets new units and industries without end
         decided.clear()
     empty = ((), (), ())
-    standings = [join.industry(code) for code in plan.table.industries.tolist()]
-    for p, (shares, standing) in enumerate(zip(units, standings, strict=True)):
+    industries = plan.table.industries.tolist()
+    standings = {code: join.industry(code) for code in set(industries)}  # once per distinct code
+    for p, (shares, code) in enumerate(zip(units, industries, strict=True)):
         if not shares:
             rows.append(empty)
             continue
-        key = (standing, *[(u.code, u.class_) for u in shares])
+        key = (standings[code], *map(_UNIT, shares))
         entry = decided.get(key)
         if entry is None:
-            entry = decided[key] = join.rows(standing, key[1:])
+            entry = decided[key] = join.rows(key[0], key[1:])
         firing, rest = entry
         for clause, covered in firing:
             fired.append(ClauseFired(p, clause, tuple([shares[i] for i in covered]), plan.unit_layer))
         rows.append(rest)
     return fired, rows
+
+
+#: A unit share's (code, class): what the access list reads of it.
+_UNIT = attrgetter("code", "class_")
 
 
 #: How many (industry standing, units) rows a clause join keeps between calls (a few kB each at most).
@@ -93,6 +100,10 @@ class _ClauseJoin:
         self._standings: dict[tuple, int] = {}  # each distinct standing: its position in _concerned
         self._concerned: list[tuple[dict[int, str | None], frozenset[int]]] = []
         self._entries: dict[tuple, tuple] = {}
+        # Per clause: whether its row or requirement names the project's first covered unit (else they are shared).
+        self._by_first = [
+            (c.level or whole_level) == "unit" or (c.outcome == "requirement" and c.names_a_unit) for c in clauses
+        ]
         self.decided: dict[tuple, tuple] = {}  # rows by (standing, units), kept between calls: see clauses
 
     def covering(self, unit: tuple[str, str]) -> frozenset[int]:
@@ -129,12 +140,18 @@ class _ClauseJoin:
 
         Returns what fires, and (the requirements, the unresolved notes, the clause table).
         """
-        covering = [self.covering(u) for u in units]
         reasons, concerned = self._concerned[standing]
+        covering = [self.covering(u) for u in units]
+        if len(covering) == 1:  # most projects lie in one unit
+            hit, covers = concerned & covering[0], None
+        else:
+            hit, covers = concerned.intersection(frozenset().union(*covering)), list(enumerate(covering))
         firing, requirements, unresolved, table = [], [], [], []
-        for i in sorted(concerned & frozenset().union(*covering)):
-            covered = [j for j, found in enumerate(covering) if i in found] if len(covering) > 1 else [0]
-            row, note, requirement = self.entry(i, units[covered[0]][0], reasons[i])
+        entries, by_first = self._entries, self._by_first
+        for i in sorted(hit):
+            covered = _FIRST if covers is None else [j for j, found in covers if i in found]
+            key = (i, units[covered[0]][0] if by_first[i] else None, reasons[i])
+            row, note, requirement = entries.get(key) or self.entry(*key)
             table.append(row)
             if note is not None:
                 unresolved.append(note)
@@ -144,11 +161,12 @@ class _ClauseJoin:
                 firing.append((self.clauses[i], covered))
         return firing, (tuple(requirements), tuple(unresolved), tuple(table))
 
-    def entry(self, i: int, first: str, missing: str | None) -> tuple:
+    def entry(self, i: int, first: str | None, missing: str | None) -> tuple:
         """Clause ``i`` for a project whose first covered unit is ``first``: its table row, and its note or requirement.
 
         Neither, for a 禁止 / 限制 clause that fires. Made once and shared by
-        the projects it is the same for.
+        the projects it is the same for (``first`` is None for a clause whose
+        row and requirement do not name the unit).
         """
         key = (i, first, missing)
         found = self._entries.get(key)
@@ -171,3 +189,7 @@ class _ClauseJoin:
                 requirement = Requirement(clause.id, unit, clause.dimension, clause.text, clause.basis)
             found = self._entries[key] = (row, note, requirement)
         return found
+
+
+#: The units a clause covers when a project lies in one unit: that one.
+_FIRST = (0,)

@@ -132,12 +132,14 @@ class OnLayer:
         """Note, per project, the first of its rows with a reason (rows in pair order)."""
         noted = np.flatnonzero(reasons != None)  # noqa: E711
         first = np.sort(noted[distinct_rows(project[noted])[0]])
-        rows = zip(project[first].tolist(), reasons[first].tolist(), fids[first].tolist(), strict=True)
-        note, seen, notes = self._note_of, self._noted, self.notes
-        for p, reason, fid in rows:
-            if p not in seen:
-                seen.add(p)
-                notes.append((p, note(reason, fid)))
+        texts = reasons[first].tolist()  # a Failure is not the same note as its text: keyed by type too
+        ps, keys = project[first].tolist(), list(zip(texts, map(type, texts), fids[first].tolist(), strict=True))
+        if self._noted:  # a project noted before keeps its note
+            kept = [i for i, p in enumerate(ps) if p not in self._noted]
+            ps, keys = [ps[i] for i in kept], [keys[i] for i in kept]
+        made = {key: self._note_of(key[0], key[2]) for key in set(keys)}  # one per distinct reason and feature
+        self._noted.update(ps)
+        self.notes.extend(zip(ps, map(made.__getitem__, keys), strict=True))
 
     def fire(self, project: np.ndarray, ks: np.ndarray) -> None:
         """Rows for the pairs ``ks`` that fired (-1: a row with no feature)."""

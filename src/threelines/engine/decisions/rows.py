@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -70,7 +71,7 @@ class Decisions:
     ``contexts`` are the maps rules see, per project (for the messages of what fired).
     """
 
-    contexts: list[dict[str, Any]] = field(default_factory=list)
+    contexts: Sequence[dict[str, Any]] = field(default_factory=list)
     fired: list[Fired] = field(default_factory=list)
     notes: list[list[tuple[int, Unresolved]]] = field(default_factory=list)
     clause_fired: list[ClauseFired] = field(default_factory=list)
