@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -256,9 +257,12 @@ def _local_worker(parent: int, *args) -> None:
 def preload() -> None:
     """Read every vector layer the rules use now, while the parent is still reading and ordering the projects.
 
-    A layer that cannot be read is left for the first chunk, whose projects then get the error.
+    A layer that cannot be read is left for the first chunk, whose projects then get the error. The
+    engine's modules are imported here too (a tenth of a second), not on the first chunk.
     """
     from threelines.layers.cache import read_layer_cached
+
+    importlib.import_module("threelines.engine.screen")
 
     manifest: Manifest = _WORKER["manifest"]
     rules: RuleSet = _WORKER["rules"]
