@@ -118,9 +118,9 @@ def main() -> int:
     def run():
         forget_decisions()
         forget_joins()
-        verdicts = screen_module.screen_projects(projects, manifest, rules, cache)
-        if args.records:
-            with screen_module.few_collections():  # as a batch worker holds the collector while it makes them
+        with screen_module.few_collections(settle=True):  # as a batch worker holds the collector over a chunk
+            verdicts = screen_module.screen_projects(projects, manifest, rules, cache)
+            if args.records:
                 for record in batch_records(verdicts):
                     orjson.dumps(record, option=JSON_OPTIONS)
         return verdicts

@@ -111,6 +111,27 @@ def test_a_damaged_or_foreign_memo_means_hashing_again(tmp_path, settled_at_once
     assert len(counted) == 2
 
 
+@pytest.mark.parametrize("kind", ["pipe", "link", "too large"])
+def test_a_memo_that_is_no_small_regular_file_is_not_read(tmp_path, settled_at_once, counted, monkeypatch, kind):
+    """A pipe would block the read, a link could lead to a device that never ends: the files are hashed again."""
+    layer = tmp_path / "layer.gpkg"
+    layer.write_bytes(b"red lines")
+    memo = HashMemo(tmp_path / "cache")
+    memo.sha256([layer])
+    memo.save()
+    path = tmp_path / "cache" / HASH_MEMO
+    if kind == "pipe":
+        path.unlink()
+        os.mkfifo(path)
+    elif kind == "link":
+        path.rename(tmp_path / "elsewhere.json")
+        path.symlink_to(tmp_path / "elsewhere.json")
+    else:
+        monkeypatch.setattr(provenance, "MAX_HASH_MEMO_BYTES", path.stat().st_size - 1)
+    assert HashMemo(tmp_path / "cache").sha256([layer]) == sha256(b"red lines")
+    assert len(counted) == 2
+
+
 def test_the_memo_keeps_the_most_recently_used(tmp_path, settled_at_once, counted, monkeypatch):
     monkeypatch.setattr(provenance, "MAX_HASH_MEMO", 2)
     files = [tmp_path / f"layer{i}.gpkg" for i in range(3)]

@@ -117,7 +117,7 @@ def arrays_start(data: bytes) -> tuple[dict, int]:
 
 @pytest.mark.parametrize("damage", [b"", b"THREELINES-LAYER\n", b"PAR1 not a cache entry", "cut short", "too long",
                                     "other format", "fewer features", "offset past the end", "offsets backwards",
-                                    "a position twice", "a position out of range"])  # fmt: skip
+                                    "a position twice", "a position out of range", "a negative count"])  # fmt: skip
 def test_a_damaged_entry_is_rebuilt(manifest, layer_cache_dir, caplog, damage):
     spec = manifest.layers["units"]
     read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
@@ -134,6 +134,9 @@ def test_a_damaged_entry_is_rebuilt(manifest, layer_cache_dir, caplog, damage):
         data = data[:at] + data[at + 8 : at + 16] + data[at + 8 :]
     elif damage == "a position out of range":
         data = data[:at] + struct.pack("<q", header["features"]) + data[at + 8 :]
+    elif damage == "a negative count":  # numpy would read a count of -1 as "the rest of the entry"
+        coords = re.search(rb'"coords":(\d+)', data).group(1)
+        data = data.replace(b'"coords":' + coords, b'"coords":' + b"-1".rjust(len(coords)), 1)
     elif damage == "cut short":
         data = data[: len(data) // 2]
     elif damage == "too long":

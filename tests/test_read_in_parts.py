@@ -88,3 +88,16 @@ def test_a_batch_writes_the_same_lines_in_the_same_order_whatever_the_jobs(tmp_p
     key = lambda r: (r["source"], r["layer"], r["feature"])  # noqa: E731
     assert sorted(texts[0], key=key) == sorted(({k: v for k, v in r.items() if k != "screened_at"} for r in whole),
                                                key=key)  # fmt: skip
+
+
+def test_an_input_read_whole_is_ordered_whatever_the_chunk_size(tmp_path, sample_dir, manifest, ruleset):
+    """A folder of files comes back as one set of projects, not placed a part at a time: ordered all the same."""
+    orders = []
+    for chunk_size in (2, 1000):
+        out = tmp_path / f"out{chunk_size}"
+        run_batch([str(sample_dir / "projects")], out, manifest, ruleset, jobs=1, chunk_size=chunk_size)
+        lines = (out / "results.jsonl").read_text("utf-8").splitlines()
+        orders.append([json.loads(line)["source"] for line in lines])
+    assert len(orders[0]) == 13
+    assert orders[0] == orders[1]
+    assert orders[0] != sorted(orders[0])  # along the curve, not in the files' order

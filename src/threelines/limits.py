@@ -92,6 +92,9 @@ MAX_CACHED_GRID_CELLS = 1_000_000
 #: Files (or sets of a shapefile's files) whose sha256 the cache folder remembers by their identity, the most
 #: recently used; the others are hashed again when they are next used.
 MAX_HASH_MEMO = 1_000
+#: Bytes of that memo read (1,000 entries of paths of usual length take under 1 MiB); a larger one is ignored, and
+#: the files are hashed again.
+MAX_HASH_MEMO_BYTES = 16 * 1024**2
 
 
 # -- Published packages (threelines init) -----------------------------------------------------------

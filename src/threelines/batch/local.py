@@ -249,8 +249,9 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                             results.write([_error_line(source, message) for message in errors])
                             hashes = project_hashes(projects, setup.digest(), (source, _recorded(source)))
                             todo = [i for i, new in enumerate(index.new(hashes)) if new]
-                            if len(todo) > chunk_size:  # several chunks (an input read whole): neighbours together
-                                screener.start()  # workers read the layers meanwhile
+                            if len(todo) > chunk_size:  # several chunks: workers read the layers meanwhile
+                                screener.start()
+                            if not projects.ordered and len(todo) > 1:  # read whole (a zip, say): neighbours together
                                 todo = screener.order(projects, todo)
                             index.stage(hashes)  # a file reached twice (a folder and a file in it) is screened once
                             result.resumed += len(projects) - len(todo)

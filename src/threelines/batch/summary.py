@@ -35,8 +35,9 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def summary_row(record: dict[str, Any], triggers: Sequence[Trigger] | None = None) -> tuple:
     """One project's summary row (in :data:`SUMMARY_COLUMNS` order) from its results record.
 
-    ``triggers`` are the verdict's, for a record whose triggers are JSON
-    text already (see :func:`~threelines.engine.verdict.batch_records`).
+    ``triggers`` are the verdict's, required for a record whose triggers
+    are JSON text already (see :func:`~threelines.engine.verdict.batch_records`),
+    which this cannot read.
     """
     if triggers is None:
         rules = [t["rule"] for t in record.get("triggers", [])]

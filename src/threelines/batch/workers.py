@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import importlib
 import json
 import logging
 import os
@@ -147,7 +146,7 @@ def screen_chunk(task: tuple[Projects, str, list[str], dict | None]) -> list[tup
     projects, _, hashes, stamp = task
     # The collector is held while the chunk is screened and written down: the verdicts and records are many
     # small objects, all freed (without it) before it runs again, so that it never walks them.
-    with few_collections():
+    with few_collections(settle=True):  # a batch's processes run nothing but the batch
         return _lines(projects, _screen_isolated(projects), hashes, stamp)
 
 
@@ -260,9 +259,8 @@ def preload() -> None:
     A layer that cannot be read is left for the first chunk, whose projects then get the error. The
     engine's modules are imported here too (a tenth of a second), not on the first chunk.
     """
+    import threelines.engine.screen  # noqa: F401  (the engine, imported now rather than on the first chunk)
     from threelines.layers.cache import read_layer_cached
-
-    importlib.import_module("threelines.engine.screen")
 
     manifest: Manifest = _WORKER["manifest"]
     rules: RuleSet = _WORKER["rules"]

@@ -326,6 +326,10 @@ class TriggerRows:
         """
         if lang not in self._fragments:
             same, columns = self._json_columns(lang)
+            if (
+                not columns.keys() <= same.keys()
+            ):  # the pattern has the record's keys: a field beyond them would be lost
+                raise ValueError(f"trigger fields outside the record's keys: {sorted(columns.keys() - same.keys())}")
             pattern, tokens = [], []
             for key in sorted(same):  # the columns' names are among the fields alike
                 head = orjson.dumps(key) + b":"

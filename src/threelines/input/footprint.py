@@ -66,6 +66,9 @@ class Projects:
     plane_area_m2 : numpy.ndarray or None
         Per project, the footprint's area in the plane of the projected CRS it
         came in (as the site drawing states it); NaN for longitude/latitude input.
+    ordered : bool
+        True when they already come in the order to screen them (a part of a
+        file placed along a curve, see :func:`read_projects_in_pieces`).
     """
 
     source: str
@@ -76,6 +79,7 @@ class Projects:
     crs: CRS | None = None
     keys: list[tuple[str, str | None, int]] = field(default_factory=list)
     plane_area_m2: np.ndarray | None = None
+    ordered: bool = False
 
     def __len__(self) -> int:
         return len(self.attrs)
@@ -248,7 +252,9 @@ def read_projects_in_pieces(
             positions = np.asarray(order(drawn.boxes), dtype=np.intp)
             step = part or len(positions)
             for start in range(0, len(positions), step):
-                yield drawn.place(positions[start : start + step])
+                projects = drawn.place(positions[start : start + step])
+                projects.ordered = True
+                yield projects
 
     plain = features_known(path)
     whole = None if plain is not None and plain <= piece else open_vector_file(path, encoding)
@@ -413,13 +419,24 @@ class DrawnProjects:
         The footprints in ``crs`` (web-map offsets already removed).
     crs : pyproj.CRS
         The CRS decided for the file.
+    working_crs : pyproj.CRS
+        The CRS the projects are placed in.
     broken : dict
         By position, why a feature cannot be placed (broken coordinates, a CRS it does not fit).
     flat : numpy.ndarray of bool
         Polygons without area.
     ids : list of str
+        Each feature's project id (given, or made from the file's name).
     cells : dict
         The attribute columns (see :func:`drawn_projects`).
+    overrides : dict
+        Attributes given for every project (on the command line), over the file's.
+    label, source, layer : str, str, str or None
+        How messages name the file; the file and layer that records are keyed by.
+    first : int
+        The position in the file of the first feature (a piece's start).
+    line_widths : dict
+        The manifest's widths of linear projects by industry code prefix, for lines without one.
     """
 
     drawn: np.ndarray
@@ -442,8 +459,15 @@ class DrawnProjects:
 
     @property
     def boxes(self) -> np.ndarray:
-        """Each footprint's box as drawn (rows of minx, miny, maxx, maxy in ``crs``; NaN for none)."""
-        return shapely.bounds(self.drawn)
+        """Each footprint's box as drawn (rows of minx, miny, maxx, maxy in ``crs``; NaN for none).
+
+        A feature that cannot be placed (broken coordinates, a CRS it does
+        not fit) has none either: its coordinates would stretch any grid laid
+        over the boxes.
+        """
+        boxes = shapely.bounds(self.drawn)
+        boxes[list(self.broken)] = np.nan
+        return boxes
 
     def place(self, positions: np.ndarray | None = None) -> Projects:
         """The projects of some features (their positions; None: all), in that order, in the working CRS.

@@ -6,7 +6,7 @@ the same work on every run while the layer file does not change, so the
 result is kept on disk: one file per layer, holding the working-CRS
 geometries as coordinate arrays and, per feature, its id, name, unit class
 and rule attributes (in one JSON document, which gives back exactly the
-values the rules saw). It is mapped into memory and read with numpy and
+values the rules saw). It is read with numpy and
 orjson, never unpickling anything (the folder may be written by anyone).
 
 The geometries are kept as shapely's ragged arrays (one array of all the
@@ -37,7 +37,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import mmap
 import os
 import struct
 import tempfile
@@ -156,8 +155,8 @@ def read_layer_cached(spec: LayerSpec, working_crs: CRS, folder: Path | None) ->
 def _load(path: Path, spec: LayerSpec) -> LayerData | None:
     """A cache entry's layer, or None (with a note at -v) if it cannot be read."""
     try:
-        with path.open("rb") as file:  # mapped: the coordinates go from the page cache to GEOS in one copy
-            data = memoryview(mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ))
+        # Read, not mapped: a mapped file that another process cuts short would kill this one (SIGBUS).
+        data = memoryview(path.read_bytes())
         if data[: len(_MAGIC)] != _MAGIC:
             raise ValueError("not a cache entry")
         (size,) = struct.unpack_from("<Q", data, len(_MAGIC))
@@ -201,6 +200,8 @@ def _geometries(data: memoryview, at: int, groups: list[dict], n: int) -> np.nda
         raise ValueError("the geometries do not match the features")
     for group in groups:
         rows, kind = int(group["rows"]), shapely.GeometryType(int(group["type"]))
+        if min(rows, int(group["coords"]), *map(int, group["offsets"])) < 0:  # numpy reads a count of -1 as "all"
+            raise ValueError("a negative count")
         where = np.frombuffer(data, dtype="<i8", count=rows, offset=at)
         at += 8 * rows
         coords = np.frombuffer(data, dtype="<f8", count=2 * int(group["coords"]), offset=at).reshape(-1, 2)

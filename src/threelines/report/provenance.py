@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from threelines.limits import MAX_HASH_MEMO
+from threelines.limits import MAX_HASH_MEMO, MAX_HASH_MEMO_BYTES
 
 #: Files that make up a Shapefile, in the order they are hashed.
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
@@ -77,8 +78,9 @@ class HashMemo:
     The memo is one JSON file (:data:`HASH_MEMO`) of at most
     :data:`~threelines.limits.MAX_HASH_MEMO` entries, the most recently
     used; it is written to a temporary file that is renamed into place. A
-    memo that cannot be read, or is of another format, is an empty one: the
-    files are hashed again.
+    memo that cannot be read, is of another format, is not a regular file or
+    is larger than :data:`~threelines.limits.MAX_HASH_MEMO_BYTES` is an
+    empty one: the files are hashed again.
 
     Parameters
     ----------
@@ -90,7 +92,7 @@ class HashMemo:
         self.path = Path(folder) / HASH_MEMO
         self.changed = False
         try:
-            memo = orjson.loads(self.path.read_bytes())
+            memo = orjson.loads(_read_memo(self.path))
             entries = memo[HASH_MEMO_FORMAT]
             self.entries: dict[str, Any] = entries if isinstance(entries, dict) else {}
         except Exception:  # none yet, damaged, another program's: every file is hashed again
@@ -134,6 +136,25 @@ class HashMemo:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         self.changed = False
+
+
+def _read_memo(path: Path) -> bytes:
+    """The memo's bytes, if it is a regular file of at most :data:`~threelines.limits.MAX_HASH_MEMO_BYTES`.
+
+    Raises
+    ------
+    OSError, ValueError
+        If it is missing, a link, a pipe or device (which could block or never end), or too large.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_HASH_MEMO_BYTES:
+            raise ValueError("not a regular file of at most MAX_HASH_MEMO_BYTES")
+        data = fh.read(MAX_HASH_MEMO_BYTES + 1)
+    if len(data) > MAX_HASH_MEMO_BYTES:  # grown since
+        raise ValueError("larger than MAX_HASH_MEMO_BYTES")
+    return data
 
 
 def _is_sha256(value: Any) -> bool:
