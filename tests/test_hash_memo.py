@@ -79,6 +79,16 @@ def test_a_file_written_just_now_is_not_remembered(tmp_path, counted):
     assert len(counted) == 2
 
 
+def remembered(tmp_path: Path) -> tuple[Path, Path]:
+    """A layer file whose hash the cache folder's memo holds, and the memo's path."""
+    layer = tmp_path / "layer.gpkg"
+    layer.write_bytes(b"red lines")
+    memo = HashMemo(tmp_path / "cache")
+    memo.sha256([layer])
+    memo.save()
+    return layer, tmp_path / "cache" / HASH_MEMO
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -91,12 +101,7 @@ def test_a_file_written_just_now_is_not_remembered(tmp_path, counted):
     ],
 )
 def test_a_damaged_or_foreign_memo_means_hashing_again(tmp_path, settled_at_once, counted, damage):
-    layer = tmp_path / "layer.gpkg"
-    layer.write_bytes(b"red lines")
-    memo = HashMemo(tmp_path / "cache")
-    memo.sha256([layer])
-    memo.save()
-    path = tmp_path / "cache" / HASH_MEMO
+    layer, path = remembered(tmp_path)
     if damage == "forged":
         text = json.loads(path.read_text())
         (entry,) = text[provenance.HASH_MEMO_FORMAT].values()
@@ -114,12 +119,7 @@ def test_a_damaged_or_foreign_memo_means_hashing_again(tmp_path, settled_at_once
 @pytest.mark.parametrize("kind", ["pipe", "link", "too large"])
 def test_a_memo_that_is_no_small_regular_file_is_not_read(tmp_path, settled_at_once, counted, monkeypatch, kind):
     """A pipe would block the read, a link could lead to a device that never ends: the files are hashed again."""
-    layer = tmp_path / "layer.gpkg"
-    layer.write_bytes(b"red lines")
-    memo = HashMemo(tmp_path / "cache")
-    memo.sha256([layer])
-    memo.save()
-    path = tmp_path / "cache" / HASH_MEMO
+    layer, path = remembered(tmp_path)
     if kind == "pipe":
         path.unlink()
         os.mkfifo(path)
