@@ -530,7 +530,7 @@ def test_one_failing_request_does_not_fail_those_screened_with_it():
     import threading
 
     from threelines.input.footprint import Projects
-    from threelines.serve.service import Coalescer
+    from threelines.serve.coalesce import Coalescer
 
     def run(projects):
         if "poison" in [a["id"] for a in projects.attrs]:

@@ -10,7 +10,8 @@ import shapely
 
 from threelines.input.attributes import plain_cells, plain_column
 from threelines.input.footprint import read_projects
-from threelines.serve.service import ServiceError, geojson_projects
+from threelines.serve.problems import ServiceError
+from threelines.serve.uploads import geojson_projects
 
 
 def _collection(sample_projects, crs: int = 4326) -> dict:

@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from threelines import limits
 from threelines.errors import ThreelinesError
-from threelines.serve.service import ServiceError
+from threelines.serve.problems import ServiceError
 
 log = logging.getLogger("threelines.serve")
 
@@ -541,7 +541,7 @@ def _page_html(service) -> str:
     Preloaded, they are fetched with the scripts instead of after them; the
     page's own fetch() calls then take the answers already there.
     """
-    from threelines.serve.service import PAGE_ZOOM
+    from threelines.serve.display import PAGE_ZOOM
 
     html = (resources.files("threelines.serve") / "static" / "index.html").read_text(encoding="utf-8")
     # Quoted as the page's encodeURIComponent() quotes, so that its requests are the same URLs.
