@@ -11,7 +11,7 @@ import shapely
 
 from geojson_docs import CGCS2000, SQUARE, collection, feature
 from threelines.errors import FootprintError
-from threelines.input import sources
+from threelines.input import geojson_coords, sources
 from threelines.input.corners import read_corners
 
 HOLE = [[116.002, 28.002], [116.004, 28.002], [116.004, 28.004], [116.002, 28.002]]
@@ -129,8 +129,8 @@ def vertex_path(request, monkeypatch):
     """Each of the fast path's ways of converting vertices: pyarrow's, and numpy's when pyarrow is not installed."""
     if request.param == "pyarrow":
         pytest.importorskip("pyarrow")
-    monkeypatch.setattr(sources, "_HAVE_PYARROW", request.param == "pyarrow")
-    monkeypatch.setattr(sources, "_ARROW_VERTICES", 0)  # the small documents here too
+    monkeypatch.setattr(geojson_coords, "_HAVE_PYARROW", request.param == "pyarrow")
+    monkeypatch.setattr(geojson_coords, "_ARROW_VERTICES", 0)  # the small documents here too
     return request.param
 
 
@@ -216,10 +216,10 @@ VERTICES = {
 def test_both_vertex_conversions_give_the_same_array_or_refuse_alike(name):
     pytest.importorskip("pyarrow")
     answers = []
-    for convert in (sources._vertices_arrow, sources._vertices_numpy):
+    for convert in (geojson_coords._vertices_arrow, geojson_coords._vertices_numpy):
         try:
             answers.append(convert(VERTICES[name]))
-        except sources._NotPlain:
+        except geojson_coords.NotPlain:
             answers.append(None)
     arrow, plain = answers
     if name in ("pairs", "integers", "zeros and ones", "big and precise"):
@@ -235,11 +235,11 @@ def test_both_vertex_conversions_give_the_same_array_or_refuse_alike(name):
 
 
 def test_without_pyarrow_the_numpy_conversion_is_used(monkeypatch):
-    monkeypatch.setattr(sources, "_HAVE_PYARROW", False)
-    monkeypatch.setattr(sources, "_vertices_arrow", None)  # would fail if called
-    assert sources._vertices([[116, 28.5]]).tolist() == [[116.0, 28.5]]
-    with pytest.raises(sources._NotPlain):
-        sources._vertices([[116, "28.5"]])
+    monkeypatch.setattr(geojson_coords, "_HAVE_PYARROW", False)
+    monkeypatch.setattr(geojson_coords, "_vertices_arrow", None)  # would fail if called
+    assert geojson_coords._vertices([[116, 28.5]]).tolist() == [[116.0, 28.5]]
+    with pytest.raises(geojson_coords.NotPlain):
+        geojson_coords._vertices([[116, "28.5"]])
 
 
 def test_broken_json_is_left_to_gdal(tmp_path):

@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 
 from threelines.input.attributes import attribute_names, plain_cells
-from threelines.input.sources import _geojson_features, _geojson_geometries, _NotPlain
+from threelines.input.geojson_coords import NotPlain, geojson_features, geojson_geometries
 
 #: Members of a feature, and of each kind of document, that GDAL reads as no more than the features and their CRS.
 _FEATURE_MEMBERS = {"type", "properties", "geometry", "bbox"}
@@ -80,14 +80,14 @@ def read_plain_geojson(data: bytes) -> PlainGeoJSON | None:
         if not isinstance(doc, dict) or not doc.keys() <= _DOCUMENT_MEMBERS.get(doc.get("type"), _GEOMETRY_MEMBERS):
             return None
         crs = _declared_crs(doc.get("crs"))
-        features, _ = _geojson_features(doc)
+        features, _ = geojson_features(doc)
         if crs is None or any(not f.keys() <= _FEATURE_MEMBERS for f in features):
             return None
         cells = _cells(features)
         if cells is None:
             return None
-        geometries = _geojson_geometries([f.get("geometry") for f in features])
-    except (_NotPlain, orjson.JSONDecodeError, TypeError, ValueError, AttributeError, KeyError):
+        geometries = geojson_geometries([f.get("geometry") for f in features])
+    except (NotPlain, orjson.JSONDecodeError, TypeError, ValueError, AttributeError, KeyError):
         return None
     finally:
         if enabled:
