@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-import shapely
 
 from threelines.batch.index import INDEX_NAME, RunIndex, record_key
 from threelines.batch.summary import SUMMARY_COLUMNS, SummaryStream, partial, summary_row, write_summaries
@@ -262,9 +261,11 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                         index.commit()
 
                 failures = RuleFailures()
+                unresolved = SUMMARY_COLUMNS.index("unresolved")
                 for lines in screener.map(chunks()):
                     results.write(lines)
-                    failures.add_lines(line for line, _ in lines)
+                    # A failed rule leaves its project unresolved: the other lines need no search.
+                    failures.add_lines([line for line, row in lines if row[unresolved]], len(lines))
                     bar.update(len(lines))
                     result.screened += len(lines)
             setup.shared()  # provenance.json, also for a run whose inputs held no project
@@ -433,7 +434,7 @@ def project_hashes(projects: Projects, digest: str, anchor: tuple[str, str] | No
     hash does not depend on how the path was typed, nor on where ``verify``
     finds the input later.
     """
-    wkbs = shapely.to_wkb(projects.geometry) if len(projects) else []
+    wkbs = projects.wkb()  # kept: the chunks' pickling for the workers takes it too
     keys = projects.keys or [(projects.source, None, i) for i in range(len(projects))]
     if anchor is not None and anchor[0] != "-":
         given, recorded = str(input_path(anchor[0])), anchor[1]
