@@ -20,13 +20,18 @@ from pathlib import Path
 
 import orjson
 
+from threelines.batch.summary import SUMMARY_COLUMNS
+
 #: The index's file in the output folder.
 INDEX_NAME = ".threelines-index.sqlite"
 
+#: Where a summary row says its record came from.
+_SOURCE, _LAYER, _FEATURE = (SUMMARY_COLUMNS.index(c) for c in ("source", "layer", "feature"))
 
-def record_key(record: dict) -> tuple[str, str | None, int | None]:
-    """A results record's key: ``(file, layer, feature)``; feature None for a file's error."""
-    return record.get("source"), record.get("layer"), record.get("feature")
+
+def _key(row: tuple, line: int) -> str:
+    """A summary row's key in the index: where its record came from, and its line for a record without a feature."""
+    return orjson.dumps([row[_SOURCE], row[_LAYER], row[_FEATURE], line if row[_FEATURE] is None else None]).decode()
 
 
 class RunIndex:
@@ -85,8 +90,8 @@ class RunIndex:
             return [True] * len(hashes)
         return [cursor.execute("SELECT 1 FROM done WHERE hash = ?", (h,)).fetchone() is None for h in hashes]
 
-    def put(self, entries: Iterable[tuple[tuple, int, tuple]], *, earlier: bool = False) -> None:
-        """Add records: ``(key, line in results.jsonl, summary row)`` each.
+    def put(self, rows: list[tuple], first: int, *, earlier: bool = False) -> None:
+        """Add records by their summary rows, on consecutive lines of ``results.jsonl`` from line ``first``.
 
         A record for a key already there replaces its row in its place, and
         the replaced line becomes stale. A record of this run (not
@@ -95,34 +100,25 @@ class RunIndex:
         format), which it answers anew.
         """
         db = self._db
-        rows: list[tuple] = []
-        batch: set[str] = set()  # a key twice in one batch: the first is written before the second replaces it
-        for (file, layer, feature), line, row in entries:
-            if not earlier and file not in self._seen:
-                self._seen.add(file)
-                self._flush(rows)
+        if not earlier:
+            files = {row[_SOURCE] for row in rows}
+            for file in files - self._seen:  # before this batch's own rows of the file are written
                 db.execute("INSERT INTO stale SELECT line FROM rows WHERE file = ? AND loose = 1", (file,))
                 db.execute("DELETE FROM rows WHERE file = ? AND loose = 1", (file,))
-            loose = feature is None
-            # Records without a feature never replace each other: each is its own row.
-            key = orjson.dumps([file, layer, feature, line if loose else None]).decode()
-            if key in batch:
-                self._flush(rows)
-                batch.clear()
-            batch.add(key)
-            rows.append((key, file, int(loose), line, None if row[0] is None else str(row[0]), orjson.dumps(row)))
-        self._flush(rows)
-
-    def _flush(self, rows: list) -> None:
-        """Write gathered rows (one statement for all of them); the trigger makes stale the lines they replace."""
-        if not rows:
-            return
-        self._db.executemany(
+            self._seen |= files
+        # Records without a feature never replace each other: each is its own row (its key holds its line).
+        entries = [
+            (_key(row, line), row[_SOURCE], int(row[_FEATURE] is None), line, None if row[0] is None else str(row[0]),
+             orjson.dumps(row))
+            for line, row in enumerate(rows, first)
+        ]  # fmt: skip
+        # One statement for all, run row after row: a key twice among them is written, then replaced in its place
+        # (the trigger makes stale the lines replaced).
+        db.executemany(
             "INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE "
             "SET line = excluded.line, id = excluded.id, row = excluded.row",
-            rows,
+            entries,
         )
-        rows.clear()
 
     def replaced(self) -> int:
         """How many records were replaced so far (see :meth:`stale`)."""

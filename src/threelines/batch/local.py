@@ -38,9 +38,8 @@ from typing import Any
 
 import numpy as np
 import orjson
-import shapely
 
-from threelines.batch.index import INDEX_NAME, RunIndex, record_key
+from threelines.batch.index import INDEX_NAME, RunIndex
 from threelines.batch.summary import SUMMARY_COLUMNS, SummaryStream, partial, summary_row, write_summaries
 from threelines.batch.workers import Reports, Screener, hilbert_distance, json_line
 from threelines.cachedir import cache_folder
@@ -262,9 +261,11 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                         index.commit()
 
                 failures = RuleFailures()
+                unresolved = SUMMARY_COLUMNS.index("unresolved")
                 for lines in screener.map(chunks()):
                     results.write(lines)
-                    failures.add_lines(line for line, _ in lines)
+                    # A failed rule leaves its project unresolved: the other lines need no search.
+                    failures.add_lines([line for line, row in lines if row[unresolved]], len(lines))
                     bar.update(len(lines))
                     result.screened += len(lines)
             setup.shared()  # provenance.json, also for a run whose inputs held no project
@@ -380,12 +381,12 @@ class Results:
             return
         try:
             write_all(self._fd, b"".join([line for line, _ in lines]))
+            rows = [row for _, row in lines]
             if self.summaries is not None:
-                self.summaries.write([row for _, row in lines])
+                self.summaries.write(rows)
         except OSError as exc:
             raise _cannot_write(self.path.parent, exc) from None
-        first = self.lines
-        self.index.put((_row_key(row), first + i, row) for i, (_, row) in enumerate(lines))
+        self.index.put(rows, self.lines)
         self.lines += len(lines)
 
     def compact(self) -> None:
@@ -400,11 +401,6 @@ def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def _row_key(row: tuple) -> tuple:
-    source = SUMMARY_COLUMNS.index("source")
-    return row[source], row[source + 1], row[source + 2]
 
 
 def _cannot_write(folder: Path, exc: OSError) -> OutputError:
@@ -433,7 +429,7 @@ def project_hashes(projects: Projects, digest: str, anchor: tuple[str, str] | No
     hash does not depend on how the path was typed, nor on where ``verify``
     finds the input later.
     """
-    wkbs = shapely.to_wkb(projects.geometry) if len(projects) else []
+    wkbs = projects.wkb()  # kept: the chunks' pickling for the workers takes it too
     keys = projects.keys or [(projects.source, None, i) for i in range(len(projects))]
     if anchor is not None and anchor[0] != "-":
         given, recorded = str(input_path(anchor[0])), anchor[1]
@@ -464,10 +460,10 @@ def _key_and_attrs_json(keys: list[tuple], attrs: list[dict]) -> list[str]:
     if not all(type(n) is str for n in names) or any(a.keys() != names for a in attrs) or {*map(len, keys)} - {3}:
         return [_HASHED_JSON.encode([key, a]) for key, a in zip(keys, attrs, strict=True)]
     order = sorted(names)
-    template = "[[%s, %s, %s], {" + ", ".join(_HASHED_JSON.encode(n).replace("%", "%%") + ": %s" for n in order)
+    template = "[[%s, %s, %s], {" + ", ".join(_HASHED_JSON.encode(n).replace("%", "%%") + ": %s" for n in order) + "}]"
     columns = [_json_tokens([key[i] for key in keys]) for i in range(3)]
     columns += [_json_tokens([a[n] for a in attrs]) for n in order]
-    return [template % values + "}]" for values in zip(*columns, strict=True)]
+    return [template % values for values in zip(*columns, strict=True)]
 
 
 def _json_tokens(values: list) -> list[str]:
@@ -562,7 +558,7 @@ def _earlier(results: Path, index: RunIndex) -> int:
     if not results.exists():
         return 0
     kept = damaged = 0
-    hashes, entries = [], []
+    hashes, rows = [], []
     with results.open("rb") as fh:
         for raw in fh:
             read = _record(raw)
@@ -572,14 +568,15 @@ def _earlier(results: Path, index: RunIndex) -> int:
             record, row = read
             if "error" not in record:
                 hashes.append(record["input_hash"])
-            entries.append((record_key(record), kept, row))
-            kept += 1
-            if len(entries) >= 10_000:  # in batches: memory stays flat however long the file
+            rows.append(row)
+            if len(rows) >= 10_000:  # in batches: memory stays flat however long the file
                 index.mark_done(hashes)
-                index.put(entries, earlier=True)
-                hashes, entries = [], []
+                index.put(rows, kept, earlier=True)
+                kept += len(rows)
+                hashes, rows = [], []
     index.mark_done(hashes)
-    index.put(entries, earlier=True)
+    index.put(rows, kept, earlier=True)
+    kept += len(rows)
     if damaged:
         _set_aside(results, damaged)
     return kept

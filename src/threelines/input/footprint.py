@@ -80,13 +80,23 @@ class Projects:
     keys: list[tuple[str, str | None, int]] = field(default_factory=list)
     plane_area_m2: np.ndarray | None = None
     ordered: bool = False
+    _wkb: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.attrs)
 
+    def wkb(self) -> np.ndarray:
+        """Each footprint's WKB (as ``shapely.to_wkb`` writes it), written once: a batch hashes it, then pickles it."""
+        if self._wkb is None:
+            self._wkb = shapely.to_wkb(self.geometry) if len(self.geometry) else np.empty(0, dtype=object)
+        return self._wkb
+
     def __getstate__(self) -> dict[str, Any]:
         """What is pickled (for a worker process): the footprints as WKB, written in one call, not one per footprint."""
-        return {**self.__dict__, "geometry": shapely.to_wkb(self.geometry, include_srid=True)}
+        # Footprints without an SRID (all of a file's) have the same WKB with or without it: the one written already.
+        srid = shapely.get_srid(self.geometry).any()
+        wkb = shapely.to_wkb(self.geometry, include_srid=True) if srid or self._wkb is None else self._wkb
+        return {**self.__dict__, "geometry": wkb, "_wkb": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, geometry=shapely.from_wkb(state["geometry"]))
@@ -94,7 +104,7 @@ class Projects:
     def take(self, positions) -> Projects:
         """The projects at some positions (for screening a large input in chunks)."""
         positions = list(positions)
-        return Projects(
+        taken = Projects(
             source=self.source,
             attrs=[self.attrs[i] for i in positions],
             geometry=self.geometry[positions],
@@ -103,6 +113,9 @@ class Projects:
             keys=[self.keys[i] for i in positions] if self.keys else [],
             plane_area_m2=None if self.plane_area_m2 is None else self.plane_area_m2[positions],
         )
+        if self._wkb is not None:
+            taken._wkb = self._wkb[positions]
+        return taken
 
 
 def read_projects(
@@ -569,12 +582,21 @@ def _coordinate_problems(geoms: np.ndarray) -> dict[int, str]:
     with np.errstate(invalid="ignore"):
         magnitude = np.abs(coords).max(axis=1)
     out: dict[int, str] = {}
-    for i in np.unique(owner[magnitude > MAX_COORDINATE]):
+    for i in _owners(owner, magnitude > MAX_COORDINATE):
         worst = float(magnitude[owner == i].max())
-        out[int(i)] = f"has a coordinate of {worst:g}, too large for a place on Earth in any CRS; check the drawing"
-    for i in np.unique(owner[np.isnan(magnitude) | np.isinf(magnitude)]):
-        out[int(i)] = "has a NaN or infinite coordinate (a vertex without a number); fix or redraw that vertex"
+        out[i] = f"has a coordinate of {worst:g}, too large for a place on Earth in any CRS; check the drawing"
+    for i in _owners(owner, np.isnan(magnitude) | np.isinf(magnitude)):
+        out[i] = "has a NaN or infinite coordinate (a vertex without a number); fix or redraw that vertex"
     return out
+
+
+def _owners(owner: np.ndarray, which: np.ndarray) -> list[int]:
+    """The features (in order, each once) that own the coordinates ``which`` marks.
+
+    Counted rather than found by ``np.unique``, whose first call imports ``numpy.ma``: a twentieth of a
+    second of every batch's reading, for a file that almost never has such a coordinate.
+    """
+    return np.flatnonzero(np.bincount(owner[which])).tolist() if which.any() else []
 
 
 def _flat_polygons(geoms: np.ndarray) -> np.ndarray:
@@ -663,7 +685,7 @@ def _plain_lines(geoms: np.ndarray, usable: np.ndarray, checked: list[dict[str, 
     positions, lines = positions[keep], lines[keep]
     widths = np.array([checked[i]["width"] for i in positions.tolist()], dtype=float)
     out = np.empty(len(positions), dtype=object)
-    for width in np.unique(widths).tolist():
+    for width in dict.fromkeys(widths.tolist()):  # (not np.unique: see _owners)
         same = widths == width
         out[same] = outer_buffer(lines[same], width / 2.0, cap_style="flat", join_style="round")
     return dict(zip(positions.tolist(), out.tolist(), strict=True))

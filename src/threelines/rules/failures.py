@@ -42,10 +42,14 @@ class RuleFailures:
         for verdict in verdicts:
             self.add(((u.rule, u.reason) for u in verdict.unresolved if u.failed), projects=1)
 
-    def add_lines(self, lines: Iterable[bytes]) -> None:
-        """Count the failed notes in batch results lines; only lines that have one are parsed."""
+    def add_lines(self, lines: Iterable[bytes], projects: int) -> None:
+        """Count the failed notes in the batch results lines of ``projects`` projects; only lines with one are parsed.
+
+        Only the lines of projects left unresolved can hold a failed note:
+        ``lines`` may leave out the others, which are counted all the same.
+        """
+        self.projects += projects
         for line in lines:
-            self.projects += 1
             if _FAILED in line:
                 record = orjson.loads(line)
                 self.add((u["rule"], u["reason"]) for u in record.get("unresolved", ()) if u.get("failed"))
