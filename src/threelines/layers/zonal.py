@@ -241,6 +241,18 @@ def _box_cells(bounds: np.ndarray, base, rows, cols) -> tuple[np.ndarray, np.nda
 
     Row-major within each box, boxes in order.
     """
+    r0, r1, c0, c1 = _box_spans(bounds, base, rows, cols)
+    heights, widths = np.maximum(r1 - r0, 0), np.maximum(c1 - c0, 0)
+    counts = heights * widths
+    owner = np.repeat(np.arange(len(bounds)), counts)
+    offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    row = np.repeat(r0, counts) + offset // np.repeat(np.maximum(widths, 1), counts)
+    col = np.repeat(c0, counts) + offset % np.repeat(np.maximum(widths, 1), counts)
+    return owner, row, col
+
+
+def _box_spans(bounds: np.ndarray, base, rows, cols) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rows (start, stop) and columns (start, stop) of the window's cells within each box."""
     inverse = ~base
     c_a, r_a = _near(inverse @ (bounds[:, 0], bounds[:, 3]), rows, cols)
     c_b, r_b = _near(inverse @ (bounds[:, 2], bounds[:, 1]), rows, cols)
@@ -256,13 +268,7 @@ def _box_cells(bounds: np.ndarray, base, rows, cols) -> tuple[np.ndarray, np.nda
         cols[0],
         cols[1],
     )
-    heights, widths = np.maximum(r1 - r0, 0), np.maximum(c1 - c0, 0)
-    counts = heights * widths
-    owner = np.repeat(np.arange(len(bounds)), counts)
-    offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    row = np.repeat(r0, counts) + offset // np.repeat(np.maximum(widths, 1), counts)
-    col = np.repeat(c0, counts) + offset % np.repeat(np.maximum(widths, 1), counts)
-    return owner, row, col
+    return r0, r1, c0, c1
 
 
 def _vertex_cells(shapes, owner, row, col, base) -> np.ndarray:
@@ -318,20 +324,57 @@ def _centre_cells(shapes, values, base, rows, cols, stat, classes) -> tuple[np.n
     c_b, r_b = _near(inverse @ (bounds[:, 2], bounds[:, 1]), rows, cols)
     sizes = (np.abs(r_b - r_a) + 2) * (np.abs(c_b - c_a) + 2)  # cells per box, at most
     passes = np.cumsum(sizes) // CELLS_PER_PASS
-    edge_tolerance = EDGE_SHARE * min(abs(base.a), abs(base.e))
     for group in np.split(np.arange(len(shapes)), np.flatnonzero(np.diff(passes)) + 1):
         mine = shapes[group]
-        edges = shapely.boundary(mine)
         shapely.prepare(mine)
-        shapely.prepare(edges)
         owner, row, col = _box_cells(bounds[group], base, rows, cols)
         x, y = base @ (col + 0.5, row + 0.5)
         inside = shapely.contains_xy(mine[owner], x, y)
-        doubtful[group[owner[shapely.dwithin(edges[owner], shapely.points(x, y), edge_tolerance)]]] = True
+        doubtful[group] = _on_edge(mine, bounds[group], base, rows, cols)
         owner, cell = owner[inside], values[row[inside] - rows[0], col[inside] - cols[0]]
         keep = ~np.isnan(cell)
         value[group], cells[group] = _row_stats(owner[keep], cell[keep], len(group), stat, classes)
     return value, cells, doubtful
+
+
+def _on_edge(shapes, bounds: np.ndarray, base, rows, cols) -> np.ndarray:
+    """Whether a cell centre of each shape's box (as :func:`_box_cells` gives them) lies on its edge.
+
+    On it: closer than :data:`EDGE_SHARE` of a cell. Only a centre within
+    an edge segment's own box (widened by far more than that) can be so
+    close, and few are: numpy finds them from the shapes' vertices, and
+    GEOS measures only those, not every centre of every box.
+    """
+    xy, of = shapely.get_coordinates(shapes, return_index=True)
+    col, row = ~base @ (xy[:, 0], xy[:, 1])
+    # Consecutive vertices of a shape: its edges, and a few joins between its rings (extra centres GEOS rules out).
+    segment = np.flatnonzero(of[1:] == of[:-1])
+    of = of[segment]
+    # The centres (k + 0.5) within a segment's box, widened by a thousandth of a cell (the tolerance is a millionth).
+    lo_c = np.ceil(np.minimum(col[segment], col[segment + 1]) - 0.5 - 1e-3).astype(int)
+    hi_c = np.floor(np.maximum(col[segment], col[segment + 1]) - 0.5 + 1e-3).astype(int)
+    lo_r = np.ceil(np.minimum(row[segment], row[segment + 1]) - 0.5 - 1e-3).astype(int)
+    hi_r = np.floor(np.maximum(row[segment], row[segment + 1]) - 0.5 + 1e-3).astype(int)
+    r0, r1, c0, c1 = _box_spans(bounds, base, rows, cols)  # only the centres of the shape's box are asked about
+    lo_c, hi_c = np.maximum(lo_c, c0[of]), np.minimum(hi_c, c1[of] - 1)
+    lo_r, hi_r = np.maximum(lo_r, r0[of]), np.minimum(hi_r, r1[of] - 1)
+    widths, heights = np.maximum(hi_c - lo_c + 1, 0), np.maximum(hi_r - lo_r + 1, 0)
+    counts = widths * heights
+    near = np.flatnonzero(counts)
+    counts, widths = counts[near], widths[near]
+    offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    owner = np.repeat(of[near], counts)
+    col = np.repeat(lo_c[near], counts) + offset % np.repeat(widths, counts)
+    row = np.repeat(lo_r[near], counts) + offset // np.repeat(widths, counts)
+    out = np.zeros(len(shapes), dtype=bool)
+    if len(owner):
+        x, y = base @ (col + 0.5, row + 0.5)  # as :func:`_centre_cells` places them
+        edges = shapely.boundary(shapes[np.unique(owner)])
+        shapely.prepare(edges)
+        edge = np.searchsorted(np.unique(owner), owner)
+        tolerance = EDGE_SHARE * min(abs(base.a), abs(base.e))
+        out[owner[shapely.dwithin(edges[edge], shapely.points(x, y), tolerance)]] = True
+    return out
 
 
 def _row_stats(owner: np.ndarray, cell: np.ndarray, n: int, stat: str, classes) -> tuple[np.ndarray, np.ndarray]:
