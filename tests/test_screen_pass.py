@@ -93,9 +93,10 @@ def test_footprints_on_edge_are_those_with_a_box_centre_on_their_edge(grid_layer
     base, rows, cols = raster.transform, (0, raster.height), (0, raster.width)
     rng = np.random.default_rng(7)
     shapes = []
-    for i in range(300):
+    for i in range(400):
         (c, r), (w, h) = rng.integers(0, 36, 2), rng.integers(1, 8, 2)
-        snap = (0.0, 0.5, 0.25)[i % 3]  # on cell edges, through cell centres, between them
+        # On cell edges, through cell centres, between them, and a ten-millionth of a cell beside the centres.
+        snap = (0.0, 0.5, 0.25, 0.5 + 1e-7)[i % 4]
         (xa, ya), (xb, yb) = base @ (c + snap, r + snap), base @ (c + w + snap, r + h + snap)
         shape = shapely.box(min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb))
         if i % 4 == 1:  # a hole whose edge runs through centres

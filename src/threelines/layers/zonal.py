@@ -340,40 +340,49 @@ def _centre_cells(shapes, values, base, rows, cols, stat, classes) -> tuple[np.n
 def _on_edge(shapes, bounds: np.ndarray, base, rows, cols) -> np.ndarray:
     """Whether a cell centre of each shape's box (as :func:`_box_cells` gives them) lies on its edge.
 
-    On it: closer than :data:`EDGE_SHARE` of a cell. Only a centre within
-    an edge segment's own box (widened by far more than that) can be so
-    close, and few are: numpy finds them from the shapes' vertices, and
-    GEOS measures only those, not every centre of every box.
+    On it: closer than :data:`EDGE_SHARE` of a cell. Each edge segment is
+    walked along its longer axis, one line of cell centres at a time: on
+    each, only the centre nearest to where the segment's line crosses can be
+    that close, and only if it lies within a thousandth of a cell of it
+    (far more than the tolerance, in cells, on a north-up grid). GEOS
+    measures those few centres, not every centre of every box.
     """
+    out = np.zeros(len(shapes), dtype=bool)
     xy, of = shapely.get_coordinates(shapes, return_index=True)
     col, row = ~base @ (xy[:, 0], xy[:, 1])
+    far = ~((np.abs(col) < 1e9) & (np.abs(row) < 1e9))  # beyond any raster: left to the rasterisation, which is exact
+    out[of[far]] = True
     # Consecutive vertices of a shape: its edges, and a few joins between its rings (extra centres GEOS rules out).
-    segment = np.flatnonzero(of[1:] == of[:-1])
+    segment = np.flatnonzero((of[1:] == of[:-1]) & ~out[of[1:]])
     of = of[segment]
-    # The centres (k + 0.5) within a segment's box, widened by a thousandth of a cell (the tolerance is a millionth).
-    lo_c = np.ceil(np.minimum(col[segment], col[segment + 1]) - 0.5 - 1e-3).astype(int)
-    hi_c = np.floor(np.maximum(col[segment], col[segment + 1]) - 0.5 + 1e-3).astype(int)
-    lo_r = np.ceil(np.minimum(row[segment], row[segment + 1]) - 0.5 - 1e-3).astype(int)
-    hi_r = np.floor(np.maximum(row[segment], row[segment + 1]) - 0.5 + 1e-3).astype(int)
+    wide = np.abs(col[segment + 1] - col[segment]) >= np.abs(row[segment + 1] - row[segment])
+    # Along (u) a wide segment: columns; across it (v): rows. A tall one the other way round.
+    u_a, u_b = np.where(wide, col[segment], row[segment]), np.where(wide, col[segment + 1], row[segment + 1])
+    v_a, v_b = np.where(wide, row[segment], col[segment]), np.where(wide, row[segment + 1], col[segment + 1])
     r0, r1, c0, c1 = _box_spans(bounds, base, rows, cols)  # only the centres of the shape's box are asked about
-    lo_c, hi_c = np.maximum(lo_c, c0[of]), np.minimum(hi_c, c1[of] - 1)
-    lo_r, hi_r = np.maximum(lo_r, r0[of]), np.minimum(hi_r, r1[of] - 1)
-    widths, heights = np.maximum(hi_c - lo_c + 1, 0), np.maximum(hi_r - lo_r + 1, 0)
-    counts = widths * heights
-    near = np.flatnonzero(counts)
-    counts, widths = counts[near], widths[near]
-    offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    owner = np.repeat(of[near], counts)
-    col = np.repeat(lo_c[near], counts) + offset % np.repeat(widths, counts)
-    row = np.repeat(lo_r[near], counts) + offset // np.repeat(widths, counts)
-    out = np.zeros(len(shapes), dtype=bool)
-    if len(owner):
-        x, y = base @ (col + 0.5, row + 0.5)  # as :func:`_centre_cells` places them
-        edges = shapely.boundary(shapes[np.unique(owner)])
+    u_lo, u_hi = np.where(wide, c0[of], r0[of]), np.where(wide, c1[of], r1[of]) - 1
+    v_lo, v_hi = np.where(wide, r0[of], c0[of]), np.where(wide, r1[of], c1[of]) - 1
+    first = np.maximum(np.ceil(np.minimum(u_a, u_b) - 0.5 - 1e-3), u_lo).astype(int)
+    last = np.minimum(np.floor(np.maximum(u_a, u_b) - 0.5 + 1e-3), u_hi).astype(int)
+    counts = np.maximum(last - first + 1, 0)
+    at = np.repeat(np.arange(len(segment)), counts)
+    u = np.repeat(first, counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = np.where(u_b != u_a, (v_b - v_a) / (u_b - u_a), 0.0)  # a segment of one point: its own v
+    v = v_a[at] + (u + 0.5 - u_a[at]) * slope[at]
+    nearest = np.floor(v)  # the centre line nearest to v
+    keep = (np.abs(v - nearest - 0.5) <= 1e-3) & (nearest >= v_lo[at]) & (nearest <= v_hi[at])
+    at, u, nearest = at[keep], u[keep], nearest[keep].astype(int)
+    if len(at):
+        owner = of[at]
+        c, r = np.where(wide[at], u, nearest), np.where(wide[at], nearest, u)
+        x, y = base @ (c + 0.5, r + 0.5)  # as :func:`_centre_cells` places them
+        which = np.unique(owner)
+        edges = shapely.boundary(shapes[which])
         shapely.prepare(edges)
-        edge = np.searchsorted(np.unique(owner), owner)
         tolerance = EDGE_SHARE * min(abs(base.a), abs(base.e))
-        out[owner[shapely.dwithin(edges[edge], shapely.points(x, y), tolerance)]] = True
+        close = shapely.dwithin(edges[np.searchsorted(which, owner)], shapely.points(x, y), tolerance)
+        out[owner[close]] = True
     return out
 
 
