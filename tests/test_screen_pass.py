@@ -87,6 +87,37 @@ def test_large_footprints_measured_together_count_the_cells_gdal_counts(grid_lay
     np.testing.assert_array_equal([z.value for z in together], [z.value for z in alone])
 
 
+def test_footprints_on_edge_are_those_with_a_box_centre_on_their_edge(grid_layer):
+    spec, _ = grid_layer
+    raster = zonal._open(spec)
+    base, rows, cols = raster.transform, (0, raster.height), (0, raster.width)
+    rng = np.random.default_rng(7)
+    shapes = []
+    for i in range(400):
+        (c, r), (w, h) = rng.integers(0, 36, 2), rng.integers(1, 8, 2)
+        # On cell edges, through cell centres, between them, and a ten-millionth of a cell beside the centres.
+        snap = (0.0, 0.5, 0.25, 0.5 + 1e-7)[i % 4]
+        (xa, ya), (xb, yb) = base @ (c + snap, r + snap), base @ (c + w + snap, r + h + snap)
+        shape = shapely.box(min(xa, xb), min(ya, yb), max(xa, xb), max(ya, yb))
+        if i % 4 == 1:  # a hole whose edge runs through centres
+            shape = shape.difference(shapely.box(*base @ (c + 0.5, r + h - 0.5), *base @ (c + w - 0.5, r + 0.5)))
+        if i % 5 == 2:  # a diamond through centres, and a part beside it
+            x, y = base @ (c + 0.5 + w, r + 0.5)
+            diamond = shapely.Polygon(
+                [(x, y), (x + 100 * w, y - 100 * w), (x, y - 200 * w), (x - 100 * w, y - 100 * w)]
+            )
+            shape = shapely.MultiPolygon([diamond, shapely.box(x + 5000, y, x + 5310, y + 310)])
+        shapes.append(shape)
+    shapes = np.array(shapes, dtype=object)
+    owner, row, col = zonal._box_cells(shapely.bounds(shapes), base, rows, cols)
+    x, y = base @ (col + 0.5, row + 0.5)
+    tolerance = zonal.EDGE_SHARE * min(abs(base.a), abs(base.e))
+    every = np.zeros(len(shapes), dtype=bool)  # every centre of every box measured
+    every[owner[shapely.dwithin(shapely.boundary(shapes)[owner], shapely.points(x, y), tolerance)]] = True
+    assert 50 < every.sum() < len(shapes) - 50
+    np.testing.assert_array_equal(zonal._on_edge(shapes, shapely.bounds(shapes), base, rows, cols), every)
+
+
 def test_a_raster_file_rewritten_is_read_again(grid_layer):
     spec, grid = grid_layer
     site = footprints()[1:2]

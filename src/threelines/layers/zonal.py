@@ -241,6 +241,18 @@ def _box_cells(bounds: np.ndarray, base, rows, cols) -> tuple[np.ndarray, np.nda
 
     Row-major within each box, boxes in order.
     """
+    r0, r1, c0, c1 = _box_spans(bounds, base, rows, cols)
+    heights, widths = np.maximum(r1 - r0, 0), np.maximum(c1 - c0, 0)
+    counts = heights * widths
+    owner = np.repeat(np.arange(len(bounds)), counts)
+    offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    row = np.repeat(r0, counts) + offset // np.repeat(np.maximum(widths, 1), counts)
+    col = np.repeat(c0, counts) + offset % np.repeat(np.maximum(widths, 1), counts)
+    return owner, row, col
+
+
+def _box_spans(bounds: np.ndarray, base, rows, cols) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rows (start, stop) and columns (start, stop) of the window's cells within each box."""
     inverse = ~base
     c_a, r_a = _near(inverse @ (bounds[:, 0], bounds[:, 3]), rows, cols)
     c_b, r_b = _near(inverse @ (bounds[:, 2], bounds[:, 1]), rows, cols)
@@ -256,13 +268,7 @@ def _box_cells(bounds: np.ndarray, base, rows, cols) -> tuple[np.ndarray, np.nda
         cols[0],
         cols[1],
     )
-    heights, widths = np.maximum(r1 - r0, 0), np.maximum(c1 - c0, 0)
-    counts = heights * widths
-    owner = np.repeat(np.arange(len(bounds)), counts)
-    offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    row = np.repeat(r0, counts) + offset // np.repeat(np.maximum(widths, 1), counts)
-    col = np.repeat(c0, counts) + offset % np.repeat(np.maximum(widths, 1), counts)
-    return owner, row, col
+    return r0, r1, c0, c1
 
 
 def _vertex_cells(shapes, owner, row, col, base) -> np.ndarray:
@@ -318,20 +324,66 @@ def _centre_cells(shapes, values, base, rows, cols, stat, classes) -> tuple[np.n
     c_b, r_b = _near(inverse @ (bounds[:, 2], bounds[:, 1]), rows, cols)
     sizes = (np.abs(r_b - r_a) + 2) * (np.abs(c_b - c_a) + 2)  # cells per box, at most
     passes = np.cumsum(sizes) // CELLS_PER_PASS
-    edge_tolerance = EDGE_SHARE * min(abs(base.a), abs(base.e))
     for group in np.split(np.arange(len(shapes)), np.flatnonzero(np.diff(passes)) + 1):
         mine = shapes[group]
-        edges = shapely.boundary(mine)
         shapely.prepare(mine)
-        shapely.prepare(edges)
         owner, row, col = _box_cells(bounds[group], base, rows, cols)
         x, y = base @ (col + 0.5, row + 0.5)
         inside = shapely.contains_xy(mine[owner], x, y)
-        doubtful[group[owner[shapely.dwithin(edges[owner], shapely.points(x, y), edge_tolerance)]]] = True
+        doubtful[group] = _on_edge(mine, bounds[group], base, rows, cols)
         owner, cell = owner[inside], values[row[inside] - rows[0], col[inside] - cols[0]]
         keep = ~np.isnan(cell)
         value[group], cells[group] = _row_stats(owner[keep], cell[keep], len(group), stat, classes)
     return value, cells, doubtful
+
+
+def _on_edge(shapes, bounds: np.ndarray, base, rows, cols) -> np.ndarray:
+    """Whether a cell centre of each shape's box (as :func:`_box_cells` gives them) lies on its edge.
+
+    On it: closer than :data:`EDGE_SHARE` of a cell. Each edge segment is
+    walked along its longer axis, one line of cell centres at a time: on
+    each, only the centre nearest to where the segment's line crosses can be
+    that close, and only if it lies within a thousandth of a cell of it
+    (far more than the tolerance, in cells, on a north-up grid). GEOS
+    measures those few centres, not every centre of every box.
+    """
+    out = np.zeros(len(shapes), dtype=bool)
+    xy, of = shapely.get_coordinates(shapes, return_index=True)
+    col, row = ~base @ (xy[:, 0], xy[:, 1])
+    far = ~((np.abs(col) < 1e9) & (np.abs(row) < 1e9))  # beyond any raster: left to the rasterisation, which is exact
+    out[of[far]] = True
+    # Consecutive vertices of a shape: its edges, and a few joins between its rings (extra centres GEOS rules out).
+    segment = np.flatnonzero((of[1:] == of[:-1]) & ~out[of[1:]])
+    of = of[segment]
+    wide = np.abs(col[segment + 1] - col[segment]) >= np.abs(row[segment + 1] - row[segment])
+    # Along (u) a wide segment: columns; across it (v): rows. A tall one the other way round.
+    u_a, u_b = np.where(wide, col[segment], row[segment]), np.where(wide, col[segment + 1], row[segment + 1])
+    v_a, v_b = np.where(wide, row[segment], col[segment]), np.where(wide, row[segment + 1], col[segment + 1])
+    r0, r1, c0, c1 = _box_spans(bounds, base, rows, cols)  # only the centres of the shape's box are asked about
+    u_lo, u_hi = np.where(wide, c0[of], r0[of]), np.where(wide, c1[of], r1[of]) - 1
+    v_lo, v_hi = np.where(wide, r0[of], c0[of]), np.where(wide, r1[of], c1[of]) - 1
+    first = np.maximum(np.ceil(np.minimum(u_a, u_b) - 0.5 - 1e-3), u_lo).astype(int)
+    last = np.minimum(np.floor(np.maximum(u_a, u_b) - 0.5 + 1e-3), u_hi).astype(int)
+    counts = np.maximum(last - first + 1, 0)
+    at = np.repeat(np.arange(len(segment)), counts)
+    u = np.repeat(first, counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = np.where(u_b != u_a, (v_b - v_a) / (u_b - u_a), 0.0)  # a segment of one point: its own v
+    v = v_a[at] + (u + 0.5 - u_a[at]) * slope[at]
+    nearest = np.floor(v)  # the centre line nearest to v
+    keep = (np.abs(v - nearest - 0.5) <= 1e-3) & (nearest >= v_lo[at]) & (nearest <= v_hi[at])
+    at, u, nearest = at[keep], u[keep], nearest[keep].astype(int)
+    if len(at):
+        owner = of[at]
+        c, r = np.where(wide[at], u, nearest), np.where(wide[at], nearest, u)
+        x, y = base @ (c + 0.5, r + 0.5)  # as :func:`_centre_cells` places them
+        which = np.unique(owner)
+        edges = shapely.boundary(shapes[which])
+        shapely.prepare(edges)
+        tolerance = EDGE_SHARE * min(abs(base.a), abs(base.e))
+        close = shapely.dwithin(edges[np.searchsorted(which, owner)], shapely.points(x, y), tolerance)
+        out[owner[close]] = True
+    return out
 
 
 def _row_stats(owner: np.ndarray, cell: np.ndarray, n: int, stat: str, classes) -> tuple[np.ndarray, np.ndarray]:
