@@ -302,19 +302,15 @@ def _pairs_within(
         left, right, at, to = left[keep], right[keep], at[keep], to[keep]
     # A feature tested against several footprints is prepared (GEOS keeps the index on the geometry, for
     # later chunks too): it is then tested through its index, not edge by edge. One met by a few footprints
-    # is tested as it is: building its index would cost more than it saves.
+    # is not: building its index would cost more than it saves (see _intersects).
     shapely.prepare(features[np.bincount(right, minlength=len(features)) >= PREPARE_MIN_PAIRS])
-    # The others are tested through the footprint's index instead (prepared once, for every layer).
-    by_feature = shapely.is_prepared(features[right])
-    if not by_feature.all():
-        shapely.prepare(footprints[np.unique(left[~by_feature])])
     inside = np.zeros(len(left), dtype=bool)
     boxed = np.flatnonzero((at[:, :2] <= to[:, :2]).all(axis=1) & (at[:, 2:] >= to[:, 2:]).all(axis=1))
-    inside[boxed] = _covers(features, footprints, right[boxed], left[boxed], by_feature[boxed])
+    inside[boxed] = shapely.covers(features[right[boxed]], footprints[left[boxed]])
     meets = inside.copy()
     # A feature whose box misses the footprint's does not meet it: only the others are asked.
     rest = np.flatnonzero(~inside & (at[:, :2] <= to[:, 2:]).all(axis=1) & (at[:, 2:] >= to[:, :2]).all(axis=1))
-    meets[rest] = _intersects(features, footprints, right[rest], left[rest], by_feature[rest])
+    meets[rest] = _intersects(features, footprints, right[rest], left[rest])
     near = np.flatnonzero(~meets)
     within = (
         np.full(len(near), reach) if far is None else np.where(far[right[near]], reach, min(reach, DISTANCE_FLOOR_M))
@@ -331,16 +327,16 @@ def _pairs_within(
     return left[close], right[close], meets[close], inside[close], distance[close]
 
 
-def _covers(features, footprints, right, left, by_feature) -> np.ndarray:
-    """Whether each feature covers its footprint, through the feature's index where it has one, else the footprint's."""
-    out = np.empty(len(right), dtype=bool)
-    out[by_feature] = shapely.covers(features[right[by_feature]], footprints[left[by_feature]])
-    out[~by_feature] = shapely.covered_by(footprints[left[~by_feature]], features[right[~by_feature]])
-    return out
+def _intersects(features: np.ndarray, footprints: np.ndarray, right: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """Whether each feature meets its footprint, through the feature's index where it has one, else the footprint's.
 
-
-def _intersects(features, footprints, right, left, by_feature) -> np.ndarray:
-    """Whether each feature meets its footprint, through the feature's index where it has one, else the footprint's."""
+    A feature left unprepared (met by few footprints) is tested through its
+    footprint's index instead: each footprint is prepared once, for every
+    layer, and the predicate gives the same answer either way round.
+    """
+    by_feature = shapely.is_prepared(features[right])
+    if not by_feature.all():
+        shapely.prepare(footprints[np.unique(left[~by_feature])])
     out = np.empty(len(right), dtype=bool)
     out[by_feature] = shapely.intersects(features[right[by_feature]], footprints[left[by_feature]])
     out[~by_feature] = shapely.intersects(footprints[left[~by_feature]], features[right[~by_feature]])
