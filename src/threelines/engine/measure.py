@@ -244,13 +244,12 @@ def measure_pairs(
     left, right, meets, inside, distance = _pairs_within(footprints, features, tree, reach_m, far, radii, centres)
     order = np.lexsort((right, left))  # by footprint, then feature
     left, right, meets, inside, distance = left[order], right[order], meets[order], inside[order], distance[order]
-    a, b = footprints[left], features[right]
-    circle, true = _circle_distances(footprints, radii, left, b, centres)
+    circle, true = _circle_distances(footprints, radii, left, None if radii is None else features[right], centres)
     distance[distance < DISTANCE_FLOOR_M] = 0.0
     overlap = np.zeros(len(left))
     overlap[inside] = areas[left[inside]]
     cut = np.flatnonzero(meets & ~inside & (areas[left] > 0))
-    overlap[cut] = _overlap_areas(a[cut], b[cut])
+    overlap[cut] = _overlap_areas(footprints[left[cut]], features[right[cut]])
     # A footprint drawn along a feature's edge can miss covered_by by float noise.
     inside |= meets & (areas[left] > 0) & (areas[left] - overlap <= OVERLAP_FLOOR_M2)
     # The polygon lies up to the curve tolerance outside the circle: where the circle itself
@@ -303,14 +302,15 @@ def _pairs_within(
         left, right, at, to = left[keep], right[keep], at[keep], to[keep]
     # A feature tested against several footprints is prepared (GEOS keeps the index on the geometry, for
     # later chunks too): it is then tested through its index, not edge by edge. One met by a few footprints
-    # is tested as it is: building its index would cost more than it saves.
+    # is not: building its index would cost more than it saves (see _intersects).
     shapely.prepare(features[np.bincount(right, minlength=len(features)) >= PREPARE_MIN_PAIRS])
     inside = np.zeros(len(left), dtype=bool)
     boxed = np.flatnonzero((at[:, :2] <= to[:, :2]).all(axis=1) & (at[:, 2:] >= to[:, 2:]).all(axis=1))
     inside[boxed] = shapely.covers(features[right[boxed]], footprints[left[boxed]])
     meets = inside.copy()
-    rest = np.flatnonzero(~inside)
-    meets[rest] = shapely.intersects(features[right[rest]], footprints[left[rest]])
+    # A feature whose box misses the footprint's does not meet it: only the others are asked.
+    rest = np.flatnonzero(~inside & (at[:, :2] <= to[:, 2:]).all(axis=1) & (at[:, 2:] >= to[:, :2]).all(axis=1))
+    meets[rest] = _intersects(features, footprints, right[rest], left[rest])
     near = np.flatnonzero(~meets)
     within = (
         np.full(len(near), reach) if far is None else np.where(far[right[near]], reach, min(reach, DISTANCE_FLOOR_M))
@@ -325,6 +325,22 @@ def _pairs_within(
     distance[measured] = _distances(footprints, features, left[measured], right[measured], within[~circle])
     close[measured] = distance[measured] <= within[~circle]
     return left[close], right[close], meets[close], inside[close], distance[close]
+
+
+def _intersects(features: np.ndarray, footprints: np.ndarray, right: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """Whether each feature meets its footprint, through the feature's index where it has one, else the footprint's.
+
+    A feature left unprepared (met by few footprints) is tested through its
+    footprint's index instead: each footprint is prepared once, for every
+    layer, and the predicate gives the same answer either way round.
+    """
+    by_feature = shapely.is_prepared(features[right])
+    if not by_feature.all():
+        shapely.prepare(footprints[np.unique(left[~by_feature])])
+    out = np.empty(len(right), dtype=bool)
+    out[by_feature] = shapely.intersects(features[right[by_feature]], footprints[left[by_feature]])
+    out[~by_feature] = shapely.intersects(footprints[left[~by_feature]], features[right[~by_feature]])
+    return out
 
 
 #: A feature is prepared for the predicates when it is tested against at least this many footprints at once
