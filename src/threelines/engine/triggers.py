@@ -42,8 +42,8 @@ _LOAD_WORDS = {
 CAPACITY_FIELDS = ("pollutant", "project_load", "remaining_load", "offset_ratio", "required_offset")
 
 
-def build_triggers(rules: list[Rule], measured: Measured, decisions: Decisions, n: int) -> list[list[Trigger]]:
-    """Per project (``n`` of them): its triggers, the rules' in file order, then the access list's.
+def build_triggers(rules: list[Rule], measured: Measured, decisions: Decisions, n: int) -> FiredTriggers:
+    """The rows that fired as triggers, per project (``n`` of them) the rules' in file order, then the access list's.
 
     Parameters
     ----------
@@ -57,20 +57,56 @@ def build_triggers(rules: list[Rule], measured: Measured, decisions: Decisions, 
 
     Returns
     -------
-    list of list of Trigger
+    FiredTriggers
+        The rows, each project's :class:`~threelines.engine.verdict.Trigger` objects made when first read.
     """
-    out: list[list[Trigger]] = [[] for _ in range(n)]
-    for rule, fired in zip(rules, decisions.fired, strict=True):
-        if len(fired):
-            _rule_triggers(rule, measured.layers.get(rule.layer), fired, decisions.contexts, out)
-    texts: dict[tuple, Texts] = {}  # a clause's texts, by the clause and the units it covers
-    for row in decisions.clause_fired:
-        out[row.p].append(_clause_trigger(row, texts))
-    return out
+    made = [
+        (fired.p, _rule_rows(rule, measured.layers.get(rule.layer), fired, decisions.contexts))
+        for rule, fired in zip(rules, decisions.fired, strict=True)
+        if len(fired)
+    ]
+    return FiredTriggers(made, decisions.clause_fired, n)
 
 
-def _rule_triggers(rule: Rule, layer: LayerData | None, fired: Fired, contexts: list[dict], out: list[list]) -> None:
-    """A trigger per row the rule fired, added to its project's; the rule's fields are the same in all."""
+class FiredTriggers:
+    """The triggers of a screening's projects, held as the rows that fired, made into objects when first read.
+
+    A batch writes each trigger's JSON record straight from the rows (see
+    :meth:`~threelines.engine.verdict.TriggerRows.fragments`): an object per
+    row would be made for nothing. A verdict's triggers
+    (:attr:`~threelines.engine.verdict.Verdict.triggers`) are made on the
+    first read of any of them, for all the projects at once.
+
+    Parameters
+    ----------
+    rules : list of (numpy.ndarray, TriggerRows)
+        Per rule that fired, in file order: each row's project, and the rows.
+    clauses : list of ClauseFired
+        The access-list clauses that fired, in the order of each project's triggers.
+    n : int
+        The number of projects.
+    """
+
+    def __init__(self, rules: list[tuple[np.ndarray, TriggerRows]], clauses: list[ClauseFired], n: int):
+        self.rules, self.clauses, self.n = rules, clauses, n
+        self._made: list[list[Trigger]] | None = None
+
+    def triggers(self) -> list[list[Trigger]]:
+        """Per project: its triggers, made now if not yet."""
+        if self._made is None:
+            out: list[list[Trigger]] = [[] for _ in range(self.n)]
+            for p, rows in self.rules:
+                for project, trigger in zip(p.tolist(), rows.triggers(), strict=True):
+                    out[project].append(trigger)
+            texts: dict[tuple, Texts] = {}  # a clause's texts, by the clause and the units it covers
+            for row in self.clauses:
+                out[row.p].append(_clause_trigger(row, texts))
+            self._made = out
+        return self._made
+
+
+def _rule_rows(rule: Rule, layer: LayerData | None, fired: Fired, contexts: list[dict]) -> TriggerRows:
+    """The rows a rule fired, as triggers to be; the rule's fields are the same in all."""
     texts = _RuleTexts(rule, layer, fired, contexts)
     same = {"rule": rule.id, "title": rule.title, "outcome": rule.outcome, "dimension": rule.dimension,
             "layer": rule.layer, "basis": rule.basis}  # fmt: skip
@@ -81,9 +117,7 @@ def _rule_triggers(rule: Rule, layer: LayerData | None, fired: Fired, contexts: 
         columns = _capacity_columns(rule, layer, fired, texts)
     else:
         columns = _pair_columns(layer, fired)
-    rows = TriggerRows(same, columns, texts)
-    for p, trigger in zip(fired.p.tolist(), rows.triggers(), strict=True):
-        out[p].append(trigger)
+    return TriggerRows(same, columns, texts)
 
 
 def _pair_columns(layer: LayerData, fired: Fired) -> dict[str, list]:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache, partial
 from operator import itemgetter
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import orjson
@@ -475,6 +475,32 @@ class Unresolved:
         return out
 
 
+class Later(NamedTuple):
+    """A project's triggers not made yet: project ``p``'s among the rows of ``fired``.
+
+    ``fired`` is a :class:`~threelines.engine.triggers.FiredTriggers`, whose
+    ``triggers()`` makes every project's on the first call.
+    """
+
+    fired: Any
+    p: int
+
+
+class _Triggers:
+    """The :attr:`Verdict.triggers` field: a list, or a :class:`Later` that makes it when first read."""
+
+    def __get__(self, verdict: Verdict | None, owner: type | None = None) -> list[Trigger] | tuple:
+        if verdict is None:
+            return ()  # the field's default: none (each verdict gets a list of its own, see __set__)
+        triggers = verdict.__dict__["_triggers"]
+        if type(triggers) is Later:
+            triggers = verdict.__dict__["_triggers"] = triggers.fired.triggers()[triggers.p]
+        return triggers
+
+    def __set__(self, verdict: Verdict, triggers: list[Trigger] | Later) -> None:
+        verdict.__dict__["_triggers"] = [] if triggers == () else triggers
+
+
 @dataclass
 class Verdict:
     """The result of screening one project.
@@ -487,6 +513,8 @@ class Verdict:
     verdict : str
         ``pass``, ``conditional`` or ``reject``: the worst triggered outcome.
     triggers : list of Trigger
+        Made when first read, for a verdict of :func:`~threelines.engine.screen.screen_projects`
+        (given a :class:`Later`): a batch writes them from the rows that fired.
     units : list of UnitShare
     unresolved : list of Unresolved
         Rules that need information the project did not give.
@@ -503,13 +531,17 @@ class Verdict:
     """
 
     project: dict[str, Any]
-    triggers: list[Trigger] = field(default_factory=list)
+    triggers: list[Trigger] = _Triggers()  # type: ignore[assignment]
     units: list[UnitShare] = field(default_factory=list)
     unresolved: list[Unresolved] = field(default_factory=list)
     requirements: list[Requirement] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     clauses: list[ClauseFinding] = field(default_factory=list)
     jurisdiction: dict[str, Any] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled, a verdict's triggers travel made, without the rows of the projects screened with it."""
+        return {**self.__dict__, "_triggers": self.triggers}
 
     @property
     def verdict(self) -> str:
