@@ -241,7 +241,7 @@ class RowTexts(Protocol):
         """The rule's title in ``lang``."""
 
     def messages(self, lang: str | None) -> list[str]:
-        """Per row: the message in ``lang``, one of :attr:`languages` (None: the first, or the only text)."""
+        """Per row: the message in ``lang``, one of :attr:`languages` (None: the default, or the only text)."""
 
 
 class TriggerRows:
@@ -285,12 +285,13 @@ class TriggerRows:
             return [(message, None) for message in texts.messages(None)]
         heads = [(lang, texts.title(lang)) for lang in texts.languages]
         out = []
-        for messages in zip(*(texts.messages(lang) for lang in texts.languages), strict=True):
+        rows = zip(texts.messages(None), *(texts.messages(lang) for lang in texts.languages), strict=True)
+        for default, *messages in rows:
             translations = {
                 lang: {"title": title, "message": message}
                 for (lang, title), message in zip(heads, messages, strict=True)
             }
-            out.append((messages[0], translations))
+            out.append((default, translations))
         return out
 
     def triggers(self) -> list[Trigger]:
