@@ -13,7 +13,7 @@ per clause and units covered.
 
 from __future__ import annotations
 
-from itertools import pairwise
+from itertools import pairwise, repeat
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ import orjson
 from threelines.engine.decisions import ClauseFired, Decisions, Fired
 from threelines.engine.measure import M2_PER_MU
 from threelines.engine.pairs import Measured
-from threelines.engine.verdict import Trigger, TriggerRows, rounded
+from threelines.engine.verdict import FiredRow, Trigger, TriggerRows, rounded
 from threelines.layers.read import LayerData
 from threelines.rules.access_list import DIMENSIONS_ZH, Clause
 from threelines.rules.expr import bind
@@ -93,13 +93,17 @@ class FiredTriggers:
 
     def __init__(self, parts: list[tuple[np.ndarray, np.ndarray, TriggerRows]], n: int):
         self.parts, self.n = parts, n
-        self._rows: list[list[tuple[TriggerRows, int]]] | None = None
+        self._rows: list[list[FiredRow]] | None = None
         self._made: list[list[Trigger]] | None = None
 
-    def rows(self) -> list[list[tuple[TriggerRows, int]]]:
-        """Per project: its triggers as the rows that make them, ``(rows, i)``, in order."""
+    def rows(self) -> list[list[FiredRow]]:
+        """Per project: its triggers as the rows that make them (and their rules and outcomes), in order."""
         if self._rows is None:
-            self._rows = self._per_project([(rows, i) for _, _, rows in self.parts for i in range(len(rows))])
+            flat = []
+            for _, _, rows in self.parts:
+                made = zip(repeat(rows), range(len(rows)))
+                flat.extend(map(FiredRow, made, rows.field("rule"), rows.field("outcome")))
+            self._rows = self._per_project(flat)
         return self._rows
 
     def triggers(self) -> list[list[Trigger]]:

@@ -294,6 +294,10 @@ class TriggerRows:
             out.append((default, translations))
         return out
 
+    def field(self, name: str) -> list:
+        """Per row: the value of one of :class:`Trigger`'s fields (but ``texts``)."""
+        return self.columns[name] if name in self.columns else [self.same.get(name)] * len(self)
+
     def triggers(self) -> list[Trigger]:
         """A trigger per row, each knowing its row (see :meth:`record`)."""
         alike = {name: self.same.get(name) for name in _TRIGGER_FIELDS}  # in the fields' order, each row's set after
@@ -487,6 +491,18 @@ class Later(NamedTuple):
     p: int
 
 
+class FiredRow(NamedTuple):
+    """A trigger not made into an object: the rows that make it and which row (its ``row``), its rule and outcome.
+
+    What a batch reads of a trigger (see :meth:`Verdict.fired_rows`): the
+    record is written from the rows, the summary reads the rule and outcome.
+    """
+
+    row: tuple[TriggerRows, int]
+    rule: str
+    outcome: str
+
+
 class _Triggers:
     """The :attr:`Verdict.triggers` field: a list, or a :class:`Later` that makes it when first read."""
 
@@ -544,6 +560,13 @@ class Verdict:
         """Pickled, a verdict's triggers travel made, without the rows of the projects screened with it."""
         return {**self.__dict__, "_triggers": self.triggers}
 
+    def fired_rows(self) -> list[Trigger] | list[FiredRow]:
+        """The triggers, or (not made yet) each as a :class:`FiredRow`: its ``row``, ``rule`` and ``outcome``."""
+        triggers = self.__dict__["_triggers"]
+        if type(triggers) is Later:
+            return triggers.fired.rows()[triggers.p]
+        return triggers
+
     @property
     def verdict(self) -> str:
         """The worst outcome among the triggers, ``pass`` when none fired."""
@@ -582,7 +605,7 @@ def batch_records(verdicts: Sequence[Verdict], lang: str | None = None) -> list[
     a time (see :meth:`TriggerRows.fragments`), into the text that dumping
     their records would give.
     """
-    triggers = [t for verdict in verdicts for t in verdict.triggers]
+    triggers = [t for verdict in verdicts for t in verdict.fired_rows()]  # no trigger made
     return _verdict_records(verdicts, trigger_fragments(triggers, lang), [t.outcome for t in triggers], _json_list)
 
 
@@ -598,7 +621,7 @@ def _verdict_records(
     units = unit_records([u for verdict in verdicts for u in verdict.units])
     records, t, u = [], 0, 0
     for verdict, project in zip(verdicts, project_records([v.project for v in verdicts]), strict=True):
-        t_end, u_end = t + len(verdict.triggers), u + len(verdict.units)
+        t_end, u_end = t + len(verdict.fired_rows()), u + len(verdict.units)
         records.append(
             {
                 "project": project,
