@@ -556,6 +556,17 @@ class Verdict:
     clauses: list[ClauseFinding] = field(default_factory=list)
     jurisdiction: dict[str, Any] | None = None
 
+    @classmethod
+    def later(cls, project: dict[str, Any], triggers: Later, *, units, unresolved, requirements, warnings, clauses,
+              jurisdiction) -> Verdict:  # fmt: skip
+        """``Verdict(...)`` whose triggers are made when first read: the fields set at once, not one at a time."""
+        verdict = object.__new__(cls)
+        verdict.__dict__.update(
+            project=project, _triggers=triggers, units=units, unresolved=unresolved, requirements=requirements,
+            warnings=warnings, clauses=clauses, jurisdiction=jurisdiction,
+        )  # fmt: skip
+        return verdict
+
     def __getstate__(self) -> dict[str, Any]:
         """Pickled, a verdict's triggers travel made, without the rows of the projects screened with it."""
         return {**self.__dict__, "_triggers": self.triggers}

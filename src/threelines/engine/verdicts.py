@@ -60,18 +60,17 @@ def group_verdicts(
                 record.update(plane_area_m2=area, plane_area_mu=area / M2_PER_MU)
     clause_rows = decisions.clause_rows or [((), (), ())] * n
     units = measured.units or [[] for _ in range(n)]
-    verdicts = []
-    for p, (required, undecided, table) in enumerate(clause_rows):
-        verdicts.append(
-            Verdict(
-                project=records[p],
-                triggers=Later(triggers, p),
-                units=units[p],
-                unresolved=unresolved[p] + list(undecided),
-                requirements=list(required),
-                warnings=[measured.gaps[p]] if p in measured.gaps else [],
-                clauses=list(table),
-                jurisdiction=jurisdiction,
-            )
+    gaps, later = measured.gaps, Verdict.later
+    return [
+        later(
+            records[p],
+            Later(triggers, p),
+            units=units[p],
+            unresolved=unresolved[p] + list(undecided),
+            requirements=list(required),
+            warnings=[gaps[p]] if p in gaps else [],
+            clauses=list(table),
+            jurisdiction=jurisdiction,
         )
-    return verdicts
+        for p, (required, undecided, table) in enumerate(clause_rows)
+    ]
