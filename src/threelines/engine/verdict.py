@@ -509,13 +509,13 @@ class _Triggers:
     def __get__(self, verdict: Verdict | None, owner: type | None = None) -> list[Trigger] | tuple:
         if verdict is None:
             return ()  # the field's default: none (each verdict gets a list of its own, see __set__)
-        triggers = verdict.__dict__["_triggers"]
+        triggers = verdict._triggers
         if type(triggers) is Later:
-            triggers = verdict.__dict__["_triggers"] = triggers.fired.triggers()[triggers.p]
+            triggers = verdict._triggers = triggers.fired.triggers()[triggers.p]
         return triggers
 
     def __set__(self, verdict: Verdict, triggers: list[Trigger] | Later) -> None:
-        verdict.__dict__["_triggers"] = [] if triggers == () else triggers
+        verdict._triggers = [] if triggers == () else triggers
 
 
 @dataclass
@@ -561,10 +561,9 @@ class Verdict:
               jurisdiction) -> Verdict:  # fmt: skip
         """``Verdict(...)`` whose triggers are made when first read: the fields set at once, not one at a time."""
         verdict = object.__new__(cls)
-        verdict.__dict__.update(
-            project=project, _triggers=triggers, units=units, unresolved=unresolved, requirements=requirements,
-            warnings=warnings, clauses=clauses, jurisdiction=jurisdiction,
-        )  # fmt: skip
+        verdict.project, verdict._triggers, verdict.units, verdict.unresolved = project, triggers, units, unresolved
+        verdict.requirements, verdict.warnings, verdict.clauses = requirements, warnings, clauses
+        verdict.jurisdiction = jurisdiction
         return verdict
 
     def __getstate__(self) -> dict[str, Any]:
@@ -573,7 +572,7 @@ class Verdict:
 
     def fired_rows(self) -> list[Trigger] | list[FiredRow]:
         """The triggers, or (not made yet) each as a :class:`FiredRow`: its ``row``, ``rule`` and ``outcome``."""
-        triggers = self.__dict__["_triggers"]
+        triggers = self._triggers
         if type(triggers) is Later:
             return triggers.fired.rows()[triggers.p]
         return triggers
