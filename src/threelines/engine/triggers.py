@@ -1,7 +1,10 @@
 """Step 4 of the flow: the fired rows become triggers, with their texts.
 
-A trigger is made per fired row from the rule's fixed fields and the row's
-columns. Only what fired gets a text, and only when it is read, a language
+The rows a rule fired (or an access-list clause) are kept together: the
+rule's fixed fields once, the rows' columns (:class:`FiredTriggers`). A
+trigger object is made per row only when a verdict's triggers are first
+read; a batch writes its records from the rows. Only what fired gets a
+text, and only when it is read, a language
 at a time: the first read of a message in one language (a trigger's
 :class:`~threelines.engine.verdict.Texts`, or a batch record) renders it
 for all the rows the rule fired: a template that only reads values is
