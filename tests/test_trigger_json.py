@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from threelines.engine.screen import screen
 from threelines.engine.triggers import quantities, quantity
-from threelines.engine.verdict import JSON_OPTIONS, batch_records, json_tokens, verdict_records
+from threelines.engine.verdict import JSON_OPTIONS, Later, batch_records, json_tokens, verdict_records
 from threelines.rules import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,4 +108,24 @@ def test_batch_records_are_the_text_of_the_records(tmp_path, manifest, variant):
             else:
                 assert (record["title"], record["message"]) == (trigger.title, trigger.message)
         if variant == "one-text":  # the access list's clauses still speak both languages
-            assert all(trigger.translations is None for trigger, _ in fired if trigger.row is not None)
+            ids = {rule.id for rule in rules.rules}
+            assert all(trigger.translations is None for trigger, _ in fired if trigger.rule in ids)
+            assert any(trigger.translations for trigger, _ in fired if trigger.rule not in ids)
+
+
+def test_triggers_are_made_only_when_read(manifest):
+    rules = load_rules(SAMPLE / "rules.yaml", manifest)
+    frame = _generated(300)
+    verdicts = screen(frame, manifest, rules).verdicts
+    written = batch_records(verdicts)  # as a batch writes them: from the rows that fired
+    fired = [[(t.rule, t.outcome) for t in v.fired_rows()] for v in verdicts]
+    assert all(type(v._triggers) is Later for v in verdicts)  # no trigger object made
+    travelled = pickle.loads(pickle.dumps(verdicts))  # made on the way, the rows left behind
+    assert all(type(v._triggers) is list and all(t.row is None for t in v.triggers) for v in travelled)
+    read = screen(frame, manifest, rules).verdicts
+    assert [v.triggers for v in verdicts] == [v.triggers for v in read] == [v.triggers for v in travelled]
+    assert fired == [[(t.rule, t.outcome) for t in v.fired_rows()] for v in read]
+    assert sum(map(len, fired)) > 300
+    assert [orjson.dumps(r, option=JSON_OPTIONS) for r in written] == [
+        orjson.dumps(r, option=JSON_OPTIONS) for r in verdict_records(read)
+    ]

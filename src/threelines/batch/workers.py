@@ -193,7 +193,7 @@ def _line(project, outcome, record, key, hashed, geometry=None, crs=None, stamp=
     if isinstance(record, str):
         record = {"project": {"id": project["id"], "name": project["name"]}, "error": record}
     else:
-        triggers = outcome.triggers
+        triggers = outcome.fired_rows()  # their rules and outcomes, without making them
         if _WORKER["reports"] is not None:
             record.update(_write_report(outcome, geometry, crs, key, stamp))
     record.update(source=key[0], layer=key[1], feature=key[2], input_hash=hashed)

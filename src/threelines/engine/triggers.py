@@ -1,10 +1,12 @@
 """Step 4 of the flow: the fired rows become triggers, with their texts.
 
-A trigger is made per fired row from the rule's fixed fields and the row's
-columns. Only what fired gets a text, and only when it is read, a language
-at a time: the first read of a message in one language (a trigger's
-:class:`~threelines.engine.verdict.Texts`, or a batch record) renders it
-for all the rows the rule fired: a template that only reads values is
+The rows a rule fired (or an access-list clause) are kept together: the
+rule's fixed fields once, the rows' columns (:class:`FiredTriggers`). A
+trigger object is made per row only when a verdict's triggers are first
+read; a batch writes its records from the rows. Only what fired gets a
+text, and only when it is read, a language at a time: the first read of a
+message in one language (a trigger's :class:`~threelines.engine.verdict.Texts`,
+or a batch record) renders it for all the rows the rule fired: a template that only reads values is
 filled placeholder by placeholder over the rows, one that needs CEL once
 per distinct value of what it reads. A capacity trigger leads with its
 charge sentence; an access-list trigger carries the clause text, made once
@@ -13,6 +15,7 @@ per clause and units covered.
 
 from __future__ import annotations
 
+from itertools import pairwise, repeat
 from typing import Any
 
 import numpy as np
@@ -21,7 +24,7 @@ import orjson
 from threelines.engine.decisions import ClauseFired, Decisions, Fired
 from threelines.engine.measure import M2_PER_MU
 from threelines.engine.pairs import Measured
-from threelines.engine.verdict import Texts, Trigger, TriggerRows, rounded
+from threelines.engine.verdict import FiredRow, Trigger, TriggerRows, rounded
 from threelines.layers.read import LayerData
 from threelines.rules.access_list import DIMENSIONS_ZH, Clause
 from threelines.rules.expr import bind
@@ -42,8 +45,8 @@ _LOAD_WORDS = {
 CAPACITY_FIELDS = ("pollutant", "project_load", "remaining_load", "offset_ratio", "required_offset")
 
 
-def build_triggers(rules: list[Rule], measured: Measured, decisions: Decisions, n: int) -> list[list[Trigger]]:
-    """Per project (``n`` of them): its triggers, the rules' in file order, then the access list's.
+def build_triggers(rules: list[Rule], measured: Measured, decisions: Decisions, n: int) -> FiredTriggers:
+    """The rows that fired as triggers, per project (``n`` of them) the rules' in file order, then the access list's.
 
     Parameters
     ----------
@@ -57,20 +60,73 @@ def build_triggers(rules: list[Rule], measured: Measured, decisions: Decisions, 
 
     Returns
     -------
-    list of list of Trigger
+    FiredTriggers
+        The rows, each project's :class:`~threelines.engine.verdict.Trigger` objects made when first read.
     """
-    out: list[list[Trigger]] = [[] for _ in range(n)]
+    parts, seen = [], 0
     for rule, fired in zip(rules, decisions.fired, strict=True):
         if len(fired):
-            _rule_triggers(rule, measured.layers.get(rule.layer), fired, decisions.contexts, out)
-    texts: dict[tuple, Texts] = {}  # a clause's texts, by the clause and the units it covers
-    for row in decisions.clause_fired:
-        out[row.p].append(_clause_trigger(row, texts))
-    return out
+            rows = _rule_rows(rule, measured.layers.get(rule.layer), fired, decisions.contexts)
+            parts.append((fired.p, np.arange(seen, seen + len(fired)), rows))
+            seen += len(fired)
+    for p, positions, rows in _clause_rows(decisions.clause_fired):
+        parts.append((p, positions + seen, rows))
+    return FiredTriggers(parts, n)
 
 
-def _rule_triggers(rule: Rule, layer: LayerData | None, fired: Fired, contexts: list[dict], out: list[list]) -> None:
-    """A trigger per row the rule fired, added to its project's; the rule's fields are the same in all."""
+class FiredTriggers:
+    """The triggers of a screening's projects, held as the rows that fired, made into objects when first read.
+
+    A batch writes each trigger's JSON record straight from the rows (see
+    :meth:`~threelines.engine.verdict.TriggerRows.fragments`): an object per
+    row would be made for nothing. A verdict's triggers
+    (:attr:`~threelines.engine.verdict.Verdict.triggers`) are made on the
+    first read of any of them, for all the projects at once.
+
+    Parameters
+    ----------
+    parts : list of (numpy.ndarray, numpy.ndarray, TriggerRows)
+        Rows made together (a rule's, a clause's): each row's project, its
+        place among its project's triggers (a number that orders them), and
+        the rows.
+    n : int
+        The number of projects.
+    """
+
+    def __init__(self, parts: list[tuple[np.ndarray, np.ndarray, TriggerRows]], n: int):
+        self.parts, self.n = parts, n
+        self._rows: list[list[FiredRow]] | None = None
+        self._made: list[list[Trigger]] | None = None
+
+    def rows(self) -> list[list[FiredRow]]:
+        """Per project: its triggers as the rows that make them (and their rules and outcomes), in order."""
+        if self._rows is None:
+            flat = []
+            for _, _, rows in self.parts:
+                made = zip(repeat(rows), range(len(rows)))
+                flat.extend(map(FiredRow, made, rows.field("rule"), rows.field("outcome")))
+            self._rows = self._per_project(flat)
+        return self._rows
+
+    def triggers(self) -> list[list[Trigger]]:
+        """Per project: its triggers, made now (all the projects') if not yet."""
+        if self._made is None:
+            self._made = self._per_project([trigger for _, _, rows in self.parts for trigger in rows.triggers()])
+        return self._made
+
+    def _per_project(self, flat: list) -> list[list]:
+        """Values given a row at a time, in the order of the parts, grouped per project in their order."""
+        if not self.parts:
+            return [[] for _ in range(self.n)]
+        p = np.concatenate([part[0] for part in self.parts])
+        order = np.lexsort((np.concatenate([part[1] for part in self.parts]), p)).tolist()
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(p, minlength=self.n))]).tolist()
+        ordered = list(map(flat.__getitem__, order))
+        return [ordered[start:end] for start, end in pairwise(bounds)]
+
+
+def _rule_rows(rule: Rule, layer: LayerData | None, fired: Fired, contexts: list[dict]) -> TriggerRows:
+    """The rows a rule fired, as triggers to be; the rule's fields are the same in all."""
     texts = _RuleTexts(rule, layer, fired, contexts)
     same = {"rule": rule.id, "title": rule.title, "outcome": rule.outcome, "dimension": rule.dimension,
             "layer": rule.layer, "basis": rule.basis}  # fmt: skip
@@ -81,9 +137,7 @@ def _rule_triggers(rule: Rule, layer: LayerData | None, fired: Fired, contexts: 
         columns = _capacity_columns(rule, layer, fired, texts)
     else:
         columns = _pair_columns(layer, fired)
-    rows = TriggerRows(same, columns, texts)
-    for p, trigger in zip(fired.p.tolist(), rows.triggers(), strict=True):
-        out[p].append(trigger)
+    return TriggerRows(same, columns, texts)
 
 
 def _pair_columns(layer: LayerData, fired: Fired) -> dict[str, list]:
@@ -308,50 +362,75 @@ def _hashable(value: Any) -> bool:
     return True
 
 
-def _clause_trigger(row: ClauseFired, kept: dict[tuple, Texts]) -> Trigger:
-    """The trigger of a 禁止 / 限制 clause: one per clause, with the covered unit of the largest share as evidence.
+def _clause_rows(fired: list[ClauseFired]) -> list[tuple[np.ndarray, np.ndarray, TriggerRows]]:
+    """The 禁止 / 限制 clauses that fired, as rows: a clause's rows made together (its fields alike in all).
 
-    The overlap is the footprint's area in all the units the clause covers.
-    Its texts depend on the clause and those units alone: made once for
-    them (``kept``), shared by the projects they are the same for.
+    Each row's evidence is the covered unit of the largest share; the overlap
+    is the footprint's area in all the units the clause covers.
+
+    Returns
+    -------
+    list of (numpy.ndarray, numpy.ndarray, TriggerRows)
+        Per clause: its rows' projects, their positions in ``fired``, and the rows.
     """
-    clause, covered = row.clause, row.covered
-    main = covered[0]
-    overlap = sum(u.overlap_m2 for u in covered)
-    codes = tuple(u.code for u in covered)
-    texts = kept.get((id(clause), codes))
-    if texts is None:
-        texts = kept[(id(clause), codes)] = _clause_texts(clause, codes)
-    return Trigger(
-        rule=clause.id,
-        title=f"准入清单 / access list ({clause.dimension})",
-        outcome=clause.outcome,
-        dimension=clause.dimension,
-        layer=row.layer,
-        feature_id=main.code,
-        feature_name=main.name,
-        overlap_m2=overlap,
-        overlap_ha=overlap / 1e4,
-        overlap_mu=overlap / M2_PER_MU,
-        overlap_ratio=min(sum(u.share for u in covered), 1.0),
-        distance_m=0.0,
-        texts=texts,
-        basis=clause.basis,
-    )
+    groups: dict[int, list[int]] = {}
+    for position, row in enumerate(fired):
+        groups.setdefault(id(row.clause), []).append(position)
+    out = []
+    for positions in groups.values():
+        rows = [fired[i] for i in positions]
+        clause, main = rows[0].clause, [row.covered[0] for row in rows]
+        overlap = [sum(u.overlap_m2 for u in row.covered) for row in rows]
+        same = {"rule": clause.id, "title": f"准入清单 / access list ({clause.dimension})", "outcome": clause.outcome,
+                "dimension": clause.dimension, "layer": rows[0].layer, "basis": clause.basis}  # fmt: skip
+        columns = {
+            "feature_id": [u.code for u in main], "feature_name": [u.name for u in main], "overlap_m2": overlap,
+            "overlap_ha": [m2 / 1e4 for m2 in overlap], "overlap_mu": [m2 / M2_PER_MU for m2 in overlap],
+            "overlap_ratio": [min(sum(u.share for u in row.covered), 1.0) for row in rows],
+            "distance_m": [0.0] * len(rows),
+        }  # fmt: skip
+        texts = _ClauseTexts(clause, [tuple(u.code for u in row.covered) for row in rows])
+        p = np.array([row.p for row in rows], dtype=np.intp)
+        out.append((p, np.array(positions, dtype=np.intp), TriggerRows(same, columns, texts)))
+    return out
 
 
-def _clause_texts(clause: Clause, codes: tuple[str, ...]) -> Texts:
-    """A clause trigger's message and translations, for the units it covers (their codes, largest share first)."""
-    others = f" (units {', '.join(codes)})" if len(codes) > 1 else ""
-    prose = f" [from prose: {'、'.join(clause.matched)}]" if clause.source == "prose" and clause.matched else ""
-    message = clause.text + others + prose
-    message_zh = clause.text + (f"（涉及单元 {'、'.join(codes)}）" if len(codes) > 1 else "")
-    message_zh += f"［由文本识别：{'、'.join(clause.matched)}］" if prose else ""
-    translations = {
-        "zh": {"title": f"准入清单（{DIMENSIONS_ZH[clause.dimension]}）", "message": message_zh},
-        "en": {"title": f"Access list ({clause.dimension.replace('_', ' ')})", "message": message},
-    }
-    return Texts.given(message, translations)
+class _ClauseTexts:
+    """The messages of a clause's rows: its text, the units it covers (when several), in English and Chinese.
+
+    English is the default; a row's message depends on the units it covers
+    alone: made once per distinct units.
+    """
+
+    languages = ("zh", "en")
+
+    def __init__(self, clause: Clause, codes: list[tuple[str, ...]]):
+        self.clause, self.codes = clause, codes
+        self._messages: dict[str, list[str]] = {}
+
+    def title(self, lang: str) -> str:
+        """The clause trigger's title in ``lang``."""
+        dimension = self.clause.dimension
+        if lang == "zh":
+            return f"准入清单（{DIMENSIONS_ZH[dimension]}）"
+        return f"Access list ({dimension.replace('_', ' ')})"
+
+    def messages(self, lang: str | None) -> list[str]:
+        """Per row: the message in ``lang`` (``zh``; else English)."""
+        lang = "zh" if lang == "zh" else "en"
+        if lang not in self._messages:
+            made = {codes: self._message(codes, lang) for codes in set(self.codes)}
+            self._messages[lang] = list(map(made.__getitem__, self.codes))
+        return self._messages[lang]
+
+    def _message(self, codes: tuple[str, ...], lang: str) -> str:
+        clause = self.clause
+        prose = clause.source == "prose" and clause.matched
+        if lang == "zh":
+            message = clause.text + (f"（涉及单元 {'、'.join(codes)}）" if len(codes) > 1 else "")
+            return message + (f"［由文本识别：{'、'.join(clause.matched)}］" if prose else "")
+        others = f" (units {', '.join(codes)})" if len(codes) > 1 else ""
+        return clause.text + others + (f" [from prose: {'、'.join(clause.matched)}]" if prose else "")
 
 
 def quantity(value: float) -> str:

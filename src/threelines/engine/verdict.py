@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache, partial
 from operator import itemgetter
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import orjson
@@ -241,7 +241,7 @@ class RowTexts(Protocol):
         """The rule's title in ``lang``."""
 
     def messages(self, lang: str | None) -> list[str]:
-        """Per row: the message in ``lang``, one of :attr:`languages` (None: the first, or the only text)."""
+        """Per row: the message in ``lang``, one of :attr:`languages` (None: the default, or the only text)."""
 
 
 class TriggerRows:
@@ -285,13 +285,18 @@ class TriggerRows:
             return [(message, None) for message in texts.messages(None)]
         heads = [(lang, texts.title(lang)) for lang in texts.languages]
         out = []
-        for messages in zip(*(texts.messages(lang) for lang in texts.languages), strict=True):
+        rows = zip(texts.messages(None), *(texts.messages(lang) for lang in texts.languages), strict=True)
+        for default, *messages in rows:
             translations = {
                 lang: {"title": title, "message": message}
                 for (lang, title), message in zip(heads, messages, strict=True)
             }
-            out.append((messages[0], translations))
+            out.append((default, translations))
         return out
+
+    def field(self, name: str) -> list:
+        """Per row: the value of one of :class:`Trigger`'s fields (but ``texts``)."""
+        return self.columns[name] if name in self.columns else [self.same.get(name)] * len(self)
 
     def triggers(self) -> list[Trigger]:
         """A trigger per row, each knowing its row (see :meth:`record`)."""
@@ -475,6 +480,44 @@ class Unresolved:
         return out
 
 
+class Later(NamedTuple):
+    """A project's triggers not made yet: project ``p``'s among the rows of ``fired``.
+
+    ``fired`` is a :class:`~threelines.engine.triggers.FiredTriggers`, whose
+    ``triggers()`` makes every project's on the first call.
+    """
+
+    fired: Any
+    p: int
+
+
+class FiredRow(NamedTuple):
+    """A trigger not made into an object: the rows that make it and which row (its ``row``), its rule and outcome.
+
+    What a batch reads of a trigger (see :meth:`Verdict.fired_rows`): the
+    record is written from the rows, the summary reads the rule and outcome.
+    """
+
+    row: tuple[TriggerRows, int]
+    rule: str
+    outcome: str
+
+
+class _Triggers:
+    """The :attr:`Verdict.triggers` field: a list, or a :class:`Later` that makes it when first read."""
+
+    def __get__(self, verdict: Verdict | None, owner: type | None = None) -> list[Trigger] | tuple:
+        if verdict is None:
+            return ()  # the field's default: none (each verdict gets a list of its own, see __set__)
+        triggers = verdict._triggers
+        if type(triggers) is Later:
+            triggers = verdict._triggers = triggers.fired.triggers()[triggers.p]
+        return triggers
+
+    def __set__(self, verdict: Verdict, triggers: list[Trigger] | Later) -> None:
+        verdict._triggers = [] if triggers == () else triggers
+
+
 @dataclass
 class Verdict:
     """The result of screening one project.
@@ -487,6 +530,8 @@ class Verdict:
     verdict : str
         ``pass``, ``conditional`` or ``reject``: the worst triggered outcome.
     triggers : list of Trigger
+        Made when first read, for a verdict of :func:`~threelines.engine.screen.screen_projects`
+        (given a :class:`Later`): a batch writes them from the rows that fired.
     units : list of UnitShare
     unresolved : list of Unresolved
         Rules that need information the project did not give.
@@ -503,13 +548,34 @@ class Verdict:
     """
 
     project: dict[str, Any]
-    triggers: list[Trigger] = field(default_factory=list)
+    triggers: list[Trigger] = _Triggers()  # type: ignore[assignment]
     units: list[UnitShare] = field(default_factory=list)
     unresolved: list[Unresolved] = field(default_factory=list)
     requirements: list[Requirement] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     clauses: list[ClauseFinding] = field(default_factory=list)
     jurisdiction: dict[str, Any] | None = None
+
+    @classmethod
+    def later(cls, project: dict[str, Any], triggers: Later, *, units, unresolved, requirements, warnings, clauses,
+              jurisdiction) -> Verdict:  # fmt: skip
+        """``Verdict(...)`` whose triggers are made when first read: the fields set at once, not one at a time."""
+        verdict = object.__new__(cls)
+        verdict.project, verdict._triggers, verdict.units, verdict.unresolved = project, triggers, units, unresolved
+        verdict.requirements, verdict.warnings, verdict.clauses = requirements, warnings, clauses
+        verdict.jurisdiction = jurisdiction
+        return verdict
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled, a verdict's triggers travel made, without the rows of the projects screened with it."""
+        return {**self.__dict__, "_triggers": self.triggers}
+
+    def fired_rows(self) -> list[Trigger] | list[FiredRow]:
+        """The triggers, or (not made yet) each as a :class:`FiredRow`: its ``row``, ``rule`` and ``outcome``."""
+        triggers = self._triggers
+        if type(triggers) is Later:
+            return triggers.fired.rows()[triggers.p]
+        return triggers
 
     @property
     def verdict(self) -> str:
@@ -549,7 +615,7 @@ def batch_records(verdicts: Sequence[Verdict], lang: str | None = None) -> list[
     a time (see :meth:`TriggerRows.fragments`), into the text that dumping
     their records would give.
     """
-    triggers = [t for verdict in verdicts for t in verdict.triggers]
+    triggers = [t for verdict in verdicts for t in verdict.fired_rows()]  # no trigger made
     return _verdict_records(verdicts, trigger_fragments(triggers, lang), [t.outcome for t in triggers], _json_list)
 
 
@@ -565,7 +631,7 @@ def _verdict_records(
     units = unit_records([u for verdict in verdicts for u in verdict.units])
     records, t, u = [], 0, 0
     for verdict, project in zip(verdicts, project_records([v.project for v in verdicts]), strict=True):
-        t_end, u_end = t + len(verdict.triggers), u + len(verdict.units)
+        t_end, u_end = t + len(verdict.fired_rows()), u + len(verdict.units)
         records.append(
             {
                 "project": project,

@@ -15,14 +15,15 @@ from threelines.engine.compile import Plan
 from threelines.engine.decisions import Decisions
 from threelines.engine.measure import M2_PER_MU
 from threelines.engine.pairs import Measured
-from threelines.engine.verdict import Trigger, Verdict
+from threelines.engine.triggers import FiredTriggers
+from threelines.engine.verdict import Later, Verdict
 
 
 def group_verdicts(
     plan: Plan,
     measured: Measured,
     decisions: Decisions,
-    triggers: list[list[Trigger]],
+    triggers: FiredTriggers,
     plane_areas: np.ndarray | None,
     jurisdiction: dict[str, Any] | None,
 ) -> list[Verdict]:
@@ -35,8 +36,9 @@ def group_verdicts(
         The control units of each footprint and the warnings for parts outside them.
     decisions : Decisions
         The unresolved notes and the access list's rows.
-    triggers : list of list of Trigger
-        Per project (see :func:`threelines.engine.triggers.build_triggers`).
+    triggers : FiredTriggers
+        The rows that fired (see :func:`threelines.engine.triggers.build_triggers`): each verdict's triggers
+        are made from them when first read.
     plane_areas : numpy.ndarray or None
         Per project its area in the plane of a projected input CRS (NaN otherwise).
     jurisdiction : dict or None
@@ -58,18 +60,17 @@ def group_verdicts(
                 record.update(plane_area_m2=area, plane_area_mu=area / M2_PER_MU)
     clause_rows = decisions.clause_rows or [((), (), ())] * n
     units = measured.units or [[] for _ in range(n)]
-    verdicts = []
-    for p, (required, undecided, table) in enumerate(clause_rows):
-        verdicts.append(
-            Verdict(
-                project=records[p],
-                triggers=triggers[p],
-                units=units[p],
-                unresolved=unresolved[p] + list(undecided),
-                requirements=list(required),
-                warnings=[measured.gaps[p]] if p in measured.gaps else [],
-                clauses=list(table),
-                jurisdiction=jurisdiction,
-            )
+    gaps, later = measured.gaps, Verdict.later
+    return [
+        later(
+            records[p],
+            Later(triggers, p),
+            units=units[p],
+            unresolved=unresolved[p] + list(undecided),
+            requirements=list(required),
+            warnings=[gaps[p]] if p in gaps else [],
+            clauses=list(table),
+            jurisdiction=jurisdiction,
         )
-    return verdicts
+        for p, (required, undecided, table) in enumerate(clause_rows)
+    ]

@@ -142,14 +142,18 @@ class _ClauseJoin:
         """
         reasons, concerned = self._concerned[standing]
         covering = [self.covering(u) for u in units]
+        covers: dict[int, list[int]] | None = None  # per clause hit: the units it covers, in order
         if len(covering) == 1:  # most projects lie in one unit
-            hit, covers = concerned & covering[0], None
+            hit = concerned & covering[0]
         else:
-            hit, covers = concerned.intersection(frozenset().union(*covering)), list(enumerate(covering))
+            hit, covers = concerned.intersection(frozenset().union(*covering)), {}
+            for j, found in enumerate(covering):
+                for i in found & hit:
+                    covers.setdefault(i, []).append(j)
         firing, requirements, unresolved, table = [], [], [], []
         entries, by_first = self._entries, self._by_first
         for i in sorted(hit):
-            covered = _FIRST if covers is None else [j for j, found in covers if i in found]
+            covered = _FIRST if covers is None else covers[i]
             key = (i, units[covered[0]][0] if by_first[i] else None, reasons[i])
             row, note, requirement = entries.get(key) or self.entry(*key)
             table.append(row)
