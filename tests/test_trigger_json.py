@@ -12,9 +12,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from threelines.batch.summary import summary_row
 from threelines.engine.screen import screen
 from threelines.engine.triggers import quantities, quantity
-from threelines.engine.verdict import JSON_OPTIONS, batch_records, json_tokens, verdict_records
+from threelines.engine.verdict import JSON_OPTIONS, batch_records, batch_results, json_tokens, verdict_records
 from threelines.rules import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,3 +109,13 @@ def test_batch_records_are_the_text_of_the_records(tmp_path, manifest, variant):
                 assert (record["title"], record["message"]) == (trigger.title, trigger.message)
         if variant == "one-text":  # the access list's clauses still speak both languages
             assert all(trigger.translations is None for trigger, _ in fired if trigger.row is not None)
+
+
+def test_batch_tallies_are_the_summary_of_the_records(manifest):
+    rules = load_rules(SAMPLE / "rules.yaml", manifest)
+    frame = _generated(400)
+    records, tallies = batch_results(screen(frame, manifest, rules).verdicts)
+    records = [orjson.loads(orjson.dumps(record, option=JSON_OPTIONS)) for record in records]  # triggers read back
+    assert {tally[0] for tally in tallies} > {0}
+    assert {tally[1] for tally in tallies} > {0}
+    assert [summary_row(r, tally) for r, tally in zip(records, tallies, strict=True)] == list(map(summary_row, records))

@@ -32,31 +32,43 @@ SUMMARY_COLUMNS = (
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def summary_row(record: dict[str, Any], triggers: Sequence[Trigger] | None = None) -> tuple:
+def summary_row(record: dict[str, Any], tally: tuple[int, int, str] | None = None) -> tuple:
     """One project's summary row (in :data:`SUMMARY_COLUMNS` order) from its results record.
 
-    ``triggers`` are the verdict's, required for a record whose triggers
-    are JSON text already (see :func:`~threelines.engine.verdict.batch_records`),
-    which this cannot read.
+    ``tally`` is the verdict's ``(reject, conditional, rules)`` figures (see
+    :func:`tally_of`), required for a record whose triggers are JSON text
+    already (see :func:`~threelines.engine.verdict.batch_results`), which
+    this cannot read.
     """
-    if triggers is None:
-        rules = [t["rule"] for t in record.get("triggers", [])]
-        outcomes = [t["outcome"] for t in record.get("triggers", [])]
-    else:
-        rules, outcomes = [t.rule for t in triggers], [t.outcome for t in triggers]
+    project = record["project"]
+    if tally is None:
+        tally = tally_of(record.get("triggers", []))
+    rejects, conditionals, rules = tally
     return (
-        record["project"].get("id"),
-        record["project"].get("name"),
+        project.get("id"),
+        project.get("name"),
         record.get("source"),
         record.get("layer"),
         record.get("feature"),
         record.get("verdict", ""),
-        outcomes.count("reject"),
-        outcomes.count("conditional"),
+        rejects,
+        conditionals,
         len(record.get("unresolved", [])),
-        ", ".join(dict.fromkeys(rules)),
+        rules,
         record.get("error", ""),
     )
+
+
+def tally_of(triggers: Sequence[Trigger] | Sequence[dict[str, Any]]) -> tuple[int, int, str]:
+    """The summary's figures of some triggers (or their records): reject and conditional ones, the rules that fired.
+
+    The rules are each named once, in order, joined by commas.
+    """
+    if triggers and isinstance(triggers[0], dict):
+        rules, outcomes = [t["rule"] for t in triggers], [t["outcome"] for t in triggers]
+    else:
+        rules, outcomes = [t.rule for t in triggers], [t.outcome for t in triggers]
+    return outcomes.count("reject"), outcomes.count("conditional"), ", ".join(dict.fromkeys(rules))
 
 
 def write_summaries(

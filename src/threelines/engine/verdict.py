@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache, partial
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Protocol
 
 import numpy as np
@@ -318,6 +318,12 @@ class TriggerRows:
         record.update(zip(names, rows[i], strict=True))
         return record
 
+    def field(self, name: str) -> list:
+        """Every row's value of a field of :class:`Trigger` (but ``texts``), alike or its own."""
+        if name in self.columns:
+            return self.columns[name]
+        return [self.same.get(name)] * len(self)
+
     def fragments(self, lang: str | None) -> list[bytes]:
         """Every row's JSON form as JSON text, as :data:`JSON_OPTIONS` writes :meth:`record` (keys sorted).
 
@@ -538,7 +544,7 @@ def verdict_records(verdicts: Sequence[Verdict], lang: str | None = None) -> lis
     than value by value: a batch writes every record it screens.
     """
     triggers = trigger_records([t for verdict in verdicts for t in verdict.triggers], lang)
-    return _verdict_records(verdicts, triggers, [t["outcome"] for t in triggers], list)
+    return _verdict_records(verdicts, triggers, [t["outcome"] for t in triggers], list)[0]
 
 
 def batch_records(verdicts: Sequence[Verdict], lang: str | None = None) -> list[dict[str, Any]]:
@@ -549,8 +555,23 @@ def batch_records(verdicts: Sequence[Verdict], lang: str | None = None) -> list[
     a time (see :meth:`TriggerRows.fragments`), into the text that dumping
     their records would give.
     """
-    triggers = [t for verdict in verdicts for t in verdict.triggers]
-    return _verdict_records(verdicts, trigger_fragments(triggers, lang), [t.outcome for t in triggers], _json_list)
+    return batch_results(verdicts, lang)[0]
+
+
+def batch_results(
+    verdicts: Sequence[Verdict], lang: str | None = None
+) -> tuple[list[dict[str, Any]], list[tuple[int, int, str]]]:
+    """:func:`batch_records`, and each verdict's tally for the batch summary, made from the same columns.
+
+    A tally is ``(reject, conditional, rules)``: the verdict's triggers of
+    each of those outcomes, and the ids of the rules that fired (each once,
+    in order, joined by commas).
+    """
+    fragments, outcomes, rules = _trigger_parts([t for verdict in verdicts for t in verdict.triggers], lang)
+    records, counts = _verdict_records(verdicts, fragments, outcomes, _json_list)
+    ends = np.cumsum([len(verdict.triggers) for verdict in verdicts]).tolist()
+    fired = [", ".join(dict.fromkeys(rules[start:end])) for start, end in zip([0, *ends], ends, strict=False)]
+    return records, list(zip(*counts, fired, strict=True))
 
 
 def _json_list(fragments: list[bytes]) -> orjson.Fragment:
@@ -560,16 +581,28 @@ def _json_list(fragments: list[bytes]) -> orjson.Fragment:
 
 def _verdict_records(
     verdicts: Sequence[Verdict], triggers: list, outcomes: list[str], listed: Callable[[list], Any]
-) -> list[dict[str, Any]]:
-    """Each verdict's record, given all their triggers' forms and outcomes (in order), ``listed`` a verdict's."""
+) -> tuple[list[dict[str, Any]], tuple[list[int], list[int]]]:
+    """Each verdict's record, given all their triggers' forms and outcomes (in order), ``listed`` a verdict's.
+
+    Also returns each verdict's count of reject and of conditional triggers.
+    """
     units = unit_records([u for verdict in verdicts for u in verdict.units])
+    sizes = [len(verdict.triggers) for verdict in verdicts]
+    # A column at a time: the worst outcome is reject if any is, else conditional if any is.
+    ranks = np.fromiter(map(VERDICTS.index, outcomes), dtype=np.int64, count=len(outcomes))  # raises as worst()
+    owner = np.repeat(np.arange(len(verdicts)), sizes)  # each trigger's verdict
+    rejects = np.bincount(owner[ranks == 2], minlength=len(verdicts))
+    conditionals = np.bincount(owner[ranks == 1], minlength=len(verdicts))
+    worsts = [VERDICTS[rank] for rank in np.where(rejects > 0, 2, conditionals > 0).tolist()]
     records, t, u = [], 0, 0
-    for verdict, project in zip(verdicts, project_records([v.project for v in verdicts]), strict=True):
-        t_end, u_end = t + len(verdict.triggers), u + len(verdict.units)
+    for verdict, project, verdict_worst, size in zip(
+        verdicts, project_records([v.project for v in verdicts]), worsts, sizes, strict=True
+    ):
+        t_end, u_end = t + size, u + len(verdict.units)
         records.append(
             {
                 "project": project,
-                "verdict": worst(outcomes[t:t_end]),
+                "verdict": verdict_worst,
                 "triggers": listed(triggers[t:t_end]),
                 "units": units[u:u_end],
                 "unresolved": [note.to_dict() for note in verdict.unresolved],
@@ -580,7 +613,7 @@ def _verdict_records(
             }
         )
         t, u = t_end, u_end
-    return records
+    return records, (rejects.tolist(), conditionals.tolist())
 
 
 def trigger_records(triggers: Sequence[Trigger], lang: str | None = None) -> list[dict[str, Any]]:
@@ -605,22 +638,45 @@ def trigger_records(triggers: Sequence[Trigger], lang: str | None = None) -> lis
 
 def trigger_fragments(triggers: Sequence[Trigger], lang: str | None = None) -> list[bytes]:
     """The JSON form of each trigger as JSON text (see :func:`trigger_records` and :data:`JSON_OPTIONS`)."""
-    out: list = []
-    alone = []
-    made: dict[TriggerRows, list[bytes]] = {}
-    for trigger in triggers:
-        if trigger.row is None:
-            alone.append(len(out))
-            out.append(trigger)
-        else:
-            rows, i = trigger.row
-            fragments = made.get(rows)
-            if fragments is None:
-                fragments = made[rows] = rows.fragments(lang)
-            out.append(fragments[i])
-    for i, record in zip(alone, trigger_records([out[i] for i in alone], lang), strict=True):
-        out[i] = orjson.dumps(record, option=JSON_OPTIONS)
-    return out
+    return _trigger_parts(triggers, lang)[0]
+
+
+def _trigger_parts(triggers: Sequence[Trigger], lang: str | None) -> tuple[list[bytes], list[str], list[str]]:
+    """Each trigger's JSON text, outcome and rule, taken from its rows' columns (those made alone: from it).
+
+    Every :class:`TriggerRows` met writes all its rows at once; the
+    triggers made alone are written together as a table of their own. The
+    three columns are laid end to end, a table after another, and each
+    trigger picks its place in them.
+    """
+    rows = list(map(_row_of, triggers))
+    tables: dict[TriggerRows | None, int] = dict.fromkeys(map(_first, filter(None, rows)))
+    fragments: list[bytes] = []
+    outcomes: list[str] = []
+    rules: list[str] = []
+    for table in tables:
+        tables[table] = len(fragments)
+        fragments += table.fragments(lang)
+        outcomes += table.field("outcome")
+        rules += table.field("rule")
+    if None in rows:  # triggers made alone: the table None, in their order
+        alone = [trigger for trigger, row in zip(triggers, rows, strict=True) if row is None]
+        tables[None] = len(fragments)
+        fragments += [orjson.dumps(record, option=JSON_OPTIONS) for record in trigger_records(alone, lang)]
+        outcomes += [trigger.outcome for trigger in alone]
+        rules += [trigger.rule for trigger in alone]
+        made = iter(range(len(alone)))
+        rows = [(None, next(made)) if row is None else row for row in rows]
+    places = [tables[table] + i for table, i in rows]
+    return (
+        list(map(fragments.__getitem__, places)),
+        list(map(outcomes.__getitem__, places)),
+        list(map(rules.__getitem__, places)),
+    )
+
+
+_row_of = attrgetter("row")
+_first = itemgetter(0)
 
 
 def _alone_record(trigger: Trigger, lang: str | None) -> dict[str, Any]:
