@@ -202,7 +202,8 @@ def _line(project, outcome, record, key, hashed, geometry=None, crs=None, stamp=
             tally = tally_of(outcome.triggers)
         if _WORKER["reports"] is not None:
             record.update(_write_report(outcome, geometry, crs, key, stamp))
-    record.update(source=key[0], layer=key[1], feature=key[2], input_hash=hashed)
+    record["source"], record["layer"], record["feature"] = key
+    record["input_hash"] = hashed
     return json_line(record), summary_row(record, tally)
 
 
