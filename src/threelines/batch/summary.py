@@ -32,18 +32,18 @@ SUMMARY_COLUMNS = (
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def summary_row(record: dict[str, Any], tally: tuple[int, int, str] | None = None) -> tuple:
+def summary_row(record: dict[str, Any], tally: tuple[int, int, int, str] | None = None) -> tuple:
     """One project's summary row (in :data:`SUMMARY_COLUMNS` order) from its results record.
 
-    ``tally`` is the verdict's ``(reject, conditional, rules)`` figures (see
-    :func:`tally_of`), required for a record whose triggers are JSON text
-    already (see :func:`~threelines.engine.verdict.batch_results`), which
-    this cannot read.
+    ``tally`` is the verdict's ``(reject, conditional, unresolved, rules)``
+    figures (see :func:`tally_of`), required for a record whose lists are
+    JSON text already (see :func:`~threelines.engine.verdict.batch_results`),
+    which this cannot read.
     """
     project = record["project"]
     if tally is None:
-        tally = tally_of(record.get("triggers", []))
-    rejects, conditionals, rules = tally
+        tally = tally_of(record.get("triggers", []), len(record.get("unresolved", [])))
+    rejects, conditionals, unresolved, rules = tally
     return (
         project.get("id"),
         project.get("name"),
@@ -53,22 +53,23 @@ def summary_row(record: dict[str, Any], tally: tuple[int, int, str] | None = Non
         record.get("verdict", ""),
         rejects,
         conditionals,
-        len(record.get("unresolved", [])),
+        unresolved,
         rules,
         record.get("error", ""),
     )
 
 
-def tally_of(triggers: Sequence[Trigger] | Sequence[dict[str, Any]]) -> tuple[int, int, str]:
-    """The summary's figures of some triggers (or their records): reject and conditional ones, the rules that fired.
+def tally_of(triggers: Sequence[Trigger] | Sequence[dict[str, Any]], unresolved: int) -> tuple[int, int, int, str]:
+    """The summary's figures of some triggers (or their records) and a count of unresolved rules.
 
-    The rules are each named once, in order, joined by commas.
+    Those are the reject and conditional triggers, the unresolved rules, and
+    the rules that fired, each named once, in order, joined by commas.
     """
     if triggers and isinstance(triggers[0], dict):
         rules, outcomes = [t["rule"] for t in triggers], [t["outcome"] for t in triggers]
     else:
         rules, outcomes = [t.rule for t in triggers], [t.outcome for t in triggers]
-    return outcomes.count("reject"), outcomes.count("conditional"), ", ".join(dict.fromkeys(rules))
+    return outcomes.count("reject"), outcomes.count("conditional"), unresolved, ", ".join(dict.fromkeys(rules))
 
 
 def write_summaries(

@@ -199,7 +199,7 @@ def _line(project, outcome, record, key, hashed, geometry=None, crs=None, stamp=
         record = {"project": {"id": project["id"], "name": project["name"]}, "error": record}
     else:
         if tally is None:
-            tally = tally_of(outcome.triggers)
+            tally = tally_of(outcome.triggers, len(outcome.unresolved))
         if _WORKER["reports"] is not None:
             record.update(_write_report(outcome, geometry, crs, key, stamp))
     record["source"], record["layer"], record["feature"] = key

@@ -341,9 +341,10 @@ class TriggerRows:
                 head = orjson.dumps(key) + b":"
                 if key in columns:
                     values = columns[key]
-                    texts = _string_contents(values) if set(map(type, values)) == {str} else None
+                    kinds = set(map(type, values))
+                    texts = _string_contents(values) if kinds == {str} else None
                     pattern.append(head + (b"%b" if texts is None else b'"%b"'))  # a column of texts: quoted here
-                    tokens.append(json_tokens(values) if texts is None else texts)
+                    tokens.append(json_tokens(values, kinds) if texts is None else texts)
                 else:
                     pattern.append((head + orjson.dumps(same[key], option=JSON_OPTIONS)).replace(b"%", b"%%"))
             line = b"{" + b",".join(pattern) + b"}"
@@ -367,16 +368,17 @@ class TriggerRows:
         return same, {**self._rounded, "message": self.texts.messages(None)}
 
 
-def json_tokens(values: Sequence[Any]) -> list[bytes]:
+def json_tokens(values: Sequence[Any], kinds: set[type] | None = None) -> list[bytes]:
     """Each value as JSON text, as :data:`JSON_OPTIONS` writes it in a record.
 
     A column of numbers (and None), or of texts (and None), is written as
     one array and cut at the commas between its values; any other value by
-    value.
+    value. ``kinds`` is the values' types, when known already.
     """
     if not values:
         return []
-    kinds = set(map(type, values))
+    if kinds is None:
+        kinds = set(map(type, values))
     if kinds <= _NUMBER_TYPES:  # no comma in any value's text
         return orjson.dumps(values, option=JSON_OPTIONS)[1:-1].split(b",")
     if kinds <= {str, type(None)}:
@@ -544,34 +546,37 @@ def verdict_records(verdicts: Sequence[Verdict], lang: str | None = None) -> lis
     than value by value: a batch writes every record it screens.
     """
     triggers = trigger_records([t for verdict in verdicts for t in verdict.triggers], lang)
-    return _verdict_records(verdicts, triggers, [t["outcome"] for t in triggers], list)[0]
+    return _verdict_records(verdicts, triggers, [t["outcome"] for t in triggers], list, _listed)[0]
 
 
 def batch_records(verdicts: Sequence[Verdict], lang: str | None = None) -> list[dict[str, Any]]:
-    """:func:`verdict_records`, each record's triggers already JSON text (an :class:`orjson.Fragment`).
+    """:func:`verdict_records`, each record's triggers (and other lists) already JSON text (:class:`orjson.Fragment`).
 
     A batch writes its records with :data:`JSON_OPTIONS` and reads none of
     them back: the triggers (most of a record) are written a rule's rows at
     a time (see :meth:`TriggerRows.fragments`), into the text that dumping
-    their records would give.
+    their records would give; the unresolved rules, requirements and
+    clauses, shared by many projects, are written once per distinct list.
     """
-    return batch_results(verdicts, lang)[0]
+    fragments, outcomes, _ = _trigger_parts([t for verdict in verdicts for t in verdict.triggers], lang)
+    return _verdict_records(verdicts, fragments, outcomes, _json_list, _ListTexts())[0]
 
 
 def batch_results(
     verdicts: Sequence[Verdict], lang: str | None = None
-) -> tuple[list[dict[str, Any]], list[tuple[int, int, str]]]:
+) -> tuple[list[dict[str, Any]], list[tuple[int, int, int, str]]]:
     """:func:`batch_records`, and each verdict's tally for the batch summary, made from the same columns.
 
-    A tally is ``(reject, conditional, rules)``: the verdict's triggers of
-    each of those outcomes, and the ids of the rules that fired (each once,
-    in order, joined by commas).
+    A tally is ``(reject, conditional, unresolved, rules)``: the verdict's
+    triggers of each of those outcomes, its unresolved rules, and the ids of
+    the rules that fired (each once, in order, joined by commas).
     """
     fragments, outcomes, rules = _trigger_parts([t for verdict in verdicts for t in verdict.triggers], lang)
-    records, counts = _verdict_records(verdicts, fragments, outcomes, _json_list)
+    records, counts = _verdict_records(verdicts, fragments, outcomes, _json_list, _ListTexts())
     ends = np.cumsum([len(verdict.triggers) for verdict in verdicts]).tolist()
     fired = [", ".join(dict.fromkeys(rules[start:end])) for start, end in zip([0, *ends], ends, strict=False)]
-    return records, list(zip(*counts, fired, strict=True))
+    unresolved = [len(verdict.unresolved) for verdict in verdicts]
+    return records, list(zip(*counts, unresolved, fired, strict=True))
 
 
 def _json_list(fragments: list[bytes]) -> orjson.Fragment:
@@ -579,12 +584,47 @@ def _json_list(fragments: list[bytes]) -> orjson.Fragment:
     return orjson.Fragment(b"[" + b",".join(fragments) + b"]")
 
 
-def _verdict_records(
-    verdicts: Sequence[Verdict], triggers: list, outcomes: list[str], listed: Callable[[list], Any]
-) -> tuple[list[dict[str, Any]], tuple[list[int], list[int]]]:
-    """Each verdict's record, given all their triggers' forms and outcomes (in order), ``listed`` a verdict's.
+def _listed(items: Sequence[Any], form: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each item's JSON form (``form`` of it), in a new list."""
+    return list(map(form, items))  # mostly empty: map costs least then
 
-    Also returns each verdict's count of reject and of conditional triggers.
+
+class _ListTexts:
+    """A verdict's unresolved rules, requirements or clauses as JSON text, each distinct list written once.
+
+    The access list's requirements and clauses are the same objects in many
+    projects' verdicts (a few hundred for thousands of projects), and so are
+    many unresolved notes: a list of the same objects is written once, and
+    its text used again. Objects are known by their ids while the verdicts
+    hold them, which they do as long as this lives.
+    """
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[int, ...], orjson.Fragment] = {}
+
+    def __call__(self, items: Sequence[Any], form: Callable[[Any], dict[str, Any]]) -> list | orjson.Fragment:
+        if not items:
+            return []
+        key = tuple(map(id, items))
+        text = self._made.get(key)
+        if text is None:
+            text = self._made[key] = orjson.Fragment(orjson.dumps(list(map(form, items)), option=JSON_OPTIONS))
+        return text
+
+
+def _verdict_records(
+    verdicts: Sequence[Verdict],
+    triggers: list,
+    outcomes: list[str],
+    listed: Callable[[list], Any],
+    lists: Callable[[Sequence[Any], Callable], Any],
+) -> tuple[list[dict[str, Any]], tuple[list[int], list[int]]]:
+    """Each verdict's record, given all their triggers' forms and outcomes (in order).
+
+    ``listed`` makes a verdict's list of triggers from their forms, ``lists``
+    its other lists from their items and the form of each (see
+    :func:`_listed`). Also returns each verdict's count of reject and of
+    conditional triggers.
     """
     units = unit_records([u for verdict in verdicts for u in verdict.units])
     sizes = [len(verdict.triggers) for verdict in verdicts]
@@ -605,10 +645,10 @@ def _verdict_records(
                 "verdict": verdict_worst,
                 "triggers": listed(triggers[t:t_end]),
                 "units": units[u:u_end],
-                "unresolved": list(map(_to_dict, verdict.unresolved)),  # mostly empty: map costs least then
-                "requirements": list(map(_fields, verdict.requirements)),
+                "unresolved": lists(verdict.unresolved, _to_dict),
+                "requirements": lists(verdict.requirements, _fields),
                 "warnings": list(verdict.warnings),
-                "clauses": list(map(_to_dict, verdict.clauses)),
+                "clauses": lists(verdict.clauses, _to_dict),
                 "jurisdiction": verdict.jurisdiction,
             }
         )
