@@ -190,7 +190,9 @@ def _records(verdicts: list) -> list[tuple]:
         return out
 
 
-def _line(project, outcome, record, key, hashed, geometry=None, crs=None, stamp=None, tally=None):
+def _line(
+    project, outcome, record, key, hashed, geometry=None, crs=None, stamp=None, tally=None
+) -> tuple[bytes, tuple]:
     """A project's results line and summary row, from its verdict and record (writing its report) or its error.
 
     ``tally`` is the verdict's summary figures, when its record came with them.
