@@ -13,9 +13,17 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from threelines.batch.summary import summary_row
 from threelines.engine.screen import screen
 from threelines.engine.triggers import quantities, quantity
-from threelines.engine.verdict import JSON_OPTIONS, Later, batch_records, json_tokens, verdict_records
+from threelines.engine.verdict import (
+    JSON_OPTIONS,
+    Later,
+    batch_records,
+    batch_results,
+    json_tokens,
+    verdict_records,
+)
 from threelines.rules import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,3 +137,13 @@ def test_triggers_are_made_only_when_read(manifest):
     assert [orjson.dumps(r, option=JSON_OPTIONS) for r in written] == [
         orjson.dumps(r, option=JSON_OPTIONS) for r in verdict_records(read)
     ]
+
+
+def test_batch_tallies_are_the_summary_of_the_records(manifest):
+    rules = load_rules(SAMPLE / "rules.yaml", manifest)
+    frame = _generated(400)
+    records, tallies = batch_results(screen(frame, manifest, rules).verdicts)
+    records = [orjson.loads(orjson.dumps(record, option=JSON_OPTIONS)) for record in records]  # triggers read back
+    assert {tally[0] for tally in tallies} > {0}
+    assert {tally[1] for tally in tallies} > {0}
+    assert [summary_row(r, tally) for r, tally in zip(records, tallies, strict=True)] == list(map(summary_row, records))

@@ -32,31 +32,44 @@ SUMMARY_COLUMNS = (
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def summary_row(record: dict[str, Any], triggers: Sequence[Trigger] | None = None) -> tuple:
+def summary_row(record: dict[str, Any], tally: tuple[int, int, int, str] | None = None) -> tuple:
     """One project's summary row (in :data:`SUMMARY_COLUMNS` order) from its results record.
 
-    ``triggers`` are the verdict's, required for a record whose triggers
-    are JSON text already (see :func:`~threelines.engine.verdict.batch_records`),
+    ``tally`` is the verdict's ``(reject, conditional, unresolved, rules)``
+    figures (see :func:`tally_of`), required for a record whose lists are
+    JSON text already (see :func:`~threelines.engine.verdict.batch_results`),
     which this cannot read.
     """
-    if triggers is None:
-        rules = [t["rule"] for t in record.get("triggers", [])]
-        outcomes = [t["outcome"] for t in record.get("triggers", [])]
-    else:
-        rules, outcomes = [t.rule for t in triggers], [t.outcome for t in triggers]
+    project = record["project"]
+    if tally is None:
+        tally = tally_of(record.get("triggers", []), len(record.get("unresolved", [])))
+    rejects, conditionals, unresolved, rules = tally
     return (
-        record["project"].get("id"),
-        record["project"].get("name"),
+        project.get("id"),
+        project.get("name"),
         record.get("source"),
         record.get("layer"),
         record.get("feature"),
         record.get("verdict", ""),
-        outcomes.count("reject"),
-        outcomes.count("conditional"),
-        len(record.get("unresolved", [])),
-        ", ".join(dict.fromkeys(rules)),
+        rejects,
+        conditionals,
+        unresolved,
+        rules,
         record.get("error", ""),
     )
+
+
+def tally_of(triggers: Sequence[Trigger] | Sequence[dict[str, Any]], unresolved: int) -> tuple[int, int, int, str]:
+    """The summary's figures of some triggers (or their records) and a count of unresolved rules.
+
+    Those are the reject and conditional triggers, the unresolved rules, and
+    the rules that fired, each named once, in order, joined by commas.
+    """
+    if triggers and isinstance(triggers[0], dict):
+        rules, outcomes = [t["rule"] for t in triggers], [t["outcome"] for t in triggers]
+    else:
+        rules, outcomes = [t.rule for t in triggers], [t.outcome for t in triggers]
+    return outcomes.count("reject"), outcomes.count("conditional"), unresolved, ", ".join(dict.fromkeys(rules))
 
 
 def write_summaries(

@@ -30,8 +30,8 @@ import numpy as np
 import orjson
 import shapely
 
-from threelines.batch.summary import summary_row
-from threelines.engine.verdict import JSON_OPTIONS, batch_records
+from threelines.batch.summary import summary_row, tally_of
+from threelines.engine.verdict import JSON_OPTIONS, batch_results
 from threelines.errors import ThreelinesError
 from threelines.input.footprint import Projects
 from threelines.layers.manifest import Manifest
@@ -153,51 +153,60 @@ def screen_chunk(task: tuple[Projects, str, list[str], dict | None]) -> list[tup
 def _lines(projects: Projects, outcomes: list, hashes: list[str], stamp: dict | None) -> list[tuple[bytes, tuple]]:
     """Each project's results line and summary row, from its verdict (or the message saying why it has none)."""
     keys = projects.keys or [(projects.source, None, i) for i in range(len(projects))]
-    records = iter(_records([outcome for outcome in outcomes if not isinstance(outcome, str)]))
+    made = iter(_records([outcome for outcome in outcomes if not isinstance(outcome, str)]))
     out = []
     for project, outcome, key, hashed, geometry in zip(
         projects.attrs, outcomes, keys, hashes, projects.geometry, strict=True
     ):
-        record = outcome if isinstance(outcome, str) else next(records)
+        record, tally = (outcome, None) if isinstance(outcome, str) else next(made)
         try:
             if isinstance(record, Exception):
                 raise record
-            out.append(_line(project, outcome, record, key, hashed, geometry, projects.crs, stamp))
+            out.append(_line(project, outcome, record, key, hashed, geometry, projects.crs, stamp, tally))
         except Exception as exc:  # a verdict that cannot be written down is that project's error
             out.append(_line(project, outcome, failure_message(projects.source, project["id"], exc), key, hashed))
     return out
 
 
-def _records(verdicts: list) -> list:
-    """The JSON form of each verdict, made for all at once (their triggers already JSON text).
+def _records(verdicts: list) -> list[tuple]:
+    """The JSON form of each verdict, made for all at once (their triggers already JSON text), and its tally.
 
-    If that fails, they are made one by one (as :meth:`Verdict.to_dict`),
-    so that only those that fail are lost: each as its exception.
+    The tally is the verdict's summary figures (see :func:`batch_results`). If
+    that fails, the records are made one by one (as :meth:`Verdict.to_dict`,
+    without a tally), so that only those that fail are lost: each as its
+    exception.
     """
     lang = _WORKER["lang"]
     try:
-        return batch_records(verdicts, lang)
+        records, tallies = batch_results(verdicts, lang)
+        return list(zip(records, tallies, strict=True))
     except Exception:  # a rule text that cannot be rendered, say: find whose
         out = []
         for verdict in verdicts:
             try:
-                out.append(verdict.to_dict(lang))
+                out.append((verdict.to_dict(lang), None))
             except Exception as exc:
-                out.append(exc)
+                out.append((exc, None))
         return out
 
 
-def _line(project, outcome, record, key, hashed, geometry=None, crs=None, stamp=None) -> tuple[bytes, tuple]:
-    """A project's results line and summary row, from its verdict and record (writing its report) or its error."""
-    triggers = None  # the verdict's, for the summary: the record's may be JSON text already
+def _line(
+    project, outcome, record, key, hashed, geometry=None, crs=None, stamp=None, tally=None
+) -> tuple[bytes, tuple]:
+    """A project's results line and summary row, from its verdict and record (writing its report) or its error.
+
+    ``tally`` is the verdict's summary figures, when its record came with them.
+    """
     if isinstance(record, str):
         record = {"project": {"id": project["id"], "name": project["name"]}, "error": record}
     else:
-        triggers = outcome.fired_rows()  # their rules and outcomes, without making them
+        if tally is None:
+            tally = tally_of(outcome.fired_rows(), len(outcome.unresolved))
         if _WORKER["reports"] is not None:
             record.update(_write_report(outcome, geometry, crs, key, stamp))
-    record.update(source=key[0], layer=key[1], feature=key[2], input_hash=hashed)
-    return json_line(record), summary_row(record, triggers)
+    record["source"], record["layer"], record["feature"] = key
+    record["input_hash"] = hashed
+    return json_line(record), summary_row(record, tally)
 
 
 def _screen_isolated(projects: Projects) -> list:

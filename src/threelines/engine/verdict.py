@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache, partial
-from operator import itemgetter
+from operator import attrgetter, itemgetter, methodcaller
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
@@ -340,9 +340,10 @@ class TriggerRows:
                 head = orjson.dumps(key) + b":"
                 if key in columns:
                     values = columns[key]
-                    texts = _string_contents(values) if set(map(type, values)) == {str} else None
+                    kinds = set(map(type, values))
+                    texts = _string_contents(values) if kinds == {str} else None
                     pattern.append(head + (b"%b" if texts is None else b'"%b"'))  # a column of texts: quoted here
-                    tokens.append(json_tokens(values) if texts is None else texts)
+                    tokens.append(json_tokens(values, kinds) if texts is None else texts)
                 else:
                     pattern.append((head + orjson.dumps(same[key], option=JSON_OPTIONS)).replace(b"%", b"%%"))
             line = b"{" + b",".join(pattern) + b"}"
@@ -366,16 +367,17 @@ class TriggerRows:
         return same, {**self._rounded, "message": self.texts.messages(None)}
 
 
-def json_tokens(values: Sequence[Any]) -> list[bytes]:
+def json_tokens(values: Sequence[Any], kinds: set[type] | None = None) -> list[bytes]:
     """Each value as JSON text, as :data:`JSON_OPTIONS` writes it in a record.
 
     A column of numbers (and None), or of texts (and None), is written as
     one array and cut at the commas between its values; any other value by
-    value.
+    value. ``kinds`` is the values' types, when known already.
     """
     if not values:
         return []
-    kinds = set(map(type, values))
+    if kinds is None:
+        kinds = set(map(type, values))
     if kinds <= _NUMBER_TYPES:  # no comma in any value's text
         return orjson.dumps(values, option=JSON_OPTIONS)[1:-1].split(b",")
     if kinds <= {str, type(None)}:
@@ -604,19 +606,38 @@ def verdict_records(verdicts: Sequence[Verdict], lang: str | None = None) -> lis
     than value by value: a batch writes every record it screens.
     """
     triggers = trigger_records([t for verdict in verdicts for t in verdict.triggers], lang)
-    return _verdict_records(verdicts, triggers, [t["outcome"] for t in triggers], list)
+    return _verdict_records(verdicts, triggers, [t["outcome"] for t in triggers], list, _listed)[0]
 
 
 def batch_records(verdicts: Sequence[Verdict], lang: str | None = None) -> list[dict[str, Any]]:
-    """:func:`verdict_records`, each record's triggers already JSON text (an :class:`orjson.Fragment`).
+    """:func:`verdict_records`, each record's triggers (and other lists) already JSON text (:class:`orjson.Fragment`).
 
     A batch writes its records with :data:`JSON_OPTIONS` and reads none of
     them back: the triggers (most of a record) are written a rule's rows at
     a time (see :meth:`TriggerRows.fragments`), into the text that dumping
-    their records would give.
+    their records would give; the unresolved rules, requirements and
+    clauses, shared by many projects, are written once per distinct list.
     """
-    triggers = [t for verdict in verdicts for t in verdict.fired_rows()]  # no trigger made
-    return _verdict_records(verdicts, trigger_fragments(triggers, lang), [t.outcome for t in triggers], _json_list)
+    fired = [t for verdict in verdicts for t in verdict.fired_rows()]  # no trigger made
+    fragments, outcomes, _ = _trigger_parts(fired, lang)
+    return _verdict_records(verdicts, fragments, outcomes, _json_list, _ListTexts())[0]
+
+
+def batch_results(
+    verdicts: Sequence[Verdict], lang: str | None = None
+) -> tuple[list[dict[str, Any]], list[tuple[int, int, int, str]]]:
+    """:func:`batch_records`, and each verdict's tally for the batch summary, made from the same columns.
+
+    A tally is ``(reject, conditional, unresolved, rules)``: the verdict's
+    triggers of each of those outcomes, its unresolved rules, and the ids of
+    the rules that fired (each once, in order, joined by commas).
+    """
+    fragments, outcomes, rules = _trigger_parts([t for verdict in verdicts for t in verdict.fired_rows()], lang)
+    records, counts = _verdict_records(verdicts, fragments, outcomes, _json_list, _ListTexts())
+    ends = np.cumsum([len(verdict.fired_rows()) for verdict in verdicts]).tolist()
+    fired = [", ".join(dict.fromkeys(rules[start:end])) for start, end in zip([0, *ends], ends, strict=False)]
+    unresolved = [len(verdict.unresolved) for verdict in verdicts]
+    return records, list(zip(*counts, unresolved, fired, strict=True))
 
 
 def _json_list(fragments: list[bytes]) -> orjson.Fragment:
@@ -624,29 +645,84 @@ def _json_list(fragments: list[bytes]) -> orjson.Fragment:
     return orjson.Fragment(b"[" + b",".join(fragments) + b"]")
 
 
+def _listed(items: Sequence[Any], form: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each item's JSON form (``form`` of it), in a new list."""
+    return list(map(form, items))  # mostly empty: map costs least then
+
+
+class _ListTexts:
+    """A verdict's unresolved rules, requirements or clauses as JSON text, each distinct list written once.
+
+    The access list's requirements and clauses are the same objects in many
+    projects' verdicts (a few hundred for thousands of projects), and so are
+    many unresolved notes: a list of the same objects is written once, and
+    its text used again. Objects are known by their ids while the verdicts
+    hold them, which they do as long as this lives.
+    """
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[int, ...], orjson.Fragment] = {}
+
+    def __call__(self, items: Sequence[Any], form: Callable[[Any], dict[str, Any]]) -> list | orjson.Fragment:
+        if not items:
+            return []
+        key = tuple(map(id, items))
+        text = self._made.get(key)
+        if text is None:
+            text = self._made[key] = orjson.Fragment(orjson.dumps(list(map(form, items)), option=JSON_OPTIONS))
+        return text
+
+
 def _verdict_records(
-    verdicts: Sequence[Verdict], triggers: list, outcomes: list[str], listed: Callable[[list], Any]
-) -> list[dict[str, Any]]:
-    """Each verdict's record, given all their triggers' forms and outcomes (in order), ``listed`` a verdict's."""
+    verdicts: Sequence[Verdict],
+    triggers: list,
+    outcomes: list[str],
+    listed: Callable[[list], Any],
+    lists: Callable[[Sequence[Any], Callable], Any],
+) -> tuple[list[dict[str, Any]], tuple[list[int], list[int]]]:
+    """Each verdict's record, given all their triggers' forms and outcomes (in order).
+
+    ``listed`` makes a verdict's list of triggers from their forms, ``lists``
+    its other lists from their items and the form of each (see
+    :func:`_listed`). Also returns each verdict's count of reject and of
+    conditional triggers.
+    """
     units = unit_records([u for verdict in verdicts for u in verdict.units])
+    sizes = [len(verdict.fired_rows()) for verdict in verdicts]  # no trigger made
+    # A column at a time: the worst outcome is reject if any is, else conditional if any is.
+    ranks = np.fromiter(map(VERDICTS.index, outcomes), dtype=np.int64, count=len(outcomes))  # raises as worst()
+    owner = np.repeat(np.arange(len(verdicts)), sizes)  # each trigger's verdict
+    rejects = np.bincount(owner[ranks == 2], minlength=len(verdicts))
+    conditionals = np.bincount(owner[ranks == 1], minlength=len(verdicts))
+    worsts = [VERDICTS[rank] for rank in np.where(rejects > 0, 2, conditionals > 0).tolist()]
     records, t, u = [], 0, 0
-    for verdict, project in zip(verdicts, project_records([v.project for v in verdicts]), strict=True):
-        t_end, u_end = t + len(verdict.fired_rows()), u + len(verdict.units)
+    for verdict, project, verdict_worst, size in zip(
+        verdicts, project_records([v.project for v in verdicts]), worsts, sizes, strict=True
+    ):
+        t_end, u_end = t + size, u + len(verdict.units)
         records.append(
             {
                 "project": project,
-                "verdict": worst(outcomes[t:t_end]),
+                "verdict": verdict_worst,
                 "triggers": listed(triggers[t:t_end]),
                 "units": units[u:u_end],
-                "unresolved": [note.to_dict() for note in verdict.unresolved],
-                "requirements": [dict(vars(r)) for r in verdict.requirements],
+                "unresolved": lists(verdict.unresolved, _to_dict),
+                "requirements": lists(verdict.requirements, _fields),
                 "warnings": list(verdict.warnings),
-                "clauses": [c.to_dict() for c in verdict.clauses],
+                "clauses": lists(verdict.clauses, _to_dict),
                 "jurisdiction": verdict.jurisdiction,
             }
         )
         t, u = t_end, u_end
-    return records
+    return records, (rejects.tolist(), conditionals.tolist())
+
+
+_to_dict = methodcaller("to_dict")
+
+
+def _fields(item: Any) -> dict[str, Any]:
+    """A dataclass's fields as a new dict (plain values: asdict's deep copies are not needed)."""
+    return dict(vars(item))
 
 
 def trigger_records(triggers: Sequence[Trigger], lang: str | None = None) -> list[dict[str, Any]]:
@@ -671,22 +747,45 @@ def trigger_records(triggers: Sequence[Trigger], lang: str | None = None) -> lis
 
 def trigger_fragments(triggers: Sequence[Trigger], lang: str | None = None) -> list[bytes]:
     """The JSON form of each trigger as JSON text (see :func:`trigger_records` and :data:`JSON_OPTIONS`)."""
-    out: list = []
-    alone = []
-    made: dict[TriggerRows, list[bytes]] = {}
-    for trigger in triggers:
-        if trigger.row is None:
-            alone.append(len(out))
-            out.append(trigger)
-        else:
-            rows, i = trigger.row
-            fragments = made.get(rows)
-            if fragments is None:
-                fragments = made[rows] = rows.fragments(lang)
-            out.append(fragments[i])
-    for i, record in zip(alone, trigger_records([out[i] for i in alone], lang), strict=True):
-        out[i] = orjson.dumps(record, option=JSON_OPTIONS)
-    return out
+    return _trigger_parts(triggers, lang)[0]
+
+
+def _trigger_parts(triggers: Sequence[Trigger], lang: str | None) -> tuple[list[bytes], list[str], list[str]]:
+    """Each trigger's JSON text, outcome and rule, taken from its rows' columns (those made alone: from it).
+
+    Every :class:`TriggerRows` met writes all its rows at once; the
+    triggers made alone are written together as a table of their own. The
+    three columns are laid end to end, a table after another, and each
+    trigger picks its place in them.
+    """
+    rows = list(map(_row_of, triggers))
+    tables: dict[TriggerRows | None, int] = dict.fromkeys(map(_first, filter(None, rows)))
+    fragments: list[bytes] = []
+    outcomes: list[str] = []
+    rules: list[str] = []
+    for table in tables:
+        tables[table] = len(fragments)
+        fragments += table.fragments(lang)
+        outcomes += table.field("outcome")
+        rules += table.field("rule")
+    if None in rows:  # triggers made alone: the table None, in their order
+        alone = [trigger for trigger, row in zip(triggers, rows, strict=True) if row is None]
+        tables[None] = len(fragments)
+        fragments += [orjson.dumps(record, option=JSON_OPTIONS) for record in trigger_records(alone, lang)]
+        outcomes += [trigger.outcome for trigger in alone]
+        rules += [trigger.rule for trigger in alone]
+        made = iter(range(len(alone)))
+        rows = [(None, next(made)) if row is None else row for row in rows]
+    places = [tables[table] + i for table, i in rows]
+    return (
+        list(map(fragments.__getitem__, places)),
+        list(map(outcomes.__getitem__, places)),
+        list(map(rules.__getitem__, places)),
+    )
+
+
+_row_of = attrgetter("row")
+_first = itemgetter(0)
 
 
 def _alone_record(trigger: Trigger, lang: str | None) -> dict[str, Any]:
