@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from threelines import limits
 from threelines.errors import ThreelinesError
 
 
@@ -28,8 +29,15 @@ class ServiceError(ThreelinesError, ValueError):
         self.status, self.title, self.detail, self.extra = status, title, detail, extra
 
 
-def limit_error(what: str, value: float, limit: float, name: str, fix: str) -> ServiceError:
-    """A 413 naming the limit, its value and the setting or fix."""
+def limit_error(what: str, value: float, name: str, fix: str) -> ServiceError:
+    """A 413 naming the limit (``name``, in :mod:`threelines.limits`), its value and the setting or fix."""
+    limit = getattr(limits, name)  # read when refused: a service started with other limits has set them there
     return ServiceError(
         413, "Limit exceeded", f"{what}: {value:,.0f} is more than the service's limit of {limit:,.0f} ({name}); {fix}"
     )
+
+
+def refuse_over(what: str, value: float, name: str, fix: str) -> None:
+    """Raise :func:`limit_error` when ``value`` is more than the limit ``name`` of :mod:`threelines.limits`."""
+    if value > getattr(limits, name):
+        raise limit_error(what, value, name, fix)

@@ -40,7 +40,7 @@ from threelines.serve.display import (
     to_web_offset,
     zones_geojson,
 )
-from threelines.serve.problems import ServiceError, limit_error
+from threelines.serve.problems import ServiceError, refuse_over
 from threelines.serve.uploads import (
     ZIP_MAGIC,
     check_archive,
@@ -204,14 +204,7 @@ class Service:
             box = parse_bbox(bbox)
             keep = np.flatnonzero(shapely.intersects(geoms, shapely.box(*box)))
             geoms = shapely.clip_by_rect(geoms[keep], *box)
-        if len(keep) > limits.MAX_LAYER_FEATURES_SHOWN:
-            raise limit_error(
-                f"layer {name!r}",
-                len(keep),
-                limits.MAX_LAYER_FEATURES_SHOWN,
-                "MAX_LAYER_FEATURES_SHOWN",
-                "give a smaller bbox",
-            )
+        refuse_over(f"layer {name!r}", len(keep), "MAX_LAYER_FEATURES_SHOWN", "give a smaller bbox")
         step = simplify_tolerance(zoom, tolerance)
         if step > 0:
             geoms = shapely.simplify(geoms, step, preserve_topology=True)
@@ -231,8 +224,7 @@ class Service:
         from threelines.industry import search
 
         text = (query or "").strip()
-        if len(text) > limits.MAX_QUERY_CHARS:
-            raise limit_error("q", len(text), limits.MAX_QUERY_CHARS, "MAX_QUERY_CHARS", "search with fewer words")
+        refuse_over("q", len(text), "MAX_QUERY_CHARS", "search with fewer words")
         return search(text, max(1, min(limit, 200)))
 
     # -- screening --------------------------------------------------------------------------------
@@ -293,14 +285,12 @@ class Service:
         from threelines.engine.verdict import Verdict
 
         total = len(projects) + len(projects.problems)
-        if total > limits.MAX_PROJECTS_PER_REQUEST:
-            raise limit_error(
-                "projects in the upload",
-                total,
-                limits.MAX_PROJECTS_PER_REQUEST,
-                "MAX_PROJECTS_PER_REQUEST",
-                "split them over several requests, or use `threelines batch`",
-            )
+        refuse_over(
+            "projects in the upload",
+            total,
+            "MAX_PROJECTS_PER_REQUEST",
+            "split them over several requests, or use `threelines batch`",
+        )
         check_vertices(projects.geometry, [f"project {a['id']!r}" for a in projects.attrs])
         lang = lang or self.default_lang
         results = self.coalescer.screen(projects)
