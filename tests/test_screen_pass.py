@@ -109,13 +109,43 @@ def test_footprints_on_edge_are_those_with_a_box_centre_on_their_edge(grid_layer
             shape = shapely.MultiPolygon([diamond, shapely.box(x + 5000, y, x + 5310, y + 310)])
         shapes.append(shape)
     shapes = np.array(shapes, dtype=object)
+    every = _every_centre_measured(shapes, base, rows, cols)
+    assert 50 < every.sum() < len(shapes) - 50
+    np.testing.assert_array_equal(zonal._on_edge(shapes, shapely.bounds(shapes), base, rows, cols), every)
+
+
+def test_a_zigzag_footprint_has_its_box_measured_not_its_edges_walked(grid_layer, monkeypatch):
+    spec, _ = grid_layer
+    raster = zonal._open(spec)
+    base, rows, cols = raster.transform, (0, raster.height), (0, raster.width)
+    # 2,000 teeth, each crossing the box's 30 rows of centres twice: walking its edges would visit 120,000
+    # centres, where its box holds 900 (a hostile footprint could make that billions).
+    teeth = np.linspace(2, 32, 4001)
+    top, bottom = base @ (teeth[::2], np.full(2001, 2.0)), base @ (teeth[1::2], np.full(2000, 32.0))
+    ring = np.empty((4001, 2))
+    ring[::2], ring[1::2] = np.column_stack(top), np.column_stack(bottom)
+    corner = base @ (32.0, 33.0)
+    zigzag = shapely.Polygon([*ring, corner, base @ (2.0, 33.0)])
+    through = shapely.Polygon([*ring[:-1], base @ (32.5, 2.5), corner, base @ (2.0, 33.0)])  # a vertex on a centre
+    shapes = np.array([zigzag, through, shapely.box(*base @ (3.25, 10.25), *base @ (9.25, 4.25))], dtype=object)
+    assert shapely.is_valid(shapes).all()
+    every = _every_centre_measured(shapes, base, rows, cols)
+    assert every.tolist() == [False, True, False]
+    boxed = []
+    measure_box = zonal._box_on_edge
+    monkeypatch.setattr(zonal, "_box_on_edge", lambda shapes, *args: boxed.extend(shapes) or measure_box(shapes, *args))
+    np.testing.assert_array_equal(zonal._on_edge(shapes, shapely.bounds(shapes), base, rows, cols), every)
+    assert boxed == [zigzag, through]  # the box's 900 centres each, not 120,000 along the edges
+
+
+def _every_centre_measured(shapes, base, rows, cols) -> np.ndarray:
+    """Whether each shape has a cell centre of its box on its edge, every centre of every box measured."""
     owner, row, col = zonal._box_cells(shapely.bounds(shapes), base, rows, cols)
     x, y = base @ (col + 0.5, row + 0.5)
     tolerance = zonal.EDGE_SHARE * min(abs(base.a), abs(base.e))
-    every = np.zeros(len(shapes), dtype=bool)  # every centre of every box measured
+    every = np.zeros(len(shapes), dtype=bool)
     every[owner[shapely.dwithin(shapely.boundary(shapes)[owner], shapely.points(x, y), tolerance)]] = True
-    assert 50 < every.sum() < len(shapes) - 50
-    np.testing.assert_array_equal(zonal._on_edge(shapes, shapely.bounds(shapes), base, rows, cols), every)
+    return every
 
 
 def test_a_raster_file_rewritten_is_read_again(grid_layer):

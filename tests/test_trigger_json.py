@@ -147,3 +147,27 @@ def test_batch_tallies_are_the_summary_of_the_records(manifest):
     assert {tally[0] for tally in tallies} > {0}
     assert {tally[1] for tally in tallies} > {0}
     assert [summary_row(r, tally) for r, tally in zip(records, tallies, strict=True)] == list(map(summary_row, records))
+
+
+@pytest.mark.parametrize("made", ["every other read", "pickled", "mixed screenings"])
+def test_batch_results_whether_triggers_were_made_or_not(manifest, made):
+    rules = load_rules(SAMPLE / "rules.yaml", manifest)
+    frame = _generated(200)
+    expected = screen(frame, manifest, rules).verdicts
+    verdicts = screen(frame, manifest, rules).verdicts
+    if made == "every other read":
+        for verdict in verdicts[::2]:
+            assert verdict.triggers is not None  # made now, for the whole screening
+    elif made == "pickled":
+        verdicts = pickle.loads(pickle.dumps(verdicts))
+    else:  # verdicts of two screenings, one with its triggers made, in another order
+        other = pickle.loads(pickle.dumps(screen(frame, manifest, rules).verdicts))
+        verdicts = [v if i % 3 else other[i] for i, v in enumerate(verdicts)][::-1]
+        expected = expected[::-1]
+    records, tallies = batch_results(verdicts)
+    assert [orjson.dumps(r, option=JSON_OPTIONS) for r in records] == [
+        orjson.dumps(r, option=JSON_OPTIONS) for r in verdict_records(expected)
+    ]
+    read = [orjson.loads(orjson.dumps(r, option=JSON_OPTIONS)) for r in records]
+    assert [summary_row(r, tally) for r, tally in zip(read, tallies, strict=True)] == list(map(summary_row, read))
+    assert sum(tally[0] + tally[1] for tally in tallies) > 50

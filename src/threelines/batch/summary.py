@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from threelines.batch.xlsx import SheetWriter
 
 if TYPE_CHECKING:
-    from threelines.engine.verdict import Trigger
+    from threelines.engine.verdict import FiredRow, Trigger
 
 #: Summary columns, in order. ``source``, ``layer`` and ``feature`` (0-based) say where the project came from.
 SUMMARY_COLUMNS = (
@@ -59,7 +59,9 @@ def summary_row(record: dict[str, Any], tally: tuple[int, int, int, str] | None 
     )
 
 
-def tally_of(triggers: Sequence[Trigger] | Sequence[dict[str, Any]], unresolved: int) -> tuple[int, int, int, str]:
+def tally_of(
+    triggers: Sequence[Trigger] | Sequence[FiredRow] | Sequence[dict[str, Any]], unresolved: int
+) -> tuple[int, int, int, str]:
     """The summary's figures of some triggers (or their records) and a count of unresolved rules.
 
     Those are the reject and conditional triggers, the unresolved rules, and

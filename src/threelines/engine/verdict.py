@@ -234,7 +234,7 @@ class Trigger:
 class RowTexts(Protocol):
     """The messages of rows made together (see :class:`TriggerRows`), each language rendered when first asked for."""
 
-    #: The languages the rule names (none for a single unnamed text), the first the default.
+    #: The languages the rule names (none for a single unnamed text); the default is what ``messages(None)`` gives.
     languages: tuple[str, ...]
 
     def title(self, lang: str) -> str:
@@ -618,9 +618,7 @@ def batch_records(verdicts: Sequence[Verdict], lang: str | None = None) -> list[
     their records would give; the unresolved rules, requirements and
     clauses, shared by many projects, are written once per distinct list.
     """
-    fired = [t for verdict in verdicts for t in verdict.fired_rows()]  # no trigger made
-    fragments, outcomes, _ = _trigger_parts(fired, lang)
-    return _verdict_records(verdicts, fragments, outcomes, _json_list, _ListTexts())[0]
+    return batch_results(verdicts, lang)[0]
 
 
 def batch_results(
@@ -632,12 +630,13 @@ def batch_results(
     triggers of each of those outcomes, its unresolved rules, and the ids of
     the rules that fired (each once, in order, joined by commas).
     """
-    fragments, outcomes, rules = _trigger_parts([t for verdict in verdicts for t in verdict.fired_rows()], lang)
+    fired = [verdict.fired_rows() for verdict in verdicts]  # no trigger made
+    fragments, outcomes, rules = _trigger_parts([t for rows in fired for t in rows], lang)
     records, counts = _verdict_records(verdicts, fragments, outcomes, _json_list, _ListTexts())
-    ends = np.cumsum([len(verdict.fired_rows()) for verdict in verdicts]).tolist()
-    fired = [", ".join(dict.fromkeys(rules[start:end])) for start, end in zip([0, *ends], ends, strict=False)]
+    ends = np.cumsum([len(rows) for rows in fired]).tolist()
+    named = [", ".join(dict.fromkeys(rules[start:end])) for start, end in zip([0, *ends], ends, strict=False)]
     unresolved = [len(verdict.unresolved) for verdict in verdicts]
-    return records, list(zip(*counts, unresolved, fired, strict=True))
+    return records, list(zip(*counts, unresolved, named, strict=True))
 
 
 def _json_list(fragments: list[bytes]) -> orjson.Fragment:
@@ -666,7 +665,7 @@ class _ListTexts:
     def __call__(self, items: Sequence[Any], form: Callable[[Any], dict[str, Any]]) -> list | orjson.Fragment:
         if not items:
             return []
-        key = tuple(map(id, items))
+        key = (id(form), *map(id, items))  # the same objects may be written by another form
         text = self._made.get(key)
         if text is None:
             text = self._made[key] = orjson.Fragment(orjson.dumps(list(map(form, items)), option=JSON_OPTIONS))
@@ -745,12 +744,9 @@ def trigger_records(triggers: Sequence[Trigger], lang: str | None = None) -> lis
     return records
 
 
-def trigger_fragments(triggers: Sequence[Trigger], lang: str | None = None) -> list[bytes]:
-    """The JSON form of each trigger as JSON text (see :func:`trigger_records` and :data:`JSON_OPTIONS`)."""
-    return _trigger_parts(triggers, lang)[0]
-
-
-def _trigger_parts(triggers: Sequence[Trigger], lang: str | None) -> tuple[list[bytes], list[str], list[str]]:
+def _trigger_parts(
+    triggers: Sequence[Trigger | FiredRow], lang: str | None
+) -> tuple[list[bytes], list[str], list[str]]:
     """Each trigger's JSON text, outcome and rule, taken from its rows' columns (those made alone: from it).
 
     Every :class:`TriggerRows` met writes all its rows at once; the

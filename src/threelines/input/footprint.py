@@ -94,7 +94,7 @@ class Projects:
     def __getstate__(self) -> dict[str, Any]:
         """What is pickled (for a worker process): the footprints as WKB, written in one call, not one per footprint."""
         # Footprints without an SRID (all of a file's) have the same WKB with or without it: the one written already.
-        srid = shapely.get_srid(self.geometry).any()
+        srid = (shapely.get_srid(self.geometry) > 0).any()  # a missing footprint's is -1
         wkb = shapely.to_wkb(self.geometry, include_srid=True) if srid or self._wkb is None else self._wkb
         return {**self.__dict__, "geometry": wkb, "_wkb": None}
 

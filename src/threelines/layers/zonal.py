@@ -365,6 +365,14 @@ def _on_edge(shapes, bounds: np.ndarray, base, rows, cols) -> np.ndarray:
     first = np.maximum(np.ceil(np.minimum(u_a, u_b) - 0.5 - 1e-3), u_lo).astype(int)
     last = np.minimum(np.floor(np.maximum(u_a, u_b) - 0.5 + 1e-3), u_hi).astype(int)
     counts = np.maximum(last - first + 1, 0)
+    # A shape whose edges would walk past more centres than its box holds (a zigzag of many short segments, each
+    # crossing lines of centres again and again) has every centre of its box measured instead: the walk's memory
+    # never exceeds the boxes' (which CELLS_PER_PASS bounds, as for the cells' own tests).
+    walked = np.bincount(of, weights=counts, minlength=len(shapes))
+    dense = walked > (r1 - r0) * (c1 - c0)
+    if dense.any():
+        out[dense] = _box_on_edge(shapes[dense], bounds[dense], base, rows, cols)
+        counts[dense[of]] = 0
     at = np.repeat(np.arange(len(segment)), counts)
     u = np.repeat(first, counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -380,10 +388,24 @@ def _on_edge(shapes, bounds: np.ndarray, base, rows, cols) -> np.ndarray:
         which = np.unique(owner)
         edges = shapely.boundary(shapes[which])
         shapely.prepare(edges)
-        tolerance = EDGE_SHARE * min(abs(base.a), abs(base.e))
-        close = shapely.dwithin(edges[np.searchsorted(which, owner)], shapely.points(x, y), tolerance)
+        close = shapely.dwithin(edges[np.searchsorted(which, owner)], shapely.points(x, y), _edge_tolerance(base))
         out[owner[close]] = True
     return out
+
+
+def _box_on_edge(shapes, bounds: np.ndarray, base, rows, cols) -> np.ndarray:
+    """Whether a cell centre of each shape's box lies on its edge, every centre of the box measured."""
+    owner, row, col = _box_cells(bounds, base, rows, cols)
+    x, y = base @ (col + 0.5, row + 0.5)
+    edges = shapely.boundary(shapes)
+    shapely.prepare(edges)
+    close = shapely.dwithin(edges[owner], shapely.points(x, y), _edge_tolerance(base))
+    return np.bincount(owner[close], minlength=len(shapes)) > 0
+
+
+def _edge_tolerance(base) -> float:
+    """How close to an edge a cell centre is on it: :data:`EDGE_SHARE` of a cell."""
+    return EDGE_SHARE * min(abs(base.a), abs(base.e))
 
 
 def _row_stats(owner: np.ndarray, cell: np.ndarray, n: int, stat: str, classes) -> tuple[np.ndarray, np.ndarray]:
