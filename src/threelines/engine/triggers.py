@@ -110,6 +110,8 @@ class FiredTriggers:
 
     def triggers(self) -> list[list[Trigger]]:
         """Per project: its triggers, made now (all the projects') if not yet."""
+        # Unlocked: two of the service's threads reading the verdicts of one pass may both make them, equal
+        # triggers either way (a list is assigned whole); only the work is done twice.
         if self._made is None:
             self._made = self._per_project([trigger for _, _, rows in self.parts for trigger in rows.triggers()])
         return self._made
