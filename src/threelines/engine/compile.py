@@ -49,8 +49,7 @@ class Table:
     def number(self, attribute: str) -> np.ndarray:
         """Per project: a declared quantity (a checked number), 0 when not given."""
         if attribute not in self._numbers:
-            values = self.contexts.values(attribute)
-            given = values != None  # noqa: E711
+            values, given = self.contexts.values(attribute), self.contexts.given(attribute)
             numbers = np.zeros(len(values))
             numbers[given] = values[given].astype(float)
             numbers[numbers == 0] = 0.0  # -0.0 too, as ``value or 0.0`` gives it

@@ -148,21 +148,31 @@ class ProjectMaps(Sequence):
         """Per project: the value of the field ``key`` (None where not given), as an array of objects."""
         if key not in _NOTHING_GIVEN:
             return np.full(len(self), None, dtype=object)
+        column = self._whole(key)
+        return column if self._rows is None else column[self._rows]
+
+    def _whole(self, key: str) -> np.ndarray:
+        """Per project of all the takes: the value of the field ``key`` (a field of the records), made once."""
         column = self._columns.get(key)
         if column is None:
             records = self._records
             column = self._columns[key] = np.fromiter(map(itemgetter(key), records), dtype=object, count=len(records))
-        return column if self._rows is None else column[self._rows]
+        return column
 
     def column(self, key: str, absent: Any) -> list[Any]:
         """Per project: the map's value for ``key``, ``absent`` where the map has none."""
-        values = self.values(key)
-        given = values != None  # noqa: E711  (plain values: not None)
+        values, given = self.values(key), self.given(key)
         return (values if given.all() else np.where(given, values, absent)).tolist()
 
     def given(self, key: str) -> np.ndarray:
-        """Per project: whether the map has ``key``."""
-        return self.values(key) != None  # noqa: E711  (plain values: not None)
+        """Per project: whether the map has ``key`` (made once per key: the rules ask it of the same fields often)."""
+        if key not in _NOTHING_GIVEN:
+            return np.zeros(len(self), dtype=bool)
+        found = self._columns.get((key, "given"))
+        if found is None:
+            found = self._columns[key, "given"] = self._whole(key) != None  # noqa: E711  (plain values: not None)
+            found.flags.writeable = False  # shared by every call and take
+        return found if self._rows is None else found[self._rows]
 
 
 def plain_column(column) -> list[Any]:
