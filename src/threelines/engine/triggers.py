@@ -3,14 +3,14 @@
 The rows a rule fired (or an access-list clause) are kept together: the
 rule's fixed fields once, the rows' columns (:class:`FiredTriggers`). A
 trigger object is made per row only when a verdict's triggers are first
-read; a batch writes its records from the rows. Only what fired gets a
-text, and only when it is read, a language at a time: the first read of a
-message in one language (a trigger's :class:`~threelines.engine.verdict.Texts`,
-or a batch record) renders it for all the rows the rule fired: a template that only reads values is
-filled placeholder by placeholder over the rows, one that needs CEL once
-per distinct value of what it reads. A capacity trigger leads with its
-charge sentence; an access-list trigger carries the clause text, made once
-per clause and units covered.
+read; a batch writes its records from the rows. Only what fired gets a text,
+and only when it is read, a language at a time: the first read of a message
+in one language (a trigger's :class:`~threelines.engine.verdict.Texts`, or a
+batch record) renders it for all the rows the rule fired: a template that
+only reads values is filled placeholder by placeholder over the rows, one
+that needs CEL once per distinct value of what it reads. A capacity trigger
+leads with its charge sentence; an access-list trigger carries the clause
+text, made once per clause and units covered.
 """
 
 from __future__ import annotations

@@ -319,11 +319,8 @@ def _centre_cells(shapes, values, base, rows, cols, stat, classes) -> tuple[np.n
     if len(shapes) == 0:
         return value, cells, doubtful
     bounds = shapely.bounds(shapes)
-    inverse = ~base
-    c_a, r_a = _near(inverse @ (bounds[:, 0], bounds[:, 3]), rows, cols)
-    c_b, r_b = _near(inverse @ (bounds[:, 2], bounds[:, 1]), rows, cols)
-    sizes = (np.abs(r_b - r_a) + 2) * (np.abs(c_b - c_a) + 2)  # cells per box, at most
-    passes = np.cumsum(sizes) // CELLS_PER_PASS
+    r0, r1, c0, c1 = _box_spans(bounds, base, rows, cols)
+    passes = np.cumsum((r1 - r0) * (c1 - c0)) // CELLS_PER_PASS  # the cells of the boxes, as _box_cells gives them
     for group in np.split(np.arange(len(shapes)), np.flatnonzero(np.diff(passes)) + 1):
         mine = shapes[group]
         shapely.prepare(mine)
