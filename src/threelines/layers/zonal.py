@@ -364,7 +364,7 @@ def _on_edge(shapes, bounds: np.ndarray, base, rows, cols) -> np.ndarray:
     counts = np.maximum(last - first + 1, 0)
     # A shape whose edges would walk past more centres than its box holds (a zigzag of many short segments, each
     # crossing lines of centres again and again) has every centre of its box measured instead: the walk's memory
-    # never exceeds the boxes' (which CELLS_PER_PASS bounds, as for the cells' own tests).
+    # never exceeds the boxes' cells, which the cells' own tests in _centre_cells hold at once anyway.
     walked = np.bincount(of, weights=counts, minlength=len(shapes))
     dense = walked > (r1 - r0) * (c1 - c0)
     if dense.any():
