@@ -44,7 +44,8 @@ from threelines.batch.summary import SUMMARY_COLUMNS, SummaryStream, partial, su
 from threelines.batch.workers import Reports, Screener, hilbert_distance, json_line
 from threelines.cachedir import cache_folder
 from threelines.errors import OutputError, ThreelinesError
-from threelines.input.footprint import Projects, features_known, read_projects_in_pieces
+from threelines.input.footprint import features_known, read_projects_in_pieces
+from threelines.input.projects import Projects
 from threelines.input.sources import Problem
 from threelines.layers.cache import remember_sha256
 from threelines.layers.manifest import Manifest
