@@ -10,7 +10,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from threelines.batch.local import _key_and_attrs_json, project_hashes
+from threelines.batch.hashes import _key_and_attrs_json, project_hashes
 from threelines.input.projects import Projects
 
 #: Cell values as footprint files give them, and the awkward ones: the separator inside text, a % sign,

@@ -537,7 +537,7 @@ def _show(value: Any) -> str:
 
 def _verify_batch(report: Report, relocated: Relocated, check: Check) -> None:
     """Screen every input of a batch again and compare each line of its results.jsonl, by input hash."""
-    from threelines.batch.local import project_hashes
+    from threelines.batch.hashes import project_hashes
     from threelines.engine.screen import screen_checked
     from threelines.input.footprint import read_projects
     from threelines.report.provenance import setup_digest
