@@ -22,6 +22,7 @@ import pytest
 
 from process_helpers import alive, children
 from threelines.batch import local as batch_module
+from threelines.batch import results as results_module
 from threelines.batch.local import run_batch
 from threelines.engine import screen as engine
 from threelines.engine.verdict import Texts
@@ -293,7 +294,7 @@ def test_a_second_batch_on_the_same_folder_is_refused(run, tmp_path, sample_dir)
 
 
 def test_a_full_disk_stops_cleanly_and_a_rerun_completes(run, tmp_path, sample_dir, monkeypatch):
-    real = batch_module.write_all
+    real = results_module.write_all
     calls = Counter()
 
     def filling(fd, data):
@@ -303,7 +304,7 @@ def test_a_full_disk_stops_cleanly_and_a_rerun_completes(run, tmp_path, sample_d
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real(fd, data)
 
-    monkeypatch.setattr(batch_module, "write_all", filling)
+    monkeypatch.setattr(results_module, "write_all", filling)
     out = tmp_path / "out"
     result = run("batch", sample_dir / "projects.gpkg", "-o", out, "--chunk-size", "2", "--jobs", "1")
     assert result.exit_code == 2
@@ -312,7 +313,7 @@ def test_a_full_disk_stops_cleanly_and_a_rerun_completes(run, tmp_path, sample_d
         "folder, then run again: the batch resumes where it stopped\n"
     )
     assert 6 <= len((out / "results.jsonl").read_bytes().splitlines()) <= 8
-    monkeypatch.setattr(batch_module, "write_all", real)
+    monkeypatch.setattr(results_module, "write_all", real)
     again = run("batch", sample_dir / "projects.gpkg", "-o", out, "--chunk-size", "2", "--jobs", "1")
     assert again.exit_code == 0
     assert "moved to results.jsonl.damaged" in again.stderr

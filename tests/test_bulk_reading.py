@@ -13,7 +13,7 @@ from geopandas import GeoSeries
 from threelines.batch.workers import hilbert_distance, spatial_order
 from threelines.errors import FootprintError, IndustryCodeError
 from threelines.input.attributes import ATTRIBUTES, check_attributes, check_columns
-from threelines.input.footprint import Projects
+from threelines.input.projects import Projects
 
 #: Cells of every sort a footprint file may hold: fine, refused, not plainly one value.
 CELLS = {

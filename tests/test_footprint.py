@@ -443,7 +443,8 @@ def test_plain_polygons_taken_over_the_array_equal_the_footprints_one_by_one(man
     import numpy as np
 
     from threelines.engine.measure import densify
-    from threelines.input.footprint import _footprint, projects_from_frame
+    from threelines.input.footprint import projects_from_frame
+    from threelines.input.placing import one_footprint
 
     box = shapely.box(116.0, 28.5, 116.01, 28.51)
     geoms = [
@@ -461,7 +462,7 @@ def test_plain_polygons_taken_over_the_array_equal_the_footprints_one_by_one(man
     native = np.asarray(dense.to_crs(manifest.working_crs).array, dtype=object)
     for attrs, got, geom in zip(projects.attrs, projects.geometry, native, strict=True):
         project = {**attrs, "kind": None}
-        want = _footprint(geom, project, "t", {})
+        want = one_footprint(geom, project, "t", {})
         assert shapely.to_wkb(got) == shapely.to_wkb(want)
         assert attrs["kind"] == project["kind"]
     assert [g.geom_type for g in projects.geometry] == [

@@ -10,8 +10,8 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from threelines.batch.local import _key_and_attrs_json, project_hashes
-from threelines.input.footprint import Projects
+from threelines.batch.hashes import _key_and_attrs_json, project_hashes
+from threelines.input.projects import Projects
 
 #: Cell values as footprint files give them, and the awkward ones: the separator inside text, a % sign,
 #: Chinese, control characters, NaN and infinities, big integers, nested values, a numpy number.

@@ -11,7 +11,8 @@ import pytest
 from test_plain_geojson import PLAIN, assert_same, outcome
 from threelines.batch.local import _along_curve, run_batch
 from threelines.errors import FootprintError
-from threelines.input.footprint import Projects, read_projects_in_pieces
+from threelines.input.footprint import read_projects_in_pieces
+from threelines.input.projects import Projects
 
 
 def in_parts(path, working_crs, part, order=lambda boxes: np.arange(len(boxes))[::-1], **options):

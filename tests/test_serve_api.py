@@ -529,7 +529,7 @@ def test_one_failing_request_does_not_fail_those_screened_with_it():
     # Requests waiting together are screened in one pass; if that pass fails, each is screened alone.
     import threading
 
-    from threelines.input.footprint import Projects
+    from threelines.input.projects import Projects
     from threelines.serve.coalesce import Coalescer
 
     def run(projects):

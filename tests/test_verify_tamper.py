@@ -387,7 +387,7 @@ def test_a_report_nested_too_deep(run, tmp_path, depth):
 
 
 def test_json_depth():
-    from threelines.report.verify import json_depth
+    from threelines.report.reading import json_depth
 
     assert json_depth({"a": "[[[[{{{{", "b": [[1], {"c": []}]}) == 4
     assert json_depth(3) == 0
@@ -395,9 +395,9 @@ def test_json_depth():
 
 
 def test_a_report_over_the_size_limit(run, screened, tmp_path, monkeypatch):
-    import threelines.report.verify
+    import threelines.report.reading
 
-    monkeypatch.setattr(threelines.report.verify, "MAX_REPORT_BYTES", 1000)
+    monkeypatch.setattr(threelines.report.reading, "MAX_REPORT_BYTES", 1000)
     report = screened / "p02.json"
     result = run("verify", report)
     assert result.exit_code == 2

@@ -19,12 +19,13 @@ results are written as each chunk finishes, so memory does not grow with
 the number of projects. A file is judged as a whole first (its CRS), then
 its footprints are placed and hashed a chunk at a time, so that the workers
 screen the first chunks while this process prepares the others.
+The results file is read and written by :mod:`threelines.batch.results`, and
+each project's input hash made by :mod:`threelines.batch.hashes`.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -37,14 +38,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
+from threelines.batch.hashes import project_hashes
 from threelines.batch.index import INDEX_NAME, RunIndex
+from threelines.batch.results import DAMAGED, RESULTS, Results, cannot_write
 from threelines.batch.summary import SUMMARY_COLUMNS, SummaryStream, partial, summary_row, write_summaries
 from threelines.batch.workers import Reports, Screener, hilbert_distance, json_line
 from threelines.cachedir import cache_folder
 from threelines.errors import OutputError, ThreelinesError
-from threelines.input.footprint import Projects, features_known, read_projects_in_pieces
+from threelines.input.footprint import features_known, read_projects_in_pieces
+from threelines.input.projects import Projects
 from threelines.input.sources import Problem
 from threelines.layers.cache import remember_sha256
 from threelines.layers.manifest import Manifest
@@ -55,10 +58,10 @@ from threelines.rules.failures import RuleFailures
 
 log = logging.getLogger(__name__)
 
-#: Files a batch writes into its output folder.
-RESULTS, SUMMARY_CSV, SUMMARY_XLSX, PROVENANCE = "results.jsonl", "summary.csv", "summary.xlsx", "provenance.json"
-#: Lines of results.jsonl that were not whole records, set aside; the lock file held by a running batch.
-DAMAGED, LOCK = "results.jsonl.damaged", ".threelines.lock"
+#: Files a batch writes into its output folder, besides results.jsonl (see :mod:`threelines.batch.results`).
+SUMMARY_CSV, SUMMARY_XLSX, PROVENANCE = "summary.csv", "summary.xlsx", "provenance.json"
+#: The lock file held by a running batch.
+LOCK = ".threelines.lock"
 #: The summary tables while they are written (see :class:`~threelines.batch.summary.SummaryStream`).
 PARTIAL = (partial(Path(SUMMARY_CSV)).name, partial(Path(SUMMARY_XLSX)).name)
 #: Everything a batch keeps in its output folder.
@@ -280,7 +283,7 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                     result.verdicts, result.errors, result.unresolved, result.error_messages = Counter(), 0, 0, []
                     write_summaries(index.rows(), out / SUMMARY_CSV, out / SUMMARY_XLSX, counted)
             except OSError as exc:
-                raise _cannot_write(out, exc) from None
+                raise cannot_write(out, exc) from None
     return result
 
 
@@ -329,178 +332,12 @@ def _hashed_setup(manifest, rules, options: dict, cache_dir: Path | None) -> dic
     return shared
 
 
-class Results:
-    """``results.jsonl``: read defensively at the start, appended to as chunks finish, compacted at the end.
-
-    A line that is not a whole results record (cut short by a kill or a full
-    disk, not UTF-8, not JSON, or JSON of another shape) is moved to
-    ``results.jsonl.damaged``, with a warning, and its project is screened
-    again. Each record goes into the run index with its line, so that a
-    record replaced later (a retried error, a re-screen) is dropped from the
-    file at the end.
-    """
-
-    def __init__(self, path: Path, index: RunIndex) -> None:
-        self.path, self.index = path, index
-        self.lines = _earlier(path, index)
-        self._fd: int | None = None
-        self.summaries: SummaryStream | None = None
-
-    def __enter__(self) -> Results:
-        try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-            if self.lines and not _ends_with_newline(self.path):
-                write_all(self._fd, b"\n")  # a whole last record without its newline
-        except OSError as exc:
-            raise _cannot_write(self.path.parent, exc) from None
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def summarise(self, summaries: SummaryStream) -> int:
-        """Hand the summary rows to ``summaries``: the earlier records' now, each record's as it is written.
-
-        Returns how many records were replaced so far (see :meth:`RunIndex.replaced`).
-        """
-        self.summaries = summaries
-        batch: list[tuple] = []
-        for row in self.index.rows():
-            batch.append(row)
-            if len(batch) >= 10_000:  # in batches: memory stays flat however long the file
-                summaries.write(batch)
-                batch = []
-        summaries.write(batch)
-        return self.index.replaced()
-
-    def write(self, lines: list[tuple[bytes, tuple]]) -> None:
-        """Append records (results line and summary row each), index them, and hand their rows on."""
-        if not lines:
-            return
-        try:
-            write_all(self._fd, b"".join([line for line, _ in lines]))
-            rows = [row for _, row in lines]
-            if self.summaries is not None:
-                self.summaries.write(rows)
-        except OSError as exc:
-            raise _cannot_write(self.path.parent, exc) from None
-        self.index.put(rows, self.lines)
-        self.lines += len(lines)
-
-    def compact(self) -> None:
-        """Drop the lines whose records were replaced, rewriting the file atomically."""
-        stale = self.index.stale()
-        if stale:
-            _rewrite(self.path, lambda number, raw: number not in stale)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """Write every byte (``os.write`` may write fewer), or raise OSError."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _cannot_write(folder: Path, exc: OSError) -> OutputError:
-    return OutputError(
-        f"{folder}: cannot write the batch output ({exc.strerror or exc}); free some space or fix the folder, "
-        "then run again: the batch resumes where it stopped"
-    )
-
-
 def _warn_shared_ids(shared: list[tuple[str, int]]) -> None:
     """One warning per id carried by several projects (the first few), and how many more."""
     for pid, n in shared[:SHARED_IDS_SHOWN]:
         log.warning("project id %r is used by %d projects; each has its own record (see source and feature)", pid, n)
     if len(shared) > SHARED_IDS_SHOWN:
         log.warning("%d more project ids are used by several projects", len(shared) - SHARED_IDS_SHOWN)
-
-
-def project_hashes(projects: Projects, digest: str, anchor: tuple[str, str] | None = None) -> list[str]:
-    """Each project's input hash: where it came from, its attributes and geometry (WKB), under the run's ``digest``.
-
-    Where it came from (its key) is part of the hash, so that the same
-    project in two inputs gets a record for each. A key's file is hashed as
-    ``anchor`` says: ``(input, recorded)``, the input as read and its path
-    as ``provenance.json`` records it; a key's file is hashed as that
-    recorded path followed by the member's place in the input, so that the
-    hash does not depend on how the path was typed, nor on where ``verify``
-    finds the input later.
-    """
-    wkbs = projects.wkb()  # kept: the chunks' pickling for the workers takes it too
-    keys = projects.keys or [(projects.source, None, i) for i in range(len(projects))]
-    if anchor is not None and anchor[0] != "-":
-        given, recorded = str(input_path(anchor[0])), anchor[1]
-        keys = [(recorded + f[len(given) :] if f.startswith(given) else f, *rest) for f, *rest in keys]
-    start = hashlib.sha256(digest.encode())
-    out = []
-    for text, wkb in zip(_key_and_attrs_json(keys, projects.attrs), wkbs, strict=True):
-        h = start.copy()
-        h.update(text.encode())
-        h.update(wkb)
-        out.append(h.hexdigest()[:32])
-    return out
-
-
-#: How a project's key and attributes are written into its input hash (as ``json.dumps`` with these options).
-_HASHED_JSON = json.JSONEncoder(sort_keys=True, default=str)
-
-
-def _key_and_attrs_json(keys: list[tuple], attrs: list[dict]) -> list[str]:
-    """Each project's ``json.dumps([key, attrs], sort_keys=True, default=str)``, the same text, made column by column.
-
-    Projects of one input share their attribute names, so the text is a
-    template with one gap per value; each column's values are encoded in one
-    call of the JSON encoder (:func:`_json_tokens`). Projects whose
-    attribute names differ are encoded one by one.
-    """
-    names = attrs[0].keys() if attrs else {}
-    if not all(type(n) is str for n in names) or any(a.keys() != names for a in attrs) or {*map(len, keys)} - {3}:
-        return [_HASHED_JSON.encode([key, a]) for key, a in zip(keys, attrs, strict=True)]
-    order = sorted(names)
-    template = "[[%s, %s, %s], {" + ", ".join(_HASHED_JSON.encode(n).replace("%", "%%") + ": %s" for n in order) + "}]"
-    columns = [_json_tokens([key[i] for key in keys]) for i in range(3)]
-    columns += [_json_tokens([a[n] for a in attrs]) for n in order]
-    return [template % values for values in zip(*columns, strict=True)]
-
-
-def _json_tokens(values: list) -> list[str]:
-    """Each value's JSON text (as :data:`_HASHED_JSON` writes it), from one encoding of the whole list.
-
-    The list's text is its values' texts joined by ``", "``; a value whose
-    own text holds ``", "`` (a string, a nested list) makes the split come out
-    longer, and then each value is encoded on its own.
-    """
-    if values and {*map(type, values)} <= {float, type(None)}:
-        tokens = _float_tokens(values)
-        if tokens is not None:
-            return tokens
-    tokens = _HASHED_JSON.encode(values)[1:-1].split(", ") if values else []
-    if len(tokens) != len(values):
-        tokens = [_HASHED_JSON.encode(v) for v in values]
-    return tokens
-
-
-def _float_tokens(values: list[float | None]) -> list[str] | None:
-    """A column of numbers' JSON texts, as :data:`_HASHED_JSON` writes them (``repr``), written by orjson.
-
-    orjson writes the same shortest digits as ``repr`` (both round-trip
-    exactly, and pick the nearest of the shortest), over ten times faster;
-    only its exponent form differs (``1e-7`` for ``1e-07``, and no exponent
-    under 1e-4), so numbers written with one, or that small, are written by
-    ``repr``. None for a column with NaN or an infinity (orjson's ``null``).
-    """
-    text = orjson.dumps(values).decode()
-    if text.count("null") != values.count(None):
-        return None
-    tokens = text[1:-1].split(",")
-    if "e" in text or "0.0000" in text:
-        tokens = [
-            _HASHED_JSON.encode(v) if "e" in t or "0.0000" in t else t for t, v in zip(tokens, values, strict=True)
-        ]
-    return tokens
 
 
 def _recorded(source: str) -> str:
@@ -534,7 +371,7 @@ def _locked(out: Path):
     try:
         fh = (out / LOCK).open("a")
     except OSError as exc:
-        raise _cannot_write(out, exc) from None
+        raise cannot_write(out, exc) from None
     with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -547,106 +384,6 @@ def _locked(out: Path):
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _earlier(results: Path, index: RunIndex) -> int:
-    """Put what earlier runs wrote into the index; set damaged lines aside. Returns the number of records kept.
-
-    The projects screened count as done (errors are tried again); every
-    record gets its summary row and line.
-    """
-    if not results.exists():
-        return 0
-    kept = damaged = 0
-    hashes, rows = [], []
-    with results.open("rb") as fh:
-        for raw in fh:
-            read = _record(raw)
-            if read is None:
-                damaged += 1
-                continue
-            record, row = read
-            if "error" not in record:
-                hashes.append(record["input_hash"])
-            rows.append(row)
-            if len(rows) >= 10_000:  # in batches: memory stays flat however long the file
-                index.mark_done(hashes)
-                index.put(rows, kept, earlier=True)
-                kept += len(rows)
-                hashes, rows = [], []
-    index.mark_done(hashes)
-    index.put(rows, kept, earlier=True)
-    kept += len(rows)
-    if damaged:
-        _set_aside(results, damaged)
-    return kept
-
-
-def _record(raw: bytes) -> tuple[dict, tuple] | None:
-    """A results line's record and summary row, or None for a line that is not a whole record."""
-    try:
-        record = orjson.loads(raw)
-    except orjson.JSONDecodeError:  # cut short, not UTF-8, not JSON
-        return None
-    if not (
-        isinstance(record, dict)
-        and isinstance(record.get("project"), dict)
-        and isinstance(record.get("source"), str)
-        and isinstance(record.get("layer"), str | None)
-        and (record.get("feature") is None or type(record.get("feature")) is int)
-        and (
-            isinstance(record.get("error"), str)
-            or (isinstance(record.get("input_hash"), str) and isinstance(record.get("verdict"), str))
-        )
-    ):
-        return None
-    try:
-        return record, summary_row(record)
-    except (KeyError, TypeError, AttributeError, ValueError):  # triggers of another shape
-        return None
-
-
-def _set_aside(results: Path, damaged: int) -> None:
-    """Move the lines that are not whole records to ``results.jsonl.damaged``, and say so."""
-    aside = results.with_name(DAMAGED)
-    try:
-        with aside.open("ab") as bad:
-
-            def keep(number: int, raw: bytes) -> bool:
-                if _record(raw) is not None:
-                    return True
-                bad.write(raw if raw.endswith(b"\n") else raw + b"\n")
-                return False
-
-            _rewrite(results, keep)
-    except OSError as exc:
-        raise _cannot_write(results.parent, exc) from None
-    log.warning(
-        "%s: %d line%s cut short or not a results record; moved to %s, and %s screened again",
-        results, damaged, "s" * (damaged != 1), aside.name, "their projects are" if damaged != 1 else "its project is",
-    )  # fmt: skip
-
-
-def _rewrite(path: Path, keep) -> None:
-    """Rewrite a file with the lines ``keep(number, raw)`` accepts, atomically (a temporary file, then a rename)."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        with path.open("rb") as src, temporary.open("wb") as dst:
-            for number, raw in enumerate(src):
-                if keep(number, raw):
-                    dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise _cannot_write(path.parent, exc) from None
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with path.open("rb") as fh:
-        fh.seek(-1, os.SEEK_END)
-        return fh.read(1) == b"\n"
 
 
 def _pieces(source: str, manifest: Manifest, crs, encoding, overrides, piece: int, part: int):

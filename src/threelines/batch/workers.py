@@ -33,7 +33,7 @@ import shapely
 from threelines.batch.summary import summary_row, tally_of
 from threelines.engine.verdict import JSON_OPTIONS, batch_results
 from threelines.errors import ThreelinesError
-from threelines.input.footprint import Projects
+from threelines.input.projects import Projects
 from threelines.layers.manifest import Manifest
 from threelines.limits import MAX_REPORT_NAME_BYTES
 from threelines.rules import RuleSet

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from threelines.input.attributes import ProjectMaps, project_records
-from threelines.input.footprint import Projects
+from threelines.input.projects import Projects
 from threelines.layers.manifest import Manifest
 from threelines.rules import RuleSet
 from threelines.rules.access_list import Clause, clause_index, level_of_adcode

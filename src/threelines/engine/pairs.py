@@ -20,7 +20,7 @@ from threelines.engine.compile import Plan
 from threelines.engine.measure import OVERLAP_FLOOR_M2, PAIR_FIELDS, Pairs, disc_centres, measure_pairs
 from threelines.engine.verdict import UnitShare
 from threelines.input.crs import CGCS2000, to_crs
-from threelines.input.footprint import Projects
+from threelines.input.projects import Projects
 from threelines.layers.cache import read_layer_cached
 from threelines.layers.manifest import Manifest
 from threelines.layers.read import LayerData, read_layer

@@ -26,7 +26,8 @@ from threelines.engine.pairs import measure_layers
 from threelines.engine.triggers import build_triggers
 from threelines.engine.verdict import Verdict
 from threelines.engine.verdicts import group_verdicts
-from threelines.input.footprint import Projects, projects_from_frame, read_projects
+from threelines.input.footprint import projects_from_frame, read_projects
+from threelines.input.projects import Projects
 from threelines.layers.manifest import Manifest, load_manifest
 from threelines.layers.read import LayerData
 from threelines.rules import RuleSet, load_rules

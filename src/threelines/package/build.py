@@ -3,7 +3,7 @@
 The folder holds ``layers.yaml`` (with the ``jurisdiction`` block),
 ``rules.yaml`` (the shipped template of rules that need no prose, limited to
 the layers found), ``access_list.csv`` (the clause table: every prose clause
-at its level, see :mod:`threelines.package.prose`), the layers as GeoPackages under
+at its level, see :mod:`threelines.package.clauses`), the layers as GeoPackages under
 ``layers/``, and ``IMPORT.md``, the review report. It is built in a
 temporary folder beside the target and moved into place only when the
 result loads: on any error nothing is written.
@@ -15,7 +15,6 @@ import csv
 import re
 import shutil
 import tempfile
-import zlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -32,21 +31,12 @@ from threelines.layers.manifest import DEFAULT_CLASS_MAP
 from threelines.limits import MAX_PACKAGE_FEATURES
 from threelines.package import PackageError
 from threelines.package import fields as F
-from threelines.package.prose import load_keywords, parse_prose
-from threelines.package.read import Item, open_package, read_table, survey
-from threelines.rules.access_list import DIMENSIONS_ZH
+from threelines.package.clauses import CLAUSE_COLUMNS, list_rows, unit_prose, zone_prose
+from threelines.package.prose import load_keywords
+from threelines.package.read import Item, open_package, survey
 
 #: A unit whose name says it is an industrial park (is_park, for the chemical-park rules).
 PARK_NAME = re.compile(r"园区|开发区|工业园|产业园|工业集中区|化工集中区|高新区|经济技术开发区")
-#: Abbreviations of the dimensions in clause ids.
-DIM_ABBR = {"spatial_layout": "KJ", "emission_control": "PW", "risk_prevention": "FX", "resource_efficiency": "ZY"}
-LEVEL_ABBR = {"province": "SJ", "city": "CS", "county": "XQ"}
-#: The clause table's columns (Chinese headers, as access_list reads them).
-CLAUSE_COLUMNS = (
-    "编号", "层级", "适用范围", "管控维度", "涉及行业", "除外行业",
-    "类型", "管控要求", "依据", "来源", "匹配词", "待审原因",
-)  # fmt: skip
-TYPE_WORDS = {"reject": "禁止", "conditional": "限制", "requirement": "要求", "review": "待审"}
 
 
 @dataclass
@@ -144,7 +134,7 @@ def _build(items: list[Item], stage: Path, *, package: Path, units: str | None, 
     unit_frame = _read(unit_item, crs)
     codes = _unit_columns(unit_item, unit_frame)
     rows: list[dict] = []
-    rows += _unit_prose(unit_item, unit_frame, codes, keywords)
+    rows += unit_prose(unit_item, unit_frame, codes, keywords)
     layers = [_layer_entry("units", "unit", "环境管控单元", "code", "name", "class")]
     _write(unit_frame, codes, stage / "layers" / "units.gpkg", unit_item)
 
@@ -156,13 +146,13 @@ def _build(items: list[Item], stage: Path, *, package: Path, units: str | None, 
         _write_zone(frame, zone_cols, stage / "layers" / f"{name}.gpkg")
         zones_written.append(name)
         layers.append(_layer_entry(name, "quality", f"{item.zone} 要素管控分区", "zone_id", "name"))
-        rows += _zone_prose(item, frame, zone_cols, unit_frame, codes, keywords)
+        rows += zone_prose(item, frame, zone_cols, unit_frame, codes, keywords)
 
     if _write_redline([i for i in items if i.kind == "redline"], stage, crs, package):
         layers.append(_layer_entry("redline", "redline", "生态保护红线", "id", "name"))
 
     for item in (i for i in items if i.kind == "list"):
-        rows += _list_rows(item, unit_frame, codes, keywords)
+        rows += list_rows(item, unit_frame, codes, keywords)
 
     j = _jurisdiction(unit_frame, codes, block)
     _write_clauses(rows, stage / "access_list.csv")
@@ -322,42 +312,6 @@ def _check_overlaps(item: Item, frame: gpd.GeoDataFrame, code: pd.Series) -> Non
         )
 
 
-def _unit_prose(item, frame, cols, keywords) -> list[dict]:
-    rows = []
-    dims = F.dimension_columns(frame.columns)
-    for code, values in zip(frame[cols["code"]].astype(str).str.strip(), frame[list(dims.values())].itertuples(
-            index=False, name=None), strict=True):  # fmt: skip
-        for (dimension, column), text in zip(dims.items(), values, strict=True):
-            rows += _clauses(text, "unit", code, dimension, f"{item.label}: unit {code}: {column}", keywords)
-    return rows
-
-
-def _clauses(text, level, scope, dimension, where, keywords, basis="", head=None) -> list[dict]:
-    """The clause-table rows of one prose cell; ids start with ``head`` (default: from the level and scope)."""
-    if text is None or (isinstance(text, float) and np.isnan(text)):
-        return []
-    try:
-        parsed = parse_prose(str(text), level=level, keywords=keywords, where=where)
-    except RuleError as exc:
-        raise PackageError(str(exc)) from None
-    if head is None:
-        head = scope if level == "unit" and "、" not in scope else LEVEL_ABBR.get(level, "DY") + "-" + _short(scope)
-    rows = []
-    for n, c in enumerate(parsed, start=1):
-        rows.append({
-            "编号": f"{head}-{DIM_ABBR[dimension]}-{n}", "层级": level, "适用范围": scope,
-            "管控维度": DIMENSIONS_ZH[dimension], "涉及行业": "、".join(c.industry), "除外行业": "、".join(c.exclude),
-            "类型": TYPE_WORDS[c.outcome], "管控要求": c.text, "依据": basis, "来源": "prose",
-            "匹配词": "、".join(c.matched), "待审原因": c.reason or "",
-        })  # fmt: skip
-    return rows
-
-
-def _short(scope: str) -> str:
-    """A short, stable label of a scope for clause ids (a checksum of a list of unit codes)."""
-    return "ALL" if scope == "*" else f"{zlib.crc32(scope.encode()):08X}" if "、" in scope else scope
-
-
 def _zone_columns(item: Item, frame) -> dict[str, str | None]:
     codes, names = F.ZONE_FIELDS[item.zone]
     cols = {"code": F.find(frame.columns, codes), "name": F.find(frame.columns, names),
@@ -385,84 +339,6 @@ def _write_zone(frame, cols, path: Path) -> None:
         geometry=frame.geometry.values, crs=frame.crs,
     )  # fmt: skip
     pyogrio.write_dataframe(out, path, layer=path.stem)
-
-
-def _zone_prose(item, frame, cols, units, unit_cols, keywords) -> list[dict]:
-    """An element zone's prose applies in the units it covers: scope = those units' codes."""
-    dims = F.dimension_columns(frame.columns)
-    if not dims:
-        return []
-    zones = frame.to_crs(units.crs)
-    tree = shapely.STRtree(units.geometry.values)
-    zone_idx, unit_idx = tree.query(zones.geometry.values, predicate="intersects")
-    areas = shapely.area(shapely.intersection(zones.geometry.values[zone_idx], units.geometry.values[unit_idx]))
-    unit_area = shapely.area(units.geometry.values[unit_idx])
-    hit = areas > 1e-4 * unit_area  # more than digitising noise
-    codes = units[unit_cols["code"]].astype(str).str.strip().values
-    rows = []
-    for z in range(len(frame)):
-        covered = sorted(set(codes[unit_idx[hit & (zone_idx == z)]]))
-        if not covered:
-            continue
-        label = frame[cols["code"]].iloc[z] if cols["code"] else z
-        for dimension, column in dims.items():
-            where = f"{item.label}: zone {label}: {column}"
-            rows += _clauses(frame[column].iloc[z], "unit", "、".join(covered), dimension, where, keywords,
-                             basis=f"要素管控分区 {label}", head=str(label))  # fmt: skip
-    return rows
-
-
-def _list_rows(item: Item, units, cols, keywords) -> list[dict]:
-    """The rows of a list table at their level: a unit code, or an area (adcode or name) of the units."""
-    table = read_table(item.path, item.label)
-    code_col = F.find(table.columns, F.UNIT_FIELDS["code"])
-    level_col = F.find(table.columns, F.LIST_FIELDS["level"])
-    basis_col = F.find(table.columns, F.LIST_FIELDS["basis"])
-    dims = F.dimension_columns(table.columns)
-    unit_codes = units[cols["code"]].astype(str).str.strip()
-    areas = _areas(units, cols, unit_codes)
-    known = set(unit_codes)
-    rows = []
-    for i, row in enumerate(table.to_dict("records")):  # rows of prose, not geometries
-        key = str(row[code_col]).strip()
-        where = f"{item.label}:{i + 2}"
-        if not key and not any(str(row[c]).strip() for c in dims.values()):
-            continue
-        if key in known:
-            level, scope = "unit", key
-        elif key in areas:
-            level, members = areas[key]
-            scope = "*" if len(members) == len(unit_codes) else "、".join(members)
-        else:
-            raise PackageError(
-                f"{where}: {code_col} {key!r} is not a unit code of the unit layer, nor a province, city or county "
-                "of its units; correct the list or give the layers that hold that unit"
-            )
-        if level_col and str(row[level_col]).strip():
-            from threelines.rules.access_list import LEVELS
-
-            level = LEVELS.get(str(row[level_col]).strip(), level)
-        basis = str(row[basis_col]).strip() if basis_col else ""
-        for dimension, column in dims.items():
-            rows += _clauses(row[column], level, scope, dimension, f"{where}: {column}", keywords, basis=basis)
-    return rows
-
-
-def _areas(units, cols, codes) -> dict[str, tuple[str, list[str]]]:
-    """Province, city and county names and adcodes of the units -> (level, unit codes)."""
-    out: dict[str, tuple[str, list[str]]] = {}
-    digits = codes.str.extract(r"^[A-Za-z]*(\d{6})")[0]
-    for level, width in (("province", 2), ("city", 4), ("county", 6)):
-        prefix = digits.str[:width]
-        for value in prefix.dropna().unique():
-            adcode = value + "0" * (6 - width)
-            out[adcode] = (level, sorted(codes[prefix == value]))
-        column = cols.get(level)
-        if column:
-            for value in units[column].dropna().astype(str).str.strip().unique():
-                if value:
-                    out[value] = (level, sorted(codes[units[column].astype(str).str.strip() == value]))
-    return out
 
 
 def _jurisdiction(units, cols, block: dict) -> dict:

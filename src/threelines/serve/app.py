@@ -60,7 +60,8 @@ class Config:
 #: Loggers whose warnings quote a request's footprint (a repaired ring's coordinates, the CRS checks):
 #: the service's log never holds a footprint, so only their errors are kept.
 FOOTPRINT_LOGGERS = (
-    "threelines.input.footprint",
+    "threelines.input.footprint_crs",
+    "threelines.input.placing",
     "threelines.input.sources",
     "threelines.input.crs",
     "threelines.input.corners",

@@ -31,7 +31,7 @@ class Coalescer:
     Parameters
     ----------
     run : callable
-        Screens a :class:`~threelines.input.footprint.Projects`; returns one verdict or message per project.
+        Screens a :class:`~threelines.input.projects.Projects`; returns one verdict or message per project.
     lock : threading.Lock
         Held while the engine runs.
     wait_s : float
@@ -81,7 +81,7 @@ class Coalescer:
         return item.results
 
     def _screen_batch(self, batch: list[_Pending]) -> None:
-        from threelines.input.footprint import Projects
+        from threelines.input.projects import Projects
 
         groups: dict[str, list[_Pending]] = {}
         for item in batch:
