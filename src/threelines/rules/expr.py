@@ -286,7 +286,19 @@ def compile_expr(source: str, allowed: tuple[str, ...]) -> Expr:
         brackets or comprehensions nested past the limits, comprehensions
         that may iterate too often (see :mod:`threelines.rules.celcheck`),
         or a constant part that fails (``1/0``, an invalid ``matches`` pattern).
+
+    Notes
+    -----
+    Compiled once per text and names, then kept: a rule file repeats its
+    placeholders (``{feature.name}``, ``{overlap_ha:.2f}``) over rules and
+    languages, and an :class:`Expr` never changes.
     """
+    return _compiled(source, tuple(allowed))
+
+
+@lru_cache(maxsize=1024)  # at most MAX_EXPRESSION_CHARS each
+def _compiled(source: str, allowed: tuple[str, ...]) -> Expr:
+    """:func:`compile_expr`, each text and names compiled and checked once."""
     if len(source) > MAX_EXPRESSION_CHARS:
         raise ExpressionError(f"is {len(source)} characters long; the limit is {MAX_EXPRESSION_CHARS}")
     try:
