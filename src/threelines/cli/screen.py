@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from threelines.cli import options
+from threelines.cli import options, startup
 
 
 @click.command(short_help="Screen project footprints: pass, conditional or reject.")
@@ -28,6 +28,7 @@ from threelines.cli import options
 @options.output_opt
 @options.overwrite_opt
 @options.fail_on_opt
+@startup.collector_held()
 def screen(
     footprint, wkt, layers, rules, crs, encoding, fmt, indent, lang, output, overwrite, fail_on, **kwargs
 ) -> None:

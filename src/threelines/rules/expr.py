@@ -381,8 +381,11 @@ def _cel_type(value: Any) -> str:
     return {float: "double", int: "int", str: "string", dict: "map", list: "list"}.get(type(value), "dyn")
 
 
-def check_against(expr: Expr, sample: dict[str, Any], *, want_bool: bool) -> None:
+def check_against(expr: Expr, sample: dict[str, Any], *, want_bool: bool, bound: cel.Context | None = None) -> None:
     """Run an expression on a sample with every attribute set, to catch type errors.
+
+    ``bound`` is the sample already converted for CEL (see :func:`bind`), for
+    checking several expressions on it.
 
     Raises
     ------
@@ -394,7 +397,7 @@ def check_against(expr: Expr, sample: dict[str, Any], *, want_bool: bool) -> Non
     if want_bool:
         check_boolean(expr, sample)
     try:
-        result = expr.evaluate(sample)
+        result = expr.evaluate(sample if bound is None else bound)
     except TypeError as exc:
         hint = "; numbers are doubles, so write 2.0 rather than 2" if "int" in str(exc).lower() else ""
         raise ExpressionError(f"type error: {str(exc).split('.')[0]}{hint}") from None
