@@ -12,7 +12,7 @@ import csv
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 from threelines.errors import IndustryCodeError
 
@@ -38,9 +38,13 @@ def _table() -> tuple[dict[str, str], dict[str, str]]:
     return names, sections
 
 
-def _table_path():
-    """The standard's table of codes, a file of the package."""
-    return resources.files("threelines") / "data" / "gbt4754_2017.csv"
+def _table_path() -> Path:
+    """The standard's table of codes, a file of the package.
+
+    Found beside this module: importlib.resources, for a path, would add its
+    import to every run that names an industry.
+    """
+    return Path(__file__).with_name("data") / "gbt4754_2017.csv"
 
 
 def _rows() -> list[dict[str, str]]:
