@@ -63,7 +63,7 @@ def main() -> None:
         cli(prog_name="threelines")
     finally:
         # The run is over and the process ends: what is left is frozen out of the full collections the
-        # interpreter makes on its way out, which would walk every object (a twentieth of a one-project screening).
+        # interpreter makes on its way out, which would walk every object (~5% of a one-project screening).
         gc.freeze()
 
 

@@ -142,7 +142,8 @@ def _transformer(source: CRS, target: CRS) -> Transformer | None:
 
     A pair of other objects for exactly the same CRS (a footprint file's
     EPSG:4490 and the layers' extent's) takes the transformer built for them:
-    PROJ would build the same one again, in about as long as a screening.
+    PROJ would build the same one again, in about 15 ms (a one-project
+    screening's own work is not much more).
     """
     kept = _TRANSFORMERS.get((id(source), id(target)))
     if kept is not None and kept[0] is source and kept[1] is target:
