@@ -186,3 +186,22 @@ def test_without_the_cache_every_file_is_hashed(tmp_path, sample_dir, manifest, 
     run_batch([str(sample_dir / "projects.gpkg")], tmp_path / "out", manifest, ruleset, cache=False, overwrite=True)
     assert not (layer_cache_dir / HASH_MEMO).exists()
     assert counted.count([Path(manifest.path)]) == 2
+
+
+def test_a_second_one_off_screening_hashes_only_its_input(tmp_path, sample_dir, run, settled_at_once, counted,
+                                                          layer_cache_dir):  # fmt: skip
+    project = sample_dir / "projects" / "P04.geojson"
+    first = run("screen", project, "--format", "json")
+    assert [Path(sample_dir / "layers.yaml")] in counted  # hashed the first time: the test would see a memo unused
+    before = len(counted)
+    second = run("screen", project, "--format", "json")
+    assert (layer_cache_dir / HASH_MEMO).exists()
+    assert counted[before:] == [[project]]  # the manifest's, layers' and rule files' hashes remembered
+
+    def block(result):
+        doc = json.loads(result.stdout)["provenance"]
+        doc.pop("screened_at")
+        return doc
+
+    assert block(first) == block(second)
+    assert block(first)["layers"][0]["sha256"] == dataset_sha256(sample_dir / "layers" / "redline.gpkg")

@@ -28,6 +28,7 @@ with open(found, "w") as fh:
     json.dump({
         "code": code, "modules": sorted({name.split(".")[0] for name in sys.modules}),
         "commands": sorted(name for name in sys.modules if name.startswith("threelines.cli.")),
+        "loaded": sorted(sys.modules),
     }, fh)  # fmt: skip
 """
 
@@ -85,6 +86,9 @@ def test_a_second_screening_reads_the_kept_raster_grid_without_rasterio(tmp_path
     assert "rasterio" in cold["modules"]  # read from the file: the test would see it if the grid were not kept
     again, warm = run_cli(tmp_path, "screen", project, "--format", "json")
     assert "rasterio" not in warm["modules"]
+    # Nor affine (the kept grid's transform is threelines' own arithmetic), nor numpy.ma (no np.unique of no indices).
+    unused = {"affine", "attrs", "numpy.ma"} & set(warm["loaded"])
+    assert not unused, sorted(unused)
     assert without_time(again.stdout) == without_time(first.stdout)
     assert "pm25-exceed" in [t["rule"] for t in json.loads(again.stdout)["triggers"]]
 

@@ -9,11 +9,10 @@ division number. A rule naming ``C26`` covers every code starting with it.
 from __future__ import annotations
 
 import csv
-import difflib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 from threelines.errors import IndustryCodeError
 
@@ -25,16 +24,31 @@ def _table() -> tuple[dict[str, str], dict[str, str]]:
     """Return ``{code: name}`` and ``{division digits: section letter}``."""
     names: dict[str, str] = {}
     sections: dict[str, str] = {}
-    for row in _rows():
-        names[row["code"]] = row["name"].strip()
-        if row["level"] == "division":
-            sections[row["division"]] = row["section"]
+    # Rows as lists, not csv.DictReader's dicts: every run that names an industry reads the ~2,000 rows.
+    with _table_path().open(encoding="utf-8", newline="") as fh:
+        rows = csv.reader(fh)
+        header = next(rows)
+        code, level, section, division, name = (
+            header.index(k) for k in ("code", "level", "section", "division", "name")
+        )
+        for row in rows:
+            names[row[code]] = row[name].strip()
+            if row[level] == "division":
+                sections[row[division]] = row[section]
     return names, sections
 
 
+def _table_path() -> Path:
+    """The standard's table of codes, a file of the package.
+
+    Found beside this module: importlib.resources, for a path, would add its
+    import to every run that names an industry.
+    """
+    return Path(__file__).with_name("data") / "gbt4754_2017.csv"
+
+
 def _rows() -> list[dict[str, str]]:
-    path = resources.files("threelines") / "data" / "gbt4754_2017.csv"
-    with path.open(encoding="utf-8", newline="") as fh:
+    with _table_path().open(encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))
 
 
@@ -226,6 +240,8 @@ def _suggest(text: str) -> str:
             near = [guess[:cut], *children][:4]
             break
     if len(near) < 2:
+        import difflib  # only for a code that is wrong
+
         near = difflib.get_close_matches(guess, names.keys(), n=3, cutoff=0.6)
     if not near:
         return "; a code is a section letter A-T and 2-4 digits, e.g. C2614"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import warnings
@@ -58,7 +59,12 @@ def main() -> None:
     # PostGIS statement is cancelled on the server, temporary files and locks are released.
     signal.signal(signal.SIGTERM, _stop)
     startup.light_cel()
-    cli(prog_name="threelines")
+    try:
+        cli(prog_name="threelines")
+    finally:
+        # The run is over and the process ends: what is left is frozen out of the full collections the
+        # interpreter makes on its way out, which would walk every object (~5% of a one-project screening).
+        gc.freeze()
 
 
 def _stop(signum: int, frame) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from threelines.cli import options
+from threelines.cli import options, startup
 
 
 @click.command(short_help="Screen project footprints: pass, conditional or reject.")
@@ -28,6 +28,7 @@ from threelines.cli import options
 @options.output_opt
 @options.overwrite_opt
 @options.fail_on_opt
+@startup.collector_held()
 def screen(
     footprint, wkt, layers, rules, crs, encoding, fmt, indent, lang, output, overwrite, fail_on, **kwargs
 ) -> None:
@@ -48,11 +49,12 @@ def screen(
 
     Exit codes: 0 screened, 1 a verdict reached --fail-on, 2 bad input.
     """
+    from threelines.cachedir import cache_folder
     from threelines.engine.screen import screen as run_screen
     from threelines.errors import ThreelinesError
     from threelines.report.formats import CARRY_PROVENANCE, choose_format, write_report
     from threelines.report.i18n import default_language
-    from threelines.report.provenance import provenance
+    from threelines.report.provenance import HashMemo, provenance
     from threelines.rules.failures import RuleFailures
 
     overrides = options.pop_project_overrides(kwargs)
@@ -72,12 +74,16 @@ def screen(
         for problem in result.problems:
             click.echo(f"Error: {problem}", err=True)
         if result.verdicts:
-            # Hashing every layer is only worth it for the reports that carry it.
-            block = None if fmt not in CARRY_PROVENANCE else provenance(
+            # Hashing every layer is only worth it for the reports that carry it; files unchanged since an
+            # earlier run have their hashes remembered in the cache folder, as a batch has them.
+            memo = HashMemo(cache_folder()) if fmt in CARRY_PROVENANCE else None
+            block = None if memo is None else provenance(
                 manifest, ruleset, source=source, wkt=wkt,
                 options={"crs": crs, "encoding": encoding, **{k: v for k, v in overrides.items() if v is not None}},
-                project_count=len(result.verdicts),
+                project_count=len(result.verdicts), memo=memo,
             )  # fmt: skip
+            if memo is not None:
+                memo.save()
             text = write_report(
                 result, manifest, fmt, lang=lang or default_language(), provenance=block, output=output,
                 overwrite=overwrite, indent=indent,

@@ -1,4 +1,4 @@
-"""What the command does at start-up so that a short run stays short.
+"""What the command does at start-up so that a short run stays short: a light CEL import, the collector held.
 
 The CEL binding's package (``cel``) imports its own interactive shell when
 imported: typer, prompt_toolkit, rich and pygments, about 0.3 s of a
@@ -11,9 +11,12 @@ nothing is changed and ``cel`` is imported as usual, on first use.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def light_cel() -> bool:
@@ -39,3 +42,22 @@ def light_cel() -> bool:
             sys.modules.pop(name, None)
         return False
     return True
+
+
+@contextmanager
+def collector_held() -> Iterator[None]:
+    """Hold the cyclic garbage collector for a short run's whole work, its imports included (also a decorator).
+
+    A one-off run keeps nearly all it makes until it ends (modules, classes,
+    layers, rules, verdicts): the collector, walking all of it again each
+    time enough new objects have been made, frees almost nothing, and costs
+    a one-project screening about 4% of its instructions. It is restored on
+    the way out, for a caller that goes on.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -336,7 +336,9 @@ def _intersects(features: np.ndarray, footprints: np.ndarray, right: np.ndarray,
     """
     by_feature = shapely.is_prepared(features[right])
     if not by_feature.all():
-        shapely.prepare(footprints[np.unique(left[~by_feature])])
+        unprepared = np.zeros(len(footprints), dtype=bool)  # a mask, not np.unique: its first call imports numpy.ma
+        unprepared[left[~by_feature]] = True
+        shapely.prepare(footprints[unprepared])
     out = np.empty(len(right), dtype=bool)
     out[by_feature] = shapely.intersects(features[right[by_feature]], footprints[left[by_feature]])
     out[~by_feature] = shapely.intersects(footprints[left[~by_feature]], features[right[~by_feature]])

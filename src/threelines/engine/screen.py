@@ -264,12 +264,14 @@ _EXTENT_BOXES: dict[int, tuple] = {}
 
 def _extent_box(manifest: Manifest):
     """The layers' lon/lat extent as a box in the working CRS (kept: a transformer takes ~10 ms to build)."""
-    from pyproj import Transformer
+    from pyproj import CRS
+
+    from threelines.input.crs import CGCS2000, _transformer
 
     crs, extent = manifest.working_crs, tuple(manifest.extent)
     kept = _EXTENT_BOXES.get(id(crs))
     if kept is None or kept[0] is not crs or kept[1] != extent:
-        to_working = Transformer.from_crs("EPSG:4490", crs, always_xy=True)
+        to_working = _transformer(CRS.from_user_input(CGCS2000), crs)  # a CGCS2000 footprint's, when there is one
         kept = (crs, extent, shapely.box(*to_working.transform_bounds(*extent, densify_pts=21)))
         _EXTENT_BOXES[id(crs)] = kept
     return kept[2]

@@ -138,11 +138,24 @@ _TRANSFORMERS_LOCK = threading.Lock()
 
 
 def _transformer(source: CRS, target: CRS) -> Transformer | None:
-    """The transformer between two CRS, built once for the pair of objects (None: they are the same CRS)."""
+    """The transformer between two CRS, built once for the pair of objects (None: they are the same CRS).
+
+    A pair of other objects for exactly the same CRS (a footprint file's
+    EPSG:4490 and the layers' extent's) takes the transformer built for them:
+    PROJ would build the same one again, in about 15 ms (a one-project
+    screening's own work is not much more).
+    """
     kept = _TRANSFORMERS.get((id(source), id(target)))
     if kept is not None and kept[0] is source and kept[1] is target:
         return kept[2]
-    transformer = None if source.is_exact_same(target) else Transformer.from_crs(source, target, always_xy=True)
+    same = (k for k in list(_TRANSFORMERS.values()) if k[0].is_exact_same(source) and k[1].is_exact_same(target))
+    kept = next(same, None)
+    if kept is not None:
+        transformer = kept[2]
+    elif source.is_exact_same(target):
+        transformer = None
+    else:
+        transformer = Transformer.from_crs(source, target, always_xy=True)
     with _TRANSFORMERS_LOCK:  # requests are read in several threads
         if len(_TRANSFORMERS) >= 64:  # CRS objects of passing files: the oldest pair goes
             _TRANSFORMERS.pop(next(iter(_TRANSFORMERS)))

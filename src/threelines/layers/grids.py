@@ -5,7 +5,7 @@ more than the rest of screening one project. A band of at most
 :data:`threelines.limits.MAX_CACHED_GRID_CELLS` cells is therefore kept, next to
 the prepared layers, as one uncompressed ``.npz`` archive: its cells as
 floats (nodata already NaN, as :mod:`threelines.layers.zonal` reads them), the
-affine transform (6 numbers), height, width and the file's CRS as WKT. It is
+affine transform (6 numbers, as a :class:`Transform`), height, width and the file's CRS as WKT. It is
 read with ``np.load(allow_pickle=False)``, never unpickling anything (the
 folder may be written by anyone).
 
@@ -26,9 +26,9 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
-from affine import Affine
 
 from threelines.layers.cache import files_sha256
 from threelines.layers.manifest import LayerSpec
@@ -47,11 +47,53 @@ GRID_SUFFIX = ".grid.npz"
 SIDECARS = ("{}.aux.xml", "{stem}.tfw", "{stem}.tifw", "{stem}.wld", "{stem}.prj", "{}.msk")
 
 
+class Transform(NamedTuple):
+    """A raster's affine transform, from (column, row) to (x, y): ``x = a*col + b*row + c``, ``y = d*col + e*row + f``.
+
+    The six numbers of :class:`affine.Affine` and the two operations the
+    zonal statistics use, ``transform @ (xs, ys)`` and ``~transform``, with
+    its formulas written in its order, so that every result is the same to
+    the last bit (tests/test_transform.py holds them to that). Importing
+    affine (and attrs, which it needs) would cost a run that reads a kept
+    grid about a tenth of its start-up, for this arithmetic alone; where
+    rasterio is used anyway, its ``affine.Affine`` is converted.
+    """
+
+    a: float
+    b: float
+    c: float
+    d: float
+    e: float
+    f: float
+
+    @classmethod
+    def of(cls, numbers) -> Transform:
+        """The transform of six numbers (an ``affine.Affine``, an array of them), each as a Python float."""
+        return cls(*(float(v) for v in tuple(numbers)[:6]))
+
+    def __matmul__(self, xy):
+        """The points ``xy = (xs, ys)`` (numbers or arrays) transformed: ``(xs', ys')``."""
+        x, y = xy
+        return (x * self.a + y * self.b + self.c, x * self.d + y * self.e + self.f)
+
+    def __invert__(self) -> Transform:
+        """The inverse transform; ValueError for a degenerate one."""
+        determinant = self.a * self.e - self.b * self.d
+        if determinant == 0.0:
+            raise ValueError("a degenerate raster transform has no inverse")
+        idet = 1.0 / determinant
+        ra = self.e * idet
+        rb = -self.b * idet
+        rd = -self.d * idet
+        re = self.a * idet
+        return Transform(ra, rb, -self.c * ra - self.f * rb, rd, re, -self.c * rd - self.f * re)
+
+
 @dataclass(frozen=True)
 class Grid:
     """One raster band: transform, size, CRS (WKT; empty without one), cells (floats, nodata NaN; None: not read)."""
 
-    transform: Affine
+    transform: Transform
     height: int
     width: int
     crs: str
@@ -95,7 +137,7 @@ def load_grid(path: Path, spec: LayerSpec) -> Grid | None:
         if cells.dtype != np.float64 or cells.shape != (height, width) or cells.size > MAX_CACHED_GRID_CELLS:
             raise ValueError("cells of the wrong kind or size")
         cells.flags.writeable = False
-        return Grid(Affine(*transform.tolist()), height, width, str(crs), cells)
+        return Grid(Transform.of(transform.tolist()), height, width, str(crs), cells)
     except Exception as exc:  # any damage to a grid file means: read the raster again
         log.info("layer %r: grid file %s cannot be used (%s); reading the raster again", spec.name, path, exc)
         return None
@@ -112,7 +154,7 @@ def store_grid(grid: Grid, path: Path, spec: LayerSpec) -> None:
         with os.fdopen(fd, "wb") as out:
             np.savez(
                 out, key=np.array(path.name.removesuffix(GRID_SUFFIX)), format=np.array(GRID_FORMAT),
-                transform=np.array(grid.transform[:6], dtype=np.float64), size=np.array([grid.height, grid.width]),
+                transform=np.array(grid.transform, dtype=np.float64), size=np.array([grid.height, grid.width]),
                 crs=np.array(grid.crs), cells=grid.cells,
             )  # fmt: skip
         os.replace(tmp, path)

@@ -235,7 +235,7 @@ def _check_document(doc: yamlio.Located) -> tuple[Manifest | None, list[str]]:
 
 
 #: Bumped whenever what a kept manifest holds, or how a manifest is checked, changes.
-KEPT_FORMAT = 1
+KEPT_FORMAT = 2
 
 
 def _kept_key(doc: yamlio.Located) -> str:
@@ -276,7 +276,7 @@ def layer_files(spec: LayerSpec) -> list[list]:
 
 
 def _keep(key: str, manifest: Manifest, doc: yamlio.Located) -> None:
-    """Keep a manifest that checked clean, if every CRS in it comes back the same from the text it was made from.
+    """Keep a manifest that checked clean, if every CRS in it comes back the same from its text (see :func:`_kept_crs`).
 
     Not kept: one with a PostGIS layer, or a shapefile whose encoding was
     guessed (the note saying so is given on every run).
@@ -287,15 +287,15 @@ def _keep(key: str, manifest: Manifest, doc: yamlio.Located) -> None:
     given = {entry["name"]: entry.get("encoding") for entry in doc.data["layers"]}
     if any(s.encoding is not None and given.get(s.name) is None for s in specs):
         return
-    for spec in specs:
-        if not isinstance(spec.crs.srs, str) or CRS.from_user_input(spec.crs.srs) != spec.crs:
-            return
+    crs_texts = {spec.name: _kept_crs(spec.crs) for spec in specs}
+    if None in crs_texts.values():
+        return
     try:
         layers = [
             {
                 "name": s.name, "role": s.role, "path": str(s.path), "layer": s.layer, "id_field": s.id_field,
                 "name_field": s.name_field, "class_field": s.class_field, "class_map": s.class_map,
-                "crs": s.crs.srs, "encoding": s.encoding, "fields": s.fields, "bounds": list(s.bounds),
+                "crs": crs_texts[s.name], "encoding": s.encoding, "fields": s.fields, "bounds": list(s.bounds),
                 "band": s.band, "files": layer_files(s),
             }
             for s in specs
@@ -307,6 +307,25 @@ def _keep(key: str, manifest: Manifest, doc: yamlio.Located) -> None:
         "line_widths": manifest.line_widths, "jurisdiction": manifest.jurisdiction,
     }  # fmt: skip
     yamlio.keep(key, entry, doc.path)
+
+
+def _kept_crs(crs: CRS) -> str | None:
+    """The text a kept manifest holds for a layer's CRS; None when no text reads back as the same CRS.
+
+    The text the CRS was made from (mostly an EPSG code), but for a WKT the
+    WKT2 that PROJ writes, when that reads back as exactly the same CRS:
+    GDAL's WKT1 of a raster names its datum with underscores, which PROJ
+    takes about 25 ms to match against its database on every run that reads
+    it; its own WKT2 reads back in half a millisecond.
+    """
+    srs = crs.srs
+    if not isinstance(srs, str):
+        return None
+    if "[" in srs:
+        wkt = crs.to_wkt()
+        if wkt is not None and CRS.from_user_input(wkt).is_exact_same(crs):
+            return wkt
+    return srs if CRS.from_user_input(srs) == crs else None
 
 
 def _read_kept(key: str, doc: yamlio.Located) -> Manifest | None:

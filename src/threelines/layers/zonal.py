@@ -27,7 +27,7 @@ from pyproj import CRS
 
 from threelines.errors import ManifestError
 from threelines.input.crs import to_crs
-from threelines.layers.grids import Grid, grid_path, load_grid, store_grid
+from threelines.layers.grids import Grid, Transform, grid_path, load_grid, store_grid
 from threelines.layers.manifest import LayerSpec
 
 #: Statistics a zonal rule can test.
@@ -139,7 +139,8 @@ class _Raster:
             with rasterio.open(self.path) as src:
                 small = src.height * src.width <= WHOLE_RASTER_CELLS
                 cells = _read(src, self.band, None) if small else None
-                grid = Grid(src.transform, src.height, src.width, src.crs.to_wkt() if src.crs else "", cells)
+                crs = src.crs.to_wkt() if src.crs else ""
+                grid = Grid(Transform.of(src.transform), src.height, src.width, crs, cells)
             if kept_at is not None and cells is not None:
                 store_grid(grid, kept_at, spec)
         self.transform, self.height, self.width, self.cells = grid.transform, grid.height, grid.width, grid.cells
@@ -382,7 +383,7 @@ def _on_edge(shapes, bounds: np.ndarray, base, rows, cols) -> np.ndarray:
         owner = of[at]
         c, r = np.where(wide[at], u, nearest), np.where(wide[at], nearest, u)
         x, y = base @ (c + 0.5, r + 0.5)  # as :func:`_centre_cells` places them
-        which = np.unique(owner)
+        which = np.flatnonzero(np.bincount(owner, minlength=len(shapes)))  # np.unique's first call imports numpy.ma
         edges = shapely.boundary(shapes[which])
         shapely.prepare(edges)
         close = shapely.dwithin(edges[np.searchsorted(which, owner)], shapely.points(x, y), _edge_tolerance(base))
@@ -416,7 +417,8 @@ def _row_stats(owner: np.ndarray, cell: np.ndarray, n: int, stat: str, classes) 
     counts = np.bincount(owner, minlength=n)
     value = np.full(n, np.nan)
     start = np.cumsum(counts) - counts
-    for size in np.unique(counts[counts > 0]).tolist():  # a few dozen counts, however many footprints
+    sizes = np.sort(counts[counts > 0])  # their distinct values, without np.unique (its first call imports numpy.ma)
+    for size in sizes[np.flatnonzero(np.diff(sizes, prepend=-1))].tolist():  # a few dozen, however many footprints
         which = np.flatnonzero(counts == size)
         block = cell[start[which][:, None] + np.arange(size)]
         if stat == "share":
@@ -438,7 +440,7 @@ def _masked(geom, values, base, rows, cols, stat, classes) -> Zonal:
     if r0 >= r1 or c0 >= c1:
         return Zonal(value=float("nan"), cells=0)
     block = values[r0:r1, c0:c1]
-    transform = base @ Affine.translation(cols[0] + c0, rows[0] + r0)
+    transform = Affine(*base) @ Affine.translation(cols[0] + c0, rows[0] + r0)
     cells = block[~geometry_mask([geom], out_shape=block.shape, transform=transform)]
     cells = cells[~np.isnan(cells)]
     return Zonal(value=_stat(cells, stat, classes), cells=int(cells.size))

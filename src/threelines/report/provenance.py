@@ -213,6 +213,7 @@ def provenance(
     options: dict[str, Any] | None = None,
     screened_at: datetime | None = None,
     project_count: int | None = None,
+    memo: HashMemo | None = None,
 ) -> dict[str, Any]:
     """The provenance block of one screening.
 
@@ -233,6 +234,9 @@ def provenance(
     project_count : int, optional
         How many projects the report holds: every project of the input
         that was screened. ``verify`` then checks that none is missing.
+    memo : HashMemo, optional
+        Remembers the manifest's, layers' and rule files' hashes from run to
+        run (None: every file is hashed).
 
     Returns
     -------
@@ -240,7 +244,7 @@ def provenance(
         ``tool_version``, ``manifest``, ``layers``, ``rules``, ``input``,
         ``crs``, ``options``, ``screened_at`` and, when given, ``project_count``.
     """
-    block = with_input(setup_provenance(manifest, rules, options, screened_at), source, wkt)
+    block = with_input(setup_provenance(manifest, rules, options, screened_at, memo), source, wkt)
     return block if project_count is None else {**block, "project_count": project_count}
 
 

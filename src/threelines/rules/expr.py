@@ -286,7 +286,19 @@ def compile_expr(source: str, allowed: tuple[str, ...]) -> Expr:
         brackets or comprehensions nested past the limits, comprehensions
         that may iterate too often (see :mod:`threelines.rules.celcheck`),
         or a constant part that fails (``1/0``, an invalid ``matches`` pattern).
+
+    Notes
+    -----
+    Compiled once per text and names, then kept: a rule file repeats its
+    placeholders (``{feature.name}``, ``{overlap_ha:.2f}``) over rules and
+    languages, and an :class:`Expr` never changes.
     """
+    return _compiled(source, tuple(allowed))
+
+
+@lru_cache(maxsize=1024)  # at most MAX_EXPRESSION_CHARS each
+def _compiled(source: str, allowed: tuple[str, ...]) -> Expr:
+    """:func:`compile_expr`, each text and names compiled and checked once."""
     if len(source) > MAX_EXPRESSION_CHARS:
         raise ExpressionError(f"is {len(source)} characters long; the limit is {MAX_EXPRESSION_CHARS}")
     try:
@@ -369,8 +381,11 @@ def _cel_type(value: Any) -> str:
     return {float: "double", int: "int", str: "string", dict: "map", list: "list"}.get(type(value), "dyn")
 
 
-def check_against(expr: Expr, sample: dict[str, Any], *, want_bool: bool) -> None:
+def check_against(expr: Expr, sample: dict[str, Any], *, want_bool: bool, bound: cel.Context | None = None) -> None:
     """Run an expression on a sample with every attribute set, to catch type errors.
+
+    ``bound`` is the sample already converted for CEL (see :func:`bind`), for
+    checking several expressions on it.
 
     Raises
     ------
@@ -382,7 +397,7 @@ def check_against(expr: Expr, sample: dict[str, Any], *, want_bool: bool) -> Non
     if want_bool:
         check_boolean(expr, sample)
     try:
-        result = expr.evaluate(sample)
+        result = expr.evaluate(sample if bound is None else bound)
     except TypeError as exc:
         hint = "; numbers are doubles, so write 2.0 rather than 2" if "int" in str(exc).lower() else ""
         raise ExpressionError(f"type error: {str(exc).split('.')[0]}{hint}") from None

@@ -25,7 +25,7 @@ from threelines.layers.manifest import LayerSpec, Manifest, layer_files
 from threelines.layers.read import unit_codes
 from threelines.limits import MAX_DISTANCE_M
 from threelines.rules.access_list import Clause, read_access_list
-from threelines.rules.expr import Expr, ExpressionError, attribute_refs, check_against, compile_expr
+from threelines.rules.expr import Expr, ExpressionError, attribute_refs, bind, check_against, compile_expr
 from threelines.rules.templates import Message, compile_template
 
 log = logging.getLogger(__name__)
@@ -353,6 +353,7 @@ def _compile_rule(entry: dict[str, Any], doc: yamlio.Located, i: int, manifest: 
         except IndustryCodeError as exc:
             raise fail(key, str(exc)) from None
     samples = _samples(spec)
+    bound, checked = bind(samples), set()  # converted for CEL once; a placeholder the languages share, checked once
     compiled: dict[str, Any] = {}
     pair_names = ZONAL_NAMES if test == "zonal" else PAIR_NAMES
     message_names = pair_names + (CAPACITY_NAMES if test == "capacity" else ())
@@ -373,8 +374,11 @@ def _compile_rule(entry: dict[str, Any], doc: yamlio.Located, i: int, manifest: 
                 compiled[key] = compile_expr(source, names)
             exprs = compiled[key].expressions if key == "message" else [compiled[key]]
             for expr in exprs:
+                if (expr.source, key == "message") in checked:
+                    continue
+                checked.add((expr.source, key == "message"))
                 _check_fields(expr.source, spec)
-                check_against(expr, samples, want_bool=key != "message")
+                check_against(expr, samples, want_bool=key != "message", bound=bound)
         except ExpressionError as exc:
             raise fail(key, str(exc)) from None
     titles = entry["title"] if isinstance(entry["title"], dict) else {}

@@ -102,7 +102,10 @@ class Spatial(OnLayer):
         # The most overlapped, then the nearest, then the first: first in this order per project.
         order = near[np.lexsort((near, pairs.distance_m[ks[near]], -pairs.overlap_m2[ks[near]], project[near]))]
         best = order[distinct_rows(project[order])[0]] if len(order) else order
-        alone = np.setdiff1d(np.flatnonzero(lacking), project[best])
+        # The lacking projects with no feature near: a mask, not np.setdiff1d (whose np.unique imports numpy.ma).
+        alone = lacking.copy()
+        alone[project[best]] = False
+        alone = np.flatnonzero(alone)
         self.fire(np.concatenate([project[best], alone]), np.concatenate([ks[best], np.full(len(alone), -1)]))
 
     def _covered(self, project: np.ndarray, ks: np.ndarray, rows: np.ndarray, footprints: np.ndarray) -> np.ndarray:
