@@ -190,3 +190,24 @@ def test_a_warm_screening_of_a_geojson_footprint_imports_neither_gdal_nor_pandas
     done, seen = run_cli(tmp_path, "screen", project, "--format", "json")
     assert not GDAL_READERS & set(seen["modules"])
     assert json.loads(done.stdout)["verdict"] == json.loads(other.stdout)["verdict"] == "conditional"
+
+
+def test_the_collector_is_held_for_a_screening_resumed_for_its_report_and_restored_after():
+    import gc
+
+    from threelines.cli.startup import collector_held, resume_collector
+
+    assert gc.isenabled()
+    with collector_held():
+        assert not gc.isenabled()
+        resume_collector()  # the report's maps: collected as usual
+        assert gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()  # a caller that holds it itself keeps it held
+    try:
+        with collector_held():
+            resume_collector()
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -84,6 +84,9 @@ def screen(
             )  # fmt: skip
             if memo is not None:
                 memo.save()
+            # A report's maps make and drop many objects in cycles, with no limit on their count: the collector,
+            # held for reading and screening, works again.
+            startup.resume_collector()
             text = write_report(
                 result, manifest, fmt, lang=lang or default_language(), provenance=block, output=output,
                 overwrite=overwrite, indent=indent,
