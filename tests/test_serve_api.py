@@ -743,3 +743,21 @@ def test_lean_route_takes_only_what_the_route_accepts():
     assert options(kind=b"text/plain") is None
     assert options(method="GET") is None
     assert options(path="/v1/siting") is None
+
+
+def test_every_input_module_that_logs_is_quieted_or_known_not_to_quote_a_footprint():
+    """A module moved or added under threelines.input that logs must be weighed: its warnings may quote a footprint."""
+    import ast
+
+    from threelines.serve.app import FOOTPRINT_LOGGERS
+
+    # Reviewed: they name a file or an archive member, never a feature's coordinates or attributes.
+    quoting_no_footprint = {"threelines.input.archives", "threelines.input.encoding"}
+    folder = Path(__file__).resolve().parents[1] / "src" / "threelines" / "input"
+    logging_modules = set()
+    for path in folder.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(isinstance(node, ast.Attribute) and node.attr == "getLogger" for node in ast.walk(tree)):
+            logging_modules.add(f"threelines.input.{path.stem}")
+    assert logging_modules, "no logging module found: the search is broken"
+    assert logging_modules - quoting_no_footprint <= set(FOOTPRINT_LOGGERS)

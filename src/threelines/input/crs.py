@@ -134,32 +134,37 @@ def to_crs(geoms: np.ndarray, source: CRS, target: CRS) -> np.ndarray:
 
 #: Transformers by the identity of their CRS objects (hashing a CRS writes its WKT: slower than a transformation).
 _TRANSFORMERS: dict[tuple[int, int], tuple[CRS, CRS, Transformer | None]] = {}
+#: The same transformers by the texts their CRS were made from (the same text: the same CRS).
+_BY_TEXT: dict[tuple[str, str], Transformer | None] = {}
 _TRANSFORMERS_LOCK = threading.Lock()
 
 
 def _transformer(source: CRS, target: CRS) -> Transformer | None:
     """The transformer between two CRS, built once for the pair of objects (None: they are the same CRS).
 
-    A pair of other objects for exactly the same CRS (a footprint file's
-    EPSG:4490 and the layers' extent's) takes the transformer built for them:
-    PROJ would build the same one again, in about 15 ms (a one-project
-    screening's own work is not much more).
+    A pair of other objects made from the same texts (a footprint file's
+    ``EPSG:4490`` and the layers' extent's) takes the transformer built for
+    them: PROJ would build the same one again, in about 15 ms (a one-project
+    screening's own work is not much more). The texts are compared, not the
+    CRS: PROJ's comparison parses a CRS again in each thread that asks.
     """
     kept = _TRANSFORMERS.get((id(source), id(target)))
     if kept is not None and kept[0] is source and kept[1] is target:
         return kept[2]
-    same = (k for k in list(_TRANSFORMERS.values()) if k[0].is_exact_same(source) and k[1].is_exact_same(target))
-    kept = next(same, None)
-    if kept is not None:
-        transformer = kept[2]
+    texts = (source.srs, target.srs)
+    if all(isinstance(text, str) for text in texts) and texts in _BY_TEXT:
+        transformer = _BY_TEXT[texts]
     elif source.is_exact_same(target):
         transformer = None
     else:
         transformer = Transformer.from_crs(source, target, always_xy=True)
     with _TRANSFORMERS_LOCK:  # requests are read in several threads
-        if len(_TRANSFORMERS) >= 64:  # CRS objects of passing files: the oldest pair goes
-            _TRANSFORMERS.pop(next(iter(_TRANSFORMERS)))
+        for kept_by in (_TRANSFORMERS, _BY_TEXT):
+            if len(kept_by) >= 64:  # CRS of passing files: the oldest pair goes
+                kept_by.pop(next(iter(kept_by)))
         _TRANSFORMERS[(id(source), id(target))] = (source, target, transformer)
+        if all(isinstance(text, str) for text in texts):
+            _BY_TEXT[texts] = transformer
     return transformer
 
 

@@ -323,7 +323,9 @@ def _kept_crs(crs: CRS) -> str | None:
         return None
     if "[" in srs:
         wkt = crs.to_wkt()
-        if wkt is not None and CRS.from_user_input(wkt).is_exact_same(crs):
+        back = CRS.from_user_input(wkt) if wkt is not None else None
+        # The same CRS, and named by the same code: `layers push` takes a table's SRID from it.
+        if back is not None and back.is_exact_same(crs) and back.to_authority() == crs.to_authority():
             return wkt
     return srs if CRS.from_user_input(srs) == crs else None
 
