@@ -563,8 +563,9 @@ class Verdict:
               jurisdiction) -> Verdict:  # fmt: skip
         """``Verdict(...)`` whose triggers are made when first read: the fields set at once, not one at a time.
 
-        The fields come in order and by position: a screening maps this over
-        its columns of them (see :func:`~threelines.engine.verdicts.group_verdicts`).
+        The fields come in order and by position: a screening makes one per
+        project (see :func:`~threelines.engine.verdicts.group_verdicts`), and
+        keywords cost more to pass than positions.
         """
         verdict = object.__new__(cls)
         verdict.project, verdict._triggers, verdict.units, verdict.unresolved = project, triggers, units, unresolved

@@ -7,7 +7,6 @@ triggers (see :class:`~threelines.engine.verdict.Verdict`).
 
 from __future__ import annotations
 
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -59,21 +58,19 @@ def group_verdicts(
         for record, area in zip(records, plane_areas.tolist(), strict=True):
             if area == area:  # not NaN
                 record.update(plane_area_m2=area, plane_area_mu=area / M2_PER_MU)
-    # The fields as columns, each verdict made by one call over them (a call per field per verdict costs more).
-    required, undecided, table = zip(*decisions.clause_rows, strict=True) if decisions.clause_rows else ([()] * n,) * 3
-    warnings = [[] for _ in range(n)]
-    for p, gap in measured.gaps.items():
-        warnings[p] = [gap]
-    return list(
-        map(
-            Verdict.later,
-            records,
-            map(Later, repeat(triggers), range(n)),
-            measured.units or [[] for _ in range(n)],
-            map(list.__add__, unresolved, map(list, undecided)),
-            map(list, required),
-            warnings,
-            map(list, table),
-            repeat(jurisdiction),
+    clause_rows = decisions.clause_rows or [((), (), ())] * n
+    units = measured.units or [[] for _ in range(n)]
+    gaps, later = measured.gaps, Verdict.later
+    return [
+        later(
+            records[p],
+            Later(triggers, p),
+            units[p],
+            [*unresolved[p], *undecided],
+            list(required),
+            [gaps[p]] if p in gaps else [],
+            list(table),
+            jurisdiction,
         )
-    )
+        for p, (required, undecided, table) in enumerate(clause_rows)
+    ]
