@@ -134,7 +134,6 @@ class _ClauseJoin:
         self._standings: dict[tuple, int] = {}  # each distinct standing: its position in _concerned
         self._concerned: list[tuple[dict[int, str | None], frozenset[int]]] = []
         self._entries: dict[tuple, tuple] = {}
-        self._parts: dict[tuple, tuple] = {}  # by (standing, unit): see part
         # Per clause: whether its row or requirement names the project's first covered unit (else they are shared).
         self._by_first = [
             (c.level or whole_level) == "unit" or (c.outcome == "requirement" and c.names_a_unit) for c in clauses
@@ -173,25 +172,24 @@ class _ClauseJoin:
     def rows(self, standing: int, units: tuple[tuple[str, str], ...]) -> tuple:
         """For an industry's standing (:meth:`industry`) in some units (largest share first).
 
-        The clauses each unit brings (:meth:`part`) are merged: a clause
-        covering several of the units keeps the entry of the first of them
-        and the positions of all.
-
         Returns what fires, and (the requirements, the unresolved notes, the clause table).
         """
-        if len(units) == 1:  # most projects lie in one unit
-            merged = [(i, entry, _FIRST) for i, entry in self.part(standing, units[0])]
+        reasons, concerned = self._concerned[standing]
+        covering = [self.covering(u) for u in units]
+        covers: dict[int, list[int]] | None = None  # per clause hit: the units it covers, in order
+        if len(covering) == 1:  # most projects lie in one unit
+            hit = concerned & covering[0]
         else:
-            seen: dict[int, tuple] = {}
-            for j, unit in enumerate(units):
-                for i, entry in self.part(standing, unit):
-                    if i in seen:
-                        seen[i][2].append(j)
-                    else:
-                        seen[i] = (i, entry, [j])
-            merged = [seen[i] for i in sorted(seen)]
+            hit, covers = concerned.intersection(frozenset().union(*covering)), {}
+            for j, found in enumerate(covering):
+                for i in found & hit:
+                    covers.setdefault(i, []).append(j)
         firing, requirements, unresolved, table = [], [], [], []
-        for i, (row, note, requirement), covered in merged:
+        entries, by_first = self._entries, self._by_first
+        for i in sorted(hit):
+            covered = _FIRST if covers is None else covers[i]
+            key = (i, units[covered[0]][0] if by_first[i] else None, reasons[i])
+            row, note, requirement = entries.get(key) or self.entry(*key)
             table.append(row)
             if note is not None:
                 unresolved.append(note)
@@ -200,21 +198,6 @@ class _ClauseJoin:
             else:
                 firing.append((self.clauses[i], covered))
         return firing, (tuple(requirements), tuple(unresolved), tuple(table))
-
-    def part(self, standing: int, unit: tuple[str, str]) -> tuple[tuple[int, tuple], ...]:
-        """The clauses of a standing that cover a unit, in order, each with its :meth:`entry` when the unit comes first.
-
-        Made once per (standing, unit) and shared by the rows of every set of units it is in.
-        """
-        found = self._parts.get((standing, unit))
-        if found is None:
-            reasons, concerned = self._concerned[standing]
-            by_first = self._by_first
-            found = self._parts[standing, unit] = tuple(
-                (i, self.entry(i, unit[0] if by_first[i] else None, reasons[i]))
-                for i in sorted(concerned & self.covering(unit))
-            )
-        return found
 
     def entry(self, i: int, first: str | None, missing: str | None) -> tuple:
         """Clause ``i`` for a project whose first covered unit is ``first``: its table row, and its note or requirement.
