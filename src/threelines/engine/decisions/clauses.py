@@ -87,7 +87,7 @@ def _fired(plan: Plan, shares: list, starts: np.ndarray, inverse: np.ndarray, fi
     place = np.arange(len(p)) - np.repeat(np.cumsum(many) - many, many) + (np.cumsum(per_group) - per_group)[inverse[p]]
     laid = list(chain.from_iterable(firing))
     clause, covered = zip(*map(laid.__getitem__, place.tolist()), strict=True) if len(p) else ((), ())
-    # The units each row covers, as positions in ``shares``: its project's first, then the others it covers.
+    # The units each row covers (positions among its project's units, largest share first), as positions in ``shares``.
     width = np.fromiter(map(len, covered), dtype=np.intp, count=len(p))
     units = np.fromiter(chain.from_iterable(covered), dtype=np.intp, count=int(width.sum()))
     units += np.repeat(starts[p], width)
