@@ -14,7 +14,7 @@ from operator import attrgetter
 
 import numpy as np
 
-from threelines.engine.compile import Plan, distinct_rows
+from threelines.engine.compile import Plan
 from threelines.engine.decisions.rows import ClauseFired
 from threelines.engine.verdict import ClauseFinding, Requirement, Unresolved
 from threelines.rules.access_list import Clause
@@ -27,8 +27,8 @@ def clauses(plan: Plan, units: list[list]) -> tuple[ClauseFired, list[tuple]]:
     Each distinct unit (code and class) gets the clauses whose scope covers it
     (:class:`_ClauseJoin`); each distinct industry code the clauses it falls
     under or cannot be told for (codes that stand alike share a standing). The
-    projects are grouped by their (standing, units) over arrays; a group's
-    rows are decided once, from its first project, and shared by all of it,
+    projects are grouped by their (standing, units); a group's rows are
+    decided once, from its first project, and shared by all of it,
     in this call and later ones (the join keeps up to :data:`ROWS_KEPT` of
     them: a province's chunks meet the same units and industries again and
     again).
@@ -44,34 +44,25 @@ def clauses(plan: Plan, units: list[list]) -> tuple[ClauseFired, list[tuple]]:
     decided = join.decided
     if len(decided) >= ROWS_KEPT:  # a service meets new units and industries without end
         decided.clear()
-    n = len(units)
-    shares = list(chain.from_iterable(units))  # every project's units, one project after another
-    counts = np.fromiter(map(len, units), dtype=np.intp, count=n)
-    starts = np.cumsum(counts) - counts
-    keys = list(map(_UNIT, shares))
-    numbers = {key: i for i, key in enumerate(dict.fromkeys(keys))}
     industries = plan.table.industries.tolist()
     standings = {code: join.industry(code) for code in set(industries)}  # once per distinct code
-    # Per project a row of integers: its standing, then its units in order (-1 past the last).
-    grid = np.full((n, counts.max(initial=0) + 1), -1, dtype=np.intp)
-    grid[:, 0] = np.fromiter(map(standings.__getitem__, industries), dtype=np.intp, count=n)
-    owner = np.repeat(np.arange(n), counts)
-    grid[owner, np.arange(len(shares)) - starts[owner] + 1] = np.fromiter(
-        map(numbers.__getitem__, keys), dtype=np.intp, count=len(shares)
-    )
-    first, inverse = distinct_rows(grid)
-    firing, rest = [], []
-    for p, start, end in zip(first.tolist(), starts[first].tolist(), (starts + counts)[first].tolist(), strict=True):
-        entry = _OUTSIDE
-        if end > start:
-            key = (int(grid[p, 0]), *keys[start:end])
-            entry = decided.get(key)
+    groups: dict[tuple, int] = {}
+    inverse, firing, rest = [], [], []
+    for shares, code in zip(units, industries, strict=True):
+        key = (standings[code], *map(_UNIT, shares))
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = len(rest)
+            entry = decided.get(key) if shares else _OUTSIDE
             if entry is None:
                 entry = decided[key] = join.rows(key[0], key[1:])
-        firing.append(entry[0])
-        rest.append(entry[1])
-    groups = inverse.tolist()
-    return _fired(plan, shares, starts, inverse, firing), list(map(rest.__getitem__, groups))
+            firing.append(entry[0])
+            rest.append(entry[1])
+        inverse.append(group)
+    counts = np.fromiter(map(len, units), dtype=np.intp, count=len(units))
+    shares = list(chain.from_iterable(units))  # every project's units, one project after another
+    fired = _fired(plan, shares, np.cumsum(counts) - counts, np.array(inverse, dtype=np.intp), firing)
+    return fired, list(map(rest.__getitem__, inverse))
 
 
 #: The rows of a project outside every unit: nothing fires, no requirement, note or clause row.
