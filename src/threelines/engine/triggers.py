@@ -364,7 +364,7 @@ def _hashable(value: Any) -> bool:
     return True
 
 
-def _clause_rows(fired: list[ClauseFired]) -> list[tuple[np.ndarray, np.ndarray, TriggerRows]]:
+def _clause_rows(fired: ClauseFired) -> list[tuple[np.ndarray, np.ndarray, TriggerRows]]:
     """The 禁止 / 限制 clauses that fired, as rows: a clause's rows made together (its fields alike in all).
 
     Each row's evidence is the covered unit of the largest share; the overlap
@@ -373,27 +373,35 @@ def _clause_rows(fired: list[ClauseFired]) -> list[tuple[np.ndarray, np.ndarray,
     Returns
     -------
     list of (numpy.ndarray, numpy.ndarray, TriggerRows)
-        Per clause: its rows' projects, their positions in ``fired``, and the rows.
+        Per clause (in order of first row): its rows' projects, their positions in ``fired``, and the rows.
     """
-    groups: dict[int, list[int]] = {}
-    for position, row in enumerate(fired):
-        groups.setdefault(id(row.clause), []).append(position)
+    if not len(fired):
+        return []
+    units, width = fired.units, fired.width
+    starts = np.cumsum(width) - width
+    # Summed over the units each row covers, in their order (as a sum over them one by one).
+    row_of = np.repeat(np.arange(len(fired)), width)
+    overlap = np.bincount(row_of, weights=[u.overlap_m2 for u in units], minlength=len(fired))
+    ratio = np.minimum(np.bincount(row_of, weights=[u.share for u in units], minlength=len(fired)), 1.0)
+    codes = [u.code for u in units]
+    covered = [tuple(codes[start : start + k]) for start, k in zip(starts.tolist(), width.tolist(), strict=True)]
+    main = np.array([units[start] for start in starts.tolist()] + [None], dtype=object)[:-1]
+    # The rows of each clause, in order; the clauses in order of their first row.
+    numbers: dict[int, int] = {}
+    clause_of = np.fromiter((numbers.setdefault(id(c), len(numbers)) for c in fired.clause), np.intp, len(fired))
+    order = np.argsort(clause_of, kind="stable")
     out = []
-    for positions in groups.values():
-        rows = [fired[i] for i in positions]
-        clause, main = rows[0].clause, [row.covered[0] for row in rows]
-        overlap = [sum(u.overlap_m2 for u in row.covered) for row in rows]
+    for positions in np.split(order, np.cumsum(np.bincount(clause_of))[:-1].tolist()):
+        clause, mains, m2 = fired.clause[positions[0]], main[positions].tolist(), overlap[positions]
         same = {"rule": clause.id, "title": f"准入清单 / access list ({clause.dimension})", "outcome": clause.outcome,
-                "dimension": clause.dimension, "layer": rows[0].layer, "basis": clause.basis}  # fmt: skip
+                "dimension": clause.dimension, "layer": fired.layer, "basis": clause.basis}  # fmt: skip
         columns = {
-            "feature_id": [u.code for u in main], "feature_name": [u.name for u in main], "overlap_m2": overlap,
-            "overlap_ha": [m2 / 1e4 for m2 in overlap], "overlap_mu": [m2 / M2_PER_MU for m2 in overlap],
-            "overlap_ratio": [min(sum(u.share for u in row.covered), 1.0) for row in rows],
-            "distance_m": [0.0] * len(rows),
+            "feature_id": [u.code for u in mains], "feature_name": [u.name for u in mains], "overlap_m2": m2.tolist(),
+            "overlap_ha": (m2 / 1e4).tolist(), "overlap_mu": (m2 / M2_PER_MU).tolist(),
+            "overlap_ratio": ratio[positions].tolist(), "distance_m": [0.0] * len(positions),
         }  # fmt: skip
-        texts = _ClauseTexts(clause, [tuple(u.code for u in row.covered) for row in rows])
-        p = np.array([row.p for row in rows], dtype=np.intp)
-        out.append((p, np.array(positions, dtype=np.intp), TriggerRows(same, columns, texts)))
+        texts = _ClauseTexts(clause, list(map(covered.__getitem__, positions.tolist())))
+        out.append((fired.p[positions], positions, TriggerRows(same, columns, texts)))
     return out
 
 

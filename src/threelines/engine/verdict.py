@@ -559,9 +559,14 @@ class Verdict:
     jurisdiction: dict[str, Any] | None = None
 
     @classmethod
-    def later(cls, project: dict[str, Any], triggers: Later, *, units, unresolved, requirements, warnings, clauses,
+    def later(cls, project: dict[str, Any], triggers: Later, units, unresolved, requirements, warnings, clauses,
               jurisdiction) -> Verdict:  # fmt: skip
-        """``Verdict(...)`` whose triggers are made when first read: the fields set at once, not one at a time."""
+        """``Verdict(...)`` whose triggers are made when first read: the fields set at once, not one at a time.
+
+        The fields come in order and by position: a screening makes one per
+        project (see :func:`~threelines.engine.verdicts.group_verdicts`), and
+        keywords cost more to pass than positions.
+        """
         verdict = object.__new__(cls)
         verdict.project, verdict._triggers, verdict.units, verdict.unresolved = project, triggers, units, unresolved
         verdict.requirements, verdict.warnings, verdict.clauses = requirements, warnings, clauses

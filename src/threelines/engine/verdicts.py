@@ -65,12 +65,12 @@ def group_verdicts(
         later(
             records[p],
             Later(triggers, p),
-            units=units[p],
-            unresolved=unresolved[p] + list(undecided),
-            requirements=list(required),
-            warnings=[gaps[p]] if p in gaps else [],
-            clauses=list(table),
-            jurisdiction=jurisdiction,
+            units[p],
+            [*unresolved[p], *undecided],
+            list(required),
+            [gaps[p]] if p in gaps else [],
+            list(table),
+            jurisdiction,
         )
         for p, (required, undecided, table) in enumerate(clause_rows)
     ]

@@ -9,7 +9,10 @@ cover.
 
 from __future__ import annotations
 
+from itertools import chain
 from operator import attrgetter
+
+import numpy as np
 
 from threelines.engine.compile import Plan
 from threelines.engine.decisions.rows import ClauseFired
@@ -18,46 +21,68 @@ from threelines.rules.access_list import Clause
 from threelines.rules.decide import industry_decision
 
 
-def clauses(plan: Plan, units: list[list]) -> tuple[list[ClauseFired], list[tuple]]:
+def clauses(plan: Plan, units: list[list]) -> tuple[ClauseFired, list[tuple]]:
     """The access list joined with the projects: by the units they lie in, then by industry prefix.
 
     Each distinct unit (code and class) gets the clauses whose scope covers it
     (:class:`_ClauseJoin`); each distinct industry code the clauses it falls
-    under or cannot be told for (codes that stand alike share a standing). A
-    project's rows are decided once per distinct (standing, units) and shared
-    by the projects that have them, in this call and later ones (the join
-    keeps up to :data:`ROWS_KEPT` of them: a province's chunks meet the same
-    units and industries again and again).
+    under or cannot be told for (codes that stand alike share a standing). The
+    projects are grouped by their (standing, units); a group's rows are
+    decided once, from its first project, and shared by all of it,
+    in this call and later ones (the join keeps up to :data:`ROWS_KEPT` of
+    them: a province's chunks meet the same units and industries again and
+    again).
 
     Returns
     -------
-    (list of ClauseFired, list of tuple)
+    (ClauseFired, list of tuple)
         The 禁止 / 限制 clauses that fire, with the units they cover; per
         project its (requirements, unresolved, clause table), which depend on
-        the distinct key alone.
+        its group alone.
     """
     join = _clause_join(plan)
-    fired: list[ClauseFired] = []
-    rows: list[tuple] = []
     decided = join.decided
     if len(decided) >= ROWS_KEPT:  # a service meets new units and industries without end
         decided.clear()
-    empty = ((), (), ())
     industries = plan.table.industries.tolist()
     standings = {code: join.industry(code) for code in set(industries)}  # once per distinct code
-    for p, (shares, code) in enumerate(zip(units, industries, strict=True)):
-        if not shares:
-            rows.append(empty)
-            continue
+    groups: dict[tuple, int] = {}
+    inverse, firing, rest = [], [], []
+    for shares, code in zip(units, industries, strict=True):
         key = (standings[code], *map(_UNIT, shares))
-        entry = decided.get(key)
-        if entry is None:
-            entry = decided[key] = join.rows(key[0], key[1:])
-        firing, rest = entry
-        for clause, covered in firing:
-            fired.append(ClauseFired(p, clause, tuple([shares[i] for i in covered]), plan.unit_layer))
-        rows.append(rest)
-    return fired, rows
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = len(rest)
+            entry = decided.get(key) if shares else _OUTSIDE
+            if entry is None:
+                entry = decided[key] = join.rows(key[0], key[1:])
+            firing.append(entry[0])
+            rest.append(entry[1])
+        inverse.append(group)
+    counts = np.fromiter(map(len, units), dtype=np.intp, count=len(units))
+    shares = list(chain.from_iterable(units))  # every project's units, one project after another
+    fired = _fired(plan, shares, np.cumsum(counts) - counts, np.array(inverse, dtype=np.intp), firing)
+    return fired, list(map(rest.__getitem__, inverse))
+
+
+#: The rows of a project outside every unit: nothing fires, no requirement, note or clause row.
+_OUTSIDE = ((), ((), (), ()))
+
+
+def _fired(plan: Plan, shares: list, starts: np.ndarray, inverse: np.ndarray, firing: list[list]) -> ClauseFired:
+    """The clauses that fire for each project (its group's, ``firing``), as columns in project then clause order."""
+    per_group = np.fromiter(map(len, firing), dtype=np.intp, count=len(firing))
+    many = per_group[inverse]  # per project: how many clauses fire
+    p = np.repeat(np.arange(len(inverse)), many)
+    # Each row's place among its group's firing clauses, all the groups' laid end to end.
+    place = np.arange(len(p)) - np.repeat(np.cumsum(many) - many, many) + (np.cumsum(per_group) - per_group)[inverse[p]]
+    laid = list(chain.from_iterable(firing))
+    clause, covered = zip(*map(laid.__getitem__, place.tolist()), strict=True) if len(p) else ((), ())
+    # The units each row covers (positions among its project's units, largest share first), as positions in ``shares``.
+    width = np.fromiter(map(len, covered), dtype=np.intp, count=len(p))
+    units = np.fromiter(chain.from_iterable(covered), dtype=np.intp, count=int(width.sum()))
+    units += np.repeat(starts[p], width)
+    return ClauseFired(p, list(clause), width, list(map(shares.__getitem__, units.tolist())), plan.unit_layer)
 
 
 #: A unit share's (code, class): what the access list reads of it.

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-from threelines.engine.verdict import Unresolved
+from threelines.engine.verdict import UnitShare, Unresolved
 from threelines.rules.access_list import Clause
 
 
@@ -55,13 +55,23 @@ class Fired:
         return len(self.p)
 
 
-class ClauseFired(NamedTuple):
-    """A 禁止 / 限制 clause that fired for project ``p``, with the units it covers (largest share first)."""
+@dataclass(frozen=True)
+class ClauseFired:
+    """The 禁止 / 限制 clauses that fired, as columns: a row per (project, clause), by project then clause order.
 
-    p: int
-    clause: Clause
-    covered: tuple
-    layer: str
+    Row ``i`` is clause ``clause[i]`` firing for project ``p[i]``; it covers
+    ``width[i]`` of the project's units (largest share first), laid end to end
+    over the rows in ``units``; ``layer`` is the unit layer.
+    """
+
+    p: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    clause: list[Clause] = field(default_factory=list)
+    width: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    units: list[UnitShare] = field(default_factory=list)
+    layer: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.p)
 
 
 @dataclass
@@ -74,5 +84,5 @@ class Decisions:
     contexts: Sequence[dict[str, Any]] = field(default_factory=list)
     fired: list[Fired] = field(default_factory=list)
     notes: list[list[tuple[int, Unresolved]]] = field(default_factory=list)
-    clause_fired: list[ClauseFired] = field(default_factory=list)
+    clause_fired: ClauseFired = field(default_factory=ClauseFired)
     clause_rows: list[tuple] = field(default_factory=list)  # per project: (requirements, unresolved, table)

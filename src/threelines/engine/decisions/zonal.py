@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from operator import attrgetter
 
 import numpy as np
 
@@ -16,46 +17,55 @@ from threelines.rules.expr import Expr
 def zonal(plan: Plan, compiled: CompiledRule, stats) -> tuple[Fired, list[tuple[int, Unresolved]]]:
     """A zonal rule: each footprint's raster statistic tested by the rule's condition."""
     rule, table = compiled.rule, plan.table
-    notes = []
     live = np.flatnonzero(compiled.relevant)
-    found = [stats[p] for p in live.tolist()]
-    no_data = np.isnan(np.array([s.value for s in found], dtype=float))
-    for p in live[no_data & compiled.holds[live]].tolist():
-        notes.append((p, Unresolved(rule=rule.id, reason=f"layer {rule.layer!r} has no data under the footprint")))
-    live = live[~no_data]
-    found = [s for s, none in zip(found, no_data.tolist(), strict=True) if not none]
-    values, cells = [s.value for s in found], [float(s.cells) for s in found]
-    pair = _rows_decided(rule.condition, table, live, values, cells)
+    found = list(map(stats.__getitem__, live.tolist()))
+    value = np.fromiter(map(_VALUE, found), dtype=float, count=len(found))
+    cells = np.fromiter(map(_CELLS, found), dtype=float, count=len(found))
+    no_data = np.isnan(value)
+    ps = [live[no_data & compiled.holds[live]]]
+    reasons: list = [np.full(len(ps[0]), f"layer {rule.layer!r} has no data under the footprint", dtype=object)]
+    live, value, cells = live[~no_data], value[~no_data], cells[~no_data]
+    pair = _rows_decided(rule.condition, table, live, value, cells)
     missing, holds = compiled.missing[live], compiled.holds[live]
     by_project = missing.astype(bool) & (pair.holds | pair.missing.astype(bool))
     by_pair = ~by_project & pair.missing.astype(bool) & holds
-    for i in np.flatnonzero(by_project | by_pair).tolist():
-        reason = missing[i] if by_project[i] else pair.missing[i]
-        notes.append((int(live[i]), Unresolved(rule.id, str(reason), failed=isinstance(reason, Failure))))
-    notes.sort(key=lambda n: n[0])
+    noted = np.flatnonzero(by_project | by_pair)
+    ps.append(live[noted])
+    reasons.append(np.where(by_project[noted], missing[noted], pair.missing[noted]))
     fire = np.flatnonzero(~by_project & ~by_pair & holds & pair.holds)
     none = np.full(len(fire), -1, dtype=np.intp)
     nan = np.full(len(fire), np.nan)
     rows = Fired(live[fire], none, none, nan, nan, nan, np.zeros(len(fire), dtype=bool))
-    picked = fire.tolist()
-    return replace(rows, value=[values[i] for i in picked], cells=[cells[i] for i in picked]), notes
+    rows = replace(rows, value=value[fire].tolist(), cells=cells[fire].tolist())
+    return rows, _notes(rule.id, np.concatenate(ps), np.concatenate(reasons))
 
 
-def _rows_decided(expr: Expr, table, live: np.ndarray, values: list[float], cells: list[float]) -> Decided:
+#: A footprint statistic's value and its cells.
+_VALUE, _CELLS = attrgetter("value"), attrgetter("cells")
+
+
+def _notes(rule: str, ps: np.ndarray, reasons: np.ndarray) -> list[tuple[int, Unresolved]]:
+    """A note per project ``ps`` (each once) for its reason, in project order; one note per distinct reason, shared."""
+    order = np.argsort(ps, kind="stable")
+    texts = reasons[order].tolist()
+    keys = list(zip(texts, map(type, texts), strict=True))  # a Failure is not the same note as its text
+    made = {key: Unresolved(rule, str(key[0]), failed=isinstance(key[0], Failure)) for key in set(keys)}
+    return list(zip(ps[order].tolist(), map(made.__getitem__, keys), strict=True))
+
+
+def _rows_decided(expr: Expr, table, live: np.ndarray, values: np.ndarray, cells: np.ndarray) -> Decided:
     """A zonal condition per project ``live`` (its statistic and cells), once per distinct value of what it reads."""
     if not len(live):
         return Decided(np.zeros(0, dtype=bool), np.full(0, None, dtype=object))
     comparison = expr.comparison
     if comparison is not None and comparison[0] in ("value", "cells"):  # doubles: compared over the arrays
         name, compare, number = comparison
-        column = np.array(values if name == "value" else cells, dtype=float)
-        return Decided(compare(column, number), np.full(len(live), None, dtype=object))
+        return Decided(compare(values if name == "value" else cells, number), np.full(len(live), None, dtype=object))
     codes = table.codes(expr.reads)
     columns = [live if codes is None else codes[live]]
-    columns += [
-        value_codes(np.array(c, dtype=float)) for n, c in (("value", values), ("cells", cells)) if n in expr.reads.names
-    ]
+    columns += [value_codes(c) for n, c in (("value", values), ("cells", cells)) if n in expr.reads.names]
     first, inverse = distinct_rows(np.stack(columns, axis=1))
+    values, cells = values.tolist(), cells.tolist()  # CEL reads Python floats
     decided = [
         decide_cached(expr, {"project": table.contexts[live[i]], "value": values[i], "cells": cells[i]})
         for i in first.tolist()
