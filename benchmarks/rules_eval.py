@@ -30,7 +30,8 @@ import orjson
 
 from threelines.engine import screen as screen_module
 from threelines.engine.decisions import forget_joins
-from threelines.engine.verdict import JSON_OPTIONS, batch_records
+from threelines.engine.json_values import JSON_OPTIONS
+from threelines.engine.records import batch_records
 from threelines.input.footprint import projects_from_frame
 from threelines.layers.manifest import load_manifest
 from threelines.rules import load_rules

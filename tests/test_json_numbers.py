@@ -9,7 +9,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from threelines.engine.verdict import Texts, Trigger, UnitShare, Unresolved, Verdict, json_changes, json_number
+from threelines.engine.json_values import json_changes, json_number
+from threelines.engine.verdict import Texts, Trigger, UnitShare, Unresolved, Verdict
 from threelines.report.json import verdict_json
 
 

@@ -14,16 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from threelines.batch.summary import summary_row
+from threelines.engine.json_values import JSON_OPTIONS, json_tokens
+from threelines.engine.records import batch_records, batch_results, verdict_records
 from threelines.engine.screen import screen
 from threelines.engine.triggers import quantities, quantity
-from threelines.engine.verdict import (
-    JSON_OPTIONS,
-    Later,
-    batch_records,
-    batch_results,
-    json_tokens,
-    verdict_records,
-)
+from threelines.engine.verdict import Later
 from threelines.rules import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,7 +31,8 @@ import orjson
 import shapely
 
 from threelines.batch.summary import summary_row, tally_of
-from threelines.engine.verdict import JSON_OPTIONS, batch_results
+from threelines.engine.json_values import JSON_OPTIONS
+from threelines.engine.records import batch_results
 from threelines.errors import ThreelinesError
 from threelines.input.projects import Projects
 from threelines.layers.manifest import Manifest

@@ -22,9 +22,11 @@ import numpy as np
 import orjson
 
 from threelines.engine.decisions import ClauseFired, Decisions, Fired
+from threelines.engine.json_values import rounded
 from threelines.engine.measure import M2_PER_MU
 from threelines.engine.pairs import Measured
-from threelines.engine.verdict import FiredRow, Trigger, TriggerRows, rounded
+from threelines.engine.records import TriggerRows
+from threelines.engine.verdict import FiredRow, Trigger
 from threelines.layers.read import LayerData
 from threelines.rules.access_list import DIMENSIONS_ZH, Clause
 from threelines.rules.expr import bind
@@ -78,7 +80,7 @@ class FiredTriggers:
     """The triggers of a screening's projects, held as the rows that fired, made into objects when first read.
 
     A batch writes each trigger's JSON record straight from the rows (see
-    :meth:`~threelines.engine.verdict.TriggerRows.fragments`): an object per
+    :meth:`~threelines.engine.records.TriggerRows.fragments`): an object per
     row would be made for nothing. A verdict's triggers
     (:attr:`~threelines.engine.verdict.Verdict.triggers`) are made on the
     first read of any of them, for all the projects at once.
@@ -455,7 +457,7 @@ def quantities(values: np.ndarray) -> list[str]:
     """:func:`quantity` of each value, a column at a time.
 
     Below 999.99, a value's text is that of the value rounded to two
-    decimals (see :func:`~threelines.engine.verdict.rounded`): the shortest
+    decimals (see :func:`~threelines.engine.json_values.rounded`): the shortest
     text that reads back as it (as ``repr`` writes it, which orjson does
     for a whole column at once), a whole number without its ``.0``. Larger
     values, whose thousands are grouped, and NaN and infinities are written
