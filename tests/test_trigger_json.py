@@ -166,3 +166,34 @@ def test_batch_results_whether_triggers_were_made_or_not(manifest, made):
     read = [orjson.loads(orjson.dumps(r, option=JSON_OPTIONS)) for r in records]
     assert [summary_row(r, tally) for r, tally in zip(read, tallies, strict=True)] == list(map(summary_row, read))
     assert sum(tally[0] + tally[1] for tally in tallies) > 50
+
+
+def test_a_verdict_made_later_takes_its_fields_in_the_order_they_are_declared():
+    """``Verdict.later`` takes them by position: a field added or moved must be added or moved there too."""
+    import inspect
+    from dataclasses import fields
+
+    from threelines.engine.verdict import Verdict
+
+    declared = [f.name.lstrip("_") for f in fields(Verdict)]
+    assert list(inspect.signature(Verdict.later).parameters) == declared
+
+
+def test_a_clause_row_sums_its_units_one_after_another():
+    """A clause covering several units: overlap and share summed in the units' order, from 0.0 (not compensated)."""
+    from threelines.engine.decisions.rows import ClauseFired
+    from threelines.engine.triggers import _clause_rows
+    from threelines.engine.verdict import UnitShare
+    from threelines.rules.access_list import read_access_list
+
+    clause = read_access_list(SAMPLE / "access_list.csv")[0][0]
+    units = [UnitShare(f"U{i}", None, "priority", m2, share) for i, (m2, share) in enumerate(
+        [(0.7, 0.7), (0.2, 0.2), (0.1, 0.1)])]  # fmt: skip
+    fired = ClauseFired(p=np.array([0]), clause=[clause], width=np.array([3]), units=units, layer="units")
+    [(projects, positions, rows)] = _clause_rows(fired)
+    assert projects.tolist() == [0]
+    assert positions.tolist() == [0]
+    # 0.7 + 0.2 + 0.1 one after another; a compensated sum (Python 3.12's) gives 1.0.
+    assert rows.columns["overlap_m2"] == [0.9999999999999999]
+    assert rows.columns["overlap_ratio"] == [0.9999999999999999]
+    assert rows.columns["feature_id"] == ["U0"]

@@ -265,7 +265,7 @@ def _verdict_records(
     worsts = [VERDICTS[rank] for rank in np.where(rejects > 0, 2, conditionals > 0).tolist()]
     records, t, u = [], 0, 0
     for verdict, project, verdict_worst, size in zip(
-        verdicts, project_records([v.project for v in verdicts]), worsts, sizes, strict=True
+        verdicts, project_json_records([v.project for v in verdicts]), worsts, sizes, strict=True
     ):
         t_end, u_end = t + size, u + len(verdict.units)
         records.append(
@@ -373,7 +373,7 @@ def unit_records(units: Sequence[UnitShare]) -> list[dict[str, Any]]:
     ]
 
 
-def project_records(projects: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def project_json_records(projects: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Projects' attributes as the JSON form keeps them: each float rounded by its name (see :func:`decimals`).
 
     Projects with the same attributes (all of one input, usually) are

@@ -381,7 +381,8 @@ def _clause_rows(fired: ClauseFired) -> list[tuple[np.ndarray, np.ndarray, Trigg
         return []
     units, width = fired.units, fired.width
     starts = np.cumsum(width) - width
-    # Summed over the units each row covers, in their order (as a sum over them one by one).
+    # Summed over the units each row covers, one after another from 0.0 in their order (np.bincount adds each
+    # bin's weights in turn: the same floats as Python 3.11's sum, on any Python; 3.12's sum compensates).
     row_of = np.repeat(np.arange(len(fired)), width)
     overlap = np.bincount(row_of, weights=[u.overlap_m2 for u in units], minlength=len(fired))
     ratio = np.minimum(np.bincount(row_of, weights=[u.share for u in units], minlength=len(fired)), 1.0)
