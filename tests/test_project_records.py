@@ -33,3 +33,40 @@ def test_industry_name():
     assert known["industry_name"]
     assert unknown["industry_name"] is None
     assert "industry_name" not in unknown_given
+
+
+def test_columns_read_as_the_records(manifest):
+    """The columns a reader keeps give the rules what the records give: values and types, after a take and a pickle."""
+    import pickle
+
+    import geopandas as gpd
+    import shapely
+
+    from threelines.input.footprint import projects_from_frame
+
+    box = shapely.box(116.0, 28.5, 116.01, 28.51)
+    line = shapely.LineString([(116.0, 28.5), (116.01, 28.5)])
+    frame = gpd.GeoDataFrame(
+        {
+            "id": ["a", "[b", "c", "d", "e"],  # "[b" is checked alone (it might be a list)
+            "industry": ["C2614", "C2614", None, "E4813", "C2614"],
+            "name": ["A", "B", ["C"], "D", "E"],  # a list: every row's name is checked alone
+            "width": [None, None, -1.0, None, None],  # c is refused
+            "emit_so2": [1, 2.5, None, None, 0],
+        },
+        geometry=[box, box, box, line, shapely.Point(116.0, 28.5)],
+        crs=4490,
+    )
+    projects = projects_from_frame(frame, manifest.working_crs, line_widths={"*": 12.0})
+    assert [a["id"] for a in projects.attrs] == ["a", "[b", "d", "e"]
+    assert projects.attrs[2]["width"] == 12.0  # filled in when placed
+    assert [a["name"] for a in projects.attrs] == ["A", "B", "D", "E"]
+    taken = projects.take([3, 1, 2])
+    for some in (projects, taken):
+        assert some.columns is not None
+        _, read = project_records(some.attrs, some.area_m2, some.columns)
+        _, made = project_records(some.attrs, some.area_m2)
+        for name in FIELDS:
+            got, want = read.values(name).tolist(), made.values(name).tolist()
+            assert list(zip(map(type, got), got, strict=True)) == list(zip(map(type, want), want, strict=True))
+    assert pickle.loads(pickle.dumps(taken)).columns is None  # a worker reads the records

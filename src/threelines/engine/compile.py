@@ -170,7 +170,7 @@ _FIXED_KEPT = 8
 
 def _table(projects: Projects) -> Table:
     """The project table: each record made once, the maps rules see made when read (their values read as columns)."""
-    records, contexts = project_records(projects.attrs, projects.area_m2)
+    records, contexts = project_records(projects.attrs, projects.area_m2, projects.columns)
     kinds, industries = contexts.column("kind", None), contexts.column("industry", None)
     kind_column = np.array(kinds, dtype=object)
     # Lines and points that give none of the operation attributes (see declares_no_operation).

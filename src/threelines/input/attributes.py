@@ -85,19 +85,22 @@ def project_record(attrs: dict[str, Any], area_m2: float) -> dict[str, Any]:
 FIELDS = (*ATTRIBUTES, "industry_name", "area_m2", "area_ha", "area_mu")
 
 
-def project_records(attrs: list[dict[str, Any]], areas_m2) -> tuple[list[dict[str, Any]], ProjectMaps]:
+def project_records(
+    attrs: list[dict[str, Any]], areas_m2, columns: dict[str, np.ndarray] | None = None
+) -> tuple[list[dict[str, Any]], ProjectMaps]:
     """Projects as results show them (see :func:`project_record`), and the maps rules see: their given values only.
 
     Each record is a copy of a record with nothing given, updated with the
     project's attributes (the fields keep their order); the maps are made
-    from the records when first read (see :class:`ProjectMaps`).
+    from the records when first read (see :class:`ProjectMaps`), their
+    columns taken from ``columns`` (the attributes' values as columns) if given.
     """
     area = np.asarray(areas_m2, dtype=float).reshape(-1)
     codes = [project.get("industry") for project in attrs]
     names = {code: industry.name(code) for code in set(codes) if code}  # once per distinct code
     records = []
-    columns = zip(attrs, codes, area.tolist(), (area / 1e4).tolist(), (area / M2_PER_MU).tolist(), strict=True)
-    for project, code, m2, ha, mu in columns:
+    rows = zip(attrs, codes, area.tolist(), (area / 1e4).tolist(), (area / M2_PER_MU).tolist(), strict=True)
+    for project, code, m2, ha, mu in rows:
         record = _NOTHING_GIVEN.copy()
         record.update(project)
         if len(record) > len(_NOTHING_GIVEN):  # names that are not attributes: the attributes only
@@ -105,7 +108,7 @@ def project_records(attrs: list[dict[str, Any]], areas_m2) -> tuple[list[dict[st
         record["industry_name"] = names[code] if code else None
         record["area_m2"], record["area_ha"], record["area_mu"] = m2, ha, mu
         records.append(record)
-    return records, ProjectMaps(records)
+    return records, ProjectMaps(records, shared=([None] * len(records), dict(columns or {})))
 
 
 #: A record with nothing given, in the order records hold their fields.
@@ -292,6 +295,17 @@ def _normalised(name: str, value: Any, where: str) -> Any:
 def check_columns(ids: list[str], cells: dict[str, Any], overrides: dict[str, Any]) -> list[dict[str, Any] | None]:
     """Check and normalise whole attribute columns at once, as :func:`check_attributes` does one project.
 
+    Per row, its attributes, or None for a row that :func:`check_attributes`
+    has to judge (see :func:`checked_columns`).
+    """
+    return checked_columns(ids, cells, overrides)[0]
+
+
+def checked_columns(
+    ids: list[str], cells: dict[str, Any], overrides: dict[str, Any]
+) -> tuple[list[dict[str, Any] | None], dict[str, list[Any]]]:
+    """Check and normalise whole attribute columns at once, as :func:`check_attributes` does one project.
+
     Numbers are checked over the column with numpy, other values once per
     distinct value. A row with a value that fails (or that is not plainly
     one value) is left to :func:`check_attributes`, which gives that
@@ -309,9 +323,12 @@ def check_columns(ids: list[str], cells: dict[str, Any], overrides: dict[str, An
 
     Returns
     -------
-    list
+    rows : list
         Per row, its attributes as :func:`check_attributes` gives them, or
         None for a row that :func:`check_attributes` has to judge.
+    columns : dict
+        Per name of :data:`ATTRIBUTES`, the column the rows were made of
+        (a doubted row's cell in it is not its value).
     """
     count = len(ids)
     if {*map(type, ids)} <= {str}:  # the usual ids: text, doubtful only if it starts like a list or an object
@@ -334,10 +351,11 @@ def check_columns(ids: list[str], cells: dict[str, Any], overrides: dict[str, An
         columns.append(values)
         doubtful |= bad
     names = ("id", *_CHECKED)
-    return [
+    rows = [
         None if bad else dict(zip(names, row, strict=True))
         for bad, row in zip(doubtful.tolist(), zip(ids, *columns, strict=True), strict=True)
     ]
+    return rows, dict(zip(names, (ids, *columns), strict=True))
 
 
 def plain_values(column) -> list[Any]:

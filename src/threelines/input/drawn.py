@@ -22,7 +22,7 @@ from shapely import GeometryType
 
 from threelines.engine.measure import densify
 from threelines.errors import FootprintError, IndustryCodeError, feature_at
-from threelines.input.attributes import ATTRIBUTES, check_attributes, check_columns, plain_values
+from threelines.input.attributes import ATTRIBUTES, check_attributes, checked_columns, plain_values
 from threelines.input.crs import to_crs
 from threelines.input.footprint_crs import footprint_crs
 from threelines.input.placing import footprint_areas, one_footprint, plain_lines, plain_polygons, plane_areas
@@ -195,7 +195,8 @@ class DrawnProjects:
         flat = self.flat[at]
         # Attributes checked over whole columns; a row they doubt is checked alone, which says what is wrong.
         ids = [self.ids[i] for i in at.tolist()]
-        checked = check_columns(ids, {name: _taken(column, at) for name, column in self.cells.items()}, self.overrides)
+        cells = {name: _taken(column, at) for name, column in self.cells.items()}
+        checked, columns = checked_columns(ids, cells, self.overrides)
         usable = placed & ~flat
         usable[[j for j, i in enumerate(at.tolist()) if i in self.broken]] = False
         simple, ready = plain_polygons(raw_geoms, usable)
@@ -238,7 +239,7 @@ class DrawnProjects:
         plane = plane_areas(native, file_crs, self.working_crs, geometry, simple, np.array(kept, dtype=int))
         return Projects(
             source=label, attrs=attrs, geometry=geometry, area_m2=area, problems=problems, crs=file_crs,
-            plane_area_m2=plane, keys=keys,
+            plane_area_m2=plane, keys=keys, columns=_kept_columns(columns, checked, kept, attrs),
         )  # fmt: skip
 
     def _values(self, i: int) -> dict[str, Any]:
@@ -318,3 +319,23 @@ def _project_ids(given: list[Any], stem: str, first: int, total: int) -> list[st
         (stem if total == 1 else f"{stem}-{first + i + 1}") if value is None else str(value)
         for i, value in enumerate(given)
     ]
+
+
+def _kept_columns(
+    columns: dict[str, list[Any]], checked: list[dict[str, Any] | None], kept: list[int], attrs: list[dict[str, Any]]
+) -> dict[str, np.ndarray]:
+    """The kept projects' attributes as columns (see :attr:`Projects.columns`), from the columns checked whole.
+
+    The rows checked alone take their values from their attributes, and so do
+    the kinds and widths, which placing a footprint may have filled in.
+    """
+    out = {name: np.fromiter(columns[name], dtype=object, count=len(checked)) for name in ATTRIBUTES}
+    if len(kept) < len(checked):  # some rows were refused
+        rows = np.array(kept, dtype=int)
+        out = {name: column[rows] for name, column in out.items()}
+    for name in ("kind", "width"):
+        out[name] = np.fromiter((project[name] for project in attrs), dtype=object, count=len(attrs))
+    for at in [at for at, j in enumerate(kept) if checked[j] is None]:  # rare: a row that check_columns doubted
+        for name in ATTRIBUTES:
+            out[name][at] = attrs[at][name]
+    return out

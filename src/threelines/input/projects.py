@@ -48,6 +48,10 @@ class Projects:
     ordered : bool
         True when they already come in the order to screen them (a part of a
         file placed along a curve, see :func:`~threelines.input.footprint.read_projects_in_pieces`).
+    columns : dict or None
+        Per name of :data:`~threelines.input.attributes.ATTRIBUTES`, each
+        project's value in ``attrs`` as an array of objects, when the reader
+        checked them as columns (the rules read them so); None: read from ``attrs``.
     """
 
     source: str
@@ -59,6 +63,7 @@ class Projects:
     keys: list[tuple[str, str | None, int]] = field(default_factory=list)
     plane_area_m2: np.ndarray | None = None
     ordered: bool = False
+    columns: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
     _wkb: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -71,11 +76,15 @@ class Projects:
         return self._wkb
 
     def __getstate__(self) -> dict[str, Any]:
-        """What is pickled (for a worker process): the footprints as WKB, written in one call, not one per footprint."""
+        """What is pickled (for a worker process): the footprints as WKB, written in one call, not one per footprint.
+
+        The attribute columns are left out: pickling and unpickling them costs
+        about what the worker saves by reading them.
+        """
         # Footprints without an SRID (all of a file's) have the same WKB with or without it: the one written already.
         srid = (shapely.get_srid(self.geometry) > 0).any()  # a missing footprint's is -1
         wkb = shapely.to_wkb(self.geometry, include_srid=True) if srid or self._wkb is None else self._wkb
-        return {**self.__dict__, "geometry": wkb, "_wkb": None}
+        return {**self.__dict__, "geometry": wkb, "_wkb": None, "columns": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, geometry=shapely.from_wkb(state["geometry"]))
@@ -83,6 +92,7 @@ class Projects:
     def take(self, positions) -> Projects:
         """The projects at some positions (for screening a large input in chunks)."""
         positions = list(positions)
+        at = np.array(positions, dtype=int)  # indexes each column at once
         taken = Projects(
             source=self.source,
             attrs=[self.attrs[i] for i in positions],
@@ -91,6 +101,7 @@ class Projects:
             crs=self.crs,
             keys=[self.keys[i] for i in positions] if self.keys else [],
             plane_area_m2=None if self.plane_area_m2 is None else self.plane_area_m2[positions],
+            columns=None if self.columns is None else {name: column[at] for name, column in self.columns.items()},
         )
         if self._wkb is not None:
             taken._wkb = self._wkb[positions]
