@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,38 +25,32 @@ def _table() -> tuple[dict[str, str], dict[str, str]]:
     """Return ``{code: name}`` and ``{division digits: section letter}``."""
     names: dict[str, str] = {}
     sections: dict[str, str] = {}
-    # Rows as lists, not csv.DictReader's dicts: every run that names an industry reads the ~2,000 rows.
-    with _table_path().open(encoding="utf-8", newline="") as fh:
-        rows = csv.reader(fh)
-        header = next(rows)
-        code, level, section, division, name = (
-            header.index(k) for k in ("code", "level", "section", "division", "name")
-        )
-        for row in rows:
-            names[row[code]] = row[name].strip()
-            if row[level] == "division":
-                sections[row[division]] = row[section]
+    for code, level, section, division, name in _rows("code", "level", "section", "division", "name"):
+        names[code] = name.strip()
+        if level == "division":
+            sections[division] = section
     return names, sections
 
 
-def _table_path() -> Path:
-    """The standard's table of codes, a file of the package.
+def _rows(*columns: str) -> Iterator[tuple[str, ...]]:
+    """The standard's table of codes, a file of the package: each row's ``columns`` ('' where a row has none).
 
-    Found beside this module: importlib.resources, for a path, would add its
-    import to every run that names an industry.
+    Rows as tuples, not csv.DictReader's dicts: every run that names an
+    industry reads the ~2,000 rows. The file is found beside this module:
+    importlib.resources, for a path, would add its import to every such run.
     """
-    return Path(__file__).with_name("data") / "gbt4754_2017.csv"
-
-
-def _rows() -> list[dict[str, str]]:
-    with _table_path().open(encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
+    with (Path(__file__).with_name("data") / "gbt4754_2017.csv").open(encoding="utf-8", newline="") as fh:
+        rows = csv.reader(fh)
+        header = next(rows)
+        at = [header.index(name) for name in columns]
+        for row in rows:
+            yield tuple(row[i] if i < len(row) else "" for i in at)
 
 
 @lru_cache(maxsize=1)
 def _english() -> dict[str, str]:
     """``{code: English name}`` for the codes that have one (every section, division and group; some classes)."""
-    return {row["code"]: row["name_en"].strip() for row in _rows() if row.get("name_en", "").strip()}
+    return {code: name.strip() for code, name in _rows("code", "name_en") if name.strip()}
 
 
 def name_en(code: str) -> str | None:

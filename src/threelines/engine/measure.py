@@ -16,6 +16,7 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
+from threelines.arrays import sorted_distinct
 from threelines.limits import MAX_DENSIFY_PIECES
 
 #: Square metres in one mu (亩): 10000 / 15.
@@ -336,9 +337,7 @@ def _intersects(features: np.ndarray, footprints: np.ndarray, right: np.ndarray,
     """
     by_feature = shapely.is_prepared(features[right])
     if not by_feature.all():
-        unprepared = np.zeros(len(footprints), dtype=bool)  # a mask, not np.unique: its first call imports numpy.ma
-        unprepared[left[~by_feature]] = True
-        shapely.prepare(footprints[unprepared])
+        shapely.prepare(footprints[sorted_distinct(left[~by_feature])])
     out = np.empty(len(right), dtype=bool)
     out[by_feature] = shapely.intersects(features[right[by_feature]], footprints[left[by_feature]])
     out[~by_feature] = shapely.intersects(footprints[left[~by_feature]], features[right[~by_feature]])

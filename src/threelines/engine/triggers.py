@@ -388,14 +388,15 @@ def _clause_rows(fired: ClauseFired) -> list[tuple[np.ndarray, np.ndarray, Trigg
     ratio = np.minimum(np.bincount(row_of, weights=[u.share for u in units], minlength=len(fired)), 1.0)
     codes = [u.code for u in units]
     covered = [tuple(codes[start : start + k]) for start, k in zip(starts.tolist(), width.tolist(), strict=True)]
-    main = np.array([units[start] for start in starts.tolist()] + [None], dtype=object)[:-1]
+    main = [units[start] for start in starts.tolist()]  # a row's evidence: its unit of the largest share
     # The rows of each clause, in order; the clauses in order of their first row.
     numbers: dict[int, int] = {}
     clause_of = np.fromiter((numbers.setdefault(id(c), len(numbers)) for c in fired.clause), np.intp, len(fired))
     order = np.argsort(clause_of, kind="stable")
     out = []
     for positions in np.split(order, np.cumsum(np.bincount(clause_of))[:-1].tolist()):
-        clause, mains, m2 = fired.clause[positions[0]], main[positions].tolist(), overlap[positions]
+        clause, m2 = fired.clause[positions[0]], overlap[positions]
+        mains = [main[i] for i in positions.tolist()]
         same = {"rule": clause.id, "title": f"准入清单 / access list ({clause.dimension})", "outcome": clause.outcome,
                 "dimension": clause.dimension, "layer": fired.layer, "basis": clause.basis}  # fmt: skip
         columns = {

@@ -89,7 +89,7 @@ def plain_lines(geoms: np.ndarray, usable: np.ndarray, checked: list[dict[str, A
     positions, lines = positions[keep], lines[keep]
     widths = np.array([checked[i]["width"] for i in positions.tolist()], dtype=float)
     out = np.empty(len(positions), dtype=object)
-    for width in dict.fromkeys(widths.tolist()):  # (not np.unique: see threelines.input.drawn._owners)
+    for width in dict.fromkeys(widths.tolist()):  # (not np.unique: see threelines.arrays)
         same = widths == width
         out[same] = outer_buffer(lines[same], width / 2.0, cap_style="flat", join_style="round")
     return dict(zip(positions.tolist(), out.tolist(), strict=True))

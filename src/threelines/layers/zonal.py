@@ -25,6 +25,7 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
+from threelines.arrays import sorted_distinct
 from threelines.errors import ManifestError
 from threelines.input.crs import to_crs
 from threelines.layers.grids import Grid, Transform, grid_path, load_grid, store_grid
@@ -383,7 +384,7 @@ def _on_edge(shapes, bounds: np.ndarray, base, rows, cols) -> np.ndarray:
         owner = of[at]
         c, r = np.where(wide[at], u, nearest), np.where(wide[at], nearest, u)
         x, y = base @ (c + 0.5, r + 0.5)  # as :func:`_centre_cells` places them
-        which = np.flatnonzero(np.bincount(owner, minlength=len(shapes)))  # np.unique's first call imports numpy.ma
+        which = sorted_distinct(owner)
         edges = shapely.boundary(shapes[which])
         shapely.prepare(edges)
         close = shapely.dwithin(edges[np.searchsorted(which, owner)], shapely.points(x, y), _edge_tolerance(base))
@@ -417,8 +418,7 @@ def _row_stats(owner: np.ndarray, cell: np.ndarray, n: int, stat: str, classes) 
     counts = np.bincount(owner, minlength=n)
     value = np.full(n, np.nan)
     start = np.cumsum(counts) - counts
-    sizes = np.sort(counts[counts > 0])  # their distinct values, without np.unique (its first call imports numpy.ma)
-    for size in sizes[np.flatnonzero(np.diff(sizes, prepend=-1))].tolist():  # a few dozen, however many footprints
+    for size in sorted_distinct(counts[counts > 0]).tolist():  # a few dozen counts, however many footprints
         which = np.flatnonzero(counts == size)
         block = cell[start[which][:, None] + np.arange(size)]
         if stat == "share":
