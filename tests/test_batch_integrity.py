@@ -396,3 +396,27 @@ def test_the_summary_tables_are_written_while_the_records_come(run, tmp_path, sa
     again = run("batch", sample_dir / "projects.gpkg", "-o", out, "--jobs", "1")
     assert again.exit_code == 0
     assert len(summary(out)) == 13
+
+
+def test_the_hashing_thread_never_uses_proj(tmp_path, manifest, ruleset, monkeypatch):
+    """A thread that used PROJ frees its SQLite handles as it ends, under SQLite's lock: a worker forked then hangs.
+
+    The run's hashes are taken in a thread of their own, while workers may be forked: the working CRS's
+    WKT is written in the thread that starts it.
+    """
+    import threading
+
+    from pyproj import CRS
+
+    writers = []
+    to_wkt = CRS.to_wkt
+
+    def recorded(self, *args, **kwargs):
+        writers.append(threading.current_thread())
+        return to_wkt(self, *args, **kwargs)
+
+    monkeypatch.setattr(CRS, "to_wkt", recorded)
+    setup = batch_module._Setup(tmp_path, manifest, ruleset, {}, [], None)
+    shared = setup.shared()
+    assert shared["crs"] == to_wkt(manifest.working_crs)
+    assert writers == [threading.main_thread()]

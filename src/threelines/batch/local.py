@@ -304,8 +304,11 @@ class _Setup:
         from concurrent.futures import ThreadPoolExecutor
 
         self.out, self.manifest, self.inputs, self._shared = out, manifest, inputs, None
+        # The CRS is written here: a thread that has used PROJ frees PROJ's SQLite handles as it ends, holding
+        # SQLite's lock, and a worker process forked at that moment would wait for that lock forever.
+        wkt = manifest.working_crs.to_wkt()
         pool = ThreadPoolExecutor(1, thread_name_prefix="threelines-hash")
-        self._future = pool.submit(_hashed_setup, manifest, rules, options, cache_dir)
+        self._future = pool.submit(_hashed_setup, manifest, rules, options, cache_dir, wkt)
         pool.shutdown(wait=False)  # the thread ends with its one task
 
     def shared(self) -> dict:
@@ -323,10 +326,13 @@ class _Setup:
         return setup_digest(self.shared())
 
 
-def _hashed_setup(manifest, rules, options: dict, cache_dir: Path | None) -> dict:
-    """The shared provenance block, the files' hashes remembered in the cache folder's memo (when there is one)."""
+def _hashed_setup(manifest, rules, options: dict, cache_dir: Path | None, crs_wkt: str) -> dict:
+    """The shared provenance block, the files' hashes remembered in the cache folder's memo (when there is one).
+
+    Run in a thread of its own, it uses no PROJ (the working CRS comes as ``crs_wkt``): see :class:`_Setup`.
+    """
     memo = HashMemo(cache_dir) if cache_dir is not None else None
-    shared = setup_provenance(manifest, rules, options, memo=memo)
+    shared = setup_provenance(manifest, rules, options, memo=memo, crs_wkt=crs_wkt)
     if memo is not None:
         memo.save()
     return shared

@@ -254,10 +254,12 @@ def setup_provenance(
     options: dict[str, Any] | None = None,
     screened_at: datetime | None = None,
     memo: HashMemo | None = None,
+    crs_wkt: str | None = None,
 ):
     """The part of a provenance block every project of a run shares (hashed once): all but ``input``.
 
-    ``memo`` remembers the files' hashes from run to run (None: every file is hashed).
+    ``memo`` remembers the files' hashes from run to run (None: every file is hashed). ``crs_wkt`` is
+    the working CRS's WKT when the caller has it (None: it is written here, through PROJ).
     """
     from threelines import __version__
 
@@ -274,7 +276,7 @@ def setup_provenance(
             for spec in manifest.layers.values()
         ],
         "rules": [{"path": str(p.resolve()), "sha256": dataset_sha256(p, memo)} for p in rule_files(rules)],
-        "crs": manifest.working_crs.to_wkt(),
+        "crs": manifest.working_crs.to_wkt() if crs_wkt is None else crs_wkt,
         "options": {k: v for k, v in (options or {}).items() if v is not None},
         "screened_at": when.isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
