@@ -238,6 +238,16 @@ def test_a_project_in_two_inputs_gets_a_record_for_each(tmp_path, sample_dir, ma
     assert len(records(tmp_path / "out")) == 2
 
 
+def test_a_file_reached_twice_in_one_run_is_screened_once(tmp_path, sample_dir, manifest, ruleset):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(sample_dir / "projects" / "P01.geojson", folder / "P01.geojson")
+    for n, inputs in enumerate(([folder, folder / "P01.geojson"], [folder / "P01.geojson", folder])):
+        result = run_batch([str(i) for i in inputs], tmp_path / f"out{n}", manifest, ruleset)
+        assert (result.screened, result.resumed) == (1, 1)  # the later input finds it screened by the earlier
+        assert len(records(tmp_path / f"out{n}")) == 1
+
+
 def test_errors_of_features_are_keyed_and_replaced_on_a_rerun(tmp_path, sample_projects, manifest, ruleset):
     path = tmp_path / "mixed.geojson"
     industries = ["G5920", "X9999", "G5920", "X9999"]  # two bad codes
