@@ -41,7 +41,7 @@ import numpy as np
 
 from threelines.batch.hashes import project_hashes
 from threelines.batch.index import INDEX_NAME, RunIndex
-from threelines.batch.results import DAMAGED, RESULTS, Results, cannot_write
+from threelines.batch.results import DAMAGED, RESULTS, Results, cannot_write, collector_held
 from threelines.batch.summary import SUMMARY_COLUMNS, SummaryStream, partial, summary_row, write_summaries
 from threelines.batch.workers import Reports, Screener, hilbert_distance, json_line
 from threelines.cachedir import cache_folder
@@ -404,7 +404,11 @@ def _pieces(source: str, manifest: Manifest, crs, encoding, overrides, piece: in
         line_widths=manifest.line_widths, order=_along_curve, part=part,
     )  # fmt: skip
     try:
-        for projects in pieces:
+        while True:
+            with collector_held():  # (only while this reads: workers may be forked between pieces)
+                projects = next(pieces, None)
+            if projects is None:
+                return
             yield projects, list(projects.problems)
     except ThreelinesError as exc:
         empty = Projects(source=source, attrs=[], geometry=np.empty(0, dtype=object), area_m2=np.empty(0))
