@@ -103,8 +103,9 @@ def collector_held() -> Iterator[None]:
 
     Both make many objects (attributes, keys, summary rows) that live until
     their chunk is written, and no cycles (a whole run leaves a few dozen
-    objects to the collector): collections meanwhile would walk them all for
-    nothing, about a twentieth of the process's time. The collector is held
+    objects to the collector): collections meanwhile walk them for nothing
+    (on 10,000 projects all collections took about a twentieth of the
+    process's time, half of it during these steps). The collector is held
     for such a step only, never while worker processes are forked, so that
     they start with it as the caller has it.
     """
