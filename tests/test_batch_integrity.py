@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import fcntl
+import gc
 import json
 import os
 import shutil
@@ -236,6 +238,36 @@ def test_a_project_in_two_inputs_gets_a_record_for_each(tmp_path, sample_dir, ma
     both = run_batch([str(other), str(other / "P01.geojson")], tmp_path / "out", manifest, ruleset)
     assert (both.screened, both.resumed) == (0, 2)  # both found done: one record for the one place
     assert len(records(tmp_path / "out")) == 2
+
+
+def test_a_file_reached_twice_in_one_run_is_screened_once(tmp_path, sample_dir, manifest, ruleset):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(sample_dir / "projects" / "P01.geojson", folder / "P01.geojson")
+    for n, inputs in enumerate(([folder, folder / "P01.geojson"], [folder / "P01.geojson", folder])):
+        result = run_batch([str(i) for i in inputs], tmp_path / f"out{n}", manifest, ruleset)
+        assert (result.screened, result.resumed) == (1, 1)  # the later input finds it screened by the earlier
+        assert len(records(tmp_path / f"out{n}")) == 1
+
+
+def test_the_collector_is_left_as_the_caller_had_it(tmp_path, sample_dir, manifest, ruleset):
+    from threelines.batch.results import collector_held
+
+    given = [str(sample_dir / "projects" / "P01.geojson"), str(tmp_path / "missing.geojson")]  # one read fails
+    enabled = gc.isenabled()
+    try:
+        for state in (True, False):
+            (gc.enable if state else gc.disable)()
+            result = run_batch(given, tmp_path / f"out-{state}", manifest, ruleset)
+            assert (result.screened, result.errors) == (1, 1)
+            assert gc.isenabled() is state
+        gc.enable()
+        with contextlib.suppress(OSError), collector_held():  # a step that fails
+            held = gc.isenabled()
+            raise OSError("a full disk")
+        assert (held, gc.isenabled()) == (False, True)
+    finally:
+        (gc.enable if enabled else gc.disable)()
 
 
 def test_errors_of_features_are_keyed_and_replaced_on_a_rerun(tmp_path, sample_projects, manifest, ruleset):

@@ -41,7 +41,7 @@ import numpy as np
 
 from threelines.batch.hashes import project_hashes
 from threelines.batch.index import INDEX_NAME, RunIndex
-from threelines.batch.results import DAMAGED, RESULTS, Results, cannot_write
+from threelines.batch.results import DAMAGED, RESULTS, Results, cannot_write, collector_held
 from threelines.batch.summary import SUMMARY_COLUMNS, SummaryStream, partial, summary_row, write_summaries
 from threelines.batch.workers import Reports, Screener, hilbert_distance, json_line
 from threelines.cachedir import cache_folder
@@ -242,7 +242,10 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
 
                 def chunks():
                     """Chunks to screen, input after input and piece after piece, writing unreadable features."""
-                    for source in inputs:
+                    for number, source in enumerate(inputs):
+                        # A file reached twice (a folder, then a file in it) is screened once: what an input
+                        # screens is staged for the inputs after it (the last one has none).
+                        later = number + 1 < len(inputs)
                         if not results.lines and (features_known(source) or 0) > chunk_size:
                             setup.shared()  # the layers' hashes, for the workers' cache
                             screener.start()  # several chunks coming: workers read the layers while this reads
@@ -255,13 +258,15 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                                 screener.start()
                             if not projects.ordered and len(todo) > 1:  # read whole (a zip, say): neighbours together
                                 todo = screener.order(projects, todo)
-                            index.stage(hashes)  # a file reached twice (a folder and a file in it) is screened once
+                            if later:
+                                index.stage(hashes)
                             result.resumed += len(projects) - len(todo)
                             bar.total = (bar.total or 0) + len(todo)
                             for i in range(0, len(todo), chunk_size):
                                 positions = todo[i : i + chunk_size]
                                 yield projects.take(positions), source, [hashes[j] for j in positions], stamp(source)
-                        index.commit()
+                        if later:
+                            index.commit()
 
                 failures = RuleFailures()
                 unresolved = SUMMARY_COLUMNS.index("unresolved")
@@ -405,7 +410,11 @@ def _pieces(source: str, manifest: Manifest, crs, encoding, overrides, piece: in
         line_widths=manifest.line_widths, order=_along_curve, part=part,
     )  # fmt: skip
     try:
-        for projects in pieces:
+        while True:
+            with collector_held():  # (only while this reads: workers may be forked between pieces)
+                projects = next(pieces, None)
+            if projects is None:
+                return
             yield projects, list(projects.problems)
     except ThreelinesError as exc:
         empty = Projects(source=source, attrs=[], geometry=np.empty(0, dtype=object), area_m2=np.empty(0))

@@ -185,7 +185,7 @@ class DrawnProjects:
         # Edges straight in the file's CRS, as GIS draws them, stay straight there.
         native = densify(drawn, file_crs)
         with np.errstate(invalid="ignore"):
-            raw_geoms = shapely.force_2d(to_crs(native, file_crs, self.working_crs))
+            raw_geoms = _without_z(to_crs(native, file_crs, self.working_crs))
         # Coordinates that do not fit the declared CRS (wrong zone, metres read as degrees)
         # come out of the transformation as inf.
         placed = (
@@ -248,6 +248,16 @@ class DrawnProjects:
         if not self._plain:
             self._plain.update((name, plain_values(column)) for name, column in self.cells.items())
         return {name: self._plain[name][i] if name in self._plain else None for name in ATTRIBUTES}
+
+
+def _without_z(geoms: np.ndarray) -> np.ndarray:
+    """The geometries in 2D: those with a z or m lose it; the others (most: reprojected, they come out 2D) stay."""
+    extra = shapely.has_z(geoms) | shapely.has_m(geoms)
+    if not extra.any():
+        return geoms
+    out = geoms.copy()
+    out[extra] = shapely.force_2d(geoms[extra])
+    return out
 
 
 def _taken(column, positions: np.ndarray):
