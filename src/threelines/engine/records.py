@@ -51,8 +51,9 @@ class TriggerRows:
     A batch writes the record of every trigger: made for all the rows of a
     rule at once, each measure is rounded a column at a time and the fields
     the rule gives every row are set once, rather than trigger by trigger;
-    :func:`rows_texts` writes them as JSON straight from those columns. Only
-    the language a record shows is rendered.
+    :func:`batch_results` writes them as JSON straight from those columns,
+    a field at a time for all the tables of a chunk. Only the language a
+    record shows is rendered.
 
     Parameters
     ----------
