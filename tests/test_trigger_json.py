@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from threelines.batch.summary import summary_row
@@ -197,3 +197,56 @@ def test_a_clause_row_sums_its_units_one_after_another():
     assert rows.columns["overlap_m2"] == [0.9999999999999999]
     assert rows.columns["overlap_ratio"] == [0.9999999999999999]
     assert rows.columns["feature_id"] == ["U0"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.lists(st.one_of(st.none(), numbers), max_size=6),
+        st.lists(st.one_of(st.none(), texts), max_size=6),
+        st.lists(st.one_of(st.none(), texts, numbers), max_size=6),
+        st.lists(texts, max_size=6),
+        st.lists(st.one_of(st.none(), st.floats()), max_size=80),  # long enough to be rounded in numpy
+    ),
+    st.sampled_from([None, 0, 2, 6]),
+)
+def test_a_column_written_at_once_is_each_value_rounded_and_written_alone(values, places):
+    from threelines.engine.json_values import column_texts, json_number
+
+    assume(places is None or not any(isinstance(value, np.generic) for value in values))  # numpy's round: not ours
+    written, quoted = column_texts(values, places)
+    if quoted:
+        written = [b'"' + text + b'"' for text in written]
+    assert written == [orjson.dumps(json_number(value, places), option=JSON_OPTIONS) for value in values]
+
+
+class _OneText:
+    languages = ()
+
+    def __init__(self, n):
+        self.n = n
+
+    def title(self, lang):
+        return "t"
+
+    def messages(self, lang):
+        return [f"m{i}, with a comma" for i in range(self.n)]
+
+
+@pytest.mark.parametrize(
+    "column",
+    [[0.0, -0.0, 0.0], [-0.0, 0.0], [1, 1.0, True], [1.0, 1.0], [2.675, 2.675], [None, None], ["HX1", "HX1"],
+     [float("nan"), float("nan")], [1e300, 1e300], [3, 3]],
+)  # fmt: skip
+def test_a_column_of_one_value_is_written_as_each_row_has_it(column):
+    """A table's column whose values are all one is written once: only when they would all be written alike."""
+    from threelines.engine.records import TriggerRows
+    from threelines.engine.verdict import Verdict
+
+    same = {"rule": "r", "title": "t", "outcome": "conditional", "dimension": "d", "layer": "l", "basis": None}
+    n = len(column)
+    columns = {"overlap_m2": column, "distance_m": column, "feature_id": column, "feature_name": [None] * n}
+    rows = TriggerRows(same, columns, _OneText(n))
+    verdicts = [Verdict(project={"id": "P", "name": None}, triggers=rows.triggers())]
+    written = [orjson.dumps(r, option=JSON_OPTIONS) for r in batch_records(verdicts)]
+    assert written == [orjson.dumps(r, option=JSON_OPTIONS) for r in verdict_records(verdicts)]

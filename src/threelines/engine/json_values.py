@@ -152,6 +152,37 @@ def json_tokens(values: Sequence[Any], kinds: set[type] | None = None) -> list[b
     return [orjson.dumps(value, option=JSON_OPTIONS) for value in values]
 
 
+def column_texts(values: Sequence[Any], places: int | None = None) -> tuple[list[bytes], bool]:
+    """Each value of a column as :func:`json_number` makes it and :data:`JSON_OPTIONS` writes it, in a record.
+
+    A column of texts alone is written as the insides of its strings (see
+    :func:`string_contents`): the second value returned is then True, and
+    the quotes are the caller's to write. Any other is written as one
+    array (a column of floats and None rounded in numpy first: orjson
+    writes a float of an array as it writes a Python float, and NaN and
+    infinities as null) and cut at its commas, when it holds no more
+    commas than those between its values; else it goes through
+    :func:`json_column` and :func:`json_tokens`.
+    """
+    if not values:
+        return [], False
+    kinds = set(map(type, values))
+    if kinds == {str}:
+        contents = string_contents(values)
+        if contents is not None:
+            return contents, True
+    if kinds <= {float, type(None)}:
+        numbers = np.array(values, dtype=float)  # None becomes NaN, written as null
+        text = orjson.dumps(numbers if places is None else rounded(numbers, places), option=JSON_OPTIONS)
+    elif places is None or not any(issubclass(kind, float) for kind in kinds):  # nothing json_number changes
+        text = orjson.dumps(values, option=JSON_OPTIONS)  # NaN and infinities as null, as json_number has them
+    else:
+        return json_tokens(json_column(values, places)), False
+    if text.count(b",") == len(values) - 1:
+        return text[1:-1].split(b","), False
+    return json_tokens(values, kinds), False
+
+
 def string_contents(texts: list[str]) -> list[bytes] | None:
     """Each text as the inside of a JSON string, cut from one array; None where a cut may be false."""
     array = orjson.dumps(texts)

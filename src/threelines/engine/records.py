@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 from functools import partial
-from operator import attrgetter, itemgetter, methodcaller
+from itertools import repeat
+from operator import itemgetter, methodcaller
 from typing import Any, Protocol
 
 import numpy as np
@@ -22,13 +23,13 @@ import orjson
 
 from threelines.engine.json_values import (
     JSON_OPTIONS,
+    column_texts,
     decimals,
     json_column,
+    json_number,
     json_numbers,
-    json_tokens,
-    string_contents,
 )
-from threelines.engine.verdict import VERDICTS, FiredRow, Texts, Trigger, UnitShare, Verdict
+from threelines.engine.verdict import VERDICTS, Later, Texts, Trigger, UnitShare, Verdict
 
 
 class RowTexts(Protocol):
@@ -50,8 +51,9 @@ class TriggerRows:
     A batch writes the record of every trigger: made for all the rows of a
     rule at once, each measure is rounded a column at a time and the fields
     the rule gives every row are set once, rather than trigger by trigger;
-    :meth:`fragments` writes them as JSON straight from those columns. Only
-    the language a record shows is rendered.
+    :func:`batch_results` writes them as JSON straight from those columns,
+    a field at a time for all the tables of a chunk. Only the language a
+    record shows is rendered.
 
     Parameters
     ----------
@@ -68,7 +70,6 @@ class TriggerRows:
         self._texts: list[tuple] | None = None
         self._rounded: dict[str, list] | None = None  # the columns as the JSON form keeps them
         self._records: dict[str | None, tuple] = {}  # per language: the fields alike, and each row's own
-        self._fragments: dict[str | None, list[bytes]] = {}
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values())))
@@ -123,48 +124,26 @@ class TriggerRows:
         record.update(zip(names, rows[i], strict=True))
         return record
 
-    def fragments(self, lang: str | None) -> list[bytes]:
-        """Every row's JSON form as JSON text, as :data:`JSON_OPTIONS` writes :meth:`record` (keys sorted).
+    def _fields(self, lang: str | None) -> tuple[dict[str, Any], dict[str, list]]:
+        """All the fields of a row's JSON form (those alike set), and the columns of the others, as they are.
 
-        The fields every row has alike are written once into a pattern of
-        the record, and the others a column at a time into it.
+        Title and message are in ``lang`` where the rule has it.
         """
-        if lang not in self._fragments:
-            same, columns = self._json_columns(lang)
-            if (
-                not columns.keys() <= same.keys()
-            ):  # the pattern has the record's keys: a field beyond them would be lost
-                raise ValueError(f"trigger fields outside the record's keys: {sorted(columns.keys() - same.keys())}")
-            pattern, tokens = [], []
-            for key in sorted(same):  # the columns' names are among the fields alike
-                head = orjson.dumps(key) + b":"
-                if key in columns:
-                    values = columns[key]
-                    kinds = set(map(type, values))
-                    texts = string_contents(values) if kinds == {str} else None
-                    pattern.append(head + (b"%b" if texts is None else b'"%b"'))  # a column of texts: quoted here
-                    tokens.append(json_tokens(values, kinds) if texts is None else texts)
-                else:
-                    pattern.append((head + orjson.dumps(same[key], option=JSON_OPTIONS)).replace(b"%", b"%%"))
-            line = b"{" + b",".join(pattern) + b"}"
-            self._fragments[lang] = [line % row for row in zip(*tokens, strict=True)]
-        return self._fragments[lang]
+        same = {name: self.same.get(name) for name in _RECORD_KEYS}  # in the record's order, each row's set after
+        if lang and lang in self.texts.languages:
+            same["title"] = self.texts.title(lang)
+            return same, {**self.columns, "message": self.texts.messages(lang)}
+        return same, {**self.columns, "message": self.texts.messages(None)}
 
     def _json_columns(self, lang: str | None) -> tuple[dict[str, Any], dict[str, list]]:
-        """The JSON form of every row, in parts: all its fields (those alike set), and the columns of the others.
-
-        Measures are rounded a column at a time; title and message are in ``lang`` where the rule has it.
-        """
+        """As :meth:`_fields`, the measures rounded as the JSON form keeps them, a column at a time."""
         if self._rounded is None:
             self._rounded = {
                 name: json_column(values, _TRIGGER_PLACES[name]) if name in _TRIGGER_PLACES else values
                 for name, values in self.columns.items()
             }
-        same = {name: self.same.get(name) for name in _RECORD_KEYS}  # in the record's order, each row's set after
-        if lang and lang in self.texts.languages:
-            same["title"] = self.texts.title(lang)
-            return same, {**self._rounded, "message": self.texts.messages(lang)}
-        return same, {**self._rounded, "message": self.texts.messages(None)}
+        same, columns = self._fields(lang)
+        return same, {**columns, **self._rounded}
 
 
 def verdict_records(verdicts: Sequence[Verdict], lang: str | None = None) -> list[dict[str, Any]]:
@@ -175,17 +154,22 @@ def verdict_records(verdicts: Sequence[Verdict], lang: str | None = None) -> lis
     than value by value: a batch writes every record it screens.
     """
     triggers = trigger_records([t for verdict in verdicts for t in verdict.triggers], lang)
-    return _verdict_records(verdicts, triggers, [t["outcome"] for t in triggers], list, _listed)[0]
+    sizes = [len(verdict.triggers) for verdict in verdicts]
+    ends = np.cumsum(sizes).tolist()
+    listed = [triggers[end - size : end] for end, size in zip(ends, sizes, strict=True)]
+    ranks = np.fromiter((VERDICTS.index(t["outcome"]) for t in triggers), dtype=np.int64, count=len(triggers))
+    return _verdict_records(verdicts, listed, sizes, ranks, _listed)[0]
 
 
 def batch_records(verdicts: Sequence[Verdict], lang: str | None = None) -> list[dict[str, Any]]:
     """:func:`verdict_records`, each record's triggers (and other lists) already JSON text (:class:`orjson.Fragment`).
 
     A batch writes its records with :data:`JSON_OPTIONS` and reads none of
-    them back: the triggers (most of a record) are written a rule's rows at
-    a time (see :meth:`TriggerRows.fragments`), into the text that dumping
-    their records would give; the unresolved rules, requirements and
-    clauses, shared by many projects, are written once per distinct list.
+    them back: the triggers (most of a record) are written from the
+    columns of the rows that fired, a field at a time (see
+    :class:`_FiredPlaces`), into the text that dumping their records would
+    give; the unresolved rules, requirements and clauses, shared by many
+    projects, are written once per distinct list.
     """
     return batch_results(verdicts, lang)[0]
 
@@ -199,18 +183,11 @@ def batch_results(
     triggers of each of those outcomes, its unresolved rules, and the ids of
     the rules that fired (each once, in order, joined by commas).
     """
-    fired = [verdict.fired_rows() for verdict in verdicts]  # no trigger made
-    fragments, outcomes, rules = _trigger_parts([t for rows in fired for t in rows], lang)
-    records, counts = _verdict_records(verdicts, fragments, outcomes, _json_list, _ListTexts())
-    ends = np.cumsum([len(rows) for rows in fired]).tolist()
-    named = [", ".join(dict.fromkeys(rules[start:end])) for start, end in zip([0, *ends], ends, strict=False)]
+    fired = _FiredPlaces(verdicts)  # no trigger made
+    arrays = list(map(orjson.Fragment, fired.json_arrays(lang)))
+    records, counts = _verdict_records(verdicts, arrays, fired.sizes, fired.ranks(), _ListTexts())
     unresolved = [len(verdict.unresolved) for verdict in verdicts]
-    return records, list(zip(*counts, unresolved, named, strict=True))
-
-
-def _json_list(fragments: list[bytes]) -> orjson.Fragment:
-    """A JSON array of values already JSON text."""
-    return orjson.Fragment(b"[" + b",".join(fragments) + b"]")
+    return records, list(zip(*counts, unresolved, fired.rules_named(), strict=True))
 
 
 def _listed(items: Sequence[Any], form: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:
@@ -244,35 +221,32 @@ class _ListTexts:
 def _verdict_records(
     verdicts: Sequence[Verdict],
     triggers: list,
-    outcomes: list[str],
-    listed: Callable[[list], Any],
+    sizes: list[int],
+    ranks: np.ndarray,
     lists: Callable[[Sequence[Any], Callable], Any],
 ) -> tuple[list[dict[str, Any]], tuple[list[int], list[int]]]:
-    """Each verdict's record, given all their triggers' forms and outcomes (in order).
+    """Each verdict's record, given its triggers' form, their number, and the rank of their outcomes (all in order).
 
-    ``listed`` makes a verdict's list of triggers from their forms, ``lists``
-    its other lists from their items and the form of each (see
-    :func:`_listed`). Also returns each verdict's count of reject and of
-    conditional triggers.
+    ``lists`` makes its other lists from their items and the form of each
+    (see :func:`_listed`). Also returns each verdict's count of reject and
+    of conditional triggers.
     """
     units = unit_records([u for verdict in verdicts for u in verdict.units])
-    sizes = [len(verdict.fired_rows()) for verdict in verdicts]  # no trigger made
     # A column at a time: the worst outcome is reject if any is, else conditional if any is.
-    ranks = np.fromiter(map(VERDICTS.index, outcomes), dtype=np.int64, count=len(outcomes))  # raises as worst()
     owner = np.repeat(np.arange(len(verdicts)), sizes)  # each trigger's verdict
     rejects = np.bincount(owner[ranks == 2], minlength=len(verdicts))
     conditionals = np.bincount(owner[ranks == 1], minlength=len(verdicts))
     worsts = [VERDICTS[rank] for rank in np.where(rejects > 0, 2, conditionals > 0).tolist()]
-    records, t, u = [], 0, 0
-    for verdict, project, verdict_worst, size in zip(
-        verdicts, project_json_records([v.project for v in verdicts]), worsts, sizes, strict=True
+    records, u = [], 0
+    for verdict, project, verdict_worst, verdict_triggers in zip(
+        verdicts, project_json_records([v.project for v in verdicts]), worsts, triggers, strict=True
     ):
-        t_end, u_end = t + size, u + len(verdict.units)
+        u_end = u + len(verdict.units)
         records.append(
             {
                 "project": project,
                 "verdict": verdict_worst,
-                "triggers": listed(triggers[t:t_end]),
+                "triggers": verdict_triggers,
                 "units": units[u:u_end],
                 "unresolved": lists(verdict.unresolved, _to_dict),
                 "requirements": lists(verdict.requirements, _fields),
@@ -281,7 +255,7 @@ def _verdict_records(
                 "jurisdiction": verdict.jurisdiction,
             }
         )
-        t, u = t_end, u_end
+        u = u_end
     return records, (rejects.tolist(), conditionals.tolist())
 
 
@@ -313,44 +287,204 @@ def trigger_records(triggers: Sequence[Trigger], lang: str | None = None) -> lis
     return records
 
 
-def _trigger_parts(
-    triggers: Sequence[Trigger | FiredRow], lang: str | None
-) -> tuple[list[bytes], list[str], list[str]]:
-    """Each trigger's JSON text, outcome and rule, taken from its rows' columns (those made alone: from it).
+class _FiredPlaces:
+    """Every trigger of some verdicts, in their order, as a place in a table: which table, which of its rows.
 
-    Every :class:`TriggerRows` met writes all its rows at once; the
-    triggers made alone are written together as a table of their own. The
-    three columns are laid end to end, a table after another, and each
-    trigger picks its place in them.
+    The tables are the :class:`TriggerRows` that made the triggers and,
+    last, the triggers made alone (verdicts read back from a pickle, say):
+    their records. The verdicts of one screening whose triggers are not
+    made yet (see :class:`~threelines.engine.verdict.Later`) take their
+    places from its rows all at once, in the order that
+    ``FiredTriggers.rows`` gives: by project, then by position. Nothing is
+    made per trigger but its text, and that a field at a time (see
+    :meth:`json_arrays`).
+
+    Attributes
+    ----------
+    tables : list of TriggerRows
+    alone : list of Trigger
+        The triggers made alone, the table after ``tables``.
+    table, row : numpy.ndarray
+        Per trigger: its table and its row in it.
+    sizes : list of int
+        Per verdict: its number of triggers.
     """
-    rows = list(map(_row_of, triggers))
-    tables: dict[TriggerRows | None, int] = dict.fromkeys(map(_first, filter(None, rows)))
-    fragments: list[bytes] = []
-    outcomes: list[str] = []
-    rules: list[str] = []
-    for table in tables:
-        tables[table] = len(fragments)
-        fragments += table.fragments(lang)
-        outcomes += table.field("outcome")
-        rules += table.field("rule")
-    if None in rows:  # triggers made alone: the table None, in their order
-        alone = [trigger for trigger, row in zip(triggers, rows, strict=True) if row is None]
-        tables[None] = len(fragments)
-        fragments += [orjson.dumps(record, option=JSON_OPTIONS) for record in trigger_records(alone, lang)]
-        outcomes += [trigger.outcome for trigger in alone]
-        rules += [trigger.rule for trigger in alone]
-        made = iter(range(len(alone)))
-        rows = [(None, next(made)) if row is None else row for row in rows]
-    places = [tables[table] + i for table, i in rows]
-    return (
-        list(map(fragments.__getitem__, places)),
-        list(map(outcomes.__getitem__, places)),
-        list(map(rules.__getitem__, places)),
-    )
+
+    def __init__(self, verdicts: Sequence[Verdict]):
+        self.tables: list[TriggerRows] = []
+        self.alone: list[Trigger] = []
+        numbers: dict[TriggerRows, int] = {}  # each table's place in tables
+        screenings: dict[Any, tuple[int, list[int]]] = {}  # per screening: its first place, its projects' bounds
+        tables, rows = [], []  # the places, a screening or a verdict with its triggers made at a time
+        starts, self.sizes = [], []  # per verdict: where its places start among them, and how many
+        placed = 0
+        for verdict in verdicts:
+            triggers = verdict._triggers  # as fired_rows() reads them (a Later: not made), with no row made
+            if type(triggers) is Later:
+                if triggers.fired not in screenings:
+                    table, row, bounds = self._screening(triggers.fired, numbers)
+                    screenings[triggers.fired] = placed, bounds
+                    tables.append(table)
+                    rows.append(row)
+                    placed += len(table)
+                first, bounds = screenings[triggers.fired]
+                starts.append(first + bounds[triggers.p])
+                self.sizes.append(bounds[triggers.p + 1] - bounds[triggers.p])
+            else:
+                table, row = self._made(triggers, numbers)
+                tables.append(table)
+                rows.append(row)
+                starts.append(placed)
+                self.sizes.append(len(table))
+                placed += len(table)
+        for made in tables:  # a trigger made alone was numbered among the alone ones: their table is the last
+            made[made < 0] = len(self.tables)
+        # Each verdict's places, one after another.
+        sizes = np.array(self.sizes, dtype=np.int64)
+        ends = np.cumsum(sizes)
+        taken = np.repeat(np.array(starts, dtype=np.int64) - (ends - sizes), sizes) + np.arange(int(sizes.sum()))
+        self.table = np.concatenate([*tables, np.zeros(0, np.int64)])[taken]
+        self.row = np.concatenate([*rows, np.zeros(0, np.int64)])[taken]
+
+    def _number(self, rows: TriggerRows, numbers: dict[TriggerRows, int]) -> int:
+        if rows not in numbers:
+            numbers[rows] = len(self.tables)
+            self.tables.append(rows)
+        return numbers[rows]
+
+    def _screening(self, fired: Any, numbers: dict[TriggerRows, int]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """A screening's rows (a ``FiredTriggers``) in its projects' order, and where each project's start and end."""
+        parts = fired.parts
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), [0] * (fired.n + 1)
+        table = np.concatenate([np.full(len(rows), self._number(rows, numbers)) for _, _, rows in parts])
+        row = np.concatenate([np.arange(len(rows)) for _, _, rows in parts])
+        p = np.concatenate([part[0] for part in parts])
+        order = np.lexsort((np.concatenate([part[1] for part in parts]), p))
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(p, minlength=fired.n))]).tolist()
+        return table[order], row[order], bounds
+
+    def _made(self, triggers: list[Trigger], numbers: dict[TriggerRows, int]) -> tuple[np.ndarray, np.ndarray]:
+        """The places of triggers made: their rows', or (made alone) a number among the alone ones, as -1."""
+        table, row = [], []
+        for trigger in triggers:
+            if trigger.row is None:
+                table.append(-1)
+                row.append(len(self.alone))
+                self.alone.append(trigger)
+            else:
+                table.append(self._number(trigger.row[0], numbers))
+                row.append(trigger.row[1])
+        return np.array(table, dtype=np.int64), np.array(row, dtype=np.int64)
+
+    def _column(self, name: str) -> list:
+        """One field of every row of every table (the alone ones last), the tables one after another."""
+        out = []
+        for rows in self.tables:
+            out += rows.field(name)
+        return out + [getattr(trigger, name) for trigger in self.alone]
+
+    def _places(self) -> np.ndarray:
+        """Per trigger: its place in :meth:`_column`."""
+        sizes = [*map(len, self.tables), len(self.alone)]
+        return (np.cumsum(sizes) - sizes)[self.table] + self.row
+
+    def ranks(self) -> np.ndarray:
+        """Per trigger: its outcome's place in :data:`VERDICTS` (raising as :func:`worst` for another)."""
+        outcomes = self._column("outcome")
+        ranks = np.fromiter(map(VERDICTS.index, outcomes), dtype=np.int64, count=len(outcomes))
+        return ranks[self._places()]
+
+    def rules_named(self) -> list[str]:
+        """Per verdict: the rules that fired, each once, in order, joined by commas."""
+        rules = list(map(self._column("rule").__getitem__, self._places().tolist()))
+        ends = np.cumsum(self.sizes).tolist()
+        return [", ".join(dict.fromkeys(rules[end - size : end])) for end, size in zip(ends, self.sizes, strict=True)]
+
+    def json_arrays(self, lang: str | None) -> list[bytes]:
+        """Per verdict: its triggers' JSON forms (as :data:`JSON_OPTIONS` writes their records), as a JSON array.
+
+        Each table's keys and the fields its rows have alike are written
+        once, into the pieces between its other fields, which are written a
+        field at a time for all the tables together (see :func:`_texts`); a
+        row's text is its pieces and values joined, in C (``map`` over
+        ``zip``), with no Python code run per row.
+        """
+        rows: list[bytes] = []
+        sizes = [*map(len, self.tables), len(self.alone)]
+        texts = [*_texts(self.tables, lang), _alone_texts(self.alone, lang)]
+        for size, (pieces, columns) in zip(sizes, texts, strict=True):
+            parts = [repeat(pieces[0], size)]
+            for piece, column in zip(pieces[1:], columns, strict=True):
+                parts += (column, repeat(piece, size))
+            rows += map(b"".join, zip(*parts, strict=True))
+        ordered = list(map(rows.__getitem__, ((np.cumsum(sizes) - sizes)[self.table] + self.row).tolist()))
+        join = b",".join
+        ends = np.cumsum(self.sizes).tolist()
+        return [join(ordered[end - size : end]).join(_BRACKETS) for end, size in zip(ends, self.sizes, strict=True)]
 
 
-_row_of = attrgetter("row")
-_first = itemgetter(0)
+#: What a JSON array's values, joined by commas, are joined into.
+_BRACKETS = (b"[", b"]")
+
+
+def _texts(tables: Sequence[TriggerRows], lang: str | None) -> list[tuple[list[bytes], list[list[bytes]]]]:
+    """Per table: the pieces of its rows' JSON text, and between them, the columns of its other fields' texts.
+
+    Each field is written for all the tables together (see
+    :func:`column_texts`): a batch's chunk holds a few tables of some
+    hundred rows, and a call per table and field costs more than writing
+    the values.
+    """
+    fields = [_folded(*table._fields(lang)) for table in tables]
+    gathered: dict[str, list] = {}
+    for same, columns in fields:
+        if not columns.keys() <= same.keys():  # the pieces hold the record's keys: a field beyond them is lost
+            raise ValueError(f"trigger fields outside the record's keys: {sorted(columns.keys() - same.keys())}")
+        for key, values in columns.items():
+            gathered.setdefault(key, []).extend(values)
+    written = {key: column_texts(values, _TRIGGER_PLACES.get(key)) for key, values in gathered.items()}
+    taken = dict.fromkeys(written, 0)
+    out = []
+    for same, columns in fields:
+        pieces, texts = [b""], []
+        for k, key in enumerate(sorted(same)):  # the columns' names are among the fields alike
+            pieces[-1] += (b"," if k else b"{") + orjson.dumps(key) + b":"
+            if key in columns:
+                column, quoted = written[key]
+                texts.append(column[taken[key] : taken[key] + len(columns[key])])
+                taken[key] += len(columns[key])
+                if quoted:  # the insides of strings: quoted here
+                    pieces[-1] += b'"'
+                pieces.append(b'"' if quoted else b"")
+            else:
+                pieces[-1] += orjson.dumps(same[key], option=JSON_OPTIONS)
+        pieces[-1] += b"}"
+        out.append((pieces, texts))
+    return out
+
+
+def _folded(same: dict[str, Any], columns: dict[str, list]) -> tuple[dict[str, Any], dict[str, list]]:
+    """A table's fields, its columns of one value (written alike: 0.0 is not -0.0) moved among those alike.
+
+    Many are: the distance of rows that overlap, a capacity rule's outcome
+    and offset ratio, the evidence of a table of one row.
+    """
+    alike = {}
+    for key, values in columns.items():
+        first = values[0] if values else None
+        if values and values[-1] == first and values.count(first) == len(values):
+            text = orjson.dumps(first, option=JSON_OPTIONS)
+            if orjson.dumps(values, option=JSON_OPTIONS) == b",".join(repeat(text, len(values))).join(_BRACKETS):
+                alike[key] = json_number(first, _TRIGGER_PLACES.get(key))
+    if not alike:
+        return same, columns
+    return {**same, **alike}, {key: values for key, values in columns.items() if key not in alike}
+
+
+def _alone_texts(triggers: list[Trigger], lang: str | None) -> tuple[list[bytes], list[list[bytes]]]:
+    """Triggers made alone as a table of :func:`_texts`: their whole texts, between empty pieces."""
+    return [b"", b""], [[orjson.dumps(record, option=JSON_OPTIONS) for record in trigger_records(triggers, lang)]]
 
 
 def _alone_record(trigger: Trigger, lang: str | None) -> dict[str, Any]:
