@@ -86,7 +86,6 @@ def test_one_chunk_after_all_is_screened_with_the_layers_read_for_the_workers(sa
         screener.start()  # several chunks were expected: the layers are read for the workers ...
         (lines,) = screener.map([task])  # ... but one came: screened here, with them
         assert screener.pool is None
-        assert screener.layers == {}
     assert len(lines) == len(projects)
     done = entries(journal)
     assert {pid for pid, _ in done} == {os.getpid()}

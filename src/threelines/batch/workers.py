@@ -351,7 +351,7 @@ class Screener:
 
     def __init__(self, manifest: Manifest, rules: RuleSet, jobs: int, cache_dir: Path | None, lang, reports):
         self.args, self.jobs, self.pool = (manifest, rules, cache_dir, lang, reports), jobs, None
-        self.layers: dict[str, Any] = {}  # read for the workers, until they are forked
+        self.layers: dict[str, Any] = {}  # read for the workers
         self._reader: ThreadPoolExecutor | None = None  # the thread reading them, and its task
         self._reading = None
 
@@ -363,6 +363,7 @@ class Screener:
             self._reader.shutdown()  # never outlives the run
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
+        self.layers = {}  # freed once the workers are gone (see _fork)
 
     def start(self) -> None:
         """Start reading the layers for the worker processes, when more than one chunk is coming."""
@@ -372,12 +373,10 @@ class Screener:
             self._reading = self._reader.submit(read_layers, manifest, rules, cache_dir, self.layers)
 
     def _read(self) -> dict[str, Any]:
-        """The layers read for the workers, once they are (this process hands them over)."""
-        if self._reader is None:
-            return {}
-        self._reading.result()
-        layers, self.layers = self.layers, {}
-        return layers
+        """The layers read for the workers, once they are (none if they were not being read)."""
+        if self._reading is not None:
+            self._reading.result()
+        return self.layers
 
     def _fork(self) -> None:
         """Start the worker processes, forked once the layers are read: each inherits them, copy-on-write.
@@ -385,7 +384,9 @@ class Screener:
         The thread that read them is still alive, idle, at the fork, and ends
         only after it: a thread that is ending frees its libraries' state (PROJ's
         SQLite handles, say), holding their locks, and a worker forked meanwhile
-        would wait for those locks forever.
+        would wait for those locks forever. This process keeps the layers
+        until the workers are gone: freeing them now would write to, and so
+        copy, most of the pages it shares with them.
         """
         self.start()
         _INHERITED.update(self._read())
@@ -395,7 +396,7 @@ class Screener:
             )
             self.pool.submit(_ready)  # forks every worker now
         finally:
-            _INHERITED.clear()  # the workers' copies stay theirs
+            _INHERITED.clear()
         self._reader.shutdown(wait=False)
 
     def map(self, tasks):
