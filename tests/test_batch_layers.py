@@ -110,5 +110,6 @@ def test_a_layer_that_cannot_be_read_is_each_projects_error_in_the_workers(tmp_p
     screened_by = {pid for pid, what in done if what == "screen"}
     assert screened_by
     assert os.getpid() not in screened_by
-    # This process tried it once; each worker tries again, and its first chunk again, to give the error.
-    assert {pid for pid, what in done if what == "read quality"} == {os.getpid(), *screened_by}
+    readers = Counter(pid for pid, what in done if what == "read quality")
+    assert readers[os.getpid()] == 1  # this process tried it once, before forking the workers ...
+    assert screened_by <= set(readers)  # ... and each worker again, to give its projects the error
