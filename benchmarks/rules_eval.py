@@ -28,6 +28,7 @@ from pathlib import Path
 
 import orjson
 
+from threelines.collector import collector_held
 from threelines.engine import screen as screen_module
 from threelines.engine.decisions import forget_joins
 from threelines.engine.json_values import JSON_OPTIONS
@@ -119,7 +120,7 @@ def main() -> int:
     def run():
         forget_decisions()
         forget_joins()
-        with screen_module.few_collections(settle=True):  # as a batch worker holds the collector over a chunk
+        with collector_held(settle=True):  # as a batch worker holds the collector over a chunk
             verdicts = screen_module.screen_projects(projects, manifest, rules, cache)
             if args.records:
                 for record in batch_records(verdicts):

@@ -251,7 +251,7 @@ def test_a_file_reached_twice_in_one_run_is_screened_once(tmp_path, sample_dir, 
 
 
 def test_the_collector_is_left_as_the_caller_had_it(tmp_path, sample_dir, manifest, ruleset):
-    from threelines.batch.results import collector_held
+    from threelines.collector import collector_held
 
     given = [str(sample_dir / "projects" / "P01.geojson"), str(tmp_path / "missing.geojson")]  # one read fails
     enabled = gc.isenabled()

@@ -195,7 +195,7 @@ def test_a_warm_screening_of_a_geojson_footprint_imports_neither_gdal_nor_pandas
 def test_the_collector_is_held_for_a_screening_resumed_for_its_report_and_restored_after():
     import gc
 
-    from threelines.cli.startup import collector_held, resume_collector
+    from threelines.collector import collector_held, resume_collector
 
     assert gc.isenabled()
     with collector_held():

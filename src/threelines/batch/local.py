@@ -41,10 +41,11 @@ import numpy as np
 
 from threelines.batch.hashes import project_hashes
 from threelines.batch.index import INDEX_NAME, RunIndex
-from threelines.batch.results import DAMAGED, RESULTS, Results, cannot_write, collector_held
+from threelines.batch.results import DAMAGED, RESULTS, Results, cannot_write
 from threelines.batch.summary import SUMMARY_COLUMNS, SummaryStream, partial, summary_row, write_summaries
 from threelines.batch.workers import Reports, Screener, hilbert_distance, json_line
 from threelines.cachedir import cache_folder
+from threelines.collector import collector_held
 from threelines.errors import OutputError, ThreelinesError
 from threelines.input.footprint import features_known, read_projects_in_pieces
 from threelines.input.projects import Projects

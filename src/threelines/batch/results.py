@@ -10,17 +10,15 @@ replaced meanwhile are dropped from the file at the end.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
 
 from threelines.batch.index import RunIndex
 from threelines.batch.summary import SummaryStream, summary_row
+from threelines.collector import collector_held
 from threelines.errors import OutputError
 
 log = logging.getLogger(__name__)
@@ -95,27 +93,6 @@ class Results:
         stale = self.index.stale()
         if stale:
             _rewrite(self.path, lambda number, raw: number not in stale)
-
-
-@contextmanager
-def collector_held() -> Iterator[None]:
-    """Hold the cyclic garbage collector while a batch's process reads and places a piece, or writes a chunk.
-
-    Both make many objects (attributes, keys, summary rows) that live until
-    their chunk is written, and no cycles (a whole run leaves a few dozen
-    objects to the collector): collections meanwhile walk them for nothing
-    (on 10,000 projects all collections took about a twentieth of the
-    process's time, half of it during these steps). The collector is held
-    for such a step only, never while worker processes are forked, so that
-    they start with it as the caller has it.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def write_all(fd: int, data: bytes) -> None:

@@ -32,6 +32,7 @@ import orjson
 import shapely
 
 from threelines.batch.summary import summary_row, tally_of
+from threelines.collector import collector_held
 from threelines.engine.json_values import JSON_OPTIONS
 from threelines.engine.records import batch_results
 from threelines.errors import ThreelinesError
@@ -143,12 +144,10 @@ def screen_chunk(task: tuple[Projects, str, list[str], dict | None]) -> list[tup
     unexpectedly is screened again in halves, down to single projects, so
     that only the projects that fail get an error record and the run goes on.
     """
-    from threelines.engine.screen import few_collections
-
     projects, _, hashes, stamp = task
     # The collector is held while the chunk is screened and written down: the verdicts and records are many
     # small objects, all freed (without it) before it runs again, so that it never walks them.
-    with few_collections(settle=True):  # a batch's processes run nothing but the batch
+    with collector_held(settle=True):  # a batch's processes run nothing but the batch
         return _lines(projects, _screen_isolated(projects), hashes, stamp)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from threelines.cli import options, startup
+from threelines.cli import options
+from threelines.collector import collector_held, resume_collector
 
 
 @click.command(short_help="Screen project footprints: pass, conditional or reject.")
@@ -28,7 +29,7 @@ from threelines.cli import options, startup
 @options.output_opt
 @options.overwrite_opt
 @options.fail_on_opt
-@startup.collector_held()
+@collector_held()
 def screen(
     footprint, wkt, layers, rules, crs, encoding, fmt, indent, lang, output, overwrite, fail_on, **kwargs
 ) -> None:
@@ -86,7 +87,7 @@ def screen(
                 memo.save()
             # A report's maps make and drop many objects in cycles, with no limit on their count: the collector,
             # held for reading and screening, works again.
-            startup.resume_collector()
+            resume_collector()
             text = write_report(
                 result, manifest, fmt, lang=lang or default_language(), provenance=block, output=output,
                 overwrite=overwrite, indent=indent,

@@ -1,4 +1,4 @@
-"""What the command does at start-up so that a short run stays short: a light CEL import, the collector held.
+"""What the command does at start-up so that a short run stays short: a light CEL import.
 
 The CEL binding's package (``cel``) imports its own interactive shell when
 imported: typer, prompt_toolkit, rich and pygments, about 0.3 s of a
@@ -11,12 +11,9 @@ nothing is changed and ``cel`` is imported as usual, on first use.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import importlib.util
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 
 def light_cel() -> bool:
@@ -42,34 +39,3 @@ def light_cel() -> bool:
             sys.modules.pop(name, None)
         return False
     return True
-
-
-@contextmanager
-def collector_held() -> Iterator[None]:
-    """Hold the cyclic garbage collector for a short run's reading and screening, imports included (also a decorator).
-
-    A one-off run keeps nearly all it makes until it ends (modules, classes,
-    layers, rules, verdicts): the collector, walking all of it again each
-    time enough new objects have been made, frees almost nothing, and costs
-    a one-project screening about 4% of its instructions. What a screening
-    makes is bounded by its input; a report's maps are not held
-    (:func:`resume_collector`). The collector is restored on the way out, for
-    a caller that goes on.
-    """
-    _held.append(gc.isenabled())
-    gc.disable()
-    try:
-        yield
-    finally:
-        if _held.pop():
-            gc.enable()
-
-
-#: Whether the collector was working when each hold still open began.
-_held: list[bool] = []
-
-
-def resume_collector() -> None:
-    """Let the collector work again inside :func:`collector_held`, if it was working when the hold began."""
-    if _held and _held[-1]:
-        gc.enable()

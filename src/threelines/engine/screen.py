@@ -9,9 +9,7 @@
 
 from __future__ import annotations
 
-import gc
 import sys
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +18,7 @@ import numpy as np
 import shapely
 
 from threelines import sample
+from threelines.collector import collector_held
 from threelines.engine.compile import compile_rules
 from threelines.engine.decisions import decide_rules
 from threelines.engine.pairs import measure_layers
@@ -184,7 +183,7 @@ def screen_projects(
     """
     if len(projects) == 0:
         return []
-    with few_collections():
+    with collector_held():
         plan = compile_rules(rules, manifest, projects)
         measured = measure_layers(plan, projects, manifest, layer_cache, cache_dir)
         decisions = decide_rules(plan, measured, projects.geometry)
@@ -220,36 +219,6 @@ def _is_frame(value: object) -> bool:
     """Whether ``value`` is a GeoDataFrame, without importing geopandas: a caller that made one has imported it."""
     geopandas = sys.modules.get("geopandas")
     return geopandas is not None and isinstance(value, geopandas.GeoDataFrame)
-
-
-@contextmanager
-def few_collections(settle: bool = False):
-    """Hold the cyclic garbage collector while the flow runs.
-
-    The flow makes many small objects that all live on (rows, triggers,
-    verdicts, and a batch's JSON records of them): each collection would walk
-    them, and the layers, for nothing.
-
-    Parameters
-    ----------
-    settle : bool
-        When the flow is done, move every object into the oldest generation
-        unwalked (``gc.freeze()`` then ``gc.unfreeze()``) instead of letting
-        the next youngest-generation pass walk them all (about a sixth of the
-        rule evaluation's time). Only for a process that runs nothing else (a
-        batch worker): it moves every thread's objects, so cycles among them
-        wait for a full collection, and it would undo a host's ``gc.freeze()``.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            if settle:
-                gc.freeze()  # every tracked object to the permanent generation, the young ones' count reset ...
-                gc.unfreeze()  # ... and all of them back, into the oldest generation
-            gc.enable()
 
 
 def _outside_extent(projects: Projects, manifest: Manifest) -> set[int]:
