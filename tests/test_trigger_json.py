@@ -31,14 +31,16 @@ numbers = st.one_of(
 )  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    st.one_of(
-        st.lists(st.one_of(st.none(), numbers), max_size=6),
-        st.lists(st.one_of(st.none(), texts), max_size=6),
-        st.lists(st.one_of(st.none(), texts, numbers), max_size=6),
-    )
+#: Columns of a trigger table: numbers, texts, or both, with gaps.
+columns = st.one_of(
+    st.lists(st.one_of(st.none(), numbers), max_size=6),
+    st.lists(st.one_of(st.none(), texts), max_size=6),
+    st.lists(st.one_of(st.none(), texts, numbers), max_size=6),
 )
+
+
+@settings(max_examples=300, deadline=None)
+@given(columns)
 def test_a_column_cut_from_one_array_is_each_value_written_alone(values):
     assert json_tokens(values) == [orjson.dumps(value, option=JSON_OPTIONS) for value in values]
 
@@ -202,9 +204,7 @@ def test_a_clause_row_sums_its_units_one_after_another():
 @settings(max_examples=300, deadline=None)
 @given(
     st.one_of(
-        st.lists(st.one_of(st.none(), numbers), max_size=6),
-        st.lists(st.one_of(st.none(), texts), max_size=6),
-        st.lists(st.one_of(st.none(), texts, numbers), max_size=6),
+        columns,
         st.lists(texts, max_size=6),
         st.lists(st.one_of(st.none(), st.floats()), max_size=80),  # long enough to be rounded in numpy
     ),
