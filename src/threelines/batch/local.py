@@ -249,13 +249,13 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                         later = number + 1 < len(inputs)
                         if not results.lines and (features_known(source) or 0) > chunk_size:
                             setup.shared()  # the layers' hashes, for the workers' cache
-                            screener.start()  # several chunks coming: the workers' layers are read while this reads
+                            screener.start()  # several chunks coming: workers read the layers while this reads
                         for projects, errors in _pieces(source, manifest, crs, encoding, overrides, piece_size,
                                                         chunk_size):  # fmt: skip
                             results.write([_error_line(source, message) for message in errors])
                             hashes = project_hashes(projects, setup.digest(), (source, _recorded(source)))
                             todo = [i for i, new in enumerate(index.new(hashes)) if new]
-                            if len(todo) > chunk_size:  # several chunks: the workers' layers are read meanwhile
+                            if len(todo) > chunk_size:  # several chunks: workers read the layers meanwhile
                                 screener.start()
                             if not projects.ordered and len(todo) > 1:  # read whole (a zip, say): neighbours together
                                 todo = screener.order(projects, todo)

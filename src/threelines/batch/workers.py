@@ -1,10 +1,9 @@
 """How a batch's chunks are screened: in this process, or in local worker processes.
 
-Each worker process keeps the manifest, rules and every layer (read whole,
-through the prepared-layer cache) in :data:`_WORKER`, and turns a chunk into
-results lines and summary rows, writing a report per project when asked.
-Local workers are forked once the parent has read the layers, and inherit
-them (see :class:`Screener`). :mod:`threelines.batch.dask` runs the same
+Each worker process keeps the manifest, rules and every layer (read whole
+on its first chunk, through the prepared-layer cache) in :data:`_WORKER`,
+and turns a chunk into results lines and summary rows, writing a report per
+project when asked. :mod:`threelines.batch.dask` runs the same
 :func:`screen_chunk` on a Dask cluster's workers.
 """
 
@@ -20,7 +19,7 @@ import signal
 import threading
 import time
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import chain
@@ -256,48 +255,31 @@ def _write_report(verdict, geometry, crs, key: tuple, stamp: dict | None) -> dic
     return {"report": str(path)}
 
 
-#: The layers the parent read for the worker processes it is forking: set only while it forks them, so that
-#: each inherits them (a worker started otherwise, spawned say, finds it empty and reads its own).
-_INHERITED: dict[str, Any] = {}
-
-
 def _local_worker(parent: int, *args) -> None:
-    """A local worker process's initializer: end with the parent, set up as :func:`init_worker`, read the layers.
-
-    The layers the parent read before forking it are taken as they are (see
-    :class:`Screener`); :func:`preload` reads only what they lack.
-    """
+    """A local worker process's initializer: end with the parent, set up as :func:`init_worker`, read the layers."""
     die_with_parent(parent)
     init_worker(*args)
-    _WORKER["layers"].update(_INHERITED)
     preload()
 
 
 def preload() -> None:
-    """Read every vector layer the rules use that this process does not hold yet, before its first chunk.
+    """Read every vector layer the rules use now, while the parent is still reading and ordering the projects.
 
     A layer that cannot be read is left for the first chunk, whose projects then get the error. The
     engine's modules are imported here too (a tenth of a second), not on the first chunk.
     """
-    read_layers(_WORKER["manifest"], _WORKER["rules"], _WORKER["cache_dir"], _WORKER["layers"])
-
-
-def read_layers(manifest: Manifest, rules: RuleSet, cache_dir: Path | None, layers: dict[str, Any]) -> None:
-    """Read into ``layers`` every vector layer the rules use that it lacks, importing the engine first.
-
-    A layer that cannot be read stops the reading (quietly: the first chunk
-    reads it again and reports it per project).
-    """
     import threelines.engine.screen  # noqa: F401  (the engine, imported now rather than on the first chunk)
     from threelines.layers.cache import read_layer_cached
 
+    manifest: Manifest = _WORKER["manifest"]
+    rules: RuleSet = _WORKER["rules"]
     unit = [manifest.unit_layer.name] if manifest.unit_layer else []
     for name in dict.fromkeys([*rules.layers(), *unit]):
         spec = manifest.layers[name]
-        if spec.role == "raster" or name in layers:
+        if spec.role == "raster" or name in _WORKER["layers"]:
             continue
         try:
-            layers[name] = read_layer_cached(spec, manifest.working_crs, cache_dir)
+            _WORKER["layers"][name] = read_layer_cached(spec, manifest.working_crs, _WORKER["cache_dir"])
         except Exception:  # the first chunk reads it again and reports it per project
             log.debug("layer %r could not be read ahead", name, exc_info=True)
             return
@@ -337,66 +319,30 @@ def _watch_parent(parent: int) -> None:
 class Screener:
     """Screens chunks in order, in worker processes (started on the second chunk) or in this one.
 
-    When several chunks are coming (:meth:`start`), this process reads the
-    layers once, in a thread, while it goes on reading the projects; the
-    worker processes are forked once that is done, on the first chunk, and
-    inherit the layers instead of each reading its own. At most a few chunks
-    per worker are in flight, so that neither the chunks waiting to be
-    screened nor the results waiting to be written grow with the size of
-    the input.
+    At most a few chunks per worker are in flight, so that neither the
+    chunks waiting to be screened nor the results waiting to be written
+    grow with the size of the input.
     """
 
     order = staticmethod(spatial_order)
 
     def __init__(self, manifest: Manifest, rules: RuleSet, jobs: int, cache_dir: Path | None, lang, reports):
         self.args, self.jobs, self.pool = (manifest, rules, cache_dir, lang, reports), jobs, None
-        self.layers: dict[str, Any] = {}  # read for the workers
-        self._reader: ThreadPoolExecutor | None = None  # the thread reading them, and its task
-        self._reading = None
 
     def __enter__(self) -> Screener:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._reader is not None:
-            self._reader.shutdown()  # never outlives the run
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
-        self.layers = {}  # freed once the workers are gone (see _fork)
 
     def start(self) -> None:
-        """Start reading the layers for the worker processes, when more than one chunk is coming."""
-        if self.jobs > 1 and self._reader is None:
-            manifest, rules, cache_dir = self.args[:3]
-            self._reader = ThreadPoolExecutor(1, thread_name_prefix="threelines-layers")
-            self._reading = self._reader.submit(read_layers, manifest, rules, cache_dir, self.layers)
-
-    def _read(self) -> dict[str, Any]:
-        """The layers read for the workers, once they are (none if they were not being read)."""
-        if self._reading is not None:
-            self._reading.result()
-        return self.layers
-
-    def _fork(self) -> None:
-        """Start the worker processes, forked once the layers are read: each inherits them, copy-on-write.
-
-        The thread that read them is still alive, idle, at the fork, and ends
-        only after it: a thread that is ending frees its libraries' state (PROJ's
-        SQLite handles, say), holding their locks, and a worker forked meanwhile
-        would wait for those locks forever. This process keeps the layers
-        until the workers are gone: freeing them now would write to, and so
-        copy, most of the pages it shares with them.
-        """
-        self.start()
-        _INHERITED.update(self._read())
-        try:
+        """Start the worker processes now (they read the layers meanwhile), when more than one chunk is coming."""
+        if self.jobs > 1 and self.pool is None:
             self.pool = ProcessPoolExecutor(
                 max_workers=self.jobs, initializer=_local_worker, initargs=(os.getpid(), *self.args)
             )
-            self.pool.submit(_ready)  # forks every worker now
-        finally:
-            _INHERITED.clear()
-        self._reader.shutdown(wait=False)
+            self.pool.submit(_ready)
 
     def map(self, tasks):
         """Yield each task's lines, in the order of the tasks."""
@@ -407,13 +353,11 @@ class Screener:
         second = next(tasks, None)
         if self.pool is None and (self.jobs <= 1 or second is None):  # one chunk: not worth starting processes for
             init_worker(*self.args)
-            _WORKER["layers"].update(self._read())  # read already if several chunks were expected
             preload()
             for task in (first, *([second] if second is not None else []), *tasks):
                 yield screen_chunk(task)
             return
-        if self.pool is None:
-            self._fork()
+        self.start()
         pending: deque = deque()
         for task in chain((first, second), tasks):
             pending.append(self.pool.submit(screen_chunk, task))
