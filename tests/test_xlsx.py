@@ -64,15 +64,3 @@ def test_an_empty_sheet_has_its_header_only(tmp_path):
     with SheetWriter(path, ["a", "b"]):
         pass
     assert [[c.value for c in row] for row in openpyxl.load_workbook(path).active.iter_rows()] == [["a", "b"]]
-
-
-def test_cells_after_empty_ones_stay_in_their_columns(tmp_path):
-    path = tmp_path / "s.xlsx"
-    rows = [(None, None, "c"), ("", 2, None), (None, None, None), ("a", None, 3.5)]
-    with SheetWriter(path, ["x", "y", "z"]) as sheet:
-        sheet.write_rows(rows)
-        sheet.write((None, "y"))  # a short row: the missing cells are empty
-    ws = openpyxl.load_workbook(path).active
-    got = [[ws.cell(row=r, column=c).value for c in range(1, 4)] for r in range(2, 7)]
-    assert got == [[None, None, "c"], [None, 2, None], [None, None, None], ["a", None, 3.5], [None, "y", None]]
-    assert (ws.max_row, ws.max_column) == (6, 3)
