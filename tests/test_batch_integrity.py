@@ -452,3 +452,4 @@ def test_the_hashing_thread_never_uses_proj(tmp_path, manifest, ruleset, monkeyp
     shared = setup.shared()
     assert shared["crs"] == to_wkt(manifest.working_crs)
     assert writers == [threading.main_thread()]
+    assert not [t for t in threading.enumerate() if t.name.startswith("threelines-hash")]  # ended, not ending

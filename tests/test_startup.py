@@ -211,3 +211,29 @@ def test_the_collector_is_held_for_a_screening_resumed_for_its_report_and_restor
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_holds_of_the_collector_in_several_threads_leave_it_as_they_found_it():
+    """Holds that overlap across threads (the service's requests, a worker's threads) never leave it off."""
+    import gc
+    import threading
+
+    from threelines.collector import collector_held
+
+    start = threading.Barrier(4)
+    seen_on: list[bool] = []
+
+    def hold(n: int) -> None:
+        start.wait()
+        for _ in range(n):
+            with collector_held(settle=n % 2 == 0):
+                seen_on.append(gc.isenabled())
+
+    assert gc.isenabled()
+    threads = [threading.Thread(target=hold, args=(5_000 + i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert gc.isenabled()
+    assert not any(seen_on)  # held throughout every hold, whichever thread ended its own meanwhile

@@ -313,14 +313,14 @@ class _Setup:
         # The CRS is written here: a thread that has used PROJ frees PROJ's SQLite handles as it ends, holding
         # SQLite's lock, and a worker process forked at that moment would wait for that lock forever.
         wkt = manifest.working_crs.to_wkt()
-        pool = ThreadPoolExecutor(1, thread_name_prefix="threelines-hash")
-        self._future = pool.submit(_hashed_setup, manifest, rules, options, cache_dir, wkt)
-        pool.shutdown(wait=False)  # the thread ends with its one task
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="threelines-hash")
+        self._future = self._pool.submit(_hashed_setup, manifest, rules, options, cache_dir, wkt)
 
     def shared(self) -> dict:
         """The shared provenance block (waiting for the hashes)."""
         if self._shared is None:
             shared = self._future.result()
+            self._pool.shutdown()  # the thread has ended (and freed what it held) before any worker is forked
             for spec, entry in zip(self.manifest.layers.values(), shared["layers"], strict=True):
                 remember_sha256(spec, entry["sha256"])
             _write_provenance(self.out, shared, self.inputs)

@@ -319,7 +319,7 @@ class _FiredPlaces:
         starts, self.sizes = [], []  # per verdict: where its places start among them, and how many
         placed = 0
         for verdict in verdicts:
-            triggers = verdict._triggers  # as fired_rows() reads them (a Later: not made), with no row made
+            triggers = verdict.pending()  # (a Later: not made, and no row made for it either)
             if type(triggers) is Later:
                 if triggers.fired not in screenings:
                     table, row, bounds = self._screening(triggers.fired, numbers)
@@ -354,14 +354,11 @@ class _FiredPlaces:
 
     def _screening(self, fired: Any, numbers: dict[TriggerRows, int]) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """A screening's rows (a ``FiredTriggers``) in its projects' order, and where each project's start and end."""
-        parts = fired.parts
-        if not parts:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), [0] * (fired.n + 1)
-        table = np.concatenate([np.full(len(rows), self._number(rows, numbers)) for _, _, rows in parts])
-        row = np.concatenate([np.arange(len(rows)) for _, _, rows in parts])
-        p = np.concatenate([part[0] for part in parts])
-        order = np.lexsort((np.concatenate([part[1] for part in parts]), p))
-        bounds = np.concatenate([[0], np.cumsum(np.bincount(p, minlength=fired.n))]).tolist()
+        order, bounds = fired.order()
+        if not fired.parts:
+            return order, order, bounds
+        table = np.concatenate([np.full(len(rows), self._number(rows, numbers)) for _, _, rows in fired.parts])
+        row = np.concatenate([np.arange(len(rows)) for _, _, rows in fired.parts])
         return table[order], row[order], bounds
 
     def _made(self, triggers: list[Trigger], numbers: dict[TriggerRows, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -118,14 +118,22 @@ class FiredTriggers:
             self._made = self._per_project([trigger for _, _, rows in self.parts for trigger in rows.triggers()])
         return self._made
 
+    def order(self) -> tuple[np.ndarray, list[int]]:
+        """The rows, taken a part after another, in their projects' order (by project, then by position).
+
+        Returns the rows' places in that order, and where each project's
+        rows start and end in it (``n + 1`` bounds).
+        """
+        if not self.parts:
+            return np.zeros(0, dtype=np.int64), [0] * (self.n + 1)
+        p = np.concatenate([part[0] for part in self.parts])
+        order = np.lexsort((np.concatenate([part[1] for part in self.parts]), p))
+        return order, np.concatenate([[0], np.cumsum(np.bincount(p, minlength=self.n))]).tolist()
+
     def _per_project(self, flat: list) -> list[list]:
         """Values given a row at a time, in the order of the parts, grouped per project in their order."""
-        if not self.parts:
-            return [[] for _ in range(self.n)]
-        p = np.concatenate([part[0] for part in self.parts])
-        order = np.lexsort((np.concatenate([part[1] for part in self.parts]), p)).tolist()
-        bounds = np.concatenate([[0], np.cumsum(np.bincount(p, minlength=self.n))]).tolist()
-        ordered = list(map(flat.__getitem__, order))
+        order, bounds = self.order()
+        ordered = list(map(flat.__getitem__, order.tolist()))
         return [ordered[start:end] for start, end in pairwise(bounds)]
 
 

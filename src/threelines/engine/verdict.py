@@ -306,6 +306,10 @@ class Verdict:
         """Pickled, a verdict's triggers travel made, without the rows of the projects screened with it."""
         return {**self.__dict__, "_triggers": self.triggers}
 
+    def pending(self) -> Later | list[Trigger]:
+        """Where the triggers are: a :class:`Later` if they are not made yet (nothing is made), else the triggers."""
+        return self._triggers
+
     def fired_rows(self) -> list[Trigger] | list[FiredRow]:
         """The triggers, or (not made yet) each as a :class:`FiredRow`: its ``row``, ``rule`` and ``outcome``."""
         triggers = self._triggers

@@ -12,7 +12,6 @@ mixed text and numbers, nested values) gives None, and GDAL reads the file.
 
 from __future__ import annotations
 
-import gc
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from threelines.collector import collector_held
 from threelines.input.attributes import attribute_names, plain_cells
 from threelines.input.geojson_coords import NotPlain, geojson_features, geojson_geometries
 
@@ -73,25 +73,21 @@ def read_plain_geojson(data: bytes) -> PlainGeoJSON | None:
     -------
     PlainGeoJSON or None
     """
-    enabled = gc.isenabled()
-    gc.disable()  # many small lists: the collector's passes over them cost more than the parse
     try:
-        doc = orjson.loads(data)
-        if not isinstance(doc, dict) or not doc.keys() <= _DOCUMENT_MEMBERS.get(doc.get("type"), _GEOMETRY_MEMBERS):
-            return None
-        crs = _declared_crs(doc.get("crs"))
-        features, _ = geojson_features(doc)
-        if crs is None or any(not f.keys() <= _FEATURE_MEMBERS for f in features):
-            return None
-        cells = _cells(features)
-        if cells is None:
-            return None
-        geometries = geojson_geometries([f.get("geometry") for f in features])
+        with collector_held():  # many small lists: the collector's passes over them cost more than the parse
+            doc = orjson.loads(data)
+            if not isinstance(doc, dict) or not doc.keys() <= _DOCUMENT_MEMBERS.get(doc.get("type"), _GEOMETRY_MEMBERS):
+                return None
+            crs = _declared_crs(doc.get("crs"))
+            features, _ = geojson_features(doc)
+            if crs is None or any(not f.keys() <= _FEATURE_MEMBERS for f in features):
+                return None
+            cells = _cells(features)
+            if cells is None:
+                return None
+            geometries = geojson_geometries([f.get("geometry") for f in features])
     except (NotPlain, orjson.JSONDecodeError, TypeError, ValueError, AttributeError, KeyError):
         return None
-    finally:
-        if enabled:
-            gc.enable()
     return PlainGeoJSON(geometries, crs, cells)
 
 

@@ -12,7 +12,6 @@ zips too.
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING
 import orjson
 import shapely
 
+from threelines.collector import collector_held
 from threelines.errors import FootprintError
 from threelines.input.archives import check_zip_file, extract_zip
 from threelines.input.corners import TABLE_SUFFIXES, is_table, read_corners
@@ -464,20 +464,16 @@ def _read_geojson_fast(text: str) -> gpd.GeoDataFrame | None:
     import geopandas as gpd
     import pyogrio
 
-    enabled = gc.isenabled()
-    gc.disable()  # millions of small lists: the collector's passes over them cost more than the parse
     try:
-        doc = orjson.loads(Path(text).read_bytes())
-        features, skeleton = geojson_features(doc)
-        geometries = geojson_geometries([f.get("geometry") for f in features])
-        for feature in features:
-            feature["geometry"] = None
-        del doc
+        with collector_held():  # millions of small lists: the collector's passes over them cost more than the parse
+            doc = orjson.loads(Path(text).read_bytes())
+            features, skeleton = geojson_features(doc)
+            geometries = geojson_geometries([f.get("geometry") for f in features])
+            for feature in features:
+                feature["geometry"] = None
+            del doc
     except (NotPlain, orjson.JSONDecodeError, TypeError, ValueError, AttributeError, KeyError):
         return None
-    finally:
-        if enabled:
-            gc.enable()
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Could not parse column", UserWarning)  # as in _read_vector
