@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
-from functools import partial
+from functools import cached_property, partial
 from itertools import repeat
 from operator import itemgetter, methodcaller
 from typing import Any, Protocol
@@ -155,8 +155,7 @@ def verdict_records(verdicts: Sequence[Verdict], lang: str | None = None) -> lis
     """
     triggers = trigger_records([t for verdict in verdicts for t in verdict.triggers], lang)
     sizes = [len(verdict.triggers) for verdict in verdicts]
-    ends = np.cumsum(sizes).tolist()
-    listed = [triggers[end - size : end] for end, size in zip(ends, sizes, strict=True)]
+    listed = _split(triggers, sizes)
     ranks = np.fromiter((VERDICTS.index(t["outcome"]) for t in triggers), dtype=np.int64, count=len(triggers))
     return _verdict_records(verdicts, listed, sizes, ranks, _listed)[0]
 
@@ -381,22 +380,22 @@ class _FiredPlaces:
             out += rows.field(name)
         return out + [getattr(trigger, name) for trigger in self.alone]
 
-    def _places(self) -> np.ndarray:
-        """Per trigger: its place in :meth:`_column`."""
+    @cached_property
+    def _places(self) -> list[int]:
+        """Per trigger: its place in :meth:`_column` (the tables' rows laid end to end, the alone ones last)."""
         sizes = [*map(len, self.tables), len(self.alone)]
-        return (np.cumsum(sizes) - sizes)[self.table] + self.row
+        return ((np.cumsum(sizes) - sizes)[self.table] + self.row).tolist()
 
     def ranks(self) -> np.ndarray:
         """Per trigger: its outcome's place in :data:`VERDICTS` (raising as :func:`worst` for another)."""
         outcomes = self._column("outcome")
         ranks = np.fromiter(map(VERDICTS.index, outcomes), dtype=np.int64, count=len(outcomes))
-        return ranks[self._places()]
+        return ranks[self._places]
 
     def rules_named(self) -> list[str]:
         """Per verdict: the rules that fired, each once, in order, joined by commas."""
-        rules = list(map(self._column("rule").__getitem__, self._places().tolist()))
-        ends = np.cumsum(self.sizes).tolist()
-        return [", ".join(dict.fromkeys(rules[end - size : end])) for end, size in zip(ends, self.sizes, strict=True)]
+        rules = list(map(self._column("rule").__getitem__, self._places))
+        return [", ".join(dict.fromkeys(named)) for named in _split(rules, self.sizes)]
 
     def json_arrays(self, lang: str | None) -> list[bytes]:
         """Per verdict: its triggers' JSON forms (as :data:`JSON_OPTIONS` writes their records), as a JSON array.
@@ -415,10 +414,15 @@ class _FiredPlaces:
             for piece, column in zip(pieces[1:], columns, strict=True):
                 parts += (column, repeat(piece, size))
             rows += map(b"".join, zip(*parts, strict=True))
-        ordered = list(map(rows.__getitem__, ((np.cumsum(sizes) - sizes)[self.table] + self.row).tolist()))
+        ordered = list(map(rows.__getitem__, self._places))
         join = b",".join
-        ends = np.cumsum(self.sizes).tolist()
-        return [join(ordered[end - size : end]).join(_BRACKETS) for end, size in zip(ends, self.sizes, strict=True)]
+        return [join(listed).join(_BRACKETS) for listed in _split(ordered, self.sizes)]
+
+
+def _split(values: list, sizes: list[int]) -> list[list]:
+    """``values`` cut into consecutive lists of ``sizes``."""
+    ends = np.cumsum(sizes).tolist()
+    return [values[end - size : end] for end, size in zip(ends, sizes, strict=True)]
 
 
 #: What a JSON array's values, joined by commas, are joined into.
