@@ -30,9 +30,9 @@ import orjson
 
 from threelines.collector import collector_held
 from threelines.engine import screen as screen_module
+from threelines.engine.chunk_records import batch_records
 from threelines.engine.decisions import forget_joins
 from threelines.engine.json_values import JSON_OPTIONS
-from threelines.engine.records import batch_records
 from threelines.input.footprint import projects_from_frame
 from threelines.layers.manifest import load_manifest
 from threelines.rules import load_rules

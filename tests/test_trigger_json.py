@@ -14,8 +14,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from threelines.batch.summary import summary_row
+from threelines.engine.chunk_records import batch_records, batch_results
 from threelines.engine.json_values import JSON_OPTIONS, json_tokens
-from threelines.engine.records import batch_records, batch_results, verdict_records
+from threelines.engine.records import verdict_records
 from threelines.engine.screen import screen
 from threelines.engine.triggers import quantities, quantity
 from threelines.engine.verdict import Later

@@ -37,7 +37,7 @@ def summary_row(record: dict[str, Any], tally: tuple[int, int, int, str] | None 
 
     ``tally`` is the verdict's ``(reject, conditional, unresolved, rules)``
     figures (see :func:`tally_of`), required for a record whose lists are
-    JSON text already (see :func:`~threelines.engine.records.batch_results`),
+    JSON text already (see :func:`~threelines.engine.chunk_records.batch_results`),
     which this cannot read.
     """
     project = record["project"]

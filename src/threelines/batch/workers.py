@@ -32,8 +32,8 @@ import shapely
 
 from threelines.batch.summary import summary_row, tally_of
 from threelines.collector import collector_held
+from threelines.engine.chunk_records import batch_results
 from threelines.engine.json_values import JSON_OPTIONS
-from threelines.engine.records import batch_results
 from threelines.errors import ThreelinesError
 from threelines.input.projects import Projects
 from threelines.layers.manifest import Manifest

@@ -4,7 +4,8 @@ The records a screening writes (see :mod:`threelines.engine.records`) round
 each measure by the ending of its name (:data:`DECIMALS`), write NaN and
 infinities as null, and are dumped with :data:`JSON_OPTIONS`. Here are those
 rules, for a value, a column of values (rounded in numpy, exactly as Python
-rounds) and columns cut into each value's JSON text; the triggers' quantities
+rounds) and columns cut into each value's JSON text (what a batch writes
+its chunk's records of: :mod:`threelines.engine.chunk_records`); the triggers' quantities
 (:mod:`threelines.engine.triggers`) round with :func:`rounded` too.
 """
 

@@ -5,31 +5,23 @@ objects (and their triggers, units and projects) become records, made for
 many at once so that their measures are rounded a column at a time (see
 :mod:`threelines.engine.json_values`). :class:`TriggerRows` holds the
 triggers one rule fired as columns (made by :mod:`threelines.engine.triggers`),
-and writes their records, or straight their JSON text for a batch
-(:func:`batch_results`).
+and writes their records. A batch writes a chunk's records as JSON text
+straight from those columns (:mod:`threelines.engine.chunk_records`), with
+the verdict's record assembled here (:func:`assemble_records`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
-from functools import cached_property, partial
-from itertools import repeat
+from functools import partial
 from operator import itemgetter, methodcaller
 from typing import Any, Protocol
 
 import numpy as np
-import orjson
 
-from threelines.engine.json_values import (
-    JSON_OPTIONS,
-    column_texts,
-    decimals,
-    json_column,
-    json_number,
-    json_numbers,
-)
-from threelines.engine.verdict import VERDICTS, Later, Texts, Trigger, UnitShare, Verdict
+from threelines.engine.json_values import decimals, json_column, json_numbers
+from threelines.engine.verdict import VERDICTS, Texts, Trigger, UnitShare, Verdict
 
 
 class RowTexts(Protocol):
@@ -51,9 +43,10 @@ class TriggerRows:
     A batch writes the record of every trigger: made for all the rows of a
     rule at once, each measure is rounded a column at a time and the fields
     the rule gives every row are set once, rather than trigger by trigger;
-    :func:`batch_results` writes them as JSON straight from those columns,
-    a field at a time for all the tables of a chunk. Only the language a
-    record shows is rendered.
+    :func:`~threelines.engine.chunk_records.batch_results` writes them as
+    JSON straight from those columns (:meth:`record_fields`), a field at a
+    time for all the tables of a chunk. Only the language a record shows is
+    rendered.
 
     Parameters
     ----------
@@ -124,7 +117,7 @@ class TriggerRows:
         record.update(zip(names, rows[i], strict=True))
         return record
 
-    def _fields(self, lang: str | None) -> tuple[dict[str, Any], dict[str, list]]:
+    def record_fields(self, lang: str | None) -> tuple[dict[str, Any], dict[str, list]]:
         """All the fields of a row's JSON form (those alike set), and the columns of the others, as they are.
 
         Title and message are in ``lang`` where the rule has it.
@@ -136,13 +129,13 @@ class TriggerRows:
         return same, {**self.columns, "message": self.texts.messages(None)}
 
     def _json_columns(self, lang: str | None) -> tuple[dict[str, Any], dict[str, list]]:
-        """As :meth:`_fields`, the measures rounded as the JSON form keeps them, a column at a time."""
+        """As :meth:`record_fields`, the measures rounded as the JSON form keeps them, a column at a time."""
         if self._rounded is None:
             self._rounded = {
-                name: json_column(values, _TRIGGER_PLACES[name]) if name in _TRIGGER_PLACES else values
+                name: json_column(values, TRIGGER_PLACES[name]) if name in TRIGGER_PLACES else values
                 for name, values in self.columns.items()
             }
-        same, columns = self._fields(lang)
+        same, columns = self.record_fields(lang)
         return same, {**columns, **self._rounded}
 
 
@@ -155,38 +148,9 @@ def verdict_records(verdicts: Sequence[Verdict], lang: str | None = None) -> lis
     """
     triggers = trigger_records([t for verdict in verdicts for t in verdict.triggers], lang)
     sizes = [len(verdict.triggers) for verdict in verdicts]
-    listed = _split(triggers, sizes)
+    listed = split_by_sizes(triggers, sizes)
     ranks = np.fromiter((VERDICTS.index(t["outcome"]) for t in triggers), dtype=np.int64, count=len(triggers))
-    return _verdict_records(verdicts, listed, sizes, ranks, _listed)[0]
-
-
-def batch_records(verdicts: Sequence[Verdict], lang: str | None = None) -> list[dict[str, Any]]:
-    """:func:`verdict_records`, each record's triggers (and other lists) already JSON text (:class:`orjson.Fragment`).
-
-    A batch writes its records with :data:`JSON_OPTIONS` and reads none of
-    them back: the triggers (most of a record) are written from the
-    columns of the rows that fired, a field at a time (see
-    :class:`_FiredPlaces`), into the text that dumping their records would
-    give; the unresolved rules, requirements and clauses, shared by many
-    projects, are written once per distinct list.
-    """
-    return batch_results(verdicts, lang)[0]
-
-
-def batch_results(
-    verdicts: Sequence[Verdict], lang: str | None = None
-) -> tuple[list[dict[str, Any]], list[tuple[int, int, int, str]]]:
-    """:func:`batch_records`, and each verdict's tally for the batch summary, made from the same columns.
-
-    A tally is ``(reject, conditional, unresolved, rules)``: the verdict's
-    triggers of each of those outcomes, its unresolved rules, and the ids of
-    the rules that fired (each once, in order, joined by commas).
-    """
-    fired = _FiredPlaces(verdicts)  # no trigger made
-    arrays = list(map(orjson.Fragment, fired.json_arrays(lang)))
-    records, counts = _verdict_records(verdicts, arrays, fired.sizes, fired.ranks(), _ListTexts())
-    unresolved = [len(verdict.unresolved) for verdict in verdicts]
-    return records, list(zip(*counts, unresolved, fired.rules_named(), strict=True))
+    return assemble_records(verdicts, listed, sizes, ranks, _listed)[0]
 
 
 def _listed(items: Sequence[Any], form: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:
@@ -194,30 +158,7 @@ def _listed(items: Sequence[Any], form: Callable[[Any], dict[str, Any]]) -> list
     return list(map(form, items))  # mostly empty: map costs least then
 
 
-class _ListTexts:
-    """A verdict's unresolved rules, requirements or clauses as JSON text, each distinct list written once.
-
-    The access list's requirements and clauses are the same objects in many
-    projects' verdicts (a few hundred for thousands of projects), and so are
-    many unresolved notes: a list of the same objects is written once, and
-    its text used again. Objects are known by their ids while the verdicts
-    hold them, which they do as long as this lives.
-    """
-
-    def __init__(self) -> None:
-        self._made: dict[tuple[int, ...], orjson.Fragment] = {}
-
-    def __call__(self, items: Sequence[Any], form: Callable[[Any], dict[str, Any]]) -> list | orjson.Fragment:
-        if not items:
-            return []
-        key = (id(form), *map(id, items))  # the same objects may be written by another form
-        text = self._made.get(key)
-        if text is None:
-            text = self._made[key] = orjson.Fragment(orjson.dumps(list(map(form, items)), option=JSON_OPTIONS))
-        return text
-
-
-def _verdict_records(
+def assemble_records(
     verdicts: Sequence[Verdict],
     triggers: list,
     sizes: list[int],
@@ -228,7 +169,9 @@ def _verdict_records(
 
     ``lists`` makes its other lists from their items and the form of each
     (see :func:`_listed`). Also returns each verdict's count of reject and
-    of conditional triggers.
+    of conditional triggers. :func:`verdict_records` gives it the triggers'
+    records; a batch, their JSON text
+    (:func:`~threelines.engine.chunk_records.batch_results`).
     """
     units = unit_records([u for verdict in verdicts for u in verdict.units])
     # A column at a time: the worst outcome is reject if any is, else conditional if any is.
@@ -282,210 +225,14 @@ def trigger_records(triggers: Sequence[Trigger], lang: str | None = None) -> lis
             rows, i = trigger.row
             records.append(rows.record(i, lang))
     made_alone = [records[i] for i in alone]
-    json_numbers(made_alone, _columns(map(_trigger_numbers, made_alone), _TRIGGER_PLACES), _TRIGGER_PLACES)
+    json_numbers(made_alone, _columns(map(_trigger_numbers, made_alone), TRIGGER_PLACES), TRIGGER_PLACES)
     return records
 
 
-class _FiredPlaces:
-    """Every trigger of some verdicts, in their order, as a place in a table: which table, which of its rows.
-
-    The tables are the :class:`TriggerRows` that made the triggers and,
-    last, the triggers made alone (verdicts read back from a pickle, say):
-    their records. The verdicts of one screening whose triggers are not
-    made yet (see :class:`~threelines.engine.verdict.Later`) take their
-    places from its rows all at once, in the order that
-    ``FiredTriggers.rows`` gives: by project, then by position. Nothing is
-    made per trigger but its text, and that a field at a time (see
-    :meth:`json_arrays`).
-
-    Attributes
-    ----------
-    tables : list of TriggerRows
-    alone : list of Trigger
-        The triggers made alone, the table after ``tables``.
-    table, row : numpy.ndarray
-        Per trigger: its table and its row in it.
-    sizes : list of int
-        Per verdict: its number of triggers.
-    """
-
-    def __init__(self, verdicts: Sequence[Verdict]):
-        self.tables: list[TriggerRows] = []
-        self.alone: list[Trigger] = []
-        numbers: dict[TriggerRows, int] = {}  # each table's place in tables
-        screenings: dict[Any, tuple[int, list[int]]] = {}  # per screening: its first place, its projects' bounds
-        tables, rows = [], []  # the places, a screening or a verdict with its triggers made at a time
-        starts, self.sizes = [], []  # per verdict: where its places start among them, and how many
-        placed = 0
-        for verdict in verdicts:
-            triggers = verdict.pending()  # (a Later: not made, and no row made for it either)
-            if type(triggers) is Later:
-                if triggers.fired not in screenings:
-                    table, row, bounds = self._screening(triggers.fired, numbers)
-                    screenings[triggers.fired] = placed, bounds
-                    tables.append(table)
-                    rows.append(row)
-                    placed += len(table)
-                first, bounds = screenings[triggers.fired]
-                starts.append(first + bounds[triggers.p])
-                self.sizes.append(bounds[triggers.p + 1] - bounds[triggers.p])
-            else:
-                table, row = self._made(triggers, numbers)
-                tables.append(table)
-                rows.append(row)
-                starts.append(placed)
-                self.sizes.append(len(table))
-                placed += len(table)
-        for made in tables:  # a trigger made alone was numbered among the alone ones: their table is the last
-            made[made < 0] = len(self.tables)
-        # Each verdict's places, one after another.
-        sizes = np.array(self.sizes, dtype=np.int64)
-        ends = np.cumsum(sizes)
-        taken = np.repeat(np.array(starts, dtype=np.int64) - (ends - sizes), sizes) + np.arange(int(sizes.sum()))
-        self.table = np.concatenate([*tables, np.zeros(0, np.int64)])[taken]
-        self.row = np.concatenate([*rows, np.zeros(0, np.int64)])[taken]
-
-    def _number(self, rows: TriggerRows, numbers: dict[TriggerRows, int]) -> int:
-        if rows not in numbers:
-            numbers[rows] = len(self.tables)
-            self.tables.append(rows)
-        return numbers[rows]
-
-    def _screening(self, fired: Any, numbers: dict[TriggerRows, int]) -> tuple[np.ndarray, np.ndarray, list[int]]:
-        """A screening's rows (a ``FiredTriggers``) in its projects' order, and where each project's start and end."""
-        order, bounds = fired.order()
-        if not fired.parts:
-            return order, order, bounds
-        table = np.concatenate([np.full(len(rows), self._number(rows, numbers)) for _, _, rows in fired.parts])
-        row = np.concatenate([np.arange(len(rows)) for _, _, rows in fired.parts])
-        return table[order], row[order], bounds
-
-    def _made(self, triggers: list[Trigger], numbers: dict[TriggerRows, int]) -> tuple[np.ndarray, np.ndarray]:
-        """The places of triggers made: their rows', or (made alone) a number among the alone ones, as -1."""
-        table, row = [], []
-        for trigger in triggers:
-            if trigger.row is None:
-                table.append(-1)
-                row.append(len(self.alone))
-                self.alone.append(trigger)
-            else:
-                table.append(self._number(trigger.row[0], numbers))
-                row.append(trigger.row[1])
-        return np.array(table, dtype=np.int64), np.array(row, dtype=np.int64)
-
-    def _column(self, name: str) -> list:
-        """One field of every row of every table (the alone ones last), the tables one after another."""
-        out = []
-        for rows in self.tables:
-            out += rows.field(name)
-        return out + [getattr(trigger, name) for trigger in self.alone]
-
-    @cached_property
-    def _places(self) -> list[int]:
-        """Per trigger: its place in :meth:`_column` (the tables' rows laid end to end, the alone ones last)."""
-        sizes = [*map(len, self.tables), len(self.alone)]
-        return ((np.cumsum(sizes) - sizes)[self.table] + self.row).tolist()
-
-    def ranks(self) -> np.ndarray:
-        """Per trigger: its outcome's place in :data:`VERDICTS` (raising as :func:`worst` for another)."""
-        outcomes = self._column("outcome")
-        ranks = np.fromiter(map(VERDICTS.index, outcomes), dtype=np.int64, count=len(outcomes))
-        return ranks[self._places]
-
-    def rules_named(self) -> list[str]:
-        """Per verdict: the rules that fired, each once, in order, joined by commas."""
-        rules = list(map(self._column("rule").__getitem__, self._places))
-        return [", ".join(dict.fromkeys(named)) for named in _split(rules, self.sizes)]
-
-    def json_arrays(self, lang: str | None) -> list[bytes]:
-        """Per verdict: its triggers' JSON forms (as :data:`JSON_OPTIONS` writes their records), as a JSON array.
-
-        Each table's keys and the fields its rows have alike are written
-        once, into the pieces between its other fields, which are written a
-        field at a time for all the tables together (see :func:`_texts`); a
-        row's text is its pieces and values joined, in C (``map`` over
-        ``zip``), with no Python code run per row.
-        """
-        rows: list[bytes] = []
-        sizes = [*map(len, self.tables), len(self.alone)]
-        texts = [*_texts(self.tables, lang), _alone_texts(self.alone, lang)]
-        for size, (pieces, columns) in zip(sizes, texts, strict=True):
-            parts = [repeat(pieces[0], size)]
-            for piece, column in zip(pieces[1:], columns, strict=True):
-                parts += (column, repeat(piece, size))
-            rows += map(b"".join, zip(*parts, strict=True))
-        ordered = list(map(rows.__getitem__, self._places))
-        join = b",".join
-        return [join(listed).join(_BRACKETS) for listed in _split(ordered, self.sizes)]
-
-
-def _split(values: list, sizes: list[int]) -> list[list]:
+def split_by_sizes(values: list, sizes: list[int]) -> list[list]:
     """``values`` cut into consecutive lists of ``sizes``."""
     ends = np.cumsum(sizes).tolist()
     return [values[end - size : end] for end, size in zip(ends, sizes, strict=True)]
-
-
-#: What a JSON array's values, joined by commas, are joined into.
-_BRACKETS = (b"[", b"]")
-
-
-def _texts(tables: Sequence[TriggerRows], lang: str | None) -> list[tuple[list[bytes], list[list[bytes]]]]:
-    """Per table: the pieces of its rows' JSON text, and between them, the columns of its other fields' texts.
-
-    Each field is written for all the tables together (see
-    :func:`column_texts`): a batch's chunk holds a few tables of some
-    hundred rows, and a call per table and field costs more than writing
-    the values.
-    """
-    fields = [_folded(*table._fields(lang)) for table in tables]
-    gathered: dict[str, list] = {}
-    for same, columns in fields:
-        if not columns.keys() <= same.keys():  # the pieces hold the record's keys: a field beyond them is lost
-            raise ValueError(f"trigger fields outside the record's keys: {sorted(columns.keys() - same.keys())}")
-        for key, values in columns.items():
-            gathered.setdefault(key, []).extend(values)
-    written = {key: column_texts(values, _TRIGGER_PLACES.get(key)) for key, values in gathered.items()}
-    taken = dict.fromkeys(written, 0)
-    out = []
-    for same, columns in fields:
-        pieces, texts = [b""], []
-        for k, key in enumerate(sorted(same)):  # the columns' names are among the fields alike
-            pieces[-1] += (b"," if k else b"{") + orjson.dumps(key) + b":"
-            if key in columns:
-                column, quoted = written[key]
-                texts.append(column[taken[key] : taken[key] + len(columns[key])])
-                taken[key] += len(columns[key])
-                if quoted:  # the insides of strings: quoted here
-                    pieces[-1] += b'"'
-                pieces.append(b'"' if quoted else b"")
-            else:
-                pieces[-1] += orjson.dumps(same[key], option=JSON_OPTIONS)
-        pieces[-1] += b"}"
-        out.append((pieces, texts))
-    return out
-
-
-def _folded(same: dict[str, Any], columns: dict[str, list]) -> tuple[dict[str, Any], dict[str, list]]:
-    """A table's fields, its columns of one value (written alike: 0.0 is not -0.0) moved among those alike.
-
-    Many are: the distance of rows that overlap, a capacity rule's outcome
-    and offset ratio, the evidence of a table of one row.
-    """
-    alike = {}
-    for key, values in columns.items():
-        first = values[0] if values else None
-        if values and values[-1] == first and values.count(first) == len(values):
-            text = orjson.dumps(first, option=JSON_OPTIONS)
-            if orjson.dumps(values, option=JSON_OPTIONS) == b",".join(repeat(text, len(values))).join(_BRACKETS):
-                alike[key] = json_number(first, _TRIGGER_PLACES.get(key))
-    if not alike:
-        return same, columns
-    return {**same, **alike}, {key: values for key, values in columns.items() if key not in alike}
-
-
-def _alone_texts(triggers: list[Trigger], lang: str | None) -> tuple[list[bytes], list[list[bytes]]]:
-    """Triggers made alone as a table of :func:`_texts`: their whole texts, between empty pieces."""
-    return [b"", b""], [[orjson.dumps(record, option=JSON_OPTIONS) for record in trigger_records(triggers, lang)]]
 
 
 def _alone_record(trigger: Trigger, lang: str | None) -> dict[str, Any]:
@@ -530,10 +277,8 @@ def _columns(rows: Iterable[Iterable[Any]], keys: Iterable[str]) -> dict[str, tu
 
 
 #: The number fields of a trigger, with the decimals the JSON form keeps.
-_TRIGGER_PLACES = {
-    f.name: decimals(f.name) for f in fields(Trigger) if "float" in str(f.type) or f.name == "feature_id"
-}
-_trigger_numbers = itemgetter(*_TRIGGER_PLACES)
+TRIGGER_PLACES = {f.name: decimals(f.name) for f in fields(Trigger) if "float" in str(f.type) or f.name == "feature_id"}
+_trigger_numbers = itemgetter(*TRIGGER_PLACES)
 #: The fields a trigger is made of, and those of its JSON form (``message`` for ``texts``), in order.
 _TRIGGER_FIELDS = tuple(f.name for f in fields(Trigger) if f.init)
 _RECORD_KEYS = (*(name for name in _TRIGGER_FIELDS if name != "texts"), "message")

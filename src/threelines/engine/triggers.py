@@ -80,7 +80,7 @@ class FiredTriggers:
     """The triggers of a screening's projects, held as the rows that fired, made into objects when first read.
 
     A batch writes each trigger's JSON record straight from the rows (see
-    :func:`~threelines.engine.records.batch_results`): an object per
+    :func:`~threelines.engine.chunk_records.batch_results`): an object per
     row would be made for nothing. A verdict's triggers
     (:attr:`~threelines.engine.verdict.Verdict.triggers`) are made on the
     first read of any of them, for all the projects at once.
