@@ -21,6 +21,8 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from process_helpers import alive, children
 from threelines.batch import local as batch_module
@@ -323,6 +325,18 @@ def test_a_second_batch_on_the_same_folder_is_refused(run, tmp_path, sample_dir)
     # released: the folder (holding only the lock file) is a batch output to write into
     assert run("batch", sample_dir / "projects" / "P01.geojson", "-o", out).exit_code == 0
     assert len(records(out)) == 1
+
+
+@given(st.lists(st.tuples(st.binary(max_size=12), st.tuples(st.integers())), max_size=12), st.data())
+def test_records_handed_back_as_one_text_give_each_line_and_row(pairs, data):
+    records = results_module.Records.of(pairs)
+    assert (records.text, records.rows, len(records)) == (
+        b"".join(p[0] for p in pairs),
+        [p[1] for p in pairs],
+        len(pairs),
+    )
+    positions = data.draw(st.lists(st.integers(0, len(pairs) - 1))) if pairs else []
+    assert records.lines(positions) == [pairs[i][0] for i in positions]
 
 
 def test_a_full_disk_stops_cleanly_and_a_rerun_completes(run, tmp_path, sample_dir, monkeypatch):

@@ -41,7 +41,7 @@ import numpy as np
 
 from threelines.batch.hashes import project_hashes
 from threelines.batch.index import INDEX_NAME, RunIndex
-from threelines.batch.results import DAMAGED, RESULTS, Results, cannot_write
+from threelines.batch.results import DAMAGED, RESULTS, Records, Results, cannot_write
 from threelines.batch.summary import SUMMARY_COLUMNS, SummaryStream, partial, summary_row, write_summaries
 from threelines.batch.workers import Reports, Screener, hilbert_distance, json_line
 from threelines.cachedir import cache_folder
@@ -252,7 +252,7 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                             screener.start()  # several chunks coming: workers read the layers while this reads
                         for projects, errors in _pieces(source, manifest, crs, encoding, overrides, piece_size,
                                                         chunk_size):  # fmt: skip
-                            results.write([_error_line(source, message) for message in errors])
+                            results.write(Records.of(_error_line(source, message) for message in errors))
                             hashes = project_hashes(projects, setup.digest(), (source, _recorded(source)))
                             todo = [i for i, new in enumerate(index.new(hashes)) if new]
                             if len(todo) > chunk_size:  # several chunks: workers read the layers meanwhile
@@ -271,12 +271,13 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
 
                 failures = RuleFailures()
                 unresolved = SUMMARY_COLUMNS.index("unresolved")
-                for lines in screener.map(chunks()):
-                    results.write(lines)
+                for records in screener.map(chunks()):
+                    results.write(records)
                     # A failed rule leaves its project unresolved: the other lines need no search.
-                    failures.add_lines([line for line, row in lines if row[unresolved]], len(lines))
-                    bar.update(len(lines))
-                    result.screened += len(lines)
+                    left = [i for i, row in enumerate(records.rows) if row[unresolved]]
+                    failures.add_lines(records.lines(left), len(records))
+                    bar.update(len(records))
+                    result.screened += len(records)
             setup.shared()  # provenance.json, also for a run whose inputs held no project
             results.compact()
             result.rule_failures = failures.report()

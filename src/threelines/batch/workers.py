@@ -30,6 +30,7 @@ import numpy as np
 import orjson
 import shapely
 
+from threelines.batch.results import Records
 from threelines.batch.summary import summary_row, tally_of
 from threelines.collector import collector_held
 from threelines.engine.chunk_records import batch_results
@@ -134,8 +135,8 @@ def init_worker(
     _WORKER.update(manifest=manifest, rules=rules, layers={}, cache_dir=cache_dir, lang=lang, reports=reports)
 
 
-def screen_chunk(task: tuple[Projects, str, list[str], dict | None]) -> list[tuple[bytes, tuple]]:
-    """Screen one chunk (in a worker or in this process) into results lines and summary rows.
+def screen_chunk(task: tuple[Projects, str, list[str], dict | None]) -> Records:
+    """Screen one chunk (in a worker or in this process) into its records: results lines and summary rows.
 
     ``task`` is the chunk's projects, their input, their input hashes and the
     provenance block their reports carry. The JSON is made here, in the
@@ -147,7 +148,7 @@ def screen_chunk(task: tuple[Projects, str, list[str], dict | None]) -> list[tup
     # The collector is held while the chunk is screened and written down: the verdicts and records are many
     # small objects, all freed (without it) before it runs again, so that it never walks them.
     with collector_held(settle=True):  # a batch's processes run nothing but the batch
-        return _lines(projects, _screen_isolated(projects), hashes, stamp)
+        return Records.of(_lines(projects, _screen_isolated(projects), hashes, stamp))
 
 
 def _lines(projects: Projects, outcomes: list, hashes: list[str], stamp: dict | None) -> list[tuple[bytes, tuple]]:
@@ -350,7 +351,8 @@ class Screener:
         first = next(tasks, None)
         if first is None:
             return
-        second = next(tasks, None)
+        # With the workers started already (several chunks coming), the first goes to them at once.
+        second = next(tasks, None) if self.pool is None else None
         if self.pool is None and (self.jobs <= 1 or second is None):  # one chunk: not worth starting processes for
             init_worker(*self.args)
             preload()
@@ -359,7 +361,7 @@ class Screener:
             return
         self.start()
         pending: deque = deque()
-        for task in chain((first, second), tasks):
+        for task in chain((first,) if second is None else (first, second), tasks):
             pending.append(self.pool.submit(screen_chunk, task))
             if len(pending) >= IN_FLIGHT_PER_JOB * self.jobs:
                 yield _result(pending.popleft())
@@ -371,7 +373,7 @@ class WorkerError(ThreelinesError, RuntimeError):
     """A worker process ended abruptly (killed, out of memory, crashed) while screening."""
 
 
-def _result(future) -> list[tuple[bytes, tuple]]:
+def _result(future) -> Records:
     try:
         return future.result()
     except BrokenProcessPool:
