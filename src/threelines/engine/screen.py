@@ -222,9 +222,19 @@ def _is_frame(value: object) -> bool:
 
 
 def _outside_extent(projects: Projects, manifest: Manifest) -> set[int]:
-    """Projects whose footprint misses the box around all the manifest's layers."""
+    """Projects whose footprint misses the box around all the manifest's layers.
+
+    A footprint whose bounds lie within the box's lies in the box: only the
+    others (near its edges, or far off) are asked of GEOS.
+    """
+    if not len(projects):
+        return set()
     box = _extent_box(manifest)
-    return set(np.flatnonzero(~shapely.intersects(projects.geometry, box)).tolist()) if len(projects) else set()
+    x0, y0, x1, y1 = shapely.bounds(box)
+    bounds = shapely.bounds(projects.geometry)  # an empty footprint's are NaN: asked of GEOS
+    inside = (bounds[:, 0] >= x0) & (bounds[:, 1] >= y0) & (bounds[:, 2] <= x1) & (bounds[:, 3] <= y1)
+    asked = np.flatnonzero(~inside)
+    return set(asked[~shapely.intersects(projects.geometry[asked], box)].tolist())
 
 
 #: The box of each manifest's extent in its working CRS, by the CRS object's id (hashing a CRS writes its WKT).
