@@ -7,7 +7,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from threelines.engine.screen import _extent_box, _outside_extent
+from threelines.engine.screen import _outside_extent, extent_box
 
 
 class _Footprints:
@@ -42,7 +42,7 @@ def _shapes(draw, box):
 @settings(max_examples=50, deadline=None)
 @given(data=st.data())
 def test_outside_extent_is_the_plain_intersection_test(manifest, data):
-    box = _extent_box(manifest)
+    box = extent_box(manifest)
     geometry = np.array(data.draw(st.lists(_shapes(box), min_size=1, max_size=12)), dtype=object)
     plain = set(np.flatnonzero(~shapely.intersects(geometry, box)).tolist())
     assert _outside_extent(_Footprints(geometry), manifest) == plain

@@ -73,18 +73,18 @@ def test_preload_gives_the_records_screening_cold_gives(fresh, tmp_path, monkeyp
 
 def test_what_cannot_be_made_ahead_is_left_for_the_first_chunk(fresh, tmp_path, monkeypatch):
     manifest, rules, task, _ = fresh
-    opened = zonal._open
+    opened = zonal.open_raster
 
     def unreadable(spec, folder=None):
         raise OSError(f"{spec.path}: unreadable")
 
-    monkeypatch.setattr(zonal, "_open", unreadable)
+    monkeypatch.setattr(zonal, "open_raster", unreadable)
     workers.init_worker(manifest, rules, tmp_path)
     workers.preload()  # does not raise
     assert zonal._RASTERS == {}
     assert len(screen._EXTENT_BOXES) == 1  # the rest made all the same
     assert all("tree" in vars(layer) for layer in workers._WORKER["layers"].values())
-    monkeypatch.setattr(zonal, "_open", opened)
+    monkeypatch.setattr(zonal, "open_raster", opened)
     workers.screen_chunk(task)  # the first chunk opens it
     assert len(zonal._RASTERS) == 1
 

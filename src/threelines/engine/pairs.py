@@ -213,7 +213,7 @@ def _unit_shares(areas: np.ndarray, units: LayerData, pairs: Pairs) -> tuple[lis
     touched = np.bincount(project, minlength=len(areas))
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(areas[project] == 0, 1.0 / touched[project], np.minimum(overlap / areas[project], 1.0))
-    unit_codes, unit_classes = _unit_texts(units)
+    unit_codes, unit_classes = unit_texts(units)
     codes = unit_codes[feature]
     # Largest share first, then by code; the shares summed in that order.
     order = np.lexsort((codes.astype(str), -share, project)) if len(hit) else np.arange(0)
@@ -227,7 +227,7 @@ def _unit_shares(areas: np.ndarray, units: LayerData, pairs: Pairs) -> tuple[lis
     return out, 1.0 - np.array(inside)
 
 
-def _unit_texts(units: LayerData) -> tuple[np.ndarray, np.ndarray]:
+def unit_texts(units: LayerData) -> tuple[np.ndarray, np.ndarray]:
     """Each unit's code and class as text (kept with the layer: the same for every chunk)."""
     kept = units.derived.get("texts")
     if kept is None:

@@ -229,7 +229,7 @@ def _outside_extent(projects: Projects, manifest: Manifest) -> set[int]:
     """
     if not len(projects):
         return set()
-    box = _extent_box(manifest)
+    box = extent_box(manifest)
     x0, y0, x1, y1 = shapely.bounds(box)
     bounds = shapely.bounds(projects.geometry)  # an empty footprint's are NaN: asked of GEOS
     inside = (bounds[:, 0] >= x0) & (bounds[:, 1] >= y0) & (bounds[:, 2] <= x1) & (bounds[:, 3] <= y1)
@@ -241,16 +241,16 @@ def _outside_extent(projects: Projects, manifest: Manifest) -> set[int]:
 _EXTENT_BOXES: dict[int, tuple] = {}
 
 
-def _extent_box(manifest: Manifest):
+def extent_box(manifest: Manifest):
     """The layers' lon/lat extent as a box in the working CRS (kept: a transformer takes ~10 ms to build)."""
     from pyproj import CRS
 
-    from threelines.input.crs import CGCS2000, _transformer
+    from threelines.input.crs import CGCS2000, kept_transformer
 
     crs, extent = manifest.working_crs, tuple(manifest.extent)
     kept = _EXTENT_BOXES.get(id(crs))
     if kept is None or kept[0] is not crs or kept[1] != extent:
-        to_working = _transformer(CRS.from_user_input(CGCS2000), crs)  # a CGCS2000 footprint's, when there is one
+        to_working = kept_transformer(CRS.from_user_input(CGCS2000), crs)  # a CGCS2000 footprint's, when there is one
         kept = (crs, extent, shapely.box(*to_working.transform_bounds(*extent, densify_pts=21)))
         _EXTENT_BOXES[id(crs)] = kept
     return kept[2]

@@ -35,18 +35,18 @@ def warm_up(manifest: Manifest, rules: RuleSet, layers: dict[str, LayerData], ca
     cache_dir : Path, optional
         The cache folder that keeps the rasters' grids.
     """
-    from threelines.engine.decisions.capacity import _zone_codes
+    from threelines.engine.decisions.capacity import zone_codes
     from threelines.engine.decisions.layer import feature_codes
-    from threelines.engine.pairs import _unit_texts, far_features
-    from threelines.engine.screen import _extent_box
-    from threelines.input.crs import _transformer
-    from threelines.layers.zonal import _open
+    from threelines.engine.pairs import far_features, unit_texts
+    from threelines.engine.screen import extent_box
+    from threelines.input.crs import kept_transformer
+    from threelines.layers.zonal import open_raster
 
-    steps = [lambda: _extent_box(manifest)]
+    steps = [lambda: extent_box(manifest)]
     for name in dict.fromkeys(rule.layer for rule in rules.rules if rule.test == "zonal"):
         spec = manifest.layers[name]
-        steps.append(lambda spec=spec: _transformer(manifest.working_crs, spec.crs))  # as zonal_columns asks
-        steps.append(lambda spec=spec: _open(spec, cache_dir))
+        steps.append(lambda spec=spec: kept_transformer(manifest.working_crs, spec.crs))  # as zonal_columns asks
+        steps.append(lambda spec=spec: open_raster(spec, cache_dir))
     for name, layer in layers.items():
         steps.append(lambda layer=layer: layer.tree)  # every chunk's pairs are queried in it
         mine = [rule for rule in rules.rules if rule.layer == name]
@@ -54,9 +54,9 @@ def warm_up(manifest: Manifest, rules: RuleSet, layers: dict[str, LayerData], ca
         if far:  # as :func:`~threelines.engine.pairs.layer_pairs` asks, whatever the chunk
             steps.append(lambda layer=layer, far=far: far_features(layer, far))
         if any(rule.test == "capacity" for rule in mine):
-            steps.append(lambda layer=layer: _zone_codes(layer))
+            steps.append(lambda layer=layer: zone_codes(layer))
         if manifest.unit_layer is not None and name == manifest.unit_layer.name:
-            steps.append(lambda layer=layer: _unit_texts(layer))
+            steps.append(lambda layer=layer: unit_texts(layer))
         for expr in (e for rule in mine for e in (rule.condition, rule.attains) if e is not None):
             if "feature" in expr.reads.names:  # as a decision's conditions read it
                 steps.append(lambda layer=layer, reads=expr.reads: feature_codes(layer, reads))

@@ -109,7 +109,7 @@ def zonal_columns(
     if not placed.any():
         return value, cells
     try:
-        raster = _open(spec, cache_dir)
+        raster = open_raster(spec, cache_dir)
         base, height, width = raster.transform, raster.height, raster.width
         bounds = shapely.bounds(native[placed])  # all finite: plain minima and maxima
         rows, cols = _span(base, (*bounds[:, :2].min(axis=0), *bounds[:, 2:].max(axis=0)), height, width)
@@ -184,7 +184,7 @@ def _read(src, band: int, window) -> np.ndarray:
 _RASTERS: dict[tuple, tuple[tuple, _Raster]] = {}
 
 
-def _open(spec: LayerSpec, folder: Path | None = None) -> _Raster:
+def open_raster(spec: LayerSpec, folder: Path | None = None) -> _Raster:
     """The raster of a layer, its grid read once (and its cells, when small) while its file stays the same.
 
     ``folder`` is the cache folder that may keep its grid (None: none).
