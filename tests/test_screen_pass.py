@@ -79,7 +79,7 @@ def test_large_footprints_measured_together_count_the_cells_gdal_counts(grid_lay
     shapes = np.concatenate([blobs, footprints()[:1]])
     monkeypatch.setattr(zonal, "CELLS_PER_PASS", 200)  # several passes
     together = zonal.zonal_stats(shapes, spec.crs, spec, stat)
-    raster = zonal._open(spec)
+    raster = zonal.open_raster(spec)
     rows, cols = (0, raster.height), (0, raster.width)
     alone = [zonal._masked(s, raster.cells, raster.transform, rows, cols, stat, ()) for s in shapes]
     assert [z.cells for z in together] == [z.cells for z in alone]
@@ -89,7 +89,7 @@ def test_large_footprints_measured_together_count_the_cells_gdal_counts(grid_lay
 
 def test_footprints_on_edge_are_those_with_a_box_centre_on_their_edge(grid_layer):
     spec, _ = grid_layer
-    raster = zonal._open(spec)
+    raster = zonal.open_raster(spec)
     base, rows, cols = raster.transform, (0, raster.height), (0, raster.width)
     rng = np.random.default_rng(7)
     shapes = []
@@ -116,7 +116,7 @@ def test_footprints_on_edge_are_those_with_a_box_centre_on_their_edge(grid_layer
 
 def test_a_zigzag_footprint_has_its_box_measured_not_its_edges_walked(grid_layer, monkeypatch):
     spec, _ = grid_layer
-    raster = zonal._open(spec)
+    raster = zonal.open_raster(spec)
     base, rows, cols = raster.transform, (0, raster.height), (0, raster.width)
     # 2,000 teeth, each crossing the box's 30 rows of centres twice: walking its edges would visit 120,000
     # centres, where its box holds 900 (a hostile footprint could make that billions).
@@ -216,7 +216,7 @@ def test_a_grid_kept_on_disk_gives_what_the_raster_gives(grid_layer, tmp_path, s
     (kept,) = kept_grids(folder)
     zonal._RASTERS.clear()
     grid = grids.load_grid(kept, spec)
-    assert (grid.height, grid.width, grid.transform) == (30, 40, zonal._open(spec).transform)
+    assert (grid.height, grid.width, grid.transform) == (30, 40, zonal.open_raster(spec).transform)
     assert "4548" in grid.crs
     zonal._RASTERS.clear()
     again = zonal.zonal_stats(shapes, spec.crs, spec, stat, cache_dir=folder)  # from the grid

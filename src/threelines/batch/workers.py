@@ -267,7 +267,8 @@ def preload() -> None:
     """Read every vector layer the rules use now, while the parent is still reading and ordering the projects.
 
     A layer that cannot be read is left for the first chunk, whose projects then get the error. The
-    engine's modules are imported here too (a tenth of a second), not on the first chunk.
+    engine's modules are imported here too (a tenth of a second), not on the first chunk, and what every
+    chunk shares is made ahead (see :mod:`threelines.engine.warm`).
     """
     import threelines.engine.screen  # noqa: F401  (the engine, imported now rather than on the first chunk)
     from threelines.layers.cache import read_layer_cached
@@ -283,7 +284,10 @@ def preload() -> None:
             _WORKER["layers"][name] = read_layer_cached(spec, manifest.working_crs, _WORKER["cache_dir"])
         except Exception:  # the first chunk reads it again and reports it per project
             log.debug("layer %r could not be read ahead", name, exc_info=True)
-            return
+            break
+    from threelines.engine.warm import warm_up
+
+    warm_up(manifest, rules, _WORKER["layers"], _WORKER["cache_dir"])
 
 
 def _ready() -> None:

@@ -24,7 +24,7 @@ from threelines.input.projects import Projects
 from threelines.layers.cache import read_layer_cached
 from threelines.layers.manifest import Manifest
 from threelines.layers.read import LayerData, read_layer
-from threelines.layers.zonal import Zonal, zonal_stats
+from threelines.layers.zonal import zonal_columns
 from threelines.rules.decide import decide
 from threelines.rules.expr import Expr
 
@@ -45,7 +45,7 @@ class Measured:
 
     layers: dict[str, LayerData] = field(default_factory=dict)
     pairs: dict[str, Pairs] = field(default_factory=dict)
-    zonal: dict[tuple, list] = field(default_factory=dict)
+    zonal: dict[tuple, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     units: list[list[UnitShare]] = field(default_factory=list)
     gaps: dict[int, str] = field(default_factory=dict)
 
@@ -97,11 +97,14 @@ def measure_layers(
     return measured
 
 
-def _zonal(plan: Plan, projects: Projects, manifest: Manifest, cache_dir: Path | None) -> dict[tuple, list[Zonal]]:
-    """Per (raster layer, statistic, classes) of the zonal rules, the statistic of each footprint.
+def _zonal(
+    plan: Plan, projects: Projects, manifest: Manifest, cache_dir: Path | None
+) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
+    """Per (raster layer, statistic, classes) of the zonal rules, the statistic of each footprint and its cells.
 
-    Only the footprints one of those rules concerns are measured (the
-    decisions read no other): the others get no data.
+    As the columns of :func:`~threelines.layers.zonal.zonal_columns`. Only
+    the footprints one of those rules concerns are measured (the decisions
+    read no other): the others get no data (NaN, no cells).
     """
     wanted: dict[tuple, np.ndarray] = {}
     for compiled in plan.rules:
@@ -112,13 +115,13 @@ def _zonal(plan: Plan, projects: Projects, manifest: Manifest, cache_dir: Path |
     out = {}
     for (layer, stat, classes), relevant in wanted.items():
         which = np.flatnonzero(relevant)
-        found = zonal_stats(
+        found = zonal_columns(
             projects.geometry[which], manifest.working_crs, manifest.layers[layer], stat, classes, cache_dir
         )
         if len(which) < len(projects):
-            stats = np.full(len(projects), Zonal(value=float("nan"), cells=0), dtype=object)
-            stats[which] = found
-            found = stats.tolist()
+            value, cells = np.full(len(projects), np.nan), np.zeros(len(projects), dtype=np.int64)
+            value[which], cells[which] = found
+            found = value, cells
         out[(layer, stat, classes)] = found
     return out
 
@@ -210,7 +213,7 @@ def _unit_shares(areas: np.ndarray, units: LayerData, pairs: Pairs) -> tuple[lis
     touched = np.bincount(project, minlength=len(areas))
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(areas[project] == 0, 1.0 / touched[project], np.minimum(overlap / areas[project], 1.0))
-    unit_codes, unit_classes = _unit_texts(units)
+    unit_codes, unit_classes = unit_texts(units)
     codes = unit_codes[feature]
     # Largest share first, then by code; the shares summed in that order.
     order = np.lexsort((codes.astype(str), -share, project)) if len(hit) else np.arange(0)
@@ -224,7 +227,7 @@ def _unit_shares(areas: np.ndarray, units: LayerData, pairs: Pairs) -> tuple[lis
     return out, 1.0 - np.array(inside)
 
 
-def _unit_texts(units: LayerData) -> tuple[np.ndarray, np.ndarray]:
+def unit_texts(units: LayerData) -> tuple[np.ndarray, np.ndarray]:
     """Each unit's code and class as text (kept with the layer: the same for every chunk)."""
     kept = units.derived.get("texts")
     if kept is None:

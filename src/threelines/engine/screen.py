@@ -222,25 +222,35 @@ def _is_frame(value: object) -> bool:
 
 
 def _outside_extent(projects: Projects, manifest: Manifest) -> set[int]:
-    """Projects whose footprint misses the box around all the manifest's layers."""
-    box = _extent_box(manifest)
-    return set(np.flatnonzero(~shapely.intersects(projects.geometry, box)).tolist()) if len(projects) else set()
+    """Projects whose footprint misses the box around all the manifest's layers.
+
+    A footprint whose bounds lie within the box's lies in the box: only the
+    others (near its edges, or far off) are asked of GEOS.
+    """
+    if not len(projects):
+        return set()
+    box = extent_box(manifest)
+    x0, y0, x1, y1 = shapely.bounds(box)
+    bounds = shapely.bounds(projects.geometry)  # an empty footprint's are NaN: asked of GEOS
+    inside = (bounds[:, 0] >= x0) & (bounds[:, 1] >= y0) & (bounds[:, 2] <= x1) & (bounds[:, 3] <= y1)
+    asked = np.flatnonzero(~inside)
+    return set(asked[~shapely.intersects(projects.geometry[asked], box)].tolist())
 
 
 #: The box of each manifest's extent in its working CRS, by the CRS object's id (hashing a CRS writes its WKT).
 _EXTENT_BOXES: dict[int, tuple] = {}
 
 
-def _extent_box(manifest: Manifest):
+def extent_box(manifest: Manifest):
     """The layers' lon/lat extent as a box in the working CRS (kept: a transformer takes ~10 ms to build)."""
     from pyproj import CRS
 
-    from threelines.input.crs import CGCS2000, _transformer
+    from threelines.input.crs import CGCS2000, kept_transformer
 
     crs, extent = manifest.working_crs, tuple(manifest.extent)
     kept = _EXTENT_BOXES.get(id(crs))
     if kept is None or kept[0] is not crs or kept[1] != extent:
-        to_working = _transformer(CRS.from_user_input(CGCS2000), crs)  # a CGCS2000 footprint's, when there is one
+        to_working = kept_transformer(CRS.from_user_input(CGCS2000), crs)  # a CGCS2000 footprint's, when there is one
         kept = (crs, extent, shapely.box(*to_working.transform_bounds(*extent, densify_pts=21)))
         _EXTENT_BOXES[id(crs)] = kept
     return kept[2]

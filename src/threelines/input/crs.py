@@ -116,7 +116,7 @@ def to_crs(geoms: np.ndarray, source: CRS, target: CRS) -> np.ndarray:
     The transformer is built once per pair of CRS: building one from the
     PROJ database costs about a millisecond, more than transforming a footprint.
     """
-    transformer = _transformer(source, target)
+    transformer = kept_transformer(source, target)
     if transformer is None:
         return geoms
 
@@ -139,7 +139,7 @@ _BY_TEXT: dict[tuple[str, str], Transformer | None] = {}
 _TRANSFORMERS_LOCK = threading.Lock()
 
 
-def _transformer(source: CRS, target: CRS) -> Transformer | None:
+def kept_transformer(source: CRS, target: CRS) -> Transformer | None:
     """The transformer between two CRS, built once for the pair of objects (None: they are the same CRS).
 
     A pair of other objects made from the same texts (a footprint file's

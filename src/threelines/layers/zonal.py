@@ -59,7 +59,23 @@ def zonal_stats(
     classes: tuple[float, ...] = (),
     cache_dir: Path | None = None,
 ) -> list[Zonal]:
-    """Compute a statistic of a raster band over each footprint.
+    """Compute a statistic of a raster band over each footprint, as one :class:`Zonal` each.
+
+    As :func:`zonal_columns`, whose parameters it takes.
+    """
+    value, cells = zonal_columns(footprints, working_crs, spec, stat, classes, cache_dir)
+    return [Zonal(value=v, cells=c) for v, c in zip(value.tolist(), cells.tolist(), strict=True)]
+
+
+def zonal_columns(
+    footprints: np.ndarray,
+    working_crs: CRS,
+    spec: LayerSpec,
+    stat: str,
+    classes: tuple[float, ...] = (),
+    cache_dir: Path | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Compute a statistic of a raster band over each footprint, as two columns (no object per footprint).
 
     Parameters
     ----------
@@ -79,23 +95,26 @@ def zonal_stats(
 
     Returns
     -------
-    list of Zonal
-        One per footprint; ``value`` is NaN where the footprint covers only
-        nodata cells or lies off the raster.
+    value : numpy.ndarray of float
+        Per footprint; NaN where it covers only nodata cells or lies off the
+        raster.
+    cells : numpy.ndarray of int64
+        Per footprint, the cells the statistic used.
     """
     native = to_crs(np.asarray(footprints, dtype=object), working_crs, spec.crs)
     # A footprint that cannot be placed in the raster's CRS (inf or NaN bounds) has no cells;
     # it must not widen the shared window or break the arithmetic of the others.
     placed = np.isfinite(shapely.bounds(native)).all(axis=1)
+    value, cells = np.full(len(native), np.nan), np.zeros(len(native), dtype=np.int64)
     if not placed.any():
-        return [Zonal(value=float("nan"), cells=0) for _ in native]
+        return value, cells
     try:
-        raster = _open(spec, cache_dir)
+        raster = open_raster(spec, cache_dir)
         base, height, width = raster.transform, raster.height, raster.width
         bounds = shapely.bounds(native[placed])  # all finite: plain minima and maxima
         rows, cols = _span(base, (*bounds[:, :2].min(axis=0), *bounds[:, 2:].max(axis=0)), height, width)
         if rows[0] >= rows[1] or cols[0] >= cols[1]:
-            return [Zonal(value=float("nan"), cells=0) for _ in native]
+            return value, cells
         values = raster.window(rows, cols)
     except _io_error() as exc:  # evaluated only when an exception is raised: no rasterio import otherwise
         raise ManifestError(f"layer {spec.name!r}: cannot read {spec.path}: {exc}") from None
@@ -105,7 +124,6 @@ def zonal_stats(
         area, length = shapely.area(native), shapely.length(native)
         small = (area < SMALL_FOOTPRINT_CELLS * cell_area) | ((length > 0) & (2 * area / length < cell_size))
     small &= placed
-    value, cells = np.full(len(native), np.nan), np.zeros(len(native), dtype=np.int64)
     which = np.flatnonzero(small)
     value[which], cells[which] = _touched_cells(native[which], values, base, rows, cols, stat, classes)
     which = np.flatnonzero(~small & placed)
@@ -113,7 +131,7 @@ def zonal_stats(
     for i in which[on_edge].tolist():  # cell centres on its edge: counted as GDAL's rasterisation counts them
         masked = _masked(native[i], values, base, rows, cols, stat, classes)
         value[i], cells[i] = masked.value, masked.cells
-    return [Zonal(value=v, cells=c) for v, c in zip(value.tolist(), cells.tolist(), strict=True)]
+    return value, cells
 
 
 def _io_error() -> type[Exception]:
@@ -166,7 +184,7 @@ def _read(src, band: int, window) -> np.ndarray:
 _RASTERS: dict[tuple, tuple[tuple, _Raster]] = {}
 
 
-def _open(spec: LayerSpec, folder: Path | None = None) -> _Raster:
+def open_raster(spec: LayerSpec, folder: Path | None = None) -> _Raster:
     """The raster of a layer, its grid read once (and its cells, when small) while its file stays the same.
 
     ``folder`` is the cache folder that may keep its grid (None: none).

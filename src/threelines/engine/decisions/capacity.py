@@ -60,7 +60,7 @@ class Capacity(OnLayer):
         if not charged.any():
             return None
         ks, project, feature = ks[charged], project[charged], feature[charged]
-        zone_code = _zone_codes(layer)[feature]
+        zone_code = zone_codes(layer)[feature]
         keys = project * (zone_code.max(initial=0) + 1) + zone_code
         first, inverse = distinct_rows(keys)
         order = np.argsort(first, kind="stable")
@@ -126,7 +126,7 @@ class Capacity(OnLayer):
         return np.array([*reasons, None], dtype=object)[:-1][which][inverse]
 
 
-def _zone_codes(layer: LayerData) -> np.ndarray:
+def zone_codes(layer: LayerData) -> np.ndarray:
     """Per feature: an integer per distinct id, in order of first appearance (made once per layer)."""
     key = ("zone codes",)
     if key not in layer.derived:

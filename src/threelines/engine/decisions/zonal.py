@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from operator import attrgetter
 
 import numpy as np
 
@@ -15,12 +14,13 @@ from threelines.rules.expr import Expr
 
 
 def zonal(plan: Plan, compiled: CompiledRule, stats) -> tuple[Fired, list[tuple[int, Unresolved]]]:
-    """A zonal rule: each footprint's raster statistic tested by the rule's condition."""
+    """A zonal rule: each footprint's raster statistic tested by the rule's condition.
+
+    ``stats`` is every footprint's statistic and count of cells, as two columns.
+    """
     rule, table = compiled.rule, plan.table
     live = np.flatnonzero(compiled.relevant)
-    found = list(map(stats.__getitem__, live.tolist()))
-    value = np.fromiter(map(_VALUE, found), dtype=float, count=len(found))
-    cells = np.fromiter(map(_CELLS, found), dtype=float, count=len(found))
+    value, cells = stats[0][live], stats[1][live].astype(float)
     no_data = np.isnan(value)
     ps = [live[no_data & compiled.holds[live]]]
     reasons: list = [np.full(len(ps[0]), f"layer {rule.layer!r} has no data under the footprint", dtype=object)]
@@ -38,10 +38,6 @@ def zonal(plan: Plan, compiled: CompiledRule, stats) -> tuple[Fired, list[tuple[
     rows = Fired(live[fire], none, none, nan, nan, nan, np.zeros(len(fire), dtype=bool))
     rows = replace(rows, value=value[fire].tolist(), cells=cells[fire].tolist())
     return rows, _notes(rule.id, np.concatenate(ps), np.concatenate(reasons))
-
-
-#: A footprint statistic's value and its cells.
-_VALUE, _CELLS = attrgetter("value"), attrgetter("cells")
 
 
 def _notes(rule: str, ps: np.ndarray, reasons: np.ndarray) -> list[tuple[int, Unresolved]]:

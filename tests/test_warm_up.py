@@ -1,0 +1,96 @@
+"""A worker's warm-up: what every chunk shares is made before the first chunk, which then finds it made."""
+
+from __future__ import annotations
+
+import pyproj
+import pytest
+
+from threelines.batch import workers
+from threelines.engine import screen, warm
+from threelines.input import crs
+from threelines.input.footprint import read_projects
+from threelines.layers import zonal
+from threelines.layers.manifest import load_manifest
+from threelines.rules import load_rules
+
+
+@pytest.fixture
+def fresh(monkeypatch, sample_dir):
+    """A manifest and rules of their own, with no transformer, extent box or raster kept yet; and a builds count."""
+    for module, name in ((crs, "_TRANSFORMERS"), (crs, "_BY_TEXT"), (screen, "_EXTENT_BOXES"), (zonal, "_RASTERS")):
+        monkeypatch.setattr(module, name, {})
+    monkeypatch.setattr(workers, "_WORKER", {})
+    built = []
+    plain = pyproj.Transformer.from_crs
+
+    def counted(*args, **kwargs):
+        built.append(args[:2])
+        return plain(*args, **kwargs)
+
+    monkeypatch.setattr(pyproj.Transformer, "from_crs", counted)
+    manifest = load_manifest(sample_dir / "layers.yaml")
+    rules = load_rules(sample_dir / "rules.yaml", manifest)
+    projects = read_projects(sample_dir / "projects.gpkg", manifest.working_crs)
+    task = (projects, projects.source, [f"{i:032x}" for i in range(len(projects))], None)
+    return manifest, rules, task, built
+
+
+def test_after_preload_a_chunk_builds_no_transformer_and_reads_no_raster(fresh, tmp_path):
+    manifest, rules, task, built = fresh
+    assert any(rule.test == "zonal" for rule in rules.rules)  # the sample has a raster to warm
+    workers.init_worker(manifest, rules, tmp_path)
+    workers.preload()
+    assert len(built) >= 2  # the layers' own, the extent's and the raster's (working to the raster's CRS)
+    assert len(zonal._RASTERS) == 1
+    built.clear()
+    kept = dict(zonal._RASTERS)
+    layers = workers._WORKER["layers"]
+    assert all("tree" in vars(layer) for layer in layers.values())  # spatial indexes built
+    made = {(name, repr(key)): value for name, layer in layers.items() for key, value in layer.derived.items()}
+    assert {key for _, key in made} >= {"'texts'", "('zone codes',)"}
+    assert sum(key.startswith("('far'") or key.startswith("('codes'") for _, key in made) > 0
+    workers.screen_chunk(task)
+    assert built == []  # nothing more built
+    assert kept == zonal._RASTERS
+    for (name, key), value in made.items():  # found made, not made again
+        (same,) = [v for k, v in layers[name].derived.items() if repr(k) == key]
+        assert same is value
+
+
+def test_preload_gives_the_records_screening_cold_gives(fresh, tmp_path, monkeypatch):
+    manifest, rules, task, built = fresh
+    workers.init_worker(manifest, rules, tmp_path)
+    cold = workers.screen_chunk(task)
+    assert built  # without the warm-up, the chunk builds them
+    for module, name in ((crs, "_TRANSFORMERS"), (crs, "_BY_TEXT"), (screen, "_EXTENT_BOXES"), (zonal, "_RASTERS")):
+        monkeypatch.setattr(module, name, {})
+    workers.init_worker(manifest, rules, tmp_path)
+    workers.preload()
+    warm_records = workers.screen_chunk(task)
+    assert warm_records.text == cold.text
+    assert warm_records.rows == cold.rows
+
+
+def test_what_cannot_be_made_ahead_is_left_for_the_first_chunk(fresh, tmp_path, monkeypatch):
+    manifest, rules, task, _ = fresh
+    opened = zonal.open_raster
+
+    def unreadable(spec, folder=None):
+        raise OSError(f"{spec.path}: unreadable")
+
+    monkeypatch.setattr(zonal, "open_raster", unreadable)
+    workers.init_worker(manifest, rules, tmp_path)
+    workers.preload()  # does not raise
+    assert zonal._RASTERS == {}
+    assert len(screen._EXTENT_BOXES) == 1  # the rest made all the same
+    assert all("tree" in vars(layer) for layer in workers._WORKER["layers"].values())
+    monkeypatch.setattr(zonal, "open_raster", opened)
+    workers.screen_chunk(task)  # the first chunk opens it
+    assert len(zonal._RASTERS) == 1
+
+
+def test_warm_up_skips_layers_not_read(fresh, tmp_path):
+    manifest, rules, _, built = fresh
+    warm.warm_up(manifest, rules, {}, tmp_path)
+    assert len(built) == 2  # the extent's (CGCS2000 to working) and the raster's (working to its CRS)
+    assert len(zonal._RASTERS) == 1
