@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -425,6 +426,22 @@ def test_quiet_and_verbose_work_after_the_subcommand(run, tmp_path, sample_dir):
     checked = run("rules", "check", "-q")
     assert checked.exit_code == 0
     assert checked.stdout.endswith("no problems\n")
+
+
+def test_the_summary_rows_are_written_as_each_batch_comes(tmp_path):
+    from threelines.batch.summary import SUMMARY_COLUMNS, SummaryStream
+
+    seen = []
+    arrived = threading.Event()
+    row = tuple(f"v{i}" for i in range(len(SUMMARY_COLUMNS)))
+    with SummaryStream(
+        tmp_path / "s.csv", tmp_path / "s.xlsx", lambda rows: (seen.append(len(rows)), arrived.set())
+    ) as stream:
+        stream.write([row] * 3)
+        assert arrived.wait(10)  # written before the run's end, not held for more rows
+        stream.finish()
+    assert seen == [3]
+    assert (tmp_path / "s.csv").read_text(encoding="utf-8-sig").count("v0") == 3
 
 
 def test_the_summary_tables_are_written_while_the_records_come(run, tmp_path, sample_dir, monkeypatch):

@@ -14,7 +14,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import chain, islice
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,12 +89,18 @@ def write_summaries(
         Called with each batch of rows before it is written (a counter, say).
     """
     rows = iter(rows)
+    write_batches(iter(lambda: list(islice(rows, _BATCH_ROWS)), []), csv_path, xlsx_path, seen)
+
+
+def write_batches(
+    batches: Iterable[list[tuple]], csv_path: Path, xlsx_path: Path, seen: Callable[[list[tuple]], None] | None = None
+) -> None:
+    """As :func:`write_summaries`, the rows given a batch at a time (each table written a column at a time)."""
     with SheetWriter(xlsx_path, SUMMARY_COLUMNS) as sheet, csv_path.open("w", encoding="utf-8", newline="") as fh:
         fh.write("\ufeff")  # the BOM (as utf-8-sig writes it, whose encoder runs in Python for every row)
         writer = csv.writer(fh, lineterminator="\r\n")  # RFC 4180; a CR inside a cell is quoted too
         writer.writerow(SUMMARY_COLUMNS)
-        # A batch of rows at a time, each table written a column at a time where it can be.
-        for batch in iter(lambda: list(islice(rows, _BATCH_ROWS)), []):
+        for batch in filter(None, batches):
             if seen is not None:
                 seen(batch)
             writer.writerows(csv_rows(batch))
@@ -134,7 +140,8 @@ class SummaryStream:
         (csv_temporary, _), (xlsx_temporary, _) = self.paths
         self._thread = threading.Thread(
             target=self._write,
-            args=(chain.from_iterable(iter(self._queue.get, None)), csv_temporary, xlsx_temporary, seen),
+            # Each batch as it comes (a chunk's rows): none is left to write when the run ends.
+            args=(iter(self._queue.get, None), csv_temporary, xlsx_temporary, seen),
             name="threelines-summary",
             daemon=True,  # never keeps a failing run from ending
         )
@@ -173,9 +180,9 @@ class SummaryStream:
         if self._error is not None:
             raise self._error
 
-    def _write(self, rows: Iterator[tuple], csv_temporary: Path, xlsx_temporary: Path, seen) -> None:
+    def _write(self, batches: Iterator[list[tuple]], csv_temporary: Path, xlsx_temporary: Path, seen) -> None:
         try:
-            write_summaries(rows, csv_temporary, xlsx_temporary, seen)
+            write_batches(batches, csv_temporary, xlsx_temporary, seen)
         except BaseException as exc:  # handed to the parent's next write, or to its end
             self._error = exc
 

@@ -4,7 +4,7 @@ An XLSX file is a zip of XML parts (ECMA-376, Office Open XML). A summary
 needs one sheet of strings and numbers under a bold header, so the parts are
 written here directly: the fixed ones as constants, the sheet as rows of
 inline strings (``t="inlineStr"``, no shared-string table to keep in memory)
-streamed into the zip entry. Text is XML-escaped, and the control characters
+compressed as they come (:mod:`threelines.batch.zipparts`). Text is XML-escaped, and the control characters
 XML cannot hold are written as ``_xHHHH_``, as Excel itself writes them.
 """
 
@@ -13,20 +13,22 @@ from __future__ import annotations
 import logging
 import math
 import re
-import shutil
-import tempfile
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from threelines.batch.zipparts import StreamedMember, deflated, write_zip
 
 log = logging.getLogger(__name__)
 
 #: The rows a sheet can hold (Excel's limit, header included); the rest are left out, with a warning.
 EXCEL_MAX_ROWS = 1_048_576
 
-#: Rows gathered before they are compressed into the zip.
-_FLUSH_ROWS = 2_000
+#: Rows gathered before they are compressed (a batch's chunk, so that few are left for the end).
+_FLUSH_ROWS = 500
+
+#: The zlib level of every part (3: the sheet's XML shrinks 13-fold, at twice the speed of the default).
+_LEVEL = 3
 
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _PACKAGE_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -112,11 +114,12 @@ class SheetWriter:
     """
 
     def __init__(self, path: Path, header: Sequence[str]) -> None:
-        self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=3)
+        self._path = Path(path)
+        self._file = self._path.open("wb")  # (closed in __exit__)
         self._letters = [column_letters(i) for i in range(len(header))]
-        # The rows go to a temporary file first: the sheet starts with its dimension (the last row), which
-        # readers use to size the rows they return.
-        self._body = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
+        # The sheet starts with its dimension (the last row), which readers use to size the rows they return:
+        # the rows are compressed as they come (StreamedMember), and the sheet's start is added at the end.
+        self._sheet = StreamedMember(_LEVEL)
         self._buffer: list[str] = []
         self._rows = self._dropped = 0
         self._row(header, ' s="1"')
@@ -128,20 +131,17 @@ class SheetWriter:
         try:
             if exc[0] is None:
                 self._flush()
-                self._body.seek(0)
-                with self._zip.open("xl/worksheets/sheet1.xml", "w") as sheet:
-                    last = f"{self._letters[-1] if self._letters else 'A'}{self._rows}"
-                    sheet.write(f'{_HEAD}<worksheet xmlns="{_MAIN}"><dimension ref="A1:{last}"/><sheetData>'.encode())
-                    shutil.copyfileobj(self._body, sheet, 1 << 20)
-                    sheet.write(b"</sheetData></worksheet>")
-                for name, text in _PARTS.items():
-                    self._zip.writestr(name, text)
+                last = f"{self._letters[-1] if self._letters else 'A'}{self._rows}"
+                head = f'{_HEAD}<worksheet xmlns="{_MAIN}"><dimension ref="A1:{last}"/><sheetData>'.encode()
+                sheet = self._sheet.member("xl/worksheets/sheet1.xml", head, b"</sheetData></worksheet>")
+                parts = [deflated(name, text.encode(), _LEVEL) for name, text in _PARTS.items()]
+                write_zip(self._file, [sheet, *parts])
                 if self._dropped:
                     log.warning("%s: the last %d rows are left out, past Excel's limit of %d rows",
-                                self._zip.filename, self._dropped, EXCEL_MAX_ROWS)  # fmt: skip
+                                self._path, self._dropped, EXCEL_MAX_ROWS)  # fmt: skip
         finally:
-            self._body.close()
-            self._zip.close()
+            self._sheet.__exit__()
+            self._file.close()
 
     def write(self, row: Sequence[Any]) -> None:
         """Add a row: strings stay strings (never formulas), numbers numbers; None and "" leave the cell empty."""
@@ -176,7 +176,7 @@ class SheetWriter:
         self._buffer.append(f'<row r="{r}">{cells}</row>')
 
     def _flush(self) -> None:
-        self._body.write("".join(self._buffer).encode("utf-8", errors="replace"))
+        self._sheet.write("".join(self._buffer).encode("utf-8", errors="replace"))
         self._buffer.clear()
 
 
