@@ -54,14 +54,20 @@ def footprints():
     )
 
 
+def zonal_stats(shapes, crs, spec, stat, cache_dir=None) -> list[zonal.Zonal]:
+    """Each footprint's statistic and cells as one :class:`~threelines.layers.zonal.Zonal` (from the columns)."""
+    value, cells = zonal.zonal_columns(shapes, crs, spec, stat, cache_dir=cache_dir)
+    return [zonal.Zonal(value=v, cells=c) for v, c in zip(value.tolist(), cells.tolist(), strict=True)]
+
+
 @pytest.mark.parametrize("stat", ["mean", "max", "min"])
 def test_a_raster_kept_whole_gives_what_a_window_read_gives(grid_layer, monkeypatch, stat):
     spec, _ = grid_layer
-    kept = zonal.zonal_stats(footprints(), spec.crs, spec, stat)
+    kept = zonal_stats(footprints(), spec.crs, spec, stat)
     assert zonal._RASTERS[(str(spec.path), spec.band)][1].cells is not None
     zonal._RASTERS.clear()
     monkeypatch.setattr(zonal, "WHOLE_RASTER_CELLS", 10)  # now too large to keep: read by window
-    windowed = zonal.zonal_stats(footprints(), spec.crs, spec, stat)
+    windowed = zonal_stats(footprints(), spec.crs, spec, stat)
     assert zonal._RASTERS[(str(spec.path), spec.band)][1].cells is None
     assert [z.cells for z in kept] == [z.cells for z in windowed] == [160, 1, 0, 16, 0]
     np.testing.assert_array_equal([z.value for z in kept], [z.value for z in windowed])  # NaN where NaN
@@ -78,7 +84,7 @@ def test_large_footprints_measured_together_count_the_cells_gdal_counts(grid_lay
     # The aligned box of footprints(): its cell centres lie on its edge, where GDAL has its own rule.
     shapes = np.concatenate([blobs, footprints()[:1]])
     monkeypatch.setattr(zonal, "CELLS_PER_PASS", 200)  # several passes
-    together = zonal.zonal_stats(shapes, spec.crs, spec, stat)
+    together = zonal_stats(shapes, spec.crs, spec, stat)
     raster = zonal.open_raster(spec)
     rows, cols = (0, raster.height), (0, raster.width)
     alone = [zonal._masked(s, raster.cells, raster.transform, rows, cols, stat, ()) for s in shapes]
@@ -151,18 +157,18 @@ def _every_centre_measured(shapes, base, rows, cols) -> np.ndarray:
 def test_a_raster_file_rewritten_is_read_again(grid_layer):
     spec, grid = grid_layer
     site = footprints()[1:2]
-    (before,) = zonal.zonal_stats(site, spec.crs, spec, "mean")
+    (before,) = zonal_stats(site, spec.crs, spec, "mean")
     assert before.value == grid[24, 5]  # row 24 from the top holds y 500-600
     write_grid(spec.path, grid + 1000.0)
     stat = os.stat(spec.path)
     os.utime(spec.path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10_000_000))  # a new time even on a coarse clock
-    (after,) = zonal.zonal_stats(site, spec.crs, spec, "mean")
+    (after,) = zonal_stats(site, spec.crs, spec, "mean")
     assert after.value == grid[24, 5] + 1000.0
 
 
 def test_kept_cells_cannot_be_changed(grid_layer):
     spec, _ = grid_layer
-    zonal.zonal_stats(footprints(), spec.crs, spec, "mean")
+    zonal_stats(footprints(), spec.crs, spec, "mean")
     cells = zonal._RASTERS[(str(spec.path), spec.band)][1].cells
     with pytest.raises(ValueError, match="read-only"):
         cells[0, 0] = 0.0
@@ -212,14 +218,14 @@ def test_a_grid_kept_on_disk_gives_what_the_raster_gives(grid_layer, tmp_path, s
     spec, _ = grid_layer
     folder = tmp_path / "cache"
     shapes = footprints()
-    fresh = zonal.zonal_stats(shapes, spec.crs, spec, stat, cache_dir=folder)  # read with rasterio, grid written
+    fresh = zonal_stats(shapes, spec.crs, spec, stat, cache_dir=folder)  # read with rasterio, grid written
     (kept,) = kept_grids(folder)
     zonal._RASTERS.clear()
     grid = grids.load_grid(kept, spec)
     assert (grid.height, grid.width, grid.transform) == (30, 40, zonal.open_raster(spec).transform)
     assert "4548" in grid.crs
     zonal._RASTERS.clear()
-    again = zonal.zonal_stats(shapes, spec.crs, spec, stat, cache_dir=folder)  # from the grid
+    again = zonal_stats(shapes, spec.crs, spec, stat, cache_dir=folder)  # from the grid
     assert [z.cells for z in fresh] == [z.cells for z in again] == [160, 1, 0, 16, 0]
     np.testing.assert_array_equal([z.value for z in fresh], [z.value for z in again])  # NaN where NaN
 
@@ -245,12 +251,12 @@ def damage_cells(path):
 def test_a_damaged_grid_file_is_ignored_and_the_raster_read_again(grid_layer, tmp_path, caplog, damage):
     spec, _ = grid_layer
     folder = tmp_path / "cache"
-    fresh = zonal.zonal_stats(footprints(), spec.crs, spec, "mean", cache_dir=folder)
+    fresh = zonal_stats(footprints(), spec.crs, spec, "mean", cache_dir=folder)
     (kept,) = kept_grids(folder)
     damage(kept)
     zonal._RASTERS.clear()
     with caplog.at_level("INFO", logger="threelines.layers.grids"):
-        again = zonal.zonal_stats(footprints(), spec.crs, spec, "mean", cache_dir=folder)
+        again = zonal_stats(footprints(), spec.crs, spec, "mean", cache_dir=folder)
     assert "cannot be used" in caplog.text
     np.testing.assert_array_equal([z.value for z in fresh], [z.value for z in again])
     assert grids.load_grid(kept, spec) is not None  # written afresh
@@ -259,7 +265,7 @@ def test_a_damaged_grid_file_is_ignored_and_the_raster_read_again(grid_layer, tm
 def test_another_rasters_grid_is_not_taken_for_this_one(grid_layer, tmp_path):
     spec, grid = grid_layer
     folder = tmp_path / "cache"
-    (before,) = zonal.zonal_stats(footprints()[1:2], spec.crs, spec, "mean", cache_dir=folder)
+    (before,) = zonal_stats(footprints()[1:2], spec.crs, spec, "mean", cache_dir=folder)
     (old,) = kept_grids(folder)
     write_grid(spec.path, grid + 1000.0)  # the file changed: its grid is named after its new bytes
     new = grids.grid_path(spec, folder)
@@ -267,7 +273,7 @@ def test_another_rasters_grid_is_not_taken_for_this_one(grid_layer, tmp_path):
     old.rename(new)  # the old grid put in its place
     assert grids.load_grid(new, spec) is None
     zonal._RASTERS.clear()
-    (after,) = zonal.zonal_stats(footprints()[1:2], spec.crs, spec, "mean", cache_dir=folder)
+    (after,) = zonal_stats(footprints()[1:2], spec.crs, spec, "mean", cache_dir=folder)
     assert after.value == before.value + 1000.0
 
 
@@ -275,7 +281,7 @@ def test_a_raster_too_large_to_keep_is_read_from_its_file(grid_layer, tmp_path, 
     spec, _ = grid_layer
     folder = tmp_path / "cache"
     monkeypatch.setattr(grids, "MAX_CACHED_GRID_CELLS", 30 * 40 - 1)
-    zonal.zonal_stats(footprints(), spec.crs, spec, "mean", cache_dir=folder)
+    zonal_stats(footprints(), spec.crs, spec, "mean", cache_dir=folder)
     assert kept_grids(folder) == []
 
 

@@ -51,22 +51,6 @@ class Zonal:
     cells: int
 
 
-def zonal_stats(
-    footprints: np.ndarray,
-    working_crs: CRS,
-    spec: LayerSpec,
-    stat: str,
-    classes: tuple[float, ...] = (),
-    cache_dir: Path | None = None,
-) -> list[Zonal]:
-    """Compute a statistic of a raster band over each footprint, as one :class:`Zonal` each.
-
-    As :func:`zonal_columns`, whose parameters it takes.
-    """
-    value, cells = zonal_columns(footprints, working_crs, spec, stat, classes, cache_dir)
-    return [Zonal(value=v, cells=c) for v, c in zip(value.tolist(), cells.tolist(), strict=True)]
-
-
 def zonal_columns(
     footprints: np.ndarray,
     working_crs: CRS,
