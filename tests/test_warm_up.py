@@ -94,3 +94,17 @@ def test_warm_up_skips_layers_not_read(fresh, tmp_path):
     warm.warm_up(manifest, rules, {}, tmp_path)
     assert len(built) == 2  # the extent's (CGCS2000 to working) and the raster's (working to its CRS)
     assert len(zonal._RASTERS) == 1
+
+
+def test_a_warm_up_that_fails_never_stops_the_worker(fresh, tmp_path, monkeypatch):
+    manifest, rules, task, _ = fresh
+
+    def failing(*args):
+        raise RuntimeError("a step the warm-up did not foresee")
+
+    monkeypatch.setattr(warm, "warm_up", failing)
+    workers.init_worker(manifest, rules, tmp_path)
+    workers.preload()  # logged, not raised: the pool's initializer must not fail
+    records = workers.screen_chunk(task)
+    assert len(records) == len(task[0])
+    assert all(b'"verdict"' in line for line in records.lines(range(len(records))))

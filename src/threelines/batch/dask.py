@@ -126,7 +126,7 @@ class DaskScreener:
         """Nothing to start ahead: the cluster's workers are started with it."""
 
     def map(self, tasks):
-        """Yield each task's lines, in the order of the tasks."""
+        """Yield each task's records, in the order of the tasks."""
         pending: deque = deque()
         limit = self.in_flight_per_worker * self.slots
         for task in tasks:

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 RESULTS, DAMAGED = "results.jsonl", "results.jsonl.damaged"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Records:
     """Records ready to append to ``results.jsonl``: their lines as one text, and each one's summary row.
 

@@ -263,12 +263,13 @@ def _local_worker(parent: int, *args) -> None:
     preload()
 
 
-def preload() -> None:
+def preload(warm: bool = True) -> None:
     """Read every vector layer the rules use now, while the parent is still reading and ordering the projects.
 
     A layer that cannot be read is left for the first chunk, whose projects then get the error. The
-    engine's modules are imported here too (a tenth of a second), not on the first chunk, and what every
-    chunk shares is made ahead (see :mod:`threelines.engine.warm`).
+    engine's modules are imported here too (a tenth of a second), not on the first chunk, and with
+    ``warm`` what every chunk shares is made ahead (see :mod:`threelines.engine.warm`): a worker waits
+    for its first chunk anyway; this process, screening its chunks itself, does not.
     """
     import threelines.engine.screen  # noqa: F401  (the engine, imported now rather than on the first chunk)
     from threelines.layers.cache import read_layer_cached
@@ -285,9 +286,14 @@ def preload() -> None:
         except Exception:  # the first chunk reads it again and reports it per project
             log.debug("layer %r could not be read ahead", name, exc_info=True)
             break
+    if not warm:
+        return
     from threelines.engine.warm import warm_up
 
-    warm_up(manifest, rules, _WORKER["layers"], _WORKER["cache_dir"])
+    try:
+        warm_up(manifest, rules, _WORKER["layers"], _WORKER["cache_dir"])
+    except Exception:  # never a reason to stop: the chunks make it all again, and report what fails
+        log.debug("the warm-up stopped", exc_info=True)
 
 
 def _ready() -> None:
@@ -350,7 +356,7 @@ class Screener:
             self.pool.submit(_ready)
 
     def map(self, tasks):
-        """Yield each task's lines, in the order of the tasks."""
+        """Yield each task's records, in the order of the tasks."""
         tasks = iter(tasks)
         first = next(tasks, None)
         if first is None:
@@ -359,7 +365,7 @@ class Screener:
         second = next(tasks, None) if self.pool is None else None
         if self.pool is None and (self.jobs <= 1 or second is None):  # one chunk: not worth starting processes for
             init_worker(*self.args)
-            preload()
+            preload(warm=False)
             for task in (first, *([second] if second is not None else []), *tasks):
                 yield screen_chunk(task)
             return

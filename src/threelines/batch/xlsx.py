@@ -115,11 +115,15 @@ class SheetWriter:
 
     def __init__(self, path: Path, header: Sequence[str]) -> None:
         self._path = Path(path)
-        self._file = self._path.open("wb")  # (closed in __exit__)
         self._letters = [column_letters(i) for i in range(len(header))]
         # The sheet starts with its dimension (the last row), which readers use to size the rows they return:
         # the rows are compressed as they come (StreamedMember), and the sheet's start is added at the end.
         self._sheet = StreamedMember(_LEVEL)
+        try:
+            self._file = self._path.open("wb")  # (closed in __exit__)
+        except BaseException:
+            self._sheet.__exit__()
+            raise
         self._buffer: list[str] = []
         self._rows = self._dropped = 0
         self._row(header, ' s="1"')
@@ -140,8 +144,10 @@ class SheetWriter:
                     log.warning("%s: the last %d rows are left out, past Excel's limit of %d rows",
                                 self._path, self._dropped, EXCEL_MAX_ROWS)  # fmt: skip
         finally:
-            self._sheet.__exit__()
-            self._file.close()
+            try:
+                self._sheet.__exit__()
+            finally:
+                self._file.close()
 
     def write(self, row: Sequence[Any]) -> None:
         """Add a row: strings stay strings (never formulas), numbers numbers; None and "" leave the cell empty."""

@@ -21,8 +21,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-#: The largest member (plain or compressed) a zip without zip64 records.
-ZIP32_LIMIT = 0xFFFFFFFF
+#: The largest member (plain or compressed) and offset written: 2 GiB - 1, as Python's own zip writer allows
+#: without zip64 (some readers take these fields as signed).
+ZIP32_LIMIT = 0x7FFFFFFF
 
 #: Bytes read at a time from the temporary files.
 _BLOCK = 1 << 20
@@ -41,8 +42,7 @@ class Member:
 
 def deflated(name: str, data: bytes, level: int) -> Member:
     """A small member, compressed whole."""
-    packer = zlib.compressobj(level, zlib.DEFLATED, -15)
-    packed = packer.compress(data) + packer.flush()
+    packed = _packed(data, level, zlib.Z_FINISH)
     return Member(name, zlib.crc32(data), len(data), len(packed), [packed])
 
 
@@ -73,7 +73,10 @@ class StreamedMember:
         self.size += len(data)
 
     def member(self, name: str, head: bytes, tail: bytes) -> Member:
-        """The member ``head + body + tail``, its body's compression ended here."""
+        """The member ``head + body + tail``, its body's compression ended here (once: the body is then closed).
+
+        Its pieces are read from the temporary files: write it before leaving the ``with`` block.
+        """
         self._packed.write(self._packer.flush(zlib.Z_SYNC_FLUSH))  # byte-aligned, not the last block
         packed_head = _packed(head, self.level, zlib.Z_SYNC_FLUSH)
         packed_tail = _packed(tail, self.level, zlib.Z_FINISH)
@@ -115,8 +118,10 @@ def write_zip(fh: BinaryIO, members: Iterable[Member]) -> None:
     clock = stamp.tm_hour << 11 | stamp.tm_min << 5 | stamp.tm_sec // 2
     directory, offset = [], 0
     for member in members:
-        if max(member.size, member.packed_size) > ZIP32_LIMIT:
-            raise ValueError(f"{member.name} is {member.size:,} bytes, more than a zip without zip64 holds")
+        if max(member.size, member.packed_size, offset) > ZIP32_LIMIT:
+            raise ValueError(
+                f"{member.name} is {member.size:,} bytes at {offset:,}, more than a zip without zip64 holds"
+            )
         name = member.name.encode("ascii")
         # version needed 2.0, no flags, deflate
         fields = struct.pack("<HHHHHIII", 20, 0, 8, clock, date, member.crc, member.packed_size, member.size)

@@ -42,26 +42,29 @@ def warm_up(manifest: Manifest, rules: RuleSet, layers: dict[str, LayerData], ca
     from threelines.input.crs import kept_transformer
     from threelines.layers.zonal import open_raster
 
-    steps = [lambda: extent_box(manifest)]
+    steps = [("the layers' extent box", lambda: extent_box(manifest))]
     for name in dict.fromkeys(rule.layer for rule in rules.rules if rule.test == "zonal"):
         spec = manifest.layers[name]
-        steps.append(lambda spec=spec: kept_transformer(manifest.working_crs, spec.crs))  # as zonal_columns asks
-        steps.append(lambda spec=spec: open_raster(spec, cache_dir))
+        steps.append(
+            (f"layer {name!r}'s transformer", lambda spec=spec: kept_transformer(manifest.working_crs, spec.crs))
+        )
+        steps.append((f"layer {name!r}'s grid", lambda spec=spec: open_raster(spec, cache_dir)))
     for name, layer in layers.items():
-        steps.append(lambda layer=layer: layer.tree)  # every chunk's pairs are queried in it
+        steps.append((f"layer {name!r}'s spatial index", lambda layer=layer: layer.tree))  # every chunk queries it
         mine = [rule for rule in rules.rules if rule.layer == name]
         far = [rule.condition for rule in mine if rule.reach_m > 0]
         if far:  # as :func:`~threelines.engine.pairs.layer_pairs` asks, whatever the chunk
-            steps.append(lambda layer=layer, far=far: far_features(layer, far))
+            steps.append((f"layer {name!r}'s far features", lambda layer=layer, far=far: far_features(layer, far)))
         if any(rule.test == "capacity" for rule in mine):
-            steps.append(lambda layer=layer: zone_codes(layer))
+            steps.append((f"layer {name!r}'s zone codes", lambda layer=layer: zone_codes(layer)))
         if manifest.unit_layer is not None and name == manifest.unit_layer.name:
-            steps.append(lambda layer=layer: unit_texts(layer))
+            steps.append((f"layer {name!r}'s unit texts", lambda layer=layer: unit_texts(layer)))
         for expr in (e for rule in mine for e in (rule.condition, rule.attains) if e is not None):
             if "feature" in expr.reads.names:  # as a decision's conditions read it
-                steps.append(lambda layer=layer, reads=expr.reads: feature_codes(layer, reads))
-    for step in steps:
+                made = lambda layer=layer, reads=expr.reads: feature_codes(layer, reads)  # noqa: E731
+                steps.append((f"layer {name!r}'s feature codes", made))
+    for what, step in steps:
         try:
             step()
         except Exception:  # the first chunk makes it again, and reports it per project
-            log.debug("could not be made ahead", exc_info=True)
+            log.debug("%s could not be made ahead", what, exc_info=True)
