@@ -8,7 +8,7 @@ the three streams together make one (as parallel compressors join theirs):
 the end of a batch then only compresses a few bytes. The plain bytes are kept
 too, in a temporary file, for the CRC-32, which must run over the head first.
 :func:`write_zip` writes the members (ZIP 2.0: deflate, no data descriptors,
-no zip64; a member over 4 GiB is refused).
+no zip64: a member or a file past 2 GiB is refused, as Python's own writer refuses it).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from typing import BinaryIO
 
 #: The largest member (plain or compressed) and offset written: 2 GiB - 1, as Python's own zip writer allows
@@ -85,7 +86,7 @@ class StreamedMember:
             crc = zlib.crc32(block, crc)
         crc = zlib.crc32(tail, crc)
         body = self._packed.tell()
-        pieces = _chain([packed_head], _blocks(self._packed), [packed_tail])
+        pieces = chain([packed_head], _blocks(self._packed), [packed_tail])
         return Member(name, crc, len(head) + self.size + len(tail), len(packed_head) + body + len(packed_tail), pieces)
 
 
@@ -100,18 +101,13 @@ def _blocks(fh: BinaryIO) -> Iterator[bytes]:
         yield block
 
 
-def _chain(*parts: Iterable[bytes]) -> Iterator[bytes]:
-    for part in parts:
-        yield from part
-
-
 def write_zip(fh: BinaryIO, members: Iterable[Member]) -> None:
     """Write a zip file of deflated members into ``fh`` (open for writing, at its start).
 
     Raises
     ------
     ValueError
-        If a member is too large for a zip without zip64 (4 GiB).
+        If a member, or the file, is past :data:`ZIP32_LIMIT` (2 GiB, no zip64).
     """
     stamp = time.localtime()
     date = (max(stamp.tm_year, 1980) - 1980) << 9 | stamp.tm_mon << 5 | stamp.tm_mday

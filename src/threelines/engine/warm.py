@@ -61,8 +61,8 @@ def warm_up(manifest: Manifest, rules: RuleSet, layers: dict[str, LayerData], ca
             steps.append((f"layer {name!r}'s unit texts", lambda layer=layer: unit_texts(layer)))
         for expr in (e for rule in mine for e in (rule.condition, rule.attains) if e is not None):
             if "feature" in expr.reads.names:  # as a decision's conditions read it
-                made = lambda layer=layer, reads=expr.reads: feature_codes(layer, reads)  # noqa: E731
-                steps.append((f"layer {name!r}'s feature codes", made))
+                codes = lambda layer=layer, reads=expr.reads: feature_codes(layer, reads)  # noqa: E731
+                steps.append((f"layer {name!r}'s feature codes", codes))
     for what, step in steps:
         try:
             step()
