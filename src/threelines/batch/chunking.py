@@ -28,7 +28,7 @@ CHUNK_MAX = 2500
 SHARE_PER_JOB = 2
 
 
-def chunk_sizes(chunk_size: int | None, jobs: int) -> Callable[[int], int]:
+def chunk_sizer(chunk_size: int | None, jobs: int) -> Callable[[int], int]:
     """How many projects the next chunk takes, given how many of the input are left to chunk.
 
     Parameters
@@ -36,14 +36,22 @@ def chunk_sizes(chunk_size: int | None, jobs: int) -> Callable[[int], int]:
     chunk_size : int or None
         A fixed size (``--chunk-size``); None for the automatic one (see the module's description).
     jobs : int
-        The processes screening the chunks (one: the chunks are screened in turn, all as large as allowed).
+        The processes (or a cluster's threads) screening the chunks; one: the chunks are screened in
+        turn, all as large as allowed.
 
     Returns
     -------
     callable
         ``size(left) -> int``, at least 1.
+
+    Raises
+    ------
+    ValueError
+        If ``chunk_size`` is less than 1.
     """
     if chunk_size is not None:
+        if chunk_size < 1:
+            raise ValueError(f"a chunk holds at least one project, not {chunk_size}")
         return lambda left: chunk_size
     if jobs <= 1:
         return lambda left: CHUNK_MAX
@@ -52,7 +60,19 @@ def chunk_sizes(chunk_size: int | None, jobs: int) -> Callable[[int], int]:
 
 
 def split(positions: list[int], size: Callable[[int], int]) -> Iterator[list[int]]:
-    """Consecutive chunks of ``positions``, each as large as ``size`` says for what is left."""
+    """Cut positions into consecutive chunks.
+
+    Parameters
+    ----------
+    positions : list of int
+    size : callable
+        A :func:`chunk_sizer`: each chunk's size from how many positions are left.
+
+    Yields
+    ------
+    list of int
+        The chunks, none empty.
+    """
     start = 0
     while start < len(positions):
         step = size(len(positions) - start)

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from threelines.batch.chunking import CHUNK_MAX, chunk_sizes, split
+from threelines.batch.chunking import chunk_sizer, split
 from threelines.batch.hashes import project_hashes
 from threelines.batch.index import INDEX_NAME, RunIndex
 from threelines.batch.results import DAMAGED, RESULTS, Records, Results, cannot_write
@@ -179,7 +179,10 @@ def run_batch(
     OutputError
         If ``out`` exists and is not a batch output (without ``overwrite``),
         another batch is running in it, or it cannot be written (a full disk).
+    ValueError
+        If ``chunk_size`` is less than 1.
     """
+    chunk_sizer(chunk_size, jobs)  # a chunk size below 1 is refused before anything is written
     inputs = list(dict.fromkeys(inputs))  # an input named twice is read once
     out = _prepare(Path(out), overwrite)
     with _locked(out):
@@ -199,8 +202,6 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
          piece_size, lang, reports, reports_format, engine, scheduler) -> BatchResult:  # fmt: skip
     """:func:`run_batch` in its locked, prepared output folder."""
     options = {"crs": crs, "encoding": encoding, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    sizes = chunk_sizes(chunk_size, jobs)  # given how many projects of an input are left to chunk
-    whole = chunk_sizes(chunk_size or CHUNK_MAX, 1)  # a part placed in order: never cut again
     cache_dir = cache_folder() if cache else None
     setup = _Setup(out, manifest, rules, options, inputs, cache_dir)
     result = BatchResult()
@@ -238,6 +239,7 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
             replaced = results.summarise(summaries)
             with results, _progress(progress) as bar, screener:
                 stamps: dict[str, dict] = {}
+                sizes = chunk_sizer(chunk_size, screener.slots)  # given how many projects of an input are left
 
                 def stamp(source: str) -> dict | None:
                     """The provenance block of an input's reports (hashing the input once)."""
@@ -262,11 +264,12 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                             results.write(Records.of(_error_line(source, message) for message in errors))
                             hashes = project_hashes(projects, setup.digest(), (source, _recorded(source)))
                             todo = [i for i, new in enumerate(index.new(hashes)) if new]
+                            if not projects.ordered and len(todo) > sizes(len(todo)):  # several chunks coming:
+                                screener.start()  # workers read the layers meanwhile
                             if not projects.ordered and len(todo) > 1:  # read whole (a zip, say): neighbours together
                                 todo = screener.order(projects, todo)
-                            parts = list(split(todo, whole if projects.ordered else sizes))
-                            if len(parts) > 1:  # several chunks: workers read the layers meanwhile
-                                screener.start()
+                            # A part placed in order is a chunk already; what was read whole is cut into chunks.
+                            parts = list(split(todo, sizes)) if not projects.ordered else [todo] if todo else []
                             if later:
                                 index.stage(hashes)
                             result.resumed += len(projects) - len(todo)
@@ -412,7 +415,7 @@ def _pieces(source: str, manifest: Manifest, crs, encoding, overrides, piece: in
     The input is read ``piece`` features at a time; each piece is judged as
     a whole (its CRS), then its features are placed along the curve through
     their boxes, a part at a time (``part`` sizes each from how many
-    features of the input are left: see :func:`chunk_sizes`), so that the
+    features of the input are left: see :func:`chunk_sizer`), so that the
     first chunks are screened while the rest is placed. A read that fails
     ends the input with one error.
     """

@@ -159,7 +159,8 @@ def read_projects_in_pieces(
     part : int or callable, optional
         Features placed and yielded at a time, with ``order``; or, given how
         many features of the input are still to be placed, how many to place
-        next.
+        next (a piece that is not the input's last then ends with a larger
+        part rather than with less than a part).
 
     Yields
     ------
@@ -180,9 +181,14 @@ def read_projects_in_pieces(
             yield drawn.place()
         else:
             positions = np.asarray(order(drawn.boxes), dtype=np.intp)
+            size = part if callable(part) else lambda left: part or len(positions)
             start = 0
             while start < len(positions):
-                step = part(len(positions) - start + after) if callable(part) else part or len(positions)
+                left = len(positions) - start + after
+                step = size(left)
+                rest = len(positions) - start - step
+                if after and 0 < rest < size(left - step):  # no sliver of a part before the next piece
+                    step += rest
                 projects = drawn.place(positions[start : start + step])
                 projects.ordered = True
                 yield projects
