@@ -32,6 +32,7 @@ import os
 import re
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from threelines.batch.chunking import chunk_sizer, split
 from threelines.batch.hashes import project_hashes
 from threelines.batch.index import INDEX_NAME, RunIndex
 from threelines.batch.results import DAMAGED, RESULTS, Records, Results, cannot_write
@@ -116,7 +118,7 @@ def run_batch(
     encoding: str | None = None,
     overrides: dict[str, Any] | None = None,
     jobs: int = 1,
-    chunk_size: int = 500,
+    chunk_size: int | None = None,
     overwrite: bool = False,
     progress: bool = False,
     cache: bool = True,
@@ -141,8 +143,10 @@ def run_batch(
         As for :func:`threelines.screen`, applied to every input.
     jobs : int
         Worker processes (1: screen in this process).
-    chunk_size : int
-        Projects screened together (one layer read and one spatial query each).
+    chunk_size : int, optional
+        Projects screened together (one layer read and one spatial query
+        each); None: large chunks while much is left, smaller ones towards
+        the end (see :mod:`threelines.batch.chunking`).
     overwrite : bool
         Start afresh in an existing output folder instead of resuming.
     progress : bool
@@ -175,7 +179,10 @@ def run_batch(
     OutputError
         If ``out`` exists and is not a batch output (without ``overwrite``),
         another batch is running in it, or it cannot be written (a full disk).
+    ValueError
+        If ``chunk_size`` is less than 1.
     """
+    chunk_sizer(chunk_size, jobs)  # a chunk size below 1 is refused before anything is written
     inputs = list(dict.fromkeys(inputs))  # an input named twice is read once
     out = _prepare(Path(out), overwrite)
     with _locked(out):
@@ -232,6 +239,7 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
             replaced = results.summarise(summaries)
             with results, _progress(progress) as bar, screener:
                 stamps: dict[str, dict] = {}
+                sizes = chunk_sizer(chunk_size, screener.slots)  # given how many projects of an input are left
 
                 def stamp(source: str) -> dict | None:
                     """The provenance block of an input's reports (hashing the input once)."""
@@ -247,24 +255,26 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                         # A file reached twice (a folder, then a file in it) is screened once: what an input
                         # screens is staged for the inputs after it (the last one has none).
                         later = number + 1 < len(inputs)
-                        if not results.lines and (features_known(source) or 0) > chunk_size:
+                        known = features_known(source) or 0
+                        if not results.lines and known > sizes(known):
                             setup.shared()  # the layers' hashes, for the workers' cache
                             screener.start()  # several chunks coming: workers read the layers while this reads
                         for projects, errors in _pieces(source, manifest, crs, encoding, overrides, piece_size,
-                                                        chunk_size):  # fmt: skip
+                                                        sizes):  # fmt: skip
                             results.write(Records.of(_error_line(source, message) for message in errors))
                             hashes = project_hashes(projects, setup.digest(), (source, _recorded(source)))
                             todo = [i for i, new in enumerate(index.new(hashes)) if new]
-                            if len(todo) > chunk_size:  # several chunks: workers read the layers meanwhile
-                                screener.start()
+                            if not projects.ordered and len(todo) > sizes(len(todo)):  # several chunks coming:
+                                screener.start()  # workers read the layers meanwhile
                             if not projects.ordered and len(todo) > 1:  # read whole (a zip, say): neighbours together
                                 todo = screener.order(projects, todo)
+                            # A part placed in order is a chunk already; what was read whole is cut into chunks.
+                            parts = list(split(todo, sizes)) if not projects.ordered else [todo] if todo else []
                             if later:
                                 index.stage(hashes)
                             result.resumed += len(projects) - len(todo)
                             bar.total = (bar.total or 0) + len(todo)
-                            for i in range(0, len(todo), chunk_size):
-                                positions = todo[i : i + chunk_size]
+                            for positions in parts:
                                 yield projects.take(positions), source, [hashes[j] for j in positions], stamp(source)
                         if later:
                             index.commit()
@@ -399,13 +409,15 @@ def _locked(out: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _pieces(source: str, manifest: Manifest, crs, encoding, overrides, piece: int, part: int):
-    """Yield ``(projects, problems)`` for one input, ``part`` projects at a time along a Hilbert curve.
+def _pieces(source: str, manifest: Manifest, crs, encoding, overrides, piece: int, part: Callable[[int], int]):
+    """Yield ``(projects, problems)`` for one input, a chunk at a time along a Hilbert curve.
 
     The input is read ``piece`` features at a time; each piece is judged as
     a whole (its CRS), then its features are placed along the curve through
-    their boxes, a part at a time, so that the first chunks are screened
-    while the rest is placed. A read that fails ends the input with one error.
+    their boxes, a part at a time (``part`` sizes each from how many
+    features of the input are left: see :func:`chunk_sizer`), so that the
+    first chunks are screened while the rest is placed. A read that fails
+    ends the input with one error.
     """
     pieces = read_projects_in_pieces(
         source, manifest.working_crs, piece=piece, crs=crs, encoding=encoding, overrides=overrides,

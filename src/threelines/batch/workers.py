@@ -343,6 +343,11 @@ class Screener:
     def __enter__(self) -> Screener:
         return self
 
+    @property
+    def slots(self) -> int:
+        """How many chunks are screened at once."""
+        return max(1, self.jobs)
+
     def __exit__(self, *exc) -> None:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)

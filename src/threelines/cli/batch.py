@@ -18,7 +18,10 @@ from threelines.cli import options
 @options.crs_opt
 @options.encoding_opt
 @click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: every core).")
-@click.option("--chunk-size", type=click.IntRange(min=1), default=500, show_default=True, help="Projects per chunk.")
+@click.option(
+    "--chunk-size", type=click.IntRange(min=1),
+    help="Projects per chunk (default: 2,500 down to 500 as the input runs out, so that the workers end together).",
+)  # fmt: skip
 @click.option("--overwrite", is_flag=True, help="Start afresh in an existing output folder instead of resuming.")
 @click.option(
     "--no-cache", "no_cache", is_flag=True,

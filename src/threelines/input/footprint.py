@@ -129,7 +129,7 @@ def read_projects_in_pieces(
     overrides: dict[str, Any] | None = None,
     line_widths: dict[str, float] | None = None,
     order: Callable[[np.ndarray], np.ndarray] | None = None,
-    part: int | None = None,
+    part: int | Callable[[int], int] | None = None,
 ) -> Iterator[Projects]:
     """Read a footprint input as consecutive pieces of at most ``piece`` features, to bound memory.
 
@@ -156,8 +156,11 @@ def read_projects_in_pieces(
         Given the features' boxes as drawn (rows of minx, miny, maxx, maxy;
         NaN for a feature without coordinates), their positions in the
         order to yield them.
-    part : int, optional
-        Features placed and yielded at a time, with ``order``.
+    part : int or callable, optional
+        Features placed and yielded at a time, with ``order``; or, given how
+        many features of the input are still to be placed, how many to place
+        next (a piece that is not the input's last then ends with a larger
+        part rather than with less than a part).
 
     Yields
     ------
@@ -170,18 +173,26 @@ def read_projects_in_pieces(
     """
     options = {"crs": crs, "overrides": overrides, "line_widths": line_widths}
 
-    def placed(drawn: DrawnProjects | Projects) -> Iterator[Projects]:
+    def placed(drawn: DrawnProjects | Projects, after: int = 0) -> Iterator[Projects]:
+        """The projects of what was read at once, placed a part at a time (``after``: features read later)."""
         if isinstance(drawn, Projects):  # read from several sources, or with problems: already placed
             yield drawn
         elif order is None:
             yield drawn.place()
         else:
             positions = np.asarray(order(drawn.boxes), dtype=np.intp)
-            step = part or len(positions)
-            for start in range(0, len(positions), step):
+            size = part if callable(part) else lambda left: part or len(positions)
+            start = 0
+            while start < len(positions):
+                left = len(positions) - start + after
+                step = size(left)
+                rest = len(positions) - start - step
+                if after and 0 < rest < size(left - step):  # no sliver of a part before the next piece
+                    step += rest
                 projects = drawn.place(positions[start : start + step])
                 projects.ordered = True
                 yield projects
+                start += step
 
     plain = features_known(path)
     whole = None if plain is not None and plain <= piece else open_vector_file(path, encoding)
@@ -193,10 +204,11 @@ def read_projects_in_pieces(
             label=whole.label, stem=whole.stem, first=start, total=whole.features, bounds=_finite(whole.bounds),
             announce=start == 0, source=whole.text, layer=whole.layer,
         )  # fmt: skip
+        after = max(whole.features - start - piece, 0)
         if isinstance(found, PlainGeoPackage):
-            yield from placed(drawn_projects(found.geometries, found.crs, found.cells, working_crs, **options))
+            yield from placed(drawn_projects(found.geometries, found.crs, found.cells, working_crs, **options), after)
         else:
-            yield from placed(_drawn_frame(found, working_crs, **options))
+            yield from placed(_drawn_frame(found, working_crs, **options), after)
 
 
 def features_known(path: str | Path) -> int | None:
