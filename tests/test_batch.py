@@ -145,19 +145,19 @@ def test_large_files_are_read_in_pieces_with_the_same_results(tmp_path, sample_d
 def test_a_piece_that_cannot_be_read_is_one_error(tmp_path, manifest, ruleset, sample_projects, monkeypatch):
     import pyogrio
 
-    from threelines.input import sources
+    from threelines.input import vector_files
 
     path = tmp_path / "p.gpkg"
     pyogrio.write_dataframe(sample_projects, path)
-    real = sources._read_vector
+    real = vector_files.read_vector
 
     def failing(text, layer, label, encoding, *, skip=0, limit=None):
         if skip >= 10:
-            raise sources.FootprintError(f"{label}: cannot read it (disk error)")
+            raise vector_files.FootprintError(f"{label}: cannot read it (disk error)")
         return real(text, layer, label, encoding, skip=skip, limit=limit)
 
-    monkeypatch.setattr(sources, "_read_vector", failing)
-    monkeypatch.setattr(sources, "_plain_geopackage_file", lambda *args: None)  # read by GDAL, piece by piece
+    monkeypatch.setattr(vector_files, "read_vector", failing)
+    monkeypatch.setattr(vector_files, "_plain_geopackage_file", lambda *args: None)  # read by GDAL, piece by piece
     result = run_batch([str(path)], tmp_path / "out", manifest, ruleset, piece_size=5)
     assert (result.screened, result.errors) == (10, 1)
     (error,) = [r for r in lines(tmp_path / "out") if "error" in r]

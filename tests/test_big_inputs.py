@@ -11,7 +11,7 @@ import shapely
 
 from geojson_docs import CGCS2000, SQUARE, collection, feature
 from threelines.errors import FootprintError
-from threelines.input import geojson_coords, sources
+from threelines.input import geojson_coords, sources, vector_files
 from threelines.input.corners import read_corners
 
 HOLE = [[116.002, 28.002], [116.004, 28.002], [116.004, 28.004], [116.002, 28.002]]
@@ -136,15 +136,15 @@ def vertex_path(request, monkeypatch):
 
 def gdal_frame(path, monkeypatch):
     """The frame GDAL's own reader gives (the fast path switched off)."""
-    monkeypatch.setattr(sources, "FAST_GEOJSON_BYTES", float("inf"))
-    return sources._read_vector(str(path), None, str(path), None)
+    monkeypatch.setattr(vector_files, "FAST_GEOJSON_BYTES", float("inf"))
+    return vector_files.read_vector(str(path), None, str(path), None)
 
 
 @pytest.mark.parametrize("name", list(DOCUMENTS))
 def test_the_fast_path_reads_a_geojson_file_as_gdal_does(tmp_path, monkeypatch, vertex_path, name):
     path = tmp_path / "site.geojson"
     path.write_text(json.dumps(DOCUMENTS[name], ensure_ascii=False), encoding="utf-8")
-    fast = sources._read_geojson_fast(str(path))
+    fast = vector_files._read_geojson_fast(str(path))
     assert fast is not None
     slow = gdal_frame(path, monkeypatch)
     assert fast.crs == slow.crs
@@ -190,7 +190,7 @@ UNUSUAL = {
 def test_unusual_geojson_is_left_to_gdal(tmp_path, vertex_path, name):
     path = tmp_path / "odd.geojson"
     path.write_text(json.dumps(UNUSUAL[name]), encoding="utf-8")
-    assert sources._read_geojson_fast(str(path)) is None
+    assert vector_files._read_geojson_fast(str(path)) is None
 
 
 VERTICES = {
@@ -245,31 +245,31 @@ def test_without_pyarrow_the_numpy_conversion_is_used(monkeypatch):
 def test_broken_json_is_left_to_gdal(tmp_path):
     path = tmp_path / "cut.geojson"
     path.write_text(json.dumps(collection(feature(POLYGON)))[:-20], encoding="utf-8")
-    assert sources._read_geojson_fast(str(path)) is None
+    assert vector_files._read_geojson_fast(str(path)) is None
 
 
 def test_a_big_geojson_file_goes_the_fast_way_and_its_errors_stay_gdals(tmp_path, monkeypatch):
     path = tmp_path / "site.geojson"
     path.write_text(json.dumps(DOCUMENTS["legacy crs member"]), encoding="utf-8")
     calls = []
-    real = sources._read_geojson_fast
-    monkeypatch.setattr(sources, "_read_geojson_fast", lambda text: calls.append(text) or real(text))
-    monkeypatch.setattr(sources, "FAST_GEOJSON_BYTES", path.stat().st_size)
+    real = vector_files._read_geojson_fast
+    monkeypatch.setattr(vector_files, "_read_geojson_fast", lambda text: calls.append(text) or real(text))
+    monkeypatch.setattr(vector_files, "FAST_GEOJSON_BYTES", path.stat().st_size)
     source = sources.read_source(str(path))
     assert calls == [str(path)]
     assert source.frame.crs.to_epsg() == 4490
     assert list(source.frame["industry"]) == ["C2614"]
 
-    monkeypatch.setattr(sources, "FAST_GEOJSON_BYTES", path.stat().st_size + 1)  # just under: GDAL's reader
+    monkeypatch.setattr(vector_files, "FAST_GEOJSON_BYTES", path.stat().st_size + 1)  # just under: GDAL's reader
     sources.read_source(str(path))
     assert len(calls) == 1
 
     cut = tmp_path / "cut.geojson"
     cut.write_text(path.read_text()[:-20], encoding="utf-8")
-    monkeypatch.setattr(sources, "FAST_GEOJSON_BYTES", 0)
+    monkeypatch.setattr(vector_files, "FAST_GEOJSON_BYTES", 0)
     with pytest.raises(FootprintError) as fast:
         sources.read_source(str(cut))
-    monkeypatch.setattr(sources, "FAST_GEOJSON_BYTES", float("inf"))
+    monkeypatch.setattr(vector_files, "FAST_GEOJSON_BYTES", float("inf"))
     with pytest.raises(FootprintError) as slow:
         sources.read_source(str(cut))
     assert str(fast.value) == str(slow.value)
@@ -280,7 +280,7 @@ def test_a_big_geojson_file_goes_the_fast_way_and_its_errors_stay_gdals(tmp_path
 def test_an_unclosed_ring_in_a_big_file_is_still_closed_and_reported(tmp_path, monkeypatch, caplog):
     path = tmp_path / "open.geojson"
     path.write_text(json.dumps(UNUSUAL["unclosed ring"]), encoding="utf-8")
-    monkeypatch.setattr(sources, "FAST_GEOJSON_BYTES", 0)
+    monkeypatch.setattr(vector_files, "FAST_GEOJSON_BYTES", 0)
     with caplog.at_level("WARNING"):
         frame = sources.read_source(str(path)).frame
     assert shapely.equals_exact(frame.geometry.iloc[0], shapely.Polygon(SQUARE), tolerance=0)

@@ -17,7 +17,7 @@ import shapely
 from test_plain_geojson import PLAIN, assert_same, outcome
 from test_startup import GDAL_READERS, READ_FOOTPRINT
 from threelines.errors import FootprintError
-from threelines.input import sources
+from threelines.input import sources, vector_files
 from threelines.input.footprint import read_projects_in_pieces
 from threelines.input.geopackage import count_features, read_plain_geopackage
 
@@ -131,7 +131,7 @@ def test_the_count_gdal_keeps_is_believed_as_gdal_believes_it(tmp_path, manifest
 
     plain = pieces()
     with monkeypatch.context() as patch:
-        patch.setattr(sources, "_plain_geopackage_file", lambda *args: None)
+        patch.setattr(vector_files, "_plain_geopackage_file", lambda *args: None)
         assert plain == pieces()
 
 
@@ -164,7 +164,7 @@ def test_3d_footprints_and_pieces(tmp_path, manifest, monkeypatch, caplog):
 
 def gdal_pieces(path, working_crs, monkeypatch, piece):
     with monkeypatch.context() as patch:
-        patch.setattr(sources, "_plain_geopackage_file", lambda *args: None)
+        patch.setattr(vector_files, "_plain_geopackage_file", lambda *args: None)
         return list(read_projects_in_pieces(path, working_crs, piece=piece))
 
 
@@ -181,7 +181,7 @@ def test_pieces_read_as_gdal_reads_them(tmp_path, manifest, monkeypatch, caplog,
             db.execute("UPDATE site SET id = X'00' WHERE fid = ?", (odd + 1,))
     assert (read_plain_geopackage(str(path), skip=2, limit=2) is None) == (odd is not None)
     assert read_plain_geopackage(str(path), skip=4, limit=2) is not None
-    assert sources.open_vector_file(path).plain  # its extent declared: no GDAL to open it
+    assert vector_files.open_vector_file(path).plain  # its extent declared: no GDAL to open it
     caplog.clear()
     plain = list(read_projects_in_pieces(path, manifest.working_crs, piece=2))
     said = caplog.text

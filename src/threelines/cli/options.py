@@ -151,7 +151,7 @@ def report_problems(problems: list[str], where: str) -> None:
 def wkt_frame(text: str):
     """A one-feature GeoDataFrame from ``--wkt``; a parse error becomes a usage error of the option."""
     from threelines.errors import FootprintError
-    from threelines.input.sources import wkt_frame as frame_of
+    from threelines.input.wkt import wkt_frame as frame_of
 
     try:
         return frame_of(text)

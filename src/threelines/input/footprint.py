@@ -29,7 +29,8 @@ from threelines.input.attributes import attribute_columns, column_cells
 from threelines.input.drawn import DrawnProjects, drawn_projects
 from threelines.input.geopackage import PlainGeoPackage, count_features
 from threelines.input.projects import Projects
-from threelines.input.sources import Problem, file_and_layer, open_sources, open_vector_file
+from threelines.input.sources import Problem, open_sources
+from threelines.input.vector_files import file_and_layer, open_vector_file
 
 
 def read_projects(

@@ -155,7 +155,7 @@ def _input_source(report: Path, block: dict[str, Any], relocated: Relocated):
     if not isinstance(given, dict):
         raise ReportError(f"{report}: the provenance block lacks 'input'; it was not written by threelines screen")
     if given.get("wkt") and not relocated.input:
-        from threelines.input.sources import wkt_frame
+        from threelines.input.wkt import wkt_frame
 
         return wkt_frame(given["wkt"])
     if given.get("path") in (None, "-") and not relocated.input:

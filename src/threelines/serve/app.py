@@ -63,6 +63,8 @@ FOOTPRINT_LOGGERS = (
     "threelines.input.footprint_crs",
     "threelines.input.placing",
     "threelines.input.sources",
+    "threelines.input.vector_files",
+    "threelines.input.wkt",
     "threelines.input.crs",
     "threelines.input.corners",
 )
