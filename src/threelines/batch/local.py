@@ -268,8 +268,8 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                                 screener.start()  # workers read the layers meanwhile
                             if not projects.ordered and len(todo) > 1:  # read whole (a zip, say): neighbours together
                                 todo = screener.order(projects, todo)
-                            # A part placed in order is a chunk already; what was read whole is cut into chunks.
-                            parts = list(split(todo, sizes)) if not projects.ordered else [todo] if todo else []
+                            # A part placed in order is one chunk (all it holds); what was read whole is cut up.
+                            parts = list(split(todo, (lambda left: left) if projects.ordered else sizes))
                             if later:
                                 index.stage(hashes)
                             result.resumed += len(projects) - len(todo)
