@@ -49,6 +49,10 @@ def test_a_piece_ends_with_a_larger_part_not_a_sliver(sample_dir, manifest):
     assert parts_of(sample_dir / "projects.gpkg", manifest, lambda left: 2) == [2, 3, 2, 3, 2, 1]
 
 
+def test_a_fixed_part_size_is_kept_to_the_end_of_each_piece(sample_dir, manifest):
+    assert parts_of(sample_dir / "projects.gpkg", manifest, 2) == [2, 2, 1, 2, 2, 1, 2, 1]
+
+
 def batch_events(monkeypatch) -> list:
     """Record, in order, the size of every chunk a batch hands to its screener and each start of worker processes."""
     events = []

@@ -260,7 +260,7 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                             setup.shared()  # the layers' hashes, for the workers' cache
                             screener.start()  # several chunks coming: workers read the layers while this reads
                         for projects, errors in _pieces(source, manifest, crs, encoding, overrides, piece_size,
-                                                        sizes):  # fmt: skip
+                                                        chunk_size or sizes):  # fmt: skip
                             results.write(Records.of(_error_line(source, message) for message in errors))
                             hashes = project_hashes(projects, setup.digest(), (source, _recorded(source)))
                             todo = [i for i, new in enumerate(index.new(hashes)) if new]
@@ -409,13 +409,13 @@ def _locked(out: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _pieces(source: str, manifest: Manifest, crs, encoding, overrides, piece: int, part: Callable[[int], int]):
+def _pieces(source: str, manifest: Manifest, crs, encoding, overrides, piece: int, part: int | Callable[[int], int]):
     """Yield ``(projects, problems)`` for one input, a chunk at a time along a Hilbert curve.
 
     The input is read ``piece`` features at a time; each piece is judged as
     a whole (its CRS), then its features are placed along the curve through
-    their boxes, a part at a time (``part`` sizes each from how many
-    features of the input are left: see :func:`chunk_sizer`), so that the
+    their boxes, a part at a time (``part`` projects, or as many as ``part``
+    says for the features of the input left: see :func:`chunk_sizer`), so that the
     first chunks are screened while the rest is placed. A read that fails
     ends the input with one error.
     """

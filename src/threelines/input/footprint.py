@@ -158,10 +158,11 @@ def read_projects_in_pieces(
         NaN for a feature without coordinates), their positions in the
         order to yield them.
     part : int or callable, optional
-        Features placed and yielded at a time, with ``order``; or, given how
-        many features of the input are still to be placed, how many to place
-        next (a piece that is not the input's last then ends with a larger
-        part rather than with less than a part).
+        Features placed and yielded at a time, with ``order`` (the last part
+        of a piece holds what is left of it); or, given how many features of
+        the input are still to be placed, how many to place next (a piece
+        that is not the input's last then ends with a larger part rather
+        than with less than a part).
 
     Yields
     ------
@@ -182,13 +183,14 @@ def read_projects_in_pieces(
             yield drawn.place()
         else:
             positions = np.asarray(order(drawn.boxes), dtype=np.intp)
-            size = part if callable(part) else lambda left: part or len(positions)
+            sized = callable(part)  # by what is left: no sliver of a part before the next piece
+            size = part if sized else lambda left: part or len(positions)
             start = 0
             while start < len(positions):
                 left = len(positions) - start + after
                 step = size(left)
                 rest = len(positions) - start - step
-                if after and 0 < rest < size(left - step):  # no sliver of a part before the next piece
+                if sized and after and 0 < rest < size(left - step):
                     step += rest
                 projects = drawn.place(positions[start : start + step])
                 projects.ordered = True
