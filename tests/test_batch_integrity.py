@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from process_helpers import alive, children
+from process_helpers import alive, descendants
 from threelines.batch import local as batch_module
 from threelines.batch import results as results_module
 from threelines.batch.local import run_batch
@@ -384,9 +384,10 @@ def test_workers_end_with_a_killed_parent_and_a_rerun_completes(tmp_path, sample
     parent = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while len(workers := children(parent.pid)) < 2 and time.monotonic() < deadline and parent.poll() is None:
+        # The loader (which reads the layers) and the two workers forked from it.
+        while len(workers := descendants(parent.pid)) < 3 and time.monotonic() < deadline and parent.poll() is None:
             time.sleep(0.02)
-        assert len(workers) >= 2, "the batch ended before its workers could be seen"
+        assert len(workers) >= 3, "the batch ended before its workers could be seen"
         results = out / "results.jsonl"
         while (not results.exists() or results.read_bytes().count(b"\n") < 200) and time.monotonic() < deadline:
             time.sleep(0.02)  # killed once some chunks are written (the 60 lines without a width come first)

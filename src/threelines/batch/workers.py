@@ -1,27 +1,22 @@
 """How a batch's chunks are screened: in this process, or in local worker processes.
 
-Each worker process keeps the manifest, rules and every layer (read whole
-on its first chunk, through the prepared-layer cache) in :data:`_WORKER`,
-and turns a chunk into results lines and summary rows, writing a report per
-project when asked. :mod:`threelines.batch.dask` runs the same
-:func:`screen_chunk` on a Dask cluster's workers.
+Each worker process keeps the manifest, rules and every layer (read whole,
+through the prepared-layer cache, by the loader it is forked from: see
+:mod:`threelines.batch.pool`) in :data:`_WORKER`, and turns a chunk into
+results lines and summary rows, writing a report per project when asked.
+:mod:`threelines.batch.dask` runs the same :func:`screen_chunk` on a Dask
+cluster's workers.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import logging
-import os
 import re
-import signal
-import threading
-import time
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -30,6 +25,7 @@ import numpy as np
 import orjson
 import shapely
 
+from threelines.batch.pool import ForkedPool
 from threelines.batch.results import Records
 from threelines.batch.summary import summary_row, tally_of
 from threelines.collector import collector_held
@@ -256,13 +252,6 @@ def _write_report(verdict, geometry, crs, key: tuple, stamp: dict | None) -> dic
     return {"report": str(path)}
 
 
-def _local_worker(parent: int, *args) -> None:
-    """A local worker process's initializer: end with the parent, set up as :func:`init_worker`, read the layers."""
-    die_with_parent(parent)
-    init_worker(*args)
-    preload()
-
-
 def preload(warm: bool = True) -> None:
     """Read every vector layer the rules use now, while the parent is still reading and ordering the projects.
 
@@ -296,43 +285,13 @@ def preload(warm: bool = True) -> None:
         log.debug("the warm-up stopped", exc_info=True)
 
 
-def _ready() -> None:
-    """A task that only makes the pool start its processes."""
-
-
-def die_with_parent(parent: int) -> None:
-    """End this process when ``parent`` dies (even by ``kill -9``), instead of living on as an orphan.
-
-    Linux delivers SIGTERM on the parent's death (``PR_SET_PDEATHSIG``);
-    elsewhere a daemon thread watches the parent process id.
-    """
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a worker ends on it, whatever handler its parent set
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        armed = False
-    if os.getppid() != parent:  # it died before the signal was armed
-        os._exit(1)
-    if not armed:
-        threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _watch_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(1)
-
-
 class Screener:
-    """Screens chunks in order, in worker processes (started on the second chunk) or in this one.
+    """Screens chunks in order, in worker processes or, for a single chunk or one job, in this one.
 
-    At most a few chunks per worker are in flight, so that neither the
-    chunks waiting to be screened nor the results waiting to be written
-    grow with the size of the input.
+    The workers are forked from a process that has read the layers for all
+    of them (see :mod:`threelines.batch.pool`). At most a few chunks per
+    worker are in flight, so that neither the chunks waiting to be screened
+    nor the results waiting to be written grow with the size of the input.
     """
 
     order = staticmethod(spatial_order)
@@ -348,17 +307,14 @@ class Screener:
         """How many chunks are screened at once."""
         return max(1, self.jobs)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
+            self.pool.close(wait=exc_type is None)  # after an error, the chunks in flight are not waited for
 
     def start(self) -> None:
-        """Start the worker processes now (they read the layers meanwhile), when more than one chunk is coming."""
+        """Start the worker processes now (the layers are read meanwhile), when more than one chunk is coming."""
         if self.jobs > 1 and self.pool is None:
-            self.pool = ProcessPoolExecutor(
-                max_workers=self.jobs, initializer=_local_worker, initargs=(os.getpid(), *self.args)
-            )
-            self.pool.submit(_ready)
+            self.pool = ForkedPool(self.jobs, partial(_prepared, self.args), screen_chunk)
 
     def map(self, tasks):
         """Yield each task's records, in the order of the tasks."""
@@ -377,25 +333,17 @@ class Screener:
         self.start()
         pending: deque = deque()
         for task in chain((first,) if second is None else (first, second), tasks):
-            pending.append(self.pool.submit(screen_chunk, task))
+            pending.append(self.pool.submit(task))
             if len(pending) >= IN_FLIGHT_PER_JOB * self.jobs:
-                yield _result(pending.popleft())
+                yield self.pool.result(pending.popleft())
         while pending:
-            yield _result(pending.popleft())
+            yield self.pool.result(pending.popleft())
 
 
-class WorkerError(ThreelinesError, RuntimeError):
-    """A worker process ended abruptly (killed, out of memory, crashed) while screening."""
-
-
-def _result(future) -> Records:
-    try:
-        return future.result()
-    except BrokenProcessPool:
-        raise WorkerError(
-            "a worker process ended abruptly (killed, out of memory or crashed); the results so far are kept: "
-            "run again to resume (with --jobs 1 to see which project it was)"
-        ) from None
+def _prepared(args: tuple) -> None:
+    """Set up a process to screen chunks and read the layers (run by the loader, which the workers are forked from)."""
+    init_worker(*args)
+    preload()
 
 
 def json_line(record: dict[str, Any]) -> bytes:

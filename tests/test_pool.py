@@ -1,0 +1,138 @@
+"""The workers forked from one loader: what it made is theirs, results come in order, and nothing is left running."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from process_helpers import alive, descendants
+from threelines.batch.pool import BROKEN, ForkedPool, WorkerError
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the pool forks its workers")
+
+#: What the loader made (set in the loader, read in the workers it forks).
+MADE: dict = {}
+
+
+def ended(pids) -> bool:
+    """Whether the processes have all ended (within a few seconds: they may still be on their way out)."""
+    deadline = time.monotonic() + 5
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not any(alive(p) for p in pids)
+
+
+def family(n: int = 3) -> list[int]:
+    """This process's descendants, once there are ``n`` (the loader and its workers)."""
+    deadline = time.monotonic() + 30
+    while len(found := descendants(os.getpid())) < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return found
+
+
+def test_the_workers_share_what_the_loader_made_once_and_results_come_in_order(tmp_path):
+    log = tmp_path / "ready.log"
+
+    def ready():
+        MADE["layers"] = f"read by {os.getpid()}"
+        with log.open("a") as fh:
+            fh.write(f"{os.getpid()}\n")
+
+    def run(task):
+        time.sleep(0.05 * (task % 3))  # finished out of order
+        return task, MADE["layers"], os.getpid()
+
+    pool = ForkedPool(2, ready, run)
+    try:
+        numbers = [pool.submit(task) for task in range(8)]
+        results = [pool.result(n) for n in numbers]
+    finally:
+        pool.close()
+    loaders = log.read_text().split()
+    assert len(loaders) == 1  # read once, not once per worker
+    assert [task for task, _, _ in results] == list(range(8))
+    assert {made for _, made, _ in results} == {f"read by {loaders[0]}"}
+    workers = {pid for _, _, pid in results}
+    assert len(workers) == 2
+    assert not workers & {int(loaders[0]), os.getpid()}
+    assert "layers" not in MADE  # made in the loader, not in this process
+    assert ended(workers | {int(loaders[0])})
+
+
+class Stubborn(Exception):
+    """An exception that pickles, but cannot be made again from what it pickled."""
+
+    def __init__(self, rule, position):
+        super().__init__(f"{rule} at {position}")
+
+
+def test_what_a_task_raises_is_raised_here_and_the_others_go_on():
+    def run(task):
+        if task == 1:
+            raise KeyError(f"no rule {task}")
+        if task == 2:
+            return lambda: None  # a result that cannot be pickled
+        if task == 3:
+            raise Stubborn("R1", 7)
+        return task * 10
+
+    pool = ForkedPool(2, lambda: None, run)
+    try:
+        numbers = [pool.submit(task) for task in range(5)]
+        assert pool.result(numbers[0]) == 0
+        with pytest.raises(KeyError, match="no rule 1"):
+            pool.result(numbers[1])
+        with pytest.raises(RuntimeError, match=r"^(PicklingError|AttributeError): .*local object"):
+            pool.result(numbers[2])
+        # Its words, or itself where tblib (which Dask installs) teaches pickle to make it again.
+        with pytest.raises((RuntimeError, Stubborn), match=r"^(Stubborn: )?R1 at 7$"):
+            pool.result(numbers[3])
+        assert pool.result(numbers[4]) == 40
+    finally:
+        pool.close()
+
+
+def test_a_loader_that_cannot_make_ready_still_forks_its_workers():
+    def ready():
+        raise OSError("a layer that cannot be read")
+
+    pool = ForkedPool(2, ready, lambda task: task + 1)
+    try:
+        assert pool.result(pool.submit(1)) == 2
+    finally:
+        pool.close()
+
+
+def test_a_worker_killed_breaks_the_pool_keeping_the_results_before_and_leaves_nothing_running():
+    def run(task):
+        if task == 3:
+            time.sleep(0.5)  # the tasks before it done
+            os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
+        return task
+
+    pool = ForkedPool(2, lambda: None, run)
+    started = family()
+    try:
+        numbers = [pool.submit(task) for task in range(6)]
+        assert [pool.result(n) for n in numbers[:3]] == [0, 1, 2]
+        with pytest.raises(WorkerError, match=f"^{re.escape(BROKEN)}$"):
+            pool.result(numbers[3])
+    finally:
+        pool.close()
+    assert ended(started)
+
+
+def test_closing_at_once_drops_the_tasks_queued_and_waits_for_nothing():
+    pool = ForkedPool(2, lambda: None, lambda task: time.sleep(task[0]))
+    started = family()
+    for _ in range(6):
+        pool.submit((30, b"x" * 2_000_000))  # more than the pipe holds: the queue's writer is still writing
+    began = time.monotonic()
+    pool.close(wait=False)
+    assert time.monotonic() - began < 10
+    assert len(started) == 3  # the loader and its two workers
+    assert ended(started)
