@@ -136,3 +136,27 @@ def test_closing_at_once_drops_the_tasks_queued_and_waits_for_nothing():
     assert time.monotonic() - began < 10
     assert len(started) == 3  # the loader and its two workers
     assert ended(started)
+
+
+def test_after_the_last_task_the_workers_end_on_their_own_and_a_killed_one_is_still_told():
+    def run(task):
+        if task == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return task
+
+    pool = ForkedPool(2, lambda: None, run)
+    started = family()
+    try:
+        numbers = [pool.submit(task) for task in range(4)]
+        pool.no_more()  # the workers end as the queue empties: their ending is no longer a failure by itself ...
+        results = {}
+        for n in numbers:
+            try:
+                results[n] = pool.result(n)
+            except WorkerError as exc:
+                results[n] = str(exc)
+        assert ended(started)  # ... before close() is called
+    finally:
+        pool.close()
+    assert results[numbers[2]] == BROKEN  # ... but the task that never came back is still an error
+    assert results[numbers[0]] == 0

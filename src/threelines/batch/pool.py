@@ -92,7 +92,7 @@ class ForkedPool:
         self._watched = [watch for watch, _ in ends]
         self._sent = 0
         self._done: dict[int, tuple[bool, Any]] = {}
-        self._broken = self._closing = False
+        self._broken = self._closing = self._queued_all = self._all_ended = False
         self._arrived = threading.Condition()
         self._reader = threading.Thread(target=self._collect, args=(results,), name="threelines-results", daemon=True)
         self._reader.start()
@@ -104,6 +104,13 @@ class ForkedPool:
         self._sent += 1
         return number
 
+    def no_more(self) -> None:
+        """Say that no task follows: each worker ends once the queue is empty, so that :meth:`close` waits less."""
+        if not self._queued_all:
+            self._queued_all = True
+            for _ in range(self.jobs):
+                self._tasks.put(None)
+
     def result(self, number: int) -> Any:
         """A task's result (waiting for it), or what it raised, raised here.
 
@@ -113,7 +120,7 @@ class ForkedPool:
             If a worker (or the loader) ended before the result came.
         """
         with self._arrived:
-            self._arrived.wait_for(lambda: number in self._done or self._broken)
+            self._arrived.wait_for(lambda: number in self._done or self._broken or self._all_ended)
             if number not in self._done:
                 raise WorkerError(BROKEN)
             ok, value = self._done.pop(number)
@@ -122,21 +129,22 @@ class ForkedPool:
         return value
 
     def close(self, wait: bool = True) -> None:
-        """End the workers and the loader: once they finish the queued tasks, or (``wait`` False) at once."""
+        """End the workers and the loader: once they finish the queued tasks, or (``wait`` False) at once.
+
+        It does not wait for them to be gone: a process of a few hundred
+        megabytes takes some tens of milliseconds to end, which the batch
+        spends writing its tables. :mod:`multiprocessing` collects the
+        loader when it has ended (at the latest, when this process exits).
+        """
         self._closing = True
         if wait and not self._broken:
-            for _ in range(self.jobs):
-                self._tasks.put(None)
+            self.no_more()
         else:  # the loader's end ends the workers (they end with their parent)
             self._loader.terminate()
             self._tasks.cancel_join_thread()  # tasks left in the queue's pipe are dropped, not waited for
-        self._loader.join()
         self._tasks.close()
         self._tasks.join_thread()
-        self._reader.join()
-        for watch in self._watched:
-            os.close(watch)
-        self._sender.close()
+        self._sender.close()  # once the workers and the loader have ended too, the reader sees the pipe's end
 
     def _collect(self, results) -> None:
         """Read the results as they come (in a thread), until every worker has ended."""
@@ -147,6 +155,8 @@ class ForkedPool:
                 if results in ready:
                     try:
                         number, ok, value = pickle.loads(results.recv_bytes())
+                    except EOFError:  # every process that could write has ended, and close() is done
+                        break
                     except Exception:  # a result cut short (its worker killed while writing it)
                         log.debug("a result could not be read", exc_info=True)
                         self._break()
@@ -156,9 +166,14 @@ class ForkedPool:
                         self._arrived.notify_all()
                     continue
                 watched = [watch for watch in watched if watch not in ready]
-                if not self._closing:  # a worker ended before it was asked to
+                if not (self._closing or self._queued_all):  # a worker ended before it was asked to
                     log.debug("a worker process ended; %d left", len(watched))
                     self._break()
+        for watch in self._watched:
+            os.close(watch)
+        with self._arrived:  # every worker has ended: a result not in by now never comes (one was killed)
+            self._all_ended = True
+            self._arrived.notify_all()
 
     def _break(self) -> None:
         """Mark the pool broken (what waits for a result is told) and end the workers left."""

@@ -336,6 +336,7 @@ class Screener:
             pending.append(self.pool.submit(task))
             if len(pending) >= IN_FLIGHT_PER_JOB * self.jobs:
                 yield self.pool.result(pending.popleft())
+        self.pool.no_more()
         while pending:
             yield self.pool.result(pending.popleft())
 
