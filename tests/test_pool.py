@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import signal
+import struct
 import time
+from multiprocessing.connection import Connection
 
 import pytest
 
@@ -24,6 +27,12 @@ def ended(pids) -> bool:
     while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.01)
     return not any(alive(p) for p in pids)
+
+
+def started(jobs, ready, run) -> ForkedPool:
+    pool = ForkedPool(jobs, ready, run)
+    pool.start()
+    return pool
 
 
 def family(n: int = 3) -> list[int]:
@@ -46,7 +55,7 @@ def test_the_workers_share_what_the_loader_made_once_and_results_come_in_order(t
         time.sleep(0.05 * (task % 3))  # finished out of order
         return task, MADE["layers"], os.getpid()
 
-    pool = ForkedPool(2, ready, run)
+    pool = started(2, ready, run)
     try:
         numbers = [pool.submit(task) for task in range(8)]
         results = [pool.result(n) for n in numbers]
@@ -80,7 +89,7 @@ def test_what_a_task_raises_is_raised_here_and_the_others_go_on():
             raise Stubborn("R1", 7)
         return task * 10
 
-    pool = ForkedPool(2, lambda: None, run)
+    pool = started(2, lambda: None, run)
     try:
         numbers = [pool.submit(task) for task in range(5)]
         assert pool.result(numbers[0]) == 0
@@ -100,7 +109,7 @@ def test_a_loader_that_cannot_make_ready_still_forks_its_workers():
     def ready():
         raise OSError("a layer that cannot be read")
 
-    pool = ForkedPool(2, ready, lambda task: task + 1)
+    pool = started(2, ready, lambda task: task + 1)
     try:
         assert pool.result(pool.submit(1)) == 2
     finally:
@@ -114,8 +123,8 @@ def test_a_worker_killed_breaks_the_pool_keeping_the_results_before_and_leaves_n
             os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
         return task
 
-    pool = ForkedPool(2, lambda: None, run)
-    started = family()
+    pool = started(2, lambda: None, run)
+    everyone = family()
     try:
         numbers = [pool.submit(task) for task in range(6)]
         assert [pool.result(n) for n in numbers[:3]] == [0, 1, 2]
@@ -123,16 +132,90 @@ def test_a_worker_killed_breaks_the_pool_keeping_the_results_before_and_leaves_n
             pool.result(numbers[3])
     finally:
         pool.close()
-    assert ended(started)
+    assert ended(everyone)
 
 
 def test_closing_at_once_drops_the_tasks_queued_and_waits_for_nothing():
-    pool = ForkedPool(2, lambda: None, lambda task: time.sleep(task[0]))
-    started = family()
+    pool = started(2, lambda: None, lambda task: time.sleep(task[0]))
+    everyone = family()
     for _ in range(6):
         pool.submit((30, b"x" * 2_000_000))  # more than the pipe holds: the queue's writer is still writing
     began = time.monotonic()
     pool.close(wait=False)
     assert time.monotonic() - began < 10
-    assert len(started) == 3  # the loader and its two workers
-    assert ended(started)
+    assert len(everyone) == 3  # the loader and its two workers
+    assert ended(everyone)
+
+
+def test_after_the_last_task_the_workers_end_on_their_own_and_a_killed_one_is_still_told():
+    def run(task):
+        if task == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return task
+
+    pool = started(2, lambda: None, run)
+    everyone = family()
+    try:
+        numbers = [pool.submit(task) for task in range(4)]
+        pool.no_more()  # the workers end as the queue empties: their ending is no longer a failure by itself ...
+        results = {}
+        for n in numbers:
+            try:
+                results[n] = pool.result(n)
+            except WorkerError as exc:
+                results[n] = str(exc)
+        assert ended(everyone)  # ... before close() is called
+    finally:
+        pool.close()
+    assert results[numbers[2]] == BROKEN  # ... but the task that never came back is still an error
+    assert results[numbers[0]] == 0
+
+
+def test_a_task_that_cannot_be_pickled_is_refused_when_submitted_and_the_pool_goes_on():
+    pool = started(2, lambda: None, lambda task: task)
+    try:
+        with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
+            pool.submit(lambda: None)
+        assert pool.result(pool.submit("after")) == "after"
+    finally:
+        pool.close()
+
+
+def test_a_worker_ended_halfway_through_a_result_breaks_the_pool_at_once(monkeypatch):
+    real = Connection.send_bytes
+
+    def cut_short(self, buf, offset=0, size=None):
+        """In the workers (forked after this patch): half of a large result written, then killed."""
+        data = bytes(buf)
+        if len(data) > 1_000_000:
+            self._send(struct.pack("!i", len(data)) + data[: len(data) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(self, buf, offset, size)
+
+    monkeypatch.setattr(Connection, "send_bytes", cut_short)
+    pool = started(2, lambda: None, lambda task: b"x" * task)
+    everyone = family()
+    try:
+        assert pool.result(pool.submit(10)) == b"x" * 10
+        began = time.monotonic()
+        with pytest.raises(WorkerError, match=f"^{re.escape(BROKEN)}$"):
+            pool.result(pool.submit(5_000_000))  # more than a pipe holds: written in many pieces
+        assert time.monotonic() - began < 20
+    finally:
+        pool.close(wait=False)
+    assert ended(everyone)
+
+
+def test_systemexit_in_a_task_is_that_tasks_error_not_a_dead_worker():
+    def run(task):
+        if task == 1:
+            raise SystemExit(3)
+        return task
+
+    pool = started(2, lambda: None, run)
+    try:
+        with pytest.raises(RuntimeError, match=r"^SystemExit: 3$"):
+            pool.result(pool.submit(1))
+        assert pool.result(pool.submit(2)) == 2
+    finally:
+        pool.close()

@@ -12,22 +12,26 @@ So the batch process forks one process, the *loader*, as soon as it knows
 that several chunks are coming. The loader reads the layers and makes what
 every chunk shares (``ready``), on the core the batch process does not use
 while it reads its projects, and then forks the workers. They inherit
-everything it read, copy-on-write: a page is copied only when a worker
-writes to it, and the geometries are only read. On the province benchmark
-this took 0.2-0.3 s of CPU and 0.1-0.15 s of wall time off a 10,000-project
-batch (see ``docs/benchmarks.md``).
+everything it read, copy-on-write: the coordinates and GEOS's geometries
+are only read, and only the pages of the Python objects whose reference
+counts a worker changes are copied. On the province benchmark this took
+0.2-0.3 s of CPU and 0.1-0.15 s of wall time off a 10,000-project batch
+(see ``docs/benchmarks.md``).
 
-The workers take tasks from one queue, whichever is free first, and send
-their results back through one pipe, which a thread of the batch process
-reads as they come, so that a worker never waits for the batch to be ready
-for its result. Each worker holds the write end of a pipe of its own: when a
-worker ends (killed, out of memory, crashed), that pipe closes and the pool
-is broken (:class:`WorkerError`), keeping the results that came before.
-Each process ends with its parent (see :func:`die_with_parent`): the loader
-with the batch process, the workers with the loader.
+The workers take tasks from one queue, whichever is free first (each task
+pickled as it is submitted, so that one that cannot be is refused there).
+Each worker sends its results back through a pipe of its own, whose write
+end only it holds, and a thread of the batch process reads them as they
+come, so that a worker never waits for the batch to be ready for its
+result. The end of a worker's pipe is the end of the worker: a worker that
+ends before it is asked to (killed, out of memory, crashed, even halfway
+through a result) breaks the pool (:class:`WorkerError`), keeping the
+results that came before. Each process ends with its parent (see
+:func:`die_with_parent`): the loader with the thread of the batch process
+that started it, the workers with the loader.
 
-This needs ``fork`` (Linux and the other POSIX systems); so does the batch's
-output lock (``fcntl``).
+This needs ``fork``, and is tested on Linux; so does the batch's output
+lock (``fcntl``).
 """
 
 from __future__ import annotations
@@ -63,46 +67,77 @@ BROKEN = (
 class ForkedPool:
     """``jobs`` worker processes running ``run`` on tasks, forked from a loader process that has run ``ready``.
 
+    Nothing is started until :meth:`start`; once it is, :meth:`close` must
+    be called (a ``with`` block does).
+
     Parameters
     ----------
     jobs : int
         Worker processes.
     ready : callable
         Run once in the loader before it forks the workers (reading the layers, say); what it makes, they inherit.
-        It must not raise: what it cannot make is left for the tasks to make and report.
+        What it cannot make is left for the tasks to make and report (an exception is only logged at -v).
     run : callable
         Run in a worker on each task; what it returns (or raises) is the task's result.
     """
 
     def __init__(self, jobs: int, ready: Callable[[], None], run: Callable[[Any], Any]) -> None:
-        context = multiprocessing.get_context("fork")
-        self.jobs = jobs
-        self._tasks = context.Queue()  # pickled and written by a feeder thread: a put never waits for a worker
-        results, self._sender = context.Pipe(duplex=False)
-        self._lock = context.Lock()  # one result written at a time
-        ends = [os.pipe() for _ in range(jobs)]  # a worker's write end closes when it ends, however it ends
-        self._loader = context.Process(
-            target=_load_and_fork,
-            args=(os.getpid(), ready, run, self._tasks, self._sender, self._lock, [end for _, end in ends]),
-            name="threelines-loader",
-        )
-        self._loader.start()
-        for _, end in ends:
-            os.close(end)
-        self._watched = [watch for watch, _ in ends]
+        self.jobs, self._ready, self._run = jobs, ready, run
+        self._loader = None
         self._sent = 0
         self._done: dict[int, tuple[bool, Any]] = {}
-        self._broken = self._closing = False
+        self._broken = self._closing = self._queued_all = self._all_ended = False
         self._arrived = threading.Condition()
-        self._reader = threading.Thread(target=self._collect, args=(results,), name="threelines-results", daemon=True)
-        self._reader.start()
+
+    def __enter__(self) -> ForkedPool:
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(wait=exc_type is None)
+
+    def start(self) -> None:
+        """Fork the loader (which forks the workers once ``ready`` is done)."""
+        context = multiprocessing.get_context("fork")
+        self._tasks = context.Queue()  # written by a feeder thread: a put never waits for a worker
+        pipes = [context.Pipe(duplex=False) for _ in range(self.jobs)]  # (read, write): one per worker
+        self._loader = context.Process(
+            target=_load_and_fork,
+            args=(os.getpid(), self._ready, self._run, self._tasks, [sender for _, sender in pipes]),
+            name="threelines-loader",
+        )
+        try:
+            self._loader.start()
+        finally:
+            for _, sender in pipes:
+                sender.close()  # held by its worker alone: the pipe's end is the worker's
+        self._results = [results for results, _ in pipes]
+        try:
+            self._reader = threading.Thread(target=self._collect, name="threelines-results", daemon=True)
+            self._reader.start()
+        except BaseException:
+            self._loader.terminate()
+            raise
 
     def submit(self, task: Any) -> int:
-        """Queue a task; returns its number, for :meth:`result`."""
+        """Queue a task; returns its number, for :meth:`result`.
+
+        Raises
+        ------
+        pickle.PicklingError, TypeError, AttributeError
+            If the task cannot be pickled (it is not queued).
+        """
+        data = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)  # here, not in the queue's feeder thread
         number = self._sent
-        self._tasks.put((number, task))
+        self._tasks.put((number, data))
         self._sent += 1
         return number
+
+    def no_more(self) -> None:
+        """Say that no task follows: each worker ends once the queue is empty, so that :meth:`close` waits less."""
+        if not self._queued_all:
+            self._queued_all = True
+            for _ in range(self.jobs):
+                self._tasks.put(None)
 
     def result(self, number: int) -> Any:
         """A task's result (waiting for it), or what it raised, raised here.
@@ -113,7 +148,7 @@ class ForkedPool:
             If a worker (or the loader) ended before the result came.
         """
         with self._arrived:
-            self._arrived.wait_for(lambda: number in self._done or self._broken)
+            self._arrived.wait_for(lambda: number in self._done or self._broken or self._all_ended)
             if number not in self._done:
                 raise WorkerError(BROKEN)
             ok, value = self._done.pop(number)
@@ -122,43 +157,51 @@ class ForkedPool:
         return value
 
     def close(self, wait: bool = True) -> None:
-        """End the workers and the loader: once they finish the queued tasks, or (``wait`` False) at once."""
+        """End the workers and the loader: once they finish the queued tasks, or (``wait`` False) at once.
+
+        It does not wait for them to be gone: a process of a few hundred
+        megabytes takes some tens of milliseconds to end, which the batch
+        spends writing its tables. :mod:`multiprocessing` collects the
+        loader when it has ended (at the latest, when this process exits).
+        """
+        if self._loader is None or self._closing:
+            return
         self._closing = True
         if wait and not self._broken:
-            for _ in range(self.jobs):
-                self._tasks.put(None)
-        else:  # the loader's end ends the workers (they end with their parent)
-            self._loader.terminate()
-            self._tasks.cancel_join_thread()  # tasks left in the queue's pipe are dropped, not waited for
-        self._loader.join()
+            self.no_more()
+            self._tasks.close()
+            self._tasks.join_thread()  # the Nones are written (a few bytes: the workers are taking what is left)
+            return
+        self._loader.terminate()  # its workers end with it
+        self._tasks.cancel_join_thread()  # what is left in the queue is dropped, not waited for
         self._tasks.close()
-        self._tasks.join_thread()
-        self._reader.join()
-        for watch in self._watched:
-            os.close(watch)
-        self._sender.close()
 
-    def _collect(self, results) -> None:
+    def _collect(self) -> None:
         """Read the results as they come (in a thread), until every worker has ended."""
-        watched = list(self._watched)
-        with results:
-            while watched:
-                ready = wait([results, *watched])
-                if results in ready:
-                    try:
-                        number, ok, value = pickle.loads(results.recv_bytes())
-                    except Exception:  # a result cut short (its worker killed while writing it)
-                        log.debug("a result could not be read", exc_info=True)
+        live = list(self._results)
+        while live:
+            for results in wait(live):
+                try:
+                    number, ok, value = pickle.loads(results.recv_bytes())
+                except EOFError:  # its worker has ended
+                    live.remove(results)
+                    results.close()
+                    if not (self._closing or self._queued_all):  # before it was asked to
+                        log.debug("a worker process ended; %d left", len(live))
                         self._break()
-                        continue
-                    with self._arrived:
-                        self._done[number] = (ok, value)
-                        self._arrived.notify_all()
                     continue
-                watched = [watch for watch in watched if watch not in ready]
-                if not self._closing:  # a worker ended before it was asked to
-                    log.debug("a worker process ended; %d left", len(watched))
+                except Exception:  # a result cut short by its worker's end, or one that cannot be made here
+                    log.debug("a result could not be read", exc_info=True)
+                    live.remove(results)
+                    results.close()
                     self._break()
+                    continue
+                with self._arrived:
+                    self._done[number] = (ok, value)
+                    self._arrived.notify_all()
+        with self._arrived:  # every worker has ended: a result not in by now never comes (one was killed)
+            self._all_ended = True
+            self._arrived.notify_all()
 
     def _break(self) -> None:
         """Mark the pool broken (what waits for a result is told) and end the workers left."""
@@ -168,51 +211,65 @@ class ForkedPool:
         if not self._closing:
             self._closing = True
             self._loader.terminate()  # the workers end with it
+            self._tasks.cancel_join_thread()
 
 
-def _load_and_fork(parent: int, ready, run, tasks, sender, lock, ends: list[int]) -> None:
-    """The loader: run ``ready``, fork a worker per end, wait for them."""
+def _load_and_fork(parent: int, ready, run, tasks, senders: list) -> None:
+    """The loader: run ``ready``, fork a worker per sender, wait for them."""
     die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the batch process's to handle (it ends these)
+    # While it reads (a PostGIS query, say), the batch's end (SIGTERM) and Ctrl-C stop the reading as
+    # Ctrl-C does: psycopg then cancels its query on the server. Then the loader ends, quietly.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         ready()
+    except KeyboardInterrupt:
+        os._exit(1)
     except Exception:  # the workers make it again on their first task, and report what fails
         log.debug("the loader could not make ready", exc_info=True)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers leave Ctrl-C to the batch process, which ends them
     context = multiprocessing.get_context("fork")
     loader = os.getpid()
     workers = [
-        context.Process(target=_work, args=(loader, run, tasks, sender, lock, end, ends), name=f"threelines-worker-{i}")
-        for i, end in enumerate(ends)
+        context.Process(target=_work, args=(loader, run, tasks, senders, i), name=f"threelines-worker-{i}")
+        for i in range(len(senders))
     ]
     for worker in workers:
         worker.start()
-    for end in ends:
-        os.close(end)
+    for sender in senders:
+        sender.close()
     for worker in workers:
         worker.join()
 
 
-def _work(loader: int, run, tasks, sender, lock, mine: int, ends: list[int]) -> None:
+def _work(loader: int, run, tasks, senders: list, mine: int) -> None:
     """A worker: run each task it takes from the queue and send its result back, until it takes None."""
     die_with_parent(loader)
-    for end in ends:
-        if end != mine:
-            os.close(end)  # only its own: the batch process sees it close when this process ends
+    for i, sender in enumerate(senders):
+        if i != mine:
+            sender.close()  # only its own: the batch process sees it end when this process ends
+    sender = senders[mine]
     while (item := tasks.get()) is not None:
-        number, task = item
+        number, data = item
         try:
-            message = (number, True, run(task))
-        except Exception as exc:  # raised again in the batch process
-            message = (number, False, exc)
+            message = (number, True, run(pickle.loads(data)))
+        except BaseException as exc:  # raised again in the batch process (SystemExit and the like as their words)
+            message = (number, False, exc if isinstance(exc, Exception) else RuntimeError(_words(exc)))
         try:
             data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
             if not message[1]:
                 pickle.loads(data)  # an exception that pickles but cannot be made again from it
         except Exception as exc:  # what cannot be sent as it is: its words go
-            failed = exc if message[1] else message[2]
-            data = pickle.dumps((number, False, RuntimeError(f"{type(failed).__name__}: {failed}")))
-        with lock:
-            sender.send_bytes(data)
+            data = pickle.dumps((number, False, RuntimeError(_words(exc if message[1] else message[2]))))
+        sender.send_bytes(data)
+
+
+def _words(exc: BaseException) -> str:
+    """An exception's type and text (its type alone when its text cannot be made)."""
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:
+        return type(exc).__name__
 
 
 def die_with_parent(parent: int) -> None:

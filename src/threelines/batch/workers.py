@@ -315,6 +315,7 @@ class Screener:
         """Start the worker processes now (the layers are read meanwhile), when more than one chunk is coming."""
         if self.jobs > 1 and self.pool is None:
             self.pool = ForkedPool(self.jobs, partial(_prepared, self.args), screen_chunk)
+            self.pool.start()  # (the pool is the screener's before it starts: __exit__ closes it, whatever happens)
 
     def map(self, tasks):
         """Yield each task's records, in the order of the tasks."""
@@ -336,6 +337,7 @@ class Screener:
             pending.append(self.pool.submit(task))
             if len(pending) >= IN_FLIGHT_PER_JOB * self.jobs:
                 yield self.pool.result(pending.popleft())
+        self.pool.no_more()
         while pending:
             yield self.pool.result(pending.popleft())
 
