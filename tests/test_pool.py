@@ -219,3 +219,24 @@ def test_systemexit_in_a_task_is_that_tasks_error_not_a_dead_worker():
         assert pool.result(pool.submit(2)) == 2
     finally:
         pool.close()
+
+
+def test_a_loader_stopped_while_it_reads_is_interrupted_as_by_ctrl_c_and_ends_quietly(tmp_path, capfd):
+    note = tmp_path / "interrupted"
+
+    def ready():
+        try:
+            time.sleep(30)  # a long PostGIS query, say
+        except KeyboardInterrupt:  # where psycopg sends the server its cancel request
+            note.write_text("cancelled")
+            raise
+
+    pool = started(2, ready, lambda task: task)
+    everyone = family(1)
+    time.sleep(0.3)  # the loader inside ready()
+    began = time.monotonic()
+    pool.close(wait=False)
+    assert ended(everyone)
+    assert time.monotonic() - began < 10
+    assert note.read_text() == "cancelled"
+    assert "Traceback" not in capfd.readouterr().err

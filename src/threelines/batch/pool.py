@@ -100,16 +100,17 @@ class ForkedPool:
         context = multiprocessing.get_context("fork")
         self._tasks = context.Queue()  # written by a feeder thread: a put never waits for a worker
         pipes = [context.Pipe(duplex=False) for _ in range(self.jobs)]  # (read, write): one per worker
-        self._loader = context.Process(
+        loader = context.Process(
             target=_load_and_fork,
             args=(os.getpid(), self._ready, self._run, self._tasks, [sender for _, sender in pipes]),
             name="threelines-loader",
         )
         try:
-            self._loader.start()
+            loader.start()
         finally:
             for _, sender in pipes:
                 sender.close()  # held by its worker alone: the pipe's end is the worker's
+        self._loader = loader  # (only once it runs: close() has nothing to end before)
         self._results = [results for results, _ in pipes]
         try:
             self._reader = threading.Thread(target=self._collect, name="threelines-results", daemon=True)
@@ -221,13 +222,14 @@ def _load_and_fork(parent: int, ready, run, tasks, senders: list) -> None:
     # Ctrl-C does: psycopg then cancels its query on the server. Then the loader ends, quietly.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        ready()
+        try:
+            ready()
+        except Exception:  # the workers make it again on their first task, and report what fails
+            log.debug("the loader could not make ready", exc_info=True)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers leave Ctrl-C to the batch process, which ends them
     except KeyboardInterrupt:
         os._exit(1)
-    except Exception:  # the workers make it again on their first task, and report what fails
-        log.debug("the loader could not make ready", exc_info=True)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the workers leave Ctrl-C to the batch process, which ends them
     context = multiprocessing.get_context("fork")
     loader = os.getpid()
     workers = [
