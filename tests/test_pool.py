@@ -35,6 +35,12 @@ def started(jobs, ready, run) -> ForkedPool:
     return pool
 
 
+def started_and_seen(jobs, ready, run, n: int = 3) -> tuple[ForkedPool, list[int]]:
+    """A pool started, and its processes (see :func:`family`)."""
+    before = set(descendants(os.getpid()))
+    return started(jobs, ready, run), family(before, n)
+
+
 def family(before: set[int], n: int = 3) -> list[int]:
     """The processes started since ``before`` was taken, once there are ``n`` (the loader and its workers).
 
@@ -126,9 +132,7 @@ def test_a_worker_killed_breaks_the_pool_keeping_the_results_before_and_leaves_n
             os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
         return task
 
-    before = set(descendants(os.getpid()))
-    pool = started(2, lambda: None, run)
-    everyone = family(before)
+    pool, everyone = started_and_seen(2, lambda: None, run)
     try:
         numbers = [pool.submit(task) for task in range(6)]
         assert [pool.result(n) for n in numbers[:3]] == [0, 1, 2]
@@ -140,9 +144,7 @@ def test_a_worker_killed_breaks_the_pool_keeping_the_results_before_and_leaves_n
 
 
 def test_closing_at_once_drops_the_tasks_queued_and_waits_for_nothing():
-    before = set(descendants(os.getpid()))
-    pool = started(2, lambda: None, lambda task: time.sleep(task[0]))
-    everyone = family(before)
+    pool, everyone = started_and_seen(2, lambda: None, lambda task: time.sleep(task[0]))
     for _ in range(6):
         pool.submit((30, b"x" * 2_000_000))  # more than the pipe holds: the queue's writer is still writing
     began = time.monotonic()
@@ -158,9 +160,7 @@ def test_after_the_last_task_the_workers_end_on_their_own_and_a_killed_one_is_st
             os.kill(os.getpid(), signal.SIGKILL)
         return task
 
-    before = set(descendants(os.getpid()))
-    pool = started(2, lambda: None, run)
-    everyone = family(before)
+    pool, everyone = started_and_seen(2, lambda: None, run)
     try:
         numbers = [pool.submit(task) for task in range(4)]
         pool.no_more()  # the workers end as the queue empties: their ending is no longer a failure by itself ...
@@ -199,9 +199,7 @@ def test_a_worker_ended_halfway_through_a_result_breaks_the_pool_at_once(monkeyp
         return real(self, buf, offset, size)
 
     monkeypatch.setattr(Connection, "send_bytes", cut_short)
-    before = set(descendants(os.getpid()))
-    pool = started(2, lambda: None, lambda task: b"x" * task)
-    everyone = family(before)
+    pool, everyone = started_and_seen(2, lambda: None, lambda task: b"x" * task)
     try:
         assert pool.result(pool.submit(10)) == b"x" * 10
         began = time.monotonic()
@@ -238,9 +236,7 @@ def test_a_loader_stopped_while_it_reads_is_interrupted_as_by_ctrl_c_and_ends_qu
             note.write_text("cancelled")
             raise
 
-    before = set(descendants(os.getpid()))
-    pool = started(2, ready, lambda task: task)
-    everyone = family(before, 1)
+    pool, everyone = started_and_seen(2, ready, lambda task: task, 1)
     time.sleep(0.3)  # the loader inside ready()
     began = time.monotonic()
     pool.close(wait=False)
