@@ -68,7 +68,7 @@ class ForkedPool:
     """``jobs`` worker processes running ``run`` on tasks, forked from a loader process that has run ``ready``.
 
     Nothing is started until :meth:`start`; once it is, :meth:`close` must
-    be called (a ``with`` block does).
+    be called (:class:`~threelines.batch.workers.Screener` does, on leaving its ``with`` block).
 
     Parameters
     ----------
@@ -88,12 +88,6 @@ class ForkedPool:
         self._done: dict[int, tuple[bool, Any]] = {}
         self._broken = self._closing = self._queued_all = self._all_ended = False
         self._arrived = threading.Condition()
-
-    def __enter__(self) -> ForkedPool:
-        return self
-
-    def __exit__(self, exc_type, *exc) -> None:
-        self.close(wait=exc_type is None)
 
     def start(self) -> None:
         """Fork the loader (which forks the workers once ``ready`` is done)."""
@@ -184,18 +178,13 @@ class ForkedPool:
             for results in wait(live):
                 try:
                     number, ok, value = pickle.loads(results.recv_bytes())
-                except EOFError:  # its worker has ended
+                except Exception as exc:  # its worker has ended (EOFError), maybe halfway through a result
                     live.remove(results)
                     results.close()
-                    if not (self._closing or self._queued_all):  # before it was asked to
-                        log.debug("a worker process ended; %d left", len(live))
+                    cut = not isinstance(exc, EOFError)  # a result cut short, or one that cannot be made here
+                    if cut or not (self._closing or self._queued_all):  # or it ended before it was asked to
+                        log.debug("a worker process ended; %d left", len(live), exc_info=cut)
                         self._break()
-                    continue
-                except Exception:  # a result cut short by its worker's end, or one that cannot be made here
-                    log.debug("a result could not be read", exc_info=True)
-                    live.remove(results)
-                    results.close()
-                    self._break()
                     continue
                 with self._arrived:
                     self._done[number] = (ok, value)
