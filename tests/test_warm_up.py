@@ -108,3 +108,22 @@ def test_a_warm_up_that_fails_never_stops_the_worker(fresh, tmp_path, monkeypatc
     records = workers.screen_chunk(task)
     assert len(records) == len(task[0])
     assert all(b'"verdict"' in line for line in records.lines(range(len(records))))
+
+
+def test_the_loader_reads_with_the_collector_held_then_restores_it(fresh, tmp_path, monkeypatch):
+    import gc
+
+    manifest, rules, _, _ = fresh
+    seen = []
+    plain = warm.warm_up
+
+    def watched(*args):  # the last step of the loader's reading
+        seen.append(gc.isenabled())
+        return plain(*args)
+
+    monkeypatch.setattr(warm, "warm_up", watched)
+    assert gc.isenabled()
+    workers._prepared((manifest, rules, tmp_path, "en", None))
+    assert seen == [False]  # no collection walks the layers while they are made
+    assert gc.isenabled()  # and the workers forked next collect as before
+    assert set(workers._WORKER["layers"]) >= {"redline", "units"}

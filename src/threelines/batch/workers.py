@@ -344,8 +344,9 @@ class Screener:
 
 def _prepared(args: tuple) -> None:
     """Set up a process to screen chunks and read the layers (run by the loader, which the workers are forked from)."""
-    init_worker(*args)
-    preload()
+    with collector_held():  # the layers' many objects form no cycles: no collection walks them while they are made
+        init_worker(*args)
+        preload()
 
 
 def json_line(record: dict[str, Any]) -> bytes:

@@ -72,10 +72,13 @@ def batch(
     repeated runs skip parsing them. Exit codes: 0 done,
     1 a verdict reached --fail-on, 2 a project or input could not be read.
     """
-    from threelines.batch.local import default_jobs, run_batch
-    from threelines.errors import ThreelinesError
-    from threelines.extras import require
-    from threelines.report.i18n import default_language
+    from threelines.collector import collector_held
+
+    with collector_held():  # modules, then the manifest and rules: kept for the run, no cycle to find among them
+        from threelines.batch.local import default_jobs, run_batch
+        from threelines.errors import ThreelinesError
+        from threelines.extras import require
+        from threelines.report.i18n import default_language
 
     if scheduler and engine != "dask":
         raise click.UsageError("--scheduler is for --engine dask")
