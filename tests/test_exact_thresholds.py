@@ -20,7 +20,7 @@ import pytest
 import shapely
 from pyproj import Geod, Transformer
 
-from threelines.engine.measure import CURVE_TOLERANCE_M, curve_segments, disc, outer_buffer
+from threelines.curves import CURVE_TOLERANCE_M, curve_segments, disc, outer_buffer
 from threelines.engine.screen import screen
 from threelines.input.footprint import projects_from_frame
 from threelines.layers.read import read_layer

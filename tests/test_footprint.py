@@ -442,7 +442,7 @@ def test_plain_polygons_taken_over_the_array_equal_the_footprints_one_by_one(man
     import geopandas as gpd
     import numpy as np
 
-    from threelines.engine.measure import densify
+    from threelines.densify import densify
     from threelines.input.footprint import projects_from_frame
     from threelines.input.placing import one_footprint
 

@@ -443,7 +443,7 @@ def test_a_geometry_too_long_to_densify_is_left_uncut():
     from pyproj import CRS
     from shapely import LineString, get_num_coordinates
 
-    from threelines.engine.measure import densify, densify_step
+    from threelines.densify import densify, densify_step
     from threelines.limits import MAX_DENSIFY_PIECES
 
     lonlat = CRS.from_epsg(4490)

@@ -9,15 +9,13 @@ large feature is cut to the footprint's box before the intersection.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from pyproj import CRS
 
 from threelines.arrays import sorted_distinct
-from threelines.limits import MAX_DENSIFY_PIECES
+from threelines.curves import disc_centres
 
 #: Square metres in one mu (亩): 10000 / 15.
 M2_PER_MU = 10000.0 / 15.0
@@ -27,142 +25,6 @@ OVERLAP_FLOOR_M2 = 0.01
 
 #: Distances shorter than this (m) are reprojection noise: the two touch.
 DISTANCE_FLOOR_M = 0.001
-
-#: Every curve built from straight pieces (a disc, a line's round joins, a distance band around a
-#: feature) lies outside the true curve and at most this far (m) from it: a trigger is never lost,
-#: and a site gains one at most this much too early.
-CURVE_TOLERANCE_M = 0.01
-
-#: A disc (a point site's radius) lies also at most this share of its radius outside the true
-#: circle, so that its overlaps are within this share of the exact ones. Only discs: for a line's
-#: joins or a distance band, a small radius would need hundreds of vertices per join, which slowed
-#: the screening of roads several times over for no change of verdict.
-CURVE_RELATIVE_TOLERANCE = 1e-6
-
-#: A straight edge in a layer's or footprint's own CRS lies within this (m) of where it is drawn in
-#: the working CRS: edges are cut into pieces of at most :data:`DENSIFY_STEP_DEG` (longitude/latitude)
-#: or :data:`DENSIFY_STEP_M` (projected) before reprojecting.
-EDGE_TOLERANCE_M = 0.01
-
-#: The longest piece (degrees) of a longitude/latitude edge. A line straight in longitude/latitude
-#: bends in a projection by at most about 1/(2000 km) per metre in China (a parallel at 53 N in an
-#: Albers projection: 1/4,800 km), so its sagitta over 0.003 degrees (<= 334 m) stays below 7 mm
-#: (2 mm measured, over China's provinces).
-DENSIFY_STEP_DEG = 0.003
-
-#: The longest piece (m) of a projected edge. Between two projections in metres (a Gauss-Kruger
-#: zone and the working Albers) a straight line bends little: over 1 km, at a zone's edge in an
-#: Albers fitted to a whole province, its sagitta is 4 mm at most.
-DENSIFY_STEP_M = 1000.0
-
-#: Bumped when how edges are densified changes (part of the prepared-layer cache key).
-DENSIFY_VERSION = 1
-
-
-def curve_segments(radius_m: float, relative: float | None = None) -> int:
-    """Segments per quarter circle for a curve of this radius, to :data:`CURVE_TOLERANCE_M`.
-
-    A polygon whose vertices lie on a circle of radius ``r / cos(pi / (4 q))``
-    contains the circle of radius ``r``; its edges lie at most
-    ``r (1 / cos(pi / (4 q)) - 1)`` outside it. ``q`` is the least count that keeps
-    that below :data:`CURVE_TOLERANCE_M` (and below ``relative`` x r, when given).
-
-    Parameters
-    ----------
-    radius_m : float
-        The radius (a disc's, half a line's width, a distance band's).
-    relative : float, optional
-        A tolerance as a share of the radius too (discs: :data:`CURVE_RELATIVE_TOLERANCE`).
-
-    Returns
-    -------
-    int
-    """
-    radius_m = abs(float(radius_m))
-    if radius_m == 0:
-        return 1
-    allowed = CURVE_TOLERANCE_M / radius_m if relative is None else min(CURVE_TOLERANCE_M / radius_m, relative)
-    # 1/cos(t) - 1 <= allowed  <=>  t <= acos(1 / (1 + allowed))
-    return max(1, math.ceil(math.pi / 4 / math.acos(1.0 / (1.0 + allowed))))
-
-
-def outer_radius(radius_m: float, quad_segs: int) -> float:
-    """The vertex radius at which a ``quad_segs`` polygon contains the circle of ``radius_m``."""
-    return float(radius_m) / math.cos(math.pi / (4 * quad_segs))
-
-
-def outer_buffer(geometry, distance_m: float, relative: float | None = None, **kwargs):
-    """``shapely.buffer`` that contains the true buffer and lies within the curve tolerances of it.
-
-    Parameters
-    ----------
-    geometry : shapely geometry or numpy.ndarray of them
-    distance_m : float
-        The buffer distance (positive).
-    relative : float, optional
-        As for :func:`curve_segments`.
-    **kwargs
-        Passed on to :func:`shapely.buffer` (``cap_style``, ``join_style``).
-
-    Returns
-    -------
-    shapely geometry or numpy.ndarray
-    """
-    quad_segs = curve_segments(distance_m, relative)
-    return shapely.buffer(geometry, outer_radius(distance_m, quad_segs), quad_segs=quad_segs, **kwargs)
-
-
-def disc(points, radius_m: float):
-    """The disc of ``radius_m`` around points, as :func:`outer_buffer` builds it.
-
-    Its exact area is ``pi r^2`` (:func:`disc_area`); the polygon's exceeds it
-    by less than two thirds of :data:`CURVE_RELATIVE_TOLERANCE`.
-    """
-    return outer_buffer(points, radius_m, CURVE_RELATIVE_TOLERANCE)
-
-
-def disc_area(radius_m: float, parts: int = 1) -> float:
-    """The exact area of ``parts`` discs of ``radius_m`` that do not overlap."""
-    return parts * math.pi * float(radius_m) ** 2
-
-
-def densify_step(crs: CRS) -> float:
-    """The longest edge (in the CRS's units) that stays within :data:`EDGE_TOLERANCE_M` when reprojected."""
-    return DENSIFY_STEP_DEG if crs.is_geographic else DENSIFY_STEP_M
-
-
-def densify(geoms: np.ndarray, crs: CRS) -> np.ndarray:
-    """Cut long straight edges into pieces, in the geometries' own CRS, before they are reprojected.
-
-    GIS draws an edge straight in the CRS it is stored in; reprojecting only
-    the two vertices would draw it straight in the working CRS instead (for a
-    31 km longitude/latitude edge, 10 m away). Edges already shorter than
-    :func:`densify_step` are left as they are, and so are invalid geometries
-    (repaired later, with a warning that names them).
-
-    Parameters
-    ----------
-    geoms : numpy.ndarray of shapely geometries
-    crs : pyproj.CRS
-        The CRS the coordinates are in.
-
-    Returns
-    -------
-    numpy.ndarray
-    """
-    geoms = np.asarray(geoms, dtype=object)
-    step = densify_step(crs)
-    # Only what can hold a long edge: most footprints are smaller than one step all round. A geometry
-    # too long to cut (an impossible coordinate, metres read as degrees) is left for the checks to refuse.
-    with np.errstate(over="ignore", invalid="ignore"):
-        length = shapely.length(geoms)
-    long = np.isfinite(length) & (length > step) & (length <= MAX_DENSIFY_PIECES * step)
-    long[long] = shapely.is_valid(geoms[long])
-    if not long.any():
-        return geoms
-    out = geoms.copy()
-    out[long] = shapely.segmentize(geoms[long], step)
-    return out
 
 
 @dataclass(frozen=True)
@@ -217,7 +79,7 @@ def measure_pairs(
         Pairs up to this distance apart are measured; 0 for touching only.
     radii : numpy.ndarray, optional
         Per footprint, the radius of a point site (0 or NaN for others). A
-        footprint that is the :func:`disc` of that radius is measured as the
+        footprint that is the :func:`~threelines.curves.disc` of that radius is measured as the
         true circle: its distance to a feature is the centre's distance minus
         the radius.
     far : numpy.ndarray of bool, optional
@@ -285,7 +147,7 @@ def _pairs_within(
     Features that ``far`` leaves out are kept only within
     :data:`DISTANCE_FLOOR_M`, their boxes tested first.
 
-    The distance is 0 for the pairs that intersect, and for a :func:`disc`
+    The distance is 0 for the pairs that intersect, and for a :func:`~threelines.curves.disc`
     (``radii``, ``centres`` as for :func:`measure_pairs`) whose true circle
     lies beyond the floor from the feature: the circle's distance replaces
     the polygon's, which is only tested for reach (a distance would cost
@@ -485,47 +347,8 @@ def _overlap_areas(footprints: np.ndarray, features: np.ndarray) -> np.ndarray:
     return out
 
 
-def disc_centres(footprints: np.ndarray, radii: np.ndarray) -> np.ndarray:
-    """Per footprint, the centre of the :func:`disc` it is (None where it is not one).
-
-    A footprint is taken for the disc of its radius only when it has that
-    disc's vertex count and every vertex lies at that disc's vertex radius
-    from its centroid: a drawn polygon with a ``radius`` attribute is not.
-    """
-    out = np.full(len(footprints), None, dtype=object)
-    radii = np.asarray(radii, dtype=float)
-    if not (radii > 0).any():  # most batches and every drawn site: no radius to check
-        return out
-    radii = np.nan_to_num(radii, nan=0.0)
-    candidates = np.flatnonzero((radii > 0) & (shapely.get_type_id(footprints) == shapely.GeometryType.POLYGON))
-    if not len(candidates):
-        return out
-    shapes, r = footprints[candidates], radii[candidates]
-    # Point sites share a few radii: each radius's segment count and vertex radius are worked out once.
-    kinds, kind = np.unique(r, return_inverse=True)
-    quad_segs = np.array([curve_segments(x, CURVE_RELATIVE_TOLERANCE) for x in kinds.tolist()], dtype=int)
-    vertex_radius = np.array([outer_radius(x, q) for x, q in zip(kinds.tolist(), quad_segs.tolist(), strict=True)])
-    rings = shapely.get_exterior_ring(shapes)
-    shaped = (shapely.get_num_coordinates(rings) == 4 * quad_segs[kind] + 1) & (
-        shapely.get_num_interior_rings(shapes) == 0
-    )
-    if not shaped.any():
-        return out
-    candidates, shapes, r, kind = candidates[shaped], shapes[shaped], r[shaped], kind[shaped]
-    centres = shapely.centroid(shapes)
-    ring, owner = shapely.get_coordinates(rings[shaped], return_index=True)
-    spread = np.abs(
-        np.hypot(ring[:, 0] - shapely.get_x(centres)[owner], ring[:, 1] - shapely.get_y(centres)[owner])
-        - vertex_radius[kind][owner]
-    )
-    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    round_ = np.maximum.reduceat(spread, starts) <= 1e-6 * r
-    out[candidates[round_]] = centres[round_]
-    return out
-
-
 def _circle_distances(footprints, radii, left, features, centres=None) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs whose footprint is a :func:`disc` (positions), and the true circle's distance to each feature."""
+    """The pairs whose footprint is a :func:`~threelines.curves.disc` (positions), and the true circle's distance to each feature."""
     if radii is None:
         return np.empty(0, dtype=int), np.empty(0)
     radii = np.asarray(radii, dtype=float)

@@ -16,8 +16,9 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
+from threelines.curves import disc_centres
 from threelines.engine.compile import Plan
-from threelines.engine.measure import OVERLAP_FLOOR_M2, PAIR_FIELDS, Pairs, disc_centres, measure_pairs
+from threelines.engine.measure import OVERLAP_FLOOR_M2, PAIR_FIELDS, Pairs, measure_pairs
 from threelines.engine.verdict import UnitShare
 from threelines.input.crs import CGCS2000, to_crs
 from threelines.input.projects import Projects

@@ -21,7 +21,7 @@ from pyproj import CRS
 from shapely import GeometryType
 
 from threelines.arrays import sorted_distinct
-from threelines.engine.measure import densify
+from threelines.densify import densify
 from threelines.errors import FootprintError, IndustryCodeError, feature_at
 from threelines.input.attributes import ATTRIBUTES, check_attributes, checked_columns, plain_values
 from threelines.input.crs import to_crs

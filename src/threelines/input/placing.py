@@ -19,7 +19,7 @@ import shapely
 from pyproj import CRS
 from shapely import GeometryType
 
-from threelines.engine.measure import disc, disc_area, disc_centres, outer_buffer
+from threelines.curves import disc, disc_area, disc_centres, outer_buffer
 from threelines.errors import FootprintError
 from threelines.input.crs import to_crs
 
@@ -150,7 +150,7 @@ def one_footprint(geom, project: dict[str, Any], label: str, line_widths: dict[s
         lines = shapely.union_all(lines)
         if shapely.length(lines) == 0:
             raise FootprintError(f"{where}: is a line of zero length; check its vertices")
-        # Round joins to the curve tolerance, outside the true buffer (see threelines.engine.measure).
+        # Round joins to the curve tolerance, outside the true buffer (see threelines.curves).
         return outer_buffer(lines, width / 2.0, cap_style="flat", join_style="round")
     project["kind"] = project["kind"] or "point"
     points = shapely.union_all(parts)

@@ -24,7 +24,7 @@ The file is named after a SHA-256 of everything the result depends on: the
 bytes of the layer's files (with a shapefile's sidecars), the manifest
 entry's reading options, the working CRS, the GEOS and PROJ versions and
 :data:`CACHE_FORMAT` with how long edges are densified
-(:data:`threelines.engine.measure.DENSIFY_VERSION` and the step). A changed layer file therefore misses and is read
+(:data:`threelines.densify.DENSIFY_VERSION` and the step). A changed layer file therefore misses and is read
 afresh; old entries (of another format too) are never read again and the folder can be emptied at
 any time. A cache entry that cannot be read is ignored and rebuilt; writes
 go to a temporary file that is renamed into place, so a reader never sees
@@ -48,7 +48,7 @@ import pyproj
 import shapely
 from pyproj import CRS
 
-from threelines.engine.measure import DENSIFY_VERSION, densify_step
+from threelines.densify import DENSIFY_VERSION, densify_step
 from threelines.layers.manifest import LayerSpec
 from threelines.layers.read import LayerData, read_layer
 from threelines.report.provenance import data_files, sha256_files

@@ -18,7 +18,7 @@ import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 
-from threelines.engine.measure import densify
+from threelines.densify import densify
 from threelines.errors import ManifestError
 from threelines.layers.manifest import UNIT_CLASSES, LayerSpec
 
@@ -152,7 +152,7 @@ def _to_working(geoms, spec: LayerSpec, working_crs: CRS, fids: np.ndarray, warn
     """Reproject to the working CRS and repair invalid polygons, saying so (in ``warnings``).
 
     Long edges are cut into pieces first, in the layer's own CRS, so that they
-    stay where GIS draws them (see :func:`threelines.engine.measure.densify`).
+    stay where GIS draws them (see :func:`threelines.densify.densify`).
     """
     from geopandas import GeoSeries
 

@@ -3,7 +3,7 @@
 The region is cut by every line where a rule's answer can change: the
 boundaries of the features of every layer the rules read, the edges of the
 zones ``within_distance`` rules draw around features (features buffered by
-the distance, to :data:`threelines.engine.measure.CURVE_TOLERANCE_M` outside the true
+the distance, to :data:`threelines.curves.CURVE_TOLERANCE_M` outside the true
 distance line), and the edges of the raster cells where a zonal rule's
 condition turns. Inside one piece of that overlay a small footprint meets
 the same features, at the same side of every distance, over cells that all
@@ -27,7 +27,8 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
-from threelines.engine.measure import M2_PER_MU, outer_buffer
+from threelines.curves import outer_buffer
+from threelines.engine.measure import M2_PER_MU
 from threelines.errors import ThreelinesError
 from threelines.layers.manifest import Manifest
 from threelines.rules import RuleSet
