@@ -19,7 +19,9 @@ On each data set:
    package has it), with the peak memory of its process tree;
 2. the same overlaps (pairs and intersection areas, red lines and units) as
    SQL in PostGIS with GiST indexes (PostgreSQL from Debian's packages,
-   started here on a Unix socket; loading is timed apart);
+   started here on a Unix socket; loading is timed apart), its query run after
+   each warm batch run, so that both are timed at the host's speed of the moment
+   (the ratio shown is the median of the pairs');
 3. a plain geopandas ``overlay`` of the same layers;
 
 and once:
@@ -49,7 +51,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import geopandas as gpd
@@ -240,18 +244,63 @@ def _pm25(path: Path) -> None:
         dst.write(values, 1)
 
 
-def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
-    """Wall time (s) of a command and the peak memory (MiB) of its largest process (workers included)."""
+def timed(cmd: list[str], env: dict | None = None, memory: bool = False) -> tuple[float, float | None]:
+    """Wall time (s) of a command and, with ``memory``, the peak memory (MiB) of its largest process.
+
+    The peak is each process's own high-water mark (``VmHWM``), read from ``/proc`` every 10 ms while
+    the command runs, for it and every process it starts. The rusage of a child spawned from this
+    process would not do: it counts this process's memory too (its high-water mark until the exec).
+    Reading ``/proc`` takes a little CPU, so the runs that are timed do not measure memory.
+    """
     start = time.perf_counter()
     child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
+    peaks: dict[int, int] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.01):
+            for pid in _process_tree(child.pid):
+                peaks[pid] = max(peaks.get(pid, 0), _high_water_kib(pid))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    if memory:
+        watcher.start()
+    _, status, _ = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
+    done.set()
+    if memory:
+        watcher.join()
     child.returncode = os.waitstatus_to_exitcode(status)
     stderr = child.stderr.read().decode(errors="replace")
     child.stderr.close()
     if child.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} exited with {child.returncode}:\n{stderr}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, (max(peaks.values(), default=0) / 1024 if memory else None)
+
+
+def _process_tree(pid: int) -> list[int]:
+    """A process and all its descendants (those alive now)."""
+    tree, todo = [], [pid]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                todo += map(int, Path(f"/proc/{pid}/task/{task}/children").read_text().split())
+        except OSError:  # it has ended meanwhile
+            continue
+    return tree
+
+
+def _high_water_kib(pid: int) -> int:
+    """A process's peak resident memory so far (KiB; 0 once it has ended)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def threelines_pairs(folder: Path):
@@ -294,8 +343,13 @@ def geopandas_pairs(folder: Path, manifest, projects) -> tuple[float, dict]:
     return time.perf_counter() - start, out
 
 
-def postgis_pairs(folder: Path, manifest, projects) -> tuple[float, float, dict]:
-    """Load the layers into a fresh PostGIS (GiST indexes) and run the overlap query; times load and query apart."""
+@contextmanager
+def postgis(folder: Path, manifest, projects):
+    """A fresh PostGIS holding the layers and projects (GiST indexes): yields the load's seconds and the query.
+
+    The load ends with ``VACUUM ANALYZE`` and a checkpoint, so that no autovacuum or checkpoint of the load
+    runs while the batch is timed beside the query. The query, ``query()``, gives its seconds and its pairs.
+    """
     pg = Path("/usr/lib/postgresql/15/bin")
     if not Path("/usr/share/postgresql/15/extension/postgis.control").exists():
         subprocess.run(["apt-get", "install", "-y", "-q", "postgresql-15-postgis-3"], check=True, capture_output=True)
@@ -325,27 +379,32 @@ def postgis_pairs(folder: Path, manifest, projects) -> tuple[float, float, dict]
             subprocess.run(
                 [*psql, "-c", f"CREATE TABLE {name} (id text, geom geometry)",
                  "-c", f"\\copy {name} FROM '{csv}'",
-                 "-c", f"CREATE INDEX ON {name} USING gist (geom)", "-c", f"ANALYZE {name}"],
+                 "-c", f"CREATE INDEX ON {name} USING gist (geom)", "-c", f"VACUUM ANALYZE {name}"],
                 check=True, capture_output=True,
             )  # fmt: skip
+        subprocess.run([*psql, "-c", "CHECKPOINT"], check=True, capture_output=True)
         load = time.perf_counter() - start
-        query = (
+        sql = (
             "COPY (SELECT 'redline', p.id, r.id, ST_Area(ST_Intersection(p.geom, r.geom)) FROM projects p "
             "JOIN redline r ON ST_Intersects(p.geom, r.geom) UNION ALL SELECT 'units', p.id, u.id, "
             "ST_Area(ST_Intersection(p.geom, u.geom)) FROM projects p JOIN units u ON ST_Intersects(p.geom, u.geom)) TO STDOUT"
         )
-        start = time.perf_counter()
-        rows = subprocess.run([*psql, "-c", query], check=True, capture_output=True, text=True).stdout
-        seconds = time.perf_counter() - start
+
+        def query() -> tuple[float, dict]:
+            start = time.perf_counter()
+            rows = subprocess.run([*psql, "-c", sql], check=True, capture_output=True, text=True).stdout
+            seconds = time.perf_counter() - start
+            out = {"redline": {}, "units": {}}
+            for line in rows.splitlines():
+                name, pid, fid, area = line.split("\t")
+                if float(area) > 0.01:
+                    out[name][(pid, fid)] = float(area)
+            return seconds, out
+
+        yield load, query
     finally:
         subprocess.run([*as_pg, str(pg / "pg_ctl"), "-D", str(data / "db"), "-m", "fast", "stop"], capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
-    out = {"redline": {}, "units": {}}
-    for line in rows.splitlines():
-        name, pid, fid, area = line.split("\t")
-        if float(area) > 0.01:
-            out[name][(pid, fid)] = float(area)
-    return load, seconds, out
 
 
 def agree(a: dict, b: dict) -> str:
@@ -375,7 +434,12 @@ def batch_command(folder: Path, projects: Path, out: Path, jobs: int) -> list[st
 
 
 def run_set(name: str, folder: Path, args) -> tuple[list, dict, list[str]]:
-    """Time one data set: rows ``(label, seconds, target)``, named figures, and the agreement checks."""
+    """Time one data set: rows ``(label, seconds, target)``, named figures, and the agreement checks.
+
+    The warm batch runs and the PostGIS query runs alternate (batch, query, batch, query, ...), so that a
+    change of the host's speed during the set weighs on both alike; the ratio shown is the median of each
+    pair's.
+    """
     out = folder / "out"
     command = batch_command(folder, folder / "projects.gpkg", out, args.jobs)
     # A prepared-layer cache of its own: first empty (the layers are parsed), then warm (as on any later run).
@@ -387,11 +451,18 @@ def run_set(name: str, folder: Path, args) -> tuple[list, dict, list[str]]:
     env["PYTHONPYCACHEPREFIX"] = str(Path(cache) / "bytecode")
     shutil.rmtree(out, ignore_errors=True)
     cold, _ = timed(command, env)
-    runs = []
-    for _ in range(args.repeat):
-        shutil.rmtree(out, ignore_errors=True)
-        runs.append(timed(command, env))
-    batch, peak = sorted(runs)[len(runs) // 2]
+    manifest, projects, ours = threelines_pairs(folder)
+    runs, queries, pg = [], [], None
+    with postgis(folder, manifest, projects) if not args.no_postgis else nullcontext((None, None)) as (load, query):
+        for _ in range(args.repeat):
+            shutil.rmtree(out, ignore_errors=True)
+            runs.append(timed(command, env))
+            if query is not None:
+                seconds, pg = query()
+                queries.append(seconds)
+    batch = statistics.median(seconds for seconds, _ in runs)
+    shutil.rmtree(out, ignore_errors=True)
+    _, peak = timed(command, env, memory=True)  # one more warm run, for its memory only
     n = sum(1 for _ in (out / "results.jsonl").open())
     figures = {"batch": batch, "peak": peak, "n": n, "cache": cache, "env": env}
     rows = [
@@ -400,18 +471,22 @@ def run_set(name: str, folder: Path, args) -> tuple[list, dict, list[str]]:
         (f"[{name}] the same, prepared-layer cache empty (first run)", cold, ""),
         (f"[{name}] peak memory of the batch's largest process (MiB)", peak, "<= 1024"),
     ]  # fmt: skip
-    manifest, projects, ours = threelines_pairs(folder)
     figures["two_or_more"] = overlapping_two(ours)
     gpd_seconds, theirs = geopandas_pairs(folder, manifest, projects)
     rows.append((f"[{name}] geopandas overlay of red lines and units", gpd_seconds, ""))
     checks = [f"[{name}] geopandas: {agree(ours, theirs)}"]
-    if not args.no_postgis:
-        load, query, pg = postgis_pairs(folder, manifest, projects)
+    if pg is not None:
+        query = statistics.median(queries)
         figures["postgis"] = query
-        rows.insert(1, (f"[{name}] PostGIS overlap query (GiST indexes, data loaded)", query, ""))
+        rows.insert(1, (f"[{name}] PostGIS overlap query (GiST indexes, data loaded; median of {args.repeat}, "
+                        "each after a batch run)", query, ""))  # fmt: skip
         rows.insert(2, (f"[{name}] PostGIS load and indexing (not in the comparison)", load, ""))
-        rows.append((f"[{name}] batch / PostGIS query", batch / query, "<= 1.0x" if name == "hard" else ""))
+        ratio = statistics.median(seconds / q for (seconds, _), q in zip(runs, queries, strict=True))
+        rows.append((f"[{name}] batch / PostGIS query (median of the {args.repeat} pairs)", ratio,
+                     "<= 1.0x" if name == "hard" else ""))  # fmt: skip
         checks.append(f"[{name}] PostGIS: {agree(ours, pg)}")
+        pairs = ", ".join(f"{seconds:.2f}/{q:.2f}" for (seconds, _), q in zip(runs, queries, strict=True))
+        checks.append(f"[{name}] the pairs, batch/PostGIS query (s): {pairs}")
     rows.append((f"[{name}] batch / geopandas overlay", batch / gpd_seconds, ""))
     rows.append((f"[{name}] projects overlapping two features or more (share)", figures["two_or_more"], ""))
     return rows, figures, checks
@@ -446,7 +521,7 @@ def main() -> None:
         write_projects(big, np.random.default_rng(7), args.large, region_of())
         out = current / "out_large"
         shutil.rmtree(out, ignore_errors=True)
-        seconds, peak = timed(batch_command(current, big, out, args.jobs), env)
+        seconds, peak = timed(batch_command(current, big, out, args.jobs), env, memory=True)  # (one run: both)
         n = sum(1 for _ in (out / "results.jsonl").open())
         # The target: 10x the projects in at most 8x the time, scaled to the counts the region kept.
         allowed = 8 * (n / figures["current"]["n"]) / 10
