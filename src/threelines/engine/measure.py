@@ -348,7 +348,7 @@ def _overlap_areas(footprints: np.ndarray, features: np.ndarray) -> np.ndarray:
 
 
 def _circle_distances(footprints, radii, left, features, centres=None) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs whose footprint is a :func:`~threelines.curves.disc` (positions), and the true circle's distance to each feature."""
+    """The pairs whose footprint is a :func:`~threelines.curves.disc` (positions), and its true circle's distances."""
     if radii is None:
         return np.empty(0, dtype=int), np.empty(0)
     radii = np.asarray(radii, dtype=float)
