@@ -21,7 +21,7 @@ On each data set:
    SQL in PostGIS with GiST indexes (PostgreSQL from Debian's packages,
    started here on a Unix socket; loading is timed apart), its query run after
    each warm batch run, so that both are timed at the host's speed of the moment
-   (the ratio shown is the median of the pairs');
+   (the ratio shown is the median of the pairs'), and also without JIT compilation;
 3. a plain geopandas ``overlay`` of the same layers;
 
 and once:
@@ -348,7 +348,9 @@ def postgis(folder: Path, manifest, projects):
     """A fresh PostGIS holding the layers and projects (GiST indexes): yields the load's seconds and the query.
 
     The load ends with ``VACUUM ANALYZE`` and a checkpoint, so that no autovacuum or checkpoint of the load
-    runs while the batch is timed beside the query. The query, ``query()``, gives its seconds and its pairs.
+    runs while the batch is timed beside the query. The query, ``query()``, gives its seconds and its pairs;
+    ``query(jit=False)`` runs it without PostgreSQL's JIT compilation, which Debian's configuration turns on
+    and which this query, calling PostGIS functions, spends a second or more on without gain.
     """
     pg = Path("/usr/lib/postgresql/15/bin")
     if not Path("/usr/share/postgresql/15/extension/postgis.control").exists():
@@ -390,9 +392,10 @@ def postgis(folder: Path, manifest, projects):
             "ST_Area(ST_Intersection(p.geom, u.geom)) FROM projects p JOIN units u ON ST_Intersects(p.geom, u.geom)) TO STDOUT"
         )
 
-        def query() -> tuple[float, dict]:
+        def query(jit: bool = True) -> tuple[float, dict]:
+            env = {**os.environ, "PGOPTIONS": f"-c jit={'on' if jit else 'off'}"}
             start = time.perf_counter()
-            rows = subprocess.run([*psql, "-c", sql], check=True, capture_output=True, text=True).stdout
+            rows = subprocess.run([*psql, "-c", sql], check=True, capture_output=True, text=True, env=env).stdout
             seconds = time.perf_counter() - start
             out = {"redline": {}, "units": {}}
             for line in rows.splitlines():
@@ -452,7 +455,7 @@ def run_set(name: str, folder: Path, args) -> tuple[list, dict, list[str]]:
     shutil.rmtree(out, ignore_errors=True)
     cold, _ = timed(command, env)
     manifest, projects, ours = threelines_pairs(folder)
-    runs, queries, pg = [], [], None
+    runs, queries, plain, pg = [], [], [], None
     with postgis(folder, manifest, projects) if not args.no_postgis else nullcontext((None, None)) as (load, query):
         for _ in range(args.repeat):
             shutil.rmtree(out, ignore_errors=True)
@@ -460,6 +463,7 @@ def run_set(name: str, folder: Path, args) -> tuple[list, dict, list[str]]:
             if query is not None:
                 seconds, pg = query()
                 queries.append(seconds)
+                plain.append(query(jit=False)[0])
     batch = statistics.median(seconds for seconds, _ in runs)
     shutil.rmtree(out, ignore_errors=True)
     _, peak = timed(command, env, memory=True)  # one more warm run, for its memory only
@@ -480,7 +484,9 @@ def run_set(name: str, folder: Path, args) -> tuple[list, dict, list[str]]:
         figures["postgis"] = query
         rows.insert(1, (f"[{name}] PostGIS overlap query (GiST indexes, data loaded; median of {args.repeat}, "
                         "each after a batch run)", query, ""))  # fmt: skip
-        rows.insert(2, (f"[{name}] PostGIS load and indexing (not in the comparison)", load, ""))
+        rows.insert(2, (f"[{name}] the same query without JIT compilation (jit=off; median of {args.repeat})",
+                        statistics.median(plain), ""))  # fmt: skip
+        rows.insert(3, (f"[{name}] PostGIS load and indexing (not in the comparison)", load, ""))
         ratio = statistics.median(seconds / q for (seconds, _), q in zip(runs, queries, strict=True))
         rows.append((f"[{name}] batch / PostGIS query (median of the {args.repeat} pairs)", ratio,
                      "<= 1.0x" if name == "hard" else ""))  # fmt: skip
