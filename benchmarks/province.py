@@ -250,7 +250,8 @@ def timed(cmd: list[str], env: dict | None = None, memory: bool = False) -> tupl
     The peak is each process's own high-water mark (``VmHWM``), read from ``/proc`` every 10 ms while
     the command runs, for it and every process it starts. The rusage of a child spawned from this
     process would not do: it counts this process's memory too (its high-water mark until the exec).
-    Reading ``/proc`` takes a little CPU, so the runs that are timed do not measure memory.
+    Reading ``/proc`` takes a little CPU, so the runs whose time is compared do not measure memory (the
+    ``--large`` run, made once, measures both).
     """
     start = time.perf_counter()
     child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -349,8 +350,8 @@ def postgis(folder: Path, manifest, projects):
 
     The load ends with ``VACUUM ANALYZE`` and a checkpoint, so that no autovacuum or checkpoint of the load
     runs while the batch is timed beside the query. The query, ``query()``, gives its seconds and its pairs;
-    ``query(jit=False)`` runs it without PostgreSQL's JIT compilation, which Debian's configuration turns on
-    and which this query, calling PostGIS functions, spends a second or more on without gain.
+    ``query(jit=False)`` runs it without PostgreSQL's JIT compilation, on by default, which this query, made of
+    PostGIS function calls, spends a second or more on without gain.
     """
     pg = Path("/usr/lib/postgresql/15/bin")
     if not Path("/usr/share/postgresql/15/extension/postgis.control").exists():
@@ -492,7 +493,7 @@ def run_set(name: str, folder: Path, args) -> tuple[list, dict, list[str]]:
                      "<= 1.0x" if name == "hard" else ""))  # fmt: skip
         checks.append(f"[{name}] PostGIS: {agree(ours, pg)}")
         pairs = ", ".join(f"{seconds:.2f}/{q:.2f}" for (seconds, _), q in zip(runs, queries, strict=True))
-        checks.append(f"[{name}] the pairs, batch/PostGIS query (s): {pairs}")
+        checks.append(f"[{name}] pairs of runs, batch/PostGIS query (s): {pairs}")
     rows.append((f"[{name}] batch / geopandas overlay", batch / gpd_seconds, ""))
     rows.append((f"[{name}] projects overlapping two features or more (share)", figures["two_or_more"], ""))
     return rows, figures, checks
@@ -567,7 +568,7 @@ def main() -> None:
     for label, value, target in rows:
         print(f"{label:<{width}}  {value:9.2f}  {target}")
     for check in checks:
-        print("agreement with", check)
+        print(check if "pairs of runs" in check else f"agreement with {check}")
     print(json.dumps({label: round(value, 3) for label, value, _ in rows}, ensure_ascii=False))
 
 

@@ -344,7 +344,9 @@ class Screener:
 
 def _prepared(args: tuple) -> None:
     """Set up a process to screen chunks and read the layers (run by the loader, which the workers are forked from)."""
-    with collector_held():  # the layers' many objects form no cycles: no collection walks them while they are made
+    # The layers' many objects form no cycles: no collection walks them while they are made, and they end in the
+    # oldest generation, so that no young collection in a worker walks them (and copies their pages) either.
+    with collector_held(settle=True):
         init_worker(*args)
         preload()
 
