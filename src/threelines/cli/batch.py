@@ -74,7 +74,7 @@ def batch(
     """
     from threelines.collector import collector_held
 
-    with collector_held():  # modules, then the manifest and rules: kept for the run, no cycle to find among them
+    with collector_held():  # the modules it imports are kept for the run: no cycle to find among them
         from threelines.batch.local import default_jobs, run_batch
         from threelines.errors import ThreelinesError
         from threelines.extras import require
