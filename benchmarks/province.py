@@ -263,13 +263,13 @@ def timed(cmd: list[str], env: dict | None = None, memory: bool = False) -> tupl
             for pid in _process_tree(child.pid):
                 peaks[pid] = max(peaks.get(pid, 0), _high_water_kib(pid))
 
-    watcher = threading.Thread(target=watch, daemon=True)
-    if memory:
+    watcher = threading.Thread(target=watch, daemon=True) if memory else None
+    if watcher:
         watcher.start()
     _, status, _ = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
     done.set()
-    if memory:
+    if watcher:
         watcher.join()
     child.returncode = os.waitstatus_to_exitcode(status)
     stderr = child.stderr.read().decode(errors="replace")
@@ -479,21 +479,21 @@ def run_set(name: str, folder: Path, args) -> tuple[list, dict, list[str]]:
     figures["two_or_more"] = overlapping_two(ours)
     gpd_seconds, theirs = geopandas_pairs(folder, manifest, projects)
     rows.append((f"[{name}] geopandas overlay of red lines and units", gpd_seconds, ""))
-    checks = [f"[{name}] geopandas: {agree(ours, theirs)}"]
+    checks = [f"agreement with [{name}] geopandas: {agree(ours, theirs)}"]
     if pg is not None:
-        query = statistics.median(queries)
-        figures["postgis"] = query
+        figures["postgis"] = statistics.median(queries)
         rows.insert(1, (f"[{name}] PostGIS overlap query (GiST indexes, data loaded; median of {args.repeat}, "
-                        "each after a batch run)", query, ""))  # fmt: skip
+                        "each after a batch run)", figures["postgis"], ""))  # fmt: skip
         rows.insert(2, (f"[{name}] the same query without JIT compilation (jit=off; median of {args.repeat})",
                         statistics.median(plain), ""))  # fmt: skip
         rows.insert(3, (f"[{name}] PostGIS load and indexing (not in the comparison)", load, ""))
-        ratio = statistics.median(seconds / q for (seconds, _), q in zip(runs, queries, strict=True))
-        rows.append((f"[{name}] batch / PostGIS query (median of the {args.repeat} pairs)", ratio,
-                     "<= 1.0x" if name == "hard" else ""))  # fmt: skip
-        checks.append(f"[{name}] PostGIS: {agree(ours, pg)}")
-        pairs = ", ".join(f"{seconds:.2f}/{q:.2f}" for (seconds, _), q in zip(runs, queries, strict=True))
-        checks.append(f"[{name}] pairs of runs, batch/PostGIS query (s): {pairs}")
+        pairs = [(seconds, q) for (seconds, _), q in zip(runs, queries, strict=True)]
+        rows.append((f"[{name}] batch / PostGIS query (median of the {args.repeat} pairs)",
+                     statistics.median(b / q for b, q in pairs), "<= 1.0x" if name == "hard" else ""))  # fmt: skip
+        checks.append(f"agreement with [{name}] PostGIS: {agree(ours, pg)}")
+        checks.append(
+            f"[{name}] pairs of runs, batch/PostGIS query (s): {', '.join(f'{b:.2f}/{q:.2f}' for b, q in pairs)}"
+        )
     rows.append((f"[{name}] batch / geopandas overlay", batch / gpd_seconds, ""))
     rows.append((f"[{name}] projects overlapping two features or more (share)", figures["two_or_more"], ""))
     return rows, figures, checks
@@ -568,7 +568,7 @@ def main() -> None:
     for label, value, target in rows:
         print(f"{label:<{width}}  {value:9.2f}  {target}")
     for check in checks:
-        print(check if "pairs of runs" in check else f"agreement with {check}")
+        print(check)
     print(json.dumps({label: round(value, 3) for label, value, _ in rows}, ensure_ascii=False))
 
 
