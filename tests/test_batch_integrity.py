@@ -29,6 +29,7 @@ from process_helpers import alive, descendants
 from threelines.batch import local as batch_module
 from threelines.batch import results as results_module
 from threelines.batch.local import run_batch
+from threelines.batch.shared import SharedSetup
 from threelines.engine import screen as engine
 from threelines.engine.verdict import Texts
 
@@ -480,7 +481,7 @@ def test_the_hashing_thread_never_uses_proj(tmp_path, manifest, ruleset, monkeyp
         return to_wkt(self, *args, **kwargs)
 
     monkeypatch.setattr(CRS, "to_wkt", recorded)
-    setup = batch_module._Setup(tmp_path, manifest, ruleset, {}, [], None)
+    setup = SharedSetup(tmp_path, manifest, ruleset, {}, [], None)
     shared = setup.shared()
     assert shared["crs"] == to_wkt(manifest.working_crs)
     assert writers == [threading.main_thread()]

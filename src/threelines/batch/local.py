@@ -19,21 +19,20 @@ results are written as each chunk finishes, so memory does not grow with
 the number of projects. A file is judged as a whole first (its CRS), then
 its footprints are placed and hashed a chunk at a time, so that the workers
 screen the first chunks while this process prepares the others.
-The results file is read and written by :mod:`threelines.batch.results`, and
-each project's input hash made by :mod:`threelines.batch.hashes`.
+The results file is read and written by :mod:`threelines.batch.results`,
+each project's input hash made by :mod:`threelines.batch.hashes`, the output
+folder made and locked by :mod:`threelines.batch.folder`, and what every
+project shares (the layers' and rules' provenance) by :mod:`threelines.batch.shared`.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
 import os
 import re
 import sqlite3
 from collections import Counter
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,10 +40,12 @@ from typing import Any
 import numpy as np
 
 from threelines.batch.chunking import chunk_sizer, split
+from threelines.batch.folder import SUMMARY_CSV, SUMMARY_XLSX, clear, locked, prepare
 from threelines.batch.hashes import project_hashes
 from threelines.batch.index import INDEX_NAME, RunIndex
-from threelines.batch.results import DAMAGED, RESULTS, Records, Results, cannot_write
-from threelines.batch.summary import SUMMARY_COLUMNS, SummaryStream, partial, summary_row, write_summaries
+from threelines.batch.results import RESULTS, Records, Results, cannot_write
+from threelines.batch.shared import SharedSetup, recorded
+from threelines.batch.summary import SUMMARY_COLUMNS, SummaryStream, summary_row, write_summaries
 from threelines.batch.workers import Reports, Screener, hilbert_distance, json_line
 from threelines.cachedir import cache_folder
 from threelines.collector import collector_held
@@ -52,23 +53,13 @@ from threelines.errors import OutputError, ThreelinesError
 from threelines.input.footprint import features_known, read_projects_in_pieces
 from threelines.input.projects import Projects
 from threelines.input.sources import Problem
-from threelines.layers.cache import remember_sha256
 from threelines.layers.manifest import Manifest
 from threelines.limits import BATCH_ERRORS_SHOWN, SHARED_IDS_SHOWN
-from threelines.report.provenance import HashMemo, input_path, setup_digest, setup_provenance, with_input
+from threelines.report.provenance import with_input
 from threelines.rules import RuleSet
 from threelines.rules.failures import RuleFailures
 
 log = logging.getLogger(__name__)
-
-#: Files a batch writes into its output folder, besides results.jsonl (see :mod:`threelines.batch.results`).
-SUMMARY_CSV, SUMMARY_XLSX, PROVENANCE = "summary.csv", "summary.xlsx", "provenance.json"
-#: The lock file held by a running batch.
-LOCK = ".threelines.lock"
-#: The summary tables while they are written (see :class:`~threelines.batch.summary.SummaryStream`).
-PARTIAL = (partial(Path(SUMMARY_CSV)).name, partial(Path(SUMMARY_XLSX)).name)
-#: Everything a batch keeps in its output folder.
-OWN_FILES = (RESULTS, SUMMARY_CSV, SUMMARY_XLSX, PROVENANCE, DAMAGED, LOCK, INDEX_NAME, *PARTIAL)
 
 #: Features read from a large vector file at a time: enough for whole chunks of neighbours,
 #: few enough that the projects in memory stay small.
@@ -184,10 +175,10 @@ def run_batch(
     """
     chunk_sizer(chunk_size, jobs)  # a chunk size below 1 is refused before anything is written
     inputs = list(dict.fromkeys(inputs))  # an input named twice is read once
-    out = _prepare(Path(out), overwrite)
-    with _locked(out):
+    out = prepare(Path(out), overwrite)
+    with locked(out):
         if overwrite:
-            _clear(out)
+            clear(out)
         try:
             return _run(inputs, out, manifest, rules, crs=crs, encoding=encoding, overrides=overrides, jobs=jobs,
                         chunk_size=chunk_size, progress=progress, cache=cache, piece_size=piece_size, lang=lang,
@@ -203,7 +194,7 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
     """:func:`run_batch` in its locked, prepared output folder."""
     options = {"crs": crs, "encoding": encoding, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     cache_dir = cache_folder() if cache else None
-    setup = _Setup(out, manifest, rules, options, inputs, cache_dir)
+    setup = SharedSetup(out, manifest, rules, options, inputs, cache_dir)
     result = BatchResult()
     with RunIndex(out) as index:
         results = Results(out / RESULTS, index)
@@ -262,7 +253,7 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
                         for projects, errors in _pieces(source, manifest, crs, encoding, overrides, piece_size,
                                                         chunk_size or sizes):  # fmt: skip
                             results.write(Records.of(_error_line(source, message) for message in errors))
-                            hashes = project_hashes(projects, setup.digest(), (source, _recorded(source)))
+                            hashes = project_hashes(projects, setup.digest(), (source, recorded(source)))
                             todo = [i for i, new in enumerate(index.new(hashes)) if new]
                             if not projects.ordered and len(todo) > sizes(len(todo)):  # several chunks coming:
                                 screener.start()  # workers read the layers meanwhile
@@ -304,109 +295,12 @@ def _run(inputs, out: Path, manifest, rules, *, crs, encoding, overrides, jobs, 
     return result
 
 
-class _Setup:
-    """The run's shared provenance (every layer and rule file hashed once), hashed in a thread from the start.
-
-    Hashing large layer files takes as long as reading the projects, and
-    both mostly wait on the disk or run in C without the GIL: the projects
-    are read meanwhile. With a cache folder, the hashes of files that have
-    not changed since an earlier run are taken from its memo
-    (:class:`~threelines.report.provenance.HashMemo`). The first use writes
-    ``provenance.json`` and hands the layers' hashes to the prepared-layer
-    cache (before any worker process starts, so that they do not hash the
-    files again).
-    """
-
-    def __init__(self, out: Path, manifest, rules, options: dict, inputs: list[str], cache_dir: Path | None) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.out, self.manifest, self.inputs, self._shared = out, manifest, inputs, None
-        # The CRS is written here: a thread that has used PROJ frees PROJ's SQLite handles as it ends, holding
-        # SQLite's lock, and a worker process forked at that moment would wait for that lock forever.
-        wkt = manifest.working_crs.to_wkt()
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="threelines-hash")
-        self._future = self._pool.submit(_hashed_setup, manifest, rules, options, cache_dir, wkt)
-
-    def shared(self) -> dict:
-        """The shared provenance block (waiting for the hashes)."""
-        if self._shared is None:
-            shared = self._future.result()
-            self._pool.shutdown()  # the thread has ended (and freed what it held) before any worker is forked
-            for spec, entry in zip(self.manifest.layers.values(), shared["layers"], strict=True):
-                remember_sha256(spec, entry["sha256"])
-            _write_provenance(self.out, shared, self.inputs)
-            self._shared = shared
-        return self._shared
-
-    def digest(self) -> str:
-        """The hash of the manifest, layers and rules that every project's input hash includes."""
-        return setup_digest(self.shared())
-
-
-def _hashed_setup(manifest, rules, options: dict, cache_dir: Path | None, crs_wkt: str) -> dict:
-    """The shared provenance block, the files' hashes remembered in the cache folder's memo (when there is one).
-
-    Run in a thread of its own, it uses no PROJ (the working CRS comes as ``crs_wkt``): see :class:`_Setup`.
-    """
-    memo = HashMemo(cache_dir) if cache_dir is not None else None
-    shared = setup_provenance(manifest, rules, options, memo=memo, crs_wkt=crs_wkt)
-    if memo is not None:
-        memo.save()
-    return shared
-
-
 def _warn_shared_ids(shared: list[tuple[str, int]]) -> None:
     """One warning per id carried by several projects (the first few), and how many more."""
     for pid, n in shared[:SHARED_IDS_SHOWN]:
         log.warning("project id %r is used by %d projects; each has its own record (see source and feature)", pid, n)
     if len(shared) > SHARED_IDS_SHOWN:
         log.warning("%d more project ids are used by several projects", len(shared) - SHARED_IDS_SHOWN)
-
-
-def _recorded(source: str) -> str:
-    """An input's path as provenance.json records it (resolved)."""
-    return source if source == "-" else str(input_path(source).resolve())
-
-
-def _prepare(out: Path, overwrite: bool) -> Path:
-    """Create the output folder, or accept an earlier batch's, or refuse a foreign one."""
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: exists and is not a folder; a batch writes a folder of results")
-    foreign = out.exists() and not overwrite and not (out / RESULTS).exists()
-    if foreign and any(p.name not in OWN_FILES for p in out.iterdir()):
-        raise OutputError(f"{out}: exists and is not a batch output; give another -o, or --overwrite")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot create the folder ({exc.strerror})") from None
-    return out
-
-
-def _clear(out: Path) -> None:
-    """Remove an earlier batch's files (for ``overwrite``)."""
-    for name in (RESULTS, SUMMARY_CSV, SUMMARY_XLSX, PROVENANCE, DAMAGED, *PARTIAL):
-        (out / name).unlink(missing_ok=True)
-
-
-@contextmanager
-def _locked(out: Path):
-    """Hold the output folder's lock file for the run: a second run on the same folder is refused."""
-    try:
-        fh = (out / LOCK).open("a")
-    except OSError as exc:
-        raise cannot_write(out, exc) from None
-    with fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise OutputError(
-                f"{out}: another batch is writing into this folder (it holds {LOCK}); "
-                "wait for it to finish, or give another -o"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _pieces(source: str, manifest: Manifest, crs, encoding, overrides, piece: int, part: int | Callable[[int], int]):
@@ -447,14 +341,6 @@ def _along_curve(boxes: np.ndarray) -> np.ndarray:
     if located.any():
         keys[located] = hilbert_distance(x[located], y[located])
     return np.argsort(keys, kind="stable")
-
-
-def _write_provenance(out: Path, shared: dict, inputs: list[str]) -> None:
-    """``provenance.json``: what this run's verdicts were computed from (the inputs with their sha256)."""
-    from threelines.report import write_output
-
-    block = {**shared, "inputs": [with_input(shared, s)["input"] for s in inputs]}
-    write_output(json.dumps(block, ensure_ascii=False, indent=1) + "\n", out / PROVENANCE, overwrite=True)
 
 
 def _error_line(source: str, message: str) -> tuple[bytes, tuple]:
