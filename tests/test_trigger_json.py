@@ -18,7 +18,7 @@ from threelines.engine.chunk_records import batch_records, batch_results
 from threelines.engine.json_values import JSON_OPTIONS, json_tokens
 from threelines.engine.records import verdict_records
 from threelines.engine.screen import screen
-from threelines.engine.triggers import quantities, quantity
+from threelines.engine.trigger_texts import quantities, quantity
 from threelines.engine.verdict import Later
 from threelines.rules import load_rules
 

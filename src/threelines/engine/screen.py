@@ -3,7 +3,7 @@
 1. :mod:`~threelines.engine.compile`: the rules' kind, industry and ``when`` filters as columns over the projects;
 2. :mod:`~threelines.engine.pairs`: the footprints measured against the layers, as (project, feature) pairs;
 3. :mod:`~threelines.engine.decisions`: per rule, the pairs and projects that fire or stay undecided, as rows;
-4. :mod:`~threelines.engine.triggers`: the fired rows as triggers, their messages rendered;
+4. :mod:`~threelines.engine.triggers`: the fired rows as triggers (texts: :mod:`~threelines.engine.trigger_texts`);
 5. :mod:`~threelines.engine.verdicts`: the rows grouped into one verdict per project.
 """
 
