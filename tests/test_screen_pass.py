@@ -13,7 +13,7 @@ from pyproj import CRS
 from threelines.engine import compile as compile_module
 from threelines.engine.compile import distinct_rows
 from threelines.layers import grids, zonal
-from threelines.layers.manifest import LayerSpec
+from threelines.layers.spec import LayerSpec
 
 X0, Y0 = 400000.0, 3150000.0
 

@@ -53,7 +53,7 @@ from threelines.errors import OutputError, ThreelinesError
 from threelines.input.footprint import features_known, read_projects_in_pieces
 from threelines.input.projects import Projects
 from threelines.input.sources import Problem
-from threelines.layers.manifest import Manifest
+from threelines.layers.spec import Manifest
 from threelines.limits import BATCH_ERRORS_SHOWN, SHARED_IDS_SHOWN
 from threelines.report.provenance import with_input
 from threelines.rules import RuleSet

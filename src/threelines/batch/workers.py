@@ -33,7 +33,7 @@ from threelines.engine.chunk_records import batch_results
 from threelines.engine.json_values import JSON_OPTIONS
 from threelines.errors import ThreelinesError
 from threelines.input.projects import Projects
-from threelines.layers.manifest import Manifest
+from threelines.layers.spec import Manifest
 from threelines.limits import MAX_REPORT_NAME_BYTES
 from threelines.rules import RuleSet
 

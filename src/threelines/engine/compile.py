@@ -19,7 +19,7 @@ import numpy as np
 
 from threelines.input.attributes import ProjectMaps, project_records
 from threelines.input.projects import Projects
-from threelines.layers.manifest import Manifest
+from threelines.layers.spec import Manifest
 from threelines.rules import RuleSet
 from threelines.rules.access_list import Clause, clause_index, level_of_adcode
 from threelines.rules.columns import decide_columns

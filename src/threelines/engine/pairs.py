@@ -23,8 +23,8 @@ from threelines.engine.verdict import UnitShare
 from threelines.input.crs import CGCS2000, to_crs
 from threelines.input.projects import Projects
 from threelines.layers.cache import read_layer_cached
-from threelines.layers.manifest import Manifest
 from threelines.layers.read import LayerData, read_layer
+from threelines.layers.spec import Manifest
 from threelines.layers.zonal import zonal_columns
 from threelines.rules.decide import decide
 from threelines.rules.expr import Expr

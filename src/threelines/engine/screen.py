@@ -27,8 +27,9 @@ from threelines.engine.verdict import Verdict
 from threelines.engine.verdicts import group_verdicts
 from threelines.input.footprint import projects_from_frame, read_projects
 from threelines.input.projects import Projects
-from threelines.layers.manifest import Manifest, load_manifest
+from threelines.layers.manifest import load_manifest
 from threelines.layers.read import LayerData
+from threelines.layers.spec import Manifest
 from threelines.rules import RuleSet, load_rules
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from threelines.layers.manifest import Manifest
 from threelines.layers.read import LayerData
+from threelines.layers.spec import Manifest
 from threelines.rules import RuleSet
 
 log = logging.getLogger(__name__)

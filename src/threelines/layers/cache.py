@@ -49,8 +49,8 @@ import shapely
 from pyproj import CRS
 
 from threelines.densify import DENSIFY_VERSION, densify_step
-from threelines.layers.manifest import LayerSpec
 from threelines.layers.read import LayerData, read_layer
+from threelines.layers.spec import LayerSpec
 from threelines.report.provenance import data_files, sha256_files
 
 log = logging.getLogger(__name__)

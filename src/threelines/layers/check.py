@@ -18,8 +18,8 @@ from pyproj import Transformer
 
 from threelines.errors import ManifestError, ThreelinesError
 from threelines.input.crs import CGCS2000
-from threelines.layers.manifest import LayerSpec, Manifest
 from threelines.layers.read import read_frame, read_layer
+from threelines.layers.spec import LayerSpec, Manifest
 
 #: Overlaps and gaps between units smaller than this (m2), or thinner on average than
 #: SLIVER_WIDTH_M, are noise from rounding coordinates (often in another CRS), not errors.

@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from threelines.layers.cache import files_sha256
-from threelines.layers.manifest import LayerSpec
+from threelines.layers.spec import LayerSpec
 from threelines.limits import MAX_CACHED_GRID_CELLS
 from threelines.report.provenance import data_files
 

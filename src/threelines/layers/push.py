@@ -20,8 +20,8 @@ import numpy as np
 import shapely
 
 from threelines.errors import ManifestError, OutputError
-from threelines.layers.manifest import Manifest
 from threelines.layers.postgis import IDENTIFIER
+from threelines.layers.spec import Manifest
 
 #: Declared field types (numpy dtype names, as the manifest check reads them) and the PostgreSQL type that keeps them.
 PG_TYPES = {"int": "bigint", "uint": "bigint", "float": "double precision", "bool": "boolean", "datetime": "timestamp"}

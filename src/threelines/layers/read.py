@@ -20,7 +20,7 @@ from pyproj import CRS, Transformer
 
 from threelines.densify import densify
 from threelines.errors import ManifestError
-from threelines.layers.manifest import UNIT_CLASSES, LayerSpec
+from threelines.layers.spec import UNIT_CLASSES, LayerSpec
 
 log = logging.getLogger(__name__)
 

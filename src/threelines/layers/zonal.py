@@ -29,7 +29,7 @@ from threelines.arrays import sorted_distinct
 from threelines.errors import ManifestError
 from threelines.input.crs import to_crs
 from threelines.layers.grids import Grid, Transform, grid_path, load_grid, store_grid
-from threelines.layers.manifest import LayerSpec
+from threelines.layers.spec import LayerSpec
 
 #: Statistics a zonal rule can test.
 STATS = ("mean", "max", "min", "share")

@@ -27,7 +27,7 @@ import shapely
 
 from threelines.errors import RuleError, feature_at
 from threelines.layers.check import SLIVER_WIDTH_M, TILING_TOLERANCE_M2
-from threelines.layers.manifest import DEFAULT_CLASS_MAP
+from threelines.layers.spec import DEFAULT_CLASS_MAP
 from threelines.limits import MAX_PACKAGE_FEATURES
 from threelines.package import PackageError
 from threelines.package import fields as F

@@ -16,8 +16,8 @@ import shapely
 from pyproj import CRS
 
 from threelines.engine.verdict import Verdict
-from threelines.layers.manifest import Manifest
 from threelines.layers.read import LayerData, read_layer
+from threelines.layers.spec import Manifest
 
 #: Layer roles drawn on the map, bottom to top.
 MAP_ROLES = ("unit", "quality", "cap", "redline", "boundary")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from threelines.errors import ThreelinesError
-from threelines.layers.manifest import Manifest
+from threelines.layers.spec import Manifest
 from threelines.rules.load import RuleSet
 
 

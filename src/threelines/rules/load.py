@@ -21,8 +21,9 @@ from threelines.engine.measure import OVERLAP_FLOOR_M2
 from threelines.errors import CRSError, IndustryCodeError, RuleError
 from threelines.input.attributes import ATTRIBUTES, KINDS
 from threelines.input.crs import parse_crs
-from threelines.layers.manifest import LayerSpec, Manifest, layer_files
+from threelines.layers.kept import layer_files
 from threelines.layers.read import unit_codes
+from threelines.layers.spec import LayerSpec, Manifest
 from threelines.limits import MAX_DISTANCE_M
 from threelines.rules.access_list import Clause, read_access_list
 from threelines.rules.expr import Expr, ExpressionError, attribute_refs, bind, check_against, compile_expr

@@ -7,7 +7,7 @@ from typing import Any
 
 from threelines.engine.measure import M2_PER_MU
 from threelines.errors import OutputError
-from threelines.layers.manifest import Manifest
+from threelines.layers.spec import Manifest
 from threelines.rules import RuleSet
 
 

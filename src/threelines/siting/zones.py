@@ -30,7 +30,7 @@ from pyproj import CRS
 from threelines.curves import outer_buffer
 from threelines.engine.measure import M2_PER_MU
 from threelines.errors import ThreelinesError
-from threelines.layers.manifest import Manifest
+from threelines.layers.spec import Manifest
 from threelines.rules import RuleSet
 
 #: Radius (m) of the footprint that stands for any site inside a piece.
