@@ -726,7 +726,7 @@ def test_lean_route_answers_as_fastapi_does(client, body, params):
 
 
 def test_lean_route_takes_only_what_the_route_accepts():
-    from threelines.serve.app import _screen_options
+    from threelines.serve.screen_route import _screen_options
 
     def options(query: bytes = b"", kind: bytes = b"application/geo+json", method: str = "POST", path="/v1/screen"):
         scope = {"type": "http", "method": method, "path": path, "query_string": query,

@@ -86,7 +86,8 @@ def serve(
     import uvicorn
 
     from threelines.errors import ThreelinesError
-    from threelines.serve.app import CONFIG_ENV, TOKEN_ENV, Config, config_dict, create_app, quiet_footprint_logs
+    from threelines.serve.app import CONFIG_ENV, Config, config_dict, create_app, quiet_footprint_logs
+    from threelines.serve.guards import TOKEN_ENV
 
     token = os.environ.get(TOKEN_ENV) or None
     open_host = not is_loopback(host)

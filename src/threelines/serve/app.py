@@ -1,45 +1,43 @@
 """The HTTP application: the API routes, the page, and the guards every request passes.
 
-Guards, outermost first: the request log line (method, path, status, time,
-project count; never a footprint), the body-size limit, the bearer token
-(when one is set), CORS (only with ``--cors``). Errors are
-``application/problem+json`` (type, title, detail, status); bad input is a
-4xx, never a 500 or a traceback.
+Guards, outermost first (:mod:`threelines.serve.guards`): the request log
+line (method, path, status, time, project count; never a footprint), the
+body-size limit, the bearer token (when one is set), CORS (only with
+``--cors``). Errors are ``application/problem+json`` (type, title, detail,
+status; see :mod:`threelines.serve.answers`); bad input is a 4xx, never a
+500 or a traceback. The common screening request is answered within the
+guards without FastAPI's routing (:mod:`threelines.serve.screen_route`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
-import secrets
-import time
 from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Annotated, Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote
 
 import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from threelines import limits
 from threelines.errors import ThreelinesError
+from threelines.serve.answers import answer_response, problem, refusal, run_within
+from threelines.serve.guards import TOKEN_ENV, GuardMiddleware
 from threelines.serve.problems import ServiceError
+from threelines.serve.screen_route import CRS_CHARS, FORMATS, LANGS, ScreenRoute
 
 log = logging.getLogger("threelines.serve")
 
 #: The environment variable that carries the configuration to each worker process (``--workers``).
 CONFIG_ENV = "THREELINES_SERVE_CONFIG"
-#: The environment variable of the bearer token.
-TOKEN_ENV = "THREELINES_TOKEN"
-PROBLEM = "application/problem+json"
 
 
 @dataclass
@@ -75,12 +73,6 @@ def quiet_footprint_logs() -> None:
     for name in FOOTPRINT_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     log.setLevel(logging.INFO)
-
-
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    """An RFC 9457 problem+json response."""
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
 def factory() -> FastAPI:
@@ -134,183 +126,14 @@ def create_app(config: Config, service=None) -> FastAPI:
     return app
 
 
-#: The values ``format`` and ``lang`` may take, and the longest ``crs``: the route's parameters and the lean route's.
-_FORMATS = ("json", "html", "markdown", "geojson")
-_LANGS = ("zh", "en")
-_CRS_CHARS = 200
-
-
-class ScreenRoute:
-    """``POST /v1/screen`` with a GeoJSON body and valid parameters, answered without FastAPI's routing.
-
-    FastAPI's dispatch (routing, parameter models, exception middleware)
-    costs about as much CPU per request as reading the request's footprint.
-    This answers the common request as the route would, within the same
-    guards (it is the innermost middleware); anything else (an upload, a
-    parameter FastAPI would refuse, another route) goes on to FastAPI, whose
-    route stays the one the OpenAPI document describes.
-    """
-
-    def __init__(self, app: ASGIApp, *, service, time_limit_s: float):
-        self.app, self.service, self.time_limit_s = app, service, time_limit_s
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Screen a plain GeoJSON request here; hand any other on."""
-        options = _screen_options(scope)
-        if options is None:
-            await self.app(scope, receive, send)
-            return
-        chunks = []
-        while True:  # the guard has read the body whole: one message
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        try:
-            answer = await _run_within(self.time_limit_s, self.service.screen_geojson, b"".join(chunks), **options)
-            response = _response(scope, answer)
-        except ThreelinesError as exc:  # as the exception handlers answer it; anything else is a bug, as on any route
-            response = _refusal(exc)
-        await response(scope, receive, send)
-
-
-def _screen_options(scope: Scope) -> dict[str, Any] | None:
-    """The options of a GeoJSON screening request that the route would accept as they are; None for any other."""
-    if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/v1/screen":
-        return None
-    kind = next((v for k, v in scope["headers"] if k == b"content-type"), b"").decode("latin-1")
-    if kind.split(";")[0].strip().lower() not in ("application/json", "application/geo+json", ""):
-        return None
-    options: dict[str, Any] = {"fmt": "json", "lang": None, "crs": None}
-    given = set()
-    for key, value in parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True):
-        name = "fmt" if key == "format" else key
-        if name not in options:
-            continue
-        if name in given:  # given twice: FastAPI decides which counts
-            return None
-        given.add(name)
-        options[name] = value
-    if options["fmt"] not in _FORMATS or options["lang"] not in (None, *_LANGS):
-        return None
-    if options["crs"] is not None and len(options["crs"]) > _CRS_CHARS:
-        return None
-    return options
-
-
-class GuardMiddleware:
-    """Log one line per request, bound the body, check the bearer token; raw ASGI, so nothing reads around it."""
-
-    def __init__(self, app: ASGIApp, *, max_body: int, token: str | None):
-        self.app, self.max_body, self.token = app, max_body, token
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Guard one request, then hand it on with its body read (and bounded)."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start, status, state = time.perf_counter(), [0], scope.setdefault("state", {})
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-                # The time spent in the service, for clients and benchmarks (RFC Server-Timing).
-                took = f"app;dur={(time.perf_counter() - start) * 1000:.2f}".encode()
-                message = {**message, "headers": [*message.get("headers", []), (b"server-timing", took)]}
-            await send(message)
-
-        try:
-            refusal = self._refuse(scope)
-            if refusal is not None:
-                await refusal(scope, receive, sending)
-                return
-            body = await self._read(receive)
-            if body is None:
-                await _limit_response(self.max_body)(scope, receive, sending)
-                return
-            await self.app(scope, _replay(body, receive), sending)
-        finally:
-            log.info(
-                "%s %s %d %.1fms projects=%d",
-                scope["method"],
-                scope["path"],
-                status[0],
-                (time.perf_counter() - start) * 1000,
-                state.get("projects", 0),
-            )
-
-    def _refuse(self, scope: Scope):
-        """A 401 for an API call without the token, a 413 for a declared body over the limit; else None."""
-        headers = dict(scope.get("headers") or [])
-        # A CORS preflight (OPTIONS) carries no token by design: CORS answers it, and it runs nothing.
-        if self.token and scope["path"].startswith("/v1/") and scope["method"] != "OPTIONS":
-            given = headers.get(b"authorization", b"").decode("latin-1")
-            if not secrets.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-                response = problem(
-                    401, "Unauthorized", f"send the service's token: Authorization: Bearer <{TOKEN_ENV}>"
-                )
-                response.headers["WWW-Authenticate"] = "Bearer"
-                return response
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            return _limit_response(self.max_body)
-        return None
-
-    async def _read(self, receive: Receive) -> bytes | None:
-        """The whole body, or None once it passes the limit (a chunked body has no length to check first)."""
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
-
-
-def _limit_response(max_body: int) -> JSONResponse:
-    return problem(
-        413,
-        "Limit exceeded",
-        f"the request body is more than the service's limit of {max_body:,} bytes "
-        "(MAX_UPLOAD_BYTES, set with --max-upload); send a smaller file",
-    )
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """The body already read, as one message; then the client's own messages (its disconnect)."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
-def _refusal(exc: ThreelinesError) -> JSONResponse:
-    """The problem+json answer to a request the service refuses (a 422 for the reader's own errors)."""
-    if isinstance(exc, ServiceError):
-        return problem(exc.status, exc.title, exc.detail, **exc.extra)
-    return problem(422, "Unusable input", str(exc))
-
-
 def _errors(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError):
-        return _refusal(exc)
+        return refusal(exc)
 
     @app.exception_handler(ThreelinesError)
     async def threelines_error(request: Request, exc: ThreelinesError):
-        return _refusal(exc)
+        return refusal(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
@@ -330,53 +153,21 @@ def _errors(app: FastAPI) -> None:
 
 async def _run(request: Request, func, *args, **kwargs):
     """Run blocking work in a thread, within the request time limit (503 when it is passed)."""
-    return await _run_within(request.app.state.config.time_limit_s, func, *args, **kwargs)
-
-
-async def _run_within(limit: float, func, *args, **kwargs):
-    """Run blocking work in a thread, within ``limit`` seconds (503 when it is passed)."""
-    from starlette.concurrency import run_in_threadpool
-
-    try:
-        return await asyncio.wait_for(run_in_threadpool(func, *args, **kwargs), timeout=limit)
-    except TimeoutError:
-        raise ServiceError(
-            503,
-            "Time limit",
-            f"the request took more than the service's limit of {limit:g} s "
-            "(REQUEST_TIME_LIMIT_S); send fewer or simpler footprints",
-        ) from None
+    return await run_within(request.app.state.config.time_limit_s, func, *args, **kwargs)
 
 
 def _answer(request: Request, answer) -> Response:
-    return _response(request.scope, answer)
+    return answer_response(request.scope, answer)
 
 
-def _response(scope: Scope, answer) -> Response:
-    """An answer of the service as its response; its project count kept for the log line."""
-    scope.setdefault("state", {})["projects"] = answer.projects
-    if answer.status != 200:  # some projects refused: the screened ones go with the problems, as the CLI does
-        text = answer.body if isinstance(answer.body, str) else answer.body.decode()
-        results = json.loads(text) if answer.media == "application/json" else text
-        results = [results] if isinstance(results, dict) else results  # always the list of screened records
-        return problem(
-            answer.status,
-            "Some projects not screened",
-            "; ".join(answer.extra_problems),
-            problems=answer.extra_problems,
-            results=results,
-        )
-    return Response(answer.body, media_type=answer.media)
-
-
-FORMAT = Query("json", pattern=f"^({'|'.join(_FORMATS)})$", description="The report: json, html, markdown, geojson.")
+FORMAT = Query("json", pattern=f"^({'|'.join(FORMATS)})$", description="The report: json, html, markdown, geojson.")
 LANG = Query(
     None,
-    pattern=f"^({'|'.join(_LANGS)})$",
+    pattern=f"^({'|'.join(LANGS)})$",
     description="Language of rule texts and reports (default: the server's locale).",
 )
 CRS = Query(
-    None, max_length=_CRS_CHARS, description="CRS of the footprint: EPSG code, gcj02 or bd09 (default: the GeoJSON's)."
+    None, max_length=CRS_CHARS, description="CRS of the footprint: EPSG code, gcj02 or bd09 (default: the GeoJSON's)."
 )
 
 
