@@ -16,8 +16,7 @@ from threelines import yamlio
 from threelines.cachedir import cache_folder
 from threelines.errors import ManifestError, RuleError
 from threelines.layers.manifest import check_manifest, load_manifest
-from threelines.rules import check_rules
-from threelines.rules import load as rules_load
+from threelines.rules import access_list_load, check_rules
 
 SCHEMA = "rules.schema.json"
 
@@ -206,8 +205,8 @@ def test_a_kept_access_list_reads_neither_the_table_nor_the_unit_layer(sample_co
     def refuse(*args, **kwargs):
         raise AssertionError("read again")
 
-    monkeypatch.setattr(rules_load, "read_access_list", refuse)
-    monkeypatch.setattr(rules_load, "unit_codes", refuse)
+    monkeypatch.setattr(access_list_load, "read_access_list", refuse)
+    monkeypatch.setattr(access_list_load, "unit_codes", refuse)
     warm, problems = check_rules(rules_copy, manifest)
     assert problems == []
     assert warm.clauses == cold.clauses

@@ -8,9 +8,6 @@ layer and field names, the industry codes.
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,15 +18,12 @@ from threelines.engine.measure import OVERLAP_FLOOR_M2
 from threelines.errors import CRSError, IndustryCodeError, RuleError
 from threelines.input.attributes import ATTRIBUTES, KINDS
 from threelines.input.crs import parse_crs
-from threelines.layers.kept import layer_files
-from threelines.layers.read import unit_codes
 from threelines.layers.spec import LayerSpec, Manifest
 from threelines.limits import MAX_DISTANCE_M
-from threelines.rules.access_list import Clause, read_access_list
+from threelines.rules.access_list import Clause
+from threelines.rules.access_list_load import load_access_list
 from threelines.rules.expr import Expr, ExpressionError, attribute_refs, bind, check_against, compile_expr
 from threelines.rules.templates import Message, compile_template
-
-log = logging.getLogger(__name__)
 
 #: Spatial tests a rule can make between the footprint and a layer's features.
 TESTS = ("overlaps", "within_distance", "inside", "outside", "capacity", "zonal")
@@ -165,7 +159,7 @@ def check_rules(path: str | Path, manifest: Manifest) -> tuple[RuleSet, list[str
     if problems:
         return RuleSet(path=path, rules=()), problems
     rules, seen = [], {}
-    clauses, clause_layer = _access_list(doc, manifest, problems)
+    clauses, clause_layer = load_access_list(doc, manifest, problems)
     for clause in clauses:
         seen[clause.id] = clause.where
     for i, entry in enumerate(doc.data["rules"]):
@@ -216,87 +210,6 @@ def _examples(entry: dict[str, Any], doc: yamlio.Located, i: int) -> list[dict[s
             raise fail(f"project has no attribute {unknown[0]!r}; it has {', '.join(ATTRIBUTES)}")
         out.append({**example, "_where": where})
     return out
-
-
-def _access_list(doc: yamlio.Located, manifest: Manifest, problems: list[str]) -> tuple[list[Clause], str | None]:
-    """Read the access list a rule file names, checking its unit codes against the unit layer."""
-    entry = doc.data.get("access_list")
-    if entry is None:
-        return [], None
-    where = doc.where("access_list")
-    name = entry.get("layer") or (manifest.unit_layer.name if manifest.unit_layer else None)
-    spec = manifest.layers.get(name) if name else None
-    if spec is None or spec.role != "unit":
-        problems.append(f"{where}: access_list: needs a unit layer; {name!r} is not one in {manifest.path}")
-        return [], None
-    table = doc.path.parent / entry["path"]
-    if table.exists() and not table.is_file():  # a FIFO would hang the read
-        problems.append(f"{where}: access_list: {entry['path']} is not a regular file; give the table's file")
-        return [], None
-    key = _kept_key(table, spec)
-    kept = _read_kept(key, table)
-    if kept is not None:
-        return kept, name
-    clauses, bad = read_access_list(table)
-    problems += bad
-    codes = unit_codes(spec)
-    unknown = [c for c in clauses if not c.codes <= codes]
-    problems += [
-        f"{c.where}: unit: {sorted(c.codes - codes)[0]!r} is not a unit code of layer {name!r}" for c in unknown
-    ]
-    if key is not None and not bad and not unknown:
-        _keep(key, clauses, table)
-    return [c for c in clauses if c not in unknown], name
-
-
-#: Bumped whenever what a kept access list holds, or how one is read, changes.
-KEPT_FORMAT = 1
-
-
-def _kept_key(table: Path, spec: LayerSpec) -> str | None:
-    """The SHA-256 naming a kept access list: the table's bytes and name, and the unit layer it was checked against.
-
-    None when it cannot be kept: a PostGIS unit layer changes without a file
-    to look at, and a table that cannot be read is read afresh to say why.
-    """
-    import hashlib
-
-    from threelines import __version__
-
-    if spec.source is not None:
-        return None
-    try:
-        raw = table.read_bytes()
-        unit = [spec.name, str(spec.path), spec.layer, spec.id_field, spec.encoding, layer_files(spec)]
-    except OSError:
-        return None
-    digest = hashlib.sha256(f"{KEPT_FORMAT}\0access_list\0{__version__}\0{table}\0{unit}\0".encode())
-    digest.update(raw)
-    return digest.hexdigest()
-
-
-def _keep(key: str, clauses: list[Clause], table: Path) -> None:
-    """Keep an access list that read clean, if its clauses come back the same from JSON."""
-    entry = [{**dataclasses.asdict(c), "units": sorted(c.units)} for c in clauses]  # a set is written sorted
-    if _clauses(json.loads(json.dumps(entry))) == clauses:
-        yamlio.keep(key, entry, table)
-
-
-def _read_kept(key: str | None, table: Path) -> list[Clause] | None:
-    """The clauses kept under ``key``, or None."""
-    entry = yamlio.read_kept(key, table) if key is not None else None
-    if entry is None:
-        return None
-    try:
-        return _clauses(entry)
-    except (TypeError, ValueError, KeyError) as exc:
-        log.info("%s: kept access list %s cannot be used (%s); reading the table again", table, key, exc)
-        return None
-
-
-def _clauses(entry: list[dict[str, Any]]) -> list[Clause]:
-    tuples = ("industry", "exclude", "matched")
-    return [Clause(**{**row, **{k: tuple(row[k]) for k in tuples}, "units": frozenset(row["units"])}) for row in entry]
 
 
 def _compile_rule(entry: dict[str, Any], doc: yamlio.Located, i: int, manifest: Manifest) -> Rule:
