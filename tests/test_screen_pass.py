@@ -12,7 +12,7 @@ from pyproj import CRS
 
 from threelines.engine import compile as compile_module
 from threelines.engine.compile import distinct_rows
-from threelines.layers import grids, zonal
+from threelines.layers import grids, rasters, zonal
 from threelines.layers.spec import LayerSpec
 
 X0, Y0 = 400000.0, 3150000.0
@@ -64,11 +64,11 @@ def zonal_stats(shapes, crs, spec, stat, cache_dir=None) -> list[zonal.Zonal]:
 def test_a_raster_kept_whole_gives_what_a_window_read_gives(grid_layer, monkeypatch, stat):
     spec, _ = grid_layer
     kept = zonal_stats(footprints(), spec.crs, spec, stat)
-    assert zonal._RASTERS[(str(spec.path), spec.band)][1].cells is not None
-    zonal._RASTERS.clear()
-    monkeypatch.setattr(zonal, "WHOLE_RASTER_CELLS", 10)  # now too large to keep: read by window
+    assert rasters._RASTERS[(str(spec.path), spec.band)][1].cells is not None
+    rasters._RASTERS.clear()
+    monkeypatch.setattr(rasters, "WHOLE_RASTER_CELLS", 10)  # now too large to keep: read by window
     windowed = zonal_stats(footprints(), spec.crs, spec, stat)
-    assert zonal._RASTERS[(str(spec.path), spec.band)][1].cells is None
+    assert rasters._RASTERS[(str(spec.path), spec.band)][1].cells is None
     assert [z.cells for z in kept] == [z.cells for z in windowed] == [160, 1, 0, 16, 0]
     np.testing.assert_array_equal([z.value for z in kept], [z.value for z in windowed])  # NaN where NaN
     assert np.isnan(kept[2].value)
@@ -85,7 +85,7 @@ def test_large_footprints_measured_together_count_the_cells_gdal_counts(grid_lay
     shapes = np.concatenate([blobs, footprints()[:1]])
     monkeypatch.setattr(zonal, "CELLS_PER_PASS", 200)  # several passes
     together = zonal_stats(shapes, spec.crs, spec, stat)
-    raster = zonal.open_raster(spec)
+    raster = rasters.open_raster(spec)
     rows, cols = (0, raster.height), (0, raster.width)
     alone = [zonal._masked(s, raster.cells, raster.transform, rows, cols, stat, ()) for s in shapes]
     assert [z.cells for z in together] == [z.cells for z in alone]
@@ -95,7 +95,7 @@ def test_large_footprints_measured_together_count_the_cells_gdal_counts(grid_lay
 
 def test_footprints_on_edge_are_those_with_a_box_centre_on_their_edge(grid_layer):
     spec, _ = grid_layer
-    raster = zonal.open_raster(spec)
+    raster = rasters.open_raster(spec)
     base, rows, cols = raster.transform, (0, raster.height), (0, raster.width)
     rng = np.random.default_rng(7)
     shapes = []
@@ -122,7 +122,7 @@ def test_footprints_on_edge_are_those_with_a_box_centre_on_their_edge(grid_layer
 
 def test_a_zigzag_footprint_has_its_box_measured_not_its_edges_walked(grid_layer, monkeypatch):
     spec, _ = grid_layer
-    raster = zonal.open_raster(spec)
+    raster = rasters.open_raster(spec)
     base, rows, cols = raster.transform, (0, raster.height), (0, raster.width)
     # 2,000 teeth, each crossing the box's 30 rows of centres twice: walking its edges would visit 120,000
     # centres, where its box holds 900 (a hostile footprint could make that billions).
@@ -169,7 +169,7 @@ def test_a_raster_file_rewritten_is_read_again(grid_layer):
 def test_kept_cells_cannot_be_changed(grid_layer):
     spec, _ = grid_layer
     zonal_stats(footprints(), spec.crs, spec, "mean")
-    cells = zonal._RASTERS[(str(spec.path), spec.band)][1].cells
+    cells = rasters._RASTERS[(str(spec.path), spec.band)][1].cells
     with pytest.raises(ValueError, match="read-only"):
         cells[0, 0] = 0.0
 
@@ -220,11 +220,11 @@ def test_a_grid_kept_on_disk_gives_what_the_raster_gives(grid_layer, tmp_path, s
     shapes = footprints()
     fresh = zonal_stats(shapes, spec.crs, spec, stat, cache_dir=folder)  # read with rasterio, grid written
     (kept,) = kept_grids(folder)
-    zonal._RASTERS.clear()
+    rasters._RASTERS.clear()
     grid = grids.load_grid(kept, spec)
-    assert (grid.height, grid.width, grid.transform) == (30, 40, zonal.open_raster(spec).transform)
+    assert (grid.height, grid.width, grid.transform) == (30, 40, rasters.open_raster(spec).transform)
     assert "4548" in grid.crs
-    zonal._RASTERS.clear()
+    rasters._RASTERS.clear()
     again = zonal_stats(shapes, spec.crs, spec, stat, cache_dir=folder)  # from the grid
     assert [z.cells for z in fresh] == [z.cells for z in again] == [160, 1, 0, 16, 0]
     np.testing.assert_array_equal([z.value for z in fresh], [z.value for z in again])  # NaN where NaN
@@ -254,7 +254,7 @@ def test_a_damaged_grid_file_is_ignored_and_the_raster_read_again(grid_layer, tm
     fresh = zonal_stats(footprints(), spec.crs, spec, "mean", cache_dir=folder)
     (kept,) = kept_grids(folder)
     damage(kept)
-    zonal._RASTERS.clear()
+    rasters._RASTERS.clear()
     with caplog.at_level("INFO", logger="threelines.layers.grids"):
         again = zonal_stats(footprints(), spec.crs, spec, "mean", cache_dir=folder)
     assert "cannot be used" in caplog.text
@@ -272,7 +272,7 @@ def test_another_rasters_grid_is_not_taken_for_this_one(grid_layer, tmp_path):
     assert new != old
     old.rename(new)  # the old grid put in its place
     assert grids.load_grid(new, spec) is None
-    zonal._RASTERS.clear()
+    rasters._RASTERS.clear()
     (after,) = zonal_stats(footprints()[1:2], spec.crs, spec, "mean", cache_dir=folder)
     assert after.value == before.value + 1000.0
 

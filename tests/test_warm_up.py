@@ -9,7 +9,7 @@ from threelines.batch import workers
 from threelines.engine import screen, warm
 from threelines.input import crs
 from threelines.input.footprint import read_projects
-from threelines.layers import zonal
+from threelines.layers import rasters
 from threelines.layers.manifest import load_manifest
 from threelines.rules import load_rules
 
@@ -17,7 +17,7 @@ from threelines.rules import load_rules
 @pytest.fixture
 def fresh(monkeypatch, sample_dir):
     """A manifest and rules of their own, with no transformer, extent box or raster kept yet; and a builds count."""
-    for module, name in ((crs, "_TRANSFORMERS"), (crs, "_BY_TEXT"), (screen, "_EXTENT_BOXES"), (zonal, "_RASTERS")):
+    for module, name in ((crs, "_TRANSFORMERS"), (crs, "_BY_TEXT"), (screen, "_EXTENT_BOXES"), (rasters, "_RASTERS")):
         monkeypatch.setattr(module, name, {})
     monkeypatch.setattr(workers, "_WORKER", {})
     built = []
@@ -41,9 +41,9 @@ def test_after_preload_a_chunk_builds_no_transformer_and_reads_no_raster(fresh, 
     workers.init_worker(manifest, rules, tmp_path)
     workers.preload()
     assert len(built) >= 2  # the layers' own, the extent's and the raster's (working to the raster's CRS)
-    assert len(zonal._RASTERS) == 1
+    assert len(rasters._RASTERS) == 1
     built.clear()
-    kept = dict(zonal._RASTERS)
+    kept = dict(rasters._RASTERS)
     layers = workers._WORKER["layers"]
     assert all("tree" in vars(layer) for layer in layers.values())  # spatial indexes built
     made = {(name, repr(key)): value for name, layer in layers.items() for key, value in layer.derived.items()}
@@ -51,7 +51,7 @@ def test_after_preload_a_chunk_builds_no_transformer_and_reads_no_raster(fresh, 
     assert sum(key.startswith("('far'") or key.startswith("('codes'") for _, key in made) > 0
     workers.screen_chunk(task)
     assert built == []  # nothing more built
-    assert kept == zonal._RASTERS
+    assert kept == rasters._RASTERS
     for (name, key), value in made.items():  # found made, not made again
         (same,) = [v for k, v in layers[name].derived.items() if repr(k) == key]
         assert same is value
@@ -62,7 +62,7 @@ def test_preload_gives_the_records_screening_cold_gives(fresh, tmp_path, monkeyp
     workers.init_worker(manifest, rules, tmp_path)
     cold = workers.screen_chunk(task)
     assert built  # without the warm-up, the chunk builds them
-    for module, name in ((crs, "_TRANSFORMERS"), (crs, "_BY_TEXT"), (screen, "_EXTENT_BOXES"), (zonal, "_RASTERS")):
+    for module, name in ((crs, "_TRANSFORMERS"), (crs, "_BY_TEXT"), (screen, "_EXTENT_BOXES"), (rasters, "_RASTERS")):
         monkeypatch.setattr(module, name, {})
     workers.init_worker(manifest, rules, tmp_path)
     workers.preload()
@@ -73,27 +73,27 @@ def test_preload_gives_the_records_screening_cold_gives(fresh, tmp_path, monkeyp
 
 def test_what_cannot_be_made_ahead_is_left_for_the_first_chunk(fresh, tmp_path, monkeypatch):
     manifest, rules, task, _ = fresh
-    opened = zonal.open_raster
+    opened = rasters.open_raster
 
     def unreadable(spec, folder=None):
         raise OSError(f"{spec.path}: unreadable")
 
-    monkeypatch.setattr(zonal, "open_raster", unreadable)
+    monkeypatch.setattr(rasters, "open_raster", unreadable)
     workers.init_worker(manifest, rules, tmp_path)
     workers.preload()  # does not raise
-    assert zonal._RASTERS == {}
+    assert rasters._RASTERS == {}
     assert len(screen._EXTENT_BOXES) == 1  # the rest made all the same
     assert all("tree" in vars(layer) for layer in workers._WORKER["layers"].values())
-    monkeypatch.setattr(zonal, "open_raster", opened)
+    monkeypatch.setattr(rasters, "open_raster", opened)
     workers.screen_chunk(task)  # the first chunk opens it
-    assert len(zonal._RASTERS) == 1
+    assert len(rasters._RASTERS) == 1
 
 
 def test_warm_up_skips_layers_not_read(fresh, tmp_path):
     manifest, rules, _, built = fresh
     warm.warm_up(manifest, rules, {}, tmp_path)
     assert len(built) == 2  # the extent's (CGCS2000 to working) and the raster's (working to its CRS)
-    assert len(zonal._RASTERS) == 1
+    assert len(rasters._RASTERS) == 1
 
 
 def test_a_warm_up_that_fails_never_stops_the_worker(fresh, tmp_path, monkeypatch):

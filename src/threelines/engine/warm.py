@@ -40,7 +40,7 @@ def warm_up(manifest: Manifest, rules: RuleSet, layers: dict[str, LayerData], ca
     from threelines.engine.pairs import far_features, unit_texts
     from threelines.engine.screen import extent_box
     from threelines.input.crs import kept_transformer
-    from threelines.layers.zonal import open_raster
+    from threelines.layers.rasters import open_raster
 
     steps = [("the layers' extent box", lambda: extent_box(manifest))]
     for name in dict.fromkeys(rule.layer for rule in rules.rules if rule.test == "zonal"):

@@ -8,11 +8,10 @@ cells (a road across a 1 km grid, a site, a point) takes every cell it
 touches instead, so its statistic does not depend on where the cell
 centres happen to fall.
 
-A small band's grid is kept in the cache folder (see
-:mod:`threelines.layers.grids`): a run that finds it there reads its cells
-without importing rasterio, which it needs only to read the raster afresh,
-to read a large raster by window, and for a footprint with cell centres on
-its edge (:func:`_masked`).
+The band is opened once per file (:mod:`threelines.layers.rasters`, which
+keeps a small band's grid in the cache folder); rasterio is imported only
+to read a raster afresh or by window, and for a footprint with cell centres
+on its edge (:func:`_masked`).
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from pyproj import CRS
 from threelines.arrays import sorted_distinct
 from threelines.errors import ManifestError
 from threelines.input.crs import to_crs
-from threelines.layers.grids import Grid, Transform, grid_path, load_grid, store_grid
+from threelines.layers.rasters import io_error, open_raster
 from threelines.layers.spec import LayerSpec
 
 #: Statistics a zonal rule can test.
@@ -36,11 +35,6 @@ STATS = ("mean", "max", "min", "share")
 
 #: A footprint smaller than this many cells takes every cell it touches.
 SMALL_FOOTPRINT_CELLS = 4
-
-
-#: A raster band of at most this many cells is read whole once and kept in memory (8 bytes a cell as floats);
-#: a larger one is read by window on every call.
-WHOLE_RASTER_CELLS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -100,7 +94,7 @@ def zonal_columns(
         if rows[0] >= rows[1] or cols[0] >= cols[1]:
             return value, cells
         values = raster.window(rows, cols)
-    except _io_error() as exc:  # evaluated only when an exception is raised: no rasterio import otherwise
+    except io_error() as exc:  # evaluated only when an exception is raised: no rasterio import otherwise
         raise ManifestError(f"layer {spec.name!r}: cannot read {spec.path}: {exc}") from None
     cell_area = abs(base.a * base.e)
     cell_size = min(abs(base.a), abs(base.e))
@@ -116,78 +110,6 @@ def zonal_columns(
         masked = _masked(native[i], values, base, rows, cols, stat, classes)
         value[i], cells[i] = masked.value, masked.cells
     return value, cells
-
-
-def _io_error() -> type[Exception]:
-    """The error rasterio raises for a file it cannot read."""
-    from rasterio.errors import RasterioIOError
-
-    return RasterioIOError
-
-
-class _Raster:
-    """One band of a raster file: its grid, and its cells (as floats, nodata NaN) when it is small enough to keep.
-
-    Read from the grid kept in ``folder`` when there is one; else from the
-    file, keeping the grid there for the next run when it is small enough.
-    """
-
-    def __init__(self, spec: LayerSpec, folder: Path | None = None):
-        self.path, self.band = spec.path, spec.band
-        kept_at = grid_path(spec, folder) if folder is not None else None
-        grid = load_grid(kept_at, spec) if kept_at is not None else None
-        if grid is None:
-            import rasterio
-
-            with rasterio.open(self.path) as src:
-                small = src.height * src.width <= WHOLE_RASTER_CELLS
-                cells = _read(src, self.band, None) if small else None
-                crs = src.crs.to_wkt() if src.crs else ""
-                grid = Grid(Transform.of(src.transform), src.height, src.width, crs, cells)
-            if kept_at is not None and cells is not None:
-                store_grid(grid, kept_at, spec)
-        self.transform, self.height, self.width, self.cells = grid.transform, grid.height, grid.width, grid.cells
-        if self.cells is not None:
-            self.cells.flags.writeable = False  # shared by every call: windows are views of it
-
-    def window(self, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
-        """The cells of rows and columns (start, stop), as floats with nodata NaN."""
-        if self.cells is not None:
-            return self.cells[rows[0] : rows[1], cols[0] : cols[1]]
-        import rasterio
-
-        with rasterio.open(self.path) as src:
-            return _read(src, self.band, ((rows[0], rows[1]), (cols[0], cols[1])))
-
-
-def _read(src, band: int, window) -> np.ndarray:
-    return np.ma.filled(src.read(band, window=window, masked=True).astype(float), np.nan)
-
-
-#: Rasters opened, by path and band, with the file's size and time they were read at (a changed file is read again).
-_RASTERS: dict[tuple, tuple[tuple, _Raster]] = {}
-
-
-def open_raster(spec: LayerSpec, folder: Path | None = None) -> _Raster:
-    """The raster of a layer, its grid read once (and its cells, when small) while its file stays the same.
-
-    ``folder`` is the cache folder that may keep its grid (None: none).
-    """
-    try:
-        stat = Path(spec.path).stat()
-        stamp = (stat.st_size, stat.st_mtime_ns)
-    except (OSError, TypeError, ValueError):  # not a local file (a URL, a /vsi path): read as it is each time
-        return _Raster(spec, folder)
-    key = (str(spec.path), spec.band)
-    kept = _RASTERS.get(key)
-    if kept is None or kept[0] != stamp:
-        try:
-            kept = (stamp, _Raster(spec, folder))
-        except _io_error():
-            _RASTERS.pop(key, None)
-            raise
-        _RASTERS[key] = kept
-    return kept[1]
 
 
 def _touched_cells(shapes, values, base, rows, cols, stat, classes) -> tuple[np.ndarray, np.ndarray]:
