@@ -5,7 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from threelines.input.attributes import ATTRIBUTES, M2_PER_MU, project_records
+from threelines.engine.measure import M2_PER_MU
+from threelines.input.attributes import ATTRIBUTES
+from threelines.input.project_records import project_records
 
 FIELDS = [*ATTRIBUTES, "industry_name", "area_m2", "area_ha", "area_mu"]
 values = st.one_of(st.none(), st.floats(allow_nan=False), st.text(max_size=3), st.sampled_from(["C2614", "A0311", ""]))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from threelines.input.attributes import ProjectMaps, project_records
+from threelines.input.project_records import ProjectMaps, project_records
 from threelines.input.projects import Projects
 from threelines.layers.spec import Manifest
 from threelines.rules import RuleSet

@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 import cel
 import numpy as np
 
-from threelines.input.attributes import ProjectMaps
+from threelines.input.project_records import ProjectMaps
 from threelines.rules import celcheck
 from threelines.rules.expr import Expr
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from threelines import industry
-from threelines.input.attributes import QUANTITIES, project_record
+from threelines.input.attributes import QUANTITIES
+from threelines.input.project_records import project_record
 from threelines.rules.expr import Expr, attribute_refs, bind
 from threelines.rules.load import Rule
 
