@@ -188,7 +188,10 @@ class _FiredPlaces:
         return ((np.cumsum(sizes) - sizes)[self.table] + self.row).tolist()
 
     def ranks(self) -> np.ndarray:
-        """Per trigger: its outcome's place in :data:`VERDICTS` (raising as :func:`worst` for another)."""
+        """Per trigger: its outcome's place in :data:`VERDICTS`.
+
+        An outcome not among them raises, as :func:`~threelines.engine.verdict.worst` does.
+        """
         outcomes = self._column("outcome")
         ranks = np.fromiter(map(VERDICTS.index, outcomes), dtype=np.int64, count=len(outcomes))
         return ranks[self._places]

@@ -125,7 +125,7 @@ def open_vector_file(path: str | Path, encoding: str | None = None) -> VectorFil
     Raises
     ------
     FootprintError
-        For a file that cannot be read, as :func:`read_source` would.
+        For a file that cannot be read, as :func:`~threelines.input.sources.read_source` would.
     """
     text = str(path)
     if text == "-" or Path(text).is_dir() or (Path(text).suffix.lower() == ".zip" and Path(text).is_file()):
