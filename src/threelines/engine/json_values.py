@@ -6,7 +6,7 @@ infinities as null, and are dumped with :data:`JSON_OPTIONS`. Here are those
 rules, for a value, a column of values (rounded in numpy, exactly as Python
 rounds) and columns cut into each value's JSON text (what a batch writes
 its chunk's records of: :mod:`threelines.engine.chunk_records`); the triggers' quantities
-(:mod:`threelines.engine.triggers`) round with :func:`rounded` too.
+(:mod:`threelines.engine.trigger_texts`) round with :func:`rounded` too.
 """
 
 from __future__ import annotations

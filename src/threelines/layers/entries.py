@@ -4,6 +4,8 @@ Everything that can be checked without reading features: the file or
 table exists and can be read, its geometry type, its fields (id, name,
 class), its CRS (or the entry's, for a file without one), its encoding
 (a shapefile's, guessed when not given), a raster's band and orientation.
+Also the two CRS helpers the manifest's checks share:
+:func:`equal_area_metres` and :func:`union_lonlat` (the layers' extent).
 """
 
 from __future__ import annotations

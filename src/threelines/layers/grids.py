@@ -4,7 +4,7 @@ Reading a raster's cells needs rasterio, whose import and GDAL set-up cost
 more than the rest of screening one project. A band of at most
 :data:`threelines.limits.MAX_CACHED_GRID_CELLS` cells is therefore kept, next to
 the prepared layers, as one uncompressed ``.npz`` archive: its cells as
-floats (nodata already NaN, as :mod:`threelines.layers.zonal` reads them), the
+floats (nodata already NaN, as :mod:`threelines.layers.rasters` reads them), the
 affine transform (6 numbers, as a :class:`Transform`), height, width and the file's CRS as WKT. It is
 read with ``np.load(allow_pickle=False)``, never unpickling anything (the
 folder may be written by anyone).

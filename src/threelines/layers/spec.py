@@ -1,7 +1,9 @@
 """What a checked manifest holds: its layers' specs (:class:`LayerSpec`) and the :class:`Manifest` itself.
 
 Made by :mod:`threelines.layers.manifest` (which checks a manifest's
-document against its files) and read by every step after it.
+document, each entry with :func:`threelines.layers.entries.check_entry`)
+or read back from the kept copy (:func:`threelines.layers.kept.read_kept`),
+and read by every step after it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A refused request: the HTTP status and one line saying why and what to do.
 
 The service's modules raise :class:`ServiceError`; the HTTP layer
-(:mod:`threelines.serve.app`) turns it into a problem+json answer.
+(:func:`threelines.serve.answers.refusal`) turns it into a problem+json answer.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The service's state and work: layers and rules loaded once, screened and zoned through the CLI's code paths.
 
 Everything here is plain Python (no web framework), so that it can be
-tested and timed on its own. The HTTP layer (:mod:`threelines.serve.app`)
+tested and timed on its own. The HTTP layer (:mod:`threelines.serve.answers`)
 turns :class:`~threelines.serve.problems.ServiceError` into problem+json
 answers. Requests are checked by :mod:`~threelines.serve.uploads`, screened
 together by :mod:`~threelines.serve.coalesce`, and the map's layers made by

@@ -19,7 +19,7 @@ One module per kind of rule, read in this order:
   standing, units) of the projects.
 
 Nothing here writes a text: messages are rendered for the fired rows only,
-in :mod:`threelines.engine.triggers`.
+by :mod:`threelines.engine.triggers` with :mod:`threelines.engine.trigger_texts`.
 """
 
 from __future__ import annotations
