@@ -80,8 +80,11 @@ def blobs(rng, centres, radii, vertices):
     return shapely.polygons(rings)
 
 
-def generate(folder: Path, n_projects: int, hard: bool = False, seed: int = 2026) -> None:
-    """Write the province's layers, manifest, rules and projects into ``folder`` (the hard data set if ``hard``)."""
+def generate(folder: Path, n_projects: int, hard: bool = False, seed: int = 2026, detail: float = 1.0) -> None:
+    """Write the province's layers, manifest, rules and projects into ``folder`` (the hard data set if ``hard``).
+
+    ``detail`` multiplies the vertices of the hard set's red lines and units (the same places and shapes).
+    """
     rng = np.random.default_rng(seed)
     region = region_of()
     minx, miny, maxx, maxy = region.bounds
@@ -95,7 +98,7 @@ def generate(folder: Path, n_projects: int, hard: bool = False, seed: int = 2026
     )
     cells = shapely.intersection(cells, region)
     cells = cells[shapely.area(cells) > 0]
-    cells = shapely.segmentize(cells, shapely.length(cells) / 320 if hard else 190.0)
+    cells = shapely.segmentize(cells, shapely.length(cells) / (320 * detail) if hard else 190.0)
     classes = rng.choice(["优先保护单元", "重点管控单元", "一般管控单元"], len(cells), p=[0.3, 0.1, 0.6])
     digit = {"优先保护单元": 1, "重点管控单元": 2, "一般管控单元": 3}
     units = gpd.GeoDataFrame(
@@ -112,7 +115,10 @@ def generate(folder: Path, n_projects: int, hard: bool = False, seed: int = 2026
     if hard:
         n_red = 12000
         red_geoms = np.concatenate(
-            [blobs(rng, points(n_red // 4), rng.uniform(500, 4000, n_red // 4), v) for v in (300, 340, 380, 420)]
+            [
+                blobs(rng, points(n_red // 4), rng.uniform(500, 4000, n_red // 4), round(v * detail))
+                for v in (300, 340, 380, 420)
+            ]
         )
     else:
         n_red = 4000
@@ -253,6 +259,7 @@ def timed(cmd: list[str], env: dict | None = None, memory: bool = False) -> tupl
     Reading ``/proc`` takes a little CPU, so the runs whose time is compared do not measure memory (the
     ``--large`` run, made once, measures both).
     """
+    os.sync()  # what earlier commands wrote (the last run's results, the database's load) is not flushed during this one
     start = time.perf_counter()
     child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peaks: dict[int, int] = {}
@@ -395,6 +402,7 @@ def postgis(folder: Path, manifest, projects):
 
         def query(jit: bool = True) -> tuple[float, dict]:
             env = {**os.environ, "PGOPTIONS": f"-c jit={'on' if jit else 'off'}"}
+            os.sync()  # as for a batch run (see timed)
             start = time.perf_counter()
             rows = subprocess.run([*psql, "-c", sql], check=True, capture_output=True, text=True, env=env).stdout
             seconds = time.perf_counter() - start
@@ -506,6 +514,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="warm batch runs (the median is shown)")
     parser.add_argument("--folder", type=Path, help="keep the generated data here (default: a temporary folder)")
     parser.add_argument("--hard", action="store_true", help="also the hard data set (complex features, dense overlaps)")
+    parser.add_argument(
+        "--detail", type=float, default=1.0, help="multiply the hard set's vertices (red lines and units) by this"
+    )
     parser.add_argument("--large", type=int, metavar="N", help="also a batch of N projects on the current data set")
     parser.add_argument("--no-postgis", action="store_true", help="skip the PostGIS rows")
     parser.add_argument("--no-dask", action="store_true", help="skip the Dask rows")
@@ -516,7 +527,7 @@ def main() -> None:
     for name in ("current", "hard") if args.hard else ("current",):
         folder = base / name
         start = time.perf_counter()
-        generate(folder, args.projects, hard=name == "hard")
+        generate(folder, args.projects, hard=name == "hard", detail=args.detail)
         print(f"generated {folder} in {time.perf_counter() - start:.1f} s", flush=True)
         found, figures[name], said = run_set(name, folder, args)
         rows += found
