@@ -228,6 +228,53 @@ def test_geometries_of_every_kind_come_back_as_they_were(manifest, layer_cache_d
     assert again.attributes == layer.attributes
 
 
+def every_kind_layer(spec) -> LayerData:
+    """:func:`mixed_layer`'s polygons with points, lines and their multi forms among them, in no order of type."""
+    polygons = mixed_layer(spec).geometry
+    others = [shapely.Point(1, 2), shapely.LineString([(0, 0), (3, 1), (4, 4)]), shapely.MultiPoint([(5, 5), (6, 7)]),
+              shapely.MultiLineString([[(0, 0), (1, 1)], [(2, 2), (3, 5), (9, 9)]]), shapely.Point(-3, 0.5)]  # fmt: skip
+    geometry = np.array([g for pair in zip(polygons, others, strict=True) for g in pair], dtype=object)
+    n = len(geometry)
+    return LayerData(spec=spec, geometry=geometry, ids=np.array([f"f{i}" for i in range(n)], dtype=object),
+                     names=np.array([f"n{i}" for i in range(n)], dtype=object), classes=None,
+                     attributes=[{"i": i} for i in range(n)], warnings=[])  # fmt: skip
+
+
+@pytest.mark.parametrize("slice_coords", [1, 3, 7, cache.SLICE_COORDS])
+def test_geometries_read_a_slice_at_a_time_come_back_as_they_were(manifest, layer_cache_dir, monkeypatch,
+                                                                  slice_coords):  # fmt: skip
+    spec = manifest.layers["redline"]
+    layer = every_kind_layer(spec)
+    monkeypatch.setattr(cache, "read_layer", lambda *_: layer)
+    read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
+    monkeypatch.setattr(cache, "read_layer", None)
+    monkeypatch.setattr(cache, "SLICE_COORDS", slice_coords)  # slices of one feature each, of several, of all
+    same_layer(read_layer_cached(spec, manifest.working_crs, layer_cache_dir), layer)
+
+
+def test_an_entry_is_read_without_a_copy_of_it_in_memory(manifest, layer_cache_dir, monkeypatch):
+    import tracemalloc
+
+    spec = manifest.layers["redline"]
+    rings = [shapely.Polygon(shapely.get_coordinates(shapely.Point(i, 0).buffer(0.4, 250))) for i in range(200)]
+    layer = LayerData(spec=spec, geometry=np.array(rings, dtype=object), ids=np.arange(200).astype(object),
+                      names=np.full(200, None, dtype=object), classes=None, attributes=[{}] * 200, warnings=[])  # fmt: skip
+    monkeypatch.setattr(cache, "read_layer", lambda *_: layer)
+    read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
+    (entry,) = layer_cache_dir.glob("*.layer")
+    monkeypatch.setattr(cache, "read_layer", None)
+    monkeypatch.setattr(cache, "SLICE_COORDS", 5_000)  # 80 kB of the entry's 3.2 MB of coordinates at a time
+    tracemalloc.start()
+    try:
+        again = read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    same_layer(again, layer)
+    assert entry.stat().st_size > 3_000_000
+    assert peak < 600_000  # read whole, the entry alone was 3.2 MB
+
+
 def test_geometries_the_arrays_cannot_hold_are_not_cached(manifest, layer_cache_dir, monkeypatch, caplog):
     spec = manifest.layers["redline"]
     layer = mixed_layer(spec)

@@ -40,6 +40,7 @@ import logging
 import os
 import struct
 import tempfile
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -156,23 +157,24 @@ def _load(path: Path, spec: LayerSpec) -> LayerData | None:
     """A cache entry's layer, or None (with a note at -v) if it cannot be read."""
     try:
         # Read, not mapped: a mapped file that another process cuts short would kill this one (SIGBUS).
-        data = memoryview(path.read_bytes())
-        if data[: len(_MAGIC)] != _MAGIC:
-            raise ValueError("not a cache entry")
-        (size,) = struct.unpack_from("<Q", data, len(_MAGIC))
-        start = len(_MAGIC) + 8 + size
-        header = orjson.loads(data[len(_MAGIC) + 8 : start])
-        if not isinstance(header, dict) or header.get("format") != CACHE_FORMAT:
-            raise ValueError(f"not a format {CACHE_FORMAT} cache entry")
-        n, text_size = int(header["features"]), int(header["text"])
-        text = data[start : start + text_size]
-        try:
-            rows = orjson.loads(text)
-        except orjson.JSONDecodeError:  # an attribute of Infinity, which only the json module writes and reads
-            rows = json.loads(bytes(text))
-        if len(rows) != n:
-            raise ValueError("the geometries do not match the features")
-        geometry = _geometries(data, _aligned(start + text_size), header["geometry"], n)
+        with path.open("rb", buffering=0) as entry:
+            size = os.fstat(entry.fileno()).st_size
+            if len(_MAGIC) + 8 > size or _read(entry, 0, len(_MAGIC), size).tobytes() != _MAGIC:
+                raise ValueError("not a cache entry")
+            header_size = int(_read(entry, len(_MAGIC), 1, size, "<u8")[0])
+            start = len(_MAGIC) + 8 + header_size
+            header = orjson.loads(_read(entry, len(_MAGIC) + 8, header_size, size).tobytes())
+            if not isinstance(header, dict) or header.get("format") != CACHE_FORMAT:
+                raise ValueError(f"not a format {CACHE_FORMAT} cache entry")
+            n, text_size = int(header["features"]), int(header["text"])
+            text = _read(entry, start, text_size, size).tobytes()
+            try:
+                rows = orjson.loads(text)
+            except orjson.JSONDecodeError:  # an attribute of Infinity, which only the json module writes and reads
+                rows = json.loads(text)
+            if len(rows) != n:
+                raise ValueError("the geometries do not match the features")
+            geometry = _geometries(entry, _aligned(start + text_size), header["geometry"], n, size)
         ids, names, classes, attributes = (list(column) for column in zip(*rows, strict=True)) if rows else ([],) * 4
         layer = LayerData(
             spec=spec,
@@ -189,27 +191,64 @@ def _load(path: Path, spec: LayerSpec) -> LayerData | None:
     return layer
 
 
-def _geometries(data: memoryview, at: int, groups: list[dict], n: int) -> np.ndarray:
-    """The ``n`` geometries of a cache entry, from its arrays from ``at`` on (described by ``groups``).
+def _read(entry, at: int, count: int, size: int, dtype: str = "u1", into: np.ndarray | None = None) -> np.ndarray:
+    """``count`` values of ``dtype`` from byte ``at`` of the entry (into the start of ``into``, when given).
+
+    The extent is checked against the entry's ``size`` before anything is
+    allocated, so that a damaged header cannot ask for more memory than the
+    file holds; a file cut short while it is read raises too.
+
+    Raises
+    ------
+    ValueError
+        If the values do not lie within the entry.
+    """
+    out = None if into is None else into[:count]
+    width = np.dtype(dtype).itemsize
+    if count < 0 or at < 0 or at + width * count > size or (out is not None and len(out) < count):
+        raise ValueError("cut short, or a count out of range")  # (numpy would read a count of -1 as "all")
+    out = np.empty(count, dtype=dtype) if out is None else out
+    view, done = memoryview(out).cast("B"), 0
+    entry.seek(at)
+    while done < len(view):
+        got = entry.readinto(view[done:])
+        if not got:  # cut short while it was read
+            raise ValueError("cut short")
+        done += got
+    return out
+
+
+#: Coordinates (x, y pairs) made into geometries at a time when an entry is read: 4 MiB, read into one buffer
+#: used again for each slice. Read whole, the red lines' entry of the hard benchmark set (70.7 MB) was a fresh
+#: copy of itself in memory, and a fresh page costs the kernel a fault (0.3 us, and 4-10 us on the benchmark's
+#: host when its hypervisor has taken free memory back); in slices it is read into the same pages again.
+SLICE_COORDS = 256 * 1024
+
+
+def _geometries(entry, at: int, groups: list[dict], n: int, size: int) -> np.ndarray:
+    """The ``n`` geometries of a cache entry of ``size`` bytes, from its arrays from ``at`` on (as ``groups`` says).
 
     The offsets are checked before GEOS sees them: they must stay within the
     coordinates, so that damaged arrays fail here and never read past them.
+    The coordinates are read a slice of whole features at a time (see
+    :data:`SLICE_COORDS`).
     """
     geometry = np.full(n, None, dtype=object)
     if sum(int(group["rows"]) for group in groups) != n:
         raise ValueError("the geometries do not match the features")
+    buffer = np.empty(0, dtype="<f8")
     for group in groups:
-        rows, kind = int(group["rows"]), shapely.GeometryType(int(group["type"]))
-        if min(rows, int(group["coords"]), *map(int, group["offsets"])) < 0:  # numpy reads a count of -1 as "all"
+        rows, kind, coords = int(group["rows"]), shapely.GeometryType(int(group["type"])), int(group["coords"])
+        if min(rows, coords, *map(int, group["offsets"])) < 0:
             raise ValueError("a negative count")
-        where = np.frombuffer(data, dtype="<i8", count=rows, offset=at)
+        where = _read(entry, at, rows, size, "<i8")
         at += 8 * rows
-        coords = np.frombuffer(data, dtype="<f8", count=2 * int(group["coords"]), offset=at).reshape(-1, 2)
-        at += coords.nbytes
+        coords_at = at
+        at += 16 * coords
         offsets = []
-        inner = len(coords)
-        for count in group["offsets"]:
-            level = np.frombuffer(data, dtype="<i8", count=int(count), offset=at)
+        inner = coords
+        for count in map(int, group["offsets"]):
+            level = _read(entry, at, count, size, "<i8")
             at += level.nbytes
             if not len(level) or level[0] != 0 or level[-1] != inner or (np.diff(level) < 0).any():
                 raise ValueError("offsets out of order")
@@ -217,12 +256,34 @@ def _geometries(data: memoryview, at: int, groups: list[dict], n: int) -> np.nda
             inner = len(level) - 1
         if inner != rows or not ((where >= 0) & (where < n)).all():
             raise ValueError("the geometries do not match the features")
-        geometry[where] = shapely.from_ragged_array(kind, coords, tuple(offsets) or None)
-    if at != len(data):
+        starts = np.arange(rows + 1)  # each feature's first coordinate (and the end of the last)
+        for level in reversed(offsets):
+            starts = level[starts]
+        for first, last in _slices(starts):
+            sliced, low, high = [], first, last
+            for level in reversed(offsets):  # outermost first: each level's part, from 0, and what it spans below
+                sliced.append(level[low : high + 1] - level[low])
+                low, high = int(level[low]), int(level[high])
+            if len(buffer) < 2 * (high - low):
+                buffer = np.empty(2 * (high - low), dtype="<f8")
+            xy = _read(entry, coords_at + 16 * low, 2 * (high - low), size, "<f8", buffer)
+            made = shapely.from_ragged_array(kind, xy.reshape(-1, 2), tuple(reversed(sliced)) or None)
+            geometry[where[first:last]] = made  # (GEOS has copied the coordinates: the buffer is free again)
+    if at != size:
         raise ValueError("cut short or too long")
     if shapely.is_missing(geometry).any():  # n positions, one given twice: another is left without its geometry
         raise ValueError("a feature without its geometry")
     return geometry
+
+
+def _slices(starts: np.ndarray) -> list[tuple[int, int]]:
+    """Ranges of whole features holding at most :data:`SLICE_COORDS` coordinates (or one feature), from their starts."""
+    cuts = [0]
+    while cuts[-1] < len(starts) - 1:
+        first = cuts[-1]
+        last = int(np.searchsorted(starts, starts[first] + SLICE_COORDS, side="right")) - 1
+        cuts.append(min(max(last, first + 1), len(starts) - 1))
+    return list(pairwise(cuts))
 
 
 def _store(layer: LayerData, path: Path, working_crs: CRS) -> None:
