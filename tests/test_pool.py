@@ -13,7 +13,9 @@ from multiprocessing.connection import Connection
 import pytest
 
 from process_helpers import alive, descendants
+from threelines.batch import pool as pool_module
 from threelines.batch.pool import BROKEN, ForkedPool, WorkerError
+from threelines.batch.results import Records
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the pool forks its workers")
 
@@ -205,6 +207,52 @@ def test_a_worker_ended_halfway_through_a_result_breaks_the_pool_at_once(monkeyp
         began = time.monotonic()
         with pytest.raises(WorkerError, match=f"^{re.escape(BROKEN)}$"):
             pool.result(pool.submit(5_000_000))  # more than a pipe holds: written in many pieces
+        assert time.monotonic() - began < 20
+    finally:
+        pool.close(wait=False)
+    assert ended(everyone)
+
+
+def records_of(n: int) -> Records:
+    return Records.of((b'{"n":%d,"pad":"%s"}\n' % (i, b"y" * 300), ("p", i)) for i in range(n))
+
+
+def test_a_results_text_travels_beside_its_pickle_and_comes_back_the_same():
+    pool = started(2, lambda: None, records_of)
+    try:
+        got = [pool.result(pool.submit(n)) for n in (0, 3, 20_000)]  # 20,000 lines: 6.5 MB, many pipefuls
+    finally:
+        pool.close()
+    for n, records in zip((0, 3, 20_000), got, strict=True):
+        sent = records_of(n)
+        assert (bytes(records.text), records.ends, records.rows) == (sent.text, sent.ends, sent.rows)
+        assert records.lines([n - 1] if n else []) == ([b'{"n":%d,"pad":"%s"}\n' % (n - 1, b"y" * 300)] if n else [])
+    assert isinstance(got[2].text, memoryview)
+    assert got[2].text.readonly
+    again = pickle.loads(pickle.dumps(got[2]))  # pickled in band (the Dask engine, a test) it is bytes again
+    assert type(again.text) is bytes
+    assert again.text == records_of(20_000).text
+
+
+def test_a_worker_ended_halfway_through_a_results_text_breaks_the_pool_at_once(monkeypatch):
+    real = pool_module._send
+
+    def cut_short(sender, data, buffers):
+        """In the workers (forked after this patch): the pickle and half of a large text written, then killed."""
+        if buffers and buffers[0].raw().nbytes > 1_000_000:
+            view = buffers[0].raw()
+            sender.send_bytes(struct.pack("<QQ", 1, view.nbytes) + data)
+            os.write(sender.fileno(), view[: view.nbytes // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(sender, data, buffers)
+
+    monkeypatch.setattr(pool_module, "_send", cut_short)
+    pool, everyone = started_and_seen(2, lambda: None, records_of)
+    try:
+        assert len(pool.result(pool.submit(10))) == 10
+        began = time.monotonic()
+        with pytest.raises(WorkerError, match=f"^{re.escape(BROKEN)}$"):
+            pool.result(pool.submit(20_000))
         assert time.monotonic() - began < 20
     finally:
         pool.close(wait=False)

@@ -23,7 +23,13 @@ pickled as it is submitted, so that one that cannot be is refused there).
 Each worker sends its results back through a pipe of its own, whose write
 end only it holds, and a thread of the batch process reads them as they
 come, so that a worker never waits for the batch to be ready for its
-result. The end of a worker's pipe is the end of the worker: a worker that
+result. A result's large buffers (a chunk's text: see
+:class:`~threelines.batch.results.Records`) travel out of band (pickle's
+protocol 5): the pickle says how long each is, and each is written after it
+as it is and read into memory of its own, instead of being copied into the
+pickle, then out of the pipe through the pipe reader's own buffers, then
+out of the pickle again (on the hard benchmark set, 45 MB a run, which made
+some 20,000 fresh pages for the kernel to fault in). The end of a worker's pipe is the end of the worker: a worker that
 ends before it is asked to (killed, out of memory, crashed, even halfway
 through a result) breaks the pool (:class:`WorkerError`), keeping the
 results that came before. Each process ends with its parent (see
@@ -42,6 +48,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -177,7 +184,7 @@ class ForkedPool:
         while live:
             for results in wait(live):
                 try:
-                    number, ok, value = pickle.loads(results.recv_bytes())
+                    number, ok, value = _receive(results)
                 except Exception as exc:  # its worker has ended (EOFError), maybe halfway through a result
                     live.remove(results)
                     results.close()
@@ -247,12 +254,49 @@ def _work(loader: int, run, tasks, senders: list, mine: int) -> None:
         except BaseException as exc:  # raised again in the batch process (SystemExit and the like as their words)
             message = (number, False, exc if isinstance(exc, Exception) else RuntimeError(_words(exc)))
         try:
-            data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+            buffers: list[pickle.PickleBuffer] = []
+            data = pickle.dumps(message, protocol=5, buffer_callback=buffers.append)
             if not message[1]:
-                pickle.loads(data)  # an exception that pickles but cannot be made again from it
+                pickle.loads(data, buffers=buffers)  # an exception that pickles but cannot be made again from it
         except Exception as exc:  # what cannot be sent as it is: its words go
-            data = pickle.dumps((number, False, RuntimeError(_words(exc if message[1] else message[2]))))
-        sender.send_bytes(data)
+            buffers, data = [], pickle.dumps((number, False, RuntimeError(_words(exc if message[1] else message[2]))))
+        _send(sender, data, buffers)
+
+
+def _send(sender, data: bytes, buffers: list[pickle.PickleBuffer]) -> None:
+    """Send a result: its pickle, after the number and sizes of its out-of-band buffers, then each buffer as it is."""
+    views = [buffer.raw() for buffer in buffers]
+    sender.send_bytes(struct.pack(f"<Q{len(views)}Q", len(views), *(view.nbytes for view in views)) + data)
+    for view in views:
+        while view:
+            view = view[os.write(sender.fileno(), view) :]
+
+
+def _receive(results) -> tuple[int, bool, Any]:
+    """A result as :func:`_send` sent it: its buffers read into bytearrays of their own, then its pickle loaded.
+
+    Raises
+    ------
+    EOFError
+        If the worker has ended (its pipe is closed) before the result.
+    ConnectionError
+        If it ended halfway through the result's buffers.
+    """
+    head = results.recv_bytes()
+    (count,) = struct.unpack_from("<Q", head)
+    sizes = struct.unpack_from(f"<{count}Q", head, 8)
+    pipe = open(results.fileno(), "rb", buffering=0, closefd=False)  # noqa: SIM115 (a view of the pipe, not closed here)
+    buffers = []
+    for size in sizes:
+        buffer = bytearray(size)
+        view, done = memoryview(buffer), 0
+        while done < size:
+            got = pipe.readinto(view[done:])
+            if not got:
+                raise ConnectionError("a worker's result cut short")
+            done += got
+        buffers.append(buffer)
+    return pickle.loads(memoryview(head)[8 * (count + 1) :], buffers=buffers)
 
 
 def _words(exc: BaseException) -> str:
