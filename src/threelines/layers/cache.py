@@ -264,8 +264,8 @@ def _geometries(entry, at: int, groups: list[dict], n: int, size: int) -> np.nda
             for level in reversed(offsets):  # outermost first: each level's part, from 0, and what it spans below
                 sliced.append(level[low : high + 1] - level[low])
                 low, high = int(level[low]), int(level[high])
-            if len(buffer) < 2 * (high - low):
-                buffer = np.empty(2 * (high - low), dtype="<f8")
+            if len(buffer) < 2 * (high - low):  # one buffer for every slice (a feature larger than a slice: larger)
+                buffer = np.empty(2 * max(high - low, SLICE_COORDS), dtype="<f8")
             xy = _read(entry, coords_at + 16 * low, 2 * (high - low), size, "<f8", buffer)
             made = shapely.from_ragged_array(kind, xy.reshape(-1, 2), tuple(reversed(sliced)) or None)
             geometry[where[first:last]] = made  # (GEOS has copied the coordinates: the buffer is free again)
