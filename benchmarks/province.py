@@ -21,7 +21,8 @@ On each data set:
    SQL in PostGIS with GiST indexes (PostgreSQL from Debian's packages,
    started here on a Unix socket; loading is timed apart), its query run after
    each warm batch run, so that both are timed at the host's speed of the moment
-   (the ratio shown is the median of the pairs'), and also without JIT compilation;
+   (the ratio shown is the median of the pairs'; one untimed run of each comes
+   first, after the load), and also without JIT compilation;
 3. a plain geopandas ``overlay`` of the same layers;
 
 and once:
