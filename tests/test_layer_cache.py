@@ -117,7 +117,9 @@ def arrays_start(data: bytes) -> tuple[dict, int]:
 
 @pytest.mark.parametrize("damage", [b"", b"THREELINES-LAYER\n", b"PAR1 not a cache entry", "cut short", "too long",
                                     "other format", "fewer features", "offset past the end", "offsets backwards",
-                                    "a position twice", "a position out of range", "a negative count"])  # fmt: skip
+                                    "offsets that wrap round", "a ring without coordinates",
+                                    "a multipolygon's part without rings", "a position twice",
+                                    "a position out of range", "a negative count"])  # fmt: skip
 def test_a_damaged_entry_is_rebuilt(manifest, layer_cache_dir, caplog, damage):
     spec = manifest.layers["units"]
     read_layer_cached(spec, manifest.working_crs, layer_cache_dir)
@@ -130,6 +132,15 @@ def test_a_damaged_entry_is_rebuilt(manifest, layer_cache_dir, caplog, damage):
         data = data[:rings] + struct.pack("<q", 10**9) + data[rings + 8 :]
     elif damage == "offsets backwards":
         data = data[: rings + 8] + struct.pack("<q", 10**9) + data[rings + 16 :]
+    elif damage == "offsets that wrap round":  # each difference of neighbours >= 0 once it wraps: GEOS would crash
+        data = data[: rings + 8] + struct.pack("<qq", 2**63 - 1, -2) + data[rings + 24 :]
+    elif damage == "a ring without coordinates":  # shapely's builder reads past its arrays on such a polygon
+        data = data[: rings + 8] + struct.pack("<q", 0) + data[rings + 16 :]
+    elif damage == "a multipolygon's part without rings":
+        multi = header["geometry"][1]
+        assert multi["type"] == int(shapely.GeometryType.MULTIPOLYGON)
+        parts = rings + 8 * sum(group["offsets"]) + 8 * multi["rows"] + 16 * multi["coords"] + 8 * multi["offsets"][0]
+        data = data[: parts + 8] + struct.pack("<q", 0) + data[parts + 16 :]
     elif damage == "a position twice":  # the group's second geometry given to its first one's feature too
         data = data[:at] + data[at + 8 : at + 16] + data[at + 8 :]
     elif damage == "a position out of range":
@@ -233,7 +244,9 @@ def every_kind_layer(spec) -> LayerData:
     polygons = mixed_layer(spec).geometry
     others = [shapely.Point(1, 2), shapely.LineString([(0, 0), (3, 1), (4, 4)]), shapely.MultiPoint([(5, 5), (6, 7)]),
               shapely.MultiLineString([[(0, 0), (1, 1)], [(2, 2), (3, 5), (9, 9)]]), shapely.Point(-3, 0.5)]  # fmt: skip
-    geometry = np.array([g for pair in zip(polygons, others, strict=True) for g in pair], dtype=object)
+    # Empty ones after the others of their type: a slice may hold nothing else.
+    empty = [shapely.LineString(), shapely.MultiPoint(), shapely.MultiLineString(), shapely.MultiPolygon()]
+    geometry = np.array([g for pair in zip(polygons, others, strict=True) for g in pair] + empty, dtype=object)
     n = len(geometry)
     return LayerData(spec=spec, geometry=geometry, ids=np.array([f"f{i}" for i in range(n)], dtype=object),
                      names=np.array([f"n{i}" for i in range(n)], dtype=object), classes=None,

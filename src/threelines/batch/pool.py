@@ -25,14 +25,15 @@ end only it holds, and a thread of the batch process reads them as they
 come, so that a worker never waits for the batch to be ready for its
 result. A result's large buffers (a chunk's text: see
 :class:`~threelines.batch.results.Records`) travel out of band (pickle's
-protocol 5): the pickle says how long each is, and each is written after it
-as it is and read into memory of its own, instead of being copied into the
-pickle, then out of the pipe through the pipe reader's own buffers, then
-out of the pickle again (on the hard benchmark set, 45 MB a run, which made
-some 20,000 fresh pages for the kernel to fault in). The end of a worker's pipe is the end of the worker: a worker that
-ends before it is asked to (killed, out of memory, crashed, even halfway
-through a result) breaks the pool (:class:`WorkerError`), keeping the
-results that came before. Each process ends with its parent (see
+protocol 5): a header before the pickle gives their number and sizes, and
+each is written after it as it is and read into memory of its own,
+instead of being copied into the pickle, then out of the pipe through the
+pipe reader's own buffers, then out of the pickle again (on the hard
+benchmark set, 45 MB a run, which made some 20,000 fresh pages for the
+kernel to fault in). The end of a worker's pipe is the end of the
+worker: a worker that ends before it is asked to (killed, out of memory,
+crashed, even halfway through a result) breaks the pool
+(:class:`WorkerError`), keeping the results that came before. Each process ends with its parent (see
 :func:`die_with_parent`): the loader with the thread of the batch process
 that started it, the workers with the loader.
 

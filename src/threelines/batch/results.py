@@ -66,7 +66,8 @@ class Records:
 
     def lines(self, positions: Iterable[int]) -> list[bytes]:
         """The lines of the records at ``positions``."""
-        return [bytes(self.text[self.ends[i - 1] if i else 0 : self.ends[i]]) for i in positions]
+        text = memoryview(self.text)
+        return [bytes(text[self.ends[i - 1] if i else 0 : self.ends[i]]) for i in positions]
 
 
 class Results:

@@ -28,7 +28,7 @@ entry's reading options, the working CRS, the GEOS and PROJ versions and
 afresh; old entries (of another format too) are never read again and the folder can be emptied at
 any time. A cache entry that cannot be read is ignored and rebuilt; writes
 go to a temporary file that is renamed into place, so a reader never sees
-half a file (nor a file changing under its mapping).
+half a file.
 """
 
 from __future__ import annotations
@@ -163,15 +163,15 @@ def _load(path: Path, spec: LayerSpec) -> LayerData | None:
                 raise ValueError("not a cache entry")
             header_size = int(_read(entry, len(_MAGIC), 1, size, "<u8")[0])
             start = len(_MAGIC) + 8 + header_size
-            header = orjson.loads(_read(entry, len(_MAGIC) + 8, header_size, size).tobytes())
+            header = orjson.loads(memoryview(_read(entry, len(_MAGIC) + 8, header_size, size)))
             if not isinstance(header, dict) or header.get("format") != CACHE_FORMAT:
                 raise ValueError(f"not a format {CACHE_FORMAT} cache entry")
             n, text_size = int(header["features"]), int(header["text"])
-            text = _read(entry, start, text_size, size).tobytes()
+            text = memoryview(_read(entry, start, text_size, size))
             try:
                 rows = orjson.loads(text)
             except orjson.JSONDecodeError:  # an attribute of Infinity, which only the json module writes and reads
-                rows = json.loads(text)
+                rows = json.loads(bytes(text))
             if len(rows) != n:
                 raise ValueError("the geometries do not match the features")
             geometry = _geometries(entry, _aligned(start + text_size), header["geometry"], n, size)
@@ -228,8 +228,8 @@ SLICE_COORDS = 256 * 1024
 def _geometries(entry, at: int, groups: list[dict], n: int, size: int) -> np.ndarray:
     """The ``n`` geometries of a cache entry of ``size`` bytes, from its arrays from ``at`` on (as ``groups`` says).
 
-    The offsets are checked before GEOS sees them: they must stay within the
-    coordinates, so that damaged arrays fail here and never read past them.
+    The offsets are checked before GEOS sees them (:func:`_check_offsets`):
+    damaged arrays fail here, and nothing is read past them.
     The coordinates are read a slice of whole features at a time (see
     :data:`SLICE_COORDS`).
     """
@@ -246,15 +246,10 @@ def _geometries(entry, at: int, groups: list[dict], n: int, size: int) -> np.nda
         coords_at = at
         at += 16 * coords
         offsets = []
-        inner = coords
         for count in map(int, group["offsets"]):
-            level = _read(entry, at, count, size, "<i8")
-            at += level.nbytes
-            if not len(level) or level[0] != 0 or level[-1] != inner or (np.diff(level) < 0).any():
-                raise ValueError("offsets out of order")
-            offsets.append(level)
-            inner = len(level) - 1
-        if inner != rows or not ((where >= 0) & (where < n)).all():
+            offsets.append(_read(entry, at, count, size, "<i8"))
+            at += 8 * count
+        if _check_offsets(kind, offsets, coords) != rows or not ((where >= 0) & (where < n)).all():
             raise ValueError("the geometries do not match the features")
         starts = np.arange(rows + 1)  # each feature's first coordinate (and the end of the last)
         for level in reversed(offsets):
@@ -264,8 +259,11 @@ def _geometries(entry, at: int, groups: list[dict], n: int, size: int) -> np.nda
             for level in reversed(offsets):  # outermost first: each level's part, from 0, and what it spans below
                 sliced.append(level[low : high + 1] - level[low])
                 low, high = int(level[low]), int(level[high])
+            if high == low and not sliced[0].any():  # features without parts (shapely's builder wants coordinates)
+                geometry[where[first:last]] = shapely.from_wkt(f"{kind.name} EMPTY")
+                continue
             if len(buffer) < 2 * (high - low):  # one buffer for every slice (a feature larger than a slice: larger)
-                buffer = np.empty(2 * max(high - low, SLICE_COORDS), dtype="<f8")
+                buffer = np.empty(2 * max(high - low, min(SLICE_COORDS, coords)), dtype="<f8")
             xy = _read(entry, coords_at + 16 * low, 2 * (high - low), size, "<f8", buffer)
             made = shapely.from_ragged_array(kind, xy.reshape(-1, 2), tuple(reversed(sliced)) or None)
             geometry[where[first:last]] = made  # (GEOS has copied the coordinates: the buffer is free again)
@@ -274,6 +272,42 @@ def _geometries(entry, at: int, groups: list[dict], n: int, size: int) -> np.nda
     if shapely.is_missing(geometry).any():  # n positions, one given twice: another is left without its geometry
         raise ValueError("a feature without its geometry")
     return geometry
+
+
+#: The levels of offsets of each geometry type's ragged arrays (innermost first: into the coordinates, ...).
+RAGGED_LEVELS = {
+    shapely.GeometryType.POINT: 0, shapely.GeometryType.LINESTRING: 1, shapely.GeometryType.POLYGON: 2,
+    shapely.GeometryType.MULTIPOINT: 1, shapely.GeometryType.MULTILINESTRING: 2, shapely.GeometryType.MULTIPOLYGON: 3,
+}  # fmt: skip
+
+
+def _check_offsets(kind: shapely.GeometryType, offsets: list[np.ndarray], coords: int) -> int:
+    """Refuse ragged offsets that shapely's builder must not see; returns how many geometries they make.
+
+    Each level starts at 0, never goes back (compared value by value: a
+    difference could wrap round) and ends at the count of the level below,
+    so that every offset lies within what it points into. Rings without
+    coordinates and polygons of a multipolygon without rings, which no
+    layer gives, are refused too: shapely builds them by reading past its
+    arrays.
+
+    Raises
+    ------
+    ValueError
+        If they are refused.
+    """
+    if RAGGED_LEVELS.get(kind) != len(offsets):
+        raise ValueError(f"offsets of another geometry type than {kind.name}")
+    inner = coords
+    for level in offsets:
+        if not len(level) or level[0] != 0 or level[-1] != inner or (level[1:] < level[:-1]).any():
+            raise ValueError("offsets out of order")
+        inner = len(level) - 1
+    polygonal = kind in (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
+    for level in offsets[: 2 if kind == shapely.GeometryType.MULTIPOLYGON else 1 if polygonal else 0]:
+        if (level[1:] == level[:-1]).any():
+            raise ValueError("a ring without coordinates, or a polygon of a multipolygon without rings")
+    return inner
 
 
 def _slices(starts: np.ndarray) -> list[tuple[int, int]]:
@@ -324,10 +358,11 @@ def _ragged(geometry: np.ndarray) -> tuple[list[dict], list[np.ndarray]]:
     for kind in np.unique(types).tolist():
         where = np.flatnonzero(types == kind)
         ragged_type, coords, offsets = shapely.to_ragged_array(geometry[where])
-        back = shapely.from_ragged_array(ragged_type, coords, offsets)
+        offsets = [np.asarray(level, dtype="<i8") for level in offsets]
+        _check_offsets(ragged_type, offsets, len(coords))  # what a reader would refuse is not written
+        back = shapely.from_ragged_array(ragged_type, coords, tuple(offsets) or None)
         if coords.shape[1] != 2 or not shapely.equals_identical(back, geometry[where]).all():
             raise ValueError("geometries that coordinate arrays do not give back as they are")
-        offsets = [np.asarray(level, dtype="<i8") for level in offsets]
         groups.append({"type": int(ragged_type), "rows": len(where), "coords": len(coords),
                        "offsets": [len(level) for level in offsets]})  # fmt: skip
         arrays += [where.astype("<i8"), np.ascontiguousarray(coords, dtype="<f8"), *offsets]
@@ -335,7 +370,7 @@ def _ragged(geometry: np.ndarray) -> tuple[list[dict], list[np.ndarray]]:
 
 
 def _aligned(size: int) -> int:
-    """``size`` rounded up to a multiple of 8 (where the arrays start, for numpy to read them in place)."""
+    """``size`` rounded up to a multiple of 8 (where the arrays start: each value on its own 8 bytes)."""
     return -(-size // 8) * 8
 
 
