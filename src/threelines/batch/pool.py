@@ -33,9 +33,10 @@ benchmark set, 45 MB a run, which made some 20,000 fresh pages for the
 kernel to fault in). The end of a worker's pipe is the end of the
 worker: a worker that ends before it is asked to (killed, out of memory,
 crashed, even halfway through a result) breaks the pool
-(:class:`WorkerError`), keeping the results that came before. Each process ends with its parent (see
-:func:`die_with_parent`): the loader with the thread of the batch process
-that started it, the workers with the loader.
+(:class:`WorkerError`), keeping the results that came before. Each
+process ends with its parent (see :func:`die_with_parent`): the loader
+with the thread of the batch process that started it, the workers with
+the loader.
 
 This needs ``fork``, and is tested on Linux; so does the batch's output
 lock (``fcntl``).
@@ -57,6 +58,7 @@ from multiprocessing.connection import wait
 from typing import Any
 
 from threelines.errors import ThreelinesError
+from threelines.rawio import read_into, write_all
 
 log = logging.getLogger(__name__)
 
@@ -269,8 +271,7 @@ def _send(sender, data: bytes, buffers: list[pickle.PickleBuffer]) -> None:
     views = [buffer.raw() for buffer in buffers]
     sender.send_bytes(struct.pack(f"<Q{len(views)}Q", len(views), *(view.nbytes for view in views)) + data)
     for view in views:
-        while view:
-            view = view[os.write(sender.fileno(), view) :]
+        write_all(sender.fileno(), view)
 
 
 def _receive(results) -> tuple[int, bool, Any]:
@@ -289,14 +290,9 @@ def _receive(results) -> tuple[int, bool, Any]:
     pipe = open(results.fileno(), "rb", buffering=0, closefd=False)  # noqa: SIM115 (a view of the pipe, not closed here)
     buffers = []
     for size in sizes:
-        buffer = bytearray(size)
-        view, done = memoryview(buffer), 0
-        while done < size:
-            got = pipe.readinto(view[done:])
-            if not got:
-                raise ConnectionError("a worker's result cut short")
-            done += got
-        buffers.append(buffer)
+        buffers.append(bytearray(size))
+        if not read_into(pipe, buffers[-1]):
+            raise ConnectionError("a worker's result cut short")
     return pickle.loads(memoryview(head)[8 * (count + 1) :], buffers=buffers)
 
 

@@ -24,6 +24,7 @@ from threelines.batch.index import RunIndex
 from threelines.batch.summary import SummaryStream, summary_row
 from threelines.collector import collector_held
 from threelines.errors import OutputError
+from threelines.rawio import write_all
 
 log = logging.getLogger(__name__)
 
@@ -135,13 +136,6 @@ class Results:
         stale = self.index.stale()
         if stale:
             _rewrite(self.path, lambda number, raw: number not in stale)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """Write every byte (``os.write`` may write fewer), or raise OSError."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def cannot_write(folder: Path, exc: OSError) -> OutputError:

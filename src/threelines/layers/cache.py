@@ -52,6 +52,7 @@ from pyproj import CRS
 from threelines.densify import DENSIFY_VERSION, densify_step
 from threelines.layers.read import LayerData, read_layer
 from threelines.layers.spec import LayerSpec
+from threelines.rawio import read_into
 from threelines.report.provenance import data_files, sha256_files
 
 log = logging.getLogger(__name__)
@@ -208,13 +209,9 @@ def _read(entry, at: int, count: int, size: int, dtype: str = "u1", into: np.nda
     if count < 0 or at < 0 or at + width * count > size or (out is not None and len(out) < count):
         raise ValueError("cut short, or a count out of range")  # (numpy would read a count of -1 as "all")
     out = np.empty(count, dtype=dtype) if out is None else out
-    view, done = memoryview(out).cast("B"), 0
     entry.seek(at)
-    while done < len(view):
-        got = entry.readinto(view[done:])
-        if not got:  # cut short while it was read
-            raise ValueError("cut short")
-        done += got
+    if not read_into(entry, out):  # cut short while it was read
+        raise ValueError("cut short")
     return out
 
 
